@@ -1,0 +1,40 @@
+/* Settings from built-in defaults, then the config file, then the command
+ * line. Modules receive what they need at init; nothing reads a global. */
+#ifndef TL_CONFIG_H
+#define TL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_DEFAULT_PORT 11311
+#define CONFIG_MAX_LISTEN   16
+
+struct config {
+	char *config_file;
+	char *listen[CONFIG_MAX_LISTEN]; /* "host", "host:port", "[v6]:port" */
+	int nlisten;
+	int port;
+	int threads;
+	int max_conns;
+	int log_level;
+	bool daemonize;
+	bool check_only;
+	char *pidfile;
+	char *log_file;
+};
+
+void config_defaults(struct config *);
+void config_free(struct config *);
+/* Errors are written to err as "file:line: message"; returns -1. */
+int config_load_file(struct config *, const char *, char *, size_t);
+/* Returns 0, -1 on a bad argument (message in err), or 1 when --help or
+ * --version printed and the program should exit 0. */
+int config_parse_args(struct config *, int, char **, char *, size_t);
+/* The -f/--config argument, if any, found before full parsing. */
+const char *config_find_file_arg(int, char **);
+/* Split a listen spec into host and port (default port if absent). */
+int config_split_listen(const char *, int, char *, size_t, int *);
+void config_usage(FILE *);
+
+#endif

@@ -1,0 +1,64 @@
+/* One client connection, owned by one worker for its whole life. */
+#ifndef TL_CONN_H
+#define TL_CONN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "obuf.h"
+
+struct event_base;
+struct service;
+struct worker;
+
+/* Where a connection is; shown by "stats conns" with memcached's names. */
+enum conn_state {
+	CONN_WAITING,   /* idle, waiting for a request */
+	CONN_READ,      /* part of a request is buffered */
+	CONN_PARSE_CMD, /* answering requests */
+	CONN_WRITE,     /* replies wait for the socket */
+	CONN_CLOSING,   /* last reply sent, draining the client's input */
+	CONN_STATE_MAX
+};
+
+/* Address text: "[v6]:port" or "v4:port". */
+#define CONN_ADDR_MAX 64
+
+struct conn {
+	int fd;
+	struct worker *worker;
+	struct service *svc; /* the owning worker's identity */
+	struct event *rev;
+	struct event *wev;
+	struct event *linger;
+	char peer[CONN_ADDR_MAX];
+	char local[CONN_ADDR_MAX];
+	char *rbuf;
+	size_t rlen;
+	size_t rcap;
+	struct obuf out;
+	/* Read by "stats conns" from other threads. */
+	_Atomic int state;
+	_Atomic time_t last_cmd;  /* CLOCK_MONOTONIC seconds */
+	const char *close_reason; /* set when closing was decided */
+	bool linger_after;        /* drain input before closing */
+	TAILQ_ENTRY(conn) entry;
+};
+TAILQ_HEAD(conn_list, conn);
+
+void conn_addr_format(const struct sockaddr *, socklen_t, char *, size_t);
+struct conn *conn_new(
+    struct event_base *, struct worker *, struct service *, int, const char *);
+/* Stop reading; close once pending output is written. */
+void conn_shutdown(struct conn *, const char *);
+/* Close now, logging why. */
+void conn_close(struct conn *, const char *);
+const char *conn_state_name(int);
+/* "stats conns" lines; safe from any thread while the owner's list lock is
+ * held. */
+void conn_stats(struct conn *, struct obuf *);
+
+#endif

@@ -1,0 +1,383 @@
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "tl_build.h"
+#include "xmalloc.h"
+
+void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->port = CONFIG_DEFAULT_PORT;
+	c->threads = 0;
+	c->max_conns = 1024;
+	c->log_level = LOG_LVL_INFO;
+}
+
+static void
+config_clear_listen(struct config *c)
+{
+	for (int i = 0; i < c->nlisten; i++)
+		free(c->listen[i]);
+	c->nlisten = 0;
+}
+
+void
+config_free(struct config *c)
+{
+	config_clear_listen(c);
+	free(c->config_file);
+	free(c->pidfile);
+	free(c->log_file);
+	memset(c, 0, sizeof *c);
+}
+
+static void
+config_set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = *v == '\0' ? NULL : xstrdup(v);
+}
+
+/* A decimal integer in [min, max] with nothing after it. */
+static int
+config_int(const char *v, long min, long max, int *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
+		return -1;
+	*out = (int)n;
+	return 0;
+}
+
+static int
+config_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+	         !strcmp(v, "0"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+int
+config_split_listen(
+    const char *spec, int defport, char *host, size_t hlen, int *port)
+{
+	const char *colon, *hend;
+	int p = defport;
+
+	if (spec[0] == '[') {
+		hend = strchr(spec, ']');
+		if (hend == NULL)
+			return -1;
+		if (hend[1] == ':') {
+			if (config_int(hend + 2, 0, 65535, &p) == -1)
+				return -1;
+		} else if (hend[1] != '\0')
+			return -1;
+		spec++;
+	} else {
+		colon = strchr(spec, ':');
+		/* More than one colon: a bare IPv6 address, no port. */
+		if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+			if (config_int(colon + 1, 0, 65535, &p) == -1)
+				return -1;
+			hend = colon;
+		} else
+			hend = spec + strlen(spec);
+	}
+	if (hend == spec || (size_t)(hend - spec) >= hlen)
+		return -1;
+	memcpy(host, spec, (size_t)(hend - spec));
+	host[hend - spec] = '\0';
+	*port = p;
+	return 0;
+}
+
+/* Replace the listen list with the comma-separated addresses in v. */
+static int
+config_listen(struct config *c, const char *v, char *err, size_t errlen)
+{
+	char *copy = xstrdup(v), *tok, *save = NULL;
+	char host[256];
+	int port;
+
+	config_clear_listen(c);
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", ", &save)) {
+		if (c->nlisten == CONFIG_MAX_LISTEN) {
+			snprintf(err, errlen, "more than %d listen addresses",
+			    CONFIG_MAX_LISTEN);
+			goto fail;
+		}
+		if (config_split_listen(tok, 0, host, sizeof host, &port)) {
+			snprintf(err, errlen,
+			    "bad listen address '%s': expected HOST, HOST:PORT "
+			    "or [IPV6]:PORT",
+			    tok);
+			goto fail;
+		}
+		c->listen[c->nlisten++] = xstrdup(tok);
+	}
+	free(copy);
+	if (c->nlisten == 0) {
+		snprintf(err, errlen, "listen needs at least one address");
+		return -1;
+	}
+	return 0;
+fail:
+	free(copy);
+	return -1;
+}
+
+/* One setting, from the file or the command line. */
+static int
+config_set(struct config *c, const char *section, const char *key,
+    const char *v, char *err, size_t errlen)
+{
+	int level;
+
+#define BAD(what)                                                              \
+	do {                                                                   \
+		snprintf(err, errlen, "bad value '%s' for %s: expected %s", v, \
+		    key, what);                                                \
+		return -1;                                                     \
+	} while (0)
+
+	if (strcmp(section, "server") == 0) {
+		if (strcmp(key, "listen") == 0)
+			return config_listen(c, v, err, errlen);
+		if (strcmp(key, "port") == 0) {
+			if (config_int(v, 0, 65535, &c->port))
+				BAD("a port number 0..65535");
+			return 0;
+		}
+		if (strcmp(key, "threads") == 0) {
+			if (config_int(v, 0, 256, &c->threads))
+				BAD("0 (one per CPU) to 256");
+			return 0;
+		}
+		if (strcmp(key, "max_connections") == 0) {
+			if (config_int(v, 1, 1000000, &c->max_conns))
+				BAD("1..1000000");
+			return 0;
+		}
+		if (strcmp(key, "daemonize") == 0) {
+			if (config_bool(v, &c->daemonize))
+				BAD("yes or no");
+			return 0;
+		}
+		if (strcmp(key, "pidfile") == 0) {
+			config_set_str(&c->pidfile, v);
+			return 0;
+		}
+	} else if (strcmp(section, "log") == 0) {
+		if (strcmp(key, "file") == 0) {
+			config_set_str(&c->log_file, v);
+			return 0;
+		}
+		if (strcmp(key, "level") == 0) {
+			if ((level = log_level_parse(v)) == -1)
+				BAD("error, warn, notice, info or debug");
+			c->log_level = level;
+			return 0;
+		}
+	} else {
+		snprintf(err, errlen, "unknown section [%s]", section);
+		return -1;
+	}
+	snprintf(err, errlen, "unknown key '%s' in section [%s]", key, section);
+	return -1;
+#undef BAD
+}
+
+struct config_file_ctx {
+	struct config *c;
+	char msg[256];
+};
+
+static int
+config_ini_handler(
+    void *user, const char *section, const char *key, const char *value)
+{
+	struct config_file_ctx *ctx = user;
+
+	if (value == NULL) {
+		snprintf(
+		    ctx->msg, sizeof ctx->msg, "key '%s' has no value", key);
+		return 0;
+	}
+	return config_set(
+	           ctx->c, section, key, value, ctx->msg, sizeof ctx->msg) == 0;
+}
+
+int
+config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct config_file_ctx ctx = {.c = c};
+	int line;
+
+	ini_stop_on_first_error = true;
+	line = ini_parse(path, config_ini_handler, &ctx);
+	if (line == -1) {
+		snprintf(
+		    err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (line == -2) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	if (line > 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line,
+		    ctx.msg[0] ? ctx.msg : "syntax error");
+		return -1;
+	}
+	config_set_str(&c->config_file, path);
+	return 0;
+}
+
+enum {
+	OPT_CHECK = 256,
+	OPT_LOG_LEVEL,
+};
+
+static const struct option config_longopts[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"port", required_argument, NULL, 'p'},
+    {"threads", required_argument, NULL, 't'},
+    {"max-conns", required_argument, NULL, 'c'},
+    {"daemon", no_argument, NULL, 'd'},
+    {"pidfile", required_argument, NULL, 'P'},
+    {"log-file", required_argument, NULL, 'L'},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"config", required_argument, NULL, 'f'},
+    {"check-config", no_argument, NULL, OPT_CHECK},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+static const char config_shortopts[] = ":l:p:t:c:dP:L:f:hV";
+
+void
+config_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: threadlined [options]\n"
+	    "  -f, --config FILE     read settings from FILE (INI)\n"
+	    "      --check-config    validate the settings and exit\n"
+	    "  -l, --listen ADDRS    listen on ADDRS, comma-separated HOST,\n"
+	    "                        HOST:PORT or [IPV6]:PORT (127.0.0.1)\n"
+	    "  -p, --port PORT       default TCP port (%d; 0 picks one)\n"
+	    "  -t, --threads N       worker threads (one per online CPU)\n"
+	    "  -c, --max-conns N     simultaneous connections (1024)\n"
+	    "  -d, --daemon          detach from the terminal\n"
+	    "  -P, --pidfile FILE    write the pid to FILE\n"
+	    "  -L, --log-file FILE   also log to FILE (reopened on SIGHUP)\n"
+	    "      --log-level LVL   error, warn, notice, info or debug "
+	    "(info)\n"
+	    "  -h, --help            show this help\n"
+	    "  -V, --version         show the version\n",
+	    CONFIG_DEFAULT_PORT);
+}
+
+const char *
+config_find_file_arg(int argc, char **argv)
+{
+	const char *file = NULL;
+	int ch;
+
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(
+	            argc, argv, config_shortopts, config_longopts, NULL)) != -1)
+		if (ch == 'f')
+			file = optarg;
+	return file;
+}
+
+int
+config_parse_args(
+    struct config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	const char *key, *section;
+	int ch;
+
+	opterr = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, config_shortopts, config_longopts,
+	            NULL)) != -1) {
+		section = "server";
+		switch (ch) {
+		case 'l':
+			key = "listen";
+			break;
+		case 'p':
+			key = "port";
+			break;
+		case 't':
+			key = "threads";
+			break;
+		case 'c':
+			key = "max_connections";
+			break;
+		case 'P':
+			key = "pidfile";
+			break;
+		case 'd':
+			c->daemonize = true;
+			continue;
+		case 'L':
+			section = "log";
+			key = "file";
+			break;
+		case OPT_LOG_LEVEL:
+			section = "log";
+			key = "level";
+			break;
+		case 'f':
+			continue; /* read before the other options */
+		case OPT_CHECK:
+			c->check_only = true;
+			continue;
+		case 'h':
+			config_usage(stdout);
+			return 1;
+		case 'V':
+			printf("threadlined %s\n", TL_VERSION);
+			return 1;
+		case ':':
+			snprintf(err, errlen, "option %s needs an argument",
+			    argv[optind - 1]);
+			return -1;
+		default:
+			snprintf(
+			    err, errlen, "unknown option %s", argv[optind - 1]);
+			return -1;
+		}
+		if (config_set(c, section, key, optarg, err, errlen) == -1)
+			return -1;
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	return 0;
+}

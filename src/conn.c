@@ -1,0 +1,326 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "log.h"
+#include "proto_text.h"
+#include "service.h"
+#include "worker.h"
+#include "xmalloc.h"
+
+/* Enough for a burst of pipelined requests; grows for long key lists. */
+#define CONN_RBUF_INITIAL 16384
+#define CONN_RBUF_MAX     (PROTO_KEYS_LINE_MAX + PROTO_LINE_MAX)
+/* How long a closing connection may keep sending before we hang up. */
+#define CONN_LINGER_SECS 2
+
+static const char *const conn_state_names[CONN_STATE_MAX] = {
+    [CONN_WAITING] = "conn_waiting",
+    [CONN_READ] = "conn_read",
+    [CONN_PARSE_CMD] = "conn_parse_cmd",
+    [CONN_WRITE] = "conn_write",
+    [CONN_CLOSING] = "conn_closing",
+};
+
+static void conn_read_cb(evutil_socket_t, short, void *);
+static void conn_write_cb(evutil_socket_t, short, void *);
+static void conn_drive(struct conn *);
+
+const char *
+conn_state_name(int state)
+{
+	if (state < 0 || state >= CONN_STATE_MAX)
+		return "conn_invalid";
+	return conn_state_names[state];
+}
+
+static void
+conn_set_state(struct conn *c, enum conn_state state)
+{
+	if (state >= CONN_STATE_MAX)
+		fatalx("conn=%d: invalid state %d", c->fd, (int)state);
+	if (atomic_load_explicit(&c->state, memory_order_relaxed) == (int)state)
+		return;
+	log_debug("conn=%d %s -> %s", c->fd,
+	    conn_state_name(
+	        atomic_load_explicit(&c->state, memory_order_relaxed)),
+	    conn_state_name(state));
+	atomic_store_explicit(&c->state, state, memory_order_relaxed);
+}
+
+void
+conn_addr_format(
+    const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	(void)len;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+		snprintf(buf, size, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+		snprintf(buf, size, "%s:%u", host, ntohs(s4->sin_port));
+	} else
+		snprintf(buf, size, "unknown");
+}
+
+static time_t
+conn_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec;
+}
+
+struct conn *
+conn_new(struct event_base *base, struct worker *w, struct service *svc, int fd,
+    const char *peer)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof ss;
+
+	c->fd = fd;
+	c->worker = w;
+	c->svc = svc;
+	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		conn_addr_format(
+		    (struct sockaddr *)&ss, sslen, c->local, sizeof c->local);
+	obuf_init(&c->out);
+	atomic_store(&c->last_cmd, conn_now());
+	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	if (c->rev == NULL || c->wev == NULL)
+		fatalx("out of memory for connection events");
+	event_add(c->rev, NULL);
+	return c;
+}
+
+void
+conn_close(struct conn *c, const char *why)
+{
+	log_info("conn=%d peer=%s %s", c->fd, c->peer, why);
+	event_free(c->rev);
+	event_free(c->wev);
+	if (c->linger != NULL)
+		event_free(c->linger);
+	close(c->fd);
+	worker_conn_closed(c->worker, c);
+	obuf_free(&c->out);
+	free(c->rbuf);
+	free(c);
+}
+
+static void
+conn_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	conn_close(c, c->close_reason);
+}
+
+/* Replies are out: close, or after an error let the client's remaining
+ * input drain so the kernel does not reset the connection and destroy the
+ * reply before the client reads it. */
+static void
+conn_finish(struct conn *c)
+{
+	struct timeval tv = {CONN_LINGER_SECS, 0};
+
+	if (c->linger != NULL)
+		return;
+	conn_set_state(c, CONN_CLOSING);
+	if (shutdown(c->fd, SHUT_WR) == -1) {
+		conn_close(c, c->close_reason);
+		return;
+	}
+	c->linger = evtimer_new(event_get_base(c->rev), conn_linger_cb, c);
+	if (c->linger == NULL)
+		fatalx("out of memory for a timer");
+	evtimer_add(c->linger, &tv);
+	event_add(c->rev, NULL);
+}
+
+/* Write what is pending; 0 when all of it is out, 1 when the socket is
+ * full, -1 when the connection was closed. */
+static int
+conn_flush(struct conn *c)
+{
+	while (obuf_pending(&c->out) > 0) {
+		ssize_t n = write(
+		    c->fd, c->out.data + c->out.off, obuf_pending(&c->out));
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				conn_set_state(c, CONN_WRITE);
+				event_del(c->rev);
+				event_add(c->wev, NULL);
+				return 1;
+			}
+			char why[128];
+			snprintf(why, sizeof why, "closed on write error: %s",
+			    strerror(errno));
+			conn_close(c, why);
+			return -1;
+		}
+		stat_add(&c->svc->stats.bytes_written, (uint64_t)n);
+		obuf_consume(&c->out, (size_t)n);
+	}
+	event_del(c->wev);
+	return 0;
+}
+
+/* Answer what is buffered and send the replies, as far as the socket
+ * takes them. */
+static void
+conn_drive(struct conn *c)
+{
+	struct proto_ctx ctx = {.conn = c};
+	enum proto_action action = PROTO_CONTINUE;
+	size_t used;
+
+	for (;;) {
+		if (c->close_reason == NULL && c->rlen > 0) {
+			conn_set_state(c, CONN_PARSE_CMD);
+			used = proto_text_process(
+			    &ctx, c->rbuf, c->rlen, &c->out, &action);
+			if (ctx.cmds > 0) {
+				stat_add(&c->svc->stats.cmds, ctx.cmds);
+				atomic_store_explicit(&c->last_cmd, conn_now(),
+				    memory_order_relaxed);
+			}
+			c->rlen -= used;
+			memmove(c->rbuf, c->rbuf + used, c->rlen);
+			if (action == PROTO_QUIT)
+				c->close_reason = "closed on quit";
+			else if (action == PROTO_CLOSE) {
+				c->close_reason = "closed after a protocol "
+				                  "error";
+				c->linger_after = true;
+			}
+		} else
+			used = 0;
+		switch (conn_flush(c)) {
+		case -1:
+			return;
+		case 1:
+			return; /* conn_write_cb continues */
+		}
+		if (c->close_reason != NULL) {
+			if (c->linger_after)
+				conn_finish(c);
+			else
+				conn_close(c, c->close_reason);
+			return;
+		}
+		/* Stopped at the output limit with requests left: go on. */
+		if (used > 0 && c->rlen > 0 && memchr(c->rbuf, '\n', c->rlen))
+			continue;
+		break;
+	}
+	conn_set_state(c, c->rlen > 0 ? CONN_READ : CONN_WAITING);
+	event_add(c->rev, NULL);
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	char why[128];
+	ssize_t n;
+
+	if (c->rcap - c->rlen < CONN_RBUF_INITIAL / 4) {
+		size_t cap = c->rcap ? c->rcap * 2 : CONN_RBUF_INITIAL;
+
+		if (cap > CONN_RBUF_MAX)
+			cap = CONN_RBUF_MAX;
+		c->rbuf = xrealloc(c->rbuf, cap);
+		c->rcap = cap;
+	}
+	if (c->rlen == c->rcap)
+		return; /* full of requests waiting for the socket */
+	if (c->linger != NULL) {
+		/* Closing: discard until the client is done. */
+		char sink[4096];
+
+		n = read(fd, sink, sizeof sink);
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+			conn_close(c, c->close_reason);
+		return;
+	}
+	n = read(fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+	if (n == 0) {
+		conn_close(c, "closed by client");
+		return;
+	}
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		snprintf(why, sizeof why, "closed on read error: %s",
+		    strerror(errno));
+		conn_close(c, why);
+		return;
+	}
+	stat_add(&c->svc->stats.bytes_read, (uint64_t)n);
+	c->rlen += (size_t)n;
+	conn_drive(c);
+	/* Give back a buffer grown for one long line. */
+	if (c->rlen == 0 && c->rcap > CONN_RBUF_INITIAL) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	}
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_drive(arg);
+}
+
+void
+conn_shutdown(struct conn *c, const char *why)
+{
+	if (c->close_reason == NULL)
+		c->close_reason = why;
+	if (obuf_pending(&c->out) == 0) {
+		conn_close(c, c->close_reason);
+		return;
+	}
+	event_del(c->rev);
+}
+
+void
+conn_stats(struct conn *c, struct obuf *out)
+{
+	time_t idle = conn_now() -
+	              atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+
+	obuf_printf(out,
+	    "STAT %d:addr tcp:%s\r\n"
+	    "STAT %d:listen_addr tcp:%s\r\n"
+	    "STAT %d:state %s\r\n"
+	    "STAT %d:secs_since_last_cmd %lld\r\n"
+	    "STAT %d:thread %s\r\n",
+	    c->fd, c->peer, c->fd, c->local, c->fd,
+	    conn_state_name(
+	        atomic_load_explicit(&c->state, memory_order_relaxed)),
+	    c->fd, (long long)idle, c->fd, c->svc->name);
+}

@@ -1,0 +1,347 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "logger.h"
+#include "service.h"
+#include "xmalloc.h"
+
+struct log_rec {
+	struct timespec ts;
+	int level;
+	unsigned len;
+	char msg[LOG_MSG_MAX];
+};
+
+/* Single producer (the owning thread), single consumer (the logger). head
+ * and tail live on separate cache lines so neither side bounces the
+ * other's. */
+struct log_ring {
+	_Atomic uint32_t head __attribute__((aligned(64)));
+	_Atomic uint64_t dropped;
+	_Atomic uint32_t tail __attribute__((aligned(64)));
+	uint64_t dropped_reported;
+	struct log_rec recs[LOG_RING_SLOTS];
+};
+
+/* Room for a line whose every message byte was escaped to \xNN. */
+#define LOGGER_LINE_MAX (LOG_MSG_MAX * 4 + 128)
+#define LOGGER_BATCH    (64 * 1024)
+
+static struct {
+	int efd;
+	int file_fd;
+	char *file_path;
+	/* Highest level copied to stderr; -1 for none. */
+	_Atomic int stderr_level;
+	_Atomic int running;
+	_Atomic int sleeping;
+	_Atomic int stop;
+	_Atomic int reopen;
+	_Atomic int exit_status; /* 0, or status + 1 to exit with */
+	int failing;             /* a write failed; said so once */
+	char batch[LOGGER_BATCH];
+	size_t batch_len;
+	unsigned batch_lines;
+} lg = {.efd = -1, .file_fd = -1, .stderr_level = LOG_LVL_DEBUG};
+
+struct log_ring *
+log_ring_new(void)
+{
+	return xcalloc(1, sizeof(struct log_ring));
+}
+
+void
+log_ring_free(struct log_ring *r)
+{
+	free(r);
+}
+
+int
+log_ring_push(struct log_ring *r, const struct timespec *ts, int level,
+    const char *msg, size_t len)
+{
+	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+	struct log_rec *rec;
+
+	if (h - t >= LOG_RING_SLOTS) {
+		stat_add(&r->dropped, 1);
+		return -1;
+	}
+	rec = &r->recs[h % LOG_RING_SLOTS];
+	rec->ts = *ts;
+	rec->level = level;
+	rec->len = (unsigned)(len < LOG_MSG_MAX ? len : LOG_MSG_MAX);
+	memcpy(rec->msg, msg, rec->len);
+	/* seq_cst pairs with the logger's store to sleeping: either it sees
+	 * this line or we see it asleep and wake it. */
+	atomic_store(&r->head, h + 1);
+	return 0;
+}
+
+uint64_t
+log_ring_dropped(struct log_ring *r)
+{
+	return stat_get(&r->dropped);
+}
+
+void
+logger_kick(void)
+{
+	if (atomic_load(&lg.sleeping) && atomic_exchange(&lg.sleeping, 0))
+		(void)!eventfd_write(lg.efd, 1);
+}
+
+static int
+logger_open_file(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+int
+logger_open(const char *file, int use_stderr, char *err, size_t errlen)
+{
+	lg.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (lg.efd == -1) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	if (file != NULL) {
+		lg.file_fd = logger_open_file(file);
+		if (lg.file_fd == -1) {
+			snprintf(err, errlen, "cannot open log file %s: %s",
+			    file, strerror(errno));
+			return -1;
+		}
+		lg.file_path = xstrdup(file);
+	}
+	lg.stderr_level = use_stderr ? LOG_LVL_DEBUG : LOG_LVL_ERROR;
+	return 0;
+}
+
+void
+logger_stderr_level(int level)
+{
+	atomic_store(&lg.stderr_level, level);
+}
+
+int
+logger_running(void)
+{
+	return atomic_load_explicit(&lg.running, memory_order_acquire);
+}
+
+/* Write all of buf to fd; -1 with errno on failure. */
+static int
+logger_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void
+logger_flush_batch(struct service *self)
+{
+	int all_stderr = lg.stderr_level >= LOG_LVL_DEBUG;
+	int failed = 0;
+
+	if (lg.batch_len == 0)
+		return;
+	if (all_stderr &&
+	    logger_write_all(STDERR_FILENO, lg.batch, lg.batch_len) == -1)
+		failed = errno;
+	if (lg.file_fd != -1 &&
+	    logger_write_all(lg.file_fd, lg.batch, lg.batch_len) == -1)
+		failed = errno;
+	if (failed) {
+		stat_add(&self->stats.lines_failed, lg.batch_lines);
+		if (!lg.failing) {
+			char msg[256];
+			int n = snprintf(msg, sizeof msg,
+			    "logger: writing log failed: %s; counting failed "
+			    "lines in stats threads\n",
+			    strerror(failed));
+			(void)!write(STDERR_FILENO, msg, (size_t)n);
+		}
+		lg.failing = 1;
+	} else {
+		stat_add(&self->stats.lines_written, lg.batch_lines);
+		lg.failing = 0;
+	}
+	lg.batch_len = 0;
+	lg.batch_lines = 0;
+}
+
+static void
+logger_add(
+    struct service *self, struct service *from, const struct log_rec *rec)
+{
+	char *line;
+	size_t n;
+
+	if (LOGGER_BATCH - lg.batch_len < LOGGER_LINE_MAX)
+		logger_flush_batch(self);
+	line = lg.batch + lg.batch_len;
+	n = log_format_text(line, LOGGER_LINE_MAX, &rec->ts, from->name,
+	    rec->level, rec->msg, rec->len);
+	if (lg.stderr_level < LOG_LVL_DEBUG && rec->level <= lg.stderr_level)
+		(void)!write(STDERR_FILENO, line, n);
+	lg.batch_len += n;
+	lg.batch_lines++;
+}
+
+/* Write every queued line of every thread; returns how many. */
+static unsigned
+logger_drain(struct service *self)
+{
+	unsigned total = 0;
+
+	for (int i = 0; i < service_count(); i++) {
+		struct service *s = service_at(i);
+		struct log_ring *r = s->ring;
+		uint32_t t =
+		    atomic_load_explicit(&r->tail, memory_order_relaxed);
+		uint32_t h = atomic_load(&r->head);
+		uint64_t dropped;
+
+		for (; t != h; t++) {
+			logger_add(self, s, &r->recs[t % LOG_RING_SLOTS]);
+			total++;
+		}
+		atomic_store_explicit(&r->tail, t, memory_order_release);
+
+		dropped = log_ring_dropped(r);
+		if (dropped != r->dropped_reported) {
+			log_warnx("%llu lines dropped from %s",
+			    (unsigned long long)(dropped - r->dropped_reported),
+			    s->name);
+			r->dropped_reported = dropped;
+		}
+	}
+	logger_flush_batch(self);
+	return total;
+}
+
+static void
+logger_do_reopen(void)
+{
+	int fd;
+
+	if (lg.file_path == NULL)
+		return;
+	fd = logger_open_file(lg.file_path);
+	if (fd == -1) {
+		log_warn("cannot reopen log file %s, keeping the old one",
+		    lg.file_path);
+		return;
+	}
+	close(lg.file_fd);
+	lg.file_fd = fd;
+	log_notice("reopened log file %s", lg.file_path);
+}
+
+void
+logger_main(struct service *self)
+{
+	struct pollfd pfd = {.fd = lg.efd, .events = POLLIN};
+	eventfd_t v;
+	int status;
+
+	atomic_store_explicit(&lg.running, 1, memory_order_release);
+	service_ready();
+	log_notice("writing log to %s%s%s",
+	    lg.stderr_level >= LOG_LVL_DEBUG ? "stderr" : "",
+	    lg.stderr_level >= LOG_LVL_DEBUG && lg.file_path ? " and " : "",
+	    lg.file_path ? lg.file_path : "");
+	for (;;) {
+		if (logger_drain(self) > 0)
+			continue;
+		if ((status = atomic_load(&lg.exit_status)) != 0)
+			_exit(status - 1);
+		if (atomic_exchange(&lg.reopen, 0)) {
+			logger_do_reopen();
+			continue;
+		}
+		if (atomic_load(&lg.stop))
+			break;
+		atomic_store(&lg.sleeping, 1);
+		/* Re-check after announcing sleep: a push that missed the
+		 * flag is visible now. */
+		if (logger_drain(self) > 0 || atomic_load(&lg.reopen) ||
+		    atomic_load(&lg.stop) || atomic_load(&lg.exit_status)) {
+			atomic_store(&lg.sleeping, 0);
+			continue;
+		}
+		(void)poll(&pfd, 1, 1000);
+		(void)eventfd_read(lg.efd, &v);
+		atomic_store(&lg.sleeping, 0);
+	}
+	atomic_store_explicit(&lg.running, 0, memory_order_release);
+	logger_drain(self);
+	if (lg.file_fd != -1)
+		close(lg.file_fd);
+	lg.file_fd = -1;
+	free(lg.file_path);
+	lg.file_path = NULL;
+	close(lg.efd);
+	lg.efd = -1;
+}
+
+static void
+logger_wake(void)
+{
+	atomic_store(&lg.sleeping, 0);
+	(void)!eventfd_write(lg.efd, 1);
+}
+
+void
+logger_reopen(void)
+{
+	atomic_store(&lg.reopen, 1);
+	logger_wake();
+}
+
+void
+logger_stop(void)
+{
+	atomic_store(&lg.stop, 1);
+	logger_wake();
+}
+
+void
+logger_flush_exit(int status)
+{
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	struct service *self = service_self();
+
+	if (!logger_running())
+		_exit(status);
+	if (self != NULL && self->role == ROLE_LOGGER) {
+		logger_drain(self);
+		_exit(status);
+	}
+	atomic_store(&lg.exit_status, status + 1);
+	logger_wake();
+	/* The logger exits the process once it has written everything; give
+	 * up on it after two seconds. */
+	for (int i = 0; i < 200; i++)
+		nanosleep(&ts, NULL);
+	_exit(status);
+}

@@ -1,0 +1,253 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "accept.h"
+#include "conn.h"
+#include "log.h"
+#include "obuf.h"
+#include "service.h"
+#include "worker.h"
+#include "xmalloc.h"
+
+/* How long a stopping worker waits for replies to reach slow clients. */
+#define WORKER_STOP_SECS 5
+
+struct worker_msg {
+	int fd; /* -1: stop */
+	char peer[CONN_ADDR_MAX];
+	STAILQ_ENTRY(worker_msg) entry;
+};
+
+struct worker {
+	struct service *svc;
+	struct event_base *base;
+	int efd;
+	struct event *notify;
+	struct event *deadline;
+	bool stopping;
+	/* The accept thread appends, the worker takes. */
+	pthread_mutex_t qlock;
+	STAILQ_HEAD(, worker_msg) queue;
+	/* Changed by the worker only; the lock is for "stats conns" readers
+	 * in other workers, never taken by two workers on the request path. */
+	pthread_mutex_t conns_lock;
+	struct conn_list conns;
+};
+
+static struct worker *workers;
+static int nworkers;
+
+static void worker_notify_cb(evutil_socket_t, short, void *);
+
+void
+workers_init(int n)
+{
+	struct event_config *cfg;
+
+	workers = xcalloc((size_t)n, sizeof *workers);
+	nworkers = n;
+	cfg = event_config_new();
+	if (cfg == NULL)
+		fatalx("out of memory for event_config");
+	/* A base belongs to one thread: skip libevent's locking. */
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	for (int i = 0; i < n; i++) {
+		struct worker *w = &workers[i];
+
+		w->svc = service_get(ROLE_WORKER, i);
+		w->base = event_base_new_with_config(cfg);
+		if (w->base == NULL)
+			fatalx(
+			    "cannot create the event base of %s", w->svc->name);
+		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (w->efd == -1)
+			fatal("eventfd");
+		w->notify = event_new(
+		    w->base, w->efd, EV_READ | EV_PERSIST, worker_notify_cb, w);
+		if (w->notify == NULL)
+			fatalx("out of memory for events");
+		event_add(w->notify, NULL);
+		pthread_mutex_init(&w->qlock, NULL);
+		pthread_mutex_init(&w->conns_lock, NULL);
+		STAILQ_INIT(&w->queue);
+		TAILQ_INIT(&w->conns);
+	}
+	event_config_free(cfg);
+}
+
+void
+workers_free(void)
+{
+	for (int i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
+		struct worker_msg *m;
+
+		while ((m = STAILQ_FIRST(&w->queue)) != NULL) {
+			STAILQ_REMOVE_HEAD(&w->queue, entry);
+			if (m->fd != -1)
+				close(m->fd);
+			free(m);
+		}
+		if (w->deadline != NULL)
+			event_free(w->deadline);
+		event_free(w->notify);
+		event_base_free(w->base);
+		close(w->efd);
+		pthread_mutex_destroy(&w->qlock);
+		pthread_mutex_destroy(&w->conns_lock);
+	}
+	free(workers);
+	workers = NULL;
+	nworkers = 0;
+}
+
+void
+worker_main(struct service *self)
+{
+	struct worker *w = &workers[self->index];
+
+	service_ready();
+	log_debug(
+	    "event loop running, backend %s", event_base_get_method(w->base));
+	event_base_dispatch(w->base);
+	log_info("event loop stopped");
+}
+
+/* Queue a message to w and wake it; no lock is held across the write. */
+static void
+worker_post(struct worker *w, struct worker_msg *m)
+{
+	pthread_mutex_lock(&w->qlock);
+	STAILQ_INSERT_TAIL(&w->queue, m, entry);
+	pthread_mutex_unlock(&w->qlock);
+	if (eventfd_write(w->efd, 1) == -1)
+		log_warn("cannot wake %s", w->svc->name);
+}
+
+void
+worker_dispatch(int idx, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct worker_msg *m = xmalloc(sizeof *m);
+
+	m->fd = fd;
+	conn_addr_format(sa, len, m->peer, sizeof m->peer);
+	worker_post(&workers[idx], m);
+}
+
+static void
+worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct conn *c;
+
+	log_warnx("%d connections still sending after %d seconds, closing",
+	    (int)stat_get(&w->svc->stats.curr_conns), WORKER_STOP_SECS);
+	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
+		conn_close(c, "closed at shutdown deadline");
+}
+
+/* Close each connection once its replies are out; stop when none is left. */
+static void
+worker_begin_stop(struct worker *w)
+{
+	struct timeval tv = {WORKER_STOP_SECS, 0};
+	struct conn *c, *next;
+
+	w->stopping = true;
+	event_del(w->notify);
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		conn_shutdown(c, "closed by server shutdown");
+	}
+	if (TAILQ_EMPTY(&w->conns)) {
+		event_base_loopbreak(w->base);
+		return;
+	}
+	w->deadline = evtimer_new(w->base, worker_deadline_cb, w);
+	if (w->deadline == NULL)
+		fatalx("out of memory for a timer");
+	evtimer_add(w->deadline, &tv);
+}
+
+static void
+worker_notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct worker_msg *m;
+	eventfd_t v;
+	STAILQ_HEAD(, worker_msg) batch = STAILQ_HEAD_INITIALIZER(batch);
+
+	(void)eventfd_read(w->efd, &v);
+	pthread_mutex_lock(&w->qlock);
+	STAILQ_CONCAT(&batch, &w->queue);
+	pthread_mutex_unlock(&w->qlock);
+
+	while ((m = STAILQ_FIRST(&batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(&batch, entry);
+		if (m->fd == -1 || w->stopping) {
+			if (m->fd != -1) {
+				close(m->fd);
+				accept_conn_closed();
+			}
+			free(m);
+			if (!w->stopping)
+				worker_begin_stop(w);
+			continue;
+		}
+		struct conn *c = conn_new(w->base, w, w->svc, m->fd, m->peer);
+
+		pthread_mutex_lock(&w->conns_lock);
+		TAILQ_INSERT_TAIL(&w->conns, c, entry);
+		pthread_mutex_unlock(&w->conns_lock);
+		stat_add(&w->svc->stats.curr_conns, 1);
+		stat_add(&w->svc->stats.total_conns, 1);
+		log_info("conn=%d peer=%s opened", c->fd, c->peer);
+		free(m);
+	}
+}
+
+void
+worker_conn_closed(struct worker *w, struct conn *c)
+{
+	pthread_mutex_lock(&w->conns_lock);
+	TAILQ_REMOVE(&w->conns, c, entry);
+	pthread_mutex_unlock(&w->conns_lock);
+	atomic_store_explicit(&w->svc->stats.curr_conns,
+	    stat_get(&w->svc->stats.curr_conns) - 1, memory_order_relaxed);
+	accept_conn_closed();
+	if (w->stopping && TAILQ_EMPTY(&w->conns))
+		event_base_loopbreak(w->base);
+}
+
+void
+workers_stop(void)
+{
+	for (int i = 0; i < nworkers; i++) {
+		struct worker_msg *m = xcalloc(1, sizeof *m);
+
+		m->fd = -1;
+		worker_post(&workers[i], m);
+	}
+}
+
+void
+workers_stats_conns(struct obuf *out)
+{
+	for (int i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
+		struct conn *c;
+
+		pthread_mutex_lock(&w->conns_lock);
+		TAILQ_FOREACH(c, &w->conns, entry)
+		conn_stats(c, out);
+		pthread_mutex_unlock(&w->conns_lock);
+	}
+}
