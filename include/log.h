@@ -56,6 +56,8 @@ void log_emit_errno(int, const char *, ...)
  * invariants only. fatal() appends strerror(errno). */
 void fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Called by fatal()/fatalx() after queueing the message, before exiting. */
+void log_on_fatal(void (*)(void));
 
 /* Format one text line: "<RFC 3339 UTC, us> <thread> <level> <msg>\n".
  * Control bytes in msg are escaped as \xNN. Returns the length written,

@@ -168,10 +168,11 @@ accept_stop(void)
 static void
 accept_reject(evutil_socket_t fd, const char *peer)
 {
-	/* Best effort: a fresh socket has room for one short line. */
+	/* Counted first, so a client that sees the close also sees it in
+	 * stats. Best effort: a fresh socket has room for one short line. */
+	stat_add(&acc.svc->stats.rejected, 1);
 	(void)!write(fd, accept_busy_reply, sizeof accept_busy_reply - 1);
 	close(fd);
-	stat_add(&acc.svc->stats.rejected, 1);
 	log_warnx("conn=%d peer=%s rejected: too many open connections (%d)",
 	    (int)fd, peer, acc.max_conns);
 }

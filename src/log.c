@@ -160,6 +160,15 @@ log_emit_errno(int level, const char *fmt, ...)
 	errno = saved;
 }
 
+/* Run before a fatal exit, e.g. to remove the pidfile. */
+static void (*fatal_hook)(void);
+
+void
+log_on_fatal(void (*hook)(void))
+{
+	fatal_hook = hook;
+}
+
 static void __attribute__((noreturn))
 vfatal(int with_errno, const char *fmt, va_list ap)
 {
@@ -171,6 +180,8 @@ vfatal(int with_errno, const char *fmt, va_list ap)
 	if (with_errno)
 		snprintf(msg + n, sizeof msg - n, ": %s", strerror(saved));
 	log_submit(LOG_LVL_FATAL, msg, strlen(msg));
+	if (fatal_hook != NULL)
+		fatal_hook();
 	logger_flush_exit(1);
 }
 

@@ -27,6 +27,7 @@ struct log_ring {
 	_Atomic uint64_t dropped;
 	_Atomic uint32_t tail __attribute__((aligned(64)));
 	uint64_t dropped_reported;
+	uint32_t snap; /* head as the logger last read it; logger-private */
 	struct log_rec recs[LOG_RING_SLOTS];
 };
 
@@ -207,27 +208,56 @@ logger_add(
 	lg.batch_lines++;
 }
 
-/* Write every queued line of every thread; returns how many. */
+static int
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Write every queued line of every thread, oldest first across threads so
+ * the log reads in time order; returns how many. */
 static unsigned
 logger_drain(struct service *self)
 {
+	int nsvc = service_count();
 	unsigned total = 0;
 
-	for (int i = 0; i < service_count(); i++) {
+	for (int i = 0; i < nsvc; i++)
+		service_at(i)->ring->snap =
+		    atomic_load(&service_at(i)->ring->head);
+	for (;;) {
+		struct service *next = NULL;
+		const struct log_rec *oldest = NULL;
+
+		for (int i = 0; i < nsvc; i++) {
+			struct service *s = service_at(i);
+			struct log_ring *r = s->ring;
+			uint32_t t = atomic_load_explicit(
+			    &r->tail, memory_order_relaxed);
+			const struct log_rec *rec;
+
+			if (t == r->snap)
+				continue;
+			rec = &r->recs[t % LOG_RING_SLOTS];
+			if (oldest == NULL ||
+			    ts_before(&rec->ts, &oldest->ts)) {
+				oldest = rec;
+				next = s;
+			}
+		}
+		if (next == NULL)
+			break;
+		logger_add(self, next, oldest);
+		atomic_fetch_add_explicit(
+		    &next->ring->tail, 1, memory_order_release);
+		total++;
+	}
+	for (int i = 0; i < nsvc; i++) {
 		struct service *s = service_at(i);
 		struct log_ring *r = s->ring;
-		uint32_t t =
-		    atomic_load_explicit(&r->tail, memory_order_relaxed);
-		uint32_t h = atomic_load(&r->head);
-		uint64_t dropped;
+		uint64_t dropped = log_ring_dropped(r);
 
-		for (; t != h; t++) {
-			logger_add(self, s, &r->recs[t % LOG_RING_SLOTS]);
-			total++;
-		}
-		atomic_store_explicit(&r->tail, t, memory_order_release);
-
-		dropped = log_ring_dropped(r);
 		if (dropped != r->dropped_reported) {
 			log_warnx("%llu lines dropped from %s",
 			    (unsigned long long)(dropped - r->dropped_reported),
@@ -266,10 +296,13 @@ logger_main(struct service *self)
 
 	atomic_store_explicit(&lg.running, 1, memory_order_release);
 	service_ready();
-	log_notice("writing log to %s%s%s",
-	    lg.stderr_level >= LOG_LVL_DEBUG ? "stderr" : "",
-	    lg.stderr_level >= LOG_LVL_DEBUG && lg.file_path ? " and " : "",
-	    lg.file_path ? lg.file_path : "");
+	if (lg.file_path != NULL)
+		log_notice("writing log to %s%s", lg.file_path,
+		    lg.stderr_level >= LOG_LVL_DEBUG ? " and stderr" : "");
+	else if (lg.stderr_level >= LOG_LVL_DEBUG)
+		log_notice("writing log to stderr");
+	else
+		log_notice("no log file configured: only errors reach stderr");
 	for (;;) {
 		if (logger_drain(self) > 0)
 			continue;

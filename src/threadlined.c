@@ -137,13 +137,17 @@ main(int argc, char **argv)
 	if (cfg.pidfile != NULL &&
 	    daemon_pidfile_open(cfg.pidfile, err, sizeof err) == -1) {
 		fprintf(stderr, "threadlined: %s\n", err);
+		config_free(&cfg);
 		return 1;
 	}
+	log_on_fatal(daemon_pidfile_remove);
 
 	services_init(cfg.threads);
 	if (logger_open(cfg.log_file, !cfg.daemonize, err, sizeof err)) {
 		fprintf(stderr, "threadlined: %s\n", err);
 		daemon_pidfile_remove();
+		services_free();
+		config_free(&cfg);
 		return 1;
 	}
 	service_start(service_get(ROLE_LOGGER, 0));
@@ -153,6 +157,13 @@ main(int argc, char **argv)
 		fatalx("libevent has no pthreads support");
 	if ((main_base = event_base_new()) == NULL)
 		fatalx("cannot create the main event base");
+	/* Handle signals before any client can connect. */
+	for (i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+		sigev[i] =
+		    evsignal_new(main_base, signals[i], main_signal_cb, NULL);
+		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
+			fatalx("cannot handle signal %d", signals[i]);
+	}
 	main_log_startup(&cfg);
 	stats_init(&cfg);
 	workers_init(cfg.threads);
@@ -167,12 +178,6 @@ main(int argc, char **argv)
 	}
 	service_start(service_get(ROLE_ACCEPT, 0));
 
-	for (i = 0; i < sizeof signals / sizeof signals[0]; i++) {
-		sigev[i] =
-		    evsignal_new(main_base, signals[i], main_signal_cb, NULL);
-		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
-			fatalx("cannot handle signal %d", signals[i]);
-	}
 	log_notice(
 	    "ready: %d threads, %d workers", service_count(), cfg.threads);
 	daemon_ready();

@@ -1,0 +1,896 @@
+/* Black-box harness for the server tests: processes, log polling, clients.
+ *
+ * Clean-up does not rely on the test getting to its end: a failed Check
+ * assertion _exit()s the forked test process. So the runner makes the temp
+ * dir and is a child subreaper: servers the test left behind (daemons too,
+ * having left the test's process group) become its children, and its
+ * unchecked teardown kills them and removes the dir. Foreground servers
+ * also die with the test process (parent-death signal, and Check kills the
+ * test's process group). */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define HARNESS_MAX_CLIENTS 64
+#define HARNESS_MAX_ARGS    64
+
+static char harness_tmp[HARNESS_PATH_MAX];
+static int harness_clients[HARNESS_MAX_CLIENTS];
+static int harness_nclients;
+
+/* Milliseconds on the monotonic clock. */
+long long
+harness_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep one poll interval; only ever between two checks of a condition. */
+void
+harness_nap(void)
+{
+	struct timespec ts = {0, HARNESS_POLL_MS * 1000 * 1000};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Copy s into buf with control bytes escaped, for failure messages. */
+static const char *
+harness_escape(const char *s, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (; s != NULL && *s != '\0' && n + 5 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\r' || c == '\n') {
+			buf[n++] = '\\';
+			buf[n++] = c == '\r' ? 'r' : 'n';
+		} else if (c < 0x20 || c >= 0x7f)
+			n += (size_t)snprintf(buf + n, len - n, "\\x%02x", c);
+		else
+			buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Unlink one entry of the temp dir tree. */
+static int
+harness_rm_cb(const char *path, const struct stat *sb, int type, struct FTW *f)
+{
+	(void)sb;
+	(void)f;
+	if (type == FTW_DP)
+		(void)rmdir(path);
+	else
+		(void)unlink(path);
+	return 0;
+}
+
+/* Runner: make the test's temp dir; adopt whatever the test orphans. */
+void
+harness_tcase_setup(void)
+{
+	snprintf(
+	    harness_tmp, sizeof harness_tmp, "/tmp/threadlined-test.XXXXXX");
+	ck_assert_msg(
+	    mkdtemp(harness_tmp) != NULL, "mkdtemp: %s", strerror(errno));
+	ck_assert_msg(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0,
+	    "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+}
+
+/* Runner: kill what the test left running, remove its temp dir. */
+void
+harness_tcase_teardown(void)
+{
+	harness_kill_children();
+	if (harness_tmp[0] == '\0')
+		return;
+	if (getenv("TL_KEEP_TMP") != NULL)
+		fprintf(stderr, "harness: kept %s\n", harness_tmp);
+	else
+		nftw(harness_tmp, harness_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	harness_tmp[0] = '\0';
+}
+
+/* Test: adopt orphaned daemons so they can be waited for. */
+void
+harness_test_setup(void)
+{
+	const char *bin = getenv("THREADLINED");
+
+	ck_assert_msg(harness_tmp[0] != '\0', "no temp dir: missing fixture");
+	ck_assert_msg(bin != NULL && access(bin, X_OK) == 0,
+	    "THREADLINED must name the threadlined binary (is '%s')",
+	    bin ? bin : "(unset)");
+	ck_assert_msg(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0,
+	    "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	harness_nclients = 0;
+}
+
+/* Test: close the clients, kill and reap every server still running. */
+void
+harness_test_teardown(void)
+{
+	while (harness_nclients > 0)
+		harness_close(harness_clients[harness_nclients - 1]);
+	harness_kill_children();
+}
+
+/* The test's temp dir. */
+const char *
+harness_dir(void)
+{
+	return harness_tmp;
+}
+
+/* DIR/name into buf. */
+void
+harness_path(char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", harness_tmp, name);
+
+	ck_assert_msg(n > 0 && (size_t)n < len, "path too long: %s", name);
+}
+
+/* The parent pid in /proc/PID/stat; -1 when it cannot be read. */
+static pid_t
+harness_ppid(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd, ppid;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The name may hold spaces and parentheses. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return -1;
+	return ppid;
+}
+
+/* Send sig to every child of this process. */
+static void
+harness_signal_children(int sig)
+{
+	struct dirent *de;
+	pid_t self = getpid();
+	DIR *d;
+
+	if ((d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end != '\0' || pid <= 0)
+			continue;
+		if (harness_ppid((pid_t)pid) == self)
+			(void)kill((pid_t)pid, sig);
+	}
+	closedir(d);
+}
+
+/* Kill and reap every child until none is left. As a subreaper we inherit
+ * grandchildren whose parent dies, so none can be missed. */
+int
+harness_kill_children(void)
+{
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	int reaped = 0, status;
+	pid_t pid;
+
+	for (;;) {
+		harness_signal_children(SIGKILL);
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid > 0) {
+			reaped++;
+			continue;
+		}
+		if (pid == -1 && errno == EINTR)
+			continue;
+		if (pid == -1 || harness_now_ms() > deadline)
+			break;
+		harness_nap();
+	}
+	return reaped;
+}
+
+/* Exit code from a wait status: 0..255, or 128 + the signal. */
+static int
+harness_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 255;
+}
+
+/* In the forked child: plain signal state, output to files, exec. */
+static void __attribute__((noreturn)) harness_exec(
+    const char *const argv[], const char *out, const char *err, pid_t parent)
+{
+	static const int sigs[] = {
+	    SIGPIPE, SIGHUP, SIGTERM, SIGINT, SIGALRM, SIGCHLD, SIGUSR1};
+	sigset_t none;
+	int fd;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		signal(sigs[i], SIG_DFL);
+	/* Die with the test, should it die before stopping us. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(127);
+	if ((fd = open("/dev/null", O_RDONLY)) == -1 ||
+	    dup2(fd, STDIN_FILENO) == -1)
+		_exit(127);
+	if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1 ||
+	    dup2(fd, STDOUT_FILENO) == -1)
+		_exit(127);
+	if ((fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1 ||
+	    dup2(fd, STDERR_FILENO) == -1)
+		_exit(127);
+	execv(argv[0], (char *const *)argv);
+	dprintf(
+	    STDERR_FILENO, "harness: exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/* Start $THREADLINED with args; output to DIR/tag.out and DIR/tag.err. */
+pid_t
+harness_spawn(const char *tag, const char *const args[])
+{
+	const char *argv[HARNESS_MAX_ARGS];
+	char out[HARNESS_PATH_MAX], err[HARNESS_PATH_MAX], name[128];
+	pid_t pid, parent = getpid();
+	int n = 0;
+
+	argv[n++] = getenv("THREADLINED");
+	ck_assert_msg(argv[0] != NULL, "THREADLINED is not set");
+	for (int i = 0; args != NULL && args[i] != NULL; i++) {
+		ck_assert_msg(n < HARNESS_MAX_ARGS - 1, "too many arguments");
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	snprintf(name, sizeof name, "%s.out", tag);
+	harness_path(out, sizeof out, name);
+	snprintf(name, sizeof name, "%s.err", tag);
+	harness_path(err, sizeof err, name);
+
+	fflush(NULL);
+	pid = fork();
+	ck_assert_msg(pid != -1, "fork: %s", strerror(errno));
+	if (pid == 0)
+		harness_exec(argv, out, err, parent);
+	return pid;
+}
+
+/* Wait up to timeout_ms for pid to exit; its exit code, or -1 if it is
+ * still running. */
+int
+harness_wait(pid_t pid, int timeout_ms)
+{
+	long long deadline = harness_now_ms() + timeout_ms;
+	int status;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return harness_code(status);
+		if (r == -1 && errno != EINTR)
+			ck_abort_msg(
+			    "waitpid %d: %s", (int)pid, strerror(errno));
+		if (harness_now_ms() > deadline)
+			return -1;
+		harness_nap();
+	}
+}
+
+/* Run $THREADLINED with args to completion; its exit code. */
+int
+harness_run(const char *tag, const char *const args[])
+{
+	pid_t pid = harness_spawn(tag, args);
+	int code = harness_wait(pid, HARNESS_DEADLINE_MS);
+
+	if (code == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		ck_abort_msg("threadlined (%s) still running after %d ms", tag,
+		    HARNESS_DEADLINE_MS);
+	}
+	return code;
+}
+
+/* The last len - 1 bytes of a file, escaped, for failure messages. */
+static const char *
+harness_tail(const char *path, char *buf, size_t len)
+{
+	char *text = harness_file_read(path);
+	size_t n;
+
+	if (text == NULL) {
+		snprintf(buf, len, "(no %s)", path);
+		return buf;
+	}
+	n = strlen(text);
+	harness_escape(n > len / 2 ? text + n - len / 2 : text, buf, len);
+	free(text);
+	return buf;
+}
+
+/* First match of the extended regex re in text; match gets the first
+ * subexpression, or the whole match when re has none. */
+static bool
+harness_re_find(const char *text, const char *re, char *match, size_t len)
+{
+	regmatch_t m[2];
+	regex_t rx;
+	int found, k;
+
+	ck_assert_msg(regcomp(&rx, re, REG_EXTENDED | REG_NEWLINE) == 0,
+	    "bad regex %s", re);
+	found = regexec(&rx, text, 2, m, 0) == 0;
+	if (found && match != NULL && len > 0) {
+		k = rx.re_nsub > 0 && m[1].rm_so != -1 ? 1 : 0;
+		snprintf(match, len, "%.*s", (int)(m[k].rm_eo - m[k].rm_so),
+		    text + m[k].rm_so);
+	}
+	regfree(&rx);
+	return found;
+}
+
+/* Start a foreground server: -p 0 -t threads -L DIR/tag.log, then extra. */
+void
+harness_server_start(struct harness_server *srv, const char *tag, int threads,
+    const char *const extra[])
+{
+	const char *args[HARNESS_MAX_ARGS] = {"-p", "0", "-t", NULL, "-L"};
+	char nthreads[16], log[HARNESS_PATH_MAX], name[128];
+	int n = 6;
+
+	snprintf(nthreads, sizeof nthreads, "%d", threads);
+	snprintf(name, sizeof name, "%s.log", tag);
+	harness_path(log, sizeof log, name);
+	args[3] = nthreads;
+	args[5] = log;
+	for (int i = 0; extra != NULL && extra[i] != NULL; i++) {
+		ck_assert_msg(n < HARNESS_MAX_ARGS - 1, "too many arguments");
+		args[n++] = extra[i];
+	}
+	args[n] = NULL;
+	harness_server_attach(srv, harness_spawn(tag, args), log);
+}
+
+/* Wait until the server pid logs its port and that it is ready: signals
+ * are handled only from "ready" on, after "listening on". */
+void
+harness_server_attach(struct harness_server *srv, pid_t pid, const char *log)
+{
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	char port[16], err[HARNESS_PATH_MAX], tail[1024];
+	char *text;
+	int status;
+
+	memset(srv, 0, sizeof *srv);
+	srv->pid = pid;
+	snprintf(srv->log, sizeof srv->log, "%s", log);
+	for (;;) {
+		if ((text = harness_file_read(log)) != NULL) {
+			bool ready =
+			    harness_re_find(text,
+			        " notice ready: [0-9]+ threads", NULL, 0) &&
+			    harness_re_find(text,
+			        " accept notice listening on "
+			        "[^ ]*:([0-9]+)$",
+			        port, sizeof port);
+
+			free(text);
+			if (ready)
+				break;
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			srv->pid = 0;
+			/* DIR/tag.log was started with stderr in DIR/tag.err.
+			 */
+			snprintf(err, sizeof err, "%s", log);
+			if (strlen(err) > 4)
+				strcpy(err + strlen(err) - 4, ".err");
+			ck_abort_msg("threadlined exited with %d before it was "
+			             "ready; stderr ends: %s",
+			    harness_code(status),
+			    harness_tail(err, tail, sizeof tail));
+		}
+		ck_assert_msg(harness_now_ms() < deadline,
+		    "threadlined not ready after %d ms; log ends: %s",
+		    HARNESS_DEADLINE_MS, harness_tail(log, tail, sizeof tail));
+		harness_nap();
+	}
+	srv->port = atoi(port);
+	ck_assert_msg(srv->port > 0 && srv->port < 65536, "bad port %s", port);
+}
+
+/* SIGTERM, then wait; SIGKILL and fail if it does not exit in time.
+ * Returns the exit code. */
+int
+harness_server_stop(struct harness_server *srv)
+{
+	pid_t pid = srv->pid;
+	int code;
+
+	ck_assert_msg(pid > 0, "server not running");
+	ck_assert_msg(
+	    kill(pid, SIGTERM) == 0, "kill %d: %s", (int)pid, strerror(errno));
+	code = harness_wait(pid, HARNESS_DEADLINE_MS);
+	if (code == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		srv->pid = 0;
+		ck_abort_msg("threadlined %d still running %d ms after SIGTERM",
+		    (int)pid, HARNESS_DEADLINE_MS);
+	}
+	srv->pid = 0;
+	return code;
+}
+
+/* The whole file, NUL-terminated, malloc'd; NULL if it does not exist. */
+char *
+harness_file_read(const char *path)
+{
+	size_t len = 0, cap = 8192;
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		ck_assert_msg(
+		    errno == ENOENT, "open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(cap);
+	ck_assert_ptr_nonnull(buf);
+	for (;;) {
+		if (cap - len < 4096) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		ck_assert_msg(n != -1, "read %s: %s", path, strerror(errno));
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Create or replace a file with text. */
+void
+harness_file_write(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ck_assert_msg(fd != -1, "open %s: %s", path, strerror(errno));
+	ck_assert_msg(write(fd, text, len) == (ssize_t)len, "write %s: %s",
+	    path, strerror(errno));
+	close(fd);
+}
+
+/* Poll until the file holds needle; false at the deadline. */
+bool
+harness_file_wait(const char *path, const char *needle, int timeout_ms)
+{
+	long long deadline = harness_now_ms() + timeout_ms;
+	char *text;
+	bool found;
+
+	for (;;) {
+		text = harness_file_read(path);
+		found = text != NULL && strstr(text, needle) != NULL;
+		free(text);
+		if (found)
+			return true;
+		if (harness_now_ms() > deadline)
+			return false;
+		harness_nap();
+	}
+}
+
+/* Poll until a line of the file matches the extended regex re; match gets
+ * its first subexpression (or the whole match). False at the deadline. */
+bool
+harness_file_wait_re(
+    const char *path, const char *re, char *match, size_t len, int timeout_ms)
+{
+	long long deadline = harness_now_ms() + timeout_ms;
+	char *text;
+	bool found;
+
+	for (;;) {
+		text = harness_file_read(path);
+		found = text != NULL && harness_re_find(text, re, match, len);
+		free(text);
+		if (found)
+			return true;
+		if (harness_now_ms() > deadline)
+			return false;
+		harness_nap();
+	}
+}
+
+/* How many times needle occurs in text, without overlap. */
+size_t
+harness_count(const char *text, const char *needle)
+{
+	size_t n = 0, len = strlen(needle);
+	const char *p = text;
+
+	if (text == NULL || len == 0)
+		return 0;
+	while ((p = strstr(p, needle)) != NULL) {
+		n++;
+		p += len;
+	}
+	return n;
+}
+
+/* The first line of text holding needle, without its newline. */
+bool
+harness_line_with(const char *text, const char *needle, char *line, size_t len)
+{
+	const char *p, *start, *end;
+
+	if (text == NULL || (p = strstr(text, needle)) == NULL)
+		return false;
+	for (start = p; start > text && start[-1] != '\n'; start--)
+		;
+	if ((end = strchr(p, '\n')) == NULL)
+		end = p + strlen(p);
+	snprintf(line, len, "%.*s", (int)(end - start), start);
+	return true;
+}
+
+/* Field i of a log line "TIME THREAD LEVEL MESSAGE": 0 time, 1 thread,
+ * 2 level, 3 the whole message. */
+bool
+harness_line_field(const char *line, int i, char *out, size_t len)
+{
+	const char *p = line, *end;
+
+	for (int k = 0; k < i; k++) {
+		if ((p = strchr(p, ' ')) == NULL)
+			return false;
+		p++;
+	}
+	if (i == 3)
+		end = p + strlen(p);
+	else if ((end = strchr(p, ' ')) == NULL)
+		return false;
+	snprintf(out, len, "%.*s", (int)(end - p), p);
+	return true;
+}
+
+/* The last non-empty line of text. */
+bool
+harness_last_line(const char *text, char *line, size_t len)
+{
+	const char *end, *start;
+
+	if (text == NULL)
+		return false;
+	end = text + strlen(text);
+	while (end > text && end[-1] == '\n')
+		end--;
+	if (end == text)
+		return false;
+	for (start = end; start > text && start[-1] != '\n'; start--)
+		;
+	snprintf(line, len, "%.*s", (int)(end - start), start);
+	return true;
+}
+
+/* The comm of a process (tid 0) or of one of its threads. */
+bool
+harness_proc_comm(pid_t pid, pid_t tid, char *buf, size_t len)
+{
+	char path[128];
+	ssize_t n;
+	int fd;
+
+	if (tid == 0)
+		snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	else
+		snprintf(path, sizeof path, "/proc/%d/task/%d/comm", (int)pid,
+		    (int)tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return true;
+}
+
+/* The state letter (R, S, D, Z...) of a thread; 0 if it is gone. */
+char
+harness_proc_state(pid_t pid, pid_t tid)
+{
+	char path[128], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(
+	    path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return 0;
+	return p[2];
+}
+
+/* Whether pid has a thread whose comm is name; its tid in *tid. */
+bool
+harness_thread_named(pid_t pid, const char *name, pid_t *tid)
+{
+	char path[64], comm[32];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return false;
+	while (!found && (de = readdir(d)) != NULL) {
+		pid_t t = (pid_t)atoi(de->d_name);
+
+		if (t > 0 && harness_proc_comm(pid, t, comm, sizeof comm) &&
+		    strcmp(comm, name) == 0) {
+			found = true;
+			if (tid != NULL)
+				*tid = t;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* The comm of each thread of pid, at most max; how many there are. */
+size_t
+harness_thread_comms(pid_t pid, char (*comms)[16], size_t max)
+{
+	char path[64];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		pid_t t = (pid_t)atoi(de->d_name);
+
+		if (t <= 0)
+			continue;
+		if (n < max && !harness_proc_comm(pid, t, comms[n], 16))
+			continue;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A TCP connection to 127.0.0.1:port, closed at teardown if still open. */
+int
+harness_connect(int port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd;
+
+	ck_assert_msg(
+	    harness_nclients < HARNESS_MAX_CLIENTS, "too many clients");
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == -1) {
+		int error = errno;
+
+		close(fd);
+		ck_abort_msg("connect to port %d: %s", port, strerror(error));
+	}
+	harness_clients[harness_nclients++] = fd;
+	return fd;
+}
+
+/* Close a client from harness_connect. */
+void
+harness_close(int fd)
+{
+	for (int i = 0; i < harness_nclients; i++)
+		if (harness_clients[i] == fd) {
+			harness_clients[i] =
+			    harness_clients[--harness_nclients];
+			break;
+		}
+	close(fd);
+}
+
+/* The client's own port: the server logs it as peer=127.0.0.1:PORT. */
+int
+harness_local_port(int fd)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof sin;
+
+	ck_assert_msg(getsockname(fd, (struct sockaddr *)&sin, &len) == 0,
+	    "getsockname: %s", strerror(errno));
+	return ntohs(sin.sin_port);
+}
+
+/* Write all of buf within the deadline. */
+void
+harness_send(int fd, const void *buf, size_t len)
+{
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		long long left = deadline - harness_now_ms();
+
+		ck_assert_msg(
+		    left > 0, "send: timed out with %zu bytes left", len);
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		ck_assert_msg(n > 0, "send: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Write a string. */
+void
+harness_sends(int fd, const char *s)
+{
+	harness_send(fd, s, strlen(s));
+}
+
+/* Read into buf until it holds term (if not NULL), count bytes (if not 0),
+ * EOF (or a reset, also reported as EOF), or timeout_ms passed. Returns the
+ * length; buf is NUL-terminated. */
+size_t
+harness_recv(int fd, char *buf, size_t cap, const char *term, size_t count,
+    int timeout_ms, bool *eof)
+{
+	long long deadline = harness_now_ms() + timeout_ms;
+	size_t len = 0, want;
+	ssize_t n;
+
+	if (eof != NULL)
+		*eof = false;
+	buf[0] = '\0';
+	while (len + 1 < cap) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long long left = deadline - harness_now_ms();
+
+		if (term != NULL && strstr(buf, term) != NULL)
+			break;
+		if (count > 0 && len >= count)
+			break;
+		if (left <= 0)
+			break;
+		n = poll(&pfd, 1, (int)left);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		want = cap - 1 - len;
+		if (count > 0 && count - len < want)
+			want = count - len;
+		n = recv(fd, buf + len, want, MSG_DONTWAIT);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			if (eof != NULL &&
+			    (n == 0 || errno == ECONNRESET || errno == EPIPE))
+				*eof = true;
+			break;
+		}
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	return len;
+}
+
+/* Read until EOF. */
+size_t
+harness_recv_all(int fd, char *buf, size_t cap, int timeout_ms, bool *eof)
+{
+	return harness_recv(fd, buf, cap, NULL, 0, timeout_ms, eof);
+}
+
+/* Send a request and read its reply up to term; fail if term never comes. */
+void
+harness_cmd(int fd, const char *req, const char *term, char *buf, size_t cap)
+{
+	char e1[128], e2[512];
+	bool eof;
+
+	harness_sends(fd, req);
+	harness_recv(fd, buf, cap, term, 0, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_msg(strstr(buf, term) != NULL,
+	    "reply to '%s' lacks '%s'%s: got '%s'",
+	    harness_escape(req, e1, sizeof e1), term,
+	    eof ? " (EOF)" : " (timeout)", harness_escape(buf, e2, sizeof e2));
+}
+
+/* The value of "STAT name VALUE" in a stats reply. */
+bool
+harness_stat(const char *reply, const char *name, char *val, size_t len)
+{
+	char key[128];
+	const char *p = reply, *end;
+	size_t klen;
+
+	snprintf(key, sizeof key, "STAT %s ", name);
+	klen = strlen(key);
+	while ((p = strstr(p, key)) != NULL) {
+		if (p == reply || p[-1] == '\n') {
+			p += klen;
+			end = p + strcspn(p, "\r\n");
+			snprintf(val, len, "%.*s", (int)(end - p), p);
+			return true;
+		}
+		p += klen;
+	}
+	return false;
+}

@@ -1,0 +1,79 @@
+/* Black-box harness for the server tests: starts the real threadlined
+ * binary (named by $THREADLINED) in a per-test temp dir, waits on its log
+ * with deadlines, talks to it over TCP, and always cleans up. Helpers that
+ * cannot go on fail the running Check test with a message. */
+#ifndef TL_HARNESS_H
+#define TL_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Longest wait of any kind, in milliseconds. */
+#define HARNESS_DEADLINE_MS 10000
+/* Poll interval while waiting for a file or a process. */
+#define HARNESS_POLL_MS  10
+#define HARNESS_PATH_MAX 512
+
+struct harness_server {
+	pid_t pid;
+	int port;
+	char log[HARNESS_PATH_MAX];
+};
+
+/* Fixtures. The tcase ones run in the Check runner: they make the temp dir
+ * and remove it, killing whatever the test left running. The test ones run
+ * in the test process. */
+void harness_tcase_setup(void);
+void harness_tcase_teardown(void);
+void harness_test_setup(void);
+void harness_test_teardown(void);
+
+const char *harness_dir(void);
+void harness_path(char *, size_t, const char *);
+long long harness_now_ms(void);
+void harness_nap(void);
+
+/* Processes. args exclude the program; output goes to DIR/tag.out and
+ * DIR/tag.err. Exit codes are 0..255, or 128 + signal. */
+pid_t harness_spawn(const char *, const char *const[]);
+int harness_wait(pid_t, int);
+int harness_run(const char *, const char *const[]);
+int harness_kill_children(void);
+
+/* The server: started in the foreground with -p 0 -t N -L DIR/tag.log and
+ * extra args, or attached to (a daemon) by pid and log path. */
+void harness_server_start(
+    struct harness_server *, const char *, int, const char *const[]);
+void harness_server_attach(struct harness_server *, pid_t, const char *);
+int harness_server_stop(struct harness_server *);
+
+/* Files: read whole (NULL when missing), write, and wait for content. */
+char *harness_file_read(const char *);
+void harness_file_write(const char *, const char *);
+bool harness_file_wait(const char *, const char *, int);
+bool harness_file_wait_re(const char *, const char *, char *, size_t, int);
+size_t harness_count(const char *, const char *);
+bool harness_line_with(const char *, const char *, char *, size_t);
+bool harness_line_field(const char *, int, char *, size_t);
+bool harness_last_line(const char *, char *, size_t);
+
+/* /proc. */
+bool harness_proc_comm(pid_t, pid_t, char *, size_t);
+bool harness_thread_named(pid_t, const char *, pid_t *);
+size_t harness_thread_comms(pid_t, char (*)[16], size_t);
+char harness_proc_state(pid_t, pid_t);
+
+/* Clients. Receives stop at the terminator, at count bytes, at EOF or at
+ * the deadline; the buffer is always NUL-terminated. */
+int harness_connect(int);
+void harness_close(int);
+int harness_local_port(int);
+void harness_send(int, const void *, size_t);
+void harness_sends(int, const char *);
+size_t harness_recv(int, char *, size_t, const char *, size_t, int, bool *);
+size_t harness_recv_all(int, char *, size_t, int, bool *);
+void harness_cmd(int, const char *, const char *, char *, size_t);
+bool harness_stat(const char *, const char *, char *, size_t);
+
+#endif

@@ -1,0 +1,209 @@
+/* Log formatting, levels, per-thread rings and the logger thread. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "logger.h"
+#include "service.h"
+
+START_TEST(test_format_text)
+{
+	struct timespec ts = {1795852396, 123456789}; /* 2026-11-28 */
+	char buf[256];
+	size_t n;
+
+	n = log_format_text(buf, sizeof buf, &ts, "worker-2", LOG_LVL_INFO,
+	    "conn=17 closed", 14);
+	buf[n] = '\0';
+	ck_assert_str_eq(
+	    buf, "2026-11-28T07:53:16.123456Z worker-2 info conn=17 closed\n");
+}
+END_TEST
+
+START_TEST(test_format_escapes)
+{
+	struct timespec ts = {0, 0};
+	char buf[256];
+	size_t n;
+
+	n = log_format_text(
+	    buf, sizeof buf, &ts, "accept", LOG_LVL_WARN, "a\r\nb\\\x01", 6);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf,
+	    "1970-01-01T00:00:00.000000Z accept warn a\\x0d\\x0ab\\\\\\x01\n");
+}
+END_TEST
+
+START_TEST(test_format_truncates)
+{
+	struct timespec ts = {0, 0};
+	char msg[500], buf[100];
+	size_t n;
+
+	memset(msg, 'x', sizeof msg);
+	n = log_format_text(
+	    buf, sizeof buf, &ts, "t", LOG_LVL_INFO, msg, sizeof msg);
+	ck_assert_uint_le(n, sizeof buf);
+	ck_assert_int_eq(buf[n - 1], '\n');
+}
+END_TEST
+
+START_TEST(test_levels)
+{
+	ck_assert_int_eq(log_level_parse("error"), LOG_LVL_ERROR);
+	ck_assert_int_eq(log_level_parse("WARN"), LOG_LVL_WARN);
+	ck_assert_int_eq(log_level_parse("notice"), LOG_LVL_NOTICE);
+	ck_assert_int_eq(log_level_parse("debug"), LOG_LVL_DEBUG);
+	ck_assert_int_eq(log_level_parse("fatal"), -1);
+	ck_assert_int_eq(log_level_parse("loud"), -1);
+	ck_assert_str_eq(log_level_name(LOG_LVL_INFO), "info");
+	log_set_level(LOG_LVL_WARN);
+	ck_assert(log_enabled(LOG_LVL_WARN));
+	ck_assert(!log_enabled(LOG_LVL_INFO));
+	log_set_level(99);
+	ck_assert_int_eq(log_verbosity, LOG_LVL_DEBUG);
+}
+END_TEST
+
+START_TEST(test_ring_drops_when_full)
+{
+	struct log_ring *r = log_ring_new();
+	struct timespec ts = {0, 0};
+
+	for (int i = 0; i < LOG_RING_SLOTS; i++)
+		ck_assert_int_eq(
+		    log_ring_push(r, &ts, LOG_LVL_INFO, "x", 1), 0);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(
+		    log_ring_push(r, &ts, LOG_LVL_INFO, "x", 1), -1);
+	ck_assert_uint_eq(log_ring_dropped(r), 5);
+	log_ring_free(r);
+}
+END_TEST
+
+/* Read a whole file into a NUL-terminated buffer. */
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 1 << 20);
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, (1 << 20) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Start a logger writing to a temp file named in path. */
+static struct service *
+start_logger(char *path)
+{
+	struct service *logger;
+	char err[256];
+	int fd;
+
+	fd = mkstemp(path);
+	ck_assert_int_ne(fd, -1);
+	close(fd);
+	services_init(1);
+	logger = service_get(ROLE_LOGGER, 0);
+	ck_assert_int_eq(logger_open(path, 0, err, sizeof err), 0);
+	log_set_level(LOG_LVL_INFO);
+	return logger;
+}
+
+/* Stop the logger; every line queued before is in the file. */
+static char *
+stop_logger(struct service *logger, const char *path)
+{
+	char *text;
+
+	logger_stop();
+	pthread_join(logger->thread, NULL);
+	text = slurp(path);
+	unlink(path);
+	return text;
+}
+
+START_TEST(test_logger_writes_lines_of_the_caller)
+{
+	char path[] = "/tmp/tl-log-XXXXXX", want[128];
+	struct service *logger = start_logger(path);
+	const char *me = service_self()->name;
+	char *text;
+
+	service_start(logger);
+	log_info("hello from %s", "main");
+	log_debug("not written");
+	errno = ENOENT;
+	log_warn("open %s", "x");
+	ck_assert_int_eq(errno, ENOENT);
+	text = stop_logger(logger, path);
+
+	snprintf(want, sizeof want, " %s info hello from main\n", me);
+	ck_assert_ptr_nonnull(strstr(text, want));
+	snprintf(want, sizeof want,
+	    " %s warn open x: No such file or directory\n", me);
+	ck_assert_ptr_nonnull(strstr(text, want));
+	ck_assert_ptr_null(strstr(text, "not written"));
+	ck_assert_ptr_nonnull(strstr(text, " logger notice writing log to "));
+	ck_assert_uint_ge(stat_get(&logger->stats.lines_written), 3);
+	free(text);
+	services_free();
+}
+END_TEST
+
+START_TEST(test_logger_reports_drops)
+{
+	char path[] = "/tmp/tl-log-XXXXXX", want[128];
+	struct service *logger = start_logger(path);
+	struct service *self = service_self();
+	struct timespec ts = {0, 0};
+	char *text;
+
+	/* Fill main's ring before the logger runs: the overflow is counted
+	 * and reported by the logger under its own name. */
+	for (int i = 0; i < LOG_RING_SLOTS + 3; i++)
+		log_ring_push(self->ring, &ts, LOG_LVL_INFO, "filler", 6);
+	/* No line of main's own may join the count. */
+	log_set_level(LOG_LVL_WARN);
+	service_start(logger);
+	text = stop_logger(logger, path);
+	snprintf(want, sizeof want, " logger warn 3 lines dropped from %s\n",
+	    self->name);
+	ck_assert_ptr_nonnull(strstr(text, want));
+	ck_assert_uint_ge(
+	    stat_get(&logger->stats.lines_written), LOG_RING_SLOTS);
+	free(text);
+	services_free();
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("log");
+	TCase *tc = tcase_create("log");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_format_text);
+	tcase_add_test(tc, test_format_escapes);
+	tcase_add_test(tc, test_format_truncates);
+	tcase_add_test(tc, test_levels);
+	tcase_add_test(tc, test_ring_drops_when_full);
+	tcase_add_test(tc, test_logger_writes_lines_of_the_caller);
+	tcase_add_test(tc, test_logger_reports_drops);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
