@@ -154,7 +154,7 @@ accept_main(struct service *self)
 	pthread_mutex_lock(&acc.lock);
 	for (int i = 0; i < acc.nlisteners; i++)
 		evconnlistener_free(acc.listeners[i]);
-	log_notice("stopped listening on %d addresses", acc.nlisteners);
+	log_notice("stopped listening (%d listeners closed)", acc.nlisteners);
 	acc.nlisteners = 0;
 	pthread_mutex_unlock(&acc.lock);
 }
