@@ -22,7 +22,13 @@ struct config {
 	bool check_only;
 	char *pidfile;
 	char *log_file;
+	bool enable_shutdown;
+	size_t memory_mb; /* cache memory limit */
+	size_t item_max;  /* largest key + value, bytes */
+	bool evict;       /* false: out of memory errors instead (-M) */
 };
+
+#define CONFIG_ITEM_MAX_LIMIT (64 * 1024 * 1024)
 
 void config_defaults(struct config *);
 void config_free(struct config *);

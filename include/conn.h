@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "obuf.h"
+#include "proto_text.h"
 
 struct event_base;
 struct service;
@@ -40,6 +41,7 @@ struct conn {
 	size_t rlen;
 	size_t rcap;
 	struct obuf out;
+	struct proto_ctx proto;
 	/* Read by "stats conns" from other threads. */
 	_Atomic int state;
 	_Atomic time_t last_cmd;  /* CLOCK_MONOTONIC seconds */

@@ -1,15 +1,33 @@
-/* A connection's pending output: replies are appended here and written
- * with one writev per flush. */
+/* A connection's pending output: reply text is appended to one buffer,
+ * item values are referenced in place (the item held until its bytes are
+ * sent), and the whole is written with one writev per flush. */
 #ifndef TL_OBUF_H
 #define TL_OBUF_H
 
 #include <stddef.h>
+#include <sys/uio.h>
+
+struct item;
+
+/* An item's bytes, sent after the text before pos. */
+struct obuf_ref {
+	size_t pos;
+	const char *p;
+	size_t len;
+	struct item *it;
+};
 
 struct obuf {
 	char *data;
-	size_t off; /* first unsent byte */
+	size_t off; /* first unsent text byte */
 	size_t len;
 	size_t cap;
+	struct obuf_ref *refs;
+	size_t ref0;   /* first unsent reference */
+	size_t refoff; /* bytes of refs[ref0] already sent */
+	size_t nrefs;
+	size_t refcap;
+	size_t refbytes; /* unsent bytes in references */
 };
 
 void obuf_init(struct obuf *);
@@ -18,12 +36,18 @@ void obuf_add(struct obuf *, const void *, size_t);
 void obuf_adds(struct obuf *, const char *);
 void obuf_printf(struct obuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
+/* Queue len (> 0) bytes at p, which stay valid while the caller's reference on
+ * it is held; the obuf takes that reference over and releases it once the
+ * bytes are sent (or the obuf is freed). */
+void obuf_add_item(struct obuf *, struct item *, const char *, size_t);
 static inline size_t
 obuf_pending(const struct obuf *b)
 {
-	return b->len - b->off;
+	return b->len - b->off + b->refbytes;
 }
-/* Mark n bytes sent; releases memory once everything is. */
+/* Fill iov with the unsent bytes in order; returns the entries used. */
+int obuf_iov(const struct obuf *, struct iovec *, int);
+/* Mark n bytes sent; releases memory and items once they are. */
 void obuf_consume(struct obuf *, size_t);
 
 #endif

@@ -9,11 +9,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cache.h"
+
 enum service_role {
 	ROLE_MAIN,
 	ROLE_LOGGER,
 	ROLE_ACCEPT,
 	ROLE_WORKER,
+	ROLE_MAINT,
 	ROLE_COUNT
 };
 
@@ -41,6 +44,7 @@ struct service {
 	pthread_t thread;
 	struct log_ring *ring; /* this thread's queue to the logger */
 	struct service_stats stats;
+	struct cache_stats cstats; /* what this thread did to the cache */
 } __attribute__((aligned(64)));
 
 static inline void

@@ -21,6 +21,9 @@ config_defaults(struct config *c)
 	c->threads = 0;
 	c->max_conns = 1024;
 	c->log_level = LOG_LVL_INFO;
+	c->memory_mb = 64;
+	c->item_max = 1024 * 1024;
+	c->evict = true;
 }
 
 static void
@@ -60,6 +63,32 @@ config_int(const char *v, long min, long max, int *out)
 	if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
 		return -1;
 	*out = (int)n;
+	return 0;
+}
+
+/* A size in bytes with an optional k or m suffix, as memcached's -I. */
+static int
+config_size(const char *v, size_t min, size_t max, size_t *out)
+{
+	char *end;
+	unsigned long long n;
+
+	if (*v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'k' || *end == 'K') {
+		n *= 1024;
+		end++;
+	} else if (*end == 'm' || *end == 'M') {
+		n *= 1024 * 1024;
+		end++;
+	}
+	if (*end != '\0' || n < min || n > max)
+		return -1;
+	*out = (size_t)n;
 	return 0;
 }
 
@@ -152,7 +181,7 @@ static int
 config_set(struct config *c, const char *section, const char *key,
     const char *v, char *err, size_t errlen)
 {
-	int level;
+	int level; /* also any int setting on its way in */
 
 #define BAD(what)                                                              \
 	do {                                                                   \
@@ -186,6 +215,29 @@ config_set(struct config *c, const char *section, const char *key,
 		}
 		if (strcmp(key, "pidfile") == 0) {
 			config_set_str(&c->pidfile, v);
+			return 0;
+		}
+		if (strcmp(key, "enable_shutdown") == 0) {
+			if (config_bool(v, &c->enable_shutdown))
+				BAD("yes or no");
+			return 0;
+		}
+	} else if (strcmp(section, "cache") == 0) {
+		if (strcmp(key, "memory_limit") == 0) {
+			if (config_int(v, 1, 1 << 20, &level))
+				BAD("megabytes, 1..1048576");
+			c->memory_mb = (size_t)level;
+			return 0;
+		}
+		if (strcmp(key, "item_size_max") == 0) {
+			if (config_size(
+			        v, 1024, CONFIG_ITEM_MAX_LIMIT, &c->item_max))
+				BAD("bytes, 1k..64m (suffix k or m allowed)");
+			return 0;
+		}
+		if (strcmp(key, "evict") == 0) {
+			if (config_bool(v, &c->evict))
+				BAD("yes or no");
 			return 0;
 		}
 	} else if (strcmp(section, "log") == 0) {
@@ -268,13 +320,16 @@ static const struct option config_longopts[] = {
     {"pidfile", required_argument, NULL, 'P'},
     {"log-file", required_argument, NULL, 'L'},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"memory-limit", required_argument, NULL, 'm'},
+    {"max-item-size", required_argument, NULL, 'I'},
+    {"disable-evictions", no_argument, NULL, 'M'},
     {"config", required_argument, NULL, 'f'},
     {"check-config", no_argument, NULL, OPT_CHECK},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
-static const char config_shortopts[] = ":l:p:t:c:dP:L:f:hV";
+static const char config_shortopts[] = ":l:p:t:c:dP:L:m:I:Mf:hV";
 
 void
 config_usage(FILE *f)
@@ -288,6 +343,11 @@ config_usage(FILE *f)
 	    "  -p, --port PORT       default TCP port (%d; 0 picks one)\n"
 	    "  -t, --threads N       worker threads (one per online CPU)\n"
 	    "  -c, --max-conns N     simultaneous connections (1024)\n"
+	    "  -m, --memory-limit MB cache memory (64)\n"
+	    "  -I, --max-item-size N largest item, bytes, k or m suffix (1m)\n"
+	    "  -M, --disable-evictions\n"
+	    "                        when full, refuse stores instead of\n"
+	    "                        evicting\n"
 	    "  -d, --daemon          detach from the terminal\n"
 	    "  -P, --pidfile FILE    write the pid to FILE\n"
 	    "  -L, --log-file FILE   also log to FILE (reopened on SIGHUP)\n"
@@ -343,6 +403,17 @@ config_parse_args(
 			break;
 		case 'd':
 			c->daemonize = true;
+			continue;
+		case 'm':
+			section = "cache";
+			key = "memory_limit";
+			break;
+		case 'I':
+			section = "cache";
+			key = "item_size_max";
+			break;
+		case 'M':
+			c->evict = false;
 			continue;
 		case 'L':
 			section = "log";

@@ -16,9 +16,11 @@
 #include "worker.h"
 #include "xmalloc.h"
 
-/* Enough for a burst of pipelined requests; grows for long key lists. */
+/* Enough for a burst of pipelined requests; grows for long key lists and
+ * large values, up to proto_text_buffer_max(). */
 #define CONN_RBUF_INITIAL 16384
-#define CONN_RBUF_MAX     (PROTO_KEYS_LINE_MAX + PROTO_LINE_MAX)
+/* iovecs per writev: plenty for one flush, small on the stack. */
+#define CONN_IOV 64
 /* How long a closing connection may keep sending before we hang up. */
 #define CONN_LINGER_SECS 2
 
@@ -102,6 +104,8 @@ conn_new(struct event_base *base, struct worker *w, struct service *svc, int fd,
 		conn_addr_format(
 		    (struct sockaddr *)&ss, sslen, c->local, sizeof c->local);
 	obuf_init(&c->out);
+	c->proto.conn = c;
+	c->proto.st = &svc->cstats;
 	atomic_store(&c->last_cmd, conn_now());
 	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
@@ -161,9 +165,11 @@ conn_finish(struct conn *c)
 static int
 conn_flush(struct conn *c)
 {
+	struct iovec iov[CONN_IOV];
+
 	while (obuf_pending(&c->out) > 0) {
-		ssize_t n = write(
-		    c->fd, c->out.data + c->out.off, obuf_pending(&c->out));
+		int n_iov = obuf_iov(&c->out, iov, CONN_IOV);
+		ssize_t n = writev(c->fd, iov, n_iov);
 
 		if (n == -1) {
 			if (errno == EINTR)
@@ -192,7 +198,7 @@ conn_flush(struct conn *c)
 static void
 conn_drive(struct conn *c)
 {
-	struct proto_ctx ctx = {.conn = c};
+	struct proto_ctx *ctx = &c->proto;
 	enum proto_action action = PROTO_CONTINUE;
 	size_t used;
 
@@ -200,9 +206,9 @@ conn_drive(struct conn *c)
 		if (c->close_reason == NULL && c->rlen > 0) {
 			conn_set_state(c, CONN_PARSE_CMD);
 			used = proto_text_process(
-			    &ctx, c->rbuf, c->rlen, &c->out, &action);
-			if (ctx.cmds > 0) {
-				stat_add(&c->svc->stats.cmds, ctx.cmds);
+			    ctx, c->rbuf, c->rlen, &c->out, &action);
+			if (ctx->cmds > 0) {
+				stat_add(&c->svc->stats.cmds, ctx->cmds);
 				atomic_store_explicit(&c->last_cmd, conn_now(),
 				    memory_order_relaxed);
 			}
@@ -244,13 +250,19 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	char why[128];
+	size_t want;
 	ssize_t n;
 
-	if (c->rcap - c->rlen < CONN_RBUF_INITIAL / 4) {
-		size_t cap = c->rcap ? c->rcap * 2 : CONN_RBUF_INITIAL;
+	want = c->rlen + CONN_RBUF_INITIAL / 4;
+	if (c->proto.need > want)
+		want = c->proto.need;
+	if (want > c->rcap) {
+		size_t cap = c->rcap ? c->rcap : CONN_RBUF_INITIAL;
 
-		if (cap > CONN_RBUF_MAX)
-			cap = CONN_RBUF_MAX;
+		while (cap < want)
+			cap *= 2;
+		if (cap > proto_text_buffer_max())
+			cap = proto_text_buffer_max();
 		c->rbuf = xrealloc(c->rbuf, cap);
 		c->rcap = cap;
 	}

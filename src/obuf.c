@@ -3,11 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "obuf.h"
 #include "xmalloc.h"
 
 /* Most replies fit; big ones grow the buffer by doubling. */
-#define OBUF_INITIAL 4096
+#define OBUF_INITIAL      4096
+#define OBUF_REFS_INITIAL 16
 
 void
 obuf_init(struct obuf *b)
@@ -18,6 +20,9 @@ obuf_init(struct obuf *b)
 void
 obuf_free(struct obuf *b)
 {
+	for (size_t i = b->ref0; i < b->nrefs; i++)
+		cache_release(b->refs[i].it);
+	free(b->refs);
 	free(b->data);
 	obuf_init(b);
 }
@@ -32,6 +37,8 @@ obuf_reserve(struct obuf *b, size_t n)
 		return;
 	if (b->off > 0) {
 		memmove(b->data, b->data + b->off, b->len - b->off);
+		for (size_t i = b->ref0; i < b->nrefs; i++)
+			b->refs[i].pos -= b->off;
 		b->len -= b->off;
 		b->off = 0;
 		if (b->cap - b->len >= n)
@@ -80,16 +87,95 @@ obuf_printf(struct obuf *b, const char *fmt, ...)
 }
 
 void
-obuf_consume(struct obuf *b, size_t n)
+obuf_add_item(struct obuf *b, struct item *it, const char *p, size_t len)
 {
-	b->off += n;
-	if (b->off < b->len)
-		return;
+	if (b->nrefs == b->refcap) {
+		if (b->ref0 > 0) {
+			memmove(b->refs, b->refs + b->ref0,
+			    (b->nrefs - b->ref0) * sizeof *b->refs);
+			b->nrefs -= b->ref0;
+			b->ref0 = 0;
+		} else {
+			b->refcap =
+			    b->refcap ? b->refcap * 2 : OBUF_REFS_INITIAL;
+			b->refs =
+			    xreallocarray(b->refs, b->refcap, sizeof *b->refs);
+		}
+	}
+	b->refs[b->nrefs++] =
+	    (struct obuf_ref){.pos = b->len, .p = p, .len = len, .it = it};
+	b->refbytes += len;
+}
+
+int
+obuf_iov(const struct obuf *b, struct iovec *iov, int max)
+{
+	size_t t = b->off;
+	int n = 0;
+
+	for (size_t i = b->ref0; i < b->nrefs && n < max; i++) {
+		const struct obuf_ref *r = &b->refs[i];
+		size_t skip = i == b->ref0 ? b->refoff : 0;
+
+		if (r->pos > t) {
+			iov[n++] = (struct iovec){b->data + t, r->pos - t};
+			t = r->pos;
+			if (n == max)
+				return n;
+		}
+		iov[n++] = (struct iovec){(char *)r->p + skip, r->len - skip};
+	}
+	if (n < max && b->len > t &&
+	    (b->ref0 == b->nrefs || b->refs[b->nrefs - 1].pos <= t))
+		iov[n++] = (struct iovec){b->data + t, b->len - t};
+	return n;
+}
+
+/* Everything is out: keep the buffers only if they are small. */
+static void
+obuf_reset(struct obuf *b)
+{
 	b->off = b->len = 0;
+	b->ref0 = b->nrefs = 0;
+	b->refoff = 0;
 	/* An idle connection should not pin a large reply's memory. */
 	if (b->cap > 4 * OBUF_INITIAL) {
 		free(b->data);
 		b->data = NULL;
 		b->cap = 0;
 	}
+	if (b->refcap > 4 * OBUF_REFS_INITIAL) {
+		free(b->refs);
+		b->refs = NULL;
+		b->refcap = 0;
+	}
+}
+
+void
+obuf_consume(struct obuf *b, size_t n)
+{
+	while (n > 0) {
+		struct obuf_ref *r =
+		    b->ref0 < b->nrefs ? &b->refs[b->ref0] : NULL;
+		size_t take;
+
+		if (r == NULL || b->off < r->pos) {
+			size_t end = r ? r->pos : b->len;
+
+			take = end - b->off < n ? end - b->off : n;
+			b->off += take;
+		} else {
+			take = r->len - b->refoff < n ? r->len - b->refoff : n;
+			b->refoff += take;
+			b->refbytes -= take;
+			if (b->refoff == r->len) {
+				cache_release(r->it);
+				b->ref0++;
+				b->refoff = 0;
+			}
+		}
+		n -= take;
+	}
+	if (b->off == b->len && b->ref0 == b->nrefs)
+		obuf_reset(b);
 }

@@ -1,10 +1,17 @@
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cache.h"
 #include "log.h"
+#include "maint.h"
 #include "obuf.h"
 #include "proto_text.h"
+#include "service.h"
 #include "stats.h"
 #include "tl_build.h"
 
@@ -25,32 +32,90 @@ struct request {
 	struct obuf *out;
 	struct token tok[PROTO_MAX_TOKENS];
 	int ntok;
+	const char *line; /* the request line, without its end */
+	size_t linelen;
+	const char *data; /* what follows the line in the buffer */
+	size_t avail;
+	size_t used;  /* bytes of data the command consumed */
+	bool more;    /* the command needs more input */
+	bool noreply; /* replies suppressed */
 	enum proto_action *action;
 };
 
 struct command {
 	const char *name;
-	void (*fn)(struct request *);
+	void (*fn)(struct request *, int);
+	int arg; /* passed through, e.g. which storage operation */
 };
 
-static void cmd_quit(struct request *);
-static void cmd_stats(struct request *);
-static void cmd_verbosity(struct request *);
-static void cmd_version(struct request *);
+static void cmd_arith(struct request *, int);
+static void cmd_cache_memlimit(struct request *, int);
+static void cmd_delete(struct request *, int);
+static void cmd_flush_all(struct request *, int);
+static void cmd_get(struct request *, int);
+static void cmd_quit(struct request *, int);
+static void cmd_shutdown(struct request *, int);
+static void cmd_stats(struct request *, int);
+static void cmd_store(struct request *, int);
+static void cmd_touch(struct request *, int);
+static void cmd_verbosity(struct request *, int);
+static void cmd_version(struct request *, int);
 
+/* get flavours */
+#define GET_CAS   1
+#define GET_TOUCH 2
+
+/* Most frequent first: the table is searched in order. */
 static const struct command commands[] = {
-    {"quit", cmd_quit},
-    {"stats", cmd_stats},
-    {"verbosity", cmd_verbosity},
-    {"version", cmd_version},
+    {"get", cmd_get, 0},
+    {"set", cmd_store, CACHE_SET},
+    {"gets", cmd_get, GET_CAS},
+    {"delete", cmd_delete, 0},
+    {"incr", cmd_arith, 1},
+    {"decr", cmd_arith, 0},
+    {"add", cmd_store, CACHE_ADD},
+    {"replace", cmd_store, CACHE_REPLACE},
+    {"append", cmd_store, CACHE_APPEND},
+    {"prepend", cmd_store, CACHE_PREPEND},
+    {"cas", cmd_store, CACHE_CAS},
+    {"touch", cmd_touch, 0},
+    {"gat", cmd_get, GET_TOUCH},
+    {"gats", cmd_get, GET_TOUCH | GET_CAS},
+    {"stats", cmd_stats, 0},
+    {"flush_all", cmd_flush_all, 0},
+    {"version", cmd_version, 0},
+    {"verbosity", cmd_verbosity, 0},
+    {"cache_memlimit", cmd_cache_memlimit, 0},
+    {"quit", cmd_quit, 0},
+    {"shutdown", cmd_shutdown, 0},
 };
+
+static bool proto_shutdown_enabled;
 
 static const char reply_error[] = "ERROR\r\n";
 static const char reply_bad_format[] =
     "CLIENT_ERROR bad command line format\r\n";
 static const char reply_too_long[] = "CLIENT_ERROR line too long\r\n";
 
-#define REPLY(r, lit) obuf_add((r)->out, lit, sizeof lit - 1)
+#define REPLY(r, lit)                                                          \
+	do {                                                                   \
+		if (!(r)->noreply)                                             \
+			obuf_add((r)->out, lit, sizeof lit - 1);               \
+	} while (0)
+
+void
+proto_text_enable_shutdown(bool on)
+{
+	proto_shutdown_enabled = on;
+}
+
+size_t
+proto_text_buffer_max(void)
+{
+	size_t data = cache_item_max() + 2 + PROTO_LINE_MAX;
+
+	return data > PROTO_KEYS_LINE_MAX + 2 ? data : PROTO_KEYS_LINE_MAX + 2;
+}
 
 static int
 tok_is(const struct token *t, const char *s)
@@ -60,19 +125,44 @@ tok_is(const struct token *t, const char *s)
 	return t->len == n && memcmp(t->s, s, n) == 0;
 }
 
-/* A decimal unsigned number filling the whole token. */
+/* A decimal number filling the whole token, at most max; memcached's
+ * strtoull-based parsing, so a leading '-' is refused. */
 static int
-tok_uint(const struct token *t, unsigned long long *out)
+tok_u64(const struct token *t, uint64_t max, uint64_t *out)
 {
-	char buf[24], *end;
+	uint64_t n = 0;
 
-	if (t->len == 0 || t->len >= sizeof buf || t->s[0] == '-')
+	if (t->len == 0 || t->len > 20)
 		return -1;
-	memcpy(buf, t->s, t->len);
-	buf[t->len] = '\0';
-	errno = 0;
-	*out = strtoull(buf, &end, 10);
-	return errno != 0 || *end != '\0' ? -1 : 0;
+	for (size_t i = 0; i < t->len; i++) {
+		unsigned d = (unsigned char)t->s[i] - '0';
+
+		if (d > 9 || n > (UINT64_MAX - d) / 10)
+			return -1;
+		n = n * 10 + d;
+	}
+	if (n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* A signed 32-bit decimal, as memcached's safe_strtol. */
+static int
+tok_i32(const struct token *t, long long *out)
+{
+	struct token u = *t;
+	uint64_t n;
+	bool neg = u.len > 0 && u.s[0] == '-';
+
+	if (neg) {
+		u.s++;
+		u.len--;
+	}
+	if (tok_u64(&u, neg ? (uint64_t)INT32_MAX + 1 : INT32_MAX, &n) == -1)
+		return -1;
+	*out = neg ? -(long long)n : (long long)n;
+	return 0;
 }
 
 /* Split on spaces as memcached does; -1 when there are too many tokens. */
@@ -100,47 +190,385 @@ tokenize(struct request *r, const char *line, size_t len)
 }
 
 /* "noreply" as the last token silences the reply. */
-static int
-noreply(struct request *r)
+static bool
+has_noreply(const struct request *r)
 {
 	return r->ntok > 1 && tok_is(&r->tok[r->ntok - 1], "noreply");
 }
 
+/* Keys are 1..250 bytes without control characters (spaces cannot occur:
+ * they split tokens). */
+static bool
+key_ok(const struct token *t)
+{
+	if (t->len == 0 || t->len > CACHE_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < t->len; i++)
+		if ((unsigned char)t->s[i] < 0x20 || t->s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* Decimal digits of n at the end of buf; returns where they start. */
+static char *
+fmt_u64(char *end, uint64_t n)
+{
+	do {
+		*--end = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	return end;
+}
+
+/* "VALUE key flags bytes [cas]\r\n", then the value by reference. */
 static void
-cmd_version(struct request *r)
+reply_value(struct obuf *out, struct item *it, bool cas)
+{
+	char head[CACHE_KEY_MAX + 80], num[24], *p = head, *d;
+
+	memcpy(p, "VALUE ", 6);
+	p += 6;
+	memcpy(p, item_key(it), it->nkey);
+	p += it->nkey;
+	*p++ = ' ';
+	d = fmt_u64(num + sizeof num, it->flags);
+	memcpy(p, d, (size_t)(num + sizeof num - d));
+	p += num + sizeof num - d;
+	*p++ = ' ';
+	d = fmt_u64(num + sizeof num, it->nbytes);
+	memcpy(p, d, (size_t)(num + sizeof num - d));
+	p += num + sizeof num - d;
+	if (cas) {
+		*p++ = ' ';
+		d = fmt_u64(num + sizeof num, it->cas);
+		memcpy(p, d, (size_t)(num + sizeof num - d));
+		p += num + sizeof num - d;
+	}
+	*p++ = '\r';
+	*p++ = '\n';
+	obuf_add(out, head, (size_t)(p - head));
+	obuf_add_item(out, it, item_value(it), (size_t)it->nbytes + 2);
+}
+
+/* get/gets key...; gat/gats exptime key... Keys are walked straight from
+ * the line: their number is bounded by the line length, not by
+ * PROTO_MAX_TOKENS. */
+static void
+cmd_get(struct request *r, int flavour)
+{
+	const char *p = r->tok[0].s + r->tok[0].len;
+	const char *end = r->line + r->linelen;
+	time_t exptime = 0;
+	bool touch, cas;
+
+	touch = flavour & GET_TOUCH;
+	cas = flavour & GET_CAS;
+	if (touch) {
+		long long e;
+
+		if (r->ntok < 3) {
+			REPLY(r, reply_error);
+			return;
+		}
+		if (tok_i32(&r->tok[1], &e) == -1) {
+			REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
+			return;
+		}
+		exptime = cache_exptime(e, cache_now());
+		p = r->tok[1].s + r->tok[1].len;
+	} else if (r->ntok < 2) {
+		REPLY(r, reply_error);
+		return;
+	}
+	while (p < end) {
+		struct token key;
+		struct item *it;
+
+		while (p < end && *p == ' ')
+			p++;
+		if (p == end)
+			break;
+		key.s = p;
+		while (p < end && *p != ' ')
+			p++;
+		key.len = (size_t)(p - key.s);
+		if (!key_ok(&key)) {
+			REPLY(r, reply_bad_format);
+			return;
+		}
+		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
+		if (it != NULL)
+			reply_value(r->out, it, cas);
+	}
+	REPLY(r, "END\r\n");
+}
+
+/* set/add/replace/append/prepend key flags exptime bytes [noreply];
+ * cas key flags exptime bytes cas [noreply]. The data block follows. */
+static void
+cmd_store(struct request *r, int op)
+{
+	int base = op == CACHE_CAS ? 6 : 5;
+	uint64_t flags, bytes, cas = 0;
+	long long e;
+	enum cache_result res;
+	struct item *it;
+
+	if (r->ntok != base && r->ntok != base + 1) {
+		REPLY(r, reply_error);
+		return;
+	}
+	r->noreply = r->ntok == base + 1 && has_noreply(r);
+	if (!key_ok(&r->tok[1]) || tok_u64(&r->tok[2], UINT32_MAX, &flags) ||
+	    tok_i32(&r->tok[3], &e) ||
+	    tok_u64(&r->tok[4], INT32_MAX - 2, &bytes) ||
+	    (op == CACHE_CAS && tok_u64(&r->tok[5], UINT64_MAX, &cas))) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (r->tok[1].len + bytes > cache_item_max()) {
+		/* The data block is swallowed, not read as commands; a set
+		 * that fails drops the old value, as memcached does, so a
+		 * stale value does not outlive a failed update. */
+		REPLY(r, "SERVER_ERROR object too large for cache\r\n");
+		if (op == CACHE_SET)
+			cache_delete(r->tok[1].s, r->tok[1].len, NULL);
+		r->ctx->skip = bytes + 2;
+		return;
+	}
+	if (r->avail < bytes + 2) {
+		r->ctx->need = bytes + 2;
+		r->more = true;
+		return;
+	}
+	r->used = bytes + 2;
+	stat_add(&r->ctx->st->cmd_set, 1);
+	if (memcmp(r->data + bytes, "\r\n", 2) != 0) {
+		r->noreply = false;
+		REPLY(r, "CLIENT_ERROR bad data chunk\r\n");
+		return;
+	}
+	it = cache_alloc(r->tok[1].s, r->tok[1].len, (uint32_t)flags,
+	    cache_exptime(e, cache_now()), bytes, &res);
+	if (it == NULL) {
+		REPLY(r, "SERVER_ERROR out of memory storing object\r\n");
+		if (op == CACHE_SET)
+			cache_delete(r->tok[1].s, r->tok[1].len, NULL);
+		return;
+	}
+	memcpy(item_value(it), r->data, bytes);
+	switch (cache_store(it, op, cas, r->ctx->st)) {
+	case CACHE_STORED:
+		REPLY(r, "STORED\r\n");
+		break;
+	case CACHE_NOT_STORED:
+		REPLY(r, "NOT_STORED\r\n");
+		break;
+	case CACHE_EXISTS:
+		REPLY(r, "EXISTS\r\n");
+		break;
+	case CACHE_NOT_FOUND:
+		REPLY(r, "NOT_FOUND\r\n");
+		break;
+	case CACHE_TOO_LARGE:
+		REPLY(r, "SERVER_ERROR object too large for cache\r\n");
+		break;
+	default:
+		REPLY(r, "SERVER_ERROR out of memory storing object\r\n");
+		break;
+	}
+}
+
+/* delete key [0] [noreply]: memcached still takes a zero hold time. */
+static void
+cmd_delete(struct request *r, int arg)
+{
+	r->noreply = has_noreply(r);
+	if (r->ntok > 3 + r->noreply ||
+	    (r->ntok == 3 + r->noreply && !tok_is(&r->tok[2], "0"))) {
+		REPLY(r, "CLIENT_ERROR bad command line format.  Usage: delete "
+		         "<key> [noreply]\r\n");
+		return;
+	}
+	if (r->ntok < 2) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (!key_ok(&r->tok[1])) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) ==
+	    CACHE_STORED)
+		REPLY(r, "DELETED\r\n");
+	else
+		REPLY(r, "NOT_FOUND\r\n");
+}
+
+/* incr/decr key delta [noreply] */
+static void
+cmd_arith(struct request *r, int incr)
+{
+	char num[24], *d;
+	uint64_t delta, value;
+
+	if (r->ntok != 3 && r->ntok != 4) {
+		REPLY(r, reply_error);
+		return;
+	}
+	r->noreply = r->ntok == 4 && has_noreply(r);
+	if (!key_ok(&r->tok[1])) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (tok_u64(&r->tok[2], UINT64_MAX, &delta) == -1) {
+		REPLY(r, "CLIENT_ERROR invalid numeric delta argument\r\n");
+		return;
+	}
+	switch (cache_arith(
+	    r->tok[1].s, r->tok[1].len, incr, delta, &value, r->ctx->st)) {
+	case CACHE_STORED:
+		if (r->noreply)
+			break;
+		d = fmt_u64(num + sizeof num - 2, value);
+		memcpy(num + sizeof num - 2, "\r\n", 2);
+		obuf_add(r->out, d, (size_t)(num + sizeof num - d));
+		break;
+	case CACHE_NOT_FOUND:
+		REPLY(r, "NOT_FOUND\r\n");
+		break;
+	case CACHE_NON_NUMERIC:
+		REPLY(r, "CLIENT_ERROR cannot increment or decrement "
+		         "non-numeric value\r\n");
+		break;
+	default:
+		REPLY(r, "SERVER_ERROR out of memory\r\n");
+		break;
+	}
+}
+
+/* touch key exptime [noreply] */
+static void
+cmd_touch(struct request *r, int arg)
+{
+	long long e;
+
+	if (r->ntok != 3 && r->ntok != 4) {
+		REPLY(r, reply_error);
+		return;
+	}
+	r->noreply = r->ntok == 4 && has_noreply(r);
+	if (!key_ok(&r->tok[1])) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (tok_i32(&r->tok[2], &e) == -1) {
+		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
+		return;
+	}
+	if (cache_touch(r->tok[1].s, r->tok[1].len,
+	        cache_exptime(e, cache_now()), r->ctx->st) == CACHE_STORED)
+		REPLY(r, "TOUCHED\r\n");
+	else
+		REPLY(r, "NOT_FOUND\r\n");
+}
+
+/* flush_all [delay] [noreply] */
+static void
+cmd_flush_all(struct request *r, int arg)
+{
+	long long delay = 0;
+
+	r->noreply = has_noreply(r);
+	if (r->ntok > 2 + r->noreply) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (r->ntok == 2 + r->noreply &&
+	    (tok_i32(&r->tok[1], &delay) == -1 || delay < 0)) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	stat_add(&r->ctx->st->cmd_flush, 1);
+	cache_flush_all(delay > 0 ? cache_exptime(delay, cache_now()) : 0);
+	maint_kick();
+	log_info("flush_all%s%lld", delay ? " in " : " ", delay);
+	REPLY(r, "OK\r\n");
+}
+
+/* cache_memlimit MB [noreply] */
+static void
+cmd_cache_memlimit(struct request *r, int arg)
+{
+	uint64_t mb;
+
+	r->noreply = has_noreply(r);
+	if (r->ntok != 2 + r->noreply) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (tok_u64(&r->tok[1], SIZE_MAX >> 20, &mb) == -1) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (mb < 8) {
+		REPLY(r, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than "
+		         "8m\r\n");
+		return;
+	}
+	cache_set_limit((size_t)mb << 20);
+	log_notice("memory limit set to %llu MB", (unsigned long long)mb);
+	REPLY(r, "OK\r\n");
+}
+
+static void
+cmd_version(struct request *r, int arg)
 {
 	REPLY(r, "VERSION " TL_VERSION "\r\n");
 }
 
 static void
-cmd_quit(struct request *r)
+cmd_quit(struct request *r, int arg)
 {
+	*r->action = PROTO_QUIT;
+}
+
+/* Stops the server the way SIGTERM does, when the config allows it. */
+static void
+cmd_shutdown(struct request *r, int arg)
+{
+	if (!proto_shutdown_enabled) {
+		REPLY(r, "ERROR: shutdown not enabled\r\n");
+		return;
+	}
+	log_notice("shutdown requested by a client");
+	kill(getpid(), SIGTERM);
 	*r->action = PROTO_QUIT;
 }
 
 /* verbosity N: 0 warn, 1 notice, 2 info (the default), 3 and up debug. */
 static void
-cmd_verbosity(struct request *r)
+cmd_verbosity(struct request *r, int arg)
 {
-	unsigned long long n;
-	int quiet = noreply(r);
+	uint64_t n;
 
-	if (r->ntok < 2 || r->ntok > 3 || (r->ntok == 3 && !quiet)) {
+	r->noreply = has_noreply(r);
+	if (r->ntok != 2 + r->noreply) {
+		r->noreply = false;
 		REPLY(r, reply_error);
 		return;
 	}
-	if (tok_uint(&r->tok[1], &n) == -1 || n > 0xffffffffULL) {
+	if (tok_u64(&r->tok[1], UINT32_MAX, &n) == -1) {
 		REPLY(r, reply_bad_format);
 		return;
 	}
 	log_set_level(LOG_LVL_WARN + (int)(n > 3 ? 3 : n));
 	log_notice("log level set to %s", log_level_name(log_verbosity));
-	if (!quiet)
-		REPLY(r, "OK\r\n");
+	REPLY(r, "OK\r\n");
 }
 
 static void
-cmd_stats(struct request *r)
+cmd_stats(struct request *r, int arg)
 {
 	if (r->ntok == 1)
 		stats_general(r->out);
@@ -155,15 +583,23 @@ cmd_stats(struct request *r)
 }
 
 static void
-proto_dispatch(struct request *r, const char *line, size_t len)
+proto_dispatch(struct request *r)
 {
-	if (tokenize(r, line, len) == -1 || r->ntok == 0) {
+	r->noreply = false;
+	r->used = 0;
+	r->more = false;
+	/* Only retrieval commands may carry more than 24 tokens: they walk
+	 * their keys from the line itself. */
+	if ((tokenize(r, r->line, r->linelen) == -1 &&
+	        !tok_is(&r->tok[0], "get") && !tok_is(&r->tok[0], "gets") &&
+	        !tok_is(&r->tok[0], "gat") && !tok_is(&r->tok[0], "gats")) ||
+	    r->ntok == 0) {
 		REPLY(r, reply_error);
 		return;
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (tok_is(&r->tok[0], commands[i].name)) {
-			commands[i].fn(r);
+			commands[i].fn(r, commands[i].arg);
 			return;
 		}
 	REPLY(r, reply_error);
@@ -193,12 +629,23 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 
 	*action = PROTO_CONTINUE;
 	ctx->cmds = 0;
+	ctx->need = 0;
 	while (pos < len && *action == PROTO_CONTINUE &&
 	       obuf_pending(out) < PROTO_OUT_HIGH) {
 		const char *line = buf + pos;
-		const char *nl = memchr(line, '\n', len - pos);
-		size_t linelen = nl ? (size_t)(nl - line) : len - pos;
+		const char *nl;
+		size_t linelen;
 
+		if (ctx->skip > 0) {
+			size_t n =
+			    ctx->skip < len - pos ? ctx->skip : len - pos;
+
+			ctx->skip -= n;
+			pos += n;
+			continue;
+		}
+		nl = memchr(line, '\n', len - pos);
+		linelen = nl ? (size_t)(nl - line) : len - pos;
 		if (linelen > proto_line_limit(line, linelen)) {
 			REPLY(&r, reply_too_long);
 			*action = PROTO_CLOSE;
@@ -206,10 +653,18 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		}
 		if (nl == NULL)
 			break;
-		pos += linelen + 1;
-		if (linelen > 0 && line[linelen - 1] == '\r')
-			linelen--;
-		proto_dispatch(&r, line, linelen);
+		r.line = line;
+		r.linelen = linelen > 0 && line[linelen - 1] == '\r'
+		                ? linelen - 1
+		                : linelen;
+		r.data = nl + 1;
+		r.avail = len - pos - linelen - 1;
+		proto_dispatch(&r);
+		if (r.more) {
+			ctx->need += linelen + 1;
+			break;
+		}
+		pos += linelen + 1 + r.used;
 		ctx->cmds++;
 	}
 	return pos;

@@ -8,6 +8,7 @@
 #include "accept.h"
 #include "log.h"
 #include "logger.h"
+#include "maint.h"
 #include "service.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -21,6 +22,7 @@ static const struct service_def {
 } service_defs[ROLE_COUNT] = {
     {ROLE_MAIN, "main", NULL},
     {ROLE_LOGGER, "logger", logger_main},
+    {ROLE_MAINT, "maint", maint_main},
     {ROLE_WORKER, "worker", worker_main},
     {ROLE_ACCEPT, "accept", accept_main},
 };
@@ -63,6 +65,7 @@ services_init(int nworkers)
 	role_counts[ROLE_MAIN] = 1;
 	role_counts[ROLE_LOGGER] = 1;
 	role_counts[ROLE_ACCEPT] = 1;
+	role_counts[ROLE_MAINT] = 1;
 	role_counts[ROLE_WORKER] = nworkers;
 	nservices = 0;
 	for (i = 0; i < ROLE_COUNT; i++)

@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -7,6 +8,7 @@
 #include <event2/event.h>
 
 #include "accept.h"
+#include "cache.h"
 #include "config.h"
 #include "log.h"
 #include "logger.h"
@@ -49,6 +51,39 @@ stats_sum(enum service_role role, size_t offset)
 	return total;
 }
 #define SUM(role, field) stats_sum(role, offsetof(struct service_stats, field))
+
+/* One cache counter summed over every thread. */
+static uint64_t
+stats_cache_sum(size_t offset)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < service_count(); i++)
+		total += stat_get(
+		    (_Atomic uint64_t *)((char *)&service_at(i)->cstats +
+		                         offset));
+	return total;
+}
+
+static void
+stats_cache(struct obuf *out)
+{
+	struct cache_totals t;
+
+	cache_totals(&t);
+#define STATS_CACHE_LINE(f)                                                    \
+	obuf_printf(out, "STAT " #f " %llu\r\n",                               \
+	    (unsigned long long)stats_cache_sum(                               \
+	        offsetof(struct cache_stats, f)));
+	CACHE_STATS_FIELDS(STATS_CACHE_LINE)
+#undef STATS_CACHE_LINE
+	obuf_printf(out,
+	    "STAT limit_maxbytes %llu\r\n"
+	    "STAT bytes %llu\r\n"
+	    "STAT curr_items %llu\r\n",
+	    (unsigned long long)t.limit, (unsigned long long)t.bytes,
+	    (unsigned long long)t.curr_items);
+}
 
 static uint64_t
 stats_log_dropped(void)
@@ -104,6 +139,7 @@ stats_general(struct obuf *out)
 	    service_role_count(ROLE_WORKER),
 	    (unsigned long long)stats_log_dropped(),
 	    (unsigned long long)SUM(ROLE_LOGGER, lines_written));
+	stats_cache(out);
 	stats_end(out);
 }
 
@@ -165,6 +201,21 @@ stats_threads(struct obuf *out)
 			    (unsigned long long)stat_get(&st->cmds), n,
 			    (unsigned long long)stat_get(&st->bytes_read), n,
 			    (unsigned long long)stat_get(&st->bytes_written));
+#define STATS_THREAD_LINE(f)                                                   \
+	obuf_printf(out, "STAT %s:" #f " %llu\r\n", n,                         \
+	    (unsigned long long)stat_get(&s->cstats.f));
+			CACHE_STATS_FIELDS(STATS_THREAD_LINE)
+#undef STATS_THREAD_LINE
+			break;
+		case ROLE_MAINT:
+			obuf_printf(out,
+			    "STAT %s:reclaimed %llu\r\n"
+			    "STAT %s:expired_unfetched %llu\r\n",
+			    n,
+			    (unsigned long long)stat_get(&s->cstats.reclaimed),
+			    n,
+			    (unsigned long long)stat_get(
+			        &s->cstats.expired_unfetched));
 			break;
 		case ROLE_ACCEPT:
 			obuf_printf(out,
@@ -194,7 +245,9 @@ stats_settings(struct obuf *out)
 {
 	const struct config *c = stats_cfg;
 	int level = log_verbosity;
+	struct cache_totals t;
 
+	cache_totals(&t);
 	obuf_printf(out,
 	    "STAT maxconns %d\r\n"
 	    "STAT tcpport %d\r\n"
@@ -215,12 +268,19 @@ stats_settings(struct obuf *out)
 	    "STAT log_file %s\r\n"
 	    "STAT pidfile %s\r\n"
 	    "STAT daemonize %s\r\n"
-	    "STAT config_file %s\r\n",
+	    "STAT config_file %s\r\n"
+	    "STAT maxbytes %llu\r\n"
+	    "STAT item_size_max %zu\r\n"
+	    "STAT evictions %s\r\n"
+	    "STAT cas_enabled yes\r\n"
+	    "STAT shutdown_command %s\r\n",
 	    level > LOG_LVL_WARN ? level - LOG_LVL_WARN : 0,
 	    service_role_count(ROLE_WORKER), ACCEPT_BACKLOG,
 	    log_level_name(level), c->log_file ? c->log_file : "NULL",
 	    c->pidfile ? c->pidfile : "NULL", c->daemonize ? "yes" : "no",
-	    c->config_file ? c->config_file : "NULL");
+	    c->config_file ? c->config_file : "NULL",
+	    (unsigned long long)t.limit, cache_item_max(),
+	    c->evict ? "on" : "off", c->enable_shutdown ? "yes" : "no");
 	stats_end(out);
 }
 

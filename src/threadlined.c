@@ -11,10 +11,13 @@
 #include <event2/thread.h>
 
 #include "accept.h"
+#include "cache.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "logger.h"
+#include "maint.h"
+#include "proto_text.h"
 #include "service.h"
 #include "stats.h"
 #include "tl_build.h"
@@ -107,9 +110,11 @@ main_log_startup(const struct config *cfg)
 	    TL_VERSION, (int)getpid(), event_get_version(),
 	    event_base_get_method(main_base));
 	log_notice("config: file=%s threads=%d max_connections=%d port=%d "
+	           "memory_limit=%zuMB item_size_max=%zu evict=%s "
 	           "log_level=%s log_file=%s pidfile=%s daemonize=%s",
 	    cfg->config_file ? cfg->config_file : "(built-in)", cfg->threads,
-	    cfg->max_conns, cfg->port, log_level_name(cfg->log_level),
+	    cfg->max_conns, cfg->port, cfg->memory_mb, cfg->item_max,
+	    cfg->evict ? "yes" : "no", log_level_name(cfg->log_level),
 	    cfg->log_file ? cfg->log_file : "-",
 	    cfg->pidfile ? cfg->pidfile : "-", cfg->daemonize ? "yes" : "no");
 }
@@ -166,6 +171,12 @@ main(int argc, char **argv)
 	}
 	main_log_startup(&cfg);
 	stats_init(&cfg);
+	if (cache_init(&(struct cache_config){.limit = cfg.memory_mb << 20,
+	        .item_max = cfg.item_max,
+	        .no_evict = !cfg.evict}) == -1)
+		fatalx("cannot set up the cache");
+	proto_text_enable_shutdown(cfg.enable_shutdown);
+	service_start(service_get(ROLE_MAINT, 0));
 	workers_init(cfg.threads);
 	if (accept_init(&cfg, err, sizeof err) == -1)
 		fatalx("%s", err);
@@ -196,6 +207,8 @@ main(int argc, char **argv)
 		if (s->role == ROLE_WORKER)
 			service_join(s);
 	}
+	maint_stop();
+	service_join(service_get(ROLE_MAINT, 0));
 	log_notice("shutdown: complete, flushing the log");
 	logger_stop();
 	pthread_join(service_get(ROLE_LOGGER, 0)->thread, NULL);
@@ -205,6 +218,7 @@ main(int argc, char **argv)
 	accept_free();
 	workers_free();
 	event_base_free(main_base);
+	cache_free();
 	daemon_pidfile_remove();
 	services_free();
 	config_free(&cfg);

@@ -36,6 +36,17 @@ xrealloc(void *old, size_t n)
 	return p;
 }
 
+void *
+xreallocarray(void *old, size_t nmemb, size_t size)
+{
+	void *p = reallocarray(old, nmemb, size);
+
+	if (p == NULL)
+		fatalx(
+		    "out of memory reallocating %zu * %zu bytes", nmemb, size);
+	return p;
+}
+
 char *
 xstrdup(const char *s)
 {

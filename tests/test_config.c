@@ -118,10 +118,10 @@ START_TEST(test_file_syntax_and_section)
 	config_free(&c);
 	teardown();
 
-	write_conf("[cache]\nsize = 1\n");
+	write_conf("[bogus]\nsize = 1\n");
 	config_defaults(&c);
 	ck_assert_int_eq(config_load_file(&c, path, err, sizeof err), -1);
-	snprintf(want, sizeof want, "%s:2: unknown section [cache]", path);
+	snprintf(want, sizeof want, "%s:2: unknown section [bogus]", path);
 	ck_assert_str_eq(err, want);
 	config_free(&c);
 }

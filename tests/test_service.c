@@ -11,12 +11,13 @@
 START_TEST(test_table_names)
 {
 	services_init(3);
-	ck_assert_int_eq(service_count(), 6);
+	ck_assert_int_eq(service_count(), 7);
 	ck_assert_int_eq(service_role_count(ROLE_WORKER), 3);
 	ck_assert_str_eq(service_at(0)->name, program_invocation_short_name);
 	ck_assert_int_eq(service_at(0)->role, ROLE_MAIN);
 	ck_assert_str_eq(service_get(ROLE_LOGGER, 0)->name, "logger");
 	ck_assert_str_eq(service_get(ROLE_ACCEPT, 0)->name, "accept");
+	ck_assert_str_eq(service_get(ROLE_MAINT, 0)->name, "maint");
 	for (int i = 0; i < 3; i++) {
 		char want[16];
 

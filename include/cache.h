@@ -1,0 +1,159 @@
+/* The store: items keyed by up to 250 bytes, a memory limit with LRU
+ * eviction, CAS uniques and expiry. Shared by every worker: the table is
+ * split into shards, each with its own lock, hash chains and LRU, so
+ * workers touching different keys do not contend. Plain functions, no
+ * sockets: the protocol layer and the unit tests call them directly. */
+#ifndef TL_CACHE_H
+#define TL_CACHE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define CACHE_KEY_MAX 250
+/* exptime values up to this many seconds are relative, as memcached. */
+#define CACHE_REL_MAX (60 * 60 * 24 * 30)
+
+/* An item's value is stored followed by "\r\n" so a reply can send it in
+ * one piece. Readers hold a reference (cache_get) and drop it with
+ * cache_release once the bytes are written; the memory stays valid until
+ * then even if the item is replaced or evicted meanwhile. */
+struct item {
+	struct item *hnext;
+	struct item *prev, *next; /* LRU, most recently used first */
+	uint64_t cas;
+	uint32_t exptime; /* unix seconds; 0 never */
+	uint32_t atime;   /* last moved to the LRU head */
+	uint32_t stime;   /* stored; for a delayed flush_all */
+	uint32_t flags;
+	uint32_t nbytes; /* value length without the "\r\n" */
+	_Atomic uint32_t refs;
+	uint8_t nkey;
+	uint8_t linked : 1;
+	uint8_t fetched : 1;
+	char data[]; /* key, then value, then "\r\n" */
+};
+
+static inline const char *
+item_key(const struct item *it)
+{
+	return it->data;
+}
+
+static inline char *
+item_value(struct item *it)
+{
+	return it->data + it->nkey;
+}
+
+/* Per-thread counters, memcached's names and order. Written by one thread
+ * (the caller's), summed by stats. */
+#define CACHE_STATS_FIELDS(X)                                                  \
+	X(cmd_get)                                                             \
+	X(cmd_set)                                                             \
+	X(cmd_flush)                                                           \
+	X(cmd_touch)                                                           \
+	X(get_hits)                                                            \
+	X(get_misses)                                                          \
+	X(get_expired)                                                         \
+	X(get_flushed)                                                         \
+	X(delete_misses)                                                       \
+	X(delete_hits)                                                         \
+	X(incr_misses)                                                         \
+	X(incr_hits)                                                           \
+	X(decr_misses)                                                         \
+	X(decr_hits)                                                           \
+	X(cas_misses)                                                          \
+	X(cas_hits)                                                            \
+	X(cas_badval)                                                          \
+	X(touch_hits)                                                          \
+	X(touch_misses)                                                        \
+	X(total_items)                                                         \
+	X(expired_unfetched)                                                   \
+	X(evicted_unfetched)                                                   \
+	X(evictions)                                                           \
+	X(reclaimed)
+
+struct cache_stats {
+#define CACHE_STATS_FIELD(f) _Atomic uint64_t f;
+	CACHE_STATS_FIELDS(CACHE_STATS_FIELD)
+#undef CACHE_STATS_FIELD
+};
+
+enum cache_store_op {
+	CACHE_SET,
+	CACHE_ADD,
+	CACHE_REPLACE,
+	CACHE_APPEND,
+	CACHE_PREPEND,
+	CACHE_CAS,
+};
+
+enum cache_result {
+	CACHE_STORED,
+	CACHE_NOT_STORED,
+	CACHE_EXISTS,
+	CACHE_NOT_FOUND,
+	CACHE_NO_MEMORY, /* full and eviction disabled (-M) */
+	CACHE_TOO_LARGE, /* larger than the item size limit */
+	CACHE_NON_NUMERIC,
+};
+
+struct cache_config {
+	size_t limit;     /* bytes */
+	size_t item_max;  /* largest key + value accepted */
+	bool no_evict;    /* -M */
+	unsigned nshards; /* power of two; 0 picks a default */
+};
+
+int cache_init(const struct cache_config *);
+void cache_free(void);
+
+/* The largest key + value length accepted (-I). */
+size_t cache_item_max(void);
+/* Seconds since the epoch as the cache sees it (coarse clock). */
+time_t cache_now(void);
+/* memcached's exptime rules: 0 never, up to 30 days relative, larger is
+ * absolute, negative already expired (returned as 1, a time long past). */
+time_t cache_exptime(long long, time_t now);
+
+/* A new unlinked item with room for nbytes of value; NULL when it could
+ * never fit (CACHE_TOO_LARGE) or, with -M, memory is full. The caller fills
+ * item_value() then calls cache_store, which consumes the reference. */
+struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags,
+    time_t exptime, size_t nbytes, enum cache_result *);
+enum cache_result cache_store(
+    struct item *, enum cache_store_op, uint64_t cas, struct cache_stats *);
+
+/* A live item with a reference held, or NULL. Counts hits, misses, expired
+ * and flushed in st. exptime >= 0 also sets a new expiry (gat). */
+struct item *cache_get(
+    const char *, size_t, bool touch, time_t exptime, struct cache_stats *);
+void cache_release(struct item *);
+
+enum cache_result cache_delete(const char *, size_t, struct cache_stats *);
+enum cache_result cache_touch(
+    const char *, size_t, time_t exptime, struct cache_stats *);
+/* incr/decr; the new value in *value. */
+enum cache_result cache_arith(const char *, size_t, bool incr, uint64_t delta,
+    uint64_t *value, struct cache_stats *);
+/* Invalidate every item stored before when (unix seconds; now if 0). */
+void cache_flush_all(time_t when);
+/* Change the limit at run time; evicts down to it. */
+void cache_set_limit(size_t);
+
+/* Remove expired and flushed items; returns how many. The maint thread
+ * calls this; each call looks at up to budget hash buckets per shard,
+ * going on where the previous call stopped. */
+size_t cache_reclaim(unsigned budget, struct cache_stats *);
+
+struct cache_totals {
+	uint64_t curr_items;
+	uint64_t bytes;
+	uint64_t limit;
+};
+void cache_totals(struct cache_totals *);
+
+#endif
