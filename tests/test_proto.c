@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "config.h"
 #include "log.h"
 #include "obuf.h"
@@ -15,6 +16,9 @@ static struct config cfg;
 static struct obuf out;
 static enum proto_action action;
 static size_t used;
+static struct cache_stats cst;
+static struct proto_ctx ctx;
+static char *flat;
 
 static void
 setup(void)
@@ -24,26 +28,51 @@ setup(void)
 	stats_init(&cfg);
 	obuf_init(&out);
 	log_set_level(LOG_LVL_WARN); /* keep stderr quiet */
+	ck_assert_int_eq(cache_init(&(struct cache_config){
+	                     .limit = 8 << 20, .item_max = 1024 * 1024}),
+	    0);
+	memset(&cst, 0, sizeof cst);
+	memset(&ctx, 0, sizeof ctx);
+	ctx.st = &cst;
 }
 
 static void
 teardown(void)
 {
 	obuf_free(&out);
+	free(flat);
+	flat = NULL;
+	cache_free();
 	services_free();
 	config_free(&cfg);
 }
 
-/* Feed len bytes of in; return the reply as a string. */
+/* Feed len bytes of in to one connection's protocol state; return the
+ * reply, text and referenced values in order, as a string. */
 static const char *
 feed(const char *in, size_t len)
 {
-	struct proto_ctx ctx = {0};
+	struct iovec iov[64];
+	size_t n = 0;
+	int k;
 
 	obuf_free(&out);
 	used = proto_text_process(&ctx, in, len, &out, &action);
-	obuf_add(&out, "", 1);
-	return out.data;
+	free(flat);
+	flat = malloc(obuf_pending(&out) + 1);
+	while (obuf_pending(&out) > 0) {
+		size_t got = 0;
+
+		k = obuf_iov(&out, iov, 64);
+		for (int i = 0; i < k; i++) {
+			memcpy(flat + n + got, iov[i].iov_base, iov[i].iov_len);
+			got += iov[i].iov_len;
+		}
+		n += got;
+		obuf_consume(&out, got);
+	}
+	flat[n] = '\0';
+	return flat;
 }
 #define FEED(s) feed(s, strlen(s))
 
@@ -161,6 +190,141 @@ START_TEST(test_stats_names_answering_thread)
 }
 END_TEST
 
+START_TEST(test_storage_and_retrieval)
+{
+	ck_assert_str_eq(FEED("set k 7 0 3\r\nabc\r\n"), "STORED\r\n");
+	ck_assert_str_eq(FEED("get k nope k\r\n"),
+	    "VALUE k 7 3\r\nabc\r\nVALUE k 7 3\r\n"
+	    "abc\r\nEND\r\n");
+	ck_assert_str_eq(FEED("add k 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
+	ck_assert_str_eq(FEED("replace nope 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
+	ck_assert_str_eq(FEED("append k 0 0 2\r\nde\r\n"), "STORED\r\n");
+	ck_assert_str_eq(FEED("prepend k 0 0 1\r\n_\r\n"), "STORED\r\n");
+	ck_assert_str_eq(FEED("get k\r\n"), "VALUE k 7 6\r\n_abcde\r\nEND\r\n");
+	ck_assert_str_eq(FEED("append nope 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
+	ck_assert_str_eq(FEED("set e 0 0 0\r\n\r\nget e\r\n"),
+	    "STORED\r\nVALUE e 0 0\r\n\r\nEND\r\n");
+	ck_assert_str_eq(FEED("delete k\r\ndelete k\r\nget k\r\n"),
+	    "DELETED\r\nNOT_FOUND\r\nEND\r\n");
+	ck_assert_str_eq(FEED("delete e 0\r\n"), "DELETED\r\n");
+	ck_assert_uint_eq(stat_get(&cst.cmd_set), 7);
+	ck_assert_uint_eq(stat_get(&cst.delete_hits), 2);
+}
+END_TEST
+
+START_TEST(test_cas)
+{
+	char cmd[128];
+	const char *r;
+	unsigned long long cas;
+
+	FEED("set c 0 0 1\r\na\r\n");
+	r = FEED("gets c\r\n");
+	ck_assert_int_eq(sscanf(r, "VALUE c 0 1 %llu\r\n", &cas), 1);
+	snprintf(cmd, sizeof cmd, "cas c 0 0 1 %llu\r\nb\r\n", cas + 1);
+	ck_assert_str_eq(FEED(cmd), "EXISTS\r\n");
+	snprintf(cmd, sizeof cmd, "cas c 0 0 1 %llu\r\nb\r\n", cas);
+	ck_assert_str_eq(FEED(cmd), "STORED\r\n");
+	ck_assert_str_eq(FEED(cmd), "EXISTS\r\n");
+	ck_assert_str_eq(FEED("cas nope 0 0 1 1\r\nb\r\n"), "NOT_FOUND\r\n");
+	ck_assert_uint_eq(stat_get(&cst.cas_hits), 1);
+	ck_assert_uint_eq(stat_get(&cst.cas_badval), 2);
+	ck_assert_uint_eq(stat_get(&cst.cas_misses), 1);
+}
+END_TEST
+
+START_TEST(test_arith)
+{
+	ck_assert_str_eq(FEED("incr n 1\r\n"), "NOT_FOUND\r\n");
+	FEED("set n 0 0 3\r\n100\r\n");
+	ck_assert_str_eq(FEED("decr n 1\r\n"), "99\r\n");
+	/* In place, padded like memcached. */
+	ck_assert_str_eq(FEED("get n\r\n"), "VALUE n 0 3\r\n99 \r\nEND\r\n");
+	ck_assert_str_eq(FEED("decr n 1000\r\n"), "0\r\n");
+	ck_assert_str_eq(
+	    FEED("set n 0 0 20\r\n18446744073709551615\r\nincr n 2\r\n"),
+	    "STORED\r\n1\r\n");
+	ck_assert_str_eq(FEED("incr n abc\r\n"),
+	    "CLIENT_ERROR invalid numeric delta argument\r\n");
+	ck_assert_str_eq(FEED("incr n -1\r\n"),
+	    "CLIENT_ERROR invalid numeric delta argument\r\n");
+	FEED("set t 0 0 2\r\nhi\r\n");
+	ck_assert_str_eq(FEED("incr t 1\r\n"),
+	    "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+	ck_assert_str_eq(FEED("incr n 1 noreply\r\nget n\r\n"),
+	    "VALUE n 0 20\r\n2"
+	    "                   "
+	    "\r\nEND\r\n");
+}
+END_TEST
+
+START_TEST(test_data_block_framing)
+{
+	/* The block arrives later: nothing consumed, need says how much. */
+	ck_assert_str_eq(FEED("set k 0 0 10\r\n01234"), "");
+	ck_assert_uint_eq(used, 0);
+	ck_assert_uint_eq(ctx.need, 14 + 12);
+	ck_assert_str_eq(FEED("set k 0 0 10\r\n0123456789\r\n"), "STORED\r\n");
+	/* Longer than declared: the error, then the rest parsed as a line. */
+	ck_assert_str_eq(FEED("set k 0 0 1\r\nabc\r\n"),
+	    "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+	/* Too large: refused and swallowed across feeds, even split. */
+	ck_assert_str_eq(FEED("set big 0 0 2000000\r\nxx"),
+	    "SERVER_ERROR object too large for cache\r\n");
+	ck_assert_uint_eq(ctx.skip, 2000000);
+	ctx.skip = 3;
+	ck_assert_str_eq(FEED("x\r\nversion\r\n"), "VERSION 0.1.0\r\n");
+	ck_assert_str_eq(FEED("set k 0 0 -1\r\n"),
+	    "CLIENT_ERROR bad command line format\r\n");
+	ck_assert_str_eq(FEED("set k abc 0 1\r\n"),
+	    "CLIENT_ERROR bad command line format\r\n");
+	ck_assert_str_eq(FEED("set k 0 0\r\n"), "ERROR\r\n");
+	ck_assert_str_eq(FEED("set k 0 0 1 noreply\r\nz\r\nget k\r\n"),
+	    "VALUE k 0 1\r\nz\r\nEND\r\n");
+}
+END_TEST
+
+START_TEST(test_keys)
+{
+	char line[400];
+
+	memset(line, 'k', sizeof line);
+	memcpy(line, "get ", 4);
+	memcpy(line + 4 + 250, "\r\n", 2);
+	ck_assert_str_eq(feed(line, 4 + 252), "END\r\n");
+	memcpy(line + 4 + 251, "\r\n", 2);
+	ck_assert_str_eq(
+	    feed(line, 4 + 253), "CLIENT_ERROR bad command line format\r\n");
+	ck_assert_str_eq(FEED("set a\x01b 0 0 1\r\n"),
+	    "CLIENT_ERROR bad command line format\r\n");
+	ck_assert_str_eq(FEED("get\r\n"), "ERROR\r\n");
+}
+END_TEST
+
+START_TEST(test_expiry_touch_flush)
+{
+	ck_assert_str_eq(
+	    FEED("set x 0 -1 1\r\na\r\nget x\r\n"), "STORED\r\nEND\r\n");
+	ck_assert_str_eq(FEED("set y 0 1000 1\r\nb\r\ntouch y 0\r\n"),
+	    "STORED\r\nTOUCHED\r\n");
+	ck_assert_str_eq(FEED("touch nope 0\r\n"), "NOT_FOUND\r\n");
+	ck_assert_ptr_nonnull(strstr(FEED("gats 100 y\r\n"), "VALUE y 0 1 "));
+	ck_assert_ptr_nonnull(strstr(flat, "\r\nb\r\nEND\r\n"));
+	ck_assert_str_eq(FEED("flush_all\r\nget y\r\n"), "OK\r\nEND\r\n");
+	ck_assert_str_eq(FEED("flush_all noreply\r\n"), "");
+	ck_assert_str_eq(FEED("flush_all x\r\n"),
+	    "CLIENT_ERROR bad command line format\r\n");
+	ck_assert_uint_eq(stat_get(&cst.get_flushed), 1);
+}
+END_TEST
+
+START_TEST(test_shutdown_disabled)
+{
+	ck_assert_str_eq(
+	    FEED("shutdown\r\n"), "ERROR: shutdown not enabled\r\n");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -178,6 +342,13 @@ main(void)
 	tcase_add_test(tc, test_line_too_long);
 	tcase_add_test(tc, test_key_lists_may_be_long);
 	tcase_add_test(tc, test_stats_names_answering_thread);
+	tcase_add_test(tc, test_storage_and_retrieval);
+	tcase_add_test(tc, test_cas);
+	tcase_add_test(tc, test_arith);
+	tcase_add_test(tc, test_data_block_framing);
+	tcase_add_test(tc, test_keys);
+	tcase_add_test(tc, test_expiry_touch_flush);
+	tcase_add_test(tc, test_shutdown_disabled);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

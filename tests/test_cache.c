@@ -1,0 +1,350 @@
+/* The store without sockets: operations, memory limit and eviction order,
+ * references outliving removal, expiry and flush, and the maint pass. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "service.h"
+
+static struct cache_stats st;
+
+static void
+setup_sized(size_t limit, bool no_evict)
+{
+	memset(&st, 0, sizeof st);
+	ck_assert_int_eq(cache_init(&(struct cache_config){.limit = limit,
+	                     .item_max = 1024 * 1024,
+	                     .no_evict = no_evict,
+	                     .nshards = 4}),
+	    0);
+}
+
+static void
+setup(void)
+{
+	setup_sized(64 << 20, false);
+}
+
+static void
+teardown(void)
+{
+	cache_free();
+}
+
+/* Store key=value with op; returns the result. */
+static enum cache_result
+put(const char *key, const char *value, enum cache_store_op op, uint64_t cas)
+{
+	enum cache_result res;
+	struct item *it =
+	    cache_alloc(key, strlen(key), 0, 0, strlen(value), &res);
+
+	if (it == NULL)
+		return res;
+	memcpy(item_value(it), value, strlen(value));
+	return cache_store(it, op, cas, &st);
+}
+
+/* The value stored under key, or NULL; static buffer. */
+static const char *
+value_of(const char *key)
+{
+	static char buf[4096];
+	struct item *it = cache_get(key, strlen(key), false, 0, &st);
+
+	if (it == NULL)
+		return NULL;
+	memcpy(buf, item_value(it), it->nbytes);
+	buf[it->nbytes] = '\0';
+	cache_release(it);
+	return buf;
+}
+
+START_TEST(test_store_ops)
+{
+	struct item *it;
+	uint64_t cas;
+
+	ck_assert_int_eq(put("a", "1", CACHE_ADD, 0), CACHE_STORED);
+	ck_assert_int_eq(put("a", "2", CACHE_ADD, 0), CACHE_NOT_STORED);
+	ck_assert_int_eq(put("b", "2", CACHE_REPLACE, 0), CACHE_NOT_STORED);
+	ck_assert_int_eq(put("a", "3", CACHE_REPLACE, 0), CACHE_STORED);
+	ck_assert_str_eq(value_of("a"), "3");
+	ck_assert_int_eq(put("a", "4", CACHE_APPEND, 0), CACHE_STORED);
+	ck_assert_int_eq(put("a", "2", CACHE_PREPEND, 0), CACHE_STORED);
+	ck_assert_str_eq(value_of("a"), "234");
+	it = cache_get("a", 1, false, 0, &st);
+	cas = it->cas;
+	/* The value is stored with its line end, ready to send. */
+	ck_assert_int_eq(memcmp(item_value(it) + it->nbytes, "\r\n", 2), 0);
+	cache_release(it);
+	ck_assert_int_eq(put("a", "x", CACHE_CAS, cas + 1), CACHE_EXISTS);
+	ck_assert_int_eq(put("a", "x", CACHE_CAS, cas), CACHE_STORED);
+	ck_assert_int_eq(put("nope", "x", CACHE_CAS, 1), CACHE_NOT_FOUND);
+	ck_assert_int_eq(cache_delete("a", 1, &st), CACHE_STORED);
+	ck_assert_int_eq(cache_delete("a", 1, &st), CACHE_NOT_FOUND);
+	ck_assert_ptr_null(value_of("a"));
+}
+END_TEST
+
+START_TEST(test_cas_unique_and_rising)
+{
+	uint64_t last = 0;
+
+	for (int i = 0; i < 100; i++) {
+		struct item *it;
+
+		put("k", "v", CACHE_SET, 0);
+		it = cache_get("k", 1, false, 0, &st);
+		ck_assert_uint_gt(it->cas, last);
+		last = it->cas;
+		cache_release(it);
+	}
+}
+END_TEST
+
+START_TEST(test_reference_outlives_delete)
+{
+	struct item *it;
+
+	put("r", "held", CACHE_SET, 0);
+	it = cache_get("r", 1, false, 0, &st);
+	ck_assert_int_eq(cache_delete("r", 1, &st), CACHE_STORED);
+	put("r", "new!", CACHE_SET, 0);
+	/* The reader still sees the bytes it fetched. */
+	ck_assert_int_eq(memcmp(item_value(it), "held\r\n", 6), 0);
+	cache_release(it);
+	ck_assert_str_eq(value_of("r"), "new!");
+}
+END_TEST
+
+START_TEST(test_arith)
+{
+	uint64_t v;
+	struct item *held;
+
+	ck_assert_int_eq(
+	    cache_arith("n", 1, true, 1, &v, &st), CACHE_NOT_FOUND);
+	put("n", "10", CACHE_SET, 0);
+	ck_assert_int_eq(cache_arith("n", 1, false, 3, &v, &st), CACHE_STORED);
+	ck_assert_uint_eq(v, 7);
+	ck_assert_str_eq(value_of("n"), "7 ");
+	/* A reader holds it: a new item, the reader's bytes unchanged. */
+	held = cache_get("n", 1, false, 0, &st);
+	ck_assert_int_eq(cache_arith("n", 1, true, 100, &v, &st), CACHE_STORED);
+	ck_assert_uint_eq(v, 107);
+	ck_assert_int_eq(memcmp(item_value(held), "7 ", 2), 0);
+	cache_release(held);
+	ck_assert_str_eq(value_of("n"), "107");
+	ck_assert_int_eq(
+	    cache_arith("n", 1, false, 1000, &v, &st), CACHE_STORED);
+	ck_assert_uint_eq(v, 0);
+	put("n", "18446744073709551615", CACHE_SET, 0);
+	ck_assert_int_eq(cache_arith("n", 1, true, 1, &v, &st), CACHE_STORED);
+	ck_assert_uint_eq(v, 0);
+	put("s", "12abc", CACHE_SET, 0);
+	ck_assert_int_eq(
+	    cache_arith("s", 1, true, 1, &v, &st), CACHE_NON_NUMERIC);
+	ck_assert_uint_eq(stat_get(&st.incr_hits), 2);
+	ck_assert_uint_eq(stat_get(&st.incr_misses), 1);
+	ck_assert_uint_eq(stat_get(&st.decr_hits), 2);
+}
+END_TEST
+
+START_TEST(test_exptime_rules)
+{
+	time_t now = 1800000000;
+
+	ck_assert_int_eq(cache_exptime(0, now), 0);
+	ck_assert_int_eq(cache_exptime(10, now), now + 10);
+	ck_assert_int_eq(
+	    cache_exptime(CACHE_REL_MAX, now), now + CACHE_REL_MAX);
+	ck_assert_int_eq(cache_exptime(now + 5, now), now + 5);
+	ck_assert_int_le(cache_exptime(now - 5, now), now);
+	ck_assert_int_le(cache_exptime(-1, now), now);
+}
+END_TEST
+
+START_TEST(test_expired_is_gone)
+{
+	enum cache_result res;
+	struct item *it =
+	    cache_alloc("e", 1, 0, cache_exptime(-1, cache_now()), 1, &res);
+
+	item_value(it)[0] = 'x';
+	ck_assert_int_eq(cache_store(it, CACHE_SET, 0, &st), CACHE_STORED);
+	ck_assert_ptr_null(value_of("e"));
+	ck_assert_uint_eq(stat_get(&st.get_expired), 1);
+	ck_assert_uint_eq(stat_get(&st.expired_unfetched), 1);
+}
+END_TEST
+
+START_TEST(test_flush_all)
+{
+	struct cache_totals t;
+
+	put("a", "1", CACHE_SET, 0);
+	put("b", "2", CACHE_SET, 0);
+	cache_flush_all(0);
+	put("c", "3", CACHE_SET, 0);
+	ck_assert_ptr_null(value_of("a"));
+	ck_assert_str_eq(value_of("c"), "3");
+	/* b is still in the table until maint or a reader finds it. */
+	ck_assert_uint_eq(cache_reclaim(1024, &st), 1);
+	cache_totals(&t);
+	ck_assert_uint_eq(t.curr_items, 1);
+	/* A delayed flush leaves items alone until its time comes. */
+	cache_flush_all(cache_now() + 1000);
+	ck_assert_str_eq(value_of("c"), "3");
+}
+END_TEST
+
+START_TEST(test_lru_eviction)
+{
+	char key[32], value[1000];
+	struct cache_totals t;
+	int n;
+
+	teardown();
+	setup_sized(256 * 1024, false);
+	memset(value, 'v', sizeof value - 1);
+	value[sizeof value - 1] = '\0';
+	put("first", value, CACHE_SET, 0);
+	for (n = 0; n < 1000; n++) {
+		snprintf(key, sizeof key, "key:%d", n);
+		ck_assert_int_eq(put(key, value, CACHE_SET, 0), CACHE_STORED);
+		cache_totals(&t);
+		ck_assert_uint_le(t.bytes, t.limit);
+	}
+	ck_assert_uint_gt(stat_get(&st.evictions), 0);
+	/* The oldest went first, the newest stay. */
+	ck_assert_ptr_null(value_of("first"));
+	ck_assert_ptr_nonnull(value_of("key:999"));
+	cache_totals(&t);
+	/* Every item is charged what malloc really uses: 1 KB values, so
+	 * fewer than limit / 1 KB fit. */
+	ck_assert_uint_lt(t.curr_items, 256);
+	ck_assert_uint_gt(t.curr_items, 150);
+	cache_set_limit(64 * 1024);
+	cache_totals(&t);
+	ck_assert_uint_le(t.bytes, 64 * 1024);
+}
+END_TEST
+
+START_TEST(test_no_evict)
+{
+	char key[32], value[1000];
+	enum cache_result res = CACHE_STORED;
+	int n;
+
+	teardown();
+	setup_sized(64 * 1024, true);
+	memset(value, 'v', sizeof value - 1);
+	value[sizeof value - 1] = '\0';
+	for (n = 0; n < 1000 && res == CACHE_STORED; n++) {
+		snprintf(key, sizeof key, "key:%d", n);
+		res = put(key, value, CACHE_SET, 0);
+	}
+	ck_assert_int_eq(res, CACHE_NO_MEMORY);
+	ck_assert_uint_eq(stat_get(&st.evictions), 0);
+	ck_assert_ptr_nonnull(value_of("key:0"));
+}
+END_TEST
+
+START_TEST(test_too_large)
+{
+	enum cache_result res;
+	char key[300];
+
+	ck_assert_ptr_null(cache_alloc("k", 1, 0, 0, 1024 * 1024, &res));
+	ck_assert_int_eq(res, CACHE_TOO_LARGE);
+	cache_release(cache_alloc("k", 1, 0, 0, 1024 * 1024 - 1, &res));
+	memset(key, 'k', sizeof key);
+	ck_assert_ptr_null(cache_alloc(key, 251, 0, 0, 1, &res));
+}
+END_TEST
+
+/* Writers and readers on the same keys from several threads: every value
+ * read is one some writer wrote, whole. */
+static void *
+hammer(void *arg)
+{
+	struct cache_stats mine = {0};
+	int id = (int)(intptr_t)arg;
+
+	for (int i = 0; i < 20000; i++) {
+		char key[8], val[32];
+		enum cache_result res;
+		struct item *it;
+		int n;
+
+		snprintf(key, sizeof key, "k%d", i % 16);
+		n = snprintf(val, sizeof val, "%d:%d:%d", id, i, id ^ i);
+		it = cache_alloc(key, strlen(key), 0, 0, (size_t)n, &res);
+		memcpy(item_value(it), val, (size_t)n);
+		cache_store(it, CACHE_SET, 0, &mine);
+		it = cache_get(key, strlen(key), false, 0, &mine);
+		if (it != NULL) {
+			int a, b, c;
+
+			memcpy(val, item_value(it), it->nbytes);
+			val[it->nbytes] = '\0';
+			cache_release(it);
+			if (sscanf(val, "%d:%d:%d", &a, &b, &c) != 3 ||
+			    (a ^ b) != c)
+				return (void *)1;
+		}
+		if (cache_arith("ctr", 3, true, 1, &(uint64_t){0}, &mine) !=
+		    CACHE_STORED)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent)
+{
+	pthread_t th[4];
+	void *bad;
+
+	put("ctr", "0", CACHE_SET, 0);
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, hammer, (void *)(intptr_t)i);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], &bad);
+		ck_assert_ptr_null(bad);
+	}
+	ck_assert_str_eq(value_of("ctr"), "80000");
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("cache");
+	TCase *tc = tcase_create("cache");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_store_ops);
+	tcase_add_test(tc, test_cas_unique_and_rising);
+	tcase_add_test(tc, test_reference_outlives_delete);
+	tcase_add_test(tc, test_arith);
+	tcase_add_test(tc, test_exptime_rules);
+	tcase_add_test(tc, test_expired_is_gone);
+	tcase_add_test(tc, test_flush_all);
+	tcase_add_test(tc, test_lru_eviction);
+	tcase_add_test(tc, test_no_evict);
+	tcase_add_test(tc, test_too_large);
+	tcase_add_test(tc, test_concurrent);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
