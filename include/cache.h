@@ -74,7 +74,8 @@ item_value(struct item *it)
 	X(expired_unfetched)                                                   \
 	X(evicted_unfetched)                                                   \
 	X(evictions)                                                           \
-	X(reclaimed)
+	X(reclaimed)                                                           \
+	X(crawler_reclaimed)
 
 struct cache_stats {
 #define CACHE_STATS_FIELD(f) _Atomic uint64_t f;

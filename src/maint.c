@@ -50,6 +50,7 @@ maint_main(struct service *self)
 		if (n > 0) {
 			struct cache_totals t;
 
+			stat_add(&self->cstats.crawler_reclaimed, n);
 			cache_totals(&t);
 			log_info("reclaimed %zu expired or flushed items; %llu "
 			         "items, %llu bytes in use",

@@ -209,10 +209,11 @@ stats_threads(struct obuf *out)
 			break;
 		case ROLE_MAINT:
 			obuf_printf(out,
-			    "STAT %s:reclaimed %llu\r\n"
+			    "STAT %s:crawler_reclaimed %llu\r\n"
 			    "STAT %s:expired_unfetched %llu\r\n",
 			    n,
-			    (unsigned long long)stat_get(&s->cstats.reclaimed),
+			    (unsigned long long)stat_get(
+			        &s->cstats.crawler_reclaimed),
 			    n,
 			    (unsigned long long)stat_get(
 			        &s->cstats.expired_unfetched));

@@ -99,11 +99,12 @@ test_count_in(const char *path, const char *needle)
 	return n;
 }
 
-/* Each thread carries its name: main, logger, accept, one per worker. */
+/* Each thread carries its name: main, logger, maint, accept, one per
+ * worker. */
 START_TEST(test_thread_names)
 {
 	static const char *const names[] = {
-	    "threadlined", "logger", "accept", "worker-0", "worker-1"};
+	    "threadlined", "logger", "maint", "accept", "worker-0", "worker-1"};
 	struct harness_server srv;
 	char comm[32], tasks[32][16];
 	size_t i, k, n, named_main;
@@ -118,7 +119,7 @@ START_TEST(test_thread_names)
 		    (int)srv.pid);
 	/* A thread never named keeps the program's name: only main has it. */
 	n = harness_thread_comms(srv.pid, tasks, 32);
-	ck_assert_uint_ge(n, sizeof names / sizeof names[0]);
+	ck_assert_uint_eq(n, sizeof names / sizeof names[0]);
 	ck_assert_uint_le(n, 32);
 	for (k = 0, named_main = 0; k < n; k++)
 		named_main += strcmp(tasks[k], "threadlined") == 0;
@@ -872,6 +873,40 @@ START_TEST(test_config_file_applies)
 }
 END_TEST
 
+/* flush_all leaves items for the maint thread, which reclaims them in the
+ * background and says so in a line of its own; stats agree. */
+START_TEST(test_maint_reclaims)
+{
+	struct harness_server srv;
+	char buf[BUFSZ], val[64], line[512];
+	int fd;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	fd = harness_connect(srv.port);
+	for (int i = 0; i < 10; i++) {
+		char cmd[64];
+
+		snprintf(cmd, sizeof cmd, "set key%d 0 0 5\r\nvalue\r\n", i);
+		harness_cmd(fd, cmd, "\r\n", buf, sizeof buf);
+		ck_assert_str_eq(buf, "STORED\r\n");
+	}
+	harness_cmd(fd, "flush_all\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "OK\r\n");
+	ck_assert(harness_file_wait_re(srv.log,
+	    " maint info reclaimed 10 expired or flushed items", line,
+	    sizeof line, HARNESS_DEADLINE_MS));
+	harness_cmd(fd, "stats\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert(harness_stat(buf, "curr_items", val, sizeof val));
+	ck_assert_str_eq(val, "0");
+	harness_cmd(fd, "stats threads\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert(
+	    harness_stat(buf, "maint:crawler_reclaimed", val, sizeof val));
+	ck_assert_str_eq(val, "10");
+	harness_close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 /* One test per tcase: the runner's fixtures clean up after each. */
 static void
 test_add(Suite *s, const TTest *t)
@@ -912,6 +947,7 @@ main(void)
 	test_add(s, test_config_bad_value);
 	test_add(s, test_config_check_shipped);
 	test_add(s, test_config_file_applies);
+	test_add(s, test_maint_reclaims);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
