@@ -196,17 +196,13 @@ has_noreply(const struct request *r)
 	return r->ntok > 1 && tok_is(&r->tok[r->ntok - 1], "noreply");
 }
 
-/* Keys are 1..250 bytes without control characters (spaces cannot occur:
- * they split tokens). */
+/* Keys are 1..250 bytes. Any other byte is allowed, as memcached does:
+ * spaces cannot occur (they split tokens), and real clients send control
+ * bytes (memcaslap prefixes its keys with 0x10). */
 static bool
 key_ok(const struct token *t)
 {
-	if (t->len == 0 || t->len > CACHE_KEY_MAX)
-		return false;
-	for (size_t i = 0; i < t->len; i++)
-		if ((unsigned char)t->s[i] < 0x20 || t->s[i] == 0x7f)
-			return false;
-	return true;
+	return t->len > 0 && t->len <= CACHE_KEY_MAX;
 }
 
 /* Decimal digits of n at the end of buf; returns where they start. */

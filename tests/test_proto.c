@@ -295,8 +295,12 @@ START_TEST(test_keys)
 	memcpy(line + 4 + 251, "\r\n", 2);
 	ck_assert_str_eq(
 	    feed(line, 4 + 253), "CLIENT_ERROR bad command line format\r\n");
-	ck_assert_str_eq(FEED("set a\x01b 0 0 1\r\n"),
-	    "CLIENT_ERROR bad command line format\r\n");
+	/* Control bytes are key bytes, as in memcached. */
+	ck_assert_str_eq(FEED("set a\x01\x10"
+	                      "b 0 0 1\r\nv\r\nget a\x01\x10"
+	                      "b\r\n"),
+	    "STORED\r\nVALUE a\x01\x10"
+	    "b 0 1\r\nv\r\nEND\r\n");
 	ck_assert_str_eq(FEED("get\r\n"), "ERROR\r\n");
 }
 END_TEST
