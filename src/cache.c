@@ -385,12 +385,10 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 
 /* A copy of old's key, flags and expiry with room for nbytes of value. */
 static struct item *
-item_dup(const struct item *old, size_t nbytes)
+item_dup(const struct item *old, size_t nbytes, enum cache_result *res)
 {
-	enum cache_result res;
-
 	return cache_alloc(
-	    item_key(old), old->nkey, old->flags, old->exptime, nbytes, &res);
+	    item_key(old), old->nkey, old->flags, old->exptime, nbytes, res);
 }
 
 enum cache_result
@@ -438,11 +436,9 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 			res = CACHE_NOT_STORED;
 			break;
 		}
-		nw = item_dup(old, (size_t)old->nbytes + it->nbytes);
-		if (nw == NULL) {
-			res = CACHE_TOO_LARGE;
+		nw = item_dup(old, (size_t)old->nbytes + it->nbytes, &res);
+		if (nw == NULL)
 			break;
-		}
 		if (op == CACHE_APPEND) {
 			memcpy(item_value(nw), item_value(old), old->nbytes);
 			memcpy(item_value(nw) + old->nbytes, item_value(it),
@@ -617,11 +613,10 @@ cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
 			memcpy(item_value(it), num, len);
 			memset(item_value(it) + len, ' ', it->nbytes - len);
 			it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
-		} else if ((nw = item_dup(it, len)) != NULL) {
+		} else if ((nw = item_dup(it, len, &res)) != NULL) {
 			memcpy(item_value(nw), num, len);
 			shard_replace(s, pp, it, nw, now);
-		} else
-			res = CACHE_NO_MEMORY;
+		}
 		*value = v;
 	}
 	pthread_mutex_unlock(&s->lock);
