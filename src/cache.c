@@ -436,9 +436,13 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 			res = CACHE_NOT_STORED;
 			break;
 		}
+		/* Too large or no memory for the joined value: memcached
+		 * answers NOT_STORED. */
 		nw = item_dup(old, (size_t)old->nbytes + it->nbytes, &res);
-		if (nw == NULL)
+		if (nw == NULL) {
+			res = CACHE_NOT_STORED;
 			break;
+		}
 		if (op == CACHE_APPEND) {
 			memcpy(item_value(nw), item_value(old), old->nbytes);
 			memcpy(item_value(nw) + old->nbytes, item_value(it),

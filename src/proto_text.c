@@ -262,7 +262,7 @@ cmd_get(struct request *r, int flavour)
 	if (touch) {
 		long long e;
 
-		if (r->ntok < 3) {
+		if (r->ntok < 2) {
 			REPLY(r, reply_error);
 			return;
 		}
