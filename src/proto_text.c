@@ -112,7 +112,8 @@ proto_text_enable_shutdown(bool on)
 size_t
 proto_text_buffer_max(void)
 {
-	size_t data = cache_item_max() + 2 + PROTO_LINE_MAX;
+	/* A storage line with its "\n", then the value and its "\r\n". */
+	size_t data = PROTO_LINE_MAX + 1 + cache_item_max() + 2;
 
 	return data > PROTO_KEYS_LINE_MAX + 2 ? data : PROTO_KEYS_LINE_MAX + 2;
 }
