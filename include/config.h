@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "service.h"
+
 #define CONFIG_DEFAULT_PORT 11311
 #define CONFIG_MAX_LISTEN   16
 
@@ -22,6 +24,11 @@ struct config {
 	bool check_only;
 	char *pidfile;
 	char *log_file;
+	int log_format; /* enum log_format */
+	bool log_syslog;
+	bool log_journald;
+	bool log_access;            /* one line per command */
+	int role_level[ROLE_COUNT]; /* per role; -1: the global level */
 	bool enable_shutdown;
 	size_t memory_mb; /* cache memory limit */
 	size_t item_max;  /* largest key + value, bytes */

@@ -14,6 +14,7 @@
 struct event_base;
 struct service;
 struct worker;
+struct watcher;
 
 /* Where a connection is; shown by "stats conns" with memcached's names. */
 enum conn_state {
@@ -42,6 +43,7 @@ struct conn {
 	size_t rcap;
 	struct obuf out;
 	struct proto_ctx proto;
+	struct watcher *watch; /* set once the client sent "watch" */
 	/* Read by "stats conns" from other threads. */
 	_Atomic int state;
 	_Atomic time_t last_cmd;  /* CLOCK_MONOTONIC seconds */
@@ -56,6 +58,8 @@ struct conn *conn_new(
     struct event_base *, struct worker *, struct service *, int, const char *);
 /* Stop reading; close once pending output is written. */
 void conn_shutdown(struct conn *, const char *);
+/* Answer what is buffered and send what is due, as when input arrives. */
+void conn_kick(struct conn *);
 /* Close now, logging why. */
 void conn_close(struct conn *, const char *);
 const char *conn_state_name(int);

@@ -1,12 +1,15 @@
 /* Logging for every thread. A call formats the message in the calling
- * thread and queues it, with that thread's identity, to the logger thread;
- * it never blocks. A disabled level costs one branch. */
+ * thread and queues it, with that thread's identity and the call site, to
+ * the logger thread; it never blocks. A disabled level costs one load and
+ * one branch: each thread reads its own level through log_level_ptr. */
 #ifndef TL_LOG_H
 #define TL_LOG_H
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <time.h>
 
 enum log_level {
@@ -18,27 +21,62 @@ enum log_level {
 	LOG_LVL_DEBUG,
 };
 
+/* Access lines (one per command) are switched on and off on their own. */
+enum log_category {
+	LOG_CAT_GENERAL,
+	LOG_CAT_ACCESS,
+};
+
 /* Longest message kept; longer ones are cut and end in "...". */
 #define LOG_MSG_MAX 1000
+/* Room for any formatted line: in JSON every message byte may become six
+ * and every field adds its quotes, so nothing is ever cut mid-escape. */
+#define LOG_LINE_MAX (LOG_MSG_MAX * 10 + 256)
 
+/* One record as sinks see it. */
+struct log_line {
+	struct timespec ts;
+	int level;
+	int category;
+	const char *thread;
+	int role; /* enum service_role; -1 outside the services table */
+	pid_t tid;
+	const char *file;
+	int line;
+	const char *func;
+	const char *msg;
+	size_t len;
+};
+
+/* The level of threads without one of their own, and the default. */
 extern _Atomic int log_verbosity;
+extern _Thread_local _Atomic int *log_level_ptr;
+extern _Atomic bool log_access_on;
 
 const char *log_level_name(int);
+/* A level from its name ("debug") or memcached's verbosity number (0 warn,
+ * 1 notice, 2 info, 3 and up debug); -1 when it is neither. */
 int log_level_parse(const char *);
+const char *log_category_name(int);
+/* Set every thread's level. */
 void log_set_level(int);
+/* Set the level of one thread ("worker-1") or of a role ("worker"); returns
+ * how many threads matched. */
+int log_set_thread_level(const char *, int);
 
-void log_emit(int, const char *, ...) __attribute__((format(printf, 2, 3)));
-void log_vemit(int, const char *, va_list);
-/* Like log_emit but appends ": strerror(errno)". */
-void log_emit_errno(int, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
+void log_emit_at(int, int, const char *, int, const char *, const char *, ...)
+    __attribute__((format(printf, 6, 7)));
+/* Like log_emit_at but appends ": strerror(errno)". */
+void log_emit_errno_at(int, const char *, int, const char *, const char *, ...)
+    __attribute__((format(printf, 5, 6)));
 
 #define log_enabled(lvl)                                                       \
-	((lvl) <= atomic_load_explicit(&log_verbosity, memory_order_relaxed))
+	((lvl) <= atomic_load_explicit(log_level_ptr, memory_order_relaxed))
 #define log_at(lvl, ...)                                                       \
 	do {                                                                   \
 		if (log_enabled(lvl))                                          \
-			log_emit(lvl, __VA_ARGS__);                            \
+			log_emit_at(lvl, LOG_CAT_GENERAL, __FILE__, __LINE__,  \
+			    __func__, __VA_ARGS__);                            \
 	} while (0)
 
 #define log_error(...)  log_at(LOG_LVL_ERROR, __VA_ARGS__)
@@ -49,20 +87,33 @@ void log_emit_errno(int, const char *, ...)
 #define log_warn(...)                                                          \
 	do {                                                                   \
 		if (log_enabled(LOG_LVL_WARN))                                 \
-			log_emit_errno(LOG_LVL_WARN, __VA_ARGS__);             \
+			log_emit_errno_at(LOG_LVL_WARN, __FILE__, __LINE__,    \
+			    __func__, __VA_ARGS__);                            \
+	} while (0)
+#define log_access_enabled()                                                   \
+	atomic_load_explicit(&log_access_on, memory_order_relaxed)
+#define log_access(...)                                                        \
+	do {                                                                   \
+		if (log_access_enabled())                                      \
+			log_emit_at(LOG_LVL_INFO, LOG_CAT_ACCESS, __FILE__,    \
+			    __LINE__, __func__, __VA_ARGS__);                  \
 	} while (0)
 
 /* Log, flush every queued line, exit 1. For start-up failures and broken
  * invariants only. fatal() appends strerror(errno). */
-void fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
-void fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void log_fatal_at(int, const char *, int, const char *, const char *, ...)
+    __attribute__((format(printf, 5, 6), noreturn));
+#define fatal(...)  log_fatal_at(1, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define fatalx(...) log_fatal_at(0, __FILE__, __LINE__, __func__, __VA_ARGS__)
 /* Called by fatal()/fatalx() after queueing the message, before exiting. */
 void log_on_fatal(void (*)(void));
 
-/* Format one text line: "<RFC 3339 UTC, us> <thread> <level> <msg>\n".
- * Control bytes in msg are escaped as \xNN. Returns the length written,
- * truncating to fit cap (which must be at least 64). */
-size_t log_format_text(char *, size_t, const struct timespec *, const char *,
-    int, const char *, size_t);
+/* Format one line into buf, which holds LOG_LINE_MAX bytes; returns its
+ * length, "\n" included. Text: "<RFC 3339 UTC, us> <thread> <level>
+ * [access ]<msg>", control bytes escaped as \xNN. JSON: one object with
+ * ts, level, thread, tid, category, the message's leading key=value tokens
+ * as fields, and msg; valid JSON for any message bytes. */
+size_t log_format_text(char *, size_t, const struct log_line *);
+size_t log_format_json(char *, size_t, const struct log_line *);
 
 #endif

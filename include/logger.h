@@ -3,11 +3,27 @@
 #ifndef TL_LOGGER_H
 #define TL_LOGGER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
 struct service;
 struct log_ring;
+struct log_line;
+
+enum log_format {
+	LOG_FORMAT_TEXT,
+	LOG_FORMAT_JSON,
+};
+
+/* Where the log goes; several sinks at once are fine. */
+struct logger_config {
+	const char *file; /* NULL for none */
+	int format;       /* of stderr, the file and watchers */
+	bool use_stderr;  /* everything to fd 2 (else errors only) */
+	bool syslog;
+	bool journald;
+};
 
 /* Slots per thread; a full ring drops the line and counts it. */
 #define LOG_RING_SLOTS 512
@@ -15,23 +31,23 @@ struct log_ring;
 struct log_ring *log_ring_new(void);
 void log_ring_free(struct log_ring *);
 /* Queue one line; -1 when the ring is full (the line is counted dropped). */
-int log_ring_push(
-    struct log_ring *, const struct timespec *, int, const char *, size_t);
+int log_ring_push(struct log_ring *, const struct log_line *);
 uint64_t log_ring_dropped(struct log_ring *);
 
-/* Open the sinks before any thread starts, so a bad path fails start-up.
- * file may be NULL; use_stderr writes to fd 2 as well. */
-int logger_open(const char *file, int use_stderr, char *err, size_t errlen);
+/* Open the sinks before any thread starts, so a bad path fails start-up. */
+int logger_open(const struct logger_config *, char *err, size_t errlen);
 void logger_main(struct service *);
 int logger_running(void);
 /* Copy lines up to this level to stderr; -1 for none. */
 void logger_stderr_level(int);
-/* Called from the main thread on SIGHUP. */
+/* Called from the main thread on SIGHUP and SIGUSR1. */
 void logger_reopen(void);
 /* Drain every ring, close the sinks and return from logger_main. */
 void logger_stop(void);
 /* Write what is queued and terminate the process; used by fatal(). */
 void logger_flush_exit(int) __attribute__((noreturn));
+/* Format l as the configured sinks do. */
+size_t logger_format_line(char *, size_t, const struct log_line *);
 /* Wake the logger after a push. */
 void logger_kick(void);
 

@@ -20,6 +20,7 @@ enum proto_action {
 	PROTO_CONTINUE,
 	PROTO_QUIT,  /* flush the output, then close */
 	PROTO_CLOSE, /* after an error: flush, then drain input and close */
+	PROTO_WATCH, /* the connection now streams log lines */
 };
 
 /* One connection's protocol state; lives as long as the connection. */

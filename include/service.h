@@ -43,6 +43,7 @@ struct service {
 	_Atomic pid_t tid;
 	pthread_t thread;
 	struct log_ring *ring; /* this thread's queue to the logger */
+	_Atomic int log_level; /* lowest level this thread logs */
 	struct service_stats stats;
 	struct cache_stats cstats; /* what this thread did to the cache */
 } __attribute__((aligned(64)));

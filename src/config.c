@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "logger.h"
 #include "tl_build.h"
 #include "xmalloc.h"
 
@@ -24,6 +25,8 @@ config_defaults(struct config *c)
 	c->memory_mb = 64;
 	c->item_max = 1024 * 1024;
 	c->evict = true;
+	for (int r = 0; r < ROLE_COUNT; r++)
+		c->role_level[r] = -1;
 }
 
 static void
@@ -251,6 +254,41 @@ config_set(struct config *c, const char *section, const char *key,
 			c->log_level = level;
 			return 0;
 		}
+		if (strncmp(key, "level_", 6) == 0)
+			for (int r = 0; r < ROLE_COUNT; r++)
+				if (strcmp(key + 6, service_role_name(r)) ==
+				    0) {
+					if ((level = log_level_parse(v)) == -1)
+						BAD("error, warn, notice, info "
+						    "or "
+						    "debug");
+					c->role_level[r] = level;
+					return 0;
+				}
+		if (strcmp(key, "format") == 0) {
+			if (strcmp(v, "text") == 0)
+				c->log_format = LOG_FORMAT_TEXT;
+			else if (strcmp(v, "json") == 0)
+				c->log_format = LOG_FORMAT_JSON;
+			else
+				BAD("text or json");
+			return 0;
+		}
+		if (strcmp(key, "syslog") == 0) {
+			if (config_bool(v, &c->log_syslog))
+				BAD("yes or no");
+			return 0;
+		}
+		if (strcmp(key, "journald") == 0) {
+			if (config_bool(v, &c->log_journald))
+				BAD("yes or no");
+			return 0;
+		}
+		if (strcmp(key, "access") == 0) {
+			if (config_bool(v, &c->log_access))
+				BAD("yes or no");
+			return 0;
+		}
 	} else {
 		snprintf(err, errlen, "unknown section [%s]", section);
 		return -1;
@@ -309,6 +347,10 @@ config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 enum {
 	OPT_CHECK = 256,
 	OPT_LOG_LEVEL,
+	OPT_LOG_FORMAT,
+	OPT_SYSLOG,
+	OPT_JOURNALD,
+	OPT_ACCESS_LOG,
 };
 
 static const struct option config_longopts[] = {
@@ -320,6 +362,10 @@ static const struct option config_longopts[] = {
     {"pidfile", required_argument, NULL, 'P'},
     {"log-file", required_argument, NULL, 'L'},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"syslog", no_argument, NULL, OPT_SYSLOG},
+    {"journald", no_argument, NULL, OPT_JOURNALD},
+    {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
     {"memory-limit", required_argument, NULL, 'm'},
     {"max-item-size", required_argument, NULL, 'I'},
     {"disable-evictions", no_argument, NULL, 'M'},
@@ -353,6 +399,10 @@ config_usage(FILE *f)
 	    "  -L, --log-file FILE   also log to FILE (reopened on SIGHUP)\n"
 	    "      --log-level LVL   error, warn, notice, info or debug "
 	    "(info)\n"
+	    "      --log-format FMT  text or json (text)\n"
+	    "      --syslog          also log to syslog\n"
+	    "      --journald        also log to the systemd journal\n"
+	    "      --access-log      log one line per command\n"
 	    "  -h, --help            show this help\n"
 	    "  -V, --version         show the version\n",
 	    CONFIG_DEFAULT_PORT);
@@ -423,6 +473,19 @@ config_parse_args(
 			section = "log";
 			key = "level";
 			break;
+		case OPT_LOG_FORMAT:
+			section = "log";
+			key = "format";
+			break;
+		case OPT_SYSLOG:
+			c->log_syslog = true;
+			continue;
+		case OPT_JOURNALD:
+			c->log_journald = true;
+			continue;
+		case OPT_ACCESS_LOG:
+			c->log_access = true;
+			continue;
 		case 'f':
 			continue; /* read before the other options */
 		case OPT_CHECK:

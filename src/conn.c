@@ -13,6 +13,7 @@
 #include "log.h"
 #include "proto_text.h"
 #include "service.h"
+#include "watch.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -119,6 +120,8 @@ void
 conn_close(struct conn *c, const char *why)
 {
 	log_info("conn=%d peer=%s %s", c->fd, c->peer, why);
+	if (c->watch != NULL)
+		watch_stop(c);
 	event_free(c->rev);
 	event_free(c->wev);
 	if (c->linger != NULL)
@@ -203,6 +206,11 @@ conn_drive(struct conn *c)
 	size_t used;
 
 	for (;;) {
+		if (c->watch != NULL) {
+			/* A watcher's input is not requests any more. */
+			c->rlen = 0;
+			watch_pull(c);
+		}
 		if (c->close_reason == NULL && c->rlen > 0) {
 			conn_set_state(c, CONN_PARSE_CMD);
 			used = proto_text_process(
@@ -214,6 +222,9 @@ conn_drive(struct conn *c)
 			}
 			c->rlen -= used;
 			memmove(c->rbuf, c->rbuf + used, c->rlen);
+			if (action == PROTO_WATCH)
+				log_info("conn=%d peer=%s now watching the log",
+				    c->fd, c->peer);
 			if (action == PROTO_QUIT)
 				c->close_reason = "closed on quit";
 			else if (action == PROTO_CLOSE) {
@@ -305,6 +316,18 @@ static void
 conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	conn_drive(arg);
+}
+
+void
+conn_kick(struct conn *c)
+{
+	/* Writing already: the write callback goes on when the socket
+	 * drains. */
+	if (atomic_load_explicit(&c->state, memory_order_relaxed) ==
+	        CONN_WRITE ||
+	    c->close_reason != NULL)
+		return;
+	conn_drive(c);
 }
 
 void

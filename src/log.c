@@ -10,6 +10,8 @@
 #include "service.h"
 
 _Atomic int log_verbosity = LOG_LVL_INFO;
+_Thread_local _Atomic int *log_level_ptr = &log_verbosity;
+_Atomic bool log_access_on;
 
 static const char *const log_level_names[] = {
     [LOG_LVL_FATAL] = "fatal",
@@ -20,6 +22,9 @@ static const char *const log_level_names[] = {
     [LOG_LVL_DEBUG] = "debug",
 };
 
+/* Run before a fatal exit, e.g. to remove the pidfile. */
+static void (*fatal_hook)(void);
+
 const char *
 log_level_name(int level)
 {
@@ -28,70 +33,68 @@ log_level_name(int level)
 	return log_level_names[level];
 }
 
-/* Level from its name; -1 when there is no such level. */
 int
 log_level_parse(const char *s)
 {
+	char *end;
+	long n;
+
 	for (int i = LOG_LVL_ERROR; i <= LOG_LVL_DEBUG; i++)
 		if (strcasecmp(s, log_level_names[i]) == 0)
 			return i;
-	return -1;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	return LOG_LVL_WARN + (n > 3 ? 3 : (int)n);
+}
+
+static int
+log_clamp(int level)
+{
+	if (level < LOG_LVL_ERROR)
+		return LOG_LVL_ERROR;
+	return level > LOG_LVL_DEBUG ? LOG_LVL_DEBUG : level;
 }
 
 void
 log_set_level(int level)
 {
-	if (level < LOG_LVL_ERROR)
-		level = LOG_LVL_ERROR;
-	if (level > LOG_LVL_DEBUG)
-		level = LOG_LVL_DEBUG;
+	level = log_clamp(level);
 	atomic_store_explicit(&log_verbosity, level, memory_order_relaxed);
+	for (int i = 0; i < service_count(); i++)
+		atomic_store_explicit(
+		    &service_at(i)->log_level, level, memory_order_relaxed);
 }
 
-size_t
-log_format_text(char *buf, size_t cap, const struct timespec *ts,
-    const char *thread, int level, const char *msg, size_t len)
+int
+log_set_thread_level(const char *name, int level)
 {
-	static const char hex[] = "0123456789abcdef";
-	struct tm tm;
-	size_t n, i;
-	int r;
+	int matched = 0;
 
-	gmtime_r(&ts->tv_sec, &tm);
-	r = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ %s %s ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, ts->tv_nsec / 1000, thread, log_level_name(level));
-	n = r < 0 ? 0 : ((size_t)r < cap ? (size_t)r : cap - 1);
-	/* Messages may quote client bytes: keep one record per line. */
-	for (i = 0; i < len && n + 5 < cap; i++) {
-		unsigned char c = (unsigned char)msg[i];
+	for (int i = 0; i < service_count(); i++) {
+		struct service *s = service_at(i);
 
-		if (c < 0x20 || c == 0x7f || c == '\\') {
-			buf[n++] = '\\';
-			if (c == '\\') {
-				buf[n++] = '\\';
-				continue;
-			}
-			buf[n++] = 'x';
-			buf[n++] = hex[c >> 4];
-			buf[n++] = hex[c & 15];
-		} else
-			buf[n++] = (char)c;
+		if (strcmp(s->name, name) == 0 ||
+		    strcmp(service_role_name(s->role), name) == 0) {
+			atomic_store_explicit(&s->log_level, log_clamp(level),
+			    memory_order_relaxed);
+			matched++;
+		}
 	}
-	buf[n++] = '\n';
-	return n;
+	return matched;
 }
 
 /* Before the logger runs (start-up) and after it stopped, write directly. */
 static void
-log_write_direct(const struct timespec *ts, const char *thread, int level,
-    const char *msg, size_t len)
+log_write_direct(const struct log_line *l)
 {
-	char line[LOG_MSG_MAX * 4 + 128];
-	size_t n;
+	char line[LOG_LINE_MAX];
 
-	n = log_format_text(line, sizeof line, ts, thread, level, msg, len);
-	(void)!write(STDERR_FILENO, line, n);
+	(void)!write(
+	    STDERR_FILENO, line, log_format_text(line, sizeof line, l));
 }
 
 /* Format the message; returns its length, marking a cut with "...". */
@@ -110,42 +113,49 @@ log_vformat(char *msg, const char *fmt, va_list ap)
 }
 
 static void
-log_submit(int level, const char *msg, size_t len)
+log_submit(int level, int category, const char *file, int line,
+    const char *func, const char *msg, size_t len)
 {
 	struct service *self = service_self();
-	struct timespec ts;
+	struct log_line l = {.level = level,
+	    .category = category,
+	    .thread = self ? self->name : "-",
+	    .role = self ? (int)self->role : -1,
+	    .tid = self ? self->tid : 0,
+	    .file = file,
+	    .line = line,
+	    .func = func,
+	    .msg = msg,
+	    .len = len};
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_REALTIME, &l.ts);
 	if (self == NULL || !logger_running()) {
-		log_write_direct(&ts, self ? self->name : "-", level, msg, len);
+		log_write_direct(&l);
 		return;
 	}
-	if (log_ring_push(self->ring, &ts, level, msg, len) == 0)
+	if (log_ring_push(self->ring, &l) == 0)
 		logger_kick();
 }
 
 void
-log_vemit(int level, const char *fmt, va_list ap)
+log_emit_at(int level, int category, const char *file, int line,
+    const char *func, const char *fmt, ...)
 {
 	char msg[LOG_MSG_MAX + 1];
 	int saved = errno;
+	va_list ap;
+	size_t n;
 
-	log_submit(level, msg, log_vformat(msg, fmt, ap));
+	va_start(ap, fmt);
+	n = log_vformat(msg, fmt, ap);
+	va_end(ap);
+	log_submit(level, category, file, line, func, msg, n);
 	errno = saved;
 }
 
 void
-log_emit(int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vemit(level, fmt, ap);
-	va_end(ap);
-}
-
-void
-log_emit_errno(int level, const char *fmt, ...)
+log_emit_errno_at(int level, const char *file, int line, const char *func,
+    const char *fmt, ...)
 {
 	char msg[LOG_MSG_MAX + 1];
 	int saved = errno;
@@ -156,12 +166,9 @@ log_emit_errno(int level, const char *fmt, ...)
 	n = log_vformat(msg, fmt, ap);
 	va_end(ap);
 	snprintf(msg + n, sizeof msg - n, ": %s", strerror(saved));
-	log_submit(level, msg, strlen(msg));
+	log_submit(level, LOG_CAT_GENERAL, file, line, func, msg, strlen(msg));
 	errno = saved;
 }
-
-/* Run before a fatal exit, e.g. to remove the pidfile. */
-static void (*fatal_hook)(void);
 
 void
 log_on_fatal(void (*hook)(void))
@@ -169,36 +176,23 @@ log_on_fatal(void (*hook)(void))
 	fatal_hook = hook;
 }
 
-static void __attribute__((noreturn))
-vfatal(int with_errno, const char *fmt, va_list ap)
+void
+log_fatal_at(int with_errno, const char *file, int line, const char *func,
+    const char *fmt, ...)
 {
 	char msg[LOG_MSG_MAX + 1];
 	int saved = errno;
+	va_list ap;
 	size_t n;
 
+	va_start(ap, fmt);
 	n = log_vformat(msg, fmt, ap);
+	va_end(ap);
 	if (with_errno)
 		snprintf(msg + n, sizeof msg - n, ": %s", strerror(saved));
-	log_submit(LOG_LVL_FATAL, msg, strlen(msg));
+	log_submit(
+	    LOG_LVL_FATAL, LOG_CAT_GENERAL, file, line, func, msg, strlen(msg));
 	if (fatal_hook != NULL)
 		fatal_hook();
 	logger_flush_exit(1);
-}
-
-void
-fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfatal(1, fmt, ap);
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfatal(0, fmt, ap);
 }

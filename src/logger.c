@@ -8,13 +8,19 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "log_sink.h"
 #include "logger.h"
 #include "service.h"
+#include "watch.h"
 #include "xmalloc.h"
 
 struct log_rec {
 	struct timespec ts;
 	int level;
+	int category;
+	const char *file; /* the call site: string literals */
+	const char *func;
+	int line;
 	unsigned len;
 	char msg[LOG_MSG_MAX];
 };
@@ -31,14 +37,15 @@ struct log_ring {
 	struct log_rec recs[LOG_RING_SLOTS];
 };
 
-/* Room for a line whose every message byte was escaped to \xNN. */
-#define LOGGER_LINE_MAX (LOG_MSG_MAX * 4 + 128)
-#define LOGGER_BATCH    (64 * 1024)
+#define LOGGER_BATCH (64 * 1024)
 
 static struct {
 	int efd;
 	int file_fd;
 	char *file_path;
+	int format; /* LOG_FORMAT_TEXT or LOG_FORMAT_JSON */
+	bool syslog;
+	bool journald;
 	/* Highest level copied to stderr; -1 for none. */
 	_Atomic int stderr_level;
 	_Atomic int running;
@@ -65,8 +72,7 @@ log_ring_free(struct log_ring *r)
 }
 
 int
-log_ring_push(struct log_ring *r, const struct timespec *ts, int level,
-    const char *msg, size_t len)
+log_ring_push(struct log_ring *r, const struct log_line *l)
 {
 	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
@@ -77,10 +83,14 @@ log_ring_push(struct log_ring *r, const struct timespec *ts, int level,
 		return -1;
 	}
 	rec = &r->recs[h % LOG_RING_SLOTS];
-	rec->ts = *ts;
-	rec->level = level;
-	rec->len = (unsigned)(len < LOG_MSG_MAX ? len : LOG_MSG_MAX);
-	memcpy(rec->msg, msg, rec->len);
+	rec->ts = l->ts;
+	rec->level = l->level;
+	rec->category = l->category;
+	rec->file = l->file;
+	rec->func = l->func;
+	rec->line = l->line;
+	rec->len = (unsigned)(l->len < LOG_MSG_MAX ? l->len : LOG_MSG_MAX);
+	memcpy(rec->msg, l->msg, rec->len);
 	/* seq_cst pairs with the logger's store to sleeping: either it sees
 	 * this line or we see it asleep and wake it. */
 	atomic_store(&r->head, h + 1);
@@ -107,23 +117,34 @@ logger_open_file(const char *path)
 }
 
 int
-logger_open(const char *file, int use_stderr, char *err, size_t errlen)
+logger_open(const struct logger_config *cfg, char *err, size_t errlen)
 {
 	lg.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (lg.efd == -1) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		return -1;
 	}
-	if (file != NULL) {
-		lg.file_fd = logger_open_file(file);
+	if (cfg->file != NULL) {
+		lg.file_fd = logger_open_file(cfg->file);
 		if (lg.file_fd == -1) {
 			snprintf(err, errlen, "cannot open log file %s: %s",
-			    file, strerror(errno));
+			    cfg->file, strerror(errno));
 			return -1;
 		}
-		lg.file_path = xstrdup(file);
+		lg.file_path = xstrdup(cfg->file);
 	}
-	lg.stderr_level = use_stderr ? LOG_LVL_DEBUG : LOG_LVL_ERROR;
+	lg.format = cfg->format;
+	lg.syslog = cfg->syslog;
+	lg.journald = cfg->journald;
+	if (lg.journald && !log_sink_journald_available()) {
+		snprintf(err, errlen,
+		    "journald logging requested, but this build has no "
+		    "libsystemd support");
+		return -1;
+	}
+	if (lg.syslog)
+		log_sink_syslog_open();
+	lg.stderr_level = cfg->use_stderr ? LOG_LVL_DEBUG : LOG_LVL_ERROR;
 	return 0;
 }
 
@@ -190,20 +211,42 @@ logger_flush_batch(struct service *self)
 	lg.batch_lines = 0;
 }
 
+size_t
+logger_format_line(char *buf, size_t cap, const struct log_line *l)
+{
+	return lg.format == LOG_FORMAT_JSON ? log_format_json(buf, cap, l)
+	                                    : log_format_text(buf, cap, l);
+}
+
 static void
 logger_add(
     struct service *self, struct service *from, const struct log_rec *rec)
 {
+	struct log_line l = {.ts = rec->ts,
+	    .level = rec->level,
+	    .category = rec->category,
+	    .thread = from->name,
+	    .role = (int)from->role,
+	    .tid = atomic_load_explicit(&from->tid, memory_order_relaxed),
+	    .file = rec->file,
+	    .line = rec->line,
+	    .func = rec->func,
+	    .msg = rec->msg,
+	    .len = rec->len};
 	char *line;
 	size_t n;
 
-	if (LOGGER_BATCH - lg.batch_len < LOGGER_LINE_MAX)
+	if (LOGGER_BATCH - lg.batch_len < LOG_LINE_MAX)
 		logger_flush_batch(self);
 	line = lg.batch + lg.batch_len;
-	n = log_format_text(line, LOGGER_LINE_MAX, &rec->ts, from->name,
-	    rec->level, rec->msg, rec->len);
+	n = logger_format_line(line, LOG_LINE_MAX, &l);
 	if (lg.stderr_level < LOG_LVL_DEBUG && rec->level <= lg.stderr_level)
 		(void)!write(STDERR_FILENO, line, n);
+	if (lg.syslog)
+		log_sink_syslog(&l);
+	if (lg.journald && log_sink_journald(&l) == -1)
+		stat_add(&self->stats.lines_failed, 1);
+	watch_publish(&l, line, n);
 	lg.batch_len += n;
 	lg.batch_lines++;
 }
@@ -266,6 +309,7 @@ logger_drain(struct service *self)
 		}
 	}
 	logger_flush_batch(self);
+	watch_wake();
 	return total;
 }
 

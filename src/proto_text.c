@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
+#include "conn.h"
 #include "log.h"
 #include "maint.h"
 #include "obuf.h"
@@ -14,6 +16,7 @@
 #include "service.h"
 #include "stats.h"
 #include "tl_build.h"
+#include "watch.h"
 
 /* Stop answering once this much output waits: a client that does not read
  * cannot make us buffer without bound. */
@@ -36,16 +39,18 @@ struct request {
 	size_t linelen;
 	const char *data; /* what follows the line in the buffer */
 	size_t avail;
-	size_t used;  /* bytes of data the command consumed */
-	bool more;    /* the command needs more input */
-	bool noreply; /* replies suppressed */
+	size_t used;          /* bytes of data the command consumed */
+	bool more;            /* the command needs more input */
+	bool noreply;         /* replies suppressed */
+	unsigned nkeys, hits; /* of a retrieval, for the access log */
 	enum proto_action *action;
 };
 
 struct command {
 	const char *name;
 	void (*fn)(struct request *, int);
-	int arg; /* passed through, e.g. which storage operation */
+	int arg;    /* passed through, e.g. which storage operation */
+	bool keyed; /* names one key, for the access log */
 };
 
 static void cmd_arith(struct request *, int);
@@ -60,6 +65,7 @@ static void cmd_store(struct request *, int);
 static void cmd_touch(struct request *, int);
 static void cmd_verbosity(struct request *, int);
 static void cmd_version(struct request *, int);
+static void cmd_watch(struct request *, int);
 
 /* get flavours */
 #define GET_CAS   1
@@ -67,27 +73,28 @@ static void cmd_version(struct request *, int);
 
 /* Most frequent first: the table is searched in order. */
 static const struct command commands[] = {
-    {"get", cmd_get, 0},
-    {"set", cmd_store, CACHE_SET},
-    {"gets", cmd_get, GET_CAS},
-    {"delete", cmd_delete, 0},
-    {"incr", cmd_arith, 1},
-    {"decr", cmd_arith, 0},
-    {"add", cmd_store, CACHE_ADD},
-    {"replace", cmd_store, CACHE_REPLACE},
-    {"append", cmd_store, CACHE_APPEND},
-    {"prepend", cmd_store, CACHE_PREPEND},
-    {"cas", cmd_store, CACHE_CAS},
-    {"touch", cmd_touch, 0},
-    {"gat", cmd_get, GET_TOUCH},
-    {"gats", cmd_get, GET_TOUCH | GET_CAS},
-    {"stats", cmd_stats, 0},
-    {"flush_all", cmd_flush_all, 0},
-    {"version", cmd_version, 0},
-    {"verbosity", cmd_verbosity, 0},
-    {"cache_memlimit", cmd_cache_memlimit, 0},
-    {"quit", cmd_quit, 0},
-    {"shutdown", cmd_shutdown, 0},
+    {"get", cmd_get, 0, false},
+    {"set", cmd_store, CACHE_SET, true},
+    {"gets", cmd_get, GET_CAS, false},
+    {"delete", cmd_delete, 0, true},
+    {"incr", cmd_arith, 1, true},
+    {"decr", cmd_arith, 0, true},
+    {"add", cmd_store, CACHE_ADD, true},
+    {"replace", cmd_store, CACHE_REPLACE, true},
+    {"append", cmd_store, CACHE_APPEND, true},
+    {"prepend", cmd_store, CACHE_PREPEND, true},
+    {"cas", cmd_store, CACHE_CAS, true},
+    {"touch", cmd_touch, 0, true},
+    {"gat", cmd_get, GET_TOUCH, false},
+    {"gats", cmd_get, GET_TOUCH | GET_CAS, false},
+    {"stats", cmd_stats, 0, false},
+    {"flush_all", cmd_flush_all, 0, false},
+    {"version", cmd_version, 0, false},
+    {"verbosity", cmd_verbosity, 0, false},
+    {"cache_memlimit", cmd_cache_memlimit, 0, false},
+    {"quit", cmd_quit, 0, false},
+    {"shutdown", cmd_shutdown, 0, false},
+    {"watch", cmd_watch, 0, false},
 };
 
 static bool proto_shutdown_enabled;
@@ -294,8 +301,11 @@ cmd_get(struct request *r, int flavour)
 			return;
 		}
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
-		if (it != NULL)
+		r->nkeys++;
+		if (it != NULL) {
+			r->hits++;
 			reply_value(r->out, it, cas);
+		}
 	}
 	REPLY(r, "END\r\n");
 }
@@ -543,25 +553,69 @@ cmd_shutdown(struct request *r, int arg)
 	*r->action = PROTO_QUIT;
 }
 
-/* verbosity N: 0 warn, 1 notice, 2 info (the default), 3 and up debug. */
+/* verbosity LEVEL [THREAD]: LEVEL is memcached's number (0 warn, 1 notice,
+ * 2 info, 3 and up debug) or a level name; THREAD, our extension, a
+ * thread's name or a role, limits the change to those threads. */
 static void
 cmd_verbosity(struct request *r, int arg)
 {
+	char name[32];
 	uint64_t n;
+	int level;
 
 	r->noreply = has_noreply(r);
-	if (r->ntok != 2 + r->noreply) {
+	if (r->ntok != 2 + r->noreply && r->ntok != 3 + r->noreply) {
 		r->noreply = false;
 		REPLY(r, reply_error);
 		return;
 	}
-	if (tok_u64(&r->tok[1], UINT32_MAX, &n) == -1) {
+	if (tok_u64(&r->tok[1], UINT32_MAX, &n) == 0)
+		level = LOG_LVL_WARN + (int)(n > 3 ? 3 : n);
+	else if (r->tok[1].len < sizeof name) {
+		memcpy(name, r->tok[1].s, r->tok[1].len);
+		name[r->tok[1].len] = '\0';
+		level = log_level_parse(name);
+	} else
+		level = -1;
+	if (level == -1) {
 		REPLY(r, reply_bad_format);
 		return;
 	}
-	log_set_level(LOG_LVL_WARN + (int)(n > 3 ? 3 : n));
-	log_notice("log level set to %s", log_level_name(log_verbosity));
+	if (r->ntok == 2 + r->noreply) {
+		log_set_level(level);
+		log_notice("log level set to %s", log_level_name(level));
+		REPLY(r, "OK\r\n");
+		return;
+	}
+	snprintf(name, sizeof name, "%.*s",
+	    (int)(r->tok[2].len < 31 ? r->tok[2].len : 31), r->tok[2].s);
+	if (r->tok[2].len >= 16 || log_set_thread_level(name, level) == 0) {
+		REPLY(r, "CLIENT_ERROR no such thread or role\r\n");
+		return;
+	}
+	log_notice("log level of %s set to %s", name, log_level_name(level));
 	REPLY(r, "OK\r\n");
+}
+
+/* watch [level=L] [thread=NAME|ROLE] [category=C]: from here on the
+ * connection receives log lines. */
+static void
+cmd_watch(struct request *r, int arg)
+{
+	const char *args = r->tok[0].s + r->tok[0].len;
+	char err[256];
+
+	if (r->ctx->conn == NULL) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (watch_start(r->ctx->conn, args,
+	        (size_t)(r->line + r->linelen - args), err, sizeof err) == -1) {
+		obuf_printf(r->out, "CLIENT_ERROR %s\r\n", err);
+		return;
+	}
+	REPLY(r, "OK\r\n");
+	*r->action = PROTO_WATCH;
 }
 
 static void
@@ -585,6 +639,7 @@ proto_dispatch(struct request *r)
 	r->noreply = false;
 	r->used = 0;
 	r->more = false;
+	r->nkeys = r->hits = 0;
 	/* Only retrieval commands may carry more than 24 tokens: they walk
 	 * their keys from the line itself. */
 	if ((tokenize(r, r->line, r->linelen) == -1 &&
@@ -596,6 +651,7 @@ proto_dispatch(struct request *r)
 	}
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (tok_is(&r->tok[0], commands[i].name)) {
+			r->nkeys = commands[i].keyed;
 			commands[i].fn(r, commands[i].arg);
 			return;
 		}
@@ -615,6 +671,56 @@ proto_line_limit(const char *line, size_t len)
 			return PROTO_KEYS_LINE_MAX;
 	}
 	return PROTO_LINE_MAX;
+}
+
+static long long
+proto_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One access line per command: who asked what, and how it went. The
+ * result is the reply's first word, lower-cased ("stored", "not_found",
+ * "client_error"), or for retrievals hit, miss or partial. */
+static void
+proto_access_log(struct request *r, size_t reply_at, long long start)
+{
+	const struct conn *c = r->ctx->conn;
+	size_t avail = r->out->len - r->out->off - reply_at, n = 0;
+	const char *p = avail ? r->out->data + r->out->off + reply_at : NULL;
+	char result[24];
+	const struct token *cmd = &r->tok[0];
+
+	if (r->ntok > 0 &&
+	    (tok_is(cmd, "get") || tok_is(cmd, "gets") || tok_is(cmd, "gat") ||
+	        tok_is(cmd, "gats")) &&
+	    r->nkeys > 0)
+		snprintf(result, sizeof result, "%s",
+		    r->hits == 0          ? "miss"
+		    : r->hits == r->nkeys ? "hit"
+		                          : "partial");
+	else if (avail == 0)
+		snprintf(result, sizeof result, "%s",
+		    r->noreply ? "noreply" : "none");
+	else {
+		while (n < avail && n < sizeof result - 1 && p[n] != ' ' &&
+		       p[n] != '\r') {
+			result[n] =
+			    (char)(p[n] >= 'A' && p[n] <= 'Z' ? p[n] + 32
+			                                      : p[n]);
+			n++;
+		}
+		result[n] = '\0';
+		if (n > 0 && result[0] >= '0' && result[0] <= '9')
+			snprintf(result, sizeof result, "ok");
+	}
+	log_access("conn=%d peer=%s cmd=%.*s keys=%u result=%s us=%lld",
+	    c ? c->fd : -1, c ? c->peer : "-",
+	    r->ntok > 0 ? (int)(cmd->len > 32 ? 32 : cmd->len) : 1,
+	    r->ntok > 0 ? cmd->s : "-", r->nkeys, result, proto_usec() - start);
 }
 
 size_t
@@ -656,7 +762,15 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		                : linelen;
 		r.data = nl + 1;
 		r.avail = len - pos - linelen - 1;
-		proto_dispatch(&r);
+		if (log_access_enabled()) {
+			size_t reply_at = out->len - out->off;
+			long long start = proto_usec();
+
+			proto_dispatch(&r);
+			if (!r.more)
+				proto_access_log(&r, reply_at, start);
+		} else
+			proto_dispatch(&r);
 		if (r.more) {
 			ctx->need += linelen + 1;
 			break;

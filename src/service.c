@@ -83,6 +83,7 @@ services_init(int nworkers)
 			s->role = d->role;
 			s->index = k;
 			s->ring = log_ring_new();
+			atomic_init(&s->log_level, atomic_load(&log_verbosity));
 			if (d->role == ROLE_MAIN)
 				snprintf(s->name, sizeof s->name, "%s",
 				    program_invocation_short_name);
@@ -98,6 +99,7 @@ services_init(int nworkers)
 	self = &services[0];
 	self->thread = pthread_self();
 	self->tid = gettid();
+	log_level_ptr = &self->log_level;
 }
 
 void
@@ -109,6 +111,7 @@ services_free(void)
 	services = NULL;
 	nservices = 0;
 	self = NULL;
+	log_level_ptr = &log_verbosity;
 }
 
 int
@@ -158,6 +161,7 @@ service_trampoline(void *arg)
 	sigset_t all;
 
 	self = s;
+	log_level_ptr = &s->log_level;
 	s->tid = gettid();
 	pthread_setname_np(pthread_self(), s->name);
 	/* Signals are the main thread's business. */

@@ -50,7 +50,9 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	switch (sig) {
 	case SIGHUP:
-		log_notice("received SIGHUP, reopening the log file");
+	case SIGUSR1:
+		log_notice("received SIG%s, reopening the log file",
+		    sigabbrev_np(sig));
 		logger_reopen();
 		break;
 	default:
@@ -122,7 +124,7 @@ main_log_startup(const struct config *cfg)
 int
 main(int argc, char **argv)
 {
-	static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
+	static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 	struct event *sigev[sizeof signals / sizeof signals[0]];
 	struct config cfg;
 	char err[512];
@@ -148,7 +150,17 @@ main(int argc, char **argv)
 	log_on_fatal(daemon_pidfile_remove);
 
 	services_init(cfg.threads);
-	if (logger_open(cfg.log_file, !cfg.daemonize, err, sizeof err)) {
+	for (n = 0; n < ROLE_COUNT; n++)
+		if (cfg.role_level[n] != -1)
+			log_set_thread_level(
+			    service_role_name(n), cfg.role_level[n]);
+	atomic_store(&log_access_on, cfg.log_access);
+	if (logger_open(&(struct logger_config){.file = cfg.log_file,
+	                    .format = cfg.log_format,
+	                    .use_stderr = !cfg.daemonize,
+	                    .syslog = cfg.log_syslog,
+	                    .journald = cfg.log_journald},
+	        err, sizeof err)) {
 		fprintf(stderr, "threadlined: %s\n", err);
 		daemon_pidfile_remove();
 		services_free();

@@ -10,28 +10,46 @@
 #include "logger.h"
 #include "service.h"
 
+/* A line as the logger sees it. */
+static struct log_line
+line_of(time_t sec, long nsec, const char *thread, int level, const char *msg,
+    size_t len)
+{
+	return (struct log_line){.ts = {sec, nsec},
+	    .level = level,
+	    .thread = thread,
+	    .tid = 4242,
+	    .msg = msg,
+	    .len = len};
+}
+
 START_TEST(test_format_text)
 {
-	struct timespec ts = {1795852396, 123456789}; /* 2026-11-28 */
-	char buf[256];
+	struct log_line l = line_of(1795852396, 123456789, "worker-2",
+	    LOG_LVL_INFO, "conn=17 closed", 14);
+	char buf[LOG_LINE_MAX];
 	size_t n;
 
-	n = log_format_text(buf, sizeof buf, &ts, "worker-2", LOG_LVL_INFO,
-	    "conn=17 closed", 14);
+	n = log_format_text(buf, sizeof buf, &l);
 	buf[n] = '\0';
 	ck_assert_str_eq(
 	    buf, "2026-11-28T07:53:16.123456Z worker-2 info conn=17 closed\n");
+	l.category = LOG_CAT_ACCESS;
+	n = log_format_text(buf, sizeof buf, &l);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, "2026-11-28T07:53:16.123456Z worker-2 info "
+	                      "access conn=17 closed\n");
 }
 END_TEST
 
 START_TEST(test_format_escapes)
 {
-	struct timespec ts = {0, 0};
-	char buf[256];
+	struct log_line l =
+	    line_of(0, 0, "accept", LOG_LVL_WARN, "a\r\nb\\\x01", 6);
+	char buf[LOG_LINE_MAX];
 	size_t n;
 
-	n = log_format_text(
-	    buf, sizeof buf, &ts, "accept", LOG_LVL_WARN, "a\r\nb\\\x01", 6);
+	n = log_format_text(buf, sizeof buf, &l);
 	buf[n] = '\0';
 	ck_assert_str_eq(buf,
 	    "1970-01-01T00:00:00.000000Z accept warn a\\x0d\\x0ab\\\\\\x01\n");
@@ -40,15 +58,64 @@ END_TEST
 
 START_TEST(test_format_truncates)
 {
-	struct timespec ts = {0, 0};
 	char msg[500], buf[100];
+	struct log_line l = line_of(0, 0, "t", LOG_LVL_INFO, msg, sizeof msg);
 	size_t n;
 
 	memset(msg, 'x', sizeof msg);
-	n = log_format_text(
-	    buf, sizeof buf, &ts, "t", LOG_LVL_INFO, msg, sizeof msg);
+	n = log_format_text(buf, sizeof buf, &l);
 	ck_assert_uint_le(n, sizeof buf);
 	ck_assert_int_eq(buf[n - 1], '\n');
+}
+END_TEST
+
+START_TEST(test_format_json)
+{
+	static const char msg[] = "conn=17 peer=127.0.0.1:5 cmd=get ts=x "
+	                          "closed \"by\" client\\ \x01\xff\xe2\x82\xac";
+	struct log_line l = line_of(1795852396, 123456789, "worker-2",
+	    LOG_LVL_INFO, msg, sizeof msg - 1);
+	char buf[LOG_LINE_MAX];
+	size_t n;
+
+	n = log_format_json(buf, sizeof buf, &l);
+	buf[n] = '\0';
+	/* Leading key=value tokens become fields, numbers stay numbers,
+	 * fixed fields cannot be shadowed, and any byte is valid JSON:
+	 * 0xff (not UTF-8) becomes U+FFFD, the euro sign stays. */
+	ck_assert_str_eq(buf,
+	    "{\"ts\":\"2026-11-28T07:53:16.123456Z\",\"level\":\"info\","
+	    "\"thread\":\"worker-2\",\"tid\":4242,\"category\":\"general\","
+	    "\"conn\":17,\"peer\":\"127.0.0.1:5\",\"cmd\":\"get\","
+	    "\"msg\":\"closed \\\"by\\\" client\\\\ \\u0001\xef\xbf\xbd"
+	    "\xe2\x82\xac\"}\n");
+}
+END_TEST
+
+START_TEST(test_format_json_worst_case_fits)
+{
+	char msg[LOG_MSG_MAX], buf[LOG_LINE_MAX];
+	struct log_line l;
+	size_t n;
+
+	/* Every byte a control byte: six bytes each, still a whole line. */
+	memset(msg, 1, sizeof msg);
+	l = line_of(0, 0, "worker-0", LOG_LVL_INFO, msg, sizeof msg);
+	n = log_format_json(buf, sizeof buf, &l);
+	ck_assert_uint_lt(n, sizeof buf);
+	ck_assert_uint_eq(n, strlen("{\"ts\":\"1970-01-01T00:00:00.000000Z\","
+	                            "\"level\":\"info\",\"thread\":"
+	                            "\"worker-0\",\"tid\":4242,\"category\":"
+	                            "\"general\",\"msg\":\"\"}\n") +
+	                         6 * sizeof msg);
+	/* Every byte '=': fields at most as long as the message allows. */
+	memset(msg, 'a', sizeof msg);
+	for (size_t i = 1; i < sizeof msg; i += 4)
+		memcpy(msg + i, "=\x01 ", 3);
+	n = log_format_json(buf, sizeof buf, &l);
+	ck_assert_uint_lt(n, sizeof buf);
+	ck_assert_int_eq(buf[n - 1], '\n');
+	ck_assert_int_eq(buf[n - 2], '}');
 }
 END_TEST
 
@@ -66,20 +133,23 @@ START_TEST(test_levels)
 	ck_assert(!log_enabled(LOG_LVL_INFO));
 	log_set_level(99);
 	ck_assert_int_eq(log_verbosity, LOG_LVL_DEBUG);
+	/* memcached's verbosity numbers. */
+	ck_assert_int_eq(log_level_parse("0"), LOG_LVL_WARN);
+	ck_assert_int_eq(log_level_parse("2"), LOG_LVL_INFO);
+	ck_assert_int_eq(log_level_parse("7"), LOG_LVL_DEBUG);
+	ck_assert_int_eq(log_level_parse("2x"), -1);
 }
 END_TEST
 
 START_TEST(test_ring_drops_when_full)
 {
 	struct log_ring *r = log_ring_new();
-	struct timespec ts = {0, 0};
+	struct log_line l = line_of(0, 0, "t", LOG_LVL_INFO, "x", 1);
 
 	for (int i = 0; i < LOG_RING_SLOTS; i++)
-		ck_assert_int_eq(
-		    log_ring_push(r, &ts, LOG_LVL_INFO, "x", 1), 0);
+		ck_assert_int_eq(log_ring_push(r, &l), 0);
 	for (int i = 0; i < 5; i++)
-		ck_assert_int_eq(
-		    log_ring_push(r, &ts, LOG_LVL_INFO, "x", 1), -1);
+		ck_assert_int_eq(log_ring_push(r, &l), -1);
 	ck_assert_uint_eq(log_ring_dropped(r), 5);
 	log_ring_free(r);
 }
@@ -113,7 +183,9 @@ start_logger(char *path)
 	close(fd);
 	services_init(1);
 	logger = service_get(ROLE_LOGGER, 0);
-	ck_assert_int_eq(logger_open(path, 0, err, sizeof err), 0);
+	ck_assert_int_eq(
+	    logger_open(&(struct logger_config){.file = path}, err, sizeof err),
+	    0);
 	log_set_level(LOG_LVL_INFO);
 	return logger;
 }
@@ -164,13 +236,13 @@ START_TEST(test_logger_reports_drops)
 	char path[] = "/tmp/tl-log-XXXXXX", want[128];
 	struct service *logger = start_logger(path);
 	struct service *self = service_self();
-	struct timespec ts = {0, 0};
+	struct log_line l = line_of(0, 0, "t", LOG_LVL_INFO, "filler", 6);
 	char *text;
 
 	/* Fill main's ring before the logger runs: the overflow is counted
 	 * and reported by the logger under its own name. */
 	for (int i = 0; i < LOG_RING_SLOTS + 3; i++)
-		log_ring_push(self->ring, &ts, LOG_LVL_INFO, "filler", 6);
+		log_ring_push(self->ring, &l);
 	/* No line of main's own may join the count. */
 	log_set_level(LOG_LVL_WARN);
 	service_start(logger);
@@ -196,6 +268,8 @@ main(void)
 	tcase_add_test(tc, test_format_text);
 	tcase_add_test(tc, test_format_escapes);
 	tcase_add_test(tc, test_format_truncates);
+	tcase_add_test(tc, test_format_json);
+	tcase_add_test(tc, test_format_json_worst_case_fits);
 	tcase_add_test(tc, test_levels);
 	tcase_add_test(tc, test_ring_drops_when_full);
 	tcase_add_test(tc, test_logger_writes_lines_of_the_caller);

@@ -42,7 +42,8 @@ START_TEST(test_thread_gets_its_name)
 
 	services_init(1);
 	logger = service_get(ROLE_LOGGER, 0);
-	ck_assert_int_eq(logger_open(NULL, 0, err, sizeof err), 0);
+	ck_assert_int_eq(
+	    logger_open(&(struct logger_config){0}, err, sizeof err), 0);
 	service_start(logger);
 	/* Ready means the thread set its identity before anything else. */
 	ck_assert_int_gt(logger->tid, 0);
