@@ -30,7 +30,11 @@ struct logger_config {
 
 struct log_ring *log_ring_new(void);
 void log_ring_free(struct log_ring *);
-/* Queue one line; -1 when the ring is full (the line is counted dropped). */
+/* A ring this full wakes the logger whatever the level. */
+#define LOG_KICK_LINES 64
+
+/* Queue one line; returns the lines now queued, or -1 when the ring is
+ * full (the line is counted dropped). */
 int log_ring_push(struct log_ring *, const struct log_line *);
 uint64_t log_ring_dropped(struct log_ring *);
 

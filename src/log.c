@@ -117,6 +117,7 @@ log_submit(int level, int category, const char *file, int line,
     const char *func, const char *msg, size_t len)
 {
 	struct service *self = service_self();
+	int queued;
 	struct log_line l = {.level = level,
 	    .category = category,
 	    .thread = self ? self->name : "-",
@@ -133,7 +134,8 @@ log_submit(int level, int category, const char *file, int line,
 		log_write_direct(&l);
 		return;
 	}
-	if (log_ring_push(self->ring, &l) == 0)
+	queued = log_ring_push(self->ring, &l);
+	if (queued > 0 && (level <= LOG_LVL_NOTICE || queued >= LOG_KICK_LINES))
 		logger_kick();
 }
 

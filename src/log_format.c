@@ -12,16 +12,26 @@ log_category_name(int category)
 	return category == LOG_CAT_ACCESS ? "access" : "general";
 }
 
-/* "2026-11-28T08:53:16.123456Z" into buf (64 bytes). */
+/* "2026-11-28T08:53:16.123456Z" into buf (64 bytes). The date and time
+ * part is formatted once per second per thread: gmtime_r is the costliest
+ * step of a line. */
 static void
 log_format_time(char *buf, const struct timespec *ts)
 {
-	struct tm tm;
+	static _Thread_local time_t cached_sec = -1;
+	static _Thread_local char cached[48];
+	int us = (int)(ts->tv_nsec / 1000) % 1000000;
 
-	gmtime_r(&ts->tv_sec, &tm);
-	snprintf(buf, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, (int)(ts->tv_nsec / 1000) % 1000000);
+	if (ts->tv_sec != cached_sec) {
+		struct tm tm;
+
+		gmtime_r(&ts->tv_sec, &tm);
+		snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec);
+		cached_sec = ts->tv_sec;
+	}
+	snprintf(buf, 64, "%s.%06dZ", cached, us);
 }
 
 size_t

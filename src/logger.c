@@ -38,6 +38,10 @@ struct log_ring {
 };
 
 #define LOGGER_BATCH (64 * 1024)
+/* Lines below notice do not wake the logger one by one (a wake-up is a
+ * syscall in the worker and a context switch): it collects them on this
+ * tick, or when a ring holds LOG_KICK_LINES. */
+#define LOGGER_TICK_MS 100
 
 static struct {
 	int efd;
@@ -94,7 +98,7 @@ log_ring_push(struct log_ring *r, const struct log_line *l)
 	/* seq_cst pairs with the logger's store to sleeping: either it sees
 	 * this line or we see it asleep and wake it. */
 	atomic_store(&r->head, h + 1);
-	return 0;
+	return (int)(h + 1 - t);
 }
 
 uint64_t
@@ -366,7 +370,7 @@ logger_main(struct service *self)
 			atomic_store(&lg.sleeping, 0);
 			continue;
 		}
-		(void)poll(&pfd, 1, 1000);
+		(void)poll(&pfd, 1, LOGGER_TICK_MS);
 		(void)eventfd_read(lg.efd, &v);
 		atomic_store(&lg.sleeping, 0);
 	}

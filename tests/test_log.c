@@ -146,8 +146,9 @@ START_TEST(test_ring_drops_when_full)
 	struct log_ring *r = log_ring_new();
 	struct log_line l = line_of(0, 0, "t", LOG_LVL_INFO, "x", 1);
 
+	/* Each push says how many lines wait. */
 	for (int i = 0; i < LOG_RING_SLOTS; i++)
-		ck_assert_int_eq(log_ring_push(r, &l), 0);
+		ck_assert_int_eq(log_ring_push(r, &l), i + 1);
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(log_ring_push(r, &l), -1);
 	ck_assert_uint_eq(log_ring_dropped(r), 5);
