@@ -66,6 +66,10 @@ int log_set_thread_level(const char *, int);
 
 void log_emit_at(int, int, const char *, int, const char *, const char *, ...)
     __attribute__((format(printf, 6, 7)));
+/* A message formatted by the caller (len bytes), for hot paths that
+ * cannot afford printf. */
+void log_emit_raw(
+    int, int, const char *, int, const char *, const char *, size_t);
 /* Like log_emit_at but appends ": strerror(errno)". */
 void log_emit_errno_at(int, const char *, int, const char *, const char *, ...)
     __attribute__((format(printf, 5, 6)));
@@ -92,12 +96,9 @@ void log_emit_errno_at(int, const char *, int, const char *, const char *, ...)
 	} while (0)
 #define log_access_enabled()                                                   \
 	atomic_load_explicit(&log_access_on, memory_order_relaxed)
-#define log_access(...)                                                        \
-	do {                                                                   \
-		if (log_access_enabled())                                      \
-			log_emit_at(LOG_LVL_INFO, LOG_CAT_ACCESS, __FILE__,    \
-			    __LINE__, __func__, __VA_ARGS__);                  \
-	} while (0)
+#define log_access_raw(msg, len)                                               \
+	log_emit_raw(LOG_LVL_INFO, LOG_CAT_ACCESS, __FILE__, __LINE__,         \
+	    __func__, msg, len)
 
 /* Log, flush every queued line, exit 1. For start-up failures and broken
  * invariants only. fatal() appends strerror(errno). */

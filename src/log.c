@@ -156,6 +156,17 @@ log_emit_at(int level, int category, const char *file, int line,
 }
 
 void
+log_emit_raw(int level, int category, const char *file, int line,
+    const char *func, const char *msg, size_t len)
+{
+	int saved = errno;
+
+	log_submit(level, category, file, line, func, msg,
+	    len < LOG_MSG_MAX ? len : LOG_MSG_MAX);
+	errno = saved;
+}
+
+void
 log_emit_errno_at(int level, const char *file, int line, const char *func,
     const char *fmt, ...)
 {

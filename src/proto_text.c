@@ -682,45 +682,76 @@ proto_usec(void)
 	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Append s to the access line at *p, bounded by end. */
+static void
+acc_put(char **p, const char *end, const char *s, size_t n)
+{
+	if (n > (size_t)(end - *p))
+		n = (size_t)(end - *p);
+	memcpy(*p, s, n);
+	*p += n;
+}
+
+static void
+acc_num(char **p, const char *end, long long v)
+{
+	char num[24], *d;
+
+	if (v < 0) {
+		acc_put(p, end, "-", 1);
+		v = -v;
+	}
+	d = fmt_u64(num + sizeof num, (uint64_t)v);
+	acc_put(p, end, d, (size_t)(num + sizeof num - d));
+}
+
 /* One access line per command: who asked what, and how it went. The
  * result is the reply's first word, lower-cased ("stored", "not_found",
- * "client_error"), or for retrievals hit, miss or partial. */
+ * "client_error"), or for retrievals hit, miss or partial. Formatted by
+ * hand: this runs once per request. */
 static void
 proto_access_log(struct request *r, size_t reply_at, long long start)
 {
 	const struct conn *c = r->ctx->conn;
-	size_t avail = r->out->len - r->out->off - reply_at, n = 0;
+	size_t avail = r->out->len - r->out->off - reply_at;
 	const char *p = avail ? r->out->data + r->out->off + reply_at : NULL;
-	char result[24];
 	const struct token *cmd = &r->tok[0];
+	char line[256], *w = line, *end = line + sizeof line;
+	const char *res = NULL;
 
-	if (r->ntok > 0 &&
+	acc_put(&w, end, "conn=", 5);
+	acc_num(&w, end, c ? c->fd : -1);
+	acc_put(&w, end, " peer=", 6);
+	acc_put(&w, end, c ? c->peer : "-", c ? strlen(c->peer) : 1);
+	acc_put(&w, end, " cmd=", 5);
+	if (r->ntok > 0)
+		acc_put(&w, end, cmd->s, cmd->len > 32 ? 32 : cmd->len);
+	else
+		acc_put(&w, end, "-", 1);
+	acc_put(&w, end, " keys=", 6);
+	acc_num(&w, end, r->nkeys);
+	acc_put(&w, end, " result=", 8);
+	if (r->ntok > 0 && r->nkeys > 0 &&
 	    (tok_is(cmd, "get") || tok_is(cmd, "gets") || tok_is(cmd, "gat") ||
-	        tok_is(cmd, "gats")) &&
-	    r->nkeys > 0)
-		snprintf(result, sizeof result, "%s",
-		    r->hits == 0          ? "miss"
-		    : r->hits == r->nkeys ? "hit"
-		                          : "partial");
+	        tok_is(cmd, "gats")))
+		res = r->hits == 0          ? "miss"
+		      : r->hits == r->nkeys ? "hit"
+		                            : "partial";
 	else if (avail == 0)
-		snprintf(result, sizeof result, "%s",
-		    r->noreply ? "noreply" : "none");
-	else {
-		while (n < avail && n < sizeof result - 1 && p[n] != ' ' &&
-		       p[n] != '\r') {
-			result[n] =
-			    (char)(p[n] >= 'A' && p[n] <= 'Z' ? p[n] + 32
-			                                      : p[n]);
-			n++;
-		}
-		result[n] = '\0';
-		if (n > 0 && result[0] >= '0' && result[0] <= '9')
-			snprintf(result, sizeof result, "ok");
-	}
-	log_access("conn=%d peer=%s cmd=%.*s keys=%u result=%s us=%lld",
-	    c ? c->fd : -1, c ? c->peer : "-",
-	    r->ntok > 0 ? (int)(cmd->len > 32 ? 32 : cmd->len) : 1,
-	    r->ntok > 0 ? cmd->s : "-", r->nkeys, result, proto_usec() - start);
+		res = r->noreply ? "noreply" : "none";
+	else if (p[0] >= '0' && p[0] <= '9')
+		res = "ok";
+	if (res != NULL)
+		acc_put(&w, end, res, strlen(res));
+	else
+		for (size_t n = 0; n < avail && n < 24 && p[n] != ' ' &&
+		                   p[n] != '\r' && w < end;
+		     n++)
+			*w++ = (char)(p[n] >= 'A' && p[n] <= 'Z' ? p[n] + 32
+			                                         : p[n]);
+	acc_put(&w, end, " us=", 4);
+	acc_num(&w, end, proto_usec() - start);
+	log_access_raw(line, (size_t)(w - line));
 }
 
 size_t
