@@ -61,6 +61,17 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* In the foreground the whole log goes to stderr unless it goes
+ * somewhere else: under systemd stderr is the journal, and a second copy
+ * of every line would cost the logger and the reader. Errors always reach
+ * stderr. */
+static bool
+main_log_to_stderr(const struct config *cfg)
+{
+	return !cfg->daemonize && cfg->log_file == NULL && !cfg->log_syslog &&
+	       !cfg->log_journald;
+}
+
 /* Relative paths would break once a daemon leaves its directory. */
 static void
 main_absolute(char **path)
@@ -157,7 +168,7 @@ main(int argc, char **argv)
 	atomic_store(&log_access_on, cfg.log_access);
 	if (logger_open(&(struct logger_config){.file = cfg.log_file,
 	                    .format = cfg.log_format,
-	                    .use_stderr = !cfg.daemonize,
+	                    .use_stderr = main_log_to_stderr(&cfg),
 	                    .syslog = cfg.log_syslog,
 	                    .journald = cfg.log_journald},
 	        err, sizeof err)) {
@@ -204,7 +215,9 @@ main(int argc, char **argv)
 	log_notice(
 	    "ready: %d threads, %d workers", service_count(), cfg.threads);
 	daemon_ready();
-	logger_stderr_level(cfg.daemonize ? -1 : LOG_LVL_DEBUG);
+	logger_stderr_level(cfg.daemonize              ? -1
+	                    : main_log_to_stderr(&cfg) ? LOG_LVL_DEBUG
+	                                               : LOG_LVL_ERROR);
 
 	event_base_dispatch(main_base);
 
