@@ -593,7 +593,7 @@ cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
 	enum cache_result res = CACHE_STORED;
 	struct item **pp, *it, *nw;
 	char num[24];
-	size_t len;
+	size_t len, keep;
 	uint64_t v;
 
 	pthread_mutex_lock(&s->lock);
@@ -610,15 +610,19 @@ cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
 			v = delta > v ? 0 : v - delta;
 		len = (size_t)snprintf(
 		    num, sizeof num, "%llu", (unsigned long long)v);
-		/* Only the table holds it: rewrite in place, padding with
-		 * spaces like memcached so the length stays. */
-		if (len <= it->nbytes && atomic_load_explicit(&it->refs,
-		                             memory_order_acquire) == 1) {
+		/* Like memcached, a number that fits keeps the value's length,
+		 * padded with spaces. In place only when the table alone holds
+		 * the item: a pending reply may still be sending the old one.
+		 */
+		keep = len <= it->nbytes ? it->nbytes : len;
+		if (keep == it->nbytes && atomic_load_explicit(&it->refs,
+		                              memory_order_acquire) == 1) {
 			memcpy(item_value(it), num, len);
-			memset(item_value(it) + len, ' ', it->nbytes - len);
+			memset(item_value(it) + len, ' ', keep - len);
 			it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
-		} else if ((nw = item_dup(it, len, &res)) != NULL) {
+		} else if ((nw = item_dup(it, keep, &res)) != NULL) {
 			memcpy(item_value(nw), num, len);
+			memset(item_value(nw) + len, ' ', keep - len);
 			shard_replace(s, pp, it, nw, now);
 		}
 		*value = v;

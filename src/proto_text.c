@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -133,43 +134,73 @@ tok_is(const struct token *t, const char *s)
 	return t->len == n && memcmp(t->s, s, n) == 0;
 }
 
-/* A decimal number filling the whole token, at most max; memcached's
- * strtoull-based parsing, so a leading '-' is refused. */
-static int
-tok_u64(const struct token *t, uint64_t max, uint64_t *out)
+/*
+ * Numbers are read as memcached reads them, so that the same requests get
+ * the same replies: strtoull/strtol in base 10 (a leading '+' or "-0" is
+ * fine, trailing garbage is not), then narrowed to 32 bits where memcached
+ * narrows, keeping the low bits. A number too long to be meaningful (even
+ * with leading zeros) is refused outright.
+ */
+static bool
+tok_cstr(const struct token *t, char *buf, size_t cap)
 {
-	uint64_t n = 0;
+	if (t->len == 0 || t->len >= cap)
+		return false;
+	memcpy(buf, t->s, t->len);
+	buf[t->len] = '\0';
+	return true;
+}
 
-	if (t->len == 0 || t->len > 20)
+static bool
+tok_end_ok(const char *buf, const char *end)
+{
+	return end != buf && (*end == '\0' || isspace((unsigned char)*end));
+}
+
+/* memcached's safe_strtoull: a '-' is refused unless the value is small. */
+static int
+tok_u64(const struct token *t, uint64_t *out)
+{
+	char buf[64], *end;
+	unsigned long long n;
+
+	if (!tok_cstr(t, buf, sizeof buf))
 		return -1;
-	for (size_t i = 0; i < t->len; i++) {
-		unsigned d = (unsigned char)t->s[i] - '0';
-
-		if (d > 9 || n > (UINT64_MAX - d) / 10)
-			return -1;
-		n = n * 10 + d;
-	}
-	if (n > max)
+	errno = 0;
+	n = strtoull(buf, &end, 10);
+	if (errno == ERANGE || !tok_end_ok(buf, end) ||
+	    ((long long)n < 0 && strchr(buf, '-') != NULL))
 		return -1;
 	*out = n;
 	return 0;
 }
 
-/* A signed 32-bit decimal, as memcached's safe_strtol. */
+/* memcached's safe_strtoul into 32 bits (flags, memory limit). */
 static int
-tok_i32(const struct token *t, long long *out)
+tok_u32(const struct token *t, uint32_t *out)
 {
-	struct token u = *t;
 	uint64_t n;
-	bool neg = u.len > 0 && u.s[0] == '-';
 
-	if (neg) {
-		u.s++;
-		u.len--;
-	}
-	if (tok_u64(&u, neg ? (uint64_t)INT32_MAX + 1 : INT32_MAX, &n) == -1)
+	if (tok_u64(t, &n) == -1)
 		return -1;
-	*out = neg ? -(long long)n : (long long)n;
+	*out = (uint32_t)n;
+	return 0;
+}
+
+/* memcached's safe_strtol into 32 bits (exptime, bytes, flush delay). */
+static int
+tok_i32(const struct token *t, int32_t *out)
+{
+	char buf[64], *end;
+	long n;
+
+	if (!tok_cstr(t, buf, sizeof buf))
+		return -1;
+	errno = 0;
+	n = strtol(buf, &end, 10);
+	if (errno == ERANGE || !tok_end_ok(buf, end))
+		return -1;
+	*out = (int32_t)(uint32_t)(unsigned long)n;
 	return 0;
 }
 
@@ -268,7 +299,7 @@ cmd_get(struct request *r, int flavour)
 	touch = flavour & GET_TOUCH;
 	cas = flavour & GET_CAS;
 	if (touch) {
-		long long e;
+		int32_t e;
 
 		if (r->ntok < 2) {
 			REPLY(r, reply_error);
@@ -316,8 +347,9 @@ static void
 cmd_store(struct request *r, int op)
 {
 	int base = op == CACHE_CAS ? 6 : 5;
-	uint64_t flags, bytes, cas = 0;
-	long long e;
+	uint64_t bytes, cas = 0;
+	uint32_t flags;
+	int32_t e, len;
 	enum cache_result res;
 	struct item *it;
 
@@ -326,13 +358,14 @@ cmd_store(struct request *r, int op)
 		return;
 	}
 	r->noreply = r->ntok == base + 1 && has_noreply(r);
-	if (!key_ok(&r->tok[1]) || tok_u64(&r->tok[2], UINT32_MAX, &flags) ||
-	    tok_i32(&r->tok[3], &e) ||
-	    tok_u64(&r->tok[4], INT32_MAX - 2, &bytes) ||
-	    (op == CACHE_CAS && tok_u64(&r->tok[5], UINT64_MAX, &cas))) {
+	if (!key_ok(&r->tok[1]) || tok_u32(&r->tok[2], &flags) ||
+	    tok_i32(&r->tok[3], &e) || tok_i32(&r->tok[4], &len) || len < 0 ||
+	    len > INT32_MAX - 2 ||
+	    (op == CACHE_CAS && tok_u64(&r->tok[5], &cas))) {
 		REPLY(r, reply_bad_format);
 		return;
 	}
+	bytes = (uint64_t)len;
 	if (r->tok[1].len + bytes > cache_item_max()) {
 		/* The data block is swallowed, not read as commands; a set
 		 * that fails drops the old value, as memcached does, so a
@@ -391,6 +424,10 @@ static void
 cmd_delete(struct request *r, int arg)
 {
 	r->noreply = has_noreply(r);
+	if (r->ntok > 4) {
+		REPLY(r, reply_error);
+		return;
+	}
 	if (r->ntok > 3 + r->noreply ||
 	    (r->ntok == 3 + r->noreply && !tok_is(&r->tok[2], "0"))) {
 		REPLY(r, "CLIENT_ERROR bad command line format.  Usage: delete "
@@ -428,7 +465,7 @@ cmd_arith(struct request *r, int incr)
 		REPLY(r, reply_bad_format);
 		return;
 	}
-	if (tok_u64(&r->tok[2], UINT64_MAX, &delta) == -1) {
+	if (tok_u64(&r->tok[2], &delta) == -1) {
 		REPLY(r, "CLIENT_ERROR invalid numeric delta argument\r\n");
 		return;
 	}
@@ -458,7 +495,7 @@ cmd_arith(struct request *r, int incr)
 static void
 cmd_touch(struct request *r, int arg)
 {
-	long long e;
+	int32_t e;
 
 	if (r->ntok != 3 && r->ntok != 4) {
 		REPLY(r, reply_error);
@@ -484,22 +521,26 @@ cmd_touch(struct request *r, int arg)
 static void
 cmd_flush_all(struct request *r, int arg)
 {
-	long long delay = 0;
+	int32_t delay = 0;
 
+	/* As memcached: a word after the delay other than noreply is
+	 * ignored, and a delay in the past (or negative) means now. */
 	r->noreply = has_noreply(r);
-	if (r->ntok > 2 + r->noreply) {
+	if (r->ntok > 3) {
 		REPLY(r, reply_error);
 		return;
 	}
-	if (r->ntok == 2 + r->noreply &&
-	    (tok_i32(&r->tok[1], &delay) == -1 || delay < 0)) {
-		REPLY(r, reply_bad_format);
+	if (r->ntok != 1 + r->noreply && tok_i32(&r->tok[1], &delay) == -1) {
+		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
 		return;
 	}
 	stat_add(&r->ctx->st->cmd_flush, 1);
 	cache_flush_all(delay > 0 ? cache_exptime(delay, cache_now()) : 0);
 	maint_kick();
-	log_info("flush_all%s%lld", delay ? " in " : " ", delay);
+	if (delay > 0)
+		log_info("flush_all in %d", (int)delay);
+	else
+		log_info("flush_all");
 	REPLY(r, "OK\r\n");
 }
 
@@ -507,15 +548,16 @@ cmd_flush_all(struct request *r, int arg)
 static void
 cmd_cache_memlimit(struct request *r, int arg)
 {
-	uint64_t mb;
+	uint32_t mb;
 
+	/* memcached answers a bad number with a bare ERROR here. */
 	r->noreply = has_noreply(r);
-	if (r->ntok != 2 + r->noreply) {
+	if (r->ntok != 2 && r->ntok != 3) {
 		REPLY(r, reply_error);
 		return;
 	}
-	if (tok_u64(&r->tok[1], SIZE_MAX >> 20, &mb) == -1) {
-		REPLY(r, reply_bad_format);
+	if (tok_u32(&r->tok[1], &mb) == -1) {
+		REPLY(r, reply_error);
 		return;
 	}
 	if (mb < 8) {
@@ -524,7 +566,7 @@ cmd_cache_memlimit(struct request *r, int arg)
 		return;
 	}
 	cache_set_limit((size_t)mb << 20);
-	log_notice("memory limit set to %llu MB", (unsigned long long)mb);
+	log_notice("memory limit set to %u MB", (unsigned)mb);
 	REPLY(r, "OK\r\n");
 }
 
@@ -560,7 +602,7 @@ static void
 cmd_verbosity(struct request *r, int arg)
 {
 	char name[32];
-	uint64_t n;
+	uint32_t n;
 	int level;
 
 	r->noreply = has_noreply(r);
@@ -569,7 +611,7 @@ cmd_verbosity(struct request *r, int arg)
 		REPLY(r, reply_error);
 		return;
 	}
-	if (tok_u64(&r->tok[1], UINT32_MAX, &n) == 0)
+	if (tok_u32(&r->tok[1], &n) == 0)
 		level = LOG_LVL_WARN + (int)(n > 3 ? 3 : n);
 	else if (r->tok[1].len < sizeof name) {
 		memcpy(name, r->tok[1].s, r->tok[1].len);

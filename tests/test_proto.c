@@ -255,6 +255,33 @@ START_TEST(test_arith)
 	    "VALUE n 0 20\r\n2"
 	    "                   "
 	    "\r\nEND\r\n");
+	/* A reply still holding the old value: a copy, same length. */
+	ck_assert_str_eq(
+	    FEED("set p 0 0 3\r\n100\r\nget p\r\ndecr p 95\r\nget p\r\n"),
+	    "STORED\r\nVALUE p 0 3\r\n100\r\nEND\r\n5\r\n"
+	    "VALUE p 0 3\r\n5  \r\nEND\r\n");
+}
+END_TEST
+
+/* memcached's strtoul/strtol rules: '+' and "-0" pass, flags keep their
+ * low 32 bits, exptime its low 32 bits (9999999999 is in 2014). */
+START_TEST(test_numbers_as_memcached)
+{
+	ck_assert_str_eq(FEED("set f 4294967297 0 1\r\nx\r\nget f\r\n"),
+	    "STORED\r\nVALUE f 1 1\r\nx\r\nEND\r\n");
+	ck_assert_str_eq(FEED("set f -1 0 1\r\nx\r\n"),
+	    "CLIENT_ERROR bad command line format\r\nERROR\r\n");
+	ck_assert_str_eq(FEED("set f -0 +0 +1\r\ny\r\nget f\r\n"),
+	    "STORED\r\nVALUE f 0 1\r\ny\r\nEND\r\n");
+	ck_assert_str_eq(FEED("set f 0 9999999999 1\r\nx\r\nget f\r\n"),
+	    "STORED\r\nEND\r\n");
+	ck_assert_str_eq(FEED("set f 0 0 1x\r\n"),
+	    "CLIENT_ERROR bad command line format\r\n");
+	ck_assert_str_eq(FEED("set f 0 0 18446744073709551616\r\n"),
+	    "CLIENT_ERROR bad command line format\r\n");
+	ck_assert_str_eq(FEED("cache_memlimit abc\r\n"), "ERROR\r\n");
+	ck_assert_str_eq(FEED("cache_memlimit +64\r\n"), "OK\r\n");
+	ck_assert_str_eq(FEED("delete a b c d\r\n"), "ERROR\r\n");
 }
 END_TEST
 
@@ -317,8 +344,12 @@ START_TEST(test_expiry_touch_flush)
 	ck_assert_str_eq(FEED("flush_all\r\nget y\r\n"), "OK\r\nEND\r\n");
 	ck_assert_str_eq(FEED("flush_all noreply\r\n"), "");
 	ck_assert_str_eq(FEED("flush_all x\r\n"),
-	    "CLIENT_ERROR bad command line format\r\n");
-	ck_assert_uint_eq(stat_get(&cst.get_flushed), 1);
+	    "CLIENT_ERROR invalid exptime argument\r\n");
+	/* Negative or past delays flush now; memcached's 32-bit parse. */
+	ck_assert_str_eq(FEED("set z 0 0 1\r\nc\r\nflush_all -1\r\nget z\r\n"),
+	    "STORED\r\nOK\r\nEND\r\n");
+	ck_assert_str_eq(FEED("flush_all 0 0 0\r\n"), "ERROR\r\n");
+	ck_assert_uint_eq(stat_get(&cst.get_flushed), 2);
 }
 END_TEST
 
@@ -349,6 +380,7 @@ main(void)
 	tcase_add_test(tc, test_storage_and_retrieval);
 	tcase_add_test(tc, test_cas);
 	tcase_add_test(tc, test_arith);
+	tcase_add_test(tc, test_numbers_as_memcached);
 	tcase_add_test(tc, test_data_block_framing);
 	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_expiry_touch_flush);
