@@ -271,13 +271,22 @@ static void __attribute__((noreturn)) harness_exec(
 pid_t
 harness_spawn(const char *tag, const char *const args[])
 {
+	const char *bin = getenv("THREADLINED");
+
+	ck_assert_msg(bin != NULL, "THREADLINED is not set");
+	return harness_spawn_prog(bin, tag, args);
+}
+
+/* As harness_spawn, for any program (a peer server, a client tool). */
+pid_t
+harness_spawn_prog(const char *prog, const char *tag, const char *const args[])
+{
 	const char *argv[HARNESS_MAX_ARGS];
 	char out[HARNESS_PATH_MAX], err[HARNESS_PATH_MAX], name[128];
 	pid_t pid, parent = getpid();
 	int n = 0;
 
-	argv[n++] = getenv("THREADLINED");
-	ck_assert_msg(argv[0] != NULL, "THREADLINED is not set");
+	argv[n++] = prog;
 	for (int i = 0; args != NULL && args[i] != NULL; i++) {
 		ck_assert_msg(n < HARNESS_MAX_ARGS - 1, "too many arguments");
 		argv[n++] = args[i];
@@ -294,6 +303,22 @@ harness_spawn(const char *tag, const char *const args[])
 	if (pid == 0)
 		harness_exec(argv, out, err, parent);
 	return pid;
+}
+
+/* Find a program on $PATH; false when it is not installed. */
+bool
+harness_which(const char *name, char *path, size_t len)
+{
+	const char *dirs = getenv("PATH"), *p, *colon;
+
+	for (p = dirs != NULL ? dirs : "/usr/bin:/bin"; *p != '\0';
+	     p = *colon ? colon + 1 : colon) {
+		colon = strchrnul(p, ':');
+		snprintf(path, len, "%.*s/%s", (int)(colon - p), p, name);
+		if (access(path, X_OK) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* Wait up to timeout_ms for pid to exit; its exit code, or -1 if it is

@@ -37,6 +37,8 @@ void harness_nap(void);
 /* Processes. args exclude the program; output goes to DIR/tag.out and
  * DIR/tag.err. Exit codes are 0..255, or 128 + signal. */
 pid_t harness_spawn(const char *, const char *const[]);
+pid_t harness_spawn_prog(const char *, const char *, const char *const[]);
+bool harness_which(const char *, char *, size_t);
 int harness_wait(pid_t, int);
 int harness_run(const char *, const char *const[]);
 int harness_kill_children(void);
