@@ -384,7 +384,6 @@ cmd_store(struct request *r, int op)
 	r->used = bytes + 2;
 	stat_add(&r->ctx->st->cmd_set, 1);
 	if (memcmp(r->data + bytes, "\r\n", 2) != 0) {
-		r->noreply = false;
 		REPLY(r, "CLIENT_ERROR bad data chunk\r\n");
 		return;
 	}
@@ -573,7 +572,7 @@ cmd_cache_memlimit(struct request *r, int arg)
 static void
 cmd_version(struct request *r, int arg)
 {
-	REPLY(r, "VERSION " TL_VERSION "\r\n");
+	REPLY(r, "VERSION " TL_WIRE_VERSION "\r\n");
 }
 
 static void
@@ -605,8 +604,10 @@ cmd_verbosity(struct request *r, int arg)
 	uint32_t n;
 	int level;
 
+	/* As memcached, "verbosity noreply" is a bad level, answered
+	 * silently. */
 	r->noreply = has_noreply(r);
-	if (r->ntok != 2 + r->noreply && r->ntok != 3 + r->noreply) {
+	if (r->ntok < 2 || r->ntok > 3 + r->noreply) {
 		r->noreply = false;
 		REPLY(r, reply_error);
 		return;

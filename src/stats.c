@@ -125,7 +125,7 @@ stats_general(struct obuf *out)
 	    "STAT log_worker_dropped %llu\r\n"
 	    "STAT log_worker_written %llu\r\n",
 	    (int)getpid(), (long long)(now.tv_sec - stats_started.tv_sec),
-	    (long long)time(NULL), TL_VERSION, event_get_version(),
+	    (long long)time(NULL), TL_WIRE_VERSION, event_get_version(),
 	    (int)(8 * sizeof(void *)), (long)ru.ru_utime.tv_sec,
 	    (long)ru.ru_utime.tv_usec, (long)ru.ru_stime.tv_sec,
 	    (long)ru.ru_stime.tv_usec, stats_cfg->max_conns,

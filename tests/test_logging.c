@@ -864,7 +864,7 @@ test_versions(int fd, int n)
 	for (int i = 0; i < n; i++)
 		memcpy(req + i * 9, "version\r\n", 9);
 	harness_send(fd, req, (size_t)n * 9);
-	want = (size_t)n * strlen("VERSION " TL_VERSION "\r\n");
+	want = (size_t)n * strlen("VERSION " TL_WIRE_VERSION "\r\n");
 	while (got < want) {
 		size_t r = harness_recv(fd, buf, sizeof buf, NULL, want - got,
 		    HARNESS_DEADLINE_MS, NULL);

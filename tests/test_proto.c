@@ -11,6 +11,9 @@
 #include "proto_text.h"
 #include "service.h"
 #include "stats.h"
+#include "tl_build.h"
+
+#define V "VERSION " TL_WIRE_VERSION "\r\n"
 
 static struct config cfg;
 static struct obuf out;
@@ -78,9 +81,9 @@ feed(const char *in, size_t len)
 
 START_TEST(test_version_and_unknown)
 {
-	ck_assert_str_eq(FEED("version\r\n"), "VERSION 0.1.0\r\n");
+	ck_assert_str_eq(FEED("version\r\n"), V);
 	ck_assert_uint_eq(used, 9);
-	ck_assert_str_eq(FEED("version extra\n"), "VERSION 0.1.0\r\n");
+	ck_assert_str_eq(FEED("version extra\n"), V);
 	ck_assert_str_eq(FEED("VERSION\r\n"), "ERROR\r\n");
 	ck_assert_str_eq(FEED("bogus\r\n"), "ERROR\r\n");
 	ck_assert_str_eq(FEED("\r\n"), "ERROR\r\n");
@@ -92,7 +95,7 @@ END_TEST
 START_TEST(test_pipelined_in_order)
 {
 	ck_assert_str_eq(FEED("version\r\nbogus\r\nversion\r\n"),
-	    "VERSION 0.1.0\r\nERROR\r\nVERSION 0.1.0\r\n");
+	    V "ERROR\r\n" V);
 }
 END_TEST
 
@@ -100,7 +103,7 @@ START_TEST(test_partial_line_waits)
 {
 	ck_assert_str_eq(FEED("vers"), "");
 	ck_assert_uint_eq(used, 0);
-	ck_assert_str_eq(FEED("version\r\nver"), "VERSION 0.1.0\r\n");
+	ck_assert_str_eq(FEED("version\r\nver"), V);
 	ck_assert_uint_eq(used, 9);
 }
 END_TEST
@@ -126,7 +129,7 @@ END_TEST
 START_TEST(test_quit_stops_processing)
 {
 	ck_assert_str_eq(
-	    FEED("version\r\nquit\r\nversion\r\n"), "VERSION 0.1.0\r\n");
+	    FEED("version\r\nquit\r\nversion\r\n"), V);
 	ck_assert_int_eq(action, PROTO_QUIT);
 	ck_assert_uint_eq(used, 15);
 }
@@ -300,7 +303,7 @@ START_TEST(test_data_block_framing)
 	    "SERVER_ERROR object too large for cache\r\n");
 	ck_assert_uint_eq(ctx.skip, 2000000);
 	ctx.skip = 3;
-	ck_assert_str_eq(FEED("x\r\nversion\r\n"), "VERSION 0.1.0\r\n");
+	ck_assert_str_eq(FEED("x\r\nversion\r\n"), V);
 	ck_assert_str_eq(FEED("set k 0 0 -1\r\n"),
 	    "CLIENT_ERROR bad command line format\r\n");
 	ck_assert_str_eq(FEED("set k abc 0 1\r\n"),

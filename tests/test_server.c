@@ -14,7 +14,7 @@
 #include "harness.h"
 #include "tl_build.h"
 
-#define VERSION_REPLY "VERSION " TL_VERSION "\r\n"
+#define VERSION_REPLY "VERSION " TL_WIRE_VERSION "\r\n"
 #define TOO_LONG      "CLIENT_ERROR line too long\r\n"
 #define TOO_MANY      "ERROR Too many open connections\r\n"
 #define BUFSZ         65536
