@@ -92,9 +92,8 @@ class Server:
             if rc is not None:
                 raise BenchError(
                     "%s did not start: exited with status %s\n  command: %s\n"
-                    "  its output (%s):\n%s"
-                    % (self.label, rc, shlex.join(self.args), self.logpath,
-                       self.log_tail()))
+                    "  its output:\n%s"
+                    % (self.label, rc, shlex.join(self.args), self.log_tail()))
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     pass

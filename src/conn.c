@@ -197,7 +197,7 @@ conn_flush(struct conn *c)
 }
 
 /* Answer what is buffered and send the replies, as far as the socket
- * takes them. */
+ * takes them. Closing the connection frees c. */
 static void
 conn_drive(struct conn *c)
 {
@@ -252,6 +252,12 @@ conn_drive(struct conn *c)
 			continue;
 		break;
 	}
+	/* Give back a buffer grown for one long line. */
+	if (c->rlen == 0 && c->rcap > CONN_RBUF_INITIAL) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	}
 	conn_set_state(c, c->rlen > 0 ? CONN_READ : CONN_WAITING);
 	event_add(c->rev, NULL);
 }
@@ -303,13 +309,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	stat_add(&c->svc->stats.bytes_read, (uint64_t)n);
 	c->rlen += (size_t)n;
-	conn_drive(c);
-	/* Give back a buffer grown for one long line. */
-	if (c->rlen == 0 && c->rcap > CONN_RBUF_INITIAL) {
-		free(c->rbuf);
-		c->rbuf = NULL;
-		c->rcap = 0;
-	}
+	conn_drive(c); /* may free c */
 }
 
 static void
