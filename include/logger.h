@@ -48,6 +48,8 @@ void logger_stderr_level(int);
 void logger_reopen(void);
 /* Drain every ring, close the sinks and return from logger_main. */
 void logger_stop(void);
+/* Release what the logger thread used; after it has been joined. */
+void logger_close(void);
 /* Write what is queued and terminate the process; used by fatal(). */
 void logger_flush_exit(int) __attribute__((noreturn));
 /* Format l as the configured sinks do. */

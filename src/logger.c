@@ -381,8 +381,6 @@ logger_main(struct service *self)
 	lg.file_fd = -1;
 	free(lg.file_path);
 	lg.file_path = NULL;
-	close(lg.efd);
-	lg.efd = -1;
 }
 
 static void
@@ -404,6 +402,16 @@ logger_stop(void)
 {
 	atomic_store(&lg.stop, 1);
 	logger_wake();
+}
+
+/* After the logger thread is joined: the wake-up descriptor outlives it,
+ * since logger_stop's wake may reach it after the thread saw the flag. */
+void
+logger_close(void)
+{
+	if (lg.efd != -1)
+		close(lg.efd);
+	lg.efd = -1;
 }
 
 void

@@ -237,6 +237,7 @@ main(int argc, char **argv)
 	log_notice("shutdown: complete, flushing the log");
 	logger_stop();
 	pthread_join(service_get(ROLE_LOGGER, 0)->thread, NULL);
+	logger_close();
 
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
 		event_free(sigev[i]);

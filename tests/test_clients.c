@@ -6,6 +6,8 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,8 @@ setup(void)
 static void
 teardown(void)
 {
-	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	if (srv.pid > 0)
+		ck_assert_int_eq(harness_server_stop(&srv), 0);
 	harness_test_teardown();
 }
 
@@ -157,6 +160,7 @@ struct client {
 	char in[8192];
 	size_t len;
 	char error[512];
+	_Atomic bool done;
 };
 
 static void
@@ -321,20 +325,15 @@ client_main(void *arg)
 		    !read_line(c, line, sizeof line))
 			break;
 	}
+	atomic_store(&c->done, true);
 	return NULL;
 }
 
-START_TEST(test_concurrency)
+static void
+clients_start(struct client *clients)
 {
-	static struct client clients[CLIENTS];
-	static char stats[16384];
 	struct timeval tv = {.tv_sec = 60};
-	char buf[256];
-	long long want2 = 0;
 
-	harness_cmd(harness_connect(srv.port),
-	    "set ctr 0 0 1\r\n0\r\nset ctr2 0 0 1\r\n0\r\n",
-	    "STORED\r\nSTORED\r\n", buf, sizeof buf);
 	for (int i = 0; i < CLIENTS; i++) {
 		clients[i].id = i;
 		clients[i].fd = harness_connect(srv.port);
@@ -343,13 +342,33 @@ START_TEST(test_concurrency)
 		ck_assert_int_eq(pthread_create(&clients[i].thread, NULL,
 		                     client_main, &clients[i]),
 		    0);
-		want2 += (long long)(i + 1) * ROUNDS;
 	}
+}
+
+static void
+clients_join(struct client *clients)
+{
 	for (int i = 0; i < CLIENTS; i++) {
 		pthread_join(clients[i].thread, NULL);
 		ck_assert_msg(clients[i].error[0] == '\0', "client %d: %s", i,
 		    clients[i].error);
 	}
+}
+
+START_TEST(test_concurrency)
+{
+	static struct client clients[CLIENTS];
+	static char stats[16384];
+	char buf[256];
+	long long want2 = 0;
+
+	harness_cmd(harness_connect(srv.port),
+	    "set ctr 0 0 1\r\n0\r\nset ctr2 0 0 1\r\n0\r\n",
+	    "STORED\r\nSTORED\r\n", buf, sizeof buf);
+	for (int i = 0; i < CLIENTS; i++)
+		want2 += (long long)(i + 1) * ROUNDS;
+	clients_start(clients);
+	clients_join(clients);
 	harness_cmd(clients[0].fd, "incr ctr 0\r\n", "\r\n", buf, sizeof buf);
 	ck_assert_int_eq(atoll(buf), (long long)CLIENTS * ROUNDS);
 	harness_cmd(clients[0].fd, "incr ctr2 0\r\n", "\r\n", buf, sizeof buf);
@@ -366,6 +385,57 @@ START_TEST(test_concurrency)
 		ck_assert_msg((p = strstr(stats, name)) != NULL, "no %s", name);
 		ck_assert_int_ge(atoll(p + strlen(name)), 4 * ROUNDS);
 	}
+}
+END_TEST
+
+/* Reads a watch stream until the server closes it. */
+static void *
+watcher_main(void *arg)
+{
+	char buf[4096];
+	int fd = *(int *)arg;
+
+	while (recv(fd, buf, sizeof buf, 0) > 0)
+		;
+	return NULL;
+}
+
+/* The same clients while the log is reopened (SIGHUP, SIGUSR1), the cache
+ * flushed and a watcher streams every line: every client still gets well
+ * formed answers and values some writer wrote, and the server stops
+ * cleanly (under ThreadSanitizer, any report fails that). */
+START_TEST(test_storm)
+{
+	static struct client clients[CLIENTS];
+	char buf[256];
+	pthread_t watcher;
+	int wfd = harness_connect(srv.port), ctl = harness_connect(srv.port);
+	int storms = 0;
+
+	harness_cmd(ctl, "verbosity debug\r\n", "OK\r\n", buf, sizeof buf);
+	harness_cmd(wfd, "watch\r\n", "OK\r\n", buf, sizeof buf);
+	ck_assert_int_eq(pthread_create(&watcher, NULL, watcher_main, &wfd), 0);
+	clients_start(clients);
+	/* Until the clients are done, and at least a few rounds. */
+	for (;;) {
+		bool running = false;
+
+		for (int i = 0; i < CLIENTS; i++)
+			running |= !atomic_load(&clients[i].done);
+		if (!running && storms >= 20)
+			break;
+		ck_assert_int_eq(
+		    kill(srv.pid, storms % 2 == 0 ? SIGHUP : SIGUSR1), 0);
+		harness_cmd(ctl, "flush_all\r\n", "OK\r\n", buf, sizeof buf);
+		storms++;
+		harness_nap();
+	}
+	clients_join(clients);
+	harness_cmd(ctl, "version\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_msg(
+	    strncmp(buf, "VERSION ", 8) == 0, "after the storm: %s", buf);
+	shutdown(wfd, SHUT_RDWR);
+	pthread_join(watcher, NULL);
 }
 END_TEST
 
@@ -394,6 +464,7 @@ main(void)
 	test_add(s, test_pymemcache);
 	test_add(s, test_memcaslap_verify);
 	test_add(s, test_concurrency);
+	test_add(s, test_storm);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -199,6 +199,7 @@ stop_logger(struct service *logger, const char *path)
 
 	logger_stop();
 	pthread_join(logger->thread, NULL);
+	logger_close();
 	text = slurp(path);
 	unlink(path);
 	return text;

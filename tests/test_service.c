@@ -57,6 +57,7 @@ START_TEST(test_thread_gets_its_name)
 	ck_assert_str_eq(comm, "logger\n");
 	logger_stop();
 	pthread_join(logger->thread, NULL);
+	logger_close();
 	services_free();
 }
 END_TEST
