@@ -43,6 +43,7 @@ config_free(struct config *c)
 	config_clear_listen(c);
 	free(c->config_file);
 	free(c->pidfile);
+	free(c->user);
 	free(c->log_file);
 	memset(c, 0, sizeof *c);
 }
@@ -220,6 +221,12 @@ config_set(struct config *c, const char *section, const char *key,
 			config_set_str(&c->pidfile, v);
 			return 0;
 		}
+		if (strcmp(key, "user") == 0) {
+			if (*v == '\0')
+				BAD("a user name");
+			config_set_str(&c->user, v);
+			return 0;
+		}
 		if (strcmp(key, "enable_shutdown") == 0) {
 			if (config_bool(v, &c->enable_shutdown))
 				BAD("yes or no");
@@ -360,6 +367,7 @@ static const struct option config_longopts[] = {
     {"max-conns", required_argument, NULL, 'c'},
     {"daemon", no_argument, NULL, 'd'},
     {"pidfile", required_argument, NULL, 'P'},
+    {"user", required_argument, NULL, 'u'},
     {"log-file", required_argument, NULL, 'L'},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
@@ -375,7 +383,7 @@ static const struct option config_longopts[] = {
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
-static const char config_shortopts[] = ":l:p:t:c:dP:L:m:I:Mf:hV";
+static const char config_shortopts[] = ":l:p:t:c:dP:u:L:m:I:Mf:hV";
 
 void
 config_usage(FILE *f)
@@ -396,6 +404,8 @@ config_usage(FILE *f)
 	    "                        evicting\n"
 	    "  -d, --daemon          detach from the terminal\n"
 	    "  -P, --pidfile FILE    write the pid to FILE\n"
+	    "  -u, --user USER       started as root: run as USER once the\n"
+	    "                        ports and the log file are open\n"
 	    "  -L, --log-file FILE   also log to FILE (reopened on SIGHUP)\n"
 	    "      --log-level LVL   error, warn, notice, info or debug "
 	    "(info)\n"
@@ -450,6 +460,9 @@ config_parse_args(
 			break;
 		case 'P':
 			key = "pidfile";
+			break;
+		case 'u':
+			key = "user";
 			break;
 		case 'd':
 			c->daemonize = true;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "logger.h"
 #include "maint.h"
+#include "privdrop.h"
 #include "proto_text.h"
 #include "service.h"
 #include "stats.h"
@@ -149,6 +150,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(cfg.log_level);
+	if (privdrop_check(cfg.user, err, sizeof err) == -1) {
+		fprintf(stderr, "threadlined: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (cfg.daemonize)
 		daemon_detach();
@@ -202,6 +208,9 @@ main(int argc, char **argv)
 	service_start(service_get(ROLE_MAINT, 0));
 	workers_init(cfg.threads);
 	if (accept_init(&cfg, err, sizeof err) == -1)
+		fatalx("%s", err);
+	/* Ports bound, log file open: root is no longer needed. */
+	if (privdrop_switch(err, sizeof err) == -1)
 		fatalx("%s", err);
 
 	for (n = 0; n < service_count(); n++) {

@@ -272,9 +272,22 @@ pid_t
 harness_spawn(const char *tag, const char *const args[])
 {
 	const char *bin = getenv("THREADLINED");
+	const char *argv[HARNESS_MAX_ARGS];
+	int n = 0;
 
 	ck_assert_msg(bin != NULL, "THREADLINED is not set");
-	return harness_spawn_prog(bin, tag, args);
+	/* As root the server wants a user to become; the tests stay root so
+	 * that their files and signals keep working. */
+	if (geteuid() == 0) {
+		argv[n++] = "-u";
+		argv[n++] = "root";
+	}
+	for (int i = 0; args != NULL && args[i] != NULL; i++) {
+		ck_assert_msg(n < HARNESS_MAX_ARGS - 1, "too many arguments");
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	return harness_spawn_prog(bin, tag, argv);
 }
 
 /* As harness_spawn, for any program (a peer server, a client tool). */

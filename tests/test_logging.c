@@ -55,27 +55,11 @@ test_client_bin(void)
 	return bin;
 }
 
-/* Spawn prog rather than $THREADLINED: the harness execs whatever that
- * variable names, so it is swapped for the one call. */
-static pid_t
-test_spawn_prog(const char *tag, const char *prog, const char *const args[])
-{
-	char *saved = strdup(getenv("THREADLINED"));
-	pid_t pid;
-
-	ck_assert_ptr_nonnull(saved);
-	setenv("THREADLINED", prog, 1);
-	pid = harness_spawn(tag, args);
-	setenv("THREADLINED", saved, 1);
-	free(saved);
-	return pid;
-}
-
-/* Run prog to completion (see test_spawn_prog); its exit code. */
+/* Run prog to completion; its exit code. */
 static int
 test_run_prog(const char *tag, const char *prog, const char *const args[])
 {
-	pid_t pid = test_spawn_prog(tag, prog, args);
+	pid_t pid = harness_spawn_prog(prog, tag, args);
 	int code = harness_wait(pid, HARNESS_DEADLINE_MS);
 
 	if (code == -1) {
@@ -1195,7 +1179,7 @@ START_TEST(test_client_commands)
 		char path[HARNESS_PATH_MAX];
 
 		snprintf(p, sizeof p, "%d", srv.port);
-		watch = test_spawn_prog("watch", test_client_bin(), a);
+		watch = harness_spawn_prog(test_client_bin(), "watch", a);
 		harness_path(path, sizeof path, "watch.out");
 		/* Lines only flow once it watches: keep making some. */
 		deadline = harness_now_ms() + HARNESS_DEADLINE_MS;

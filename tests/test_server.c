@@ -2,6 +2,7 @@
  * connection limits, daemon mode, signals and the config file. Every wait
  * polls with a deadline; see harness.h. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -795,6 +796,85 @@ START_TEST(test_config_unknown_key)
 }
 END_TEST
 
+/* Started as root without -u, threadlined refuses; an unknown user too.
+ * Run directly: harness_spawn would add "-u root". */
+START_TEST(test_root_needs_user)
+{
+	const char *none[] = {"-p", "0", NULL};
+	const char *bogus[] = {"-p", "0", "-u", "no-such-user-tl", NULL};
+	char path[HARNESS_PATH_MAX], *err;
+
+	if (geteuid() != 0) {
+		printf("SKIP: root refusal: not running as root\n");
+		return;
+	}
+	ck_assert_int_eq(harness_wait(harness_spawn_prog(getenv("THREADLINED"),
+	                                  "noroot", none),
+	                     HARNESS_DEADLINE_MS),
+	    2);
+	harness_path(path, sizeof path, "noroot.err");
+	ck_assert_ptr_nonnull(err = harness_file_read(path));
+	ck_assert_msg(
+	    strstr(err, "refusing to run as root") != NULL, "%s", err);
+	free(err);
+	ck_assert_int_eq(harness_wait(harness_spawn_prog(getenv("THREADLINED"),
+	                                  "nouser", bogus),
+	                     HARNESS_DEADLINE_MS),
+	    2);
+	harness_path(path, sizeof path, "nouser.err");
+	ck_assert_ptr_nonnull(err = harness_file_read(path));
+	ck_assert_msg(strstr(err, "cannot run as 'no-such-user-tl': no such "
+	                          "user") != NULL,
+	    "%s", err);
+	free(err);
+}
+END_TEST
+
+/* -u nobody: every thread runs as nobody once the port and the log file
+ * are open, and the server still serves and logs. */
+START_TEST(test_drops_privileges)
+{
+	const char *args[] = {"-u", "nobody", NULL};
+	struct harness_server srv;
+	char path[64], line[256], buf[128], *status;
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+	int fd;
+
+	if (geteuid() != 0) {
+		printf("SKIP: privilege drop: not running as root\n");
+		return;
+	}
+	harness_server_start(&srv, "srv", 2, args);
+	ck_assert(harness_file_wait(
+	    srv.log, "running as user nobody", HARNESS_DEADLINE_MS));
+	snprintf(path, sizeof path, "/proc/%d/task", (int)srv.pid);
+	ck_assert_ptr_nonnull(d = opendir(path));
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/status",
+		    (int)srv.pid, de->d_name);
+		ck_assert_ptr_nonnull(status = harness_file_read(path));
+		ck_assert_msg(
+		    harness_line_with(status, "Uid:", line, sizeof line) &&
+		        strcmp(line, "Uid:\t65534\t65534\t65534\t65534") == 0,
+		    "thread %s: %s", de->d_name, line);
+		free(status);
+		n++;
+	}
+	closedir(d);
+	ck_assert_uint_ge(n, 4);
+	fd = harness_connect(srv.port);
+	harness_cmd(
+	    fd, "set k 0 0 1\r\nx\r\nget k\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n");
+	harness_close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 /* A bad value stops start-up with FILE:LINE and status 2. */
 START_TEST(test_config_bad_value)
 {
@@ -943,6 +1023,8 @@ main(void)
 	test_add(s, test_sighup_reopen);
 	test_add(s, test_sigterm);
 	test_add(s, test_sigterm_last_line);
+	test_add(s, test_root_needs_user);
+	test_add(s, test_drops_privileges);
 	test_add(s, test_config_unknown_key);
 	test_add(s, test_config_bad_value);
 	test_add(s, test_config_check_shipped);

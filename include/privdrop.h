@@ -1,0 +1,15 @@
+/* Root only for as long as binding takes: started as root, threadlined
+ * requires a user to become (-u), checked at start-up, and switches to it
+ * once the listeners and the log file are open. */
+#ifndef TL_PRIVDROP_H
+#define TL_PRIVDROP_H
+
+#include <stddef.h>
+
+/* Resolve the user; -1 with a message when started as root without one,
+ * or when the user does not exist. Not root: nothing to do. */
+int privdrop_check(const char *user, char *err, size_t errlen);
+/* Become that user for good; -1 with a message if that fails. */
+int privdrop_switch(char *err, size_t errlen);
+
+#endif
