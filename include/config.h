@@ -19,6 +19,9 @@ struct config {
 	int port;
 	int threads;
 	int max_conns;
+	int request_timeout; /* seconds; 0: no limit */
+	int write_timeout;
+	int idle_timeout;
 	int log_level;
 	bool daemonize;
 	bool check_only;

@@ -46,13 +46,25 @@ struct conn {
 	struct watcher *watch; /* set once the client sent "watch" */
 	/* Read by "stats conns" from other threads. */
 	_Atomic int state;
-	_Atomic time_t last_cmd;  /* CLOCK_MONOTONIC seconds */
+	_Atomic time_t last_cmd; /* CLOCK_MONOTONIC seconds */
+	time_t read_since;  /* the pending request's start, or last answer */
+	time_t write_since; /* replies blocked since, or last progress */
 	const char *close_reason; /* set when closing was decided */
 	bool linger_after;        /* drain input before closing */
 	TAILQ_ENTRY(conn) entry;
 };
 TAILQ_HEAD(conn_list, conn);
 
+/* Limits in seconds on a stalled client; 0 turns one off. */
+struct conn_timeouts {
+	int request; /* a started request must complete within */
+	int write;   /* blocked replies must make progress within */
+	int idle;    /* a connection with no request may stay open */
+};
+
+void conn_set_timeouts(const struct conn_timeouts *);
+/* Close c if it outstayed a limit; from the owner's once-a-second tick. */
+void conn_tick(struct conn *);
 void conn_addr_format(const struct sockaddr *, socklen_t, char *, size_t);
 struct conn *conn_new(
     struct event_base *, struct worker *, struct service *, int, const char *);

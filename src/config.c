@@ -21,6 +21,8 @@ config_defaults(struct config *c)
 	c->port = CONFIG_DEFAULT_PORT;
 	c->threads = 0;
 	c->max_conns = 1024;
+	c->request_timeout = 30;
+	c->write_timeout = 30;
 	c->log_level = LOG_LVL_INFO;
 	c->memory_mb = 64;
 	c->item_max = 1024 * 1024;
@@ -212,6 +214,21 @@ config_set(struct config *c, const char *section, const char *key,
 				BAD("1..1000000");
 			return 0;
 		}
+		if (strcmp(key, "request_timeout") == 0) {
+			if (config_int(v, 0, 86400, &c->request_timeout))
+				BAD("seconds, 0 (off) to 86400");
+			return 0;
+		}
+		if (strcmp(key, "write_timeout") == 0) {
+			if (config_int(v, 0, 86400, &c->write_timeout))
+				BAD("seconds, 0 (off) to 86400");
+			return 0;
+		}
+		if (strcmp(key, "idle_timeout") == 0) {
+			if (config_int(v, 0, 86400, &c->idle_timeout))
+				BAD("seconds, 0 (off) to 86400");
+			return 0;
+		}
 		if (strcmp(key, "daemonize") == 0) {
 			if (config_bool(v, &c->daemonize))
 				BAD("yes or no");
@@ -358,6 +375,9 @@ enum {
 	OPT_SYSLOG,
 	OPT_JOURNALD,
 	OPT_ACCESS_LOG,
+	OPT_REQUEST_TIMEOUT,
+	OPT_WRITE_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
 };
 
 static const struct option config_longopts[] = {
@@ -374,6 +394,9 @@ static const struct option config_longopts[] = {
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"journald", no_argument, NULL, OPT_JOURNALD},
     {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
+    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+    {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"memory-limit", required_argument, NULL, 'm'},
     {"max-item-size", required_argument, NULL, 'I'},
     {"disable-evictions", no_argument, NULL, 'M'},
@@ -397,6 +420,11 @@ config_usage(FILE *f)
 	    "  -p, --port PORT       default TCP port (%d; 0 picks one)\n"
 	    "  -t, --threads N       worker threads (one per online CPU)\n"
 	    "  -c, --max-conns N     simultaneous connections (1024)\n"
+	    "      --request-timeout S  close a client whose request stays\n"
+	    "                        incomplete S seconds (30; 0 off)\n"
+	    "      --write-timeout S close a client that reads none of its\n"
+	    "                        replies for S seconds (30; 0 off)\n"
+	    "      --idle-timeout S  close a client idle S seconds (0, off)\n"
 	    "  -m, --memory-limit MB cache memory (64)\n"
 	    "  -I, --max-item-size N largest item, bytes, k or m suffix (1m)\n"
 	    "  -M, --disable-evictions\n"
@@ -499,6 +527,15 @@ config_parse_args(
 		case OPT_ACCESS_LOG:
 			c->log_access = true;
 			continue;
+		case OPT_REQUEST_TIMEOUT:
+			key = "request_timeout";
+			break;
+		case OPT_WRITE_TIMEOUT:
+			key = "write_timeout";
+			break;
+		case OPT_IDLE_TIMEOUT:
+			key = "idle_timeout";
+			break;
 		case 'f':
 			continue; /* read before the other options */
 		case OPT_CHECK:

@@ -33,6 +33,9 @@ static const char *const conn_state_names[CONN_STATE_MAX] = {
     [CONN_CLOSING] = "conn_closing",
 };
 
+/* Seconds; 0 turns a limit off. */
+static struct conn_timeouts conn_limits = {.request = 30, .write = 30};
+
 static void conn_read_cb(evutil_socket_t, short, void *);
 static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_drive(struct conn *);
@@ -87,6 +90,57 @@ conn_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return ts.tv_sec;
+}
+
+void
+conn_set_timeouts(const struct conn_timeouts *t)
+{
+	conn_limits = *t;
+}
+
+/* A client that stalls holds a connection slot and its buffers; past the
+ * limits it is closed. Watchers are exempt: their stream is bounded by
+ * skipping lines instead. */
+void
+conn_tick(struct conn *c)
+{
+	time_t now = conn_now();
+	char why[96];
+	int limit;
+
+	if (c->watch != NULL || c->close_reason != NULL)
+		return;
+	switch (atomic_load_explicit(&c->state, memory_order_relaxed)) {
+	case CONN_WRITE:
+		limit = conn_limits.write;
+		if (limit > 0 && now - c->write_since >= limit) {
+			snprintf(why, sizeof why,
+			    "closed: its replies waited %d s for the client to "
+			    "read them",
+			    limit);
+			conn_close(c, why);
+		}
+		break;
+	case CONN_READ:
+		limit = conn_limits.request;
+		if (limit > 0 && now - c->read_since >= limit) {
+			snprintf(why, sizeof why,
+			    "closed: a request stayed incomplete for %d s",
+			    limit);
+			conn_close(c, why);
+		}
+		break;
+	case CONN_WAITING:
+		limit = conn_limits.idle;
+		if (limit > 0 && now - atomic_load_explicit(&c->last_cmd,
+		                           memory_order_relaxed) >=
+		                     limit) {
+			snprintf(
+			    why, sizeof why, "closed: idle for %d s", limit);
+			conn_close(c, why);
+		}
+		break;
+	}
 }
 
 struct conn *
@@ -170,6 +224,8 @@ conn_flush(struct conn *c)
 {
 	struct iovec iov[CONN_IOV];
 
+	bool progress = false;
+
 	while (obuf_pending(&c->out) > 0) {
 		int n_iov = obuf_iov(&c->out, iov, CONN_IOV);
 		ssize_t n = writev(c->fd, iov, n_iov);
@@ -178,6 +234,12 @@ conn_flush(struct conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
+				/* The write timeout counts from the last
+				 * progress. */
+				if (progress ||
+				    atomic_load_explicit(&c->state,
+				        memory_order_relaxed) != CONN_WRITE)
+					c->write_since = conn_now();
 				conn_set_state(c, CONN_WRITE);
 				event_del(c->rev);
 				event_add(c->wev, NULL);
@@ -191,6 +253,7 @@ conn_flush(struct conn *c)
 		}
 		stat_add(&c->svc->stats.bytes_written, (uint64_t)n);
 		obuf_consume(&c->out, (size_t)n);
+		progress = true;
 	}
 	event_del(c->wev);
 	return 0;
@@ -222,6 +285,10 @@ conn_drive(struct conn *c)
 			}
 			c->rlen -= used;
 			memmove(c->rbuf, c->rbuf + used, c->rlen);
+			/* The request timeout counts from the last one
+			 * answered. */
+			if (used > 0)
+				c->read_since = conn_now();
 			if (action == PROTO_WATCH)
 				log_info("conn=%d peer=%s now watching the log",
 				    c->fd, c->peer);
@@ -308,6 +375,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	stat_add(&c->svc->stats.bytes_read, (uint64_t)n);
+	if (c->rlen == 0)
+		c->read_since = conn_now();
 	c->rlen += (size_t)n;
 	conn_drive(c); /* may free c */
 }

@@ -812,6 +812,7 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		const char *line = buf + pos;
 		const char *nl;
 		size_t linelen;
+		const char *nul;
 
 		if (ctx->skip > 0) {
 			size_t n =
@@ -834,6 +835,10 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		r.linelen = linelen > 0 && line[linelen - 1] == '\r'
 		                ? linelen - 1
 		                : linelen;
+		/* memcached reads a request line as a C string: a NUL ends
+		 * it. */
+		if ((nul = memchr(line, '\0', r.linelen)) != NULL)
+			r.linelen = (size_t)(nul - line);
 		r.data = nl + 1;
 		r.avail = len - pos - linelen - 1;
 		if (log_access_enabled()) {

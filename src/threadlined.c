@@ -13,6 +13,7 @@
 #include "accept.h"
 #include "cache.h"
 #include "config.h"
+#include "conn.h"
 #include "daemon.h"
 #include "log.h"
 #include "logger.h"
@@ -206,6 +207,10 @@ main(int argc, char **argv)
 		fatalx("cannot set up the cache");
 	proto_text_enable_shutdown(cfg.enable_shutdown);
 	service_start(service_get(ROLE_MAINT, 0));
+	conn_set_timeouts(
+	    &(struct conn_timeouts){.request = cfg.request_timeout,
+	        .write = cfg.write_timeout,
+	        .idle = cfg.idle_timeout});
 	workers_init(cfg.threads);
 	if (accept_init(&cfg, err, sizeof err) == -1)
 		fatalx("%s", err);

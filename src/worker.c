@@ -31,6 +31,7 @@ struct worker {
 	struct event_base *base;
 	int efd;
 	struct event *notify;
+	struct event *tick; /* once a second: connection timeouts */
 	struct event *deadline;
 	bool stopping;
 	/* The accept thread appends, the worker takes. */
@@ -46,6 +47,7 @@ static struct worker *workers;
 static int nworkers;
 
 static void worker_notify_cb(evutil_socket_t, short, void *);
+static void worker_tick_cb(evutil_socket_t, short, void *);
 
 void
 workers_init(int n)
@@ -75,6 +77,10 @@ workers_init(int n)
 		if (w->notify == NULL)
 			fatalx("out of memory for events");
 		event_add(w->notify, NULL);
+		w->tick = event_new(w->base, -1, EV_PERSIST, worker_tick_cb, w);
+		if (w->tick == NULL)
+			fatalx("out of memory for events");
+		event_add(w->tick, &(struct timeval){1, 0});
 		pthread_mutex_init(&w->qlock, NULL);
 		pthread_mutex_init(&w->conns_lock, NULL);
 		STAILQ_INIT(&w->queue);
@@ -99,6 +105,7 @@ workers_free(void)
 		if (w->deadline != NULL)
 			event_free(w->deadline);
 		event_free(w->notify);
+		event_free(w->tick);
 		event_base_free(w->base);
 		close(w->efd);
 		pthread_mutex_destroy(&w->qlock);
@@ -140,6 +147,18 @@ worker_dispatch(int idx, int fd, const struct sockaddr *sa, socklen_t len)
 	m->fd = fd;
 	conn_addr_format(sa, len, m->peer, sizeof m->peer);
 	worker_post(&workers[idx], m);
+}
+
+static void
+worker_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		conn_tick(c); /* may close c */
+	}
 }
 
 static void
