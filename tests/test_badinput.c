@@ -1,0 +1,390 @@
+/* The bad-input catalogue: what a hostile or broken client may send, each
+ * with the exact reply it gets, and after each a second client on another
+ * connection that must still be served correctly. Replies that memcached
+ * also gives are in tests/test_replies.c, checked against memcached too;
+ * these are the cases about limits, timeouts and resources. */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct harness_server srv;
+static int tried;
+
+/* A fresh connection still gets right answers. */
+static void
+still_serving(void)
+{
+	char req[128], want[128], buf[256];
+	int fd = harness_connect(srv.port);
+
+	snprintf(req, sizeof req, "set probe%d 0 0 2\r\nok\r\nget probe%d\r\n",
+	    tried, tried);
+	snprintf(want, sizeof want,
+	    "STORED\r\nVALUE probe%d 0 2\r\nok\r\nEND\r\n", tried);
+	harness_cmd(fd, req, "END\r\n", buf, sizeof buf);
+	ck_assert_msg(strcmp(buf, want) == 0, "second client after case %d: %s",
+	    tried, buf);
+	harness_close(fd);
+	tried++;
+}
+
+static void
+setup(void)
+{
+	harness_test_setup();
+	harness_server_start(&srv, "srv", 2, NULL);
+}
+
+/* Replace the default server by one started with args. */
+static void
+restart(const char *const args[])
+{
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	harness_server_start(&srv, "srv2", 2, args);
+}
+
+static void
+teardown(void)
+{
+	if (srv.pid > 0)
+		ck_assert_int_eq(harness_server_stop(&srv), 0);
+	harness_test_teardown();
+}
+
+struct bad_case {
+	const char *name;
+	const char *req;
+	size_t reqlen;
+	const char *want;
+	bool closes; /* the server hangs up after the reply */
+};
+
+#define BAD(name, req, want, closes)                                           \
+	{                                                                      \
+		name, req, sizeof(req) - 1, want, closes                       \
+	}
+
+static const struct bad_case bad_cases[] = {
+    BAD("key with a space", "set a b 0 0 1\r\nx\r\n",
+        "CLIENT_ERROR bad command line format\r\nERROR\r\n", false),
+    BAD("control bytes in a key (allowed, as memcached)",
+        "set k\001\033\177 0 0 1\r\nx\r\nget k\001\033\177\r\n",
+        "STORED\r\nVALUE k\001\033\177 0 1\r\nx\r\nEND\r\n", false),
+    BAD("bytes -1", "set a 0 0 -1\r\n",
+        "CLIENT_ERROR bad command line format\r\n", false),
+    BAD("bytes 2^63", "set a 0 0 9223372036854775808\r\nx\r\n",
+        "CLIENT_ERROR bad command line format\r\nERROR\r\n", false),
+    BAD("bytes not a number", "set a 0 0 ten\r\nx\r\n",
+        "CLIENT_ERROR bad command line format\r\nERROR\r\n", false),
+    BAD("bytes with trailing garbage", "set a 0 0 1z\r\nx\r\n",
+        "CLIENT_ERROR bad command line format\r\nERROR\r\n", false),
+    BAD("data block longer than declared", "set a 0 0 1\r\nxyz\r\nget a\r\n",
+        "CLIENT_ERROR bad data chunk\r\nERROR\r\nEND\r\n", false),
+    BAD("data block shorter than declared",
+        "set a 0 0 3\r\nab\r\n\r\nget a\r\n",
+        "CLIENT_ERROR bad data chunk\r\nERROR\r\nEND\r\n", false),
+    BAD("binary junk", "\001\002\377\376\r\n", "ERROR\r\n", false),
+    BAD("NUL bytes end the line, as memcached", "get a\000junk\r\n\000set\r\n",
+        "END\r\nERROR\r\n", false),
+    BAD("incr past 2^64 wraps",
+        "set n 0 0 20\r\n18446744073709551615\r\nincr n 1\r\n",
+        "STORED\r\n0\r\n", false),
+    BAD("decr below 0 stops at 0", "set m 0 0 1\r\n5\r\ndecr m 6\r\n",
+        "STORED\r\n0\r\n", false),
+    BAD("exptime far past (absolute)", "set e 0 2592001 1\r\nx\r\nget e\r\n",
+        "STORED\r\nEND\r\n", false),
+    BAD("exptime most negative", "set e 0 -2147483648 1\r\nx\r\nget e\r\n",
+        "STORED\r\nEND\r\n", false),
+    BAD("exptime 2^31-1 (2038)", "set e 0 2147483647 1\r\nx\r\nget e\r\n",
+        "STORED\r\nVALUE e 0 1\r\nx\r\nEND\r\n", false),
+    BAD("item past -I, block swallowed", "set big 0 0 1048577 noreply\r\n", "",
+        false),
+};
+
+START_TEST(test_catalogue)
+{
+	static char buf[4096];
+
+	for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+		const struct bad_case *c = &bad_cases[i];
+		int fd = harness_connect(srv.port);
+		size_t want = strlen(c->want), n;
+		bool eof;
+
+		harness_send(fd, c->req, c->reqlen);
+		n = harness_recv(fd, buf, sizeof buf, NULL, want,
+		    want ? HARNESS_DEADLINE_MS : 200, &eof);
+		ck_assert_msg(n == want && memcmp(buf, c->want, want) == 0,
+		    "%s: got '%.*s'", c->name, (int)n, buf);
+		if (c->closes) {
+			harness_recv_all(
+			    fd, buf, sizeof buf, HARNESS_DEADLINE_MS, &eof);
+			ck_assert_msg(eof, "%s: not closed", c->name);
+		}
+		harness_close(fd);
+		still_serving();
+	}
+}
+END_TEST
+
+/* A line past 2048 bytes: refused, and the connection closed. */
+START_TEST(test_oversized_line)
+{
+	char line[3000], buf[256];
+	int fd = harness_connect(srv.port);
+	bool eof;
+
+	memset(line, 'a', sizeof line);
+	harness_send(fd, line, sizeof line);
+	harness_recv_all(fd, buf, sizeof buf, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_str_eq(buf, "CLIENT_ERROR line too long\r\n");
+	ck_assert(eof);
+	harness_close(fd);
+	still_serving();
+}
+END_TEST
+
+/* get with 10,000 keys, 100 of them present: every hit, in order, once. */
+START_TEST(test_multiget_10000)
+{
+	size_t cap = 10000 * 16 + 16, len = 0, n;
+	char *req = malloc(cap), *want = malloc(8192), *got = malloc(65536);
+	int fd = harness_connect(srv.port);
+	size_t wlen = 0;
+	bool eof;
+
+	ck_assert(req && want && got);
+	for (int i = 0; i < 100; i++) {
+		char set[64], buf[32];
+
+		snprintf(set, sizeof set, "set mk%d 0 0 1\r\n%d\r\n", i * 100,
+		    i % 10);
+		harness_cmd(fd, set, "\r\n", buf, sizeof buf);
+		ck_assert_str_eq(buf, "STORED\r\n");
+	}
+	len = (size_t)snprintf(req, cap, "get");
+	for (int i = 0; i < 10000; i++) {
+		len += (size_t)snprintf(req + len, cap - len, " mk%d", i);
+		if (i % 100 == 0)
+			wlen += (size_t)snprintf(want + wlen, 8192 - wlen,
+			    "VALUE mk%d 0 1\r\n%d\r\n", i, (i / 100) % 10);
+	}
+	len += (size_t)snprintf(req + len, cap - len, "\r\n");
+	wlen += (size_t)snprintf(want + wlen, 8192 - wlen, "END\r\n");
+	harness_send(fd, req, len);
+	n = harness_recv(fd, got, 65536, NULL, wlen, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_msg(n == wlen && memcmp(got, want, wlen) == 0,
+	    "10,000-key get: %zu bytes, want %zu", n, wlen);
+	harness_close(fd);
+	free(req);
+	free(want);
+	free(got);
+	still_serving();
+}
+END_TEST
+
+static long
+rss_kb(pid_t pid)
+{
+	char path[64], line[128], *status;
+	long kb = -1;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if ((status = harness_file_read(path)) == NULL)
+		return -1;
+	if (harness_line_with(status, "VmRSS:", line, sizeof line))
+		kb = atol(line + strlen("VmRSS:"));
+	free(status);
+	return kb;
+}
+
+/* 100,000 pipelined gets of a 4 KiB value from a client that never reads:
+ * the server's output for it stays bounded (it stops reading that client),
+ * the write timeout closes it and says so in the log, and the memory comes
+ * back. */
+START_TEST(test_never_reads)
+{
+	const char *args[] = {"--write-timeout", "2", NULL};
+	static char value[4096 + 64];
+	char buf[256], *req;
+	size_t len = 0, sent = 0;
+	long base, peak, after;
+	int fd, ctl;
+
+	restart(args);
+	ctl = harness_connect(srv.port);
+	memset(value, 'v', 4096);
+	memcpy(value + 4096, "\r\n", 3);
+	harness_sends(ctl, "set big 0 0 4096\r\n");
+	harness_cmd(ctl, value, "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "STORED\r\n");
+	base = rss_kb(srv.pid);
+	req = malloc(100000 * 9);
+	ck_assert_ptr_nonnull(req);
+	for (int i = 0; i < 100000; i++, len += 9)
+		memcpy(req + len, "get big\r\n", 9);
+	fd = harness_connect(srv.port);
+	/* Send until the server stops taking requests. */
+	while (sent < len) {
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		ssize_t n;
+
+		if (poll(&p, 1, 1000) != 1)
+			break;
+		n = send(
+		    fd, req + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+		sent += (size_t)n;
+	}
+	/* Measure while the server holds the stalled replies. */
+	for (long long end = harness_now_ms() + HARNESS_DEADLINE_MS;;) {
+		static char conns[16384];
+
+		harness_cmd(
+		    ctl, "stats conns\r\n", "END\r\n", conns, sizeof conns);
+		if (strstr(conns, ":state conn_write") != NULL)
+			break;
+		ck_assert_msg(harness_now_ms() < end, "never in conn_write");
+		harness_nap();
+	}
+	peak = rss_kb(srv.pid);
+	ck_assert_msg(harness_file_wait(srv.log,
+	                  "closed: its replies waited 2 s for the client to "
+	                  "read them",
+	                  HARNESS_DEADLINE_MS),
+	    "the stalled client was not closed");
+	harness_close(fd);
+	after = rss_kb(srv.pid);
+	printf("never-reading client: %zu of %zu request bytes taken; server "
+	       "RSS %ld kB before, %ld kB stalled, %ld kB after\n",
+	    sent, len, base, peak, after);
+	/* Bounded: a few MiB of socket and reply buffers, not 100,000
+	 * replies (400 MB). */
+	ck_assert_int_lt(peak - base, 32 * 1024);
+	ck_assert_int_lt(after - base, 8 * 1024);
+	free(req);
+	harness_close(ctl);
+	still_serving();
+}
+END_TEST
+
+/* One byte now and then: a request that never completes is closed after
+ * the request timeout, and logged. */
+START_TEST(test_slow_client)
+{
+	const char *args[] = {"--request-timeout", "2", NULL};
+	char buf[64];
+	int fd;
+	bool eof;
+
+	restart(args);
+	fd = harness_connect(srv.port);
+	harness_sends(fd, "set slow 0 0 10\r\nab");
+	harness_recv_all(fd, buf, sizeof buf, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_msg(eof && buf[0] == '\0', "got '%s', eof %d", buf, eof);
+	ck_assert(harness_file_wait(srv.log,
+	    "closed: a request stayed incomplete for 2 s",
+	    HARNESS_DEADLINE_MS));
+	harness_close(fd);
+	still_serving();
+}
+END_TEST
+
+/* -M: past the memory limit, stores fail with memcached's error and what
+ * was stored stays. */
+START_TEST(test_out_of_memory)
+{
+	const char *args[] = {"-m", "8", "-M", NULL};
+	static char req[100 * 1024 + 64];
+	char buf[128];
+	int fd, stored = 0;
+
+	restart(args);
+	fd = harness_connect(srv.port);
+	for (int i = 0; i < 200; i++) {
+		int n =
+		    snprintf(req, sizeof req, "set oom%d 0 0 102400\r\n", i);
+
+		memset(req + n, 'o', 102400);
+		memcpy(req + n + 102400, "\r\n", 2);
+		harness_send(fd, req, (size_t)n + 102402);
+		harness_recv(
+		    fd, buf, sizeof buf, "\r\n", 0, HARNESS_DEADLINE_MS, NULL);
+		if (strcmp(buf, "STORED\r\n") != 0) {
+			ck_assert_str_eq(buf,
+			    "SERVER_ERROR out of memory storing object\r\n");
+			break;
+		}
+		stored++;
+	}
+	ck_assert_int_gt(stored, 10);
+	ck_assert_int_lt(stored, 200);
+	harness_cmd(fd, "get oom0\r\n", "END\r\n", req, sizeof req);
+	ck_assert_msg(
+	    strncmp(req, "VALUE oom0 0 102400\r\n", 21) == 0, "%.40s", req);
+	harness_close(fd);
+	still_serving();
+}
+END_TEST
+
+/* The client hangs up in the middle of a data block: nothing is stored,
+ * the log says the client closed, nobody else notices. */
+START_TEST(test_close_mid_block)
+{
+	char buf[64];
+	int fd = harness_connect(srv.port), port = harness_local_port(fd);
+	char want[128];
+
+	harness_sends(fd, "set half 0 0 100\r\nonly part of it");
+	harness_close(fd);
+	snprintf(want, sizeof want, "peer=127.0.0.1:%d closed by client", port);
+	ck_assert(harness_file_wait(srv.log, want, HARNESS_DEADLINE_MS));
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "get half\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "END\r\n");
+	harness_close(fd);
+	still_serving();
+}
+END_TEST
+
+static void
+test_add(Suite *s, const TTest *t)
+{
+	TCase *tc = tcase_create(t->name);
+
+	tcase_add_unchecked_fixture(
+	    tc, harness_tcase_setup, harness_tcase_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, t);
+	suite_add_tcase(s, tc);
+}
+
+int
+main(void)
+{
+	Suite *s = suite_create("badinput");
+	SRunner *sr;
+	int failed;
+
+	test_add(s, test_catalogue);
+	test_add(s, test_oversized_line);
+	test_add(s, test_multiget_10000);
+	test_add(s, test_never_reads);
+	test_add(s, test_slow_client);
+	test_add(s, test_out_of_memory);
+	test_add(s, test_close_mid_block);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
