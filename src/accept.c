@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -35,7 +36,10 @@ static struct {
 	_Atomic int open; /* handed to workers, not yet closed */
 	_Atomic int paused;
 	_Atomic uint64_t pauses;
-	bool pause_logged;
+	/* Pausing repeats as each freed descriptor is taken again: one line
+	 * per minute at most, with the pauses since (also in stats). */
+	struct timespec pause_logged_at;
+	uint64_t pauses_logged;
 	struct event *resume;
 	struct service *svc;
 	/* Guards the listeners against "stats conns" readers at shutdown. */
@@ -185,7 +189,6 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	char peer[CONN_ADDR_MAX];
 	int idx;
 
-	acc.pause_logged = false;
 	conn_addr_format(sa, (socklen_t)salen, peer, sizeof peer);
 	if (atomic_fetch_add(&acc.open, 1) >= acc.max_conns) {
 		atomic_fetch_sub(&acc.open, 1);
@@ -204,16 +207,24 @@ static void
 accept_pause(void)
 {
 	struct timeval tv = {ACCEPT_RETRY_SECS, 0};
+	struct timespec now;
 
 	for (int i = 0; i < acc.nlisteners; i++)
 		evconnlistener_disable(acc.listeners[i]);
 	atomic_store(&acc.paused, 1);
 	stat_add(&acc.pauses, 1);
-	if (!acc.pause_logged)
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (acc.pauses_logged == 0 ||
+	    now.tv_sec - acc.pause_logged_at.tv_sec >= 60) {
+		uint64_t pauses = stat_get(&acc.pauses);
+
 		log_warnx("out of file descriptors with %d connections open: "
-		          "pausing accept until one closes",
-		    atomic_load(&acc.open));
-	acc.pause_logged = true;
+		          "pausing accept until one closes (%llu pauses in "
+		          "all, at most one line a minute)",
+		    atomic_load(&acc.open), (unsigned long long)pauses);
+		acc.pause_logged_at = now;
+		acc.pauses_logged = pauses;
+	}
 	event_add(acc.resume, &tv);
 }
 

@@ -58,6 +58,7 @@ static struct {
 	_Atomic int reopen;
 	_Atomic int exit_status; /* 0, or status + 1 to exit with */
 	int failing;             /* a write failed; said so once */
+	int reopen_failing;      /* a reopen failed; said so once */
 	char batch[LOGGER_BATCH];
 	size_t batch_len;
 	unsigned batch_lines;
@@ -326,10 +327,28 @@ logger_do_reopen(void)
 		return;
 	fd = logger_open_file(lg.file_path);
 	if (fd == -1) {
+		int error = errno;
+
+		/* The log goes on to the old file, which may be deleted:
+		 * stderr is where someone can see this. */
+		if (!lg.reopen_failing) {
+			char msg[512];
+			int n = snprintf(msg, sizeof msg,
+			    "logger: cannot reopen log file %s: %s; still "
+			    "writing to the file it names no more\n",
+			    lg.file_path, strerror(error));
+
+			(void)!write(STDERR_FILENO, msg,
+			    (size_t)n < sizeof msg ? (size_t)n
+			                           : sizeof msg - 1);
+		}
+		lg.reopen_failing = 1;
+		errno = error;
 		log_warn("cannot reopen log file %s, keeping the old one",
 		    lg.file_path);
 		return;
 	}
+	lg.reopen_failing = 0;
 	close(lg.file_fd);
 	lg.file_fd = fd;
 	log_notice("reopened log file %s", lg.file_path);

@@ -29,7 +29,7 @@
 
 #include "harness.h"
 
-#define HARNESS_MAX_CLIENTS 64
+#define HARNESS_MAX_CLIENTS 256
 #define HARNESS_MAX_ARGS    64
 
 static char harness_tmp[HARNESS_PATH_MAX];

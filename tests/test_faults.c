@@ -1,0 +1,157 @@
+/* Faults of the host, not of the client: the log file's directory
+ * removed, file descriptors exhausted. The server keeps serving, says what
+ * happened once, and recovers when the fault goes away. (The log on
+ * /dev/full and SIGTERM with replies in flight are in test_logging.c and
+ * test_server.c.) */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static void
+setup(void)
+{
+	harness_test_setup();
+}
+
+static void
+teardown(void)
+{
+	harness_test_teardown();
+}
+
+/* A fresh connection gets right answers. */
+static void
+serves(int port, int n)
+{
+	char req[128], want[128], buf[256];
+	int fd = harness_connect(port);
+
+	snprintf(req, sizeof req, "set f%d 0 0 2\r\nok\r\nget f%d\r\n", n, n);
+	snprintf(
+	    want, sizeof want, "STORED\r\nVALUE f%d 0 2\r\nok\r\nEND\r\n", n);
+	harness_cmd(fd, req, "END\r\n", buf, sizeof buf);
+	ck_assert_msg(strcmp(buf, want) == 0, "probe %d: %s", n, buf);
+	harness_close(fd);
+}
+
+/* The log file's directory disappears, then SIGHUP asks for a reopen: the
+ * server says so once on stderr, keeps serving, and reopens once the
+ * directory is back. */
+START_TEST(test_log_dir_removed)
+{
+	char dir[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX + 16];
+	char err[HARNESS_PATH_MAX], *text;
+	const char *args[] = {"-p", "0", "-t", "2", "-L", log, NULL};
+	struct harness_server srv;
+
+	harness_path(dir, sizeof dir, "logs");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(log, sizeof log, "%s/srv.log", dir);
+	harness_server_attach(&srv, harness_spawn("srv", args), log);
+	serves(srv.port, 0);
+	ck_assert_int_eq(unlink(log), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(kill(srv.pid, SIGHUP), 0);
+		serves(srv.port, 1 + i);
+	}
+	harness_path(err, sizeof err, "srv.err");
+	ck_assert(harness_file_wait(
+	    err, "cannot reopen log file", HARNESS_DEADLINE_MS));
+	/* Back: signals are handled in order, so once this reopen shows,
+	 * the three before it were handled too. */
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_int_eq(kill(srv.pid, SIGHUP), 0);
+	ck_assert(
+	    harness_file_wait(log, "reopened log file", HARNESS_DEADLINE_MS));
+	text = harness_file_read(err);
+	ck_assert_uint_eq(harness_count(text, "cannot reopen log file"), 1);
+	free(text);
+	serves(srv.port, 9);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* Out of file descriptors (RLIMIT_NOFILE 64): accept pauses and says so
+ * once, the connections it has keep working, and the clients that waited
+ * are served as others leave. */
+START_TEST(test_fd_exhaustion)
+{
+	enum { CLIENTS = 100 };
+	char log[HARNESS_PATH_MAX], bin[HARNESS_PATH_MAX], buf[64];
+	const char *args[] = {"--nofile=64", getenv("THREADLINED"), "-p", "0",
+	    "-t", "2", "-L", log, geteuid() == 0 ? "-u" : NULL, "root", NULL};
+	struct harness_server srv;
+	int fds[CLIENTS], answered = 0;
+	char *text;
+
+	ck_assert_msg(harness_which("prlimit", bin, sizeof bin),
+	    "prlimit (util-linux) is not installed");
+	harness_path(log, sizeof log, "srv.log");
+	harness_server_attach(&srv, harness_spawn_prog(bin, "srv", args), log);
+	for (int i = 0; i < CLIENTS; i++) {
+		fds[i] = harness_connect(srv.port); /* the backlog takes them */
+		harness_sends(fds[i], "version\r\n");
+	}
+	ck_assert(harness_file_wait(
+	    log, "out of file descriptors with", HARNESS_DEADLINE_MS));
+	/* The first clients were accepted before the limit: answered. */
+	harness_recv(
+	    fds[0], buf, sizeof buf, "\r\n", 0, HARNESS_DEADLINE_MS, NULL);
+	ck_assert_msg(
+	    strncmp(buf, "VERSION ", 8) == 0, "first client: %s", buf);
+	/* Half leave; every other one is answered in turn. */
+	for (int i = 0; i < CLIENTS / 2; i++)
+		harness_close(fds[i]);
+	for (int i = CLIENTS / 2; i < CLIENTS; i++) {
+		harness_recv(fds[i], buf, sizeof buf, "\r\n", 0,
+		    HARNESS_DEADLINE_MS, NULL);
+		ck_assert_msg(strncmp(buf, "VERSION ", 8) == 0,
+		    "client %d after others left: '%s'", i, buf);
+		answered++;
+		harness_close(fds[i]);
+	}
+	ck_assert_int_eq(answered, CLIENTS / 2);
+	serves(srv.port, 0);
+	text = harness_file_read(log);
+	ck_assert_uint_eq(
+	    harness_count(text, "out of file descriptors with"), 1);
+	free(text);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+static void
+test_add(Suite *s, const TTest *t)
+{
+	TCase *tc = tcase_create(t->name);
+
+	tcase_add_unchecked_fixture(
+	    tc, harness_tcase_setup, harness_tcase_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, t);
+	suite_add_tcase(s, tc);
+}
+
+int
+main(void)
+{
+	Suite *s = suite_create("faults");
+	SRunner *sr;
+	int failed;
+
+	test_add(s, test_log_dir_removed);
+	test_add(s, test_fd_exhaustion);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
