@@ -1,8 +1,7 @@
 /* Faults of the host, not of the client: the log file's directory
- * removed, file descriptors exhausted. The server keeps serving, says what
- * happened once, and recovers when the fault goes away. (The log on
- * /dev/full and SIGTERM with replies in flight are in test_logging.c and
- * test_server.c.) */
+ * removed, file descriptors exhausted, SIGTERM under load. The server
+ * keeps serving, says what happened once, and recovers when the fault goes
+ * away. (The log on /dev/full is in test_logging.c.) */
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>
@@ -127,6 +126,52 @@ START_TEST(test_fd_exhaustion)
 }
 END_TEST
 
+/* SIGTERM with requests in flight on many connections: every reply a
+ * client gets is whole (the server never closes in the middle of one),
+ * the log is flushed to its last line, and the exit status is 0. */
+START_TEST(test_sigterm_under_load)
+{
+	enum { CONNS = 8, GETS = 2000 };
+	static const char reply[] = "VALUE k 0 5\r\nvalue\r\nEND\r\n";
+	static char req[GETS * 7], buf[GETS * (sizeof reply - 1) + 4096];
+	struct harness_server srv;
+	int fds[CONNS];
+	char *text, last[256];
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	fds[0] = harness_connect(srv.port);
+	harness_cmd(fds[0], "set k 0 0 5\r\nvalue\r\n", "\r\n", buf, 64);
+	ck_assert_str_eq(buf, "STORED\r\n");
+	for (int i = 0; i < GETS; i++)
+		memcpy(req + i * 7, "get k\r\n", 7);
+	for (int c = 1; c < CONNS; c++)
+		fds[c] = harness_connect(srv.port);
+	for (int c = 0; c < CONNS; c++)
+		harness_send(fds[c], req, sizeof req);
+	ck_assert_int_eq(kill(srv.pid, SIGTERM), 0);
+	for (int c = 0; c < CONNS; c++) {
+		bool eof;
+		size_t n = harness_recv_all(
+		    fds[c], buf, sizeof buf, HARNESS_DEADLINE_MS, &eof);
+
+		ck_assert_msg(eof, "connection %d not closed", c);
+		ck_assert_msg(n % (sizeof reply - 1) == 0,
+		    "connection %d: %zu bytes, not whole replies", c, n);
+		for (size_t off = 0; off < n; off += sizeof reply - 1)
+			ck_assert(
+			    memcmp(buf + off, reply, sizeof reply - 1) == 0);
+		harness_close(fds[c]);
+	}
+	ck_assert_int_eq(harness_wait(srv.pid, HARNESS_DEADLINE_MS), 0);
+	srv.pid = 0;
+	text = harness_file_read(srv.log);
+	ck_assert(harness_last_line(text, last, sizeof last));
+	ck_assert_msg(strstr(last, "shutdown: complete, flushing the log"),
+	    "last line: %s", last);
+	free(text);
+}
+END_TEST
+
 static void
 test_add(Suite *s, const TTest *t)
 {
@@ -149,6 +194,7 @@ main(void)
 
 	test_add(s, test_log_dir_removed);
 	test_add(s, test_fd_exhaustion);
+	test_add(s, test_sigterm_under_load);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
