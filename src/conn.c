@@ -223,7 +223,6 @@ static int
 conn_flush(struct conn *c)
 {
 	struct iovec iov[CONN_IOV];
-
 	bool progress = false;
 
 	while (obuf_pending(&c->out) > 0) {

@@ -126,11 +126,13 @@ main_log_startup(const struct config *cfg)
 	    event_base_get_method(main_base));
 	log_notice("config: file=%s threads=%d max_connections=%d port=%d "
 	           "memory_limit=%zuMB item_size_max=%zu evict=%s "
-	           "log_level=%s log_file=%s pidfile=%s daemonize=%s",
+	           "request_timeout=%d write_timeout=%d idle_timeout=%d "
+	           "user=%s log_level=%s log_file=%s pidfile=%s daemonize=%s",
 	    cfg->config_file ? cfg->config_file : "(built-in)", cfg->threads,
 	    cfg->max_conns, cfg->port, cfg->memory_mb, cfg->item_max,
-	    cfg->evict ? "yes" : "no", log_level_name(cfg->log_level),
-	    cfg->log_file ? cfg->log_file : "-",
+	    cfg->evict ? "yes" : "no", cfg->request_timeout, cfg->write_timeout,
+	    cfg->idle_timeout, cfg->user ? cfg->user : "-",
+	    log_level_name(cfg->log_level), cfg->log_file ? cfg->log_file : "-",
 	    cfg->pidfile ? cfg->pidfile : "-", cfg->daemonize ? "yes" : "no");
 }
 
