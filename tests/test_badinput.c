@@ -71,7 +71,14 @@ struct bad_case {
 		name, req, sizeof(req) - 1, want, closes                       \
 	}
 
+#define K50 "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+
 static const struct bad_case bad_cases[] = {
+    BAD("key of 251 bytes", "get " K50 K50 K50 K50 K50 "k\r\n",
+        "CLIENT_ERROR bad command line format\r\n", false),
+    BAD("key of 251 bytes in a set",
+        "set " K50 K50 K50 K50 K50 "k 0 0 1\r\nx\r\n",
+        "CLIENT_ERROR bad command line format\r\nERROR\r\n", false),
     BAD("key with a space", "set a b 0 0 1\r\nx\r\n",
         "CLIENT_ERROR bad command line format\r\nERROR\r\n", false),
     BAD("control bytes in a key (allowed, as memcached)",
