@@ -60,6 +60,9 @@ class Server:
                 args += ["-u", "nobody"]
         elif self._accepts(binary, "--log-level"):
             args += ["--log-level", "warn"]
+            # As root, threadlined too wants a user; the same as memcached's.
+            if os.geteuid() == 0 and self._accepts(binary, "--user"):
+                args += ["-u", "nobody"]
         args += ["-l", "127.0.0.1", "-p", str(port), "-t", str(threads),
                  "-m", "64", "-c", "4096"]
         args += list(extra)

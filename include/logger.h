@@ -25,13 +25,14 @@ struct logger_config {
 	bool journald;
 };
 
-/* Slots per thread; a full ring drops the line and counts it. */
-#define LOG_RING_SLOTS 512
+/* Slots per thread; a full ring drops the line and counts it. Room for a
+ * few busy ticks of the logger at 70,000 lines/s from one thread. */
+#define LOG_RING_SLOTS 2048
 
 struct log_ring *log_ring_new(void);
 void log_ring_free(struct log_ring *);
 /* A ring this full wakes the logger whatever the level. */
-#define LOG_KICK_LINES 64
+#define LOG_KICK_LINES (LOG_RING_SLOTS / 2)
 
 /* Queue one line; returns the lines now queued, or -1 when the ring is
  * full (the line is counted dropped). */

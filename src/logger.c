@@ -26,14 +26,17 @@ struct log_rec {
 };
 
 /* Single producer (the owning thread), single consumer (the logger). head
- * and tail live on separate cache lines so neither side bounces the
- * other's. */
+ * and tail live on separate cache lines, each side keeps a private copy of
+ * the other's index and refreshes it only when it must, and the logger
+ * publishes tail once per drain: the line is not what crosses cores. */
 struct log_ring {
 	_Atomic uint32_t head __attribute__((aligned(64)));
 	_Atomic uint64_t dropped;
+	uint32_t tail_seen; /* tail as the producer last read it */
 	_Atomic uint32_t tail __attribute__((aligned(64)));
 	uint64_t dropped_reported;
-	uint32_t snap; /* head as the logger last read it; logger-private */
+	uint32_t snap;  /* head as the logger last read it; logger-private */
+	uint32_t taken; /* lines the logger took, not yet published */
 	struct log_rec recs[LOG_RING_SLOTS];
 };
 
@@ -42,6 +45,10 @@ struct log_ring {
  * syscall in the worker and a context switch): it collects them on this
  * tick, or when a ring holds LOG_KICK_LINES. */
 #define LOGGER_TICK_MS 100
+/* While lines flow, wake this often, so a wake-up writes a big batch. */
+#define LOGGER_TICK_BUSY_MS 20
+/* A long drain frees slots this often. */
+#define LOGGER_PUBLISH_LINES 256
 
 static struct {
 	int efd;
@@ -80,9 +87,14 @@ int
 log_ring_push(struct log_ring *r, const struct log_line *l)
 {
 	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+	uint32_t t = r->tail_seen;
 	struct log_rec *rec;
 
+	/* Look at the logger's progress only when it matters: the ring
+	 * seems full, or full enough to wake it. */
+	if (h - t >= LOG_KICK_LINES)
+		t = r->tail_seen =
+		    atomic_load_explicit(&r->tail, memory_order_acquire);
 	if (h - t >= LOG_RING_SLOTS) {
 		stat_add(&r->dropped, 1);
 		return -1;
@@ -96,8 +108,8 @@ log_ring_push(struct log_ring *r, const struct log_line *l)
 	rec->line = l->line;
 	rec->len = (unsigned)(l->len < LOG_MSG_MAX ? l->len : LOG_MSG_MAX);
 	memcpy(rec->msg, l->msg, rec->len);
-	/* seq_cst pairs with the logger's store to sleeping: either it sees
-	 * this line or we see it asleep and wake it. */
+	/* seq_cst, as the logger's store to sleeping: a kick after this
+	 * push sees the logger asleep if it announced it first. */
 	atomic_store(&r->head, h + 1);
 	return (int)(h + 1 - t);
 }
@@ -265,15 +277,29 @@ ts_before(const struct timespec *a, const struct timespec *b)
 
 /* Write every queued line of every thread, oldest first across threads so
  * the log reads in time order; returns how many. */
+/* The slots of lines in the batch are free again. */
+static void
+logger_publish(int nsvc)
+{
+	for (int i = 0; i < nsvc; i++) {
+		struct log_ring *r = service_at(i)->ring;
+
+		atomic_store_explicit(&r->tail, r->taken, memory_order_release);
+	}
+}
+
 static unsigned
 logger_drain(struct service *self)
 {
 	int nsvc = service_count();
 	unsigned total = 0;
 
-	for (int i = 0; i < nsvc; i++)
-		service_at(i)->ring->snap =
-		    atomic_load(&service_at(i)->ring->head);
+	for (int i = 0; i < nsvc; i++) {
+		struct log_ring *r = service_at(i)->ring;
+
+		r->snap = atomic_load(&r->head);
+		r->taken = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	}
 	for (;;) {
 		struct service *next = NULL;
 		const struct log_rec *oldest = NULL;
@@ -281,8 +307,7 @@ logger_drain(struct service *self)
 		for (int i = 0; i < nsvc; i++) {
 			struct service *s = service_at(i);
 			struct log_ring *r = s->ring;
-			uint32_t t = atomic_load_explicit(
-			    &r->tail, memory_order_relaxed);
+			uint32_t t = r->taken;
 			const struct log_rec *rec;
 
 			if (t == r->snap)
@@ -297,10 +322,11 @@ logger_drain(struct service *self)
 		if (next == NULL)
 			break;
 		logger_add(self, next, oldest);
-		atomic_fetch_add_explicit(
-		    &next->ring->tail, 1, memory_order_release);
-		total++;
+		next->ring->taken++;
+		if (++total % LOGGER_PUBLISH_LINES == 0)
+			logger_publish(nsvc);
 	}
+	logger_publish(nsvc);
 	for (int i = 0; i < nsvc; i++) {
 		struct service *s = service_at(i);
 		struct log_ring *r = s->ring;
@@ -371,8 +397,8 @@ logger_main(struct service *self)
 	else
 		log_notice("no log file configured: only errors reach stderr");
 	for (;;) {
-		if (logger_drain(self) > 0)
-			continue;
+		unsigned n = logger_drain(self);
+
 		if ((status = atomic_load(&lg.exit_status)) != 0)
 			_exit(status - 1);
 		if (atomic_exchange(&lg.reopen, 0)) {
@@ -381,15 +407,14 @@ logger_main(struct service *self)
 		}
 		if (atomic_load(&lg.stop))
 			break;
+		/* Sleep even when lines keep coming: waking per line or two
+		 * would cost the workers more than the lines. A stop, reopen
+		 * or exit wrote the eventfd, so poll returns at once; a notice
+		 * or a ring half full wakes us once we announced sleep, and a
+		 * line pushed just before waits at most a tick. */
 		atomic_store(&lg.sleeping, 1);
-		/* Re-check after announcing sleep: a push that missed the
-		 * flag is visible now. */
-		if (logger_drain(self) > 0 || atomic_load(&lg.reopen) ||
-		    atomic_load(&lg.stop) || atomic_load(&lg.exit_status)) {
-			atomic_store(&lg.sleeping, 0);
-			continue;
-		}
-		(void)poll(&pfd, 1, LOGGER_TICK_MS);
+		(void)poll(
+		    &pfd, 1, n > 0 ? LOGGER_TICK_BUSY_MS : LOGGER_TICK_MS);
 		(void)eventfd_read(lg.efd, &v);
 		atomic_store(&lg.sleeping, 0);
 	}
