@@ -115,6 +115,33 @@ harness_tcase_teardown(void)
 	harness_tmp[0] = '\0';
 }
 
+int
+harness_run_suite(const struct harness_suite *h, const TTest *tests[])
+{
+	Suite *s = suite_create(h->name);
+	SRunner *sr;
+	int failed;
+
+	for (int i = 0; tests[i] != NULL; i++) {
+		TCase *tc = tcase_create(tests[i]->name);
+
+		tcase_add_unchecked_fixture(tc, harness_tcase_setup,
+		    h->tcase_teardown ? h->tcase_teardown
+		                      : harness_tcase_teardown);
+		tcase_add_checked_fixture(tc,
+		    h->setup ? h->setup : harness_test_setup,
+		    h->teardown ? h->teardown : harness_test_teardown);
+		tcase_set_timeout(tc, h->timeout);
+		tcase_add_test(tc, tests[i]);
+		suite_add_tcase(s, tc);
+	}
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 /* Test: adopt orphaned daemons so they can be waited for. */
 void
 harness_test_setup(void)
@@ -592,6 +619,17 @@ harness_file_wait_re(
 			return false;
 		harness_nap();
 	}
+}
+
+/* Occurrences of needle in a file (0 if it does not exist). */
+size_t
+harness_count_in(const char *path, const char *needle)
+{
+	char *text = harness_file_read(path);
+	size_t n = harness_count(text, needle);
+
+	free(text);
+	return n;
 }
 
 /* How many times needle occurs in text, without overlap. */

@@ -29,6 +29,18 @@ void harness_tcase_teardown(void);
 void harness_test_setup(void);
 void harness_test_teardown(void);
 
+/* A suite run one test per tcase, so each test gets a fresh temp dir. NULL
+ * fixtures are the harness's own; tests is NULL-terminated. Returns the
+ * exit status for main. */
+struct harness_suite {
+	const char *name;
+	void (*setup)(void);          /* in the test process */
+	void (*teardown)(void);       /* in the test process */
+	void (*tcase_teardown)(void); /* in the runner, after the test */
+	int timeout;                  /* seconds per test */
+};
+int harness_run_suite(const struct harness_suite *, const TTest *tests[]);
+
 const char *harness_dir(void);
 void harness_path(char *, size_t, const char *);
 long long harness_now_ms(void);
@@ -56,6 +68,7 @@ void harness_file_write(const char *, const char *);
 bool harness_file_wait(const char *, const char *, int);
 bool harness_file_wait_re(const char *, const char *, char *, size_t, int);
 size_t harness_count(const char *, const char *);
+size_t harness_count_in(const char *, const char *);
 bool harness_line_with(const char *, const char *, char *, size_t);
 bool harness_line_field(const char *, int, char *, size_t);
 bool harness_last_line(const char *, char *, size_t);

@@ -367,36 +367,16 @@ START_TEST(test_close_mid_block)
 }
 END_TEST
 
-static void
-test_add(Suite *s, const TTest *t)
-{
-	TCase *tc = tcase_create(t->name);
-
-	tcase_add_unchecked_fixture(
-	    tc, harness_tcase_setup, harness_tcase_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 int
 main(void)
 {
-	Suite *s = suite_create("badinput");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_catalogue, test_oversized_line,
+	    test_multiget_10000, test_never_reads, test_slow_client,
+	    test_out_of_memory, test_close_mid_block, NULL};
 
-	test_add(s, test_catalogue);
-	test_add(s, test_oversized_line);
-	test_add(s, test_multiget_10000);
-	test_add(s, test_never_reads);
-	test_add(s, test_slow_client);
-	test_add(s, test_out_of_memory);
-	test_add(s, test_close_mid_block);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_run_suite(&(struct harness_suite){.name = "badinput",
+	                             .setup = setup,
+	                             .teardown = teardown,
+	                             .timeout = 120},
+	    tests);
 }

@@ -439,35 +439,15 @@ START_TEST(test_storm)
 }
 END_TEST
 
-/* One tcase per test: each gets a fresh directory and server. */
-static void
-test_add(Suite *s, const TTest *t)
-{
-	TCase *tc = tcase_create(t->name);
-
-	tcase_add_unchecked_fixture(
-	    tc, harness_tcase_setup, harness_tcase_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 int
 main(void)
 {
-	Suite *s = suite_create("clients");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_memccapable, test_pymemcache,
+	    test_memcaslap_verify, test_concurrency, test_storm, NULL};
 
-	test_add(s, test_memccapable);
-	test_add(s, test_pymemcache);
-	test_add(s, test_memcaslap_verify);
-	test_add(s, test_concurrency);
-	test_add(s, test_storm);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_run_suite(&(struct harness_suite){.name = "clients",
+	                             .setup = setup,
+	                             .teardown = teardown,
+	                             .timeout = 300},
+	    tests);
 }

@@ -12,18 +12,6 @@
 
 #include "harness.h"
 
-static void
-setup(void)
-{
-	harness_test_setup();
-}
-
-static void
-teardown(void)
-{
-	harness_test_teardown();
-}
-
 /* A fresh connection gets right answers. */
 static void
 serves(int port, int n)
@@ -45,7 +33,7 @@ serves(int port, int n)
 START_TEST(test_log_dir_removed)
 {
 	char dir[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX + 16];
-	char err[HARNESS_PATH_MAX], *text;
+	char err[HARNESS_PATH_MAX];
 	const char *args[] = {"-p", "0", "-t", "2", "-L", log, NULL};
 	struct harness_server srv;
 
@@ -69,9 +57,7 @@ START_TEST(test_log_dir_removed)
 	ck_assert_int_eq(kill(srv.pid, SIGHUP), 0);
 	ck_assert(
 	    harness_file_wait(log, "reopened log file", HARNESS_DEADLINE_MS));
-	text = harness_file_read(err);
-	ck_assert_uint_eq(harness_count(text, "cannot reopen log file"), 1);
-	free(text);
+	ck_assert_uint_eq(harness_count_in(err, "cannot reopen log file"), 1);
 	serves(srv.port, 9);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
@@ -88,7 +74,6 @@ START_TEST(test_fd_exhaustion)
 	    "-t", "2", "-L", log, geteuid() == 0 ? "-u" : NULL, "root", NULL};
 	struct harness_server srv;
 	int fds[CLIENTS], answered = 0;
-	char *text;
 
 	ck_assert_msg(harness_which("prlimit", bin, sizeof bin),
 	    "prlimit (util-linux) is not installed");
@@ -118,10 +103,8 @@ START_TEST(test_fd_exhaustion)
 	}
 	ck_assert_int_eq(answered, CLIENTS / 2);
 	serves(srv.port, 0);
-	text = harness_file_read(log);
 	ck_assert_uint_eq(
-	    harness_count(text, "out of file descriptors with"), 1);
-	free(text);
+	    harness_count_in(log, "out of file descriptors with"), 1);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
@@ -172,32 +155,12 @@ START_TEST(test_sigterm_under_load)
 }
 END_TEST
 
-static void
-test_add(Suite *s, const TTest *t)
-{
-	TCase *tc = tcase_create(t->name);
-
-	tcase_add_unchecked_fixture(
-	    tc, harness_tcase_setup, harness_tcase_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 int
 main(void)
 {
-	Suite *s = suite_create("faults");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_log_dir_removed, test_fd_exhaustion,
+	    test_sigterm_under_load, NULL};
 
-	test_add(s, test_log_dir_removed);
-	test_add(s, test_fd_exhaustion);
-	test_add(s, test_sigterm_under_load);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_run_suite(
+	    &(struct harness_suite){.name = "faults", .timeout = 120}, tests);
 }

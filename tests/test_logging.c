@@ -91,17 +91,6 @@ test_wait_log(const char *path, const char *needle)
 	    "'%s' not in %s after %d ms", needle, path, HARNESS_DEADLINE_MS);
 }
 
-/* Occurrences of needle in a file (0 if it does not exist). */
-static size_t
-test_count_in(const char *path, const char *needle)
-{
-	char *text = harness_file_read(path);
-	size_t n = harness_count(text, needle);
-
-	free(text);
-	return n;
-}
-
 /* Send "version" and expect its reply: the connection is served. */
 static void
 test_version(int fd)
@@ -586,7 +575,7 @@ START_TEST(test_syslog)
 	struct dgram_sink sink;
 	char want_peer[64], want_msg[128], text[4096], line[1024];
 	char thread[32], *log;
-	int fd, local;
+	int local;
 
 	if (geteuid() != 0)
 		SKIP("syslog: not root, cannot bind %s", DEV_LOG);
@@ -595,10 +584,7 @@ START_TEST(test_syslog)
 		    DEV_LOG);
 	dgram_open(&sink, DEV_LOG);
 	harness_server_start(&srv, "srv", 2, args);
-	fd = harness_connect(srv.port);
-	local = harness_local_port(fd);
-	test_version(fd);
-	harness_close(fd);
+	local = test_short_conn(srv.port);
 
 	/* The file names the worker; syslog must name the same one. */
 	snprintf(
@@ -640,7 +626,7 @@ START_TEST(test_journald)
 	struct dgram_sink sink;
 	char want_peer[64], msg[96], text[8192], val[256];
 	pid_t tid;
-	int fd, local;
+	int local;
 
 #ifndef TL_HAVE_JOURNALD
 	SKIP("journald: this build has no libsystemd");
@@ -659,10 +645,7 @@ START_TEST(test_journald)
 	}
 	dgram_open(&sink, JOURNAL_SOCK);
 	harness_server_start(&srv, "srv", 2, args);
-	fd = harness_connect(srv.port);
-	local = harness_local_port(fd);
-	test_version(fd);
-	harness_close(fd);
+	local = test_short_conn(srv.port);
 
 	snprintf(
 	    want_peer, sizeof want_peer, "peer=127.0.0.1:%d opened\n", local);
@@ -1034,7 +1017,7 @@ START_TEST(test_per_thread_verbosity)
 	{
 		long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
 
-		while (test_count_in(srv.log, needle) < 2) {
+		while (harness_count_in(srv.log, needle) < 2) {
 			ck_assert_msg(harness_now_ms() < deadline,
 			    "'%s' not twice in %s", needle, srv.log);
 			harness_nap();
@@ -1328,42 +1311,17 @@ START_TEST(test_logrotate)
 }
 END_TEST
 
-/* One test per tcase: the runner's fixtures clean up after each, system
- * paths included. */
-static void
-test_add(Suite *s, const TTest *t)
-{
-	TCase *tc = tcase_create(t->name);
-
-	tcase_add_unchecked_fixture(
-	    tc, harness_tcase_setup, test_tcase_teardown);
-	tcase_add_checked_fixture(
-	    tc, harness_test_setup, harness_test_teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 /* Run every test; exit status 1 if any failed. */
 int
 main(void)
 {
-	Suite *s = suite_create("logging");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_json_valid, test_syslog, test_journald,
+	    test_watch_filters, test_stalled_watcher, test_dev_full,
+	    test_per_thread_verbosity, test_client_commands, test_logrotate,
+	    NULL};
 
-	test_add(s, test_json_valid);
-	test_add(s, test_syslog);
-	test_add(s, test_journald);
-	test_add(s, test_watch_filters);
-	test_add(s, test_stalled_watcher);
-	test_add(s, test_dev_full);
-	test_add(s, test_per_thread_verbosity);
-	test_add(s, test_client_commands);
-	test_add(s, test_logrotate);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_run_suite(&(struct harness_suite){.name = "logging",
+	                             .tcase_teardown = test_tcase_teardown,
+	                             .timeout = 60},
+	    tests);
 }

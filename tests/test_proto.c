@@ -94,8 +94,8 @@ END_TEST
 
 START_TEST(test_pipelined_in_order)
 {
-	ck_assert_str_eq(FEED("version\r\nbogus\r\nversion\r\n"),
-	    V "ERROR\r\n" V);
+	ck_assert_str_eq(
+	    FEED("version\r\nbogus\r\nversion\r\n"), V "ERROR\r\n" V);
 }
 END_TEST
 
@@ -128,8 +128,7 @@ END_TEST
 
 START_TEST(test_quit_stops_processing)
 {
-	ck_assert_str_eq(
-	    FEED("version\r\nquit\r\nversion\r\n"), V);
+	ck_assert_str_eq(FEED("version\r\nquit\r\nversion\r\n"), V);
 	ck_assert_int_eq(action, PROTO_QUIT);
 	ck_assert_uint_eq(used, 15);
 }

@@ -834,35 +834,15 @@ START_TEST(test_quit)
 }
 END_TEST
 
-/* One tcase per test: each gets a fresh directory and fresh servers. */
-static void
-test_add(Suite *s, const TTest *t)
-{
-	TCase *tc = tcase_create(t->name);
-
-	tcase_add_unchecked_fixture(
-	    tc, harness_tcase_setup, harness_tcase_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 int
 main(void)
 {
-	Suite *s = suite_create("replies");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_catalogue, test_too_large, test_key_length,
+	    test_cas_roundtrip, test_quit, NULL};
 
-	test_add(s, test_catalogue);
-	test_add(s, test_too_large);
-	test_add(s, test_key_length);
-	test_add(s, test_cas_roundtrip);
-	test_add(s, test_quit);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_run_suite(&(struct harness_suite){.name = "replies",
+	                             .setup = setup,
+	                             .teardown = teardown,
+	                             .timeout = 120},
+	    tests);
 }

@@ -89,17 +89,6 @@ test_wait_either(const char *a, const char *b, const char *needle)
 	}
 }
 
-/* Occurrences of needle in a file (0 if it does not exist). */
-static size_t
-test_count_in(const char *path, const char *needle)
-{
-	char *text = harness_file_read(path);
-	size_t n = harness_count(text, needle);
-
-	free(text);
-	return n;
-}
-
 /* Each thread carries its name: main, logger, maint, accept, one per
  * worker. */
 START_TEST(test_thread_names)
@@ -574,8 +563,8 @@ START_TEST(test_sighup_reopen)
 			size_t in_old, in_new;
 
 			test_peer(needle, sizeof needle, ports[i], events[e]);
-			in_old = test_count_in(old, needle);
-			in_new = test_count_in(srv.log, needle);
+			in_old = harness_count_in(old, needle);
+			in_new = harness_count_in(srv.log, needle);
 			ck_assert_msg(in_old + in_new == 1,
 			    "'%s' %zu times in the old log, %zu in the new",
 			    needle, in_old, in_new);
@@ -594,13 +583,13 @@ START_TEST(test_sighup_reopen)
 				    in_new == 1, "'%s' not in new", needle);
 		}
 	ck_assert_int_eq(
-	    test_count_in(srv.log, "logger notice reopened log file "), 1);
-	ck_assert_int_eq(test_count_in(old, "reopened log file "), 0);
-	ck_assert_int_eq(test_count_in(old, "received SIGHUP") +
-	                     test_count_in(srv.log, "received SIGHUP"),
+	    harness_count_in(srv.log, "logger notice reopened log file "), 1);
+	ck_assert_int_eq(harness_count_in(old, "reopened log file "), 0);
+	ck_assert_int_eq(harness_count_in(old, "received SIGHUP") +
+	                     harness_count_in(srv.log, "received SIGHUP"),
 	    1);
-	ck_assert_int_eq(test_count_in(srv.log, "shutdown: complete"), 1);
-	ck_assert_int_eq(test_count_in(old, "shutdown: complete"), 0);
+	ck_assert_int_eq(harness_count_in(srv.log, "shutdown: complete"), 1);
+	ck_assert_int_eq(harness_count_in(old, "shutdown: complete"), 0);
 }
 END_TEST
 
@@ -796,37 +785,36 @@ START_TEST(test_config_unknown_key)
 }
 END_TEST
 
-/* Started as root without -u, threadlined refuses; an unknown user too.
- * Run directly: harness_spawn would add "-u root". */
+/* Run threadlined directly (harness_spawn would add "-u root"): it must
+ * exit 2 and say want on stderr. */
+static void
+test_refused(const char *tag, const char *const args[], const char *want)
+{
+	char path[HARNESS_PATH_MAX], name[64];
+
+	ck_assert_int_eq(
+	    harness_wait(harness_spawn_prog(getenv("THREADLINED"), tag, args),
+	        HARNESS_DEADLINE_MS),
+	    2);
+	snprintf(name, sizeof name, "%s.err", tag);
+	harness_path(path, sizeof path, name);
+	ck_assert_msg(
+	    harness_count_in(path, want) == 1, "%s: no '%s'", tag, want);
+}
+
+/* Started as root without -u, threadlined refuses; an unknown user too. */
 START_TEST(test_root_needs_user)
 {
 	const char *none[] = {"-p", "0", NULL};
 	const char *bogus[] = {"-p", "0", "-u", "no-such-user-tl", NULL};
-	char path[HARNESS_PATH_MAX], *err;
 
 	if (geteuid() != 0) {
 		printf("SKIP: root refusal: not running as root\n");
 		return;
 	}
-	ck_assert_int_eq(harness_wait(harness_spawn_prog(getenv("THREADLINED"),
-	                                  "noroot", none),
-	                     HARNESS_DEADLINE_MS),
-	    2);
-	harness_path(path, sizeof path, "noroot.err");
-	ck_assert_ptr_nonnull(err = harness_file_read(path));
-	ck_assert_msg(
-	    strstr(err, "refusing to run as root") != NULL, "%s", err);
-	free(err);
-	ck_assert_int_eq(harness_wait(harness_spawn_prog(getenv("THREADLINED"),
-	                                  "nouser", bogus),
-	                     HARNESS_DEADLINE_MS),
-	    2);
-	harness_path(path, sizeof path, "nouser.err");
-	ck_assert_ptr_nonnull(err = harness_file_read(path));
-	ck_assert_msg(strstr(err, "cannot run as 'no-such-user-tl': no such "
-	                          "user") != NULL,
-	    "%s", err);
-	free(err);
+	test_refused("noroot", none, "refusing to run as root");
+	test_refused(
+	    "nouser", bogus, "cannot run as 'no-such-user-tl': no such user");
 }
 END_TEST
 
@@ -987,52 +975,20 @@ START_TEST(test_maint_reclaims)
 }
 END_TEST
 
-/* One test per tcase: the runner's fixtures clean up after each. */
-static void
-test_add(Suite *s, const TTest *t)
-{
-	TCase *tc = tcase_create(t->name);
-
-	tcase_add_unchecked_fixture(
-	    tc, harness_tcase_setup, harness_tcase_teardown);
-	tcase_add_checked_fixture(
-	    tc, harness_test_setup, harness_test_teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
-
 /* Run every test; exit status 1 if any failed. */
 int
 main(void)
 {
-	Suite *s = suite_create("server");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_thread_names, test_stats_round_robin,
+	    test_stats_threads, test_log_thread_names, test_pipelined,
+	    test_line_too_long, test_long_get_line, test_max_connections,
+	    test_daemon, test_daemon_failed_start_removes_pidfile,
+	    test_sighup_reopen, test_sigterm, test_sigterm_last_line,
+	    test_root_needs_user, test_drops_privileges,
+	    test_config_unknown_key, test_config_bad_value,
+	    test_config_check_shipped, test_config_file_applies,
+	    test_maint_reclaims, NULL};
 
-	test_add(s, test_thread_names);
-	test_add(s, test_stats_round_robin);
-	test_add(s, test_stats_threads);
-	test_add(s, test_log_thread_names);
-	test_add(s, test_pipelined);
-	test_add(s, test_line_too_long);
-	test_add(s, test_long_get_line);
-	test_add(s, test_max_connections);
-	test_add(s, test_daemon);
-	test_add(s, test_daemon_failed_start_removes_pidfile);
-	test_add(s, test_sighup_reopen);
-	test_add(s, test_sigterm);
-	test_add(s, test_sigterm_last_line);
-	test_add(s, test_root_needs_user);
-	test_add(s, test_drops_privileges);
-	test_add(s, test_config_unknown_key);
-	test_add(s, test_config_bad_value);
-	test_add(s, test_config_check_shipped);
-	test_add(s, test_config_file_applies);
-	test_add(s, test_maint_reclaims);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_run_suite(
+	    &(struct harness_suite){.name = "server", .timeout = 60}, tests);
 }
