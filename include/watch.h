@@ -7,6 +7,7 @@
 #ifndef TL_WATCH_H
 #define TL_WATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct conn;
@@ -22,8 +23,9 @@ struct watcher;
 int watch_start(struct conn *, const char *, size_t, char *, size_t);
 /* Detach c's watcher; the worker calls it when c closes. */
 void watch_stop(struct conn *);
-/* Move what waits for c into its output; called by its worker. */
-void watch_pull(struct conn *);
+/* Move what waits for c into its output; called by its worker. True when
+ * lines stayed behind because the output was full. */
+bool watch_pull(struct conn *);
 
 /* Logger side: offer one formatted line to every watcher, then wake the
  * ones that got lines. */

@@ -266,12 +266,14 @@ conn_drive(struct conn *c)
 	struct proto_ctx *ctx = &c->proto;
 	enum proto_action action = PROTO_CONTINUE;
 	size_t used;
+	bool left;
 
 	for (;;) {
+		left = false;
 		if (c->watch != NULL) {
 			/* A watcher's input is not requests any more. */
 			c->rlen = 0;
-			watch_pull(c);
+			left = watch_pull(c);
 		}
 		if (c->close_reason == NULL && c->rlen > 0) {
 			conn_set_state(c, CONN_PARSE_CMD);
@@ -315,6 +317,11 @@ conn_drive(struct conn *c)
 		}
 		/* Stopped at the output limit with requests left: go on. */
 		if (used > 0 && c->rlen > 0 && memchr(c->rbuf, '\n', c->rlen))
+			continue;
+		/* A watcher's lines left behind while its output was full
+		 * go now: nothing else would bring them once its buffer is
+		 * full, since skipped lines wake nobody. */
+		if (left)
 			continue;
 		break;
 	}

@@ -166,21 +166,23 @@ watch_stop(struct conn *c)
 	c->watch = NULL;
 }
 
-void
+bool
 watch_pull(struct conn *c)
 {
 	struct watcher *w = c->watch;
+	bool left = false;
 
 	/* Leave lines with the watcher (where they are bounded) while the
 	 * client has not taken the last batch. */
-	if (obuf_pending(&c->out) >= WATCH_BUF_MAX / 2)
-		return;
 	pthread_mutex_lock(&w->lock);
-	if (w->len > 0) {
+	if (obuf_pending(&c->out) >= WATCH_BUF_MAX / 2)
+		left = w->len > 0;
+	else if (w->len > 0) {
 		obuf_add(&c->out, w->buf, w->len);
 		w->len = 0;
 	}
 	pthread_mutex_unlock(&w->lock);
+	return left;
 }
 
 static bool
