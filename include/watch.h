@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct conn;
 struct log_line;
@@ -30,6 +31,8 @@ bool watch_pull(struct conn *);
 /* Logger side: offer one formatted line to every watcher, then wake the
  * ones that got lines. */
 void watch_publish(const struct log_line *, const char *, size_t);
+/* Lines skipped for watchers that read too slowly, since start. */
+uint64_t watch_skipped(void);
 void watch_wake(void);
 /* How many watchers are attached. */
 int watch_count(void);

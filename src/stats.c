@@ -16,6 +16,7 @@
 #include "service.h"
 #include "stats.h"
 #include "tl_build.h"
+#include "watch.h"
 #include "worker.h"
 
 static const struct config *stats_cfg;
@@ -229,10 +230,12 @@ stats_threads(struct obuf *out)
 			obuf_printf(out,
 			    "STAT %s:lines_written %llu\r\n"
 			    "STAT %s:lines_failed %llu\r\n"
-			    "STAT %s:lines_dropped %llu\r\n",
+			    "STAT %s:lines_dropped %llu\r\n"
+			    "STAT %s:watch_skipped %llu\r\n",
 			    n, (unsigned long long)stat_get(&st->lines_written),
 			    n, (unsigned long long)stat_get(&st->lines_failed),
-			    n, (unsigned long long)stats_log_dropped());
+			    n, (unsigned long long)stats_log_dropped(), n,
+			    (unsigned long long)watch_skipped());
 			break;
 		default:
 			break;

@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@ struct watcher {
 static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static LIST_HEAD(, watcher) watchers = LIST_HEAD_INITIALIZER(watchers);
 static _Atomic int nwatchers;
+/* Lines skipped for slow watchers, all watchers together ("stats
+ * threads", logger:watch_skipped). */
+static _Atomic uint64_t nskipped;
 
 int
 watch_count(void)
@@ -215,6 +219,12 @@ watch_marker(
 	return logger_format_line(buf, cap, &m);
 }
 
+uint64_t
+watch_skipped(void)
+{
+	return atomic_load_explicit(&nskipped, memory_order_relaxed);
+}
+
 void
 watch_publish(const struct log_line *l, const char *line, size_t n)
 {
@@ -238,8 +248,11 @@ watch_publish(const struct log_line *l, const char *line, size_t n)
 			memcpy(w->buf + w->len, line, n);
 			w->len += n;
 			w->pending = true;
-		} else
+		} else {
 			w->skipped++;
+			atomic_fetch_add_explicit(
+			    &nskipped, 1, memory_order_relaxed);
+		}
 		pthread_mutex_unlock(&w->lock);
 	}
 	pthread_mutex_unlock(&watch_lock);
