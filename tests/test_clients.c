@@ -41,44 +41,54 @@ teardown(void)
 	harness_test_teardown();
 }
 
-/* Run an installed tool to completion; its exit code and its stdout. */
+/* Run a tool (a name looked up on PATH, or a path) to completion as tag;
+ * its exit code, its stdout in *out, and stdout and stderr together in
+ * *all for failure messages. */
 static int
-tool_run(const char *name, const char *const args[], char **out)
+tool_run(const char *prog, const char *tag, const char *const args[],
+    char **out, char **all)
 {
-	char bin[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX], tag[64];
-	pid_t pid;
+	char bin[HARNESS_PATH_MAX], path[HARNESS_PATH_MAX], *err;
 	int code;
 
-	ck_assert_msg(harness_which(name, bin, sizeof bin),
-	    "%s is not installed (tools/dev deps installs it)", name);
-	snprintf(tag, sizeof tag, "%s", name);
-	pid = harness_spawn_prog(bin, tag, args);
-	code = harness_wait(pid, TOOL_DEADLINE_MS);
-	ck_assert_msg(code != -1, "%s did not finish", name);
+	if (strchr(prog, '/') != NULL)
+		snprintf(bin, sizeof bin, "%s", prog);
+	else
+		ck_assert_msg(harness_which(prog, bin, sizeof bin),
+		    "%s is not installed (tools/dev deps installs it)", prog);
+	ck_assert_msg(access(bin, X_OK) == 0,
+	    "%s is not installed (tools/dev deps installs it)", bin);
+	code =
+	    harness_wait(harness_spawn_prog(bin, tag, args), TOOL_DEADLINE_MS);
+	ck_assert_msg(code != -1, "%s did not finish", tag);
 	snprintf(path, sizeof path, "%s/%s.out", harness_dir(), tag);
-	*out = harness_file_read(path);
-	ck_assert_ptr_nonnull(*out);
+	ck_assert_ptr_nonnull(*out = harness_file_read(path));
+	snprintf(path, sizeof path, "%s/%s.err", harness_dir(), tag);
+	err = harness_file_read(path);
+	ck_assert(asprintf(all, "%s%s", *out, err ? err : "") != -1);
+	free(err);
 	return code;
 }
 
 START_TEST(test_memccapable)
 {
-	char port[16], *out;
+	char port[16], *out, *all;
 	const char *args[] = {"-a", "-h", "127.0.0.1", "-p", port, NULL};
 	int code;
 
 	snprintf(port, sizeof port, "%d", srv.port);
-	code = tool_run("memccapable", args, &out);
+	code = tool_run("memccapable", "memccapable", args, &out, &all);
 	ck_assert_msg(code == 0 && strstr(out, "All tests passed") != NULL &&
 	                  strstr(out, "[FAIL]") == NULL,
-	    "memccapable exit %d:\n%s", code, out);
+	    "memccapable exit %d:\n%s", code, all);
 	free(out);
+	free(all);
 }
 END_TEST
 
 START_TEST(test_pymemcache)
 {
-	char port[16], script[HARNESS_PATH_MAX], *out;
+	char port[16], script[HARNESS_PATH_MAX], *out, *all;
 	const char *dir = getenv("TL_CLIENTS_DIR");
 	const char *args[] = {script, port, "1048576", NULL};
 	int code;
@@ -88,25 +98,11 @@ START_TEST(test_pymemcache)
 	snprintf(port, sizeof port, "%d", srv.port);
 	/* Debian's python3-pymemcache is for /usr/bin/python3, whatever
 	 * python3 comes first on PATH. */
-	ck_assert_msg(access("/usr/bin/python3", X_OK) == 0,
-	    "/usr/bin/python3 is not installed (tools/dev deps installs it)");
-	code = harness_wait(
-	    harness_spawn_prog("/usr/bin/python3", "pymemcache", args),
-	    TOOL_DEADLINE_MS);
-	{
-		char path[HARNESS_PATH_MAX], *err;
-
-		snprintf(path, sizeof path, "%s/pymemcache.out", harness_dir());
-		out = harness_file_read(path);
-		snprintf(path, sizeof path, "%s/pymemcache.err", harness_dir());
-		err = harness_file_read(path);
-		ck_assert_msg(code == 0 && out != NULL &&
-		                  strstr(out, "all round-trips passed") != NULL,
-		    "pymemcache exit %d:\n%s%s", code, out ? out : "",
-		    err ? err : "");
-		free(err);
-	}
+	code = tool_run("/usr/bin/python3", "pymemcache", args, &out, &all);
+	ck_assert_msg(code == 0 && strstr(out, "all round-trips passed"),
+	    "pymemcache exit %d:\n%s", code, all);
 	free(out);
+	free(all);
 }
 END_TEST
 
@@ -125,14 +121,14 @@ report_value(const char *out, const char *name)
 
 START_TEST(test_memcaslap_verify)
 {
-	char server[64], *out;
+	char server[64], *out, *all;
 	const char *args[] = {"-s", server, "-T", "2", "-c", "16", "-x",
 	    "100000", "--verify=0.1", NULL};
 	int code;
 
 	snprintf(server, sizeof server, "127.0.0.1:%d", srv.port);
-	code = tool_run("memcaslap", args, &out);
-	ck_assert_msg(code == 0, "memcaslap exit %d:\n%s", code, out);
+	code = tool_run("memcaslap", "memcaslap", args, &out, &all);
+	ck_assert_msg(code == 0, "memcaslap exit %d:\n%s", code, all);
 	ck_assert_msg(report_value(out, "cmd_get") > 0 &&
 	                  report_value(out, "cmd_set") > 0,
 	    "memcaslap ran nothing:\n%s", out);
@@ -140,6 +136,7 @@ START_TEST(test_memcaslap_verify)
 	                  report_value(out, "verify_misses") == 0,
 	    "memcaslap found bad data:\n%s", out);
 	free(out);
+	free(all);
 }
 END_TEST
 
