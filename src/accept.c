@@ -37,9 +37,9 @@ static struct {
 	_Atomic int paused;
 	_Atomic uint64_t pauses;
 	/* Pausing repeats as each freed descriptor is taken again: one line
-	 * per minute at most, with the pauses since (also in stats). */
+	 * per minute at most, with the pauses so far (also in stats). */
 	struct timespec pause_logged_at;
-	uint64_t pauses_logged;
+	bool pause_logged;
 	struct event *resume;
 	struct service *svc;
 	/* Guards the listeners against "stats conns" readers at shutdown. */
@@ -214,16 +214,15 @@ accept_pause(void)
 	atomic_store(&acc.paused, 1);
 	stat_add(&acc.pauses, 1);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (acc.pauses_logged == 0 ||
+	if (!acc.pause_logged ||
 	    now.tv_sec - acc.pause_logged_at.tv_sec >= 60) {
-		uint64_t pauses = stat_get(&acc.pauses);
-
 		log_warnx("out of file descriptors with %d connections open: "
 		          "pausing accept until one closes (%llu pauses in "
 		          "all, at most one line a minute)",
-		    atomic_load(&acc.open), (unsigned long long)pauses);
+		    atomic_load(&acc.open),
+		    (unsigned long long)stat_get(&acc.pauses));
 		acc.pause_logged_at = now;
-		acc.pauses_logged = pauses;
+		acc.pause_logged = true;
 	}
 	event_add(acc.resume, &tv);
 }

@@ -266,7 +266,8 @@ conn_drive(struct conn *c)
 	struct proto_ctx *ctx = &c->proto;
 	enum proto_action action = PROTO_CONTINUE;
 	size_t used;
-	bool left;
+	bool left, progressed = false;
+	int was = atomic_load_explicit(&c->state, memory_order_relaxed);
 
 	for (;;) {
 		left = false;
@@ -286,10 +287,7 @@ conn_drive(struct conn *c)
 			}
 			c->rlen -= used;
 			memmove(c->rbuf, c->rbuf + used, c->rlen);
-			/* The request timeout counts from the last one
-			 * answered. */
-			if (used > 0)
-				c->read_since = conn_now();
+			progressed |= used > 0;
 			if (action == PROTO_WATCH)
 				log_info("conn=%d peer=%s now watching the log",
 				    c->fd, c->peer);
@@ -331,6 +329,10 @@ conn_drive(struct conn *c)
 		c->rbuf = NULL;
 		c->rcap = 0;
 	}
+	/* A request left incomplete is timed from when it began, or from
+	 * the last one answered: bytes trickling in do not reset it. */
+	if (c->rlen > 0 && (progressed || was != CONN_READ))
+		c->read_since = conn_now();
 	conn_set_state(c, c->rlen > 0 ? CONN_READ : CONN_WAITING);
 	event_add(c->rev, NULL);
 }
@@ -381,8 +383,6 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	stat_add(&c->svc->stats.bytes_read, (uint64_t)n);
-	if (c->rlen == 0)
-		c->read_since = conn_now();
 	c->rlen += (size_t)n;
 	conn_drive(c); /* may free c */
 }

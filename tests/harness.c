@@ -934,6 +934,21 @@ harness_recv_all(int fd, char *buf, size_t cap, int timeout_ms, bool *eof)
 	return harness_recv(fd, buf, cap, NULL, 0, timeout_ms, eof);
 }
 
+void
+harness_serves(int port, int n)
+{
+	char req[128], want[128], buf[256];
+	int fd = harness_connect(port);
+
+	snprintf(req, sizeof req, "set probe%d 0 0 2\r\nok\r\nget probe%d\r\n",
+	    n, n);
+	snprintf(want, sizeof want,
+	    "STORED\r\nVALUE probe%d 0 2\r\nok\r\nEND\r\n", n);
+	harness_cmd(fd, req, "END\r\n", buf, sizeof buf);
+	ck_assert_msg(strcmp(buf, want) == 0, "probe %d: %s", n, buf);
+	harness_close(fd);
+}
+
 /* Send a request and read its reply up to term; fail if term never comes. */
 void
 harness_cmd(int fd, const char *req, const char *term, char *buf, size_t cap)

@@ -89,6 +89,9 @@ void harness_sends(int, const char *);
 size_t harness_recv(int, char *, size_t, const char *, size_t, int, bool *);
 size_t harness_recv_all(int, char *, size_t, int, bool *);
 void harness_cmd(int, const char *, const char *, char *, size_t);
+/* A new connection stores and reads back key "probeN": the server still
+ * serves. */
+void harness_serves(int port, int n);
 bool harness_stat(const char *, const char *, char *, size_t);
 
 #endif

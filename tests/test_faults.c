@@ -12,21 +12,6 @@
 
 #include "harness.h"
 
-/* A fresh connection gets right answers. */
-static void
-serves(int port, int n)
-{
-	char req[128], want[128], buf[256];
-	int fd = harness_connect(port);
-
-	snprintf(req, sizeof req, "set f%d 0 0 2\r\nok\r\nget f%d\r\n", n, n);
-	snprintf(
-	    want, sizeof want, "STORED\r\nVALUE f%d 0 2\r\nok\r\nEND\r\n", n);
-	harness_cmd(fd, req, "END\r\n", buf, sizeof buf);
-	ck_assert_msg(strcmp(buf, want) == 0, "probe %d: %s", n, buf);
-	harness_close(fd);
-}
-
 /* The log file's directory disappears, then SIGHUP asks for a reopen: the
  * server says so once on stderr, keeps serving, and reopens once the
  * directory is back. */
@@ -41,12 +26,12 @@ START_TEST(test_log_dir_removed)
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	snprintf(log, sizeof log, "%s/srv.log", dir);
 	harness_server_attach(&srv, harness_spawn("srv", args), log);
-	serves(srv.port, 0);
+	harness_serves(srv.port, 0);
 	ck_assert_int_eq(unlink(log), 0);
 	ck_assert_int_eq(rmdir(dir), 0);
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(kill(srv.pid, SIGHUP), 0);
-		serves(srv.port, 1 + i);
+		harness_serves(srv.port, 1 + i);
 	}
 	harness_path(err, sizeof err, "srv.err");
 	ck_assert(harness_file_wait(
@@ -58,7 +43,7 @@ START_TEST(test_log_dir_removed)
 	ck_assert(
 	    harness_file_wait(log, "reopened log file", HARNESS_DEADLINE_MS));
 	ck_assert_uint_eq(harness_count_in(err, "cannot reopen log file"), 1);
-	serves(srv.port, 9);
+	harness_serves(srv.port, 9);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
@@ -102,7 +87,7 @@ START_TEST(test_fd_exhaustion)
 		harness_close(fds[i]);
 	}
 	ck_assert_int_eq(answered, CLIENTS / 2);
-	serves(srv.port, 0);
+	harness_serves(srv.port, 0);
 	ck_assert_uint_eq(
 	    harness_count_in(log, "out of file descriptors with"), 1);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
