@@ -238,12 +238,13 @@ shard_grow(struct shard *s)
 	s->mask = n - 1;
 }
 
-/* Put it where *pp points (the slot its key hashes to). The table holds
- * the reference the caller passes in. */
+/* Put it where *pp points (the slot its key hashes to), ahead of whatever
+ * follows there: after shard_unlink that is the rest of the chain. The
+ * table holds the reference the caller passes in. */
 static void
 shard_link(struct shard *s, struct item **pp, struct item *it, time_t now)
 {
-	it->hnext = NULL;
+	it->hnext = *pp;
 	*pp = it;
 	it->linked = 1;
 	it->atime = it->stime = (uint32_t)now;

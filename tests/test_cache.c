@@ -267,6 +267,33 @@ START_TEST(test_too_large)
 }
 END_TEST
 
+/* Replacing an item that has others behind it in its hash chain keeps
+ * them: the lost chain tail was the use after free of issue 10 (evicted
+ * items still reachable from a bucket). 4,000 keys in 4 shards of 64
+ * buckets make long chains before the table grows. */
+START_TEST(test_replace_keeps_chain)
+{
+	char key[32];
+	struct cache_totals t;
+
+	for (int round = 0; round < 3; round++)
+		for (int n = 0; n < 4000; n++) {
+			snprintf(key, sizeof key, "chain:%d", n);
+			ck_assert_int_eq(
+			    put(key, round == 2 ? "new" : "old", CACHE_SET, 0),
+			    CACHE_STORED);
+		}
+	for (int n = 0; n < 4000; n++) {
+		snprintf(key, sizeof key, "chain:%d", n);
+		ck_assert_str_eq(value_of(key), "new");
+		ck_assert_int_eq(
+		    cache_delete(key, strlen(key), &st), CACHE_STORED);
+	}
+	cache_totals(&t);
+	ck_assert_uint_eq(t.curr_items, 0);
+}
+END_TEST
+
 /* Writers and readers on the same keys from several threads: every value
  * read is one some writer wrote, whole. */
 static void *
@@ -340,6 +367,7 @@ main(void)
 	tcase_add_test(tc, test_lru_eviction);
 	tcase_add_test(tc, test_no_evict);
 	tcase_add_test(tc, test_too_large);
+	tcase_add_test(tc, test_replace_keeps_chain);
 	tcase_add_test(tc, test_concurrent);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
