@@ -21,6 +21,7 @@ enum proto_action {
 	PROTO_QUIT,  /* flush the output, then close */
 	PROTO_CLOSE, /* after an error: flush, then drain input and close */
 	PROTO_WATCH, /* the connection now streams log lines */
+	PROTO_HTTP,  /* an HTTP request: close at once, answer nothing */
 };
 
 /* One connection's protocol state; lives as long as the connection. */

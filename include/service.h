@@ -28,6 +28,7 @@ struct service_stats {
 	_Atomic uint64_t cmds;
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
+	_Atomic uint64_t http_refused; /* HTTP requests closed unanswered */
 	_Atomic uint64_t accepted;
 	_Atomic uint64_t rejected;
 	_Atomic uint64_t lines_written;

@@ -291,7 +291,15 @@ conn_drive(struct conn *c)
 			if (action == PROTO_WATCH)
 				log_info("conn=%d peer=%s now watching the log",
 				    c->fd, c->peer);
-			if (action == PROTO_QUIT)
+			if (action == PROTO_HTTP) {
+				stat_add(&c->svc->stats.http_refused, 1);
+				log_warnx(
+				    "conn=%d peer=%s sent an HTTP request: "
+				    "closing, nothing of it runs",
+				    c->fd, c->peer);
+				c->close_reason =
+				    "closed after an HTTP request";
+			} else if (action == PROTO_QUIT)
 				c->close_reason = "closed on quit";
 			else if (action == PROTO_CLOSE) {
 				c->close_reason = "closed after a protocol "

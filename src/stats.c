@@ -117,6 +117,7 @@ stats_general(struct obuf *out)
 	    "STAT curr_connections %llu\r\n"
 	    "STAT total_connections %llu\r\n"
 	    "STAT rejected_connections %llu\r\n"
+	    "STAT http_requests_refused %llu\r\n"
 	    "STAT cmd_total %llu\r\n"
 	    "STAT bytes_read %llu\r\n"
 	    "STAT bytes_written %llu\r\n"
@@ -133,6 +134,7 @@ stats_general(struct obuf *out)
 	    (unsigned long long)SUM(ROLE_WORKER, curr_conns),
 	    (unsigned long long)SUM(ROLE_WORKER, total_conns),
 	    (unsigned long long)SUM(ROLE_ACCEPT, rejected),
+	    (unsigned long long)SUM(ROLE_WORKER, http_refused),
 	    (unsigned long long)SUM(ROLE_WORKER, cmds),
 	    (unsigned long long)SUM(ROLE_WORKER, bytes_read),
 	    (unsigned long long)SUM(ROLE_WORKER, bytes_written),
@@ -196,12 +198,14 @@ stats_threads(struct obuf *out)
 			    "STAT %s:total_connections %llu\r\n"
 			    "STAT %s:cmds %llu\r\n"
 			    "STAT %s:bytes_read %llu\r\n"
-			    "STAT %s:bytes_written %llu\r\n",
+			    "STAT %s:bytes_written %llu\r\n"
+			    "STAT %s:http_refused %llu\r\n",
 			    n, (unsigned long long)stat_get(&st->curr_conns), n,
 			    (unsigned long long)stat_get(&st->total_conns), n,
 			    (unsigned long long)stat_get(&st->cmds), n,
 			    (unsigned long long)stat_get(&st->bytes_read), n,
-			    (unsigned long long)stat_get(&st->bytes_written));
+			    (unsigned long long)stat_get(&st->bytes_written), n,
+			    (unsigned long long)stat_get(&st->http_refused));
 #define STATS_THREAD_LINE(f)                                                   \
 	obuf_printf(out, "STAT %s:" #f " %llu\r\n", n,                         \
 	    (unsigned long long)stat_get(&s->cstats.f));

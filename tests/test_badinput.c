@@ -336,6 +336,59 @@ START_TEST(test_out_of_memory)
 }
 END_TEST
 
+/* A browser page can POST to any port on the host: a real HTTP client
+ * posting a form of commands must have the connection closed at the
+ * request line, nothing of it run, and the refusal logged and counted. */
+START_TEST(test_http_post_refused)
+{
+	static const char script[] =
+	    "import sys, urllib.request, urllib.error, http.client\n"
+	    "body = b'a=1\\r\\nflush_all\\r\\nset planted 0 0 1\\r\\nX\\r\\n'\n"
+	    "url = 'http://127.0.0.1:%s/' % sys.argv[1]\n"
+	    "for req in (urllib.request.Request(url, data=body),\n"
+	    "            urllib.request.Request(url)):\n"
+	    "    try:\n"
+	    "        urllib.request.urlopen(req, timeout=10)\n"
+	    "        sys.exit('an HTTP reply came back')\n"
+	    "    except (http.client.RemoteDisconnected,\n"
+	    "            ConnectionResetError) as e:\n"
+	    "        print('closed:', type(e).__name__)\n"
+	    "    except urllib.error.URLError as e:\n"
+	    "        if not isinstance(e.reason, ConnectionResetError):\n"
+	    "            raise\n"
+	    "        print('closed: reset')\n";
+	char port[16], buf[256], line[512], stats[8192], *log;
+	const char *args[] = {"-c", script, port, NULL};
+	int fd = harness_connect(srv.port);
+
+	harness_cmd(
+	    fd, "set victim 0 0 5\r\nalive\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "STORED\r\n");
+	snprintf(port, sizeof port, "%d", srv.port);
+	ck_assert_int_eq(
+	    harness_wait(harness_spawn_prog("/usr/bin/python3", "urllib", args),
+	        HARNESS_DEADLINE_MS),
+	    0);
+	harness_cmd(fd, "get victim planted\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "VALUE victim 0 5\r\nalive\r\nEND\r\n");
+	harness_cmd(fd, "stats\r\n", "END\r\n", stats, sizeof stats);
+	ck_assert(
+	    harness_stat(stats, "http_requests_refused", buf, sizeof buf));
+	ck_assert_str_eq(buf, "2");
+	harness_close(fd);
+	ck_assert(harness_file_wait(
+	    srv.log, "sent an HTTP request", HARNESS_DEADLINE_MS));
+	log = harness_file_read(srv.log);
+	ck_assert(
+	    harness_line_with(log, "sent an HTTP request", line, sizeof line));
+	ck_assert_msg(strstr(line, " warn ") && strstr(line, "peer=127.0.0.1:"),
+	    "%s", line);
+	ck_assert_uint_eq(harness_count(log, "sent an HTTP request"), 2);
+	free(log);
+	still_serving();
+}
+END_TEST
+
 /* The client hangs up in the middle of a data block: nothing is stored,
  * the log says the client closed, nobody else notices. */
 START_TEST(test_close_mid_block)
@@ -361,7 +414,8 @@ main(void)
 {
 	const TTest *tests[] = {test_catalogue, test_oversized_line,
 	    test_multiget_10000, test_never_reads, test_slow_client,
-	    test_out_of_memory, test_close_mid_block, NULL};
+	    test_out_of_memory, test_close_mid_block, test_http_post_refused,
+	    NULL};
 
 	return harness_run_suite(&(struct harness_suite){.name = "badinput",
 	                             .setup = setup,
