@@ -1,8 +1,15 @@
-/* The store: items keyed by up to 250 bytes, a memory limit with LRU
- * eviction, CAS uniques and expiry. Shared by every worker: the table is
- * split into shards, each with its own lock, hash chains and LRU, so
- * workers touching different keys do not contend. Plain functions, no
- * sockets: the protocol layer and the unit tests call them directly. */
+/* The store: items keyed by up to 250 bytes, a memory limit with
+ * eviction, CAS uniques and expiry. Shared by every worker: the hash table
+ * is split into shards, each with its own lock, so workers touching
+ * different keys do not contend. Plain functions, no sockets: the protocol
+ * layer and the unit tests call them directly.
+ *
+ * Memory is pages of fixed-size chunks, one size class per page, as
+ * memcached's slabs: whatever the mix of sizes, the memory in use never
+ * passes the limit and never fragments. Items too large for a chunk get a
+ * mapping of their own, returned to the system when they go. Eviction is
+ * per size class, CLOCK with a small use count (items read often survive
+ * a sweep or three); large items leave oldest first. */
 #ifndef TL_CACHE_H
 #define TL_CACHE_H
 
@@ -19,21 +26,19 @@
 /* An item's value is stored followed by "\r\n" so a reply can send it in
  * one piece. Readers hold a reference (cache_get) and drop it with
  * cache_release once the bytes are written; the memory stays valid until
- * then even if the item is replaced or evicted meanwhile. */
+ * then even if the item is replaced or evicted meanwhile. The header is
+ * offsetof(struct item, data), 35 bytes: memcached's is 56 with its CAS. */
 struct item {
-	struct item *hnext;
-	struct item *prev, *next; /* LRU, most recently used first */
+	struct item *hnext; /* hash chain; the free list while free */
 	uint64_t cas;
 	uint32_t exptime; /* unix seconds; 0 never */
-	uint32_t atime;   /* last moved to the LRU head */
-	uint32_t stime;   /* stored; for a delayed flush_all */
 	uint32_t flags;
 	uint32_t nbytes; /* value length without the "\r\n" */
 	_Atomic uint32_t refs;
 	uint8_t nkey;
-	uint8_t linked : 1;
-	uint8_t fetched : 1;
-	char data[]; /* key, then value, then "\r\n" */
+	uint8_t cls;           /* size class, or CACHE_CLASS_LARGE */
+	_Atomic uint8_t state; /* ITEM_* bits in cache.c */
+	char data[];           /* key, then value, then "\r\n" */
 };
 
 static inline const char *
@@ -75,7 +80,8 @@ item_value(struct item *it)
 	X(evicted_unfetched)                                                   \
 	X(evictions)                                                           \
 	X(reclaimed)                                                           \
-	X(crawler_reclaimed)
+	X(crawler_reclaimed)                                                   \
+	X(slabs_moved)
 
 struct cache_stats {
 #define CACHE_STATS_FIELD(f) _Atomic uint64_t f;
@@ -97,7 +103,7 @@ enum cache_result {
 	CACHE_NOT_STORED,
 	CACHE_EXISTS,
 	CACHE_NOT_FOUND,
-	CACHE_NO_MEMORY, /* full and eviction disabled (-M) */
+	CACHE_NO_MEMORY, /* full and nothing could be evicted (or -M) */
 	CACHE_TOO_LARGE, /* larger than the item size limit */
 	CACHE_NON_NUMERIC,
 };
@@ -121,10 +127,12 @@ time_t cache_now(void);
 time_t cache_exptime(long long, time_t now);
 
 /* A new unlinked item with room for nbytes of value; NULL when it could
- * never fit (CACHE_TOO_LARGE) or, with -M, memory is full. The caller fills
- * item_value() then calls cache_store, which consumes the reference. */
+ * never fit (CACHE_TOO_LARGE) or no memory could be found for it
+ * (CACHE_NO_MEMORY). Making room evicts other items, never one being
+ * stored; st counts the evictions. The caller fills item_value() then
+ * calls cache_store, which consumes the reference. */
 struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags,
-    time_t exptime, size_t nbytes, enum cache_result *);
+    time_t exptime, size_t nbytes, enum cache_result *, struct cache_stats *);
 enum cache_result cache_store(
     struct item *, enum cache_store_op, uint64_t cas, struct cache_stats *);
 
@@ -152,8 +160,11 @@ size_t cache_reclaim(unsigned budget, struct cache_stats *);
 
 struct cache_totals {
 	uint64_t curr_items;
-	uint64_t bytes;
+	uint64_t bytes; /* what the items hold: headers, keys, values */
 	uint64_t limit;
+	uint64_t mapped; /* pages and large items: what counts against limit */
+	uint64_t pages;
+	uint64_t page_size;
 };
 void cache_totals(struct cache_totals *);
 

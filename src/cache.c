@@ -1,9 +1,9 @@
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <xxhash.h>
 
@@ -12,35 +12,116 @@
 #include "service.h"
 #include "xmalloc.h"
 
-/* memcached's ITEM_UPDATE_INTERVAL: a hot item moves to the LRU head at
- * most once a minute, so reads rarely write shared memory. */
-#define CACHE_BUMP_SECS       60
+/*
+ * Locks, and the order they are taken in: a shard lock, then a class lock
+ * or the large-item lock. Code holding a class or the large lock that
+ * needs a shard (eviction) only tries it and moves on when it is taken, so
+ * no thread ever waits in the other order. Two class locks are never held
+ * at once.
+ *
+ * An item's life: a chunk is taken (ITEM_USED), filled, linked into its
+ * shard (ITEM_LINKED, the table's reference), found by readers who take
+ * references of their own, unlinked, and its chunk given back when the
+ * last reference goes. The CLOCK hand reads ITEM_LINKED without the shard
+ * lock to pick a candidate, then checks again under it.
+ */
+
 #define CACHE_SHARDS_DEFAULT  256
 #define CACHE_BUCKETS_INITIAL 64
+/* memcached's page size. A page is address space: what counts against
+ * the limit is what has been carved into chunks, in blocks, so a class
+ * with few items costs few bytes however coarse its page. */
+#define SLAB_PAGE  (1u << 20)
+#define SLAB_BLOCK (64u << 10)
+/* Chunks go up to this size; larger items get a mapping of their own,
+ * where the system's 4 KiB pages bound the waste. */
+#define SLAB_CHUNK_MAX (16u << 10)
+#define SLAB_ALIGN     8
+/* Chunk sizes step by 8 bytes up to here (where most small items are, so
+ * a 100-byte value wastes at most 7 bytes), then grow by a quarter. */
+#define SLAB_FINE_MAX  256
+#define SLAB_CLASS_MAX 64
+#define OS_PAGE        4096u
+/* An oldest-first large item moves back to the head at most once a
+ * minute, as memcached's ITEM_UPDATE_INTERVAL. */
+#define LARGE_BUMP_SECS 60
+/* How far eviction looks for an item nobody is reading before it gives
+ * up: a full sweep twice for CLOCK, this many large items. */
+#define LARGE_SCAN_MAX 64
+
+#define ITEM_HDR     offsetof(struct item, data)
+#define ITEM_USED    0x01 /* the chunk is taken */
+#define ITEM_LINKED  0x02 /* in the table, which holds a reference */
+#define ITEM_FETCHED 0x04 /* read since stored */
+#define ITEM_FREQ    0x18 /* reads, saturating at 3: CLOCK's use count */
+#define ITEM_FREQ1   0x08
+
+#define CACHE_CLASS_LARGE 0xff
 
 struct shard {
 	pthread_mutex_t lock;
 	struct item **buckets;
 	size_t mask;
 	_Atomic size_t count; /* read by stats without the lock */
-	struct item *head, *tail;
-	size_t reclaim_next; /* bucket the maint thread looks at next */
+	size_t reclaim_next;  /* bucket the maint thread looks at next */
 } __attribute__((aligned(64)));
+
+struct slab_page {
+	char *base;
+	size_t charged; /* bytes of it counted against the limit */
+};
+
+/* One chunk size. Chunks never carved yet are all zero (fresh mappings),
+ * which reads as free: the hand skips them. */
+struct slab_class {
+	pthread_mutex_t lock;
+	size_t size; /* chunk bytes */
+	unsigned per_page;
+	struct slab_page *pages;
+	_Atomic unsigned npages; /* read by steal_page and stats unlocked */
+	unsigned pages_cap;
+	_Atomic size_t charged; /* over all pages */
+	struct item *free;      /* chunks given back */
+	char *carve;            /* the next never-used chunk of the last page */
+	unsigned carve_left;
+	unsigned hand_page; /* CLOCK: the chunk looked at next */
+	unsigned hand_chunk;
+	_Atomic size_t items; /* linked; read by stats */
+} __attribute__((aligned(64)));
+
+/* Ahead of a large item in its mapping; the list is oldest last. */
+struct large {
+	struct large *prev, *next;
+	size_t maplen;
+	uint32_t atime;
+	uint32_t pad;
+};
 
 static struct {
 	struct shard *shards;
 	unsigned nshards;
 	unsigned shift; /* hash >> shift picks the shard */
-	_Atomic size_t used;
+	struct slab_class classes[SLAB_CLASS_MAX];
+	unsigned nclasses;
+	size_t chunk_max;
+	/* What a class may take from others for itself before it must
+	 * evict its own: each size keeps some room whatever the others do,
+	 * as memcached's first page per class, but within the limit. */
+	_Atomic size_t share;
+	pthread_mutex_t large_lock;
+	struct large *large_head, *large_tail;
+	_Atomic size_t large_count;
+	_Atomic size_t mapped; /* pages and large mappings */
+	_Atomic size_t item_bytes;
 	_Atomic size_t limit;
 	size_t item_max;
 	bool no_evict;
 	_Atomic uint64_t next_cas;
-	/* flush_all: items with a CAS at or below flush_cas are gone; with a
-	 * delay, items stored before flush_at are gone from flush_at on. */
+	/* flush_all: items with a CAS at or below flush_cas are gone. A
+	 * delayed flush waits in flush_at until the first operation at or
+	 * after that second moves it into flush_cas. */
 	_Atomic uint64_t flush_cas;
 	_Atomic uint32_t flush_at;
-	_Atomic unsigned evict_next; /* where the next eviction starts */
 } cache;
 
 size_t
@@ -71,6 +152,71 @@ cache_exptime(long long e, time_t now)
 	return e <= now ? 1 : (time_t)(e > UINT32_MAX ? UINT32_MAX : e);
 }
 
+static size_t
+align_up(size_t n, size_t a)
+{
+	return (n + a - 1) / a * a;
+}
+
+/* Bytes an item of this key and value needs, header and "\r\n" included. */
+static size_t
+item_total(size_t nkey, size_t nbytes)
+{
+	return ITEM_HDR + nkey + nbytes + 2;
+}
+
+static void
+classes_init(void)
+{
+	size_t size = align_up(item_total(1, 0), SLAB_ALIGN);
+	unsigned n = 0;
+
+	while (n < SLAB_CLASS_MAX) {
+		struct slab_class *c = &cache.classes[n++];
+
+		pthread_mutex_init(&c->lock, NULL);
+		c->size = size;
+		c->per_page = (unsigned)(SLAB_PAGE / size);
+		if (size >= cache.chunk_max)
+			break;
+		size = size < SLAB_FINE_MAX
+		           ? size + SLAB_ALIGN
+		           : align_up(size + size / 4, SLAB_ALIGN);
+		if (size > cache.chunk_max)
+			size = cache.chunk_max;
+	}
+	cache.nclasses = n;
+	cache.chunk_max = cache.classes[n - 1].size;
+}
+
+/* The smallest class whose chunks hold total bytes; binary search. */
+static unsigned
+class_for(size_t total)
+{
+	unsigned lo = 0, hi = cache.nclasses - 1;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (cache.classes[mid].size >= total)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* Half the limit is shared out among the classes, a page each at most;
+ * the rest goes to whoever asks first. */
+static void
+cache_share_set(size_t limit)
+{
+	size_t share = limit / 2 / cache.nclasses / SLAB_BLOCK * SLAB_BLOCK;
+
+	atomic_store(&cache.limit, limit);
+	atomic_store(&cache.share, share > SLAB_PAGE ? SLAB_PAGE : share);
+}
+
 int
 cache_init(const struct cache_config *cfg)
 {
@@ -78,6 +224,7 @@ cache_init(const struct cache_config *cfg)
 
 	if (n & (n - 1))
 		return -1;
+	memset(&cache, 0, sizeof cache);
 	cache.nshards = n;
 	cache.shift = 64;
 	while (n > 1) {
@@ -92,53 +239,13 @@ cache_init(const struct cache_config *cfg)
 		s->buckets = xcalloc(CACHE_BUCKETS_INITIAL, sizeof *s->buckets);
 		s->mask = CACHE_BUCKETS_INITIAL - 1;
 	}
-	atomic_store(&cache.limit, cfg->limit);
-	atomic_store(&cache.used, 0);
-	atomic_store(&cache.next_cas, 0);
-	atomic_store(&cache.flush_cas, 0);
-	atomic_store(&cache.flush_at, 0);
+	cache.chunk_max = SLAB_CHUNK_MAX;
+	classes_init();
+	pthread_mutex_init(&cache.large_lock, NULL);
+	cache_share_set(cfg->limit);
 	cache.item_max = cfg->item_max;
 	cache.no_evict = cfg->no_evict;
 	return 0;
-}
-
-static void
-item_free(struct item *it)
-{
-	free(it);
-}
-
-void
-cache_release(struct item *it)
-{
-	if (atomic_fetch_sub_explicit(&it->refs, 1, memory_order_acq_rel) == 1)
-		item_free(it);
-}
-
-void
-cache_free(void)
-{
-	for (unsigned i = 0; i < cache.nshards; i++) {
-		struct shard *s = &cache.shards[i];
-		struct item *it, *next;
-
-		for (it = s->head; it != NULL; it = next) {
-			next = it->next;
-			cache_release(it);
-		}
-		free(s->buckets);
-		pthread_mutex_destroy(&s->lock);
-	}
-	free(cache.shards);
-	memset(&cache, 0, sizeof cache);
-}
-
-/* What an item really costs: the block malloc gave it and malloc's own
- * header, not just the bytes asked for. */
-static size_t
-item_charge(struct item *it)
-{
-	return malloc_usable_size(it) + sizeof(size_t);
 }
 
 static uint64_t
@@ -153,22 +260,121 @@ shard_of(uint64_t hash)
 	return &cache.shards[cache.nshards > 1 ? hash >> cache.shift : 0];
 }
 
+static struct large *
+large_of(struct item *it)
+{
+	return (struct large *)it - 1;
+}
+
+static struct item *
+large_item(struct large *l)
+{
+	return (struct item *)(l + 1);
+}
+
+/* Take n bytes of the limit; false when they are not there. */
+static bool
+budget_take(size_t n)
+{
+	size_t used = atomic_load_explicit(&cache.mapped, memory_order_relaxed);
+
+	do {
+		if (used + n >
+		    atomic_load_explicit(&cache.limit, memory_order_relaxed))
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&cache.mapped, &used,
+	    used + n, memory_order_relaxed, memory_order_relaxed));
+	return true;
+}
+
+static void
+budget_give(size_t n)
+{
+	atomic_fetch_sub_explicit(&cache.mapped, n, memory_order_relaxed);
+}
+
+/* Fresh zeroed memory from the system; NULL when it has none. */
+static void *
+map_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+map_free(void *p, size_t len)
+{
+	if (munmap(p, len) == -1)
+		fatal("munmap");
+}
+
+/* Back to its class: the chunk is free for the next item. Class lock held. */
+static void
+chunk_put(struct slab_class *c, struct item *it)
+{
+	atomic_store_explicit(&it->state, 0, memory_order_relaxed);
+	it->hnext = c->free;
+	c->free = it;
+}
+
+static void
+item_free(struct item *it)
+{
+	struct slab_class *c;
+
+	if (it->cls == CACHE_CLASS_LARGE) {
+		struct large *l = large_of(it);
+		size_t len = l->maplen;
+
+		map_free(l, len);
+		budget_give(len);
+		return;
+	}
+	c = &cache.classes[it->cls];
+	pthread_mutex_lock(&c->lock);
+	chunk_put(c, it);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+cache_release(struct item *it)
+{
+	if (atomic_fetch_sub_explicit(&it->refs, 1, memory_order_acq_rel) == 1)
+		item_free(it);
+}
+
 static bool
 item_expired(const struct item *it, time_t now)
 {
 	return it->exptime != 0 && it->exptime <= now;
 }
 
-static bool
-item_flushed(const struct item *it, time_t now)
+/* A delayed flush_all takes effect at the first look at or after its
+ * time: everything stored up to then has a CAS at or below next_cas. */
+static void
+flush_due(time_t now)
 {
 	uint32_t at =
 	    atomic_load_explicit(&cache.flush_at, memory_order_relaxed);
 
-	if (it->cas <=
-	    atomic_load_explicit(&cache.flush_cas, memory_order_relaxed))
-		return true;
-	return at != 0 && at <= now && it->stime < at;
+	if (at != 0 && at <= now &&
+	    atomic_compare_exchange_strong(&cache.flush_at, &at, 0))
+		atomic_store(&cache.flush_cas, atomic_load(&cache.next_cas));
+}
+
+static bool
+item_flushed(const struct item *it)
+{
+	return it->cas <=
+	       atomic_load_explicit(&cache.flush_cas, memory_order_relaxed);
+}
+
+static bool
+item_dead(const struct item *it, time_t now)
+{
+	return item_expired(it, now) || item_flushed(it);
 }
 
 static struct item **
@@ -183,30 +389,16 @@ shard_slot(struct shard *s, uint64_t hash, const char *key, size_t nkey)
 	return pp;
 }
 
-static void
-lru_unlink(struct shard *s, struct item *it)
+/* Where the table points at it; it must be linked in s. */
+static struct item **
+shard_slot_of(struct shard *s, struct item *it)
 {
-	if (it->prev)
-		it->prev->next = it->next;
-	else
-		s->head = it->next;
-	if (it->next)
-		it->next->prev = it->prev;
-	else
-		s->tail = it->prev;
-	it->prev = it->next = NULL;
-}
+	uint64_t hash = cache_hash(item_key(it), it->nkey);
+	struct item **pp = &s->buckets[hash & s->mask];
 
-static void
-lru_push(struct shard *s, struct item *it)
-{
-	it->prev = NULL;
-	it->next = s->head;
-	if (s->head)
-		s->head->prev = it;
-	s->head = it;
-	if (s->tail == NULL)
-		s->tail = it;
+	while (*pp != it)
+		pp = &(*pp)->hnext;
+	return pp;
 }
 
 /* Double the buckets when chains grow past 1.5 items on average. */
@@ -238,36 +430,91 @@ shard_grow(struct shard *s)
 	s->mask = n - 1;
 }
 
+static void
+large_push(struct large *l)
+{
+	l->prev = NULL;
+	l->next = cache.large_head;
+	if (cache.large_head)
+		cache.large_head->prev = l;
+	cache.large_head = l;
+	if (cache.large_tail == NULL)
+		cache.large_tail = l;
+}
+
+static void
+large_unlink(struct large *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		cache.large_head = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	else
+		cache.large_tail = l->prev;
+	l->prev = l->next = NULL;
+}
+
 /* Put it where *pp points (the slot its key hashes to), ahead of whatever
- * follows there: after shard_unlink that is the rest of the chain. The
+ * follows there: after shard_detach that is the rest of the chain. The
  * table holds the reference the caller passes in. */
 static void
 shard_link(struct shard *s, struct item **pp, struct item *it, time_t now)
 {
 	it->hnext = *pp;
 	*pp = it;
-	it->linked = 1;
-	it->atime = it->stime = (uint32_t)now;
 	it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
-	lru_push(s, it);
+	if (it->cls == CACHE_CLASS_LARGE) {
+		pthread_mutex_lock(&cache.large_lock);
+		large_of(it)->atime = (uint32_t)now;
+		large_push(large_of(it));
+		pthread_mutex_unlock(&cache.large_lock);
+		atomic_fetch_add_explicit(
+		    &cache.large_count, 1, memory_order_relaxed);
+	} else
+		atomic_fetch_add_explicit(
+		    &cache.classes[it->cls].items, 1, memory_order_relaxed);
+	atomic_fetch_or_explicit(&it->state, ITEM_LINKED, memory_order_release);
 	atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(
-	    &cache.used, item_charge(it), memory_order_relaxed);
+	atomic_fetch_add_explicit(&cache.item_bytes,
+	    item_total(it->nkey, it->nbytes), memory_order_relaxed);
 	shard_grow(s);
 }
 
-/* Take it out of the table; *pp points at it. Drops the table's
- * reference: readers holding their own keep the memory alive. */
+/* Take it out of the table, *pp pointing at it, keeping the table's
+ * reference for the caller. large_locked: the caller holds the large
+ * lock (large eviction). */
 static void
-shard_unlink(struct shard *s, struct item **pp, struct item *it)
+shard_detach(
+    struct shard *s, struct item **pp, struct item *it, bool large_locked)
 {
 	*pp = it->hnext;
 	it->hnext = NULL;
-	it->linked = 0;
-	lru_unlink(s, it);
+	atomic_fetch_and_explicit(
+	    &it->state, (uint8_t)~ITEM_LINKED, memory_order_relaxed);
+	if (it->cls == CACHE_CLASS_LARGE) {
+		if (!large_locked)
+			pthread_mutex_lock(&cache.large_lock);
+		large_unlink(large_of(it));
+		if (!large_locked)
+			pthread_mutex_unlock(&cache.large_lock);
+		atomic_fetch_sub_explicit(
+		    &cache.large_count, 1, memory_order_relaxed);
+	} else
+		atomic_fetch_sub_explicit(
+		    &cache.classes[it->cls].items, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(
-	    &cache.used, item_charge(it), memory_order_relaxed);
+	atomic_fetch_sub_explicit(&cache.item_bytes,
+	    item_total(it->nkey, it->nbytes), memory_order_relaxed);
+}
+
+/* Take it out of the table and drop the table's reference: readers
+ * holding their own keep the memory alive. */
+static void
+shard_unlink(struct shard *s, struct item **pp, struct item *it)
+{
+	shard_detach(s, pp, it, false);
 	cache_release(it);
 }
 
@@ -280,100 +527,398 @@ shard_replace(struct shard *s, struct item **pp, struct item *old,
 	shard_link(s, pp, it, now);
 }
 
+enum gone { GONE_NOT, GONE_EXPIRED, GONE_FLUSHED };
+
 /* Find key in s; an expired or flushed item is removed on the way and
- * reported through *gone (1 expired, 2 flushed) when gone is not NULL. */
+ * reported through *gone when gone is not NULL. */
 static struct item **
 shard_find(struct shard *s, uint64_t hash, const char *key, size_t nkey,
-    time_t now, int *gone, struct cache_stats *st)
+    time_t now, enum gone *gone, struct cache_stats *st)
 {
 	struct item **pp = shard_slot(s, hash, key, nkey);
 	struct item *it = *pp;
-	int why = 0;
+	enum gone why = GONE_NOT;
 
-	if (it != NULL && item_flushed(it, now))
-		why = 2;
+	if (it != NULL && item_flushed(it))
+		why = GONE_FLUSHED;
 	else if (it != NULL && item_expired(it, now)) {
-		why = 1;
-		if (!it->fetched && st)
+		why = GONE_EXPIRED;
+		if (!(atomic_load_explicit(&it->state, memory_order_relaxed) &
+		        ITEM_FETCHED) &&
+		    st)
 			stat_add(&st->expired_unfetched, 1);
 	}
-	if (why != 0)
+	if (why != GONE_NOT)
 		shard_unlink(s, pp, it);
 	if (gone)
 		*gone = why;
 	return pp;
 }
 
-/* Remove the least recently used item of s; false if s is empty. */
-static bool
-shard_evict_one(struct shard *s, time_t now, struct cache_stats *st)
+/* Counts an item leaving to make room: reclaimed when it was dead
+ * anyway, evicted otherwise. */
+static void
+count_victim(struct item *it, time_t now, struct cache_stats *st)
 {
-	struct item *it = s->tail;
-	struct item **pp;
+	bool fetched = atomic_load_explicit(&it->state, memory_order_relaxed) &
+	               ITEM_FETCHED;
 
-	if (it == NULL)
-		return false;
-	pp = shard_slot(
-	    s, cache_hash(item_key(it), it->nkey), item_key(it), it->nkey);
-	if (item_expired(it, now) || item_flushed(it, now)) {
-		if (st)
-			stat_add(&st->reclaimed, 1);
-		if (st && !it->fetched && item_expired(it, now))
+	if (st == NULL)
+		return;
+	if (item_dead(it, now)) {
+		stat_add(&st->reclaimed, 1);
+		if (!fetched && item_expired(it, now))
 			stat_add(&st->expired_unfetched, 1);
-	} else if (st) {
+	} else {
 		stat_add(&st->evictions, 1);
-		if (!it->fetched)
+		if (!fetched)
 			stat_add(&st->evicted_unfetched, 1);
 	}
-	shard_unlink(s, pp, it);
+}
+
+/*
+ * Unlink it if it is linked, nobody but the table holds it, and its shard
+ * is free: the caller holds the lock of the chunk's owner (its class or
+ * the large list) and only tries the shard's. True when it is out and the
+ * caller owns its memory.
+ */
+static bool
+try_take(struct item *it, time_t now, struct cache_stats *st, bool large)
+{
+	struct shard *s;
+	bool taken = false;
+
+	if (!(atomic_load_explicit(&it->state, memory_order_acquire) &
+	        ITEM_LINKED))
+		return false;
+	s = shard_of(cache_hash(item_key(it), it->nkey));
+	if (pthread_mutex_trylock(&s->lock) != 0)
+		return false;
+	if ((atomic_load_explicit(&it->state, memory_order_relaxed) &
+	        ITEM_LINKED) &&
+	    atomic_load_explicit(&it->refs, memory_order_acquire) == 1) {
+		count_victim(it, now, st);
+		shard_detach(s, shard_slot_of(s, it), it, large);
+		atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
+		taken = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return taken;
+}
+
+/* The chunk after the hand; advances it. Class lock held, npages > 0. */
+static struct item *
+clock_next(struct slab_class *c)
+{
+	struct item *it;
+
+	if (c->hand_page >= c->npages) {
+		c->hand_page = 0;
+		c->hand_chunk = 0;
+	}
+	it = (struct item *)(c->pages[c->hand_page].base +
+	                     (size_t)c->hand_chunk * c->size);
+	if (++c->hand_chunk == c->per_page) {
+		c->hand_chunk = 0;
+		c->hand_page++;
+	}
+	return it;
+}
+
+/*
+ * CLOCK over the class's chunks: an item read since the hand last passed
+ * loses one use and stays; one with none left goes, unless someone is
+ * reading it. Dead items go at once. Two turns of the hand bound the
+ * search, enough to wear every use count down. Class lock held.
+ */
+static struct item *
+clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
+{
+	size_t budget = (size_t)c->npages * c->per_page * 4;
+
+	while (c->npages > 0 && budget-- > 0) {
+		struct item *it = clock_next(c);
+		uint8_t state =
+		    atomic_load_explicit(&it->state, memory_order_acquire);
+
+		if (!(state & ITEM_LINKED))
+			continue;
+		if (state & ITEM_FREQ) {
+			atomic_fetch_sub_explicit(
+			    &it->state, ITEM_FREQ1, memory_order_relaxed);
+			continue;
+		}
+		if (try_take(it, now, st, false))
+			return it;
+	}
+	return NULL;
+}
+
+/* Charge the limit for the last page up to end bytes in; with evictions
+ * off (-M), a class's first block may pass the limit, as memcached lets a
+ * class have its first page: nothing would ever free one for it. */
+static bool
+class_charge(struct slab_class *c, size_t end)
+{
+	struct slab_page *pg = &c->pages[c->npages - 1];
+	size_t want;
+
+	if (end <= pg->charged)
+		return true;
+	want = align_up(end, SLAB_BLOCK) - pg->charged;
+	if (pg->charged + want > SLAB_PAGE)
+		want = SLAB_PAGE - pg->charged;
+	if (!budget_take(want)) {
+		if (!cache.no_evict || c->charged > 0)
+			return false;
+		atomic_fetch_add_explicit(
+		    &cache.mapped, want, memory_order_relaxed);
+	}
+	pg->charged += want;
+	c->charged += want;
 	return true;
 }
 
-/* Evict until the memory in use fits the limit, starting from the shard
- * the last eviction stopped at so every shard gives its share. One shard
- * lock at a time: no ordering between shard locks exists to get wrong. */
-static void
-cache_make_room(struct cache_stats *st)
+/* A new page of address space for c, nothing charged yet. */
+static bool
+class_grow(struct slab_class *c)
 {
-	time_t now = cache_now();
-	unsigned empty = 0;
+	char *page;
 
-	while (atomic_load_explicit(&cache.used, memory_order_relaxed) >
-	           atomic_load_explicit(&cache.limit, memory_order_relaxed) &&
-	       empty < cache.nshards) {
-		unsigned i = atomic_fetch_add_explicit(
-		                 &cache.evict_next, 1, memory_order_relaxed) &
-		             (cache.nshards - 1);
-		struct shard *s = &cache.shards[i];
-		bool evicted;
-
-		pthread_mutex_lock(&s->lock);
-		evicted = shard_evict_one(s, now, st);
-		pthread_mutex_unlock(&s->lock);
-		empty = evicted ? 0 : empty + 1;
+	if ((page = map_alloc(SLAB_PAGE)) == NULL)
+		return false;
+	if (c->npages == c->pages_cap) {
+		c->pages_cap = c->pages_cap ? c->pages_cap * 2 : 4;
+		c->pages =
+		    xreallocarray(c->pages, c->pages_cap, sizeof *c->pages);
 	}
+	c->pages[c->npages++] = (struct slab_page){page, 0};
+	c->carve = page;
+	c->carve_left = c->per_page;
+	return true;
+}
+
+/* A chunk of c from its free list, else carved from its last page (a new
+ * one when that is used up) while the limit allows. Class lock held. */
+static struct item *
+chunk_get(struct slab_class *c)
+{
+	struct item *it = c->free;
+
+	if (it != NULL) {
+		c->free = it->hnext;
+		return it;
+	}
+	if (c->carve_left == 0) {
+		/* A whole page of address space only once a block of it can
+		 * be had. */
+		if (!budget_take(SLAB_BLOCK))
+			return NULL;
+		budget_give(SLAB_BLOCK);
+		if (!class_grow(c))
+			return NULL;
+	}
+	if (!class_charge(
+	        c, (size_t)(c->carve - c->pages[c->npages - 1].base) + c->size))
+		return NULL;
+	it = (struct item *)c->carve;
+	c->carve += c->size;
+	c->carve_left--;
+	return it;
+}
+
+/*
+ * Empty page i of c and hand its memory back to the system: every item on
+ * it is evicted, unless one is being read or written, when the page stays
+ * and the call fails. Class lock held.
+ */
+static bool
+class_drop_page(
+    struct slab_class *c, unsigned i, time_t now, struct cache_stats *st)
+{
+	char *page = c->pages[i].base,
+	     *end = page + (size_t)c->per_page * c->size;
+	size_t charged = c->pages[i].charged;
+	struct item **pp;
+
+	for (char *p = page; p < end; p += c->size) {
+		struct item *it = (struct item *)p;
+		uint8_t state =
+		    atomic_load_explicit(&it->state, memory_order_acquire);
+
+		if (state == 0)
+			continue;
+		if (!try_take(it, now, st, false))
+			return false;
+		chunk_put(c, it);
+	}
+	for (pp = &c->free; *pp != NULL;)
+		if ((char *)*pp >= page && (char *)*pp < end)
+			*pp = (*pp)->hnext;
+		else
+			pp = &(*pp)->hnext;
+	/* Only the last page is being carved: keep the order. */
+	if (i == c->npages - 1)
+		c->carve_left = 0;
+	memmove(&c->pages[i], &c->pages[i + 1],
+	    (c->npages - 1 - i) * sizeof *c->pages);
+	c->npages--;
+	if (c->hand_page >= c->npages)
+		c->hand_page = 0;
+	c->hand_chunk = 0;
+	c->charged -= charged;
+	map_free(page, SLAB_PAGE);
+	budget_give(charged);
+	if (st)
+		stat_add(&st->slabs_moved, 1);
+	return true;
+}
+
+/* The oldest large item nobody is reading leaves; false if none could. */
+static bool
+large_evict(time_t now, struct cache_stats *st)
+{
+	struct large *l;
+	int scanned = 0;
+
+	pthread_mutex_lock(&cache.large_lock);
+	for (l = cache.large_tail; l != NULL && scanned < LARGE_SCAN_MAX;
+	     l = l->prev, scanned++)
+		if (try_take(large_item(l), now, st, true))
+			break;
+	pthread_mutex_unlock(&cache.large_lock);
+	if (l == NULL || scanned == LARGE_SCAN_MAX)
+		return false;
+	item_free(large_item(l));
+	return true;
+}
+
+/* Give back a page of the class holding the most, for a class below its
+ * share or for a large item. keep_first: leave every class one page. */
+static bool
+steal_page(unsigned except, bool keep_first, time_t now, struct cache_stats *st)
+{
+	unsigned best = SLAB_CLASS_MAX;
+	size_t most = 0;
+	struct slab_class *c;
+	bool done = false;
+
+	for (unsigned i = 0; i < cache.nclasses; i++) {
+		struct slab_class *k = &cache.classes[i];
+
+		if (i != except && k->npages > (keep_first ? 1u : 0u) &&
+		    k->charged > most) {
+			most = k->charged;
+			best = i;
+		}
+	}
+	if (best == SLAB_CLASS_MAX)
+		return false;
+	c = &cache.classes[best];
+	pthread_mutex_lock(&c->lock);
+	/* The page the hand is on holds what it would evict next. */
+	for (unsigned tries = 0;
+	     tries < 4 && !done && c->npages > (keep_first ? 1u : 0u); tries++)
+		done = class_drop_page(
+		    c, (c->hand_page + tries) % c->npages, now, st);
+	pthread_mutex_unlock(&c->lock);
+	return done;
+}
+
+/* Make the limit hold another need bytes: large items leave first, oldest
+ * first, then pages of the classes holding the most. */
+static bool
+make_room(size_t need, unsigned except, bool keep_first, time_t now,
+    struct cache_stats *st)
+{
+	while (
+	    atomic_load_explicit(&cache.mapped, memory_order_relaxed) + need >
+	    atomic_load_explicit(&cache.limit, memory_order_relaxed))
+		if (!large_evict(now, st) &&
+		    !steal_page(except, keep_first, now, st))
+			return false;
+	return true;
+}
+
+static struct item *
+large_alloc(size_t total, time_t now, struct cache_stats *st)
+{
+	size_t len = align_up(sizeof(struct large) + total, OS_PAGE);
+	struct large *l;
+
+	for (;;) {
+		if (budget_take(len))
+			break;
+		if (cache.no_evict ||
+		    !make_room(len, SLAB_CLASS_MAX, true, now, st))
+			return NULL;
+	}
+	if ((l = map_alloc(len)) == NULL) {
+		budget_give(len);
+		return NULL;
+	}
+	l->maplen = len;
+	large_item(l)->cls = CACHE_CLASS_LARGE;
+	return large_item(l);
+}
+
+/*
+ * A chunk of class ci: a free one, or a new one while the limit allows.
+ * Past the limit a class below its share makes room at the others'
+ * expense (large items first); one at or above it evicts its own.
+ */
+static struct item *
+slab_alloc(unsigned ci, time_t now, struct cache_stats *st)
+{
+	struct slab_class *c = &cache.classes[ci];
+	struct item *it = NULL;
+
+	for (int tries = 0; tries < 8; tries++) {
+		bool below;
+
+		pthread_mutex_lock(&c->lock);
+		it = chunk_get(c);
+		below = c->charged < atomic_load_explicit(
+		                         &cache.share, memory_order_relaxed);
+		if (it == NULL && !cache.no_evict && !below)
+			it = clock_evict(c, now, st);
+		pthread_mutex_unlock(&c->lock);
+		if (it != NULL || cache.no_evict)
+			return it;
+		if (!make_room(SLAB_BLOCK, ci, true, now, st)) {
+			if (!below)
+				return NULL;
+			pthread_mutex_lock(&c->lock);
+			it = clock_evict(c, now, st);
+			pthread_mutex_unlock(&c->lock);
+			return it;
+		}
+	}
+	return NULL;
 }
 
 struct item *
 cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
-    size_t nbytes, enum cache_result *res)
+    size_t nbytes, enum cache_result *res, struct cache_stats *st)
 {
+	size_t total = item_total(nkey, nbytes);
+	time_t now = cache_now();
 	struct item *it;
 
 	if (nkey > CACHE_KEY_MAX || nkey + nbytes > cache.item_max) {
 		*res = CACHE_TOO_LARGE;
 		return NULL;
 	}
-	if (cache.no_evict &&
-	    atomic_load_explicit(&cache.used, memory_order_relaxed) +
-	            sizeof *it + nkey + nbytes + 2 >
-	        atomic_load_explicit(&cache.limit, memory_order_relaxed)) {
+	it = total > cache.chunk_max ? large_alloc(total, now, st)
+	                             : slab_alloc(class_for(total), now, st);
+	if (it == NULL) {
 		*res = CACHE_NO_MEMORY;
 		return NULL;
 	}
-	it = xmalloc(sizeof *it + nkey + nbytes + 2);
-	memset(it, 0, sizeof *it);
+	it->hnext = NULL;
+	it->cas = 0;
 	atomic_init(&it->refs, 1);
+	atomic_store_explicit(&it->state, ITEM_USED, memory_order_relaxed);
 	it->nkey = (uint8_t)nkey;
 	it->nbytes = (uint32_t)nbytes;
 	it->flags = flags;
@@ -386,10 +931,28 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 
 /* A copy of old's key, flags and expiry with room for nbytes of value. */
 static struct item *
-item_dup(const struct item *old, size_t nbytes, enum cache_result *res)
+item_dup(const struct item *old, size_t nbytes, enum cache_result *res,
+    struct cache_stats *st)
 {
-	return cache_alloc(
-	    item_key(old), old->nkey, old->flags, old->exptime, nbytes, res);
+	return cache_alloc(item_key(old), old->nkey, old->flags, old->exptime,
+	    nbytes, res, st);
+}
+
+/* A use for CLOCK, without a write once the count is full. */
+static void
+item_used(struct item *it)
+{
+	uint8_t state = atomic_load_explicit(&it->state, memory_order_relaxed);
+
+	/* The hand may take a use away meanwhile: never past 3. */
+	while ((state & ITEM_FREQ) != ITEM_FREQ &&
+	       !atomic_compare_exchange_weak_explicit(&it->state, &state,
+	           (uint8_t)((state + ITEM_FREQ1) | ITEM_FETCHED),
+	           memory_order_relaxed, memory_order_relaxed))
+		;
+	if (!(state & ITEM_FETCHED))
+		atomic_fetch_or_explicit(
+		    &it->state, ITEM_FETCHED, memory_order_relaxed);
 }
 
 enum cache_result
@@ -402,6 +965,7 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 	enum cache_result res = CACHE_STORED;
 	struct item **pp, *old, *nw;
 
+	flush_due(now);
 	pthread_mutex_lock(&s->lock);
 	pp = shard_find(s, hash, item_key(it), it->nkey, now, NULL, st);
 	old = *pp;
@@ -410,9 +974,8 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 		break;
 	case CACHE_ADD:
 		if (old != NULL) {
-			/* memcached refreshes the existing item's place. */
-			lru_unlink(s, old);
-			lru_push(s, old);
+			/* memcached counts this as a use of the item. */
+			item_used(old);
 			res = CACHE_NOT_STORED;
 		}
 		break;
@@ -438,8 +1001,9 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 			break;
 		}
 		/* Too large or no memory for the joined value: memcached
-		 * answers NOT_STORED. */
-		nw = item_dup(old, (size_t)old->nbytes + it->nbytes, &res);
+		 * answers NOT_STORED. Evicting for it never takes old: its
+		 * shard is locked here. */
+		nw = item_dup(old, (size_t)old->nbytes + it->nbytes, &res, st);
 		if (nw == NULL) {
 			res = CACHE_NOT_STORED;
 			break;
@@ -468,9 +1032,23 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 	pthread_mutex_unlock(&s->lock);
 	if (res != CACHE_STORED)
 		cache_release(it);
-	else if (!cache.no_evict)
-		cache_make_room(st);
 	return res;
+}
+
+/* An oldest-first large item read moves back to the head, at most once a
+ * minute. Shard lock held, so it stays linked meanwhile. */
+static void
+large_bump(struct item *it, time_t now)
+{
+	struct large *l = large_of(it);
+
+	if ((uint32_t)now - l->atime < LARGE_BUMP_SECS)
+		return;
+	pthread_mutex_lock(&cache.large_lock);
+	l->atime = (uint32_t)now;
+	large_unlink(l);
+	large_push(l);
+	pthread_mutex_unlock(&cache.large_lock);
 }
 
 struct item *
@@ -481,21 +1059,19 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 	struct shard *s = shard_of(hash);
 	time_t now = cache_now();
 	struct item **pp, *it;
-	int gone;
+	enum gone gone;
 
+	flush_due(now);
 	pthread_mutex_lock(&s->lock);
 	pp = shard_find(s, hash, key, nkey, now, &gone, st);
 	it = *pp;
 	if (it != NULL) {
 		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
-		it->fetched = 1;
+		item_used(it);
 		if (touch)
 			it->exptime = (uint32_t)exptime;
-		if ((uint32_t)now - it->atime >= CACHE_BUMP_SECS) {
-			it->atime = (uint32_t)now;
-			lru_unlink(s, it);
-			lru_push(s, it);
-		}
+		if (it->cls == CACHE_CLASS_LARGE)
+			large_bump(it, now);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (st == NULL)
@@ -507,9 +1083,9 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 		stat_add(&st->cmd_get, 1);
 		stat_add(it ? &st->get_hits : &st->get_misses, 1);
 	}
-	if (gone == 1)
+	if (gone == GONE_EXPIRED)
 		stat_add(&st->get_expired, 1);
-	else if (gone == 2)
+	else if (gone == GONE_FLUSHED)
 		stat_add(&st->get_flushed, 1);
 	return it;
 }
@@ -519,11 +1095,13 @@ cache_delete(const char *key, size_t nkey, struct cache_stats *st)
 {
 	uint64_t hash = cache_hash(key, nkey);
 	struct shard *s = shard_of(hash);
+	time_t now = cache_now();
 	struct item **pp;
 	bool hit;
 
+	flush_due(now);
 	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, key, nkey, cache_now(), NULL, st);
+	pp = shard_find(s, hash, key, nkey, now, NULL, st);
 	hit = *pp != NULL;
 	if (hit)
 		shard_unlink(s, pp, *pp);
@@ -539,15 +1117,17 @@ cache_touch(
 {
 	uint64_t hash = cache_hash(key, nkey);
 	struct shard *s = shard_of(hash);
+	time_t now = cache_now();
 	struct item **pp;
 	bool hit;
 
+	flush_due(now);
 	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, key, nkey, cache_now(), NULL, st);
+	pp = shard_find(s, hash, key, nkey, now, NULL, st);
 	hit = *pp != NULL;
 	if (hit) {
 		(*pp)->exptime = (uint32_t)exptime;
-		(*pp)->fetched = 1;
+		item_used(*pp);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (st) {
@@ -597,6 +1177,7 @@ cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
 	size_t len, keep;
 	uint64_t v;
 
+	flush_due(now);
 	pthread_mutex_lock(&s->lock);
 	pp = shard_find(s, hash, key, nkey, now, NULL, st);
 	it = *pp;
@@ -621,7 +1202,7 @@ cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
 			memcpy(item_value(it), num, len);
 			memset(item_value(it) + len, ' ', keep - len);
 			it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
-		} else if ((nw = item_dup(it, keep, &res)) != NULL) {
+		} else if ((nw = item_dup(it, keep, &res, st)) != NULL) {
 			memcpy(item_value(nw), num, len);
 			memset(item_value(nw) + len, ' ', keep - len);
 			shard_replace(s, pp, it, nw, now);
@@ -652,8 +1233,8 @@ cache_flush_all(time_t when)
 void
 cache_set_limit(size_t limit)
 {
-	atomic_store(&cache.limit, limit);
-	cache_make_room(NULL);
+	cache_share_set(limit);
+	make_room(0, SLAB_CLASS_MAX, false, cache_now(), NULL);
 }
 
 size_t
@@ -662,6 +1243,7 @@ cache_reclaim(unsigned budget, struct cache_stats *st)
 	time_t now = cache_now();
 	size_t n = 0;
 
+	flush_due(now);
 	for (unsigned i = 0; i < cache.nshards; i++) {
 		struct shard *s = &cache.shards[i];
 
@@ -673,12 +1255,14 @@ cache_reclaim(unsigned budget, struct cache_stats *st)
 			while (*pp != NULL) {
 				struct item *it = *pp;
 
-				if (!item_expired(it, now) &&
-				    !item_flushed(it, now)) {
+				if (!item_dead(it, now)) {
 					pp = &it->hnext;
 					continue;
 				}
-				if (!it->fetched && item_expired(it, now))
+				if (!(atomic_load_explicit(
+				          &it->state, memory_order_relaxed) &
+				        ITEM_FETCHED) &&
+				    item_expired(it, now))
 					stat_add(&st->expired_unfetched, 1);
 				shard_unlink(s, pp, it);
 				n++;
@@ -696,6 +1280,37 @@ cache_totals(struct cache_totals *t)
 	for (unsigned i = 0; i < cache.nshards; i++)
 		t->curr_items += atomic_load_explicit(
 		    &cache.shards[i].count, memory_order_relaxed);
-	t->bytes = atomic_load_explicit(&cache.used, memory_order_relaxed);
+	t->bytes =
+	    atomic_load_explicit(&cache.item_bytes, memory_order_relaxed);
 	t->limit = atomic_load_explicit(&cache.limit, memory_order_relaxed);
+	t->mapped = atomic_load_explicit(&cache.mapped, memory_order_relaxed);
+	t->page_size = SLAB_PAGE;
+	t->pages = 0;
+	for (unsigned i = 0; i < cache.nclasses; i++)
+		t->pages += cache.classes[i].npages;
+}
+
+void
+cache_free(void)
+{
+	for (unsigned i = 0; i < cache.nshards; i++) {
+		struct shard *s = &cache.shards[i];
+
+		for (size_t b = 0; b <= s->mask; b++)
+			while (s->buckets[b] != NULL)
+				shard_unlink(s, &s->buckets[b], s->buckets[b]);
+		free(s->buckets);
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(cache.shards);
+	for (unsigned i = 0; i < cache.nclasses; i++) {
+		struct slab_class *c = &cache.classes[i];
+
+		for (unsigned p = 0; p < c->npages; p++)
+			map_free(c->pages[p].base, SLAB_PAGE);
+		free(c->pages);
+		pthread_mutex_destroy(&c->lock);
+	}
+	pthread_mutex_destroy(&cache.large_lock);
+	memset(&cache, 0, sizeof cache);
 }

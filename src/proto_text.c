@@ -388,7 +388,7 @@ cmd_store(struct request *r, int op)
 		return;
 	}
 	it = cache_alloc(r->tok[1].s, r->tok[1].len, (uint32_t)flags,
-	    cache_exptime(e, cache_now()), bytes, &res);
+	    cache_exptime(e, cache_now()), bytes, &res, r->ctx->st);
 	if (it == NULL) {
 		REPLY(r, "SERVER_ERROR out of memory storing object\r\n");
 		if (op == CACHE_SET)

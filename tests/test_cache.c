@@ -40,7 +40,7 @@ put(const char *key, const char *value, enum cache_store_op op, uint64_t cas)
 {
 	enum cache_result res;
 	struct item *it =
-	    cache_alloc(key, strlen(key), 0, 0, strlen(value), &res);
+	    cache_alloc(key, strlen(key), 0, 0, strlen(value), &res, &st);
 
 	if (it == NULL)
 		return res;
@@ -171,8 +171,8 @@ END_TEST
 START_TEST(test_expired_is_gone)
 {
 	enum cache_result res;
-	struct item *it =
-	    cache_alloc("e", 1, 0, cache_exptime(-1, cache_now()), 1, &res);
+	struct item *it = cache_alloc(
+	    "e", 1, 0, cache_exptime(-1, cache_now()), 1, &res, &st);
 
 	item_value(it)[0] = 'x';
 	ck_assert_int_eq(cache_store(it, CACHE_SET, 0, &st), CACHE_STORED);
@@ -224,7 +224,7 @@ START_TEST(test_lru_eviction)
 	ck_assert_ptr_null(value_of("first"));
 	ck_assert_ptr_nonnull(value_of("key:999"));
 	cache_totals(&t);
-	/* Every item is charged what malloc really uses: 1 KB values, so
+	/* Every item is charged its whole chunk (1240 bytes for these), so
 	 * fewer than limit / 1 KB fit. */
 	ck_assert_uint_lt(t.curr_items, 256);
 	ck_assert_uint_gt(t.curr_items, 150);
@@ -259,11 +259,54 @@ START_TEST(test_too_large)
 	enum cache_result res;
 	char key[300];
 
-	ck_assert_ptr_null(cache_alloc("k", 1, 0, 0, 1024 * 1024, &res));
+	ck_assert_ptr_null(cache_alloc("k", 1, 0, 0, 1024 * 1024, &res, &st));
 	ck_assert_int_eq(res, CACHE_TOO_LARGE);
-	cache_release(cache_alloc("k", 1, 0, 0, 1024 * 1024 - 1, &res));
+	cache_release(cache_alloc("k", 1, 0, 0, 1024 * 1024 - 1, &res, &st));
 	memset(key, 'k', sizeof key);
-	ck_assert_ptr_null(cache_alloc(key, 251, 0, 0, 1, &res));
+	ck_assert_ptr_null(cache_alloc(key, 251, 0, 0, 1, &res, &st));
+}
+END_TEST
+
+/* A flood of large items never pushes small ones out of their class's
+ * first page, and large items leave oldest first. */
+START_TEST(test_large_flood_keeps_small)
+{
+	static char big[100 * 1024 + 1];
+	char key[32];
+	int first_kept = -1;
+
+	teardown();
+	setup_sized(8 << 20, false);
+	for (int n = 0; n < 500; n++) {
+		snprintf(key, sizeof key, "small:%d", n);
+		ck_assert_int_eq(put(key, "tiny", CACHE_SET, 0), CACHE_STORED);
+	}
+	memset(big, 'b', sizeof big - 1);
+	for (int n = 0; n < 200; n++) {
+		snprintf(key, sizeof key, "big:%d", n);
+		ck_assert_int_eq(put(key, big, CACHE_SET, 0), CACHE_STORED);
+	}
+	ck_assert_uint_gt(stat_get(&st.evictions), 0);
+	for (int n = 0; n < 500; n++) {
+		snprintf(key, sizeof key, "small:%d", n);
+		ck_assert_msg(value_of(key) != NULL, "%s evicted", key);
+	}
+	/* Oldest first: the kept large items are the newest, in one run. */
+	for (int n = 0; n < 200; n++) {
+		struct item *it;
+
+		snprintf(key, sizeof key, "big:%d", n);
+		it = cache_get(key, strlen(key), false, 0, &st);
+		if (it != NULL) {
+			ck_assert_uint_eq(it->nbytes, sizeof big - 1);
+			cache_release(it);
+			if (first_kept < 0)
+				first_kept = n;
+		}
+		ck_assert_msg(first_kept < 0 || it != NULL,
+		    "%s evicted, big:%d kept", key, first_kept);
+	}
+	ck_assert_int_gt(first_kept, 100);
 }
 END_TEST
 
@@ -310,7 +353,8 @@ hammer(void *arg)
 
 		snprintf(key, sizeof key, "k%d", i % 16);
 		n = snprintf(val, sizeof val, "%d:%d:%d", id, i, id ^ i);
-		it = cache_alloc(key, strlen(key), 0, 0, (size_t)n, &res);
+		it =
+		    cache_alloc(key, strlen(key), 0, 0, (size_t)n, &res, &mine);
 		memcpy(item_value(it), val, (size_t)n);
 		cache_store(it, CACHE_SET, 0, &mine);
 		it = cache_get(key, strlen(key), false, 0, &mine);
@@ -367,6 +411,7 @@ main(void)
 	tcase_add_test(tc, test_lru_eviction);
 	tcase_add_test(tc, test_no_evict);
 	tcase_add_test(tc, test_too_large);
+	tcase_add_test(tc, test_large_flood_keeps_small);
 	tcase_add_test(tc, test_replace_keeps_chain);
 	tcase_add_test(tc, test_concurrent);
 	suite_add_tcase(s, tc);
