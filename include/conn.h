@@ -11,6 +11,7 @@
 #include "obuf.h"
 #include "proto_text.h"
 
+struct bufpool;
 struct event_base;
 struct service;
 struct worker;
@@ -33,11 +34,13 @@ struct conn {
 	int fd;
 	struct worker *worker;
 	struct service *svc; /* the owning worker's identity */
-	struct event *rev;
-	struct event *wev;
+	/* One event, for reading or for writing: a connection that waits
+	 * for the client to read its replies reads no more requests. */
+	struct event *ev;
+	short ev_what; /* EV_READ, EV_WRITE, or 0 when neither */
 	struct event *linger;
 	char peer[CONN_ADDR_MAX];
-	char local[CONN_ADDR_MAX];
+	struct bufpool *pool; /* the worker's: rbuf while bytes are in */
 	char *rbuf;
 	size_t rlen;
 	size_t rcap;
@@ -66,8 +69,8 @@ void conn_set_timeouts(const struct conn_timeouts *);
 /* Close c if it outstayed a limit; from the owner's once-a-second tick. */
 void conn_tick(struct conn *);
 void conn_addr_format(const struct sockaddr *, socklen_t, char *, size_t);
-struct conn *conn_new(
-    struct event_base *, struct worker *, struct service *, int, const char *);
+struct conn *conn_new(struct event_base *, struct worker *, struct service *,
+    struct bufpool *, int, const char *);
 /* Stop reading; close once pending output is written. */
 void conn_shutdown(struct conn *, const char *);
 /* Answer what is buffered and send what is due, as when input arrives. */

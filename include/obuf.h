@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <sys/uio.h>
 
+struct bufpool;
 struct item;
 
 /* An item's bytes, sent after the text before pos. */
@@ -27,10 +28,13 @@ struct obuf {
 	size_t refoff; /* bytes of refs[ref0] already sent */
 	size_t nrefs;
 	size_t refcap;
-	size_t refbytes; /* unsent bytes in references */
+	size_t refbytes;      /* unsent bytes in references */
+	struct bufpool *pool; /* where the text buffer comes from, or NULL */
 };
 
-void obuf_init(struct obuf *);
+/* With a pool, the buffers are taken when output starts and given back
+ * when all of it is sent. */
+void obuf_init(struct obuf *, struct bufpool *);
 void obuf_free(struct obuf *);
 void obuf_add(struct obuf *, const void *, size_t);
 void obuf_adds(struct obuf *, const char *);

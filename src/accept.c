@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +197,12 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		accept_reject(fd, peer);
 		return;
 	}
+	/* Replies go out as soon as they are written, as memcached's: with
+	 * Nagle, a pipeline's second reply waits for the client's delayed
+	 * ACK of the first, 40 ms. */
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		(void)setsockopt(
+		    fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	idx = (int)(acc.next_worker++ % (unsigned)acc.nworkers);
 	w = service_get(ROLE_WORKER, idx);
 	stat_add(&acc.svc->stats.accepted, 1);

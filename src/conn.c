@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "bufpool.h"
 #include "conn.h"
 #include "log.h"
 #include "proto_text.h"
@@ -17,9 +18,8 @@
 #include "worker.h"
 #include "xmalloc.h"
 
-/* Enough for a burst of pipelined requests; grows for long key lists and
- * large values, up to proto_text_buffer_max(). */
-#define CONN_RBUF_INITIAL 16384
+/* Grows past the pool's buffer size for long key lists and large values,
+ * up to proto_text_buffer_max(). */
 /* iovecs per writev: plenty for one flush, small on the stack. */
 #define CONN_IOV 64
 /* How long a closing connection may keep sending before we hang up. */
@@ -36,8 +36,7 @@ static const char *const conn_state_names[CONN_STATE_MAX] = {
 /* Seconds; 0 turns a limit off. */
 static struct conn_timeouts conn_limits = {.request = 30, .write = 30};
 
-static void conn_read_cb(evutil_socket_t, short, void *);
-static void conn_write_cb(evutil_socket_t, short, void *);
+static void conn_io_cb(evutil_socket_t, short, void *);
 static void conn_drive(struct conn *);
 
 const char *
@@ -144,30 +143,54 @@ conn_tick(struct conn *c)
 }
 
 struct conn *
-conn_new(struct event_base *base, struct worker *w, struct service *svc, int fd,
-    const char *peer)
+conn_new(struct event_base *base, struct worker *w, struct service *svc,
+    struct bufpool *pool, int fd, const char *peer)
 {
 	struct conn *c = xcalloc(1, sizeof *c);
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof ss;
 
 	c->fd = fd;
 	c->worker = w;
 	c->svc = svc;
+	c->pool = pool;
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-		conn_addr_format(
-		    (struct sockaddr *)&ss, sslen, c->local, sizeof c->local);
-	obuf_init(&c->out);
+	obuf_init(&c->out, pool);
 	c->proto.conn = c;
 	c->proto.st = &svc->cstats;
 	atomic_store(&c->last_cmd, conn_now());
-	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
-	c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
-	if (c->rev == NULL || c->wev == NULL)
-		fatalx("out of memory for connection events");
-	event_add(c->rev, NULL);
+	c->ev = event_new(base, fd, EV_READ | EV_PERSIST, conn_io_cb, c);
+	if (c->ev == NULL)
+		fatalx("out of memory for a connection event");
+	c->ev_what = EV_READ;
+	event_add(c->ev, NULL);
 	return c;
+}
+
+/* Wait for the socket to be readable, writable (EV_READ, EV_WRITE), or
+ * for nothing (0). */
+static void
+conn_wait(struct conn *c, short what)
+{
+	if (c->ev_what == what)
+		return;
+	event_del(c->ev);
+	c->ev_what = what;
+	if (what == 0)
+		return;
+	event_assign(c->ev, event_get_base(c->ev), c->fd, what | EV_PERSIST,
+	    conn_io_cb, c);
+	event_add(c->ev, NULL);
+}
+
+/* The read buffer goes back to the pool once every byte is answered. */
+static void
+conn_rbuf_drop(struct conn *c)
+{
+	if (c->rcap == c->pool->size)
+		bufpool_put(c->pool, c->rbuf);
+	else
+		free(c->rbuf);
+	c->rbuf = NULL;
+	c->rcap = 0;
 }
 
 void
@@ -176,14 +199,14 @@ conn_close(struct conn *c, const char *why)
 	log_info("conn=%d peer=%s %s", c->fd, c->peer, why);
 	if (c->watch != NULL)
 		watch_stop(c);
-	event_free(c->rev);
-	event_free(c->wev);
+	event_free(c->ev);
 	if (c->linger != NULL)
 		event_free(c->linger);
 	close(c->fd);
 	worker_conn_closed(c->worker, c);
 	obuf_free(&c->out);
-	free(c->rbuf);
+	if (c->rbuf != NULL)
+		conn_rbuf_drop(c);
 	free(c);
 }
 
@@ -210,11 +233,11 @@ conn_finish(struct conn *c)
 		conn_close(c, c->close_reason);
 		return;
 	}
-	c->linger = evtimer_new(event_get_base(c->rev), conn_linger_cb, c);
+	c->linger = evtimer_new(event_get_base(c->ev), conn_linger_cb, c);
 	if (c->linger == NULL)
 		fatalx("out of memory for a timer");
 	evtimer_add(c->linger, &tv);
-	event_add(c->rev, NULL);
+	conn_wait(c, EV_READ);
 }
 
 /* Write what is pending; 0 when all of it is out, 1 when the socket is
@@ -240,8 +263,7 @@ conn_flush(struct conn *c)
 				        memory_order_relaxed) != CONN_WRITE)
 					c->write_since = conn_now();
 				conn_set_state(c, CONN_WRITE);
-				event_del(c->rev);
-				event_add(c->wev, NULL);
+				conn_wait(c, EV_WRITE);
 				return 1;
 			}
 			char why[128];
@@ -254,7 +276,8 @@ conn_flush(struct conn *c)
 		obuf_consume(&c->out, (size_t)n);
 		progress = true;
 	}
-	event_del(c->wev);
+	if (c->ev_what == EV_WRITE)
+		conn_wait(c, 0);
 	return 0;
 }
 
@@ -331,33 +354,41 @@ conn_drive(struct conn *c)
 			continue;
 		break;
 	}
-	/* Give back a buffer grown for one long line. */
-	if (c->rlen == 0 && c->rcap > CONN_RBUF_INITIAL) {
-		free(c->rbuf);
-		c->rbuf = NULL;
-		c->rcap = 0;
-	}
+	if (c->rlen == 0 && c->rbuf != NULL)
+		conn_rbuf_drop(c);
 	/* A request left incomplete is timed from when it began, or from
 	 * the last one answered: bytes trickling in do not reset it. */
 	if (c->rlen > 0 && (progressed || was != CONN_READ))
 		c->read_since = conn_now();
 	conn_set_state(c, c->rlen > 0 ? CONN_READ : CONN_WAITING);
-	event_add(c->rev, NULL);
+	conn_wait(c, EV_READ);
 }
 
 static void
-conn_read_cb(evutil_socket_t fd, short what, void *arg)
+conn_read(struct conn *c, int fd)
 {
-	struct conn *c = arg;
 	char why[128];
 	size_t want;
 	ssize_t n;
 
-	want = c->rlen + CONN_RBUF_INITIAL / 4;
+	if (c->linger != NULL) {
+		/* Closing: discard until the client is done. */
+		char sink[4096];
+
+		n = read(fd, sink, sizeof sink);
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+			conn_close(c, c->close_reason);
+		return;
+	}
+	if (c->rbuf == NULL) {
+		c->rbuf = bufpool_get(c->pool);
+		c->rcap = c->pool->size;
+	}
+	want = c->rlen + c->pool->size / 4;
 	if (c->proto.need > want)
 		want = c->proto.need;
 	if (want > c->rcap) {
-		size_t cap = c->rcap ? c->rcap : CONN_RBUF_INITIAL;
+		size_t cap = c->rcap;
 
 		while (cap < want)
 			cap *= 2;
@@ -368,23 +399,17 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->rlen == c->rcap)
 		return; /* full of requests waiting for the socket */
-	if (c->linger != NULL) {
-		/* Closing: discard until the client is done. */
-		char sink[4096];
-
-		n = read(fd, sink, sizeof sink);
-		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
-			conn_close(c, c->close_reason);
-		return;
-	}
 	n = read(fd, c->rbuf + c->rlen, c->rcap - c->rlen);
 	if (n == 0) {
 		conn_close(c, "closed by client");
 		return;
 	}
 	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
+		if (errno == EAGAIN || errno == EINTR) {
+			if (c->rlen == 0)
+				conn_rbuf_drop(c);
 			return;
+		}
 		snprintf(why, sizeof why, "closed on read error: %s",
 		    strerror(errno));
 		conn_close(c, why);
@@ -396,9 +421,14 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-conn_write_cb(evutil_socket_t fd, short what, void *arg)
+conn_io_cb(evutil_socket_t fd, short what, void *arg)
 {
-	conn_drive(arg);
+	struct conn *c = arg;
+
+	if (what & EV_WRITE)
+		conn_drive(c);
+	else
+		conn_read(c, fd); /* may free c */
 }
 
 void
@@ -422,7 +452,8 @@ conn_shutdown(struct conn *c, const char *why)
 		conn_close(c, c->close_reason);
 		return;
 	}
-	event_del(c->rev);
+	if (c->ev_what == EV_READ)
+		conn_wait(c, 0);
 }
 
 void
@@ -430,6 +461,15 @@ conn_stats(struct conn *c, struct obuf *out)
 {
 	time_t idle = conn_now() -
 	              atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof ss;
+	char local[CONN_ADDR_MAX] = "unknown";
+
+	/* Asked for here rather than kept: "stats conns" is rare, and a
+	 * connection's every byte is paid ten thousand times. */
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &sslen) == 0)
+		conn_addr_format(
+		    (struct sockaddr *)&ss, sslen, local, sizeof local);
 
 	obuf_printf(out,
 	    "STAT %d:addr tcp:%s\r\n"
@@ -437,7 +477,7 @@ conn_stats(struct conn *c, struct obuf *out)
 	    "STAT %d:state %s\r\n"
 	    "STAT %d:secs_since_last_cmd %lld\r\n"
 	    "STAT %d:thread %s\r\n",
-	    c->fd, c->peer, c->fd, c->local, c->fd,
+	    c->fd, c->peer, c->fd, local, c->fd,
 	    conn_state_name(
 	        atomic_load_explicit(&c->state, memory_order_relaxed)),
 	    c->fd, (long long)idle, c->fd, c->svc->name);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bufpool.h"
 #include "cache.h"
 #include "obuf.h"
 #include "xmalloc.h"
@@ -12,9 +13,22 @@
 #define OBUF_REFS_INITIAL 16
 
 void
-obuf_init(struct obuf *b)
+obuf_init(struct obuf *b, struct bufpool *pool)
 {
 	memset(b, 0, sizeof *b);
+	b->pool = pool;
+}
+
+/* Give the text buffer back: to the pool it came from, else to malloc. */
+static void
+obuf_drop_data(struct obuf *b)
+{
+	if (b->pool != NULL && b->cap == b->pool->size)
+		bufpool_put(b->pool, b->data);
+	else
+		free(b->data);
+	b->data = NULL;
+	b->cap = 0;
 }
 
 void
@@ -23,8 +37,8 @@ obuf_free(struct obuf *b)
 	for (size_t i = b->ref0; i < b->nrefs; i++)
 		cache_release(b->refs[i].it);
 	free(b->refs);
-	free(b->data);
-	obuf_init(b);
+	obuf_drop_data(b);
+	obuf_init(b, b->pool);
 }
 
 /* Make room for n more bytes. */
@@ -43,6 +57,11 @@ obuf_reserve(struct obuf *b, size_t n)
 		b->off = 0;
 		if (b->cap - b->len >= n)
 			return;
+	}
+	if (b->cap == 0 && b->pool != NULL && n <= b->pool->size) {
+		b->data = bufpool_get(b->pool);
+		b->cap = b->pool->size;
+		return;
 	}
 	cap = b->cap ? b->cap : OBUF_INITIAL;
 	while (cap - b->len < n)
@@ -131,20 +150,17 @@ obuf_iov(const struct obuf *b, struct iovec *iov, int max)
 	return n;
 }
 
-/* Everything is out: keep the buffers only if they are small. */
+/* Everything is out. An idle connection pins no memory: with a pool the
+ * buffers go back at once, without one only a large reply's. */
 static void
 obuf_reset(struct obuf *b)
 {
 	b->off = b->len = 0;
 	b->ref0 = b->nrefs = 0;
 	b->refoff = 0;
-	/* An idle connection should not pin a large reply's memory. */
-	if (b->cap > 4 * OBUF_INITIAL) {
-		free(b->data);
-		b->data = NULL;
-		b->cap = 0;
-	}
-	if (b->refcap > 4 * OBUF_REFS_INITIAL) {
+	if (b->pool != NULL || b->cap > 4 * OBUF_INITIAL)
+		obuf_drop_data(b);
+	if (b->pool != NULL || b->refcap > 4 * OBUF_REFS_INITIAL) {
 		free(b->refs);
 		b->refs = NULL;
 		b->refcap = 0;

@@ -140,7 +140,7 @@ watch_start(
 	w->conn = c;
 	w->buf = xmalloc(WATCH_BUF_MAX);
 	pthread_mutex_init(&w->lock, NULL);
-	w->ev = event_new(event_get_base(c->rev), w->efd, EV_READ | EV_PERSIST,
+	w->ev = event_new(event_get_base(c->ev), w->efd, EV_READ | EV_PERSIST,
 	    watch_event_cb, w);
 	if (w->ev == NULL)
 		fatalx("out of memory for a watch event");

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "accept.h"
+#include "bufpool.h"
 #include "conn.h"
 #include "log.h"
 #include "obuf.h"
@@ -26,6 +27,11 @@ struct worker_msg {
 	STAILQ_ENTRY(worker_msg) entry;
 };
 
+/* A buffer holds a burst of pipelined requests or replies; a worker keeps
+ * enough for its busy connections at once (1 MiB). */
+#define WORKER_BUF_SIZE  16384
+#define WORKER_BUFS_KEPT 64
+
 struct worker {
 	struct service *svc;
 	struct event_base *base;
@@ -41,6 +47,8 @@ struct worker {
 	 * in other workers, never taken by two workers on the request path. */
 	pthread_mutex_t conns_lock;
 	struct conn_list conns;
+	/* Read and reply buffers for connections with bytes in flight. */
+	struct bufpool pool;
 };
 
 static struct worker *workers;
@@ -85,6 +93,7 @@ workers_init(int n)
 		pthread_mutex_init(&w->conns_lock, NULL);
 		STAILQ_INIT(&w->queue);
 		TAILQ_INIT(&w->conns);
+		bufpool_init(&w->pool, WORKER_BUF_SIZE, WORKER_BUFS_KEPT);
 	}
 	event_config_free(cfg);
 }
@@ -110,6 +119,7 @@ workers_free(void)
 		close(w->efd);
 		pthread_mutex_destroy(&w->qlock);
 		pthread_mutex_destroy(&w->conns_lock);
+		bufpool_free(&w->pool);
 	}
 	free(workers);
 	workers = NULL;
@@ -221,7 +231,8 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 				worker_begin_stop(w);
 			continue;
 		}
-		struct conn *c = conn_new(w->base, w, w->svc, m->fd, m->peer);
+		struct conn *c =
+		    conn_new(w->base, w, w->svc, &w->pool, m->fd, m->peer);
 
 		pthread_mutex_lock(&w->conns_lock);
 		TAILQ_INSERT_TAIL(&w->conns, c, entry);

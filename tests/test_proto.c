@@ -29,7 +29,7 @@ setup(void)
 	config_defaults(&cfg);
 	services_init(2);
 	stats_init(&cfg);
-	obuf_init(&out);
+	obuf_init(&out, NULL);
 	log_set_level(LOG_LVL_WARN); /* keep stderr quiet */
 	ck_assert_int_eq(cache_init(&(struct cache_config){
 	                     .limit = 8 << 20, .item_max = 1024 * 1024}),
