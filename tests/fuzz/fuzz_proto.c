@@ -82,7 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	seed = (uint32_t)data[0] << 8 | data[1];
 	data += 2;
 	size -= 2;
-	obuf_init(&out);
+	obuf_init(&out, NULL);
 	for (off = 0; off < size && action == PROTO_CONTINUE;) {
 		size_t chunk;
 
