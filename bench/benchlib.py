@@ -47,7 +47,8 @@ def positive_int(text):
 class Server:
     """One server process, started fresh, stopped on cleanup."""
 
-    def __init__(self, label, binary, port, threads, workdir, extra=()):
+    def __init__(self, label, binary, port, threads, workdir, extra=(),
+                 memory=64, conns=4096):
         self.label = label
         self.binary = binary
         self.port = port
@@ -64,7 +65,7 @@ class Server:
             if os.geteuid() == 0 and self._accepts(binary, "--user"):
                 args += ["-u", "nobody"]
         args += ["-l", "127.0.0.1", "-p", str(port), "-t", str(threads),
-                 "-m", "64", "-c", "4096"]
+                 "-m", str(memory), "-c", str(conns)]
         args += list(extra)
         self.args = args
 
@@ -118,6 +119,17 @@ class Server:
         except OSError:
             return "    (no output)"
         return "\n".join("    | " + l for l in lines[-n:]) or "    (no output)"
+
+    def state(self):
+        """'running', or how it ended (exit status or signal) and its output."""
+        if self.proc is None:
+            return "not started"
+        try:
+            rc = self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return "still running"
+        how = ("killed by signal %d" % -rc) if rc < 0 else ("exited with status %d" % rc)
+        return "%s\n  its output:\n%s" % (how, self.log_tail())
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -231,3 +243,108 @@ def timed_run(server, cmd, seconds):
     else:
         r["hit_server"] = None
     return r
+
+
+# ---------------------------------------------------------------- /proc, ratios
+
+def proc_status_kib(pid, field):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM, ...) in KiB, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def fmt_ratio(a, b, digits=3):
+    """a/b as text, 'n/a' when either is missing or b is 0."""
+    if a is None or not b:
+        return "n/a"
+    return "%.*f" % (digits, a / b)
+
+
+# ---------------------------------------------------------------- a raw client
+
+class Client:
+    """One text-protocol connection with a buffered reader for replies.
+
+    Replies are parsed from an internal buffer (readline / readexact), so a
+    pipeline of many replies costs one recv per megabyte, not per reply.
+    """
+
+    def __init__(self, port, timeout=60.0, label="server"):
+        self.label = label
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.pos = 0
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        if self.pos > (1 << 20):
+            del self.buf[:self.pos]
+            self.pos = 0
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise BenchError("%s closed the connection" % self.label)
+        self.buf += chunk
+
+    def readline(self):
+        """The next reply line, without its CRLF, as bytes."""
+        while True:
+            i = self.buf.find(b"\r\n", self.pos)
+            if i >= 0:
+                line = bytes(self.buf[self.pos:i])
+                self.pos = i + 2
+                return line
+            self._fill()
+
+    def readexact(self, n):
+        while len(self.buf) - self.pos < n:
+            self._fill()
+        data = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        return data
+
+    def stats(self):
+        """`stats` on this connection as a dict; other lines before it are
+        returned too, as a list (stray replies)."""
+        self.send(b"stats\r\n")
+        out, stray = {}, []
+        while True:
+            line = self.readline()
+            if line == b"END":
+                return out, stray
+            parts = line.split(b" ", 2)
+            if len(parts) == 3 and parts[0] == b"STAT":
+                out[parts[1].decode()] = parts[2].decode("utf-8", "replace")
+            else:
+                stray.append(line)
+
+
+def add_server_args(ap, repo):
+    """--threadlined and --memcached, as vs-memcached has them."""
+    ap.add_argument("--threadlined", default=os.path.join(repo, "build", "threadlined"),
+                    help="threadlined binary (default build/threadlined)")
+    ap.add_argument("--memcached", default="/usr/bin/memcached",
+                    help="memcached binary (default /usr/bin/memcached)")
+
+
+def wait_for_binary(path, label, wait_s):
+    """build/threadlined may be mid-rebuild: wait up to wait_s for it."""
+    deadline = time.monotonic() + wait_s
+    while not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        if time.monotonic() > deadline:
+            raise BenchError("%s: %s is not an executable file" % (label, path))
+        time.sleep(1.0)
