@@ -214,7 +214,9 @@ cache_share_set(size_t limit)
 	size_t share = limit / 2 / cache.nclasses / SLAB_BLOCK * SLAB_BLOCK;
 
 	atomic_store(&cache.limit, limit);
-	atomic_store(&cache.share, share > SLAB_PAGE ? SLAB_PAGE : share);
+	atomic_store(&cache.share, share > SLAB_PAGE    ? SLAB_PAGE
+	                           : share < SLAB_BLOCK ? SLAB_BLOCK
+	                                                : share);
 }
 
 int
@@ -885,7 +887,11 @@ slab_alloc(unsigned ci, time_t now, struct cache_stats *st)
 		pthread_mutex_unlock(&c->lock);
 		if (it != NULL || cache.no_evict)
 			return it;
-		if (!make_room(SLAB_BLOCK, ci, true, now, st)) {
+		/* A class with nothing may take another's last page: in a
+		 * small limit shared by many sizes, better than refusing. */
+		if (!make_room(SLAB_BLOCK, ci, true, now, st) &&
+		    !(c->npages == 0 &&
+		        make_room(SLAB_BLOCK, ci, false, now, st))) {
 			if (!below)
 				return NULL;
 			pthread_mutex_lock(&c->lock);

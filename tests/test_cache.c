@@ -310,6 +310,35 @@ START_TEST(test_large_flood_keeps_small)
 }
 END_TEST
 
+/* A limit too small to give every size class a page still stores every
+ * size: a class with nothing takes another's page. */
+START_TEST(test_small_limit_every_size)
+{
+	static char value[16 * 1024];
+	char key[32];
+	enum cache_result res;
+
+	teardown();
+	setup_sized(1 << 20, false);
+	memset(value, 'v', sizeof value);
+	for (int round = 0; round < 3; round++)
+		for (size_t n = 1; n < sizeof value - 64; n += n / 8 + 1) {
+			struct item *it;
+
+			snprintf(key, sizeof key, "size:%zu", n);
+			it = cache_alloc(key, strlen(key), 0, 0, n, &res, &st);
+			ck_assert_msg(it != NULL, "%zu bytes: %d", n, res);
+			memcpy(item_value(it), value, n);
+			ck_assert_int_eq(
+			    cache_store(it, CACHE_SET, 0, &st), CACHE_STORED);
+			it = cache_get(key, strlen(key), false, 0, &st);
+			ck_assert_msg(it != NULL, "%s gone at once", key);
+			ck_assert_uint_eq(it->nbytes, n);
+			cache_release(it);
+		}
+}
+END_TEST
+
 /* Replacing an item that has others behind it in its hash chain keeps
  * them: the lost chain tail was the use after free of issue 10 (evicted
  * items still reachable from a bucket). 4,000 keys in 4 shards of 64
@@ -412,6 +441,7 @@ main(void)
 	tcase_add_test(tc, test_no_evict);
 	tcase_add_test(tc, test_too_large);
 	tcase_add_test(tc, test_large_flood_keeps_small);
+	tcase_add_test(tc, test_small_limit_every_size);
 	tcase_add_test(tc, test_replace_keeps_chain);
 	tcase_add_test(tc, test_concurrent);
 	suite_add_tcase(s, tc);
