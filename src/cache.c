@@ -924,7 +924,11 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 	it->hnext = NULL;
 	it->cas = 0;
 	atomic_init(&it->refs, 1);
-	atomic_store_explicit(&it->state, ITEM_USED, memory_order_relaxed);
+	/* One use to start with: a new item outlives a turn of the hand, so
+	 * one written to be read soon is there when it is (without it,
+	 * memcaslap's reads after writes missed 0.6% as the cache filled). */
+	atomic_store_explicit(
+	    &it->state, ITEM_USED | ITEM_FREQ1, memory_order_relaxed);
 	it->nkey = (uint8_t)nkey;
 	it->nbytes = (uint32_t)nbytes;
 	it->flags = flags;
