@@ -6,10 +6,10 @@
  *
  * Memory is pages of fixed-size chunks, one size class per page, as
  * memcached's slabs: whatever the mix of sizes, the memory in use never
- * passes the limit and never fragments. Items too large for a chunk get a
- * mapping of their own, returned to the system when they go. Eviction is
- * per size class, CLOCK with a small use count (items read often survive
- * a sweep or three); large items leave oldest first. */
+ * passes the limit and never fragments. Items larger than half a page get
+ * a mapping of their own, returned to the system when they go. Eviction
+ * is per size class, CLOCK with a small use count (items read often
+ * survive a sweep or three); the largest items leave oldest first. */
 #ifndef TL_CACHE_H
 #define TL_CACHE_H
 

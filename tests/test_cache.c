@@ -268,7 +268,8 @@ START_TEST(test_too_large)
 END_TEST
 
 /* A flood of large items never pushes small ones out of their class's
- * first page, and large items leave oldest first. */
+ * first page, and items of one size that nobody reads leave in the order
+ * they came. */
 START_TEST(test_large_flood_keeps_small)
 {
 	static char big[100 * 1024 + 1];
@@ -291,7 +292,7 @@ START_TEST(test_large_flood_keeps_small)
 		snprintf(key, sizeof key, "small:%d", n);
 		ck_assert_msg(value_of(key) != NULL, "%s evicted", key);
 	}
-	/* Oldest first: the kept large items are the newest, in one run. */
+	/* Oldest first: the kept ones are the newest, in one run. */
 	for (int n = 0; n < 200; n++) {
 		struct item *it;
 
