@@ -188,13 +188,8 @@ def stat_int(stats, name):
 # ---------------------------------------------------------------- memcaslap
 
 def memcaslap_cmd(memcaslap, port, args, cfgpath, duration):
-    cmd = [memcaslap, "-s", "127.0.0.1:%d" % port, "-T", str(args.client_threads),
-           "-c", str(args.conns), "-t", duration, "-X", "100", "-F", cfgpath]
-    # A fixed offered load (thousands of requests a second) instead of as
-    # fast as it goes: CPU per request then compares like with like.
-    if getattr(args, "tps", None):
-        cmd += ["--tps=%dk" % args.tps]
-    return cmd
+    return [memcaslap, "-s", "127.0.0.1:%d" % port, "-T", str(args.client_threads),
+            "-c", str(args.conns), "-t", duration, "-X", "100", "-F", cfgpath]
 
 
 def run_memcaslap(cmd, seconds):
