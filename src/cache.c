@@ -572,8 +572,11 @@ shard_find(struct shard *s, uint64_t hash, const char *key, size_t nkey,
 		    st)
 			stat_add(&st->expired_unfetched, 1);
 	}
-	if (why != GONE_NOT)
+	/* *pp is now whatever followed it in the chain: look again. */
+	if (why != GONE_NOT) {
 		shard_unlink(s, pp, it);
+		pp = shard_slot(s, hash, key, nkey);
+	}
 	if (gone)
 		*gone = why;
 	return pp;
@@ -723,31 +726,36 @@ class_grow(struct slab_class *c)
 }
 
 /* A chunk of c from its free list, else carved from its last page (a new
- * one when that is used up) while the limit allows. Class lock held. */
+ * one when that is used up) while the limit allows; marked taken before
+ * the class lock goes, or a page drop would see it free. Class lock
+ * held. */
 static struct item *
 chunk_get(struct slab_class *c)
 {
 	struct item *it = c->free;
 
-	if (it != NULL) {
+	if (it != NULL)
 		c->free = it->hnext;
-		return it;
-	}
-	if (c->carve_left == 0) {
-		/* A whole page of address space only once a block of it can
-		 * be had. */
-		if (!budget_take(SLAB_BLOCK))
+	else {
+		if (c->carve_left == 0) {
+			/* A whole page of address space only once a block
+			 * of it can be had. */
+			if (!budget_take(SLAB_BLOCK))
+				return NULL;
+			budget_give(SLAB_BLOCK);
+			if (!class_grow(c))
+				return NULL;
+		}
+		if (!class_charge(
+		        c, (size_t)(c->carve - c->pages[c->npages - 1].base) +
+		               c->size))
 			return NULL;
-		budget_give(SLAB_BLOCK);
-		if (!class_grow(c))
-			return NULL;
+		it = (struct item *)c->carve;
+		c->carve += c->size;
+		c->carve_left--;
 	}
-	if (!class_charge(
-	        c, (size_t)(c->carve - c->pages[c->npages - 1].base) + c->size))
-		return NULL;
-	it = (struct item *)c->carve;
-	c->carve += c->size;
-	c->carve_left--;
+	atomic_store_explicit(&it->state, ITEM_USED, memory_order_relaxed);
+	it->cls = (uint8_t)(c - cache.classes);
 	return it;
 }
 
@@ -817,36 +825,42 @@ large_evict(time_t now, struct cache_stats *st)
 	return true;
 }
 
-/* Give back a page of the class holding the most, for a class below its
- * share or for a large item. keep_first: leave every class one page. */
+/* Give back a page of the class holding the most, else of the next, for
+ * a class below its share or for a large item. keep_first: leave every
+ * class one page. */
 static bool
 steal_page(unsigned except, bool keep_first, time_t now, struct cache_stats *st)
 {
-	unsigned best = SLAB_CLASS_MAX;
-	size_t most = 0;
-	struct slab_class *c;
-	bool done = false;
+	bool tried[SLAB_CLASS_MAX] = {false}, done = false;
+	unsigned floor = keep_first ? 1u : 0u;
 
-	for (unsigned i = 0; i < cache.nclasses; i++) {
-		struct slab_class *k = &cache.classes[i];
+	while (!done) {
+		unsigned best = SLAB_CLASS_MAX;
+		size_t most = 0;
+		struct slab_class *c;
 
-		if (i != except && k->npages > (keep_first ? 1u : 0u) &&
-		    k->charged > most) {
-			most = k->charged;
-			best = i;
+		for (unsigned i = 0; i < cache.nclasses; i++) {
+			struct slab_class *k = &cache.classes[i];
+
+			if (i != except && !tried[i] && k->npages > floor &&
+			    k->charged > most) {
+				most = k->charged;
+				best = i;
+			}
 		}
+		if (best == SLAB_CLASS_MAX)
+			return false;
+		tried[best] = true;
+		c = &cache.classes[best];
+		pthread_mutex_lock(&c->lock);
+		/* The page the hand is on holds what it would evict next;
+		 * one being read or written stays. */
+		for (unsigned t = 0; t < 4 && !done && c->npages > floor; t++)
+			done = class_drop_page(
+			    c, (c->hand_page + t) % c->npages, now, st);
+		pthread_mutex_unlock(&c->lock);
 	}
-	if (best == SLAB_CLASS_MAX)
-		return false;
-	c = &cache.classes[best];
-	pthread_mutex_lock(&c->lock);
-	/* The page the hand is on holds what it would evict next. */
-	for (unsigned tries = 0;
-	     tries < 4 && !done && c->npages > (keep_first ? 1u : 0u); tries++)
-		done = class_drop_page(
-		    c, (c->hand_page + tries) % c->npages, now, st);
-	pthread_mutex_unlock(&c->lock);
-	return done;
+	return true;
 }
 
 /* A kept mapping of len bytes (any length if 0), or NULL. */
@@ -943,7 +957,9 @@ slab_alloc(unsigned ci, time_t now, struct cache_stats *st)
 	size_t need = align_up(c->size, SLAB_BLOCK);
 	struct item *it = NULL;
 
-	for (int tries = 0; tries < 8; tries++) {
+	/* Room made can be taken by another thread before this one gets
+	 * back to it: try again while room can be made. */
+	for (int tries = 0; tries < 64; tries++) {
 		bool below;
 
 		pthread_mutex_lock(&c->lock);

@@ -340,6 +340,53 @@ START_TEST(test_small_limit_every_size)
 }
 END_TEST
 
+/* An expired item found on the way is removed, and the lookup goes on
+ * for its own key: it used to return whatever followed in the chain. */
+START_TEST(test_expired_in_chain)
+{
+	enum cache_result res;
+	char key[32], want[32];
+	struct item *it;
+
+	it = cache_alloc(
+	    "x", 1, 0, cache_exptime(-1, cache_now()), 1, &res, &st);
+	memcpy(item_value(it), "X", 1);
+	ck_assert_int_eq(cache_store(it, CACHE_SET, 0, &st), CACHE_STORED);
+	for (int n = 0; n < 4000; n++) {
+		snprintf(key, sizeof key, "y%d", n);
+		ck_assert_int_eq(put(key, key, CACHE_SET, 0), CACHE_STORED);
+	}
+	ck_assert_ptr_null(value_of("x"));
+	ck_assert_int_eq(put("x", "new", CACHE_ADD, 0), CACHE_STORED);
+	ck_assert_str_eq(value_of("x"), "new");
+	for (int n = 0; n < 4000; n++) {
+		snprintf(key, sizeof key, "y%d", n);
+		snprintf(want, sizeof want, "y%d", n);
+		ck_assert_str_eq(value_of(key), want);
+	}
+}
+END_TEST
+
+/* A chunk freed goes back to its own class: overwriting one key forever
+ * evicts nothing and holds on to no memory. */
+START_TEST(test_overwrite_reuses_chunk)
+{
+	char value[1001];
+	struct cache_totals t;
+
+	teardown();
+	setup_sized(8 << 20, false);
+	memset(value, 'o', sizeof value - 1);
+	value[sizeof value - 1] = '\0';
+	for (int n = 0; n < 20000; n++)
+		ck_assert_int_eq(put("one", value, CACHE_SET, 0), CACHE_STORED);
+	ck_assert_uint_eq(stat_get(&st.evictions), 0);
+	cache_totals(&t);
+	ck_assert_uint_eq(t.curr_items, 1);
+	ck_assert_uint_le(t.mapped, 64 * 1024);
+}
+END_TEST
+
 /* Replacing an item that has others behind it in its hash chain keeps
  * them: the lost chain tail was the use after free of issue 10 (evicted
  * items still reachable from a bucket). 4,000 keys in 4 shards of 64
@@ -443,6 +490,8 @@ main(void)
 	tcase_add_test(tc, test_too_large);
 	tcase_add_test(tc, test_large_flood_keeps_small);
 	tcase_add_test(tc, test_small_limit_every_size);
+	tcase_add_test(tc, test_expired_in_chain);
+	tcase_add_test(tc, test_overwrite_reuses_chunk);
 	tcase_add_test(tc, test_replace_keeps_chain);
 	tcase_add_test(tc, test_concurrent);
 	suite_add_tcase(s, tc);
