@@ -18,8 +18,6 @@
 #include "worker.h"
 #include "xmalloc.h"
 
-/* Grows past the pool's buffer size for long key lists and large values,
- * up to proto_text_buffer_max(). */
 /* iovecs per writev: plenty for one flush, small on the stack. */
 #define CONN_IOV 64
 /* How long a closing connection may keep sending before we hang up. */
@@ -384,6 +382,8 @@ conn_read(struct conn *c, int fd)
 		c->rbuf = bufpool_get(c->pool);
 		c->rcap = c->pool->size;
 	}
+	/* Past the pool's size for long key lists and large values, up to
+	 * proto_text_buffer_max(). */
 	want = c->rlen + c->pool->size / 4;
 	if (c->proto.need > want)
 		want = c->proto.need;

@@ -700,7 +700,7 @@ proto_dispatch(struct request *r)
 		}
 	/* A browser can be made to POST to any local port: its headers and
 	 * body must never run as commands (memcached closes here too). */
-	if (r->ntok > 1 && r->tok[r->ntok - 1].len >= 5 &&
+	if (r->tok[r->ntok - 1].len >= 5 &&
 	    memcmp(r->tok[r->ntok - 1].s, "HTTP/", 5) == 0) {
 		*r->action = PROTO_HTTP;
 		return;

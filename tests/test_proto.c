@@ -134,6 +134,23 @@ START_TEST(test_quit_stops_processing)
 }
 END_TEST
 
+/* An HTTP request line stops everything after it, unanswered, as in
+ * memcached; a known command ending in HTTP/ is still that command. */
+START_TEST(test_http_request_line)
+{
+	static const char *const lines[] = {"POST / HTTP/1.1\r\nflush_all\r\n",
+	    "GET / HTTP/1.0\r\nversion\r\n", "HTTP/1.0\r\nversion\r\n"};
+
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		ck_assert_str_eq(FEED(lines[i]), "");
+		ck_assert_int_eq(action, PROTO_HTTP);
+	}
+	ck_assert_str_eq(FEED("set / HTTP/1.1\r\n"), "ERROR\r\n");
+	ck_assert_int_eq(action, PROTO_CONTINUE);
+	ck_assert_str_eq(FEED("POST / http/1.1\r\n"), "ERROR\r\n");
+}
+END_TEST
+
 START_TEST(test_line_too_long)
 {
 	size_t n = PROTO_LINE_MAX + 1;
@@ -376,6 +393,7 @@ main(void)
 	tcase_add_test(tc, test_partial_line_waits);
 	tcase_add_test(tc, test_verbosity);
 	tcase_add_test(tc, test_quit_stops_processing);
+	tcase_add_test(tc, test_http_request_line);
 	tcase_add_test(tc, test_line_too_long);
 	tcase_add_test(tc, test_key_lists_may_be_long);
 	tcase_add_test(tc, test_stats_names_answering_thread);
