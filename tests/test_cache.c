@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cache.h"
-#include "service.h"
+#include "counter.h"
 
 static struct cache_stats st;
 

@@ -36,7 +36,7 @@ START_TEST(test_defaults)
 	struct config c;
 
 	config_defaults(&c);
-	ck_assert_int_eq(c.port, CONFIG_DEFAULT_PORT);
+	ck_assert_int_eq(c.port, ADDR_DEFAULT_PORT);
 	ck_assert_int_eq(c.max_conns, 1024);
 	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
 	ck_assert(!c.daemonize);
@@ -193,28 +193,24 @@ START_TEST(test_split_listen)
 	int port;
 
 	ck_assert_int_eq(
-	    config_split_listen("10.0.0.1", 7, host, sizeof host, &port), 0);
+	    addr_split("10.0.0.1", 7, host, sizeof host, &port), 0);
 	ck_assert_str_eq(host, "10.0.0.1");
 	ck_assert_int_eq(port, 7);
 	ck_assert_int_eq(
-	    config_split_listen("localhost:81", 7, host, sizeof host, &port),
-	    0);
+	    addr_split("localhost:81", 7, host, sizeof host, &port), 0);
 	ck_assert_str_eq(host, "localhost");
 	ck_assert_int_eq(port, 81);
 	ck_assert_int_eq(
-	    config_split_listen("[::1]:82", 7, host, sizeof host, &port), 0);
+	    addr_split("[::1]:82", 7, host, sizeof host, &port), 0);
 	ck_assert_str_eq(host, "::1");
 	ck_assert_int_eq(port, 82);
-	ck_assert_int_eq(
-	    config_split_listen("::", 7, host, sizeof host, &port), 0);
+	ck_assert_int_eq(addr_split("::", 7, host, sizeof host, &port), 0);
 	ck_assert_str_eq(host, "::");
 	ck_assert_int_eq(port, 7);
 	ck_assert_int_eq(
-	    config_split_listen("h:99999", 7, host, sizeof host, &port), -1);
-	ck_assert_int_eq(
-	    config_split_listen(":80", 7, host, sizeof host, &port), -1);
-	ck_assert_int_eq(
-	    config_split_listen("[::1]x", 7, host, sizeof host, &port), -1);
+	    addr_split("h:99999", 7, host, sizeof host, &port), -1);
+	ck_assert_int_eq(addr_split(":80", 7, host, sizeof host, &port), -1);
+	ck_assert_int_eq(addr_split("[::1]x", 7, host, sizeof host, &port), -1);
 }
 END_TEST
 

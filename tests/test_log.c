@@ -6,9 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "counter.h"
 #include "log.h"
+#include "log_ring.h"
 #include "logger.h"
-#include "service.h"
+#include "thread.h"
 
 /* A line as the logger sees it. */
 static struct log_line
@@ -172,18 +174,20 @@ slurp(const char *path)
 }
 
 /* Start a logger writing to a temp file named in path. */
-static struct service *
+static struct thread *
 start_logger(char *path)
 {
-	struct service *logger;
+	static const int counts[ROLE_COUNT] = {[ROLE_LOGGER] = 1};
+	struct thread *logger;
 	char err[256];
 	int fd;
 
 	fd = mkstemp(path);
 	ck_assert_int_ne(fd, -1);
 	close(fd);
-	services_init(1);
-	logger = service_get(ROLE_LOGGER, 0);
+	ck_assert_int_eq(threads_init(counts), 0);
+	log_threads_init();
+	logger = thread_get(ROLE_LOGGER, 0);
 	ck_assert_int_eq(
 	    logger_open(&(struct logger_config){.file = path}, err, sizeof err),
 	    0);
@@ -193,12 +197,12 @@ start_logger(char *path)
 
 /* Stop the logger; every line queued before is in the file. */
 static char *
-stop_logger(struct service *logger, const char *path)
+stop_logger(struct thread *logger, const char *path)
 {
 	char *text;
 
 	logger_stop();
-	pthread_join(logger->thread, NULL);
+	thread_join(logger);
 	logger_close();
 	text = slurp(path);
 	unlink(path);
@@ -208,11 +212,11 @@ stop_logger(struct service *logger, const char *path)
 START_TEST(test_logger_writes_lines_of_the_caller)
 {
 	char path[] = "/tmp/tl-log-XXXXXX", want[128];
-	struct service *logger = start_logger(path);
-	const char *me = service_self()->name;
+	struct thread *logger = start_logger(path);
+	const char *me = thread_self()->name;
 	char *text;
 
-	service_start(logger);
+	ck_assert_int_eq(thread_start(logger, logger_main), 0);
 	log_info("hello from %s", "main");
 	log_debug("not written");
 	errno = ENOENT;
@@ -227,17 +231,18 @@ START_TEST(test_logger_writes_lines_of_the_caller)
 	ck_assert_ptr_nonnull(strstr(text, want));
 	ck_assert_ptr_null(strstr(text, "not written"));
 	ck_assert_ptr_nonnull(strstr(text, " logger notice writing log to "));
-	ck_assert_uint_ge(stat_get(&logger->stats.lines_written), 3);
+	ck_assert_uint_ge(stat_get(&logger_counters()->lines_written), 3);
 	free(text);
-	services_free();
+	log_threads_free();
+	threads_free();
 }
 END_TEST
 
 START_TEST(test_logger_reports_drops)
 {
 	char path[] = "/tmp/tl-log-XXXXXX", want[128];
-	struct service *logger = start_logger(path);
-	struct service *self = service_self();
+	struct thread *logger = start_logger(path);
+	struct thread *self = thread_self();
 	struct log_line l = line_of(0, 0, "t", LOG_LVL_INFO, "filler", 6);
 	char *text;
 
@@ -247,15 +252,16 @@ START_TEST(test_logger_reports_drops)
 		log_ring_push(self->ring, &l);
 	/* No line of main's own may join the count. */
 	log_set_level(LOG_LVL_WARN);
-	service_start(logger);
+	ck_assert_int_eq(thread_start(logger, logger_main), 0);
 	text = stop_logger(logger, path);
 	snprintf(want, sizeof want, " logger warn 3 lines dropped from %s\n",
 	    self->name);
 	ck_assert_ptr_nonnull(strstr(text, want));
 	ck_assert_uint_ge(
-	    stat_get(&logger->stats.lines_written), LOG_RING_SLOTS);
+	    stat_get(&logger_counters()->lines_written), LOG_RING_SLOTS);
 	free(text);
-	services_free();
+	log_threads_free();
+	threads_free();
 }
 END_TEST
 

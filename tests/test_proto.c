@@ -5,17 +5,14 @@
 #include <string.h>
 
 #include "cache.h"
-#include "config.h"
+#include "counter.h"
 #include "log.h"
 #include "obuf.h"
 #include "proto_text.h"
-#include "service.h"
-#include "stats.h"
 #include "tl_build.h"
 
 #define V "VERSION " TL_WIRE_VERSION "\r\n"
 
-static struct config cfg;
 static struct obuf out;
 static enum proto_action action;
 static size_t used;
@@ -23,12 +20,36 @@ static struct cache_stats cst;
 static struct proto_ctx ctx;
 static char *flat;
 
+/* What the protocol asked of its hooks. */
+static struct {
+	char group[32];
+	int stats;
+	int flushed;
+} asked;
+
+static int
+stats_hook(const char *group, size_t len, struct obuf *o)
+{
+	asked.stats++;
+	snprintf(asked.group, sizeof asked.group, "%.*s", (int)len, group);
+	if (len == 8 && memcmp(group, "nonsense", 8) == 0)
+		return -1;
+	obuf_printf(o, "STAT group %s\r\nEND\r\n", asked.group);
+	return 0;
+}
+
+static void
+flushed_hook(void)
+{
+	asked.flushed++;
+}
+
 static void
 setup(void)
 {
-	config_defaults(&cfg);
-	services_init(2);
-	stats_init(&cfg);
+	memset(&asked, 0, sizeof asked);
+	proto_text_init(&(struct proto_hooks){
+	    .stats = stats_hook, .flushed = flushed_hook});
 	obuf_init(&out, NULL);
 	log_set_level(LOG_LVL_WARN); /* keep stderr quiet */
 	ck_assert_int_eq(cache_init(&(struct cache_config){
@@ -46,8 +67,6 @@ teardown(void)
 	free(flat);
 	flat = NULL;
 	cache_free();
-	services_free();
-	config_free(&cfg);
 }
 
 /* Feed len bytes of in to one connection's protocol state; return the
@@ -184,28 +203,42 @@ START_TEST(test_key_lists_may_be_long)
 }
 END_TEST
 
-START_TEST(test_stats_names_answering_thread)
+/* "stats [GROUP]" is the server's to answer, through the hook. */
+START_TEST(test_stats_goes_to_the_hook)
 {
-	const char *r;
-	char want[64];
+	ck_assert_str_eq(FEED("stats\r\n"), "STAT group \r\nEND\r\n");
+	ck_assert_str_eq(
+	    FEED("stats threads\r\n"), "STAT group threads\r\nEND\r\n");
+	ck_assert_str_eq(FEED("stats nonsense\r\n"), "ERROR\r\n");
+	ck_assert_int_eq(asked.stats, 3);
+	proto_text_init(&(struct proto_hooks){0});
+	ck_assert_str_eq(FEED("stats\r\n"), "ERROR\r\n");
+	ck_assert_int_eq(asked.stats, 3);
+}
+END_TEST
 
-	snprintf(want, sizeof want, "STAT thread %s\r\nEND\r\n",
-	    service_self()->name);
-	r = FEED("stats\r\n");
-	ck_assert_ptr_nonnull(strstr(r, "STAT pid "));
-	ck_assert_ptr_nonnull(strstr(r, "STAT threads 2\r\n"));
-	ck_assert_ptr_nonnull(strstr(r, "STAT max_connections 1024\r\n"));
-	ck_assert_str_eq(r + strlen(r) - strlen(want), want);
-	r = FEED("stats threads\r\n");
-	ck_assert_ptr_nonnull(strstr(r, "STAT worker-1:role worker\r\n"));
-	ck_assert_ptr_nonnull(strstr(r, "STAT logger:role logger\r\n"));
-	ck_assert_ptr_nonnull(strstr(r, "STAT accept:accepted 0\r\n"));
-	ck_assert_str_eq(r + strlen(r) - strlen(want), want);
-	r = FEED("stats settings\r\n");
-	ck_assert_ptr_nonnull(strstr(r, "STAT maxconns 1024\r\n"));
-	ck_assert_ptr_nonnull(strstr(r, "STAT num_threads 2\r\n"));
-	ck_assert_str_eq(r + strlen(r) - strlen(want), want);
-	ck_assert_str_eq(FEED("stats conns\r\n"), want);
+/* What the connection carries out comes back as an action. */
+START_TEST(test_actions)
+{
+	ck_assert_str_eq(FEED("flush_all\r\n"), "OK\r\n");
+	ck_assert_int_eq(asked.flushed, 1);
+	ck_assert_str_eq(FEED("version\r\nquit\r\nversion\r\n"), V);
+	ck_assert_int_eq(action, PROTO_QUIT);
+	/* Without a connection there is nothing to stream to. */
+	ck_assert_str_eq(FEED("watch\r\n"), "ERROR\r\n");
+	ck_assert_int_eq(action, PROTO_CONTINUE);
+	ctx.peer = "127.0.0.1:5";
+	ck_assert_str_eq(
+	    FEED("watch level=warn category=access\r\n"), "OK\r\n");
+	ck_assert_int_eq(action, PROTO_WATCH);
+	ck_assert_int_eq(ctx.watch.level, LOG_LVL_WARN);
+	ck_assert_int_eq(ctx.watch.category, LOG_CAT_ACCESS);
+	ck_assert_ptr_nonnull(strstr(FEED("watch level=loud\r\n"),
+	    "CLIENT_ERROR bad watch filter 'level=loud'"));
+	ck_assert_int_eq(action, PROTO_CONTINUE);
+	proto_text_init(&(struct proto_hooks){.shutdown = true});
+	ck_assert_str_eq(FEED("shutdown\r\nversion\r\n"), "");
+	ck_assert_int_eq(action, PROTO_SHUTDOWN);
 }
 END_TEST
 
@@ -396,7 +429,8 @@ main(void)
 	tcase_add_test(tc, test_http_request_line);
 	tcase_add_test(tc, test_line_too_long);
 	tcase_add_test(tc, test_key_lists_may_be_long);
-	tcase_add_test(tc, test_stats_names_answering_thread);
+	tcase_add_test(tc, test_stats_goes_to_the_hook);
+	tcase_add_test(tc, test_actions);
 	tcase_add_test(tc, test_storage_and_retrieval);
 	tcase_add_test(tc, test_cas);
 	tcase_add_test(tc, test_arith);

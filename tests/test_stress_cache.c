@@ -27,7 +27,7 @@
 #include <time.h>
 
 #include "cache.h"
-#include "service.h"
+#include "counter.h"
 
 #define THREADS  4
 #define KEYS     50

@@ -1,0 +1,56 @@
+/* Settings from built-in defaults, then the config file, then the command
+ * line. Modules receive what they need at init; nothing reads a global. */
+#ifndef TL_CONFIG_H
+#define TL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "accept.h"
+#include "addr.h"
+#include "thread.h"
+
+#define CONFIG_MAX_LISTEN ACCEPT_MAX_SPECS
+
+struct config {
+	char *config_file;
+	char *listen[CONFIG_MAX_LISTEN]; /* "host", "host:port", "[v6]:port" */
+	int nlisten;
+	int port;
+	int threads;
+	int max_conns;
+	int request_timeout; /* seconds; 0: no limit */
+	int write_timeout;
+	int idle_timeout;
+	int log_level;
+	bool daemonize;
+	bool check_only;
+	char *pidfile;
+	char *user; /* to run as after binding, when started as root */
+	char *log_file;
+	int log_format; /* enum log_format */
+	bool log_syslog;
+	bool log_journald;
+	bool log_access;            /* one line per command */
+	int role_level[ROLE_COUNT]; /* per role; -1: the global level */
+	bool enable_shutdown;
+	size_t memory_mb; /* cache memory limit */
+	size_t item_max;  /* largest key + value, bytes */
+	bool evict;       /* false: out of memory errors instead (-M) */
+};
+
+#define CONFIG_ITEM_MAX_LIMIT (64 * 1024 * 1024)
+
+void config_defaults(struct config *);
+void config_free(struct config *);
+/* Errors are written to err as "file:line: message"; returns -1. */
+int config_load_file(struct config *, const char *, char *, size_t);
+/* Returns 0, -1 on a bad argument (message in err), or 1 when --help or
+ * --version printed and the program should exit 0. */
+int config_parse_args(struct config *, int, char **, char *, size_t);
+/* The -f/--config argument, if any, found before full parsing. */
+const char *config_find_file_arg(int, char **);
+void config_usage(FILE *);
+
+#endif

@@ -1,0 +1,22 @@
+/* The replies of "stats" and its subcommands, from the counters each
+ * module keeps of its own. */
+#ifndef TL_STATS_H
+#define TL_STATS_H
+
+#include <stddef.h>
+
+struct obuf;
+struct config;
+
+void stats_init(const struct config *);
+void stats_general(struct obuf *);
+void stats_threads(struct obuf *);
+void stats_settings(struct obuf *);
+void stats_conns(struct obuf *);
+/* The protocol's stats hook: "stats" (len 0) or "stats GROUP"; -1 for a
+ * group there is none of. */
+int stats_answer(const char *, size_t, struct obuf *);
+/* Seconds of user and system CPU the kernel charged to thread tid. */
+int stats_thread_cpu(int, double *, double *);
+
+#endif

@@ -1,0 +1,18 @@
+/* Socket addresses as text: "v4:port", "[v6]:port", and listen specs. */
+#ifndef TL_ADDR_H
+#define TL_ADDR_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* The port threadlined listens on and threadline asks by default. */
+#define ADDR_DEFAULT_PORT 11311
+/* Room for any formatted address. */
+#define ADDR_MAX 64
+
+void addr_format(const struct sockaddr *, socklen_t, char *, size_t);
+/* Split "host", "host:port", "[v6]:port" or a bare IPv6 address into host
+ * and port (defport when absent); -1 on a malformed spec. */
+int addr_split(const char *, int, char *, size_t, int *);
+
+#endif

@@ -1,0 +1,35 @@
+/* Worker threads: each owns an event_base and its connections for their
+ * whole life, and the counters of what they did. */
+#ifndef TL_WORKER_H
+#define TL_WORKER_H
+
+#include <sys/socket.h>
+
+struct cache_stats;
+struct conn_counters;
+struct obuf;
+struct thread;
+
+/* What workers call outside the net floor's connections. */
+struct worker_hooks {
+	/* A connection closed (or one handed over was refused at stop). */
+	void (*conn_closed)(void);
+	/* A client asked the server to stop. */
+	void (*shutdown)(void);
+};
+
+/* One worker per thread of role worker in the table. */
+void workers_init(const struct worker_hooks *);
+void workers_free(void);
+void worker_main(struct thread *);
+/* Hand a new connection to worker idx; called by the accept thread. */
+void worker_dispatch(int idx, int fd, const struct sockaddr *, socklen_t);
+/* Close every connection once its replies are sent, then stop. */
+void workers_stop(void);
+/* Worker idx's counters, for stats. */
+struct conn_counters *worker_counters(int);
+struct cache_stats *worker_cache_stats(int);
+/* "stats conns" lines for every connection of every worker. */
+void workers_stats_conns(struct obuf *);
+
+#endif

@@ -1,0 +1,63 @@
+/* The memcached ASCII protocol: framing of request lines and data blocks,
+ * and the commands. Plain functions over byte buffers: bytes in, replies
+ * and an action out, no socket and no thread table. What only the server
+ * knows (its stats, what a flush starts) comes in through proto_hooks. */
+#ifndef TL_PROTO_TEXT_H
+#define TL_PROTO_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log_filter.h"
+
+struct obuf;
+struct cache_stats;
+
+/* Longest request line, as memcached. */
+#define PROTO_LINE_MAX 2048
+/* Key lists of get/gets/gat/gats: room for 10,000 keys of 250 bytes. */
+#define PROTO_KEYS_LINE_MAX (4 * 1024 * 1024)
+
+enum proto_action {
+	PROTO_CONTINUE,
+	PROTO_QUIT,     /* flush the output, then close */
+	PROTO_CLOSE,    /* after an error: flush, then drain input and close */
+	PROTO_WATCH,    /* stream the log lines ctx->watch lets through */
+	PROTO_HTTP,     /* an HTTP request: close at once, answer nothing */
+	PROTO_SHUTDOWN, /* stop the server, then as PROTO_QUIT */
+};
+
+/* What the server lends the protocol, set once before any request. */
+struct proto_hooks {
+	/* Answer "stats" (group of length 0) or "stats GROUP"; -1 for a
+	 * group it does not know. */
+	int (*stats)(const char *group, size_t len, struct obuf *);
+	/* flush_all ran: reclaim what it dropped now. */
+	void (*flushed)(void);
+	bool shutdown; /* whether "shutdown" may stop the server */
+};
+
+/* One connection's protocol state; lives as long as the connection. */
+struct proto_ctx {
+	/* For access lines and "watch"; peer NULL when driven without a
+	 * connection. */
+	int fd;
+	const char *peer;
+	struct log_filter watch; /* what PROTO_WATCH asks for */
+	struct cache_stats *st;  /* the answering thread's counters */
+	unsigned long cmds;      /* requests handled by the last call */
+	size_t need;             /* bytes the next request needs buffered */
+	unsigned long long skip; /* data bytes still to discard */
+};
+
+/* Answer every complete request in buf; return the bytes consumed. When a
+ * request waits for more input, ctx->need says how many bytes (from the
+ * unconsumed part) it needs. Stops early when *action becomes
+ * PROTO_CLOSE. */
+size_t proto_text_process(struct proto_ctx *, const char *, size_t,
+    struct obuf *, enum proto_action *);
+void proto_text_init(const struct proto_hooks *);
+/* The largest ctx->need can become. */
+size_t proto_text_buffer_max(void);
+
+#endif

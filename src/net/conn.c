@@ -1,0 +1,467 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "addr.h"
+#include "bufpool.h"
+#include "conn.h"
+#include "counter.h"
+#include "log.h"
+#include "proto_text.h"
+#include "thread.h"
+#include "watch.h"
+#include "xmalloc.h"
+
+/* iovecs per writev: plenty for one flush, small on the stack. */
+#define CONN_IOV 64
+/* How long a closing connection may keep sending before we hang up. */
+#define CONN_LINGER_SECS 2
+
+static const char *const conn_state_names[CONN_STATE_MAX] = {
+    [CONN_WAITING] = "conn_waiting",
+    [CONN_READ] = "conn_read",
+    [CONN_PARSE_CMD] = "conn_parse_cmd",
+    [CONN_WRITE] = "conn_write",
+    [CONN_CLOSING] = "conn_closing",
+};
+
+/* Seconds; 0 turns a limit off. */
+static struct conn_timeouts conn_limits = {.request = 30, .write = 30};
+
+static void conn_io_cb(evutil_socket_t, short, void *);
+static void conn_drive(struct conn *);
+
+const char *
+conn_state_name(int state)
+{
+	if (state < 0 || state >= CONN_STATE_MAX)
+		return "conn_invalid";
+	return conn_state_names[state];
+}
+
+static void
+conn_set_state(struct conn *c, enum conn_state state)
+{
+	if (state >= CONN_STATE_MAX)
+		fatalx("conn=%d: invalid state %d", c->fd, (int)state);
+	if (atomic_load_explicit(&c->state, memory_order_relaxed) == (int)state)
+		return;
+	log_debug("conn=%d %s -> %s", c->fd,
+	    conn_state_name(
+	        atomic_load_explicit(&c->state, memory_order_relaxed)),
+	    conn_state_name(state));
+	atomic_store_explicit(&c->state, state, memory_order_relaxed);
+}
+
+static time_t
+conn_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec;
+}
+
+void
+conn_set_timeouts(const struct conn_timeouts *t)
+{
+	conn_limits = *t;
+}
+
+/* A client that stalls holds a connection slot and its buffers; past the
+ * limits it is closed. Watchers are exempt: their stream is bounded by
+ * skipping lines instead. */
+void
+conn_tick(struct conn *c)
+{
+	time_t now = conn_now();
+	char why[96];
+	int limit;
+
+	if (c->watch != NULL || c->close_reason != NULL)
+		return;
+	switch (atomic_load_explicit(&c->state, memory_order_relaxed)) {
+	case CONN_WRITE:
+		limit = conn_limits.write;
+		if (limit > 0 && now - c->write_since >= limit) {
+			snprintf(why, sizeof why,
+			    "closed: its replies waited %d s for the client to "
+			    "read them",
+			    limit);
+			conn_close(c, why);
+		}
+		break;
+	case CONN_READ:
+		limit = conn_limits.request;
+		if (limit > 0 && now - c->read_since >= limit) {
+			snprintf(why, sizeof why,
+			    "closed: a request stayed incomplete for %d s",
+			    limit);
+			conn_close(c, why);
+		}
+		break;
+	case CONN_WAITING:
+		limit = conn_limits.idle;
+		if (limit > 0 && now - atomic_load_explicit(&c->last_cmd,
+		                           memory_order_relaxed) >=
+		                     limit) {
+			snprintf(
+			    why, sizeof why, "closed: idle for %d s", limit);
+			conn_close(c, why);
+		}
+		break;
+	}
+}
+
+struct conn *
+conn_new(const struct conn_owner *own, int fd, const char *peer)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+
+	c->fd = fd;
+	c->own = own;
+	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	obuf_init(&c->out, own->pool);
+	c->proto.fd = fd;
+	c->proto.peer = c->peer;
+	c->proto.st = own->cstats;
+	atomic_store(&c->last_cmd, conn_now());
+	c->ev = event_new(own->base, fd, EV_READ | EV_PERSIST, conn_io_cb, c);
+	if (c->ev == NULL)
+		fatalx("out of memory for a connection event");
+	c->ev_what = EV_READ;
+	event_add(c->ev, NULL);
+	return c;
+}
+
+/* Wait for the socket to be readable, writable (EV_READ, EV_WRITE), or
+ * for nothing (0). */
+static void
+conn_wait(struct conn *c, short what)
+{
+	if (c->ev_what == what)
+		return;
+	event_del(c->ev);
+	c->ev_what = what;
+	if (what == 0)
+		return;
+	event_assign(c->ev, event_get_base(c->ev), c->fd, what | EV_PERSIST,
+	    conn_io_cb, c);
+	event_add(c->ev, NULL);
+}
+
+/* The read buffer goes back to the pool once every byte is answered. */
+static void
+conn_rbuf_drop(struct conn *c)
+{
+	if (c->rcap == c->own->pool->size)
+		bufpool_put(c->own->pool, c->rbuf);
+	else
+		free(c->rbuf);
+	c->rbuf = NULL;
+	c->rcap = 0;
+}
+
+void
+conn_close(struct conn *c, const char *why)
+{
+	log_info("conn=%d peer=%s %s", c->fd, c->peer, why);
+	if (c->watch != NULL)
+		watch_stop(c->watch);
+	event_free(c->ev);
+	if (c->linger != NULL)
+		event_free(c->linger);
+	close(c->fd);
+	c->own->closed(c, c->own->arg);
+	obuf_free(&c->out);
+	if (c->rbuf != NULL)
+		conn_rbuf_drop(c);
+	free(c);
+}
+
+static void
+conn_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	conn_close(c, c->close_reason);
+}
+
+/* Replies are out: close, or after an error let the client's remaining
+ * input drain so the kernel does not reset the connection and destroy the
+ * reply before the client reads it. */
+static void
+conn_finish(struct conn *c)
+{
+	struct timeval tv = {CONN_LINGER_SECS, 0};
+
+	if (c->linger != NULL)
+		return;
+	conn_set_state(c, CONN_CLOSING);
+	if (shutdown(c->fd, SHUT_WR) == -1) {
+		conn_close(c, c->close_reason);
+		return;
+	}
+	c->linger = evtimer_new(event_get_base(c->ev), conn_linger_cb, c);
+	if (c->linger == NULL)
+		fatalx("out of memory for a timer");
+	evtimer_add(c->linger, &tv);
+	conn_wait(c, EV_READ);
+}
+
+/* Write what is pending; 0 when all of it is out, 1 when the socket is
+ * full, -1 when the connection was closed. */
+static int
+conn_flush(struct conn *c)
+{
+	struct iovec iov[CONN_IOV];
+	bool progress = false;
+
+	while (obuf_pending(&c->out) > 0) {
+		int n_iov = obuf_iov(&c->out, iov, CONN_IOV);
+		ssize_t n = writev(c->fd, iov, n_iov);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				/* The write timeout counts from the last
+				 * progress. */
+				if (progress ||
+				    atomic_load_explicit(&c->state,
+				        memory_order_relaxed) != CONN_WRITE)
+					c->write_since = conn_now();
+				conn_set_state(c, CONN_WRITE);
+				conn_wait(c, EV_WRITE);
+				return 1;
+			}
+			char why[128];
+			snprintf(why, sizeof why, "closed on write error: %s",
+			    strerror(errno));
+			conn_close(c, why);
+			return -1;
+		}
+		stat_add(&c->own->counters->bytes_written, (uint64_t)n);
+		obuf_consume(&c->out, (size_t)n);
+		progress = true;
+	}
+	if (c->ev_what == EV_WRITE)
+		conn_wait(c, 0);
+	return 0;
+}
+
+/* Answer what is buffered and send the replies, as far as the socket
+ * takes them. Closing the connection frees c. */
+static void
+conn_drive(struct conn *c)
+{
+	struct proto_ctx *ctx = &c->proto;
+	enum proto_action action = PROTO_CONTINUE;
+	size_t used;
+	bool left, progressed = false;
+	int was = atomic_load_explicit(&c->state, memory_order_relaxed);
+
+	for (;;) {
+		left = false;
+		if (c->watch != NULL) {
+			/* A watcher's input is not requests any more. */
+			c->rlen = 0;
+			left = watch_pull(c->watch, &c->out);
+		}
+		if (c->close_reason == NULL && c->rlen > 0) {
+			conn_set_state(c, CONN_PARSE_CMD);
+			used = proto_text_process(
+			    ctx, c->rbuf, c->rlen, &c->out, &action);
+			if (ctx->cmds > 0) {
+				stat_add(&c->own->counters->cmds, ctx->cmds);
+				atomic_store_explicit(&c->last_cmd, conn_now(),
+				    memory_order_relaxed);
+			}
+			c->rlen -= used;
+			memmove(c->rbuf, c->rbuf + used, c->rlen);
+			progressed |= used > 0;
+			if (action == PROTO_WATCH) {
+				c->watch = watch_start(&ctx->watch,
+				    c->own->watch_wake, c->own->arg);
+				log_info("conn=%d peer=%s now watching the log",
+				    c->fd, c->peer);
+			}
+			if (action == PROTO_SHUTDOWN)
+				c->own->shutdown();
+			if (action == PROTO_HTTP) {
+				stat_add(&c->own->counters->http_refused, 1);
+				log_warnx(
+				    "conn=%d peer=%s sent an HTTP request: "
+				    "closing, nothing of it runs",
+				    c->fd, c->peer);
+				c->close_reason =
+				    "closed after an HTTP request";
+			} else if (action == PROTO_QUIT ||
+			           action == PROTO_SHUTDOWN)
+				c->close_reason = "closed on quit";
+			else if (action == PROTO_CLOSE) {
+				c->close_reason = "closed after a protocol "
+				                  "error";
+				c->linger_after = true;
+			}
+		} else
+			used = 0;
+		switch (conn_flush(c)) {
+		case -1:
+			return;
+		case 1:
+			return; /* conn_write_cb continues */
+		}
+		if (c->close_reason != NULL) {
+			if (c->linger_after)
+				conn_finish(c);
+			else
+				conn_close(c, c->close_reason);
+			return;
+		}
+		/* Stopped at the output limit with requests left: go on. */
+		if (used > 0 && c->rlen > 0 && memchr(c->rbuf, '\n', c->rlen))
+			continue;
+		/* A watcher's lines left behind while its output was full
+		 * go now: nothing else would bring them once its buffer is
+		 * full, since skipped lines wake nobody. */
+		if (left)
+			continue;
+		break;
+	}
+	if (c->rlen == 0 && c->rbuf != NULL)
+		conn_rbuf_drop(c);
+	/* A request left incomplete is timed from when it began, or from
+	 * the last one answered: bytes trickling in do not reset it. */
+	if (c->rlen > 0 && (progressed || was != CONN_READ))
+		c->read_since = conn_now();
+	conn_set_state(c, c->rlen > 0 ? CONN_READ : CONN_WAITING);
+	conn_wait(c, EV_READ);
+}
+
+static void
+conn_read(struct conn *c, int fd)
+{
+	char why[128];
+	size_t want;
+	ssize_t n;
+
+	if (c->linger != NULL) {
+		/* Closing: discard until the client is done. */
+		char sink[4096];
+
+		n = read(fd, sink, sizeof sink);
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+			conn_close(c, c->close_reason);
+		return;
+	}
+	if (c->rbuf == NULL) {
+		c->rbuf = bufpool_get(c->own->pool);
+		c->rcap = c->own->pool->size;
+	}
+	/* Past the pool's size for long key lists and large values, up to
+	 * proto_text_buffer_max(). */
+	want = c->rlen + c->own->pool->size / 4;
+	if (c->proto.need > want)
+		want = c->proto.need;
+	if (want > c->rcap) {
+		size_t cap = c->rcap;
+
+		while (cap < want)
+			cap *= 2;
+		if (cap > proto_text_buffer_max())
+			cap = proto_text_buffer_max();
+		c->rbuf = xrealloc(c->rbuf, cap);
+		c->rcap = cap;
+	}
+	if (c->rlen == c->rcap)
+		return; /* full of requests waiting for the socket */
+	n = read(fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+	if (n == 0) {
+		conn_close(c, "closed by client");
+		return;
+	}
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR) {
+			if (c->rlen == 0)
+				conn_rbuf_drop(c);
+			return;
+		}
+		snprintf(why, sizeof why, "closed on read error: %s",
+		    strerror(errno));
+		conn_close(c, why);
+		return;
+	}
+	stat_add(&c->own->counters->bytes_read, (uint64_t)n);
+	c->rlen += (size_t)n;
+	conn_drive(c); /* may free c */
+}
+
+static void
+conn_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & EV_WRITE)
+		conn_drive(c);
+	else
+		conn_read(c, fd); /* may free c */
+}
+
+void
+conn_kick(struct conn *c)
+{
+	/* Writing already: the write callback goes on when the socket
+	 * drains. */
+	if (atomic_load_explicit(&c->state, memory_order_relaxed) ==
+	        CONN_WRITE ||
+	    c->close_reason != NULL)
+		return;
+	conn_drive(c);
+}
+
+void
+conn_shutdown(struct conn *c, const char *why)
+{
+	if (c->close_reason == NULL)
+		c->close_reason = why;
+	if (obuf_pending(&c->out) == 0) {
+		conn_close(c, c->close_reason);
+		return;
+	}
+	if (c->ev_what == EV_READ)
+		conn_wait(c, 0);
+}
+
+void
+conn_stats(struct conn *c, struct obuf *out)
+{
+	time_t idle = conn_now() -
+	              atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof ss;
+	char local[ADDR_MAX] = "unknown";
+
+	/* Asked for here rather than kept: "stats conns" is rare, and a
+	 * connection's every byte is paid ten thousand times. */
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &sslen) == 0)
+		addr_format((struct sockaddr *)&ss, sslen, local, sizeof local);
+
+	obuf_printf(out,
+	    "STAT %d:addr tcp:%s\r\n"
+	    "STAT %d:listen_addr tcp:%s\r\n"
+	    "STAT %d:state %s\r\n"
+	    "STAT %d:secs_since_last_cmd %lld\r\n"
+	    "STAT %d:thread %s\r\n",
+	    c->fd, c->peer, c->fd, local, c->fd,
+	    conn_state_name(
+	        atomic_load_explicit(&c->state, memory_order_relaxed)),
+	    c->fd, (long long)idle, c->fd, c->own->thread->name);
+}

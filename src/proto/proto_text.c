@@ -1,0 +1,859 @@
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "counter.h"
+#include "log.h"
+#include "obuf.h"
+#include "proto_text.h"
+#include "tl_build.h"
+
+/* Stop answering once this much output waits: a client that does not read
+ * cannot make us buffer without bound. */
+#define PROTO_OUT_HIGH (256 * 1024)
+/* memcached's limit; the key lists of retrieval commands are walked
+ * separately and are not bound by it. */
+#define PROTO_MAX_TOKENS 24
+
+struct token {
+	const char *s;
+	size_t len;
+};
+
+struct request {
+	struct proto_ctx *ctx;
+	struct obuf *out;
+	struct token tok[PROTO_MAX_TOKENS];
+	int ntok;
+	const char *line; /* the request line, without its end */
+	size_t linelen;
+	const char *data; /* what follows the line in the buffer */
+	size_t avail;
+	size_t used;          /* bytes of data the command consumed */
+	bool more;            /* the command needs more input */
+	bool noreply;         /* replies suppressed */
+	unsigned nkeys, hits; /* of a retrieval, for the access log */
+	enum proto_action *action;
+};
+
+struct command {
+	const char *name;
+	void (*fn)(struct request *, int);
+	int arg;    /* passed through, e.g. which storage operation */
+	bool keyed; /* names one key, for the access log */
+};
+
+static void cmd_arith(struct request *, int);
+static void cmd_cache_memlimit(struct request *, int);
+static void cmd_delete(struct request *, int);
+static void cmd_flush_all(struct request *, int);
+static void cmd_get(struct request *, int);
+static void cmd_quit(struct request *, int);
+static void cmd_shutdown(struct request *, int);
+static void cmd_stats(struct request *, int);
+static void cmd_store(struct request *, int);
+static void cmd_touch(struct request *, int);
+static void cmd_verbosity(struct request *, int);
+static void cmd_version(struct request *, int);
+static void cmd_watch(struct request *, int);
+
+/* get flavours */
+#define GET_CAS   1
+#define GET_TOUCH 2
+
+/* Most frequent first: the table is searched in order. */
+static const struct command commands[] = {
+    {"get", cmd_get, 0, false},
+    {"set", cmd_store, CACHE_SET, true},
+    {"gets", cmd_get, GET_CAS, false},
+    {"delete", cmd_delete, 0, true},
+    {"incr", cmd_arith, 1, true},
+    {"decr", cmd_arith, 0, true},
+    {"add", cmd_store, CACHE_ADD, true},
+    {"replace", cmd_store, CACHE_REPLACE, true},
+    {"append", cmd_store, CACHE_APPEND, true},
+    {"prepend", cmd_store, CACHE_PREPEND, true},
+    {"cas", cmd_store, CACHE_CAS, true},
+    {"touch", cmd_touch, 0, true},
+    {"gat", cmd_get, GET_TOUCH, false},
+    {"gats", cmd_get, GET_TOUCH | GET_CAS, false},
+    {"stats", cmd_stats, 0, false},
+    {"flush_all", cmd_flush_all, 0, false},
+    {"version", cmd_version, 0, false},
+    {"verbosity", cmd_verbosity, 0, false},
+    {"cache_memlimit", cmd_cache_memlimit, 0, false},
+    {"quit", cmd_quit, 0, false},
+    {"shutdown", cmd_shutdown, 0, false},
+    {"watch", cmd_watch, 0, false},
+};
+
+static struct proto_hooks hooks;
+
+static const char reply_error[] = "ERROR\r\n";
+static const char reply_bad_format[] =
+    "CLIENT_ERROR bad command line format\r\n";
+static const char reply_too_long[] = "CLIENT_ERROR line too long\r\n";
+
+#define REPLY(r, lit)                                                          \
+	do {                                                                   \
+		if (!(r)->noreply)                                             \
+			obuf_add((r)->out, lit, sizeof lit - 1);               \
+	} while (0)
+
+void
+proto_text_init(const struct proto_hooks *h)
+{
+	hooks = *h;
+}
+
+size_t
+proto_text_buffer_max(void)
+{
+	/* A storage line with its "\n", then the value and its "\r\n". */
+	size_t data = PROTO_LINE_MAX + 1 + cache_item_max() + 2;
+
+	return data > PROTO_KEYS_LINE_MAX + 2 ? data : PROTO_KEYS_LINE_MAX + 2;
+}
+
+static int
+tok_is(const struct token *t, const char *s)
+{
+	size_t n = strlen(s);
+
+	return t->len == n && memcmp(t->s, s, n) == 0;
+}
+
+/*
+ * Numbers are read as memcached reads them, so that the same requests get
+ * the same replies: strtoull/strtol in base 10 (a leading '+' or "-0" is
+ * fine, trailing garbage is not), then narrowed to 32 bits where memcached
+ * narrows, keeping the low bits. A number too long to be meaningful (even
+ * with leading zeros) is refused outright.
+ */
+static bool
+tok_cstr(const struct token *t, char *buf, size_t cap)
+{
+	if (t->len == 0 || t->len >= cap)
+		return false;
+	memcpy(buf, t->s, t->len);
+	buf[t->len] = '\0';
+	return true;
+}
+
+static bool
+tok_end_ok(const char *buf, const char *end)
+{
+	return end != buf && (*end == '\0' || isspace((unsigned char)*end));
+}
+
+/* memcached's safe_strtoull: a '-' is refused unless the value is small. */
+static int
+tok_u64(const struct token *t, uint64_t *out)
+{
+	char buf[64], *end;
+	unsigned long long n;
+
+	if (!tok_cstr(t, buf, sizeof buf))
+		return -1;
+	errno = 0;
+	n = strtoull(buf, &end, 10);
+	if (errno == ERANGE || !tok_end_ok(buf, end) ||
+	    ((long long)n < 0 && strchr(buf, '-') != NULL))
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* memcached's safe_strtoul into 32 bits (flags, memory limit). */
+static int
+tok_u32(const struct token *t, uint32_t *out)
+{
+	uint64_t n;
+
+	if (tok_u64(t, &n) == -1)
+		return -1;
+	*out = (uint32_t)n;
+	return 0;
+}
+
+/* memcached's safe_strtol into 32 bits (exptime, bytes, flush delay). */
+static int
+tok_i32(const struct token *t, int32_t *out)
+{
+	char buf[64], *end;
+	long n;
+
+	if (!tok_cstr(t, buf, sizeof buf))
+		return -1;
+	errno = 0;
+	n = strtol(buf, &end, 10);
+	if (errno == ERANGE || !tok_end_ok(buf, end))
+		return -1;
+	*out = (int32_t)(uint32_t)(unsigned long)n;
+	return 0;
+}
+
+/* Split on spaces as memcached does; -1 when there are too many tokens. */
+static int
+tokenize(struct request *r, const char *line, size_t len)
+{
+	size_t i = 0, start;
+
+	r->ntok = 0;
+	while (i < len) {
+		while (i < len && line[i] == ' ')
+			i++;
+		if (i == len)
+			break;
+		if (r->ntok == PROTO_MAX_TOKENS)
+			return -1;
+		start = i;
+		while (i < len && line[i] != ' ')
+			i++;
+		r->tok[r->ntok].s = line + start;
+		r->tok[r->ntok].len = i - start;
+		r->ntok++;
+	}
+	return 0;
+}
+
+/* "noreply" as the last token silences the reply. */
+static bool
+has_noreply(const struct request *r)
+{
+	return r->ntok > 1 && tok_is(&r->tok[r->ntok - 1], "noreply");
+}
+
+/* Keys are 1..250 bytes. Any other byte is allowed, as memcached does:
+ * spaces cannot occur (they split tokens), and real clients send control
+ * bytes (memcaslap prefixes its keys with 0x10). */
+static bool
+key_ok(const struct token *t)
+{
+	return t->len > 0 && t->len <= CACHE_KEY_MAX;
+}
+
+/* Decimal digits of n at the end of buf; returns where they start. */
+static char *
+fmt_u64(char *end, uint64_t n)
+{
+	do {
+		*--end = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	return end;
+}
+
+/* "VALUE key flags bytes [cas]\r\n", then the value by reference. */
+static void
+reply_value(struct obuf *out, struct item *it, bool cas)
+{
+	char head[CACHE_KEY_MAX + 80], num[24], *p = head, *d;
+
+	memcpy(p, "VALUE ", 6);
+	p += 6;
+	memcpy(p, item_key(it), it->nkey);
+	p += it->nkey;
+	*p++ = ' ';
+	d = fmt_u64(num + sizeof num, it->flags);
+	memcpy(p, d, (size_t)(num + sizeof num - d));
+	p += num + sizeof num - d;
+	*p++ = ' ';
+	d = fmt_u64(num + sizeof num, it->nbytes);
+	memcpy(p, d, (size_t)(num + sizeof num - d));
+	p += num + sizeof num - d;
+	if (cas) {
+		*p++ = ' ';
+		d = fmt_u64(num + sizeof num, it->cas);
+		memcpy(p, d, (size_t)(num + sizeof num - d));
+		p += num + sizeof num - d;
+	}
+	*p++ = '\r';
+	*p++ = '\n';
+	obuf_add(out, head, (size_t)(p - head));
+	obuf_add_item(out, it, item_value(it), (size_t)it->nbytes + 2);
+}
+
+/* get/gets key...; gat/gats exptime key... Keys are walked straight from
+ * the line: their number is bounded by the line length, not by
+ * PROTO_MAX_TOKENS. */
+static void
+cmd_get(struct request *r, int flavour)
+{
+	const char *p = r->tok[0].s + r->tok[0].len;
+	const char *end = r->line + r->linelen;
+	time_t exptime = 0;
+	bool touch, cas;
+
+	touch = flavour & GET_TOUCH;
+	cas = flavour & GET_CAS;
+	if (touch) {
+		int32_t e;
+
+		if (r->ntok < 2) {
+			REPLY(r, reply_error);
+			return;
+		}
+		if (tok_i32(&r->tok[1], &e) == -1) {
+			REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
+			return;
+		}
+		exptime = cache_exptime(e, cache_now());
+		p = r->tok[1].s + r->tok[1].len;
+	} else if (r->ntok < 2) {
+		REPLY(r, reply_error);
+		return;
+	}
+	while (p < end) {
+		struct token key;
+		struct item *it;
+
+		while (p < end && *p == ' ')
+			p++;
+		if (p == end)
+			break;
+		key.s = p;
+		while (p < end && *p != ' ')
+			p++;
+		key.len = (size_t)(p - key.s);
+		if (!key_ok(&key)) {
+			REPLY(r, reply_bad_format);
+			return;
+		}
+		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
+		r->nkeys++;
+		if (it != NULL) {
+			r->hits++;
+			reply_value(r->out, it, cas);
+		}
+	}
+	REPLY(r, "END\r\n");
+}
+
+/* set/add/replace/append/prepend key flags exptime bytes [noreply];
+ * cas key flags exptime bytes cas [noreply]. The data block follows. */
+static void
+cmd_store(struct request *r, int op)
+{
+	int base = op == CACHE_CAS ? 6 : 5;
+	uint64_t bytes, cas = 0;
+	uint32_t flags;
+	int32_t e, len;
+	enum cache_result res;
+	struct item *it;
+
+	if (r->ntok != base && r->ntok != base + 1) {
+		REPLY(r, reply_error);
+		return;
+	}
+	r->noreply = r->ntok == base + 1 && has_noreply(r);
+	if (!key_ok(&r->tok[1]) || tok_u32(&r->tok[2], &flags) ||
+	    tok_i32(&r->tok[3], &e) || tok_i32(&r->tok[4], &len) || len < 0 ||
+	    len > INT32_MAX - 2 ||
+	    (op == CACHE_CAS && tok_u64(&r->tok[5], &cas))) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	bytes = (uint64_t)len;
+	if (r->tok[1].len + bytes > cache_item_max()) {
+		/* The data block is swallowed, not read as commands; a set
+		 * that fails drops the old value, as memcached does, so a
+		 * stale value does not outlive a failed update. */
+		REPLY(r, "SERVER_ERROR object too large for cache\r\n");
+		if (op == CACHE_SET)
+			cache_delete(r->tok[1].s, r->tok[1].len, NULL);
+		r->ctx->skip = bytes + 2;
+		return;
+	}
+	if (r->avail < bytes + 2) {
+		r->ctx->need = bytes + 2;
+		r->more = true;
+		return;
+	}
+	r->used = bytes + 2;
+	stat_add(&r->ctx->st->cmd_set, 1);
+	if (memcmp(r->data + bytes, "\r\n", 2) != 0) {
+		REPLY(r, "CLIENT_ERROR bad data chunk\r\n");
+		return;
+	}
+	it = cache_alloc(r->tok[1].s, r->tok[1].len, (uint32_t)flags,
+	    cache_exptime(e, cache_now()), bytes, &res, r->ctx->st);
+	if (it == NULL) {
+		REPLY(r, "SERVER_ERROR out of memory storing object\r\n");
+		if (op == CACHE_SET)
+			cache_delete(r->tok[1].s, r->tok[1].len, NULL);
+		return;
+	}
+	memcpy(item_value(it), r->data, bytes);
+	switch (cache_store(it, op, cas, r->ctx->st)) {
+	case CACHE_STORED:
+		REPLY(r, "STORED\r\n");
+		break;
+	case CACHE_NOT_STORED:
+		REPLY(r, "NOT_STORED\r\n");
+		break;
+	case CACHE_EXISTS:
+		REPLY(r, "EXISTS\r\n");
+		break;
+	case CACHE_NOT_FOUND:
+		REPLY(r, "NOT_FOUND\r\n");
+		break;
+	case CACHE_TOO_LARGE:
+		REPLY(r, "SERVER_ERROR object too large for cache\r\n");
+		break;
+	default:
+		REPLY(r, "SERVER_ERROR out of memory storing object\r\n");
+		break;
+	}
+}
+
+/* delete key [0] [noreply]: memcached still takes a zero hold time. */
+static void
+cmd_delete(struct request *r, int arg)
+{
+	r->noreply = has_noreply(r);
+	if (r->ntok > 4) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (r->ntok > 3 + r->noreply ||
+	    (r->ntok == 3 + r->noreply && !tok_is(&r->tok[2], "0"))) {
+		REPLY(r, "CLIENT_ERROR bad command line format.  Usage: delete "
+		         "<key> [noreply]\r\n");
+		return;
+	}
+	if (r->ntok < 2) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (!key_ok(&r->tok[1])) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) ==
+	    CACHE_STORED)
+		REPLY(r, "DELETED\r\n");
+	else
+		REPLY(r, "NOT_FOUND\r\n");
+}
+
+/* incr/decr key delta [noreply] */
+static void
+cmd_arith(struct request *r, int incr)
+{
+	char num[24], *d;
+	uint64_t delta, value;
+
+	if (r->ntok != 3 && r->ntok != 4) {
+		REPLY(r, reply_error);
+		return;
+	}
+	r->noreply = r->ntok == 4 && has_noreply(r);
+	if (!key_ok(&r->tok[1])) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (tok_u64(&r->tok[2], &delta) == -1) {
+		REPLY(r, "CLIENT_ERROR invalid numeric delta argument\r\n");
+		return;
+	}
+	switch (cache_arith(
+	    r->tok[1].s, r->tok[1].len, incr, delta, &value, r->ctx->st)) {
+	case CACHE_STORED:
+		if (r->noreply)
+			break;
+		d = fmt_u64(num + sizeof num - 2, value);
+		memcpy(num + sizeof num - 2, "\r\n", 2);
+		obuf_add(r->out, d, (size_t)(num + sizeof num - d));
+		break;
+	case CACHE_NOT_FOUND:
+		REPLY(r, "NOT_FOUND\r\n");
+		break;
+	case CACHE_NON_NUMERIC:
+		REPLY(r, "CLIENT_ERROR cannot increment or decrement "
+		         "non-numeric value\r\n");
+		break;
+	default:
+		REPLY(r, "SERVER_ERROR out of memory\r\n");
+		break;
+	}
+}
+
+/* touch key exptime [noreply] */
+static void
+cmd_touch(struct request *r, int arg)
+{
+	int32_t e;
+
+	if (r->ntok != 3 && r->ntok != 4) {
+		REPLY(r, reply_error);
+		return;
+	}
+	r->noreply = r->ntok == 4 && has_noreply(r);
+	if (!key_ok(&r->tok[1])) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (tok_i32(&r->tok[2], &e) == -1) {
+		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
+		return;
+	}
+	if (cache_touch(r->tok[1].s, r->tok[1].len,
+	        cache_exptime(e, cache_now()), r->ctx->st) == CACHE_STORED)
+		REPLY(r, "TOUCHED\r\n");
+	else
+		REPLY(r, "NOT_FOUND\r\n");
+}
+
+/* flush_all [delay] [noreply] */
+static void
+cmd_flush_all(struct request *r, int arg)
+{
+	int32_t delay = 0;
+
+	/* As memcached: a word after the delay other than noreply is
+	 * ignored, and a delay in the past (or negative) means now. */
+	r->noreply = has_noreply(r);
+	if (r->ntok > 3) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (r->ntok != 1 + r->noreply && tok_i32(&r->tok[1], &delay) == -1) {
+		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
+		return;
+	}
+	stat_add(&r->ctx->st->cmd_flush, 1);
+	cache_flush_all(delay > 0 ? cache_exptime(delay, cache_now()) : 0);
+	if (hooks.flushed != NULL)
+		hooks.flushed();
+	if (delay > 0)
+		log_info("flush_all in %d", (int)delay);
+	else
+		log_info("flush_all");
+	REPLY(r, "OK\r\n");
+}
+
+/* cache_memlimit MB [noreply] */
+static void
+cmd_cache_memlimit(struct request *r, int arg)
+{
+	uint32_t mb;
+
+	/* memcached answers a bad number with a bare ERROR here. */
+	r->noreply = has_noreply(r);
+	if (r->ntok != 2 && r->ntok != 3) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (tok_u32(&r->tok[1], &mb) == -1) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (mb < 8) {
+		REPLY(r, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than "
+		         "8m\r\n");
+		return;
+	}
+	cache_set_limit((size_t)mb << 20);
+	log_notice("memory limit set to %u MB", (unsigned)mb);
+	REPLY(r, "OK\r\n");
+}
+
+static void
+cmd_version(struct request *r, int arg)
+{
+	REPLY(r, "VERSION " TL_WIRE_VERSION "\r\n");
+}
+
+static void
+cmd_quit(struct request *r, int arg)
+{
+	*r->action = PROTO_QUIT;
+}
+
+/* Stops the server, when the config allows it. */
+static void
+cmd_shutdown(struct request *r, int arg)
+{
+	if (!hooks.shutdown) {
+		REPLY(r, "ERROR: shutdown not enabled\r\n");
+		return;
+	}
+	log_notice("shutdown requested by a client");
+	*r->action = PROTO_SHUTDOWN;
+}
+
+/* verbosity LEVEL [THREAD]: LEVEL is memcached's number (0 warn, 1 notice,
+ * 2 info, 3 and up debug) or a level name; THREAD, our extension, a
+ * thread's name or a role, limits the change to those threads. */
+static void
+cmd_verbosity(struct request *r, int arg)
+{
+	char name[32];
+	uint32_t n;
+	int level;
+
+	/* As memcached, "verbosity noreply" is a bad level, answered
+	 * silently. */
+	r->noreply = has_noreply(r);
+	if (r->ntok < 2 || r->ntok > 3 + r->noreply) {
+		r->noreply = false;
+		REPLY(r, reply_error);
+		return;
+	}
+	if (tok_u32(&r->tok[1], &n) == 0)
+		level = LOG_LVL_WARN + (int)(n > 3 ? 3 : n);
+	else if (r->tok[1].len < sizeof name) {
+		memcpy(name, r->tok[1].s, r->tok[1].len);
+		name[r->tok[1].len] = '\0';
+		level = log_level_parse(name);
+	} else
+		level = -1;
+	if (level == -1) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (r->ntok == 2 + r->noreply) {
+		log_set_level(level);
+		log_notice("log level set to %s", log_level_name(level));
+		REPLY(r, "OK\r\n");
+		return;
+	}
+	snprintf(name, sizeof name, "%.*s",
+	    (int)(r->tok[2].len < 31 ? r->tok[2].len : 31), r->tok[2].s);
+	if (r->tok[2].len >= 16 || log_set_thread_level(name, level) == 0) {
+		REPLY(r, "CLIENT_ERROR no such thread or role\r\n");
+		return;
+	}
+	log_notice("log level of %s set to %s", name, log_level_name(level));
+	REPLY(r, "OK\r\n");
+}
+
+/* watch [level=L] [thread=NAME|ROLE] [category=C]: from here on the
+ * connection receives log lines. */
+static void
+cmd_watch(struct request *r, int arg)
+{
+	const char *args = r->tok[0].s + r->tok[0].len;
+	char err[256];
+
+	if (r->ctx->peer == NULL) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (log_filter_parse(&r->ctx->watch, args,
+	        (size_t)(r->line + r->linelen - args), err, sizeof err) == -1) {
+		obuf_printf(r->out, "CLIENT_ERROR %s\r\n", err);
+		return;
+	}
+	REPLY(r, "OK\r\n");
+	*r->action = PROTO_WATCH;
+}
+
+static void
+cmd_stats(struct request *r, int arg)
+{
+	const struct token *group = r->ntok > 1 ? &r->tok[1] : NULL;
+
+	if (hooks.stats == NULL || hooks.stats(group ? group->s : "",
+	                               group ? group->len : 0, r->out) == -1)
+		REPLY(r, reply_error);
+}
+
+static void
+proto_dispatch(struct request *r)
+{
+	r->noreply = false;
+	r->used = 0;
+	r->more = false;
+	r->nkeys = r->hits = 0;
+	/* Only retrieval commands may carry more than 24 tokens: they walk
+	 * their keys from the line itself. */
+	if ((tokenize(r, r->line, r->linelen) == -1 &&
+	        !tok_is(&r->tok[0], "get") && !tok_is(&r->tok[0], "gets") &&
+	        !tok_is(&r->tok[0], "gat") && !tok_is(&r->tok[0], "gats")) ||
+	    r->ntok == 0) {
+		REPLY(r, reply_error);
+		return;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (tok_is(&r->tok[0], commands[i].name)) {
+			r->nkeys = commands[i].keyed;
+			commands[i].fn(r, commands[i].arg);
+			return;
+		}
+	/* A browser can be made to POST to any local port: its headers and
+	 * body must never run as commands (memcached closes here too). */
+	if (r->tok[r->ntok - 1].len >= 5 &&
+	    memcmp(r->tok[r->ntok - 1].s, "HTTP/", 5) == 0) {
+		*r->action = PROTO_HTTP;
+		return;
+	}
+	REPLY(r, reply_error);
+}
+
+/* Retrieval commands carry key lists far longer than other lines. */
+static size_t
+proto_line_limit(const char *line, size_t len)
+{
+	static const char *const keyed[] = {"get ", "gets ", "gat ", "gats "};
+
+	for (size_t i = 0; i < sizeof keyed / sizeof keyed[0]; i++) {
+		size_t n = strlen(keyed[i]);
+
+		if (len >= n && memcmp(line, keyed[i], n) == 0)
+			return PROTO_KEYS_LINE_MAX;
+	}
+	return PROTO_LINE_MAX;
+}
+
+static long long
+proto_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Append s to the access line at *p, bounded by end. */
+static void
+acc_put(char **p, const char *end, const char *s, size_t n)
+{
+	if (n > (size_t)(end - *p))
+		n = (size_t)(end - *p);
+	memcpy(*p, s, n);
+	*p += n;
+}
+
+static void
+acc_num(char **p, const char *end, long long v)
+{
+	char num[24], *d;
+
+	if (v < 0) {
+		acc_put(p, end, "-", 1);
+		v = -v;
+	}
+	d = fmt_u64(num + sizeof num, (uint64_t)v);
+	acc_put(p, end, d, (size_t)(num + sizeof num - d));
+}
+
+/* One access line per command: who asked what, and how it went. The
+ * result is the reply's first word, lower-cased ("stored", "not_found",
+ * "client_error"), or for retrievals hit, miss or partial. Formatted by
+ * hand: this runs once per request. */
+static void
+proto_access_log(struct request *r, size_t reply_at, long long start)
+{
+	const struct proto_ctx *c = r->ctx;
+	size_t avail = r->out->len - r->out->off - reply_at;
+	const char *p = avail ? r->out->data + r->out->off + reply_at : NULL;
+	const struct token *cmd = &r->tok[0];
+	char line[256], *w = line, *end = line + sizeof line;
+	const char *res = NULL;
+
+	acc_put(&w, end, "conn=", 5);
+	acc_num(&w, end, c->peer ? c->fd : -1);
+	acc_put(&w, end, " peer=", 6);
+	acc_put(
+	    &w, end, c->peer ? c->peer : "-", c->peer ? strlen(c->peer) : 1);
+	acc_put(&w, end, " cmd=", 5);
+	if (r->ntok > 0)
+		acc_put(&w, end, cmd->s, cmd->len > 32 ? 32 : cmd->len);
+	else
+		acc_put(&w, end, "-", 1);
+	acc_put(&w, end, " keys=", 6);
+	acc_num(&w, end, r->nkeys);
+	acc_put(&w, end, " result=", 8);
+	if (r->ntok > 0 && r->nkeys > 0 &&
+	    (tok_is(cmd, "get") || tok_is(cmd, "gets") || tok_is(cmd, "gat") ||
+	        tok_is(cmd, "gats")))
+		res = r->hits == 0          ? "miss"
+		      : r->hits == r->nkeys ? "hit"
+		                            : "partial";
+	else if (avail == 0)
+		res = r->noreply ? "noreply" : "none";
+	else if (p[0] >= '0' && p[0] <= '9')
+		res = "ok";
+	if (res != NULL)
+		acc_put(&w, end, res, strlen(res));
+	else
+		for (size_t n = 0; n < avail && n < 24 && p[n] != ' ' &&
+		                   p[n] != '\r' && w < end;
+		     n++)
+			*w++ = (char)(p[n] >= 'A' && p[n] <= 'Z' ? p[n] + 32
+			                                         : p[n]);
+	acc_put(&w, end, " us=", 4);
+	acc_num(&w, end, proto_usec() - start);
+	log_access_raw(line, (size_t)(w - line));
+}
+
+size_t
+proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
+    struct obuf *out, enum proto_action *action)
+{
+	struct request r = {.ctx = ctx, .out = out, .action = action};
+	size_t pos = 0;
+
+	*action = PROTO_CONTINUE;
+	ctx->cmds = 0;
+	ctx->need = 0;
+	while (pos < len && *action == PROTO_CONTINUE &&
+	       obuf_pending(out) < PROTO_OUT_HIGH) {
+		const char *line = buf + pos;
+		const char *nl;
+		size_t linelen;
+		const char *nul;
+
+		if (ctx->skip > 0) {
+			size_t n =
+			    ctx->skip < len - pos ? ctx->skip : len - pos;
+
+			ctx->skip -= n;
+			pos += n;
+			continue;
+		}
+		nl = memchr(line, '\n', len - pos);
+		linelen = nl ? (size_t)(nl - line) : len - pos;
+		if (linelen > proto_line_limit(line, linelen)) {
+			REPLY(&r, reply_too_long);
+			*action = PROTO_CLOSE;
+			return len;
+		}
+		if (nl == NULL)
+			break;
+		r.line = line;
+		r.linelen = linelen > 0 && line[linelen - 1] == '\r'
+		                ? linelen - 1
+		                : linelen;
+		/* memcached reads a request line as a C string: a NUL ends
+		 * it. */
+		if ((nul = memchr(line, '\0', r.linelen)) != NULL)
+			r.linelen = (size_t)(nul - line);
+		r.data = nl + 1;
+		r.avail = len - pos - linelen - 1;
+		if (log_access_enabled()) {
+			size_t reply_at = out->len - out->off;
+			long long start = proto_usec();
+
+			proto_dispatch(&r);
+			if (!r.more)
+				proto_access_log(&r, reply_at, start);
+		} else
+			proto_dispatch(&r);
+		if (r.more) {
+			ctx->need += linelen + 1;
+			break;
+		}
+		pos += linelen + 1 + r.used;
+		ctx->cmds++;
+	}
+	return pos;
+}

@@ -1,0 +1,1416 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <xxhash.h>
+
+#include "cache.h"
+#include "counter.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/*
+ * Locks, and the order they are taken in: a shard lock, then a class lock
+ * or the large-item lock. Code holding a class or the large lock that
+ * needs a shard (eviction) only tries it and moves on when it is taken, so
+ * no thread ever waits in the other order. Two class locks are never held
+ * at once.
+ *
+ * An item's life: a chunk is taken (ITEM_USED), filled, linked into its
+ * shard (ITEM_LINKED, the table's reference), found by readers who take
+ * references of their own, unlinked, and its chunk given back when the
+ * last reference goes. The CLOCK hand reads ITEM_LINKED without the shard
+ * lock to pick a candidate, then checks again under it.
+ */
+
+#define CACHE_SHARDS_DEFAULT  256
+#define CACHE_BUCKETS_INITIAL 64
+/* memcached's page size. A page is address space: what counts against
+ * the limit is what has been carved into chunks, in blocks, so a class
+ * with few items costs few bytes however coarse its page. */
+#define SLAB_PAGE  (1u << 20)
+#define SLAB_BLOCK (64u << 10)
+/* Chunks go up to half a page, as memcached's slab_chunk_max; larger
+ * items (to -I) get a mapping of their own. Carving reuses memory that
+ * mapping would fault in and unmap on every store: with mappings from 16
+ * KiB up, the churn benchmark filled 2.5 times slower than memcached. */
+#define SLAB_CHUNK_MAX (512u << 10)
+#define SLAB_ALIGN     8
+/* Chunk sizes step by 8 bytes up to here (where most small items are, so
+ * a 100-byte value wastes at most 7 bytes), then grow by a quarter. */
+#define SLAB_FINE_MAX  256
+#define SLAB_CLASS_MAX 96
+#define OS_PAGE        4096u
+/* An oldest-first large item moves back to the head at most once a
+ * minute, as memcached's ITEM_UPDATE_INTERVAL. */
+#define LARGE_BUMP_SECS 60
+/* How far eviction looks for an item nobody is reading before it gives
+ * up: a full sweep twice for CLOCK, this many large items. */
+#define LARGE_SCAN_MAX 64
+/* Freed large mappings kept for the next large item of the same length:
+ * a fresh mapping faults in page by page, and unmapping one interrupts
+ * every worker's CPU to flush its TLB, costing more than the copy. Kept
+ * ones stay charged and are the first to go when room is needed. */
+#define LARGE_PARK_MAX 32
+
+#define ITEM_HDR     offsetof(struct item, data)
+#define ITEM_USED    0x01 /* the chunk is taken */
+#define ITEM_LINKED  0x02 /* in the table, which holds a reference */
+#define ITEM_FETCHED 0x04 /* read since stored */
+#define ITEM_FREQ    0x18 /* reads, saturating at 3: CLOCK's use count */
+#define ITEM_FREQ1   0x08
+
+#define CACHE_CLASS_LARGE 0xff
+
+struct shard {
+	pthread_mutex_t lock;
+	struct item **buckets;
+	size_t mask;
+	_Atomic size_t count; /* read by stats without the lock */
+	size_t reclaim_next;  /* bucket the maint thread looks at next */
+} __attribute__((aligned(64)));
+
+struct slab_page {
+	char *base;
+	size_t charged; /* bytes of it counted against the limit */
+};
+
+/* One chunk size. Chunks never carved yet are all zero (fresh mappings),
+ * which reads as free: the hand skips them. */
+struct slab_class {
+	pthread_mutex_t lock;
+	size_t size; /* chunk bytes */
+	unsigned per_page;
+	struct slab_page *pages;
+	_Atomic unsigned npages; /* read by steal_page and stats unlocked */
+	unsigned pages_cap;
+	_Atomic size_t charged; /* over all pages */
+	struct item *free;      /* chunks given back */
+	char *carve;            /* the next never-used chunk of the last page */
+	unsigned carve_left;
+	unsigned hand_page; /* CLOCK: the chunk looked at next */
+	unsigned hand_chunk;
+	_Atomic size_t items; /* linked; read by stats */
+} __attribute__((aligned(64)));
+
+/* Ahead of a large item in its mapping; the list is oldest last. */
+struct large {
+	struct large *prev, *next;
+	size_t maplen;
+	uint32_t atime;
+	uint32_t pad;
+};
+
+static struct {
+	struct shard *shards;
+	unsigned nshards;
+	unsigned shift; /* hash >> shift picks the shard */
+	struct slab_class classes[SLAB_CLASS_MAX];
+	unsigned nclasses;
+	size_t chunk_max;
+	/* What a class may take from others for itself before it must
+	 * evict its own: each size keeps some room whatever the others do,
+	 * as memcached's first page per class, but within the limit. */
+	_Atomic size_t share;
+	pthread_mutex_t large_lock;
+	struct large *large_head, *large_tail;
+	_Atomic size_t large_count;
+	struct large *parked; /* through next; large lock */
+	unsigned nparked;
+	_Atomic size_t mapped; /* pages and large mappings */
+	_Atomic size_t item_bytes;
+	_Atomic size_t limit;
+	size_t item_max;
+	bool no_evict;
+	_Atomic uint64_t next_cas;
+	/* flush_all: items with a CAS at or below flush_cas are gone. A
+	 * delayed flush waits in flush_at until the first operation at or
+	 * after that second moves it into flush_cas. */
+	_Atomic uint64_t flush_cas;
+	_Atomic uint32_t flush_at;
+} cache;
+
+size_t
+cache_item_max(void)
+{
+	return cache.item_max;
+}
+
+time_t
+cache_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return ts.tv_sec;
+}
+
+time_t
+cache_exptime(long long e, time_t now)
+{
+	if (e == 0)
+		return 0;
+	if (e < 0)
+		return 1;
+	if (e <= CACHE_REL_MAX)
+		return now + (time_t)e;
+	/* An absolute time already past expires at once, as memcached. */
+	return e <= now ? 1 : (time_t)(e > UINT32_MAX ? UINT32_MAX : e);
+}
+
+static size_t
+align_up(size_t n, size_t a)
+{
+	return (n + a - 1) / a * a;
+}
+
+/* Bytes an item of this key and value needs, header and "\r\n" included. */
+static size_t
+item_total(size_t nkey, size_t nbytes)
+{
+	return ITEM_HDR + nkey + nbytes + 2;
+}
+
+static void
+classes_init(void)
+{
+	size_t size = align_up(item_total(1, 0), SLAB_ALIGN);
+	unsigned n = 0;
+
+	while (n < SLAB_CLASS_MAX) {
+		struct slab_class *c = &cache.classes[n++];
+
+		pthread_mutex_init(&c->lock, NULL);
+		c->size = size;
+		c->per_page = (unsigned)(SLAB_PAGE / size);
+		if (size >= cache.chunk_max)
+			break;
+		size = size < SLAB_FINE_MAX
+		           ? size + SLAB_ALIGN
+		           : align_up(size + size / 4, SLAB_ALIGN);
+		/* No class a few percent below the largest. */
+		if (size > cache.chunk_max / 8 * 7)
+			size = cache.chunk_max;
+	}
+	cache.nclasses = n;
+	cache.chunk_max = cache.classes[n - 1].size;
+}
+
+/* The smallest class whose chunks hold total bytes; binary search. */
+static unsigned
+class_for(size_t total)
+{
+	unsigned lo = 0, hi = cache.nclasses - 1;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (cache.classes[mid].size >= total)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* The limit shared out evenly among the classes, from a block to a page
+ * each: what a class may take back from the others. */
+static void
+cache_share_set(size_t limit)
+{
+	size_t share = limit / cache.nclasses / SLAB_BLOCK * SLAB_BLOCK;
+
+	atomic_store(&cache.limit, limit);
+	atomic_store(&cache.share, share > SLAB_PAGE    ? SLAB_PAGE
+	                           : share < SLAB_BLOCK ? SLAB_BLOCK
+	                                                : share);
+}
+
+int
+cache_init(const struct cache_config *cfg)
+{
+	unsigned n = cfg->nshards ? cfg->nshards : CACHE_SHARDS_DEFAULT;
+
+	if (n & (n - 1))
+		return -1;
+	memset(&cache, 0, sizeof cache);
+	cache.nshards = n;
+	cache.shift = 64;
+	while (n > 1) {
+		cache.shift--;
+		n >>= 1;
+	}
+	cache.shards = xcalloc(cache.nshards, sizeof *cache.shards);
+	for (unsigned i = 0; i < cache.nshards; i++) {
+		struct shard *s = &cache.shards[i];
+
+		pthread_mutex_init(&s->lock, NULL);
+		s->buckets = xcalloc(CACHE_BUCKETS_INITIAL, sizeof *s->buckets);
+		s->mask = CACHE_BUCKETS_INITIAL - 1;
+	}
+	cache.chunk_max = SLAB_CHUNK_MAX;
+	classes_init();
+	pthread_mutex_init(&cache.large_lock, NULL);
+	cache_share_set(cfg->limit);
+	cache.item_max = cfg->item_max;
+	cache.no_evict = cfg->no_evict;
+	return 0;
+}
+
+static uint64_t
+cache_hash(const char *key, size_t nkey)
+{
+	return XXH3_64bits(key, nkey);
+}
+
+static struct shard *
+shard_of(uint64_t hash)
+{
+	return &cache.shards[cache.nshards > 1 ? hash >> cache.shift : 0];
+}
+
+static struct large *
+large_of(struct item *it)
+{
+	return (struct large *)it - 1;
+}
+
+static struct item *
+large_item(struct large *l)
+{
+	return (struct item *)(l + 1);
+}
+
+/* Take n bytes of the limit; false when they are not there. */
+static bool
+budget_take(size_t n)
+{
+	size_t used = atomic_load_explicit(&cache.mapped, memory_order_relaxed);
+
+	do {
+		if (used + n >
+		    atomic_load_explicit(&cache.limit, memory_order_relaxed))
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&cache.mapped, &used,
+	    used + n, memory_order_relaxed, memory_order_relaxed));
+	return true;
+}
+
+static void
+budget_give(size_t n)
+{
+	atomic_fetch_sub_explicit(&cache.mapped, n, memory_order_relaxed);
+}
+
+/* Fresh zeroed memory from the system; NULL when it has none. populate:
+ * all of it at once, cheaper than a fault a page for memory about to be
+ * filled. */
+static void *
+map_alloc(size_t len, bool populate)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+map_free(void *p, size_t len)
+{
+	if (munmap(p, len) == -1)
+		fatal("munmap");
+}
+
+/* Back to its class: the chunk is free for the next item. Class lock held. */
+static void
+chunk_put(struct slab_class *c, struct item *it)
+{
+	atomic_store_explicit(&it->state, 0, memory_order_relaxed);
+	it->hnext = c->free;
+	c->free = it;
+}
+
+static void
+item_free(struct item *it)
+{
+	struct slab_class *c;
+
+	if (it->cls == CACHE_CLASS_LARGE) {
+		struct large *l = large_of(it);
+		size_t len = l->maplen;
+
+		pthread_mutex_lock(&cache.large_lock);
+		if (cache.nparked < LARGE_PARK_MAX) {
+			l->next = cache.parked;
+			cache.parked = l;
+			cache.nparked++;
+			l = NULL;
+		}
+		pthread_mutex_unlock(&cache.large_lock);
+		if (l != NULL) {
+			map_free(l, len);
+			budget_give(len);
+		}
+		return;
+	}
+	c = &cache.classes[it->cls];
+	pthread_mutex_lock(&c->lock);
+	chunk_put(c, it);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+cache_release(struct item *it)
+{
+	if (atomic_fetch_sub_explicit(&it->refs, 1, memory_order_acq_rel) == 1)
+		item_free(it);
+}
+
+static bool
+item_expired(const struct item *it, time_t now)
+{
+	return it->exptime != 0 && it->exptime <= now;
+}
+
+/* A delayed flush_all takes effect at the first look at or after its
+ * time: everything stored up to then has a CAS at or below next_cas. */
+static void
+flush_due(time_t now)
+{
+	uint32_t at =
+	    atomic_load_explicit(&cache.flush_at, memory_order_relaxed);
+
+	if (at != 0 && at <= now &&
+	    atomic_compare_exchange_strong(&cache.flush_at, &at, 0))
+		atomic_store(&cache.flush_cas, atomic_load(&cache.next_cas));
+}
+
+static bool
+item_flushed(const struct item *it)
+{
+	return it->cas <=
+	       atomic_load_explicit(&cache.flush_cas, memory_order_relaxed);
+}
+
+static bool
+item_dead(const struct item *it, time_t now)
+{
+	return item_expired(it, now) || item_flushed(it);
+}
+
+static struct item **
+shard_slot(struct shard *s, uint64_t hash, const char *key, size_t nkey)
+{
+	struct item **pp = &s->buckets[hash & s->mask];
+
+	for (; *pp != NULL; pp = &(*pp)->hnext)
+		if ((*pp)->nkey == nkey &&
+		    memcmp(item_key(*pp), key, nkey) == 0)
+			break;
+	return pp;
+}
+
+/* Where the table points at it; it must be linked in s. */
+static struct item **
+shard_slot_of(struct shard *s, struct item *it)
+{
+	uint64_t hash = cache_hash(item_key(it), it->nkey);
+	struct item **pp = &s->buckets[hash & s->mask];
+
+	while (*pp != it)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+/* Double the buckets when chains grow past 1.5 items on average. */
+static void
+shard_grow(struct shard *s)
+{
+	size_t n = (s->mask + 1) * 2;
+	struct item **nb;
+
+	if (atomic_load_explicit(&s->count, memory_order_relaxed) * 2 <
+	    (s->mask + 1) * 3)
+		return;
+	nb = calloc(n, sizeof *nb);
+	if (nb == NULL)
+		return; /* longer chains, still correct */
+	for (size_t i = 0; i <= s->mask; i++) {
+		struct item *it = s->buckets[i], *next;
+
+		for (; it != NULL; it = next) {
+			uint64_t h = cache_hash(item_key(it), it->nkey);
+
+			next = it->hnext;
+			it->hnext = nb[h & (n - 1)];
+			nb[h & (n - 1)] = it;
+		}
+	}
+	free(s->buckets);
+	s->buckets = nb;
+	s->mask = n - 1;
+}
+
+static void
+large_push(struct large *l)
+{
+	l->prev = NULL;
+	l->next = cache.large_head;
+	if (cache.large_head)
+		cache.large_head->prev = l;
+	cache.large_head = l;
+	if (cache.large_tail == NULL)
+		cache.large_tail = l;
+}
+
+static void
+large_unlink(struct large *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		cache.large_head = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	else
+		cache.large_tail = l->prev;
+	l->prev = l->next = NULL;
+}
+
+/* Put it where *pp points (the slot its key hashes to), ahead of whatever
+ * follows there: after shard_detach that is the rest of the chain. The
+ * table holds the reference the caller passes in. */
+static void
+shard_link(struct shard *s, struct item **pp, struct item *it, time_t now)
+{
+	it->hnext = *pp;
+	*pp = it;
+	it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
+	if (it->cls == CACHE_CLASS_LARGE) {
+		pthread_mutex_lock(&cache.large_lock);
+		large_of(it)->atime = (uint32_t)now;
+		large_push(large_of(it));
+		pthread_mutex_unlock(&cache.large_lock);
+		atomic_fetch_add_explicit(
+		    &cache.large_count, 1, memory_order_relaxed);
+	} else
+		atomic_fetch_add_explicit(
+		    &cache.classes[it->cls].items, 1, memory_order_relaxed);
+	atomic_fetch_or_explicit(&it->state, ITEM_LINKED, memory_order_release);
+	atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&cache.item_bytes,
+	    item_total(it->nkey, it->nbytes), memory_order_relaxed);
+	shard_grow(s);
+}
+
+/* Take it out of the table, *pp pointing at it, keeping the table's
+ * reference for the caller. large_locked: the caller holds the large
+ * lock (large eviction). */
+static void
+shard_detach(
+    struct shard *s, struct item **pp, struct item *it, bool large_locked)
+{
+	*pp = it->hnext;
+	it->hnext = NULL;
+	atomic_fetch_and_explicit(
+	    &it->state, (uint8_t)~ITEM_LINKED, memory_order_relaxed);
+	if (it->cls == CACHE_CLASS_LARGE) {
+		if (!large_locked)
+			pthread_mutex_lock(&cache.large_lock);
+		large_unlink(large_of(it));
+		if (!large_locked)
+			pthread_mutex_unlock(&cache.large_lock);
+		atomic_fetch_sub_explicit(
+		    &cache.large_count, 1, memory_order_relaxed);
+	} else
+		atomic_fetch_sub_explicit(
+		    &cache.classes[it->cls].items, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&cache.item_bytes,
+	    item_total(it->nkey, it->nbytes), memory_order_relaxed);
+}
+
+/* Take it out of the table and drop the table's reference: readers
+ * holding their own keep the memory alive. */
+static void
+shard_unlink(struct shard *s, struct item **pp, struct item *it)
+{
+	shard_detach(s, pp, it, false);
+	cache_release(it);
+}
+
+/* Replace old (at *pp) by it, keeping the chain intact. */
+static void
+shard_replace(struct shard *s, struct item **pp, struct item *old,
+    struct item *it, time_t now)
+{
+	shard_unlink(s, pp, old);
+	shard_link(s, pp, it, now);
+}
+
+enum gone { GONE_NOT, GONE_EXPIRED, GONE_FLUSHED };
+
+/* Find key in s; an expired or flushed item is removed on the way and
+ * reported through *gone when gone is not NULL. */
+static struct item **
+shard_find(struct shard *s, uint64_t hash, const char *key, size_t nkey,
+    time_t now, enum gone *gone, struct cache_stats *st)
+{
+	struct item **pp = shard_slot(s, hash, key, nkey);
+	struct item *it = *pp;
+	enum gone why = GONE_NOT;
+
+	if (it != NULL && item_flushed(it))
+		why = GONE_FLUSHED;
+	else if (it != NULL && item_expired(it, now)) {
+		why = GONE_EXPIRED;
+		if (!(atomic_load_explicit(&it->state, memory_order_relaxed) &
+		        ITEM_FETCHED) &&
+		    st)
+			stat_add(&st->expired_unfetched, 1);
+	}
+	/* *pp is now whatever followed it in the chain: look again. */
+	if (why != GONE_NOT) {
+		shard_unlink(s, pp, it);
+		pp = shard_slot(s, hash, key, nkey);
+	}
+	if (gone)
+		*gone = why;
+	return pp;
+}
+
+/* Counts an item leaving to make room: reclaimed when it was dead
+ * anyway, evicted otherwise. */
+static void
+count_victim(struct item *it, time_t now, struct cache_stats *st)
+{
+	bool fetched = atomic_load_explicit(&it->state, memory_order_relaxed) &
+	               ITEM_FETCHED;
+
+	if (st == NULL)
+		return;
+	if (item_dead(it, now)) {
+		stat_add(&st->reclaimed, 1);
+		if (!fetched && item_expired(it, now))
+			stat_add(&st->expired_unfetched, 1);
+	} else {
+		stat_add(&st->evictions, 1);
+		if (!fetched)
+			stat_add(&st->evicted_unfetched, 1);
+	}
+}
+
+/*
+ * Unlink it if it is linked, nobody but the table holds it, and its shard
+ * is free: the caller holds the lock of the chunk's owner (its class or
+ * the large list) and only tries the shard's. True when it is out and the
+ * caller owns its memory.
+ */
+static bool
+try_take(struct item *it, time_t now, struct cache_stats *st, bool large)
+{
+	struct shard *s;
+	bool taken = false;
+
+	if (!(atomic_load_explicit(&it->state, memory_order_acquire) &
+	        ITEM_LINKED))
+		return false;
+	s = shard_of(cache_hash(item_key(it), it->nkey));
+	if (pthread_mutex_trylock(&s->lock) != 0)
+		return false;
+	if ((atomic_load_explicit(&it->state, memory_order_relaxed) &
+	        ITEM_LINKED) &&
+	    atomic_load_explicit(&it->refs, memory_order_acquire) == 1) {
+		count_victim(it, now, st);
+		shard_detach(s, shard_slot_of(s, it), it, large);
+		atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
+		taken = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return taken;
+}
+
+/* The chunk after the hand; advances it. Class lock held, npages > 0. */
+static struct item *
+clock_next(struct slab_class *c)
+{
+	struct item *it;
+
+	if (c->hand_page >= c->npages) {
+		c->hand_page = 0;
+		c->hand_chunk = 0;
+	}
+	it = (struct item *)(c->pages[c->hand_page].base +
+	                     (size_t)c->hand_chunk * c->size);
+	if (++c->hand_chunk == c->per_page) {
+		c->hand_chunk = 0;
+		c->hand_page++;
+	}
+	return it;
+}
+
+/*
+ * CLOCK over the class's chunks: an item read since the hand last passed
+ * loses one use and stays; one with none left goes, unless someone is
+ * reading it. Dead items go at once. Two turns of the hand bound the
+ * search, enough to wear every use count down. Class lock held.
+ */
+static struct item *
+clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
+{
+	size_t budget = (size_t)c->npages * c->per_page * 4;
+
+	while (c->npages > 0 && budget-- > 0) {
+		struct item *it = clock_next(c);
+		uint8_t state =
+		    atomic_load_explicit(&it->state, memory_order_acquire);
+
+		if (!(state & ITEM_LINKED))
+			continue;
+		if (state & ITEM_FREQ) {
+			atomic_fetch_sub_explicit(
+			    &it->state, ITEM_FREQ1, memory_order_relaxed);
+			continue;
+		}
+		if (try_take(it, now, st, false))
+			return it;
+	}
+	return NULL;
+}
+
+/* Charge the limit for the last page up to end bytes in; with evictions
+ * off (-M), a class's first block may pass the limit, as memcached lets a
+ * class have its first page: nothing would ever free one for it. */
+static bool
+class_charge(struct slab_class *c, size_t end)
+{
+	struct slab_page *pg = &c->pages[c->npages - 1];
+	size_t want;
+
+	if (end <= pg->charged)
+		return true;
+	want = align_up(end, SLAB_BLOCK) - pg->charged;
+	if (pg->charged + want > SLAB_PAGE)
+		want = SLAB_PAGE - pg->charged;
+	if (!budget_take(want)) {
+		if (!cache.no_evict || c->charged > 0)
+			return false;
+		atomic_fetch_add_explicit(
+		    &cache.mapped, want, memory_order_relaxed);
+	}
+	pg->charged += want;
+	c->charged += want;
+	return true;
+}
+
+/* A new page of address space for c, nothing charged yet. */
+static bool
+class_grow(struct slab_class *c)
+{
+	char *page;
+
+	if ((page = map_alloc(SLAB_PAGE, false)) == NULL)
+		return false;
+	if (c->npages == c->pages_cap) {
+		c->pages_cap = c->pages_cap ? c->pages_cap * 2 : 4;
+		c->pages =
+		    xreallocarray(c->pages, c->pages_cap, sizeof *c->pages);
+	}
+	c->pages[c->npages++] = (struct slab_page){page, 0};
+	c->carve = page;
+	c->carve_left = c->per_page;
+	return true;
+}
+
+/* A chunk of c from its free list, else carved from its last page (a new
+ * one when that is used up) while the limit allows; marked taken before
+ * the class lock goes, or a page drop would see it free. Class lock
+ * held. */
+static struct item *
+chunk_get(struct slab_class *c)
+{
+	struct item *it = c->free;
+
+	if (it != NULL)
+		c->free = it->hnext;
+	else {
+		if (c->carve_left == 0) {
+			/* A whole page of address space only once a block
+			 * of it can be had. */
+			if (!budget_take(SLAB_BLOCK))
+				return NULL;
+			budget_give(SLAB_BLOCK);
+			if (!class_grow(c))
+				return NULL;
+		}
+		if (!class_charge(
+		        c, (size_t)(c->carve - c->pages[c->npages - 1].base) +
+		               c->size))
+			return NULL;
+		it = (struct item *)c->carve;
+		c->carve += c->size;
+		c->carve_left--;
+	}
+	atomic_store_explicit(&it->state, ITEM_USED, memory_order_relaxed);
+	it->cls = (uint8_t)(c - cache.classes);
+	return it;
+}
+
+/*
+ * Empty page i of c and hand its memory back to the system: every item on
+ * it is evicted, unless one is being read or written, when the page stays
+ * and the call fails. Class lock held.
+ */
+static bool
+class_drop_page(
+    struct slab_class *c, unsigned i, time_t now, struct cache_stats *st)
+{
+	char *page = c->pages[i].base,
+	     *end = page + (size_t)c->per_page * c->size;
+	size_t charged = c->pages[i].charged;
+	struct item **pp;
+
+	for (char *p = page; p < end; p += c->size) {
+		struct item *it = (struct item *)p;
+		uint8_t state =
+		    atomic_load_explicit(&it->state, memory_order_acquire);
+
+		if (state == 0)
+			continue;
+		if (!try_take(it, now, st, false))
+			return false;
+		chunk_put(c, it);
+	}
+	for (pp = &c->free; *pp != NULL;)
+		if ((char *)*pp >= page && (char *)*pp < end)
+			*pp = (*pp)->hnext;
+		else
+			pp = &(*pp)->hnext;
+	/* Only the last page is being carved: keep the order. */
+	if (i == c->npages - 1)
+		c->carve_left = 0;
+	memmove(&c->pages[i], &c->pages[i + 1],
+	    (c->npages - 1 - i) * sizeof *c->pages);
+	c->npages--;
+	if (c->hand_page >= c->npages)
+		c->hand_page = 0;
+	c->hand_chunk = 0;
+	c->charged -= charged;
+	map_free(page, SLAB_PAGE);
+	budget_give(charged);
+	if (st)
+		stat_add(&st->slabs_moved, 1);
+	return true;
+}
+
+/* The oldest large item nobody is reading leaves; false if none could. */
+static bool
+large_evict(time_t now, struct cache_stats *st)
+{
+	struct large *l;
+	int scanned = 0;
+
+	pthread_mutex_lock(&cache.large_lock);
+	for (l = cache.large_tail; l != NULL && scanned < LARGE_SCAN_MAX;
+	     l = l->prev, scanned++)
+		if (try_take(large_item(l), now, st, true))
+			break;
+	pthread_mutex_unlock(&cache.large_lock);
+	if (l == NULL || scanned == LARGE_SCAN_MAX)
+		return false;
+	item_free(large_item(l));
+	return true;
+}
+
+/* Give back a page of the class holding the most, else of the next, for
+ * a class below its share or for a large item. keep_first: leave every
+ * class one page. */
+static bool
+steal_page(unsigned except, bool keep_first, time_t now, struct cache_stats *st)
+{
+	bool tried[SLAB_CLASS_MAX] = {false}, done = false;
+	unsigned floor = keep_first ? 1u : 0u;
+
+	while (!done) {
+		unsigned best = SLAB_CLASS_MAX;
+		size_t most = 0;
+		struct slab_class *c;
+
+		for (unsigned i = 0; i < cache.nclasses; i++) {
+			struct slab_class *k = &cache.classes[i];
+
+			if (i != except && !tried[i] && k->npages > floor &&
+			    k->charged > most) {
+				most = k->charged;
+				best = i;
+			}
+		}
+		if (best == SLAB_CLASS_MAX)
+			return false;
+		tried[best] = true;
+		c = &cache.classes[best];
+		pthread_mutex_lock(&c->lock);
+		/* The page the hand is on holds what it would evict next;
+		 * one being read or written stays. */
+		for (unsigned t = 0; t < 4 && !done && c->npages > floor; t++)
+			done = class_drop_page(
+			    c, (c->hand_page + t) % c->npages, now, st);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return true;
+}
+
+/* A kept mapping of len bytes (any length if 0), or NULL. */
+static struct large *
+large_unpark(size_t len)
+{
+	struct large **pp, *l;
+
+	pthread_mutex_lock(&cache.large_lock);
+	for (pp = &cache.parked; *pp != NULL; pp = &(*pp)->next)
+		if (len == 0 || (*pp)->maplen == len)
+			break;
+	if ((l = *pp) != NULL) {
+		*pp = l->next;
+		cache.nparked--;
+	}
+	pthread_mutex_unlock(&cache.large_lock);
+	return l;
+}
+
+/* Make the limit hold another need bytes: kept mappings go first, then
+ * large items, oldest first, then pages of the classes holding the most. */
+static bool
+make_room(size_t need, unsigned except, bool keep_first, time_t now,
+    struct cache_stats *st)
+{
+	while (
+	    atomic_load_explicit(&cache.mapped, memory_order_relaxed) + need >
+	    atomic_load_explicit(&cache.limit, memory_order_relaxed)) {
+		struct large *l = large_unpark(0);
+
+		if (l != NULL) {
+			size_t len = l->maplen;
+
+			map_free(l, len);
+			budget_give(len);
+		} else if (!large_evict(now, st) &&
+		           !steal_page(except, keep_first, now, st))
+			return false;
+	}
+	return true;
+}
+
+/* Mapping lengths step by an eighth of their power of two (4 KiB at
+ * least), so that a freed one fits the next item of about its size. */
+static size_t
+large_len(size_t total)
+{
+	size_t len = sizeof(struct large) + total, step = OS_PAGE;
+
+	while (step * 8 < len)
+		step *= 2;
+	return align_up(len, step);
+}
+
+static struct item *
+large_alloc(size_t total, time_t now, struct cache_stats *st)
+{
+	size_t len = large_len(total);
+	struct large *l;
+
+	if ((l = large_unpark(len)) != NULL)
+		goto found;
+	for (;;) {
+		if (budget_take(len))
+			break;
+		/* Every class keeps a page while there is anything else to
+		 * take; a store fails only when nothing at all could go. */
+		if (cache.no_evict ||
+		    (!make_room(len, SLAB_CLASS_MAX, true, now, st) &&
+		        !make_room(len, SLAB_CLASS_MAX, false, now, st)))
+			return NULL;
+	}
+	if ((l = map_alloc(len, true)) == NULL) {
+		budget_give(len);
+		return NULL;
+	}
+	l->maplen = len;
+found:
+	large_item(l)->cls = CACHE_CLASS_LARGE;
+	return large_item(l);
+}
+
+/*
+ * A chunk of class ci: a free one, or a new one while the limit allows.
+ * Past the limit a class below its share makes room at the others'
+ * expense (large items first); one at or above it evicts its own.
+ */
+static struct item *
+slab_alloc(unsigned ci, time_t now, struct cache_stats *st)
+{
+	struct slab_class *c = &cache.classes[ci];
+	/* What carving one more chunk may charge. */
+	size_t need = align_up(c->size, SLAB_BLOCK);
+	struct item *it = NULL;
+
+	/* Room made can be taken by another thread before this one gets
+	 * back to it: try again while room can be made. */
+	for (int tries = 0; tries < 64; tries++) {
+		bool below;
+
+		pthread_mutex_lock(&c->lock);
+		it = chunk_get(c);
+		below = c->charged < atomic_load_explicit(
+		                         &cache.share, memory_order_relaxed);
+		if (it == NULL && !cache.no_evict && !below)
+			it = clock_evict(c, now, st);
+		pthread_mutex_unlock(&c->lock);
+		if (it != NULL || cache.no_evict)
+			return it;
+		/* Every class keeps a page while there is anything else to
+		 * take; in a small limit shared by many sizes, taking one's
+		 * last page is better than refusing the store. */
+		if (!make_room(need, ci, true, now, st) &&
+		    !make_room(need, ci, false, now, st)) {
+			if (!below)
+				return NULL;
+			pthread_mutex_lock(&c->lock);
+			it = clock_evict(c, now, st);
+			pthread_mutex_unlock(&c->lock);
+			return it;
+		}
+	}
+	return NULL;
+}
+
+struct item *
+cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
+    size_t nbytes, enum cache_result *res, struct cache_stats *st)
+{
+	size_t total = item_total(nkey, nbytes);
+	time_t now = cache_now();
+	struct item *it;
+
+	if (nkey > CACHE_KEY_MAX || nkey + nbytes > cache.item_max) {
+		*res = CACHE_TOO_LARGE;
+		return NULL;
+	}
+	it = total > cache.chunk_max ? large_alloc(total, now, st)
+	                             : slab_alloc(class_for(total), now, st);
+	if (it == NULL) {
+		*res = CACHE_NO_MEMORY;
+		return NULL;
+	}
+	it->hnext = NULL;
+	it->cas = 0;
+	atomic_init(&it->refs, 1);
+	/* One use to start with: a new item outlives a turn of the hand, so
+	 * one written to be read soon is there when it is (without it,
+	 * memcaslap's reads after writes missed 0.6% as the cache filled). */
+	atomic_store_explicit(
+	    &it->state, ITEM_USED | ITEM_FREQ1, memory_order_relaxed);
+	it->nkey = (uint8_t)nkey;
+	it->nbytes = (uint32_t)nbytes;
+	it->flags = flags;
+	it->exptime = (uint32_t)exptime;
+	memcpy(it->data, key, nkey);
+	memcpy(item_value(it) + nbytes, "\r\n", 2);
+	*res = CACHE_STORED;
+	return it;
+}
+
+/* A copy of old's key, flags and expiry with room for nbytes of value. */
+static struct item *
+item_dup(const struct item *old, size_t nbytes, enum cache_result *res,
+    struct cache_stats *st)
+{
+	return cache_alloc(item_key(old), old->nkey, old->flags, old->exptime,
+	    nbytes, res, st);
+}
+
+/* A use for CLOCK, without a write once the count is full. */
+static void
+item_used(struct item *it)
+{
+	uint8_t state = atomic_load_explicit(&it->state, memory_order_relaxed);
+
+	/* The hand may take a use away meanwhile: never past 3. */
+	while ((state & ITEM_FREQ) != ITEM_FREQ &&
+	       !atomic_compare_exchange_weak_explicit(&it->state, &state,
+	           (uint8_t)((state + ITEM_FREQ1) | ITEM_FETCHED),
+	           memory_order_relaxed, memory_order_relaxed))
+		;
+	if (!(state & ITEM_FETCHED))
+		atomic_fetch_or_explicit(
+		    &it->state, ITEM_FETCHED, memory_order_relaxed);
+}
+
+enum cache_result
+cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
+    struct cache_stats *st)
+{
+	uint64_t hash = cache_hash(item_key(it), it->nkey);
+	struct shard *s = shard_of(hash);
+	time_t now = cache_now();
+	enum cache_result res = CACHE_STORED;
+	struct item **pp, *old, *nw;
+
+	flush_due(now);
+	pthread_mutex_lock(&s->lock);
+	pp = shard_find(s, hash, item_key(it), it->nkey, now, NULL, st);
+	old = *pp;
+	switch (op) {
+	case CACHE_SET:
+		break;
+	case CACHE_ADD:
+		if (old != NULL) {
+			/* memcached counts this as a use of the item. */
+			item_used(old);
+			res = CACHE_NOT_STORED;
+		}
+		break;
+	case CACHE_REPLACE:
+		if (old == NULL)
+			res = CACHE_NOT_STORED;
+		break;
+	case CACHE_CAS:
+		if (old == NULL)
+			res = CACHE_NOT_FOUND;
+		else if (old->cas != cas)
+			res = CACHE_EXISTS;
+		if (st)
+			stat_add(res == CACHE_STORED   ? &st->cas_hits
+			         : res == CACHE_EXISTS ? &st->cas_badval
+			                               : &st->cas_misses,
+			    1);
+		break;
+	case CACHE_APPEND:
+	case CACHE_PREPEND:
+		if (old == NULL) {
+			res = CACHE_NOT_STORED;
+			break;
+		}
+		/* Too large or no memory for the joined value: memcached
+		 * answers NOT_STORED. Evicting for it never takes old: its
+		 * shard is locked here. */
+		nw = item_dup(old, (size_t)old->nbytes + it->nbytes, &res, st);
+		if (nw == NULL) {
+			res = CACHE_NOT_STORED;
+			break;
+		}
+		if (op == CACHE_APPEND) {
+			memcpy(item_value(nw), item_value(old), old->nbytes);
+			memcpy(item_value(nw) + old->nbytes, item_value(it),
+			    it->nbytes);
+		} else {
+			memcpy(item_value(nw), item_value(it), it->nbytes);
+			memcpy(item_value(nw) + it->nbytes, item_value(old),
+			    old->nbytes);
+		}
+		cache_release(it);
+		it = nw;
+		break;
+	}
+	if (res == CACHE_STORED) {
+		if (old != NULL)
+			shard_replace(s, pp, old, it, now);
+		else
+			shard_link(s, pp, it, now);
+		if (st)
+			stat_add(&st->total_items, 1);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (res != CACHE_STORED)
+		cache_release(it);
+	return res;
+}
+
+/* An oldest-first large item read moves back to the head, at most once a
+ * minute. Shard lock held, so it stays linked meanwhile. */
+static void
+large_bump(struct item *it, time_t now)
+{
+	struct large *l = large_of(it);
+
+	if ((uint32_t)now - l->atime < LARGE_BUMP_SECS)
+		return;
+	pthread_mutex_lock(&cache.large_lock);
+	l->atime = (uint32_t)now;
+	large_unlink(l);
+	large_push(l);
+	pthread_mutex_unlock(&cache.large_lock);
+}
+
+struct item *
+cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
+    struct cache_stats *st)
+{
+	uint64_t hash = cache_hash(key, nkey);
+	struct shard *s = shard_of(hash);
+	time_t now = cache_now();
+	struct item **pp, *it;
+	enum gone gone;
+
+	flush_due(now);
+	pthread_mutex_lock(&s->lock);
+	pp = shard_find(s, hash, key, nkey, now, &gone, st);
+	it = *pp;
+	if (it != NULL) {
+		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
+		item_used(it);
+		if (touch)
+			it->exptime = (uint32_t)exptime;
+		if (it->cls == CACHE_CLASS_LARGE)
+			large_bump(it, now);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (st == NULL)
+		return it;
+	if (touch) {
+		stat_add(&st->cmd_touch, 1);
+		stat_add(it ? &st->touch_hits : &st->touch_misses, 1);
+	} else {
+		stat_add(&st->cmd_get, 1);
+		stat_add(it ? &st->get_hits : &st->get_misses, 1);
+	}
+	if (gone == GONE_EXPIRED)
+		stat_add(&st->get_expired, 1);
+	else if (gone == GONE_FLUSHED)
+		stat_add(&st->get_flushed, 1);
+	return it;
+}
+
+enum cache_result
+cache_delete(const char *key, size_t nkey, struct cache_stats *st)
+{
+	uint64_t hash = cache_hash(key, nkey);
+	struct shard *s = shard_of(hash);
+	time_t now = cache_now();
+	struct item **pp;
+	bool hit;
+
+	flush_due(now);
+	pthread_mutex_lock(&s->lock);
+	pp = shard_find(s, hash, key, nkey, now, NULL, st);
+	hit = *pp != NULL;
+	if (hit)
+		shard_unlink(s, pp, *pp);
+	pthread_mutex_unlock(&s->lock);
+	if (st)
+		stat_add(hit ? &st->delete_hits : &st->delete_misses, 1);
+	return hit ? CACHE_STORED : CACHE_NOT_FOUND;
+}
+
+enum cache_result
+cache_touch(
+    const char *key, size_t nkey, time_t exptime, struct cache_stats *st)
+{
+	uint64_t hash = cache_hash(key, nkey);
+	struct shard *s = shard_of(hash);
+	time_t now = cache_now();
+	struct item **pp;
+	bool hit;
+
+	flush_due(now);
+	pthread_mutex_lock(&s->lock);
+	pp = shard_find(s, hash, key, nkey, now, NULL, st);
+	hit = *pp != NULL;
+	if (hit) {
+		(*pp)->exptime = (uint32_t)exptime;
+		item_used(*pp);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (st) {
+		stat_add(&st->cmd_touch, 1);
+		stat_add(hit ? &st->touch_hits : &st->touch_misses, 1);
+	}
+	return hit ? CACHE_STORED : CACHE_NOT_FOUND;
+}
+
+/* memcached's rule: the value must be a decimal number, optionally
+ * followed by spaces (what an in-place decr leaves behind). */
+static bool
+value_to_u64(const struct item *it, uint64_t *out)
+{
+	char buf[32], *end;
+	const char *v = it->data + it->nkey;
+	unsigned long long n;
+
+	if (it->nbytes == 0 || it->nbytes >= sizeof buf)
+		return false;
+	memcpy(buf, v, it->nbytes);
+	buf[it->nbytes] = '\0';
+	if (buf[0] < '0' || buf[0] > '9')
+		return false;
+	errno = 0;
+	n = strtoull(buf, &end, 10);
+	if (errno != 0)
+		return false;
+	while (*end == ' ')
+		end++;
+	if (*end != '\0')
+		return false;
+	*out = n;
+	return true;
+}
+
+enum cache_result
+cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
+    uint64_t *value, struct cache_stats *st)
+{
+	uint64_t hash = cache_hash(key, nkey);
+	struct shard *s = shard_of(hash);
+	time_t now = cache_now();
+	enum cache_result res = CACHE_STORED;
+	struct item **pp, *it, *nw;
+	char num[24];
+	size_t len, keep;
+	uint64_t v;
+
+	flush_due(now);
+	pthread_mutex_lock(&s->lock);
+	pp = shard_find(s, hash, key, nkey, now, NULL, st);
+	it = *pp;
+	if (it == NULL)
+		res = CACHE_NOT_FOUND;
+	else if (!value_to_u64(it, &v))
+		res = CACHE_NON_NUMERIC;
+	else {
+		if (incr)
+			v += delta; /* wraps at 2^64, as memcached */
+		else
+			v = delta > v ? 0 : v - delta;
+		len = (size_t)snprintf(
+		    num, sizeof num, "%llu", (unsigned long long)v);
+		/* Like memcached, a number that fits keeps the value's length,
+		 * padded with spaces. In place only when the table alone holds
+		 * the item: a pending reply may still be sending the old one.
+		 */
+		keep = len <= it->nbytes ? it->nbytes : len;
+		if (keep == it->nbytes && atomic_load_explicit(&it->refs,
+		                              memory_order_acquire) == 1) {
+			memcpy(item_value(it), num, len);
+			memset(item_value(it) + len, ' ', keep - len);
+			it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
+		} else if ((nw = item_dup(it, keep, &res, st)) != NULL) {
+			memcpy(item_value(nw), num, len);
+			memset(item_value(nw) + len, ' ', keep - len);
+			shard_replace(s, pp, it, nw, now);
+		}
+		*value = v;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (st && res != CACHE_NON_NUMERIC) {
+		bool hit = res != CACHE_NOT_FOUND;
+
+		stat_add(incr ? (hit ? &st->incr_hits : &st->incr_misses)
+		              : (hit ? &st->decr_hits : &st->decr_misses),
+		    1);
+	}
+	return res;
+}
+
+void
+cache_flush_all(time_t when)
+{
+	if (when == 0 || when <= cache_now()) {
+		atomic_store(&cache.flush_cas, atomic_load(&cache.next_cas));
+		atomic_store(&cache.flush_at, 0);
+	} else
+		atomic_store(&cache.flush_at, (uint32_t)when);
+}
+
+void
+cache_set_limit(size_t limit)
+{
+	cache_share_set(limit);
+	make_room(0, SLAB_CLASS_MAX, false, cache_now(), NULL);
+}
+
+size_t
+cache_reclaim(unsigned budget, struct cache_stats *st)
+{
+	time_t now = cache_now();
+	size_t n = 0;
+
+	flush_due(now);
+	for (unsigned i = 0; i < cache.nshards; i++) {
+		struct shard *s = &cache.shards[i];
+
+		pthread_mutex_lock(&s->lock);
+		for (unsigned b = 0; b < budget && b <= s->mask; b++) {
+			struct item **pp =
+			    &s->buckets[s->reclaim_next++ & s->mask];
+
+			while (*pp != NULL) {
+				struct item *it = *pp;
+
+				if (!item_dead(it, now)) {
+					pp = &it->hnext;
+					continue;
+				}
+				if (!(atomic_load_explicit(
+				          &it->state, memory_order_relaxed) &
+				        ITEM_FETCHED) &&
+				    item_expired(it, now))
+					stat_add(&st->expired_unfetched, 1);
+				shard_unlink(s, pp, it);
+				n++;
+			}
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return n;
+}
+
+void
+cache_totals(struct cache_totals *t)
+{
+	t->curr_items = 0;
+	for (unsigned i = 0; i < cache.nshards; i++)
+		t->curr_items += atomic_load_explicit(
+		    &cache.shards[i].count, memory_order_relaxed);
+	t->bytes =
+	    atomic_load_explicit(&cache.item_bytes, memory_order_relaxed);
+	t->limit = atomic_load_explicit(&cache.limit, memory_order_relaxed);
+	t->mapped = atomic_load_explicit(&cache.mapped, memory_order_relaxed);
+	t->page_size = SLAB_PAGE;
+	t->pages = 0;
+	for (unsigned i = 0; i < cache.nclasses; i++)
+		t->pages += cache.classes[i].npages;
+}
+
+void
+cache_free(void)
+{
+	for (unsigned i = 0; i < cache.nshards; i++) {
+		struct shard *s = &cache.shards[i];
+
+		for (size_t b = 0; b <= s->mask; b++)
+			while (s->buckets[b] != NULL)
+				shard_unlink(s, &s->buckets[b], s->buckets[b]);
+		free(s->buckets);
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(cache.shards);
+	for (unsigned i = 0; i < cache.nclasses; i++) {
+		struct slab_class *c = &cache.classes[i];
+
+		for (unsigned p = 0; p < c->npages; p++)
+			map_free(c->pages[p].base, SLAB_PAGE);
+		free(c->pages);
+		pthread_mutex_destroy(&c->lock);
+	}
+	while (cache.parked != NULL) {
+		struct large *l = cache.parked;
+
+		cache.parked = l->next;
+		map_free(l, l->maplen);
+	}
+	pthread_mutex_destroy(&cache.large_lock);
+	memset(&cache, 0, sizeof cache);
+}

@@ -1,0 +1,136 @@
+/* The stats replies: each group asks the modules that own the counters,
+ * and the answering thread names itself. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "config.h"
+#include "log.h"
+#include "obuf.h"
+#include "stats.h"
+#include "thread.h"
+#include "worker.h"
+
+static struct config cfg;
+static struct obuf out;
+static char *text;
+
+static void
+conn_closed(void)
+{
+}
+
+static void
+setup(void)
+{
+	static const int counts[ROLE_COUNT] = {[ROLE_LOGGER] = 1,
+	    [ROLE_ACCEPT] = 1,
+	    [ROLE_WORKER] = 2,
+	    [ROLE_MAINT] = 1};
+
+	log_set_level(LOG_LVL_WARN);
+	config_defaults(&cfg);
+	ck_assert_int_eq(threads_init(counts), 0);
+	log_threads_init();
+	workers_init(&(struct worker_hooks){.conn_closed = conn_closed});
+	stats_init(&cfg);
+	ck_assert_int_eq(cache_init(&(struct cache_config){
+	                     .limit = 8 << 20, .item_max = 1024 * 1024}),
+	    0);
+	obuf_init(&out, NULL);
+}
+
+static void
+teardown(void)
+{
+	obuf_free(&out);
+	free(text);
+	text = NULL;
+	cache_free();
+	workers_free();
+	log_threads_free();
+	threads_free();
+	config_free(&cfg);
+}
+
+/* The reply to "stats GROUP" as a string; NULL for a group there is
+ * none of. */
+static const char *
+ask(const char *group)
+{
+	obuf_free(&out);
+	obuf_init(&out, NULL);
+	if (stats_answer(group, strlen(group), &out) == -1)
+		return NULL;
+	free(text);
+	text = strndup(out.data + out.off, out.len - out.off);
+	return text;
+}
+
+START_TEST(test_groups_name_answering_thread)
+{
+	const char *r;
+	char want[64];
+
+	snprintf(want, sizeof want, "STAT thread %s\r\nEND\r\n",
+	    thread_self()->name);
+	r = ask("");
+	ck_assert_ptr_nonnull(strstr(r, "STAT pid "));
+	ck_assert_ptr_nonnull(strstr(r, "STAT threads 2\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT max_connections 1024\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT curr_connections 0\r\n"));
+	ck_assert_str_eq(r + strlen(r) - strlen(want), want);
+	r = ask("threads");
+	ck_assert_ptr_nonnull(strstr(r, "STAT worker-1:role worker\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT worker-0:cmds 0\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT logger:role logger\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT logger:lines_written 0\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT accept:accepted 0\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT maint:crawler_reclaimed 0\r\n"));
+	ck_assert_str_eq(r + strlen(r) - strlen(want), want);
+	r = ask("settings");
+	ck_assert_ptr_nonnull(strstr(r, "STAT maxconns 1024\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT num_threads 2\r\n"));
+	ck_assert_str_eq(r + strlen(r) - strlen(want), want);
+	ck_assert_str_eq(ask("conns"), want);
+	ck_assert_ptr_null(ask("nonsense"));
+	ck_assert_ptr_null(ask("thread"));
+}
+END_TEST
+
+/* A worker's cache counters reach both the total and its own line. */
+START_TEST(test_counters_come_from_their_owners)
+{
+	struct cache_stats *cs = worker_cache_stats(1);
+
+	cs->get_hits = 5;
+	cs->cmd_get = 7;
+	ck_assert_ptr_nonnull(strstr(ask(""), "STAT get_hits 5\r\n"));
+	ck_assert_ptr_nonnull(strstr(ask(""), "STAT cmd_get 7\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(ask("threads"), "STAT worker-1:get_hits 5\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(ask("threads"), "STAT worker-0:get_hits 0\r\n"));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("stats");
+	TCase *tc = tcase_create("stats");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_groups_name_answering_thread);
+	tcase_add_test(tc, test_counters_come_from_their_owners);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
