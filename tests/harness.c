@@ -548,9 +548,11 @@ harness_file_read(const char *path)
 	ck_assert_ptr_nonnull(buf);
 	for (;;) {
 		if (cap - len < 4096) {
+			char *more = realloc(buf, cap * 2);
+
+			ck_assert_ptr_nonnull(more);
+			buf = more;
 			cap *= 2;
-			buf = realloc(buf, cap);
-			ck_assert_ptr_nonnull(buf);
 		}
 		n = read(fd, buf + len, cap - len - 1);
 		if (n == -1 && errno == EINTR)

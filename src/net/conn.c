@@ -257,16 +257,83 @@ conn_flush(struct conn *c)
 	return 0;
 }
 
+/* Carry out what the requests ended with. */
+static void
+conn_act(struct conn *c, enum proto_action action)
+{
+	switch (action) {
+	case PROTO_CONTINUE:
+		break;
+	case PROTO_WATCH:
+		c->watch = watch_start(
+		    &c->proto.watch, c->own->watch_wake, c->own->arg);
+		log_info(
+		    "conn=%d peer=%s now watching the log", c->fd, c->peer);
+		break;
+	case PROTO_HTTP:
+		stat_add(&c->own->counters->http_refused, 1);
+		log_warnx("conn=%d peer=%s sent an HTTP request: closing, "
+		          "nothing of it runs",
+		    c->fd, c->peer);
+		c->close_reason = "closed after an HTTP request";
+		break;
+	case PROTO_SHUTDOWN:
+		c->own->shutdown();
+		c->close_reason = "closed on quit";
+		break;
+	case PROTO_QUIT:
+		c->close_reason = "closed on quit";
+		break;
+	case PROTO_CLOSE:
+		c->close_reason = "closed after a protocol error";
+		c->linger_after = true;
+		break;
+	}
+}
+
+/* Answer the requests buffered; returns the bytes they took. */
+static size_t
+conn_answer(struct conn *c)
+{
+	struct proto_ctx *ctx = &c->proto;
+	enum proto_action action;
+	size_t used;
+
+	conn_set_state(c, CONN_PARSE_CMD);
+	used = proto_text_process(ctx, c->rbuf, c->rlen, &c->out, &action);
+	if (ctx->cmds > 0) {
+		stat_add(&c->own->counters->cmds, ctx->cmds);
+		atomic_store_explicit(
+		    &c->last_cmd, conn_now(), memory_order_relaxed);
+	}
+	c->rlen -= used;
+	memmove(c->rbuf, c->rbuf + used, c->rlen);
+	conn_act(c, action);
+	return used;
+}
+
+/* Nothing to send: wait for the next request. A request left incomplete
+ * is timed from when it began, or from the last one answered: bytes
+ * trickling in do not reset it. */
+static void
+conn_await(struct conn *c, bool progressed, int was)
+{
+	if (c->rlen == 0 && c->rbuf != NULL)
+		conn_rbuf_drop(c);
+	if (c->rlen > 0 && (progressed || was != CONN_READ))
+		c->read_since = conn_now();
+	conn_set_state(c, c->rlen > 0 ? CONN_READ : CONN_WAITING);
+	conn_wait(c, EV_READ);
+}
+
 /* Answer what is buffered and send the replies, as far as the socket
  * takes them. Closing the connection frees c. */
 static void
 conn_drive(struct conn *c)
 {
-	struct proto_ctx *ctx = &c->proto;
-	enum proto_action action = PROTO_CONTINUE;
-	size_t used;
 	bool left, progressed = false;
 	int was = atomic_load_explicit(&c->state, memory_order_relaxed);
+	size_t used;
 
 	for (;;) {
 		left = false;
@@ -275,50 +342,11 @@ conn_drive(struct conn *c)
 			c->rlen = 0;
 			left = watch_pull(c->watch, &c->out);
 		}
-		if (c->close_reason == NULL && c->rlen > 0) {
-			conn_set_state(c, CONN_PARSE_CMD);
-			used = proto_text_process(
-			    ctx, c->rbuf, c->rlen, &c->out, &action);
-			if (ctx->cmds > 0) {
-				stat_add(&c->own->counters->cmds, ctx->cmds);
-				atomic_store_explicit(&c->last_cmd, conn_now(),
-				    memory_order_relaxed);
-			}
-			c->rlen -= used;
-			memmove(c->rbuf, c->rbuf + used, c->rlen);
-			progressed |= used > 0;
-			if (action == PROTO_WATCH) {
-				c->watch = watch_start(&ctx->watch,
-				    c->own->watch_wake, c->own->arg);
-				log_info("conn=%d peer=%s now watching the log",
-				    c->fd, c->peer);
-			}
-			if (action == PROTO_SHUTDOWN)
-				c->own->shutdown();
-			if (action == PROTO_HTTP) {
-				stat_add(&c->own->counters->http_refused, 1);
-				log_warnx(
-				    "conn=%d peer=%s sent an HTTP request: "
-				    "closing, nothing of it runs",
-				    c->fd, c->peer);
-				c->close_reason =
-				    "closed after an HTTP request";
-			} else if (action == PROTO_QUIT ||
-			           action == PROTO_SHUTDOWN)
-				c->close_reason = "closed on quit";
-			else if (action == PROTO_CLOSE) {
-				c->close_reason = "closed after a protocol "
-				                  "error";
-				c->linger_after = true;
-			}
-		} else
-			used = 0;
-		switch (conn_flush(c)) {
-		case -1:
-			return;
-		case 1:
-			return; /* conn_write_cb continues */
-		}
+		used =
+		    c->close_reason == NULL && c->rlen > 0 ? conn_answer(c) : 0;
+		progressed |= used > 0;
+		if (conn_flush(c) != 0)
+			return; /* closed, or the write callback goes on */
 		if (c->close_reason != NULL) {
 			if (c->linger_after)
 				conn_finish(c);
@@ -332,18 +360,10 @@ conn_drive(struct conn *c)
 		/* A watcher's lines left behind while its output was full
 		 * go now: nothing else would bring them once its buffer is
 		 * full, since skipped lines wake nobody. */
-		if (left)
-			continue;
-		break;
+		if (!left)
+			break;
 	}
-	if (c->rlen == 0 && c->rbuf != NULL)
-		conn_rbuf_drop(c);
-	/* A request left incomplete is timed from when it began, or from
-	 * the last one answered: bytes trickling in do not reset it. */
-	if (c->rlen > 0 && (progressed || was != CONN_READ))
-		c->read_since = conn_now();
-	conn_set_state(c, c->rlen > 0 ? CONN_READ : CONN_WAITING);
-	conn_wait(c, EV_READ);
+	conn_await(c, progressed, was);
 }
 
 static void

@@ -48,6 +48,7 @@ static struct {
 	unsigned batch_lines;
 } lg = {.efd = -1, .file_fd = -1, .stderr_level = LOG_LVL_DEBUG};
 
+/* A line worth writing soon was queued: wake the logger if it sleeps. */
 static void
 logger_kick(void)
 {
@@ -55,6 +56,7 @@ logger_kick(void)
 		(void)!eventfd_write(lg.efd, 1);
 }
 
+/* Append, never truncate: what earlier runs logged stays. */
 static int
 logger_open_file(const char *path)
 {
@@ -123,8 +125,10 @@ logger_write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* Write the batch to stderr and the file, counting its lines written or
+ * failed. */
 static void
-logger_flush_batch(struct thread *self)
+logger_flush_batch(void)
 {
 	int all_stderr = lg.stderr_level >= LOG_LVL_DEBUG;
 	int failed = 0;
@@ -163,8 +167,10 @@ logger_format_line(char *buf, size_t cap, const struct log_line *l)
 	                                    : log_format_text(buf, cap, l);
 }
 
+/* Format one line of from's into the batch and hand it to the other
+ * sinks and the watchers. */
 static void
-logger_add(struct thread *self, struct thread *from, const struct log_rec *rec)
+logger_add(const struct thread *from, const struct log_rec *rec)
 {
 	struct log_line l = {.ts = rec->ts,
 	    .level = rec->level,
@@ -181,7 +187,7 @@ logger_add(struct thread *self, struct thread *from, const struct log_rec *rec)
 	size_t n;
 
 	if (LOGGER_BATCH - lg.batch_len < LOG_LINE_MAX)
-		logger_flush_batch(self);
+		logger_flush_batch();
 	line = lg.batch + lg.batch_len;
 	n = logger_format_line(line, LOG_LINE_MAX, &l);
 	if (lg.stderr_level < LOG_LVL_DEBUG && rec->level <= lg.stderr_level)
@@ -195,6 +201,7 @@ logger_add(struct thread *self, struct thread *from, const struct log_rec *rec)
 	lg.batch_lines++;
 }
 
+/* Whether a was stamped before b. */
 static int
 ts_before(const struct timespec *a, const struct timespec *b)
 {
@@ -202,8 +209,6 @@ ts_before(const struct timespec *a, const struct timespec *b)
 	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/* Write every queued line of every thread, oldest first across threads so
- * the log reads in time order; returns how many. */
 /* The slots of lines in the batch are free again. */
 static void
 logger_publish(int nsvc)
@@ -215,8 +220,10 @@ logger_publish(int nsvc)
 	}
 }
 
+/* Write every queued line of every thread, oldest first across threads so
+ * the log reads in time order; returns how many. */
 static unsigned
-logger_drain(struct thread *self)
+logger_drain(void)
 {
 	int nsvc = thread_count();
 	unsigned total = 0;
@@ -248,7 +255,7 @@ logger_drain(struct thread *self)
 		}
 		if (next == NULL)
 			break;
-		logger_add(self, next, oldest);
+		logger_add(next, oldest);
 		next->ring->taken++;
 		if (++total % LOGGER_PUBLISH_LINES == 0)
 			logger_publish(nsvc);
@@ -266,11 +273,12 @@ logger_drain(struct thread *self)
 			r->dropped_reported = dropped;
 		}
 	}
-	logger_flush_batch(self);
+	logger_flush_batch();
 	watch_wake();
 	return total;
 }
 
+/* SIGHUP: logrotate moved the file; open the path anew. */
 static void
 logger_do_reopen(void)
 {
@@ -330,7 +338,7 @@ logger_main(struct thread *self)
 	else
 		log_notice("no log file configured: only errors reach stderr");
 	for (;;) {
-		unsigned n = logger_drain(self);
+		unsigned n = logger_drain();
 
 		if ((status = atomic_load(&lg.exit_status)) != 0)
 			_exit(status - 1);
@@ -353,7 +361,7 @@ logger_main(struct thread *self)
 	}
 	log_set_drain(NULL);
 	atomic_store_explicit(&lg.running, 0, memory_order_release);
-	logger_drain(self);
+	logger_drain();
 	if (lg.file_fd != -1)
 		close(lg.file_fd);
 	lg.file_fd = -1;
@@ -361,6 +369,7 @@ logger_main(struct thread *self)
 	lg.file_path = NULL;
 }
 
+/* Wake the logger whether or not it announced sleep. */
 static void
 logger_wake(void)
 {
@@ -402,7 +411,7 @@ logger_flush_exit(int status)
 	if (!atomic_load_explicit(&lg.running, memory_order_acquire))
 		_exit(status);
 	if (self != NULL && self->role == ROLE_LOGGER) {
-		logger_drain(self);
+		logger_drain();
 		_exit(status);
 	}
 	atomic_store(&lg.exit_status, status + 1);
