@@ -366,11 +366,34 @@ conn_drive(struct conn *c)
 	conn_await(c, progressed, was);
 }
 
+/* Room to read into: a pooled buffer, grown past the pool's size for long
+ * key lists and large values, up to proto_text_buffer_max(). */
+static void
+conn_rbuf_reserve(struct conn *c)
+{
+	size_t want = c->rlen + c->own->pool->size / 4;
+	size_t cap = c->rcap;
+
+	if (c->rbuf == NULL) {
+		c->rbuf = bufpool_get(c->own->pool);
+		c->rcap = cap = c->own->pool->size;
+	}
+	if (c->proto.need > want)
+		want = c->proto.need;
+	if (want <= c->rcap)
+		return;
+	while (cap < want)
+		cap *= 2;
+	if (cap > proto_text_buffer_max())
+		cap = proto_text_buffer_max();
+	c->rbuf = xrealloc(c->rbuf, cap);
+	c->rcap = cap;
+}
+
 static void
 conn_read(struct conn *c, int fd)
 {
 	char why[128];
-	size_t want;
 	ssize_t n;
 
 	if (c->linger != NULL) {
@@ -382,25 +405,7 @@ conn_read(struct conn *c, int fd)
 			conn_close(c, c->close_reason);
 		return;
 	}
-	if (c->rbuf == NULL) {
-		c->rbuf = bufpool_get(c->own->pool);
-		c->rcap = c->own->pool->size;
-	}
-	/* Past the pool's size for long key lists and large values, up to
-	 * proto_text_buffer_max(). */
-	want = c->rlen + c->own->pool->size / 4;
-	if (c->proto.need > want)
-		want = c->proto.need;
-	if (want > c->rcap) {
-		size_t cap = c->rcap;
-
-		while (cap < want)
-			cap *= 2;
-		if (cap > proto_text_buffer_max())
-			cap = proto_text_buffer_max();
-		c->rbuf = xrealloc(c->rbuf, cap);
-		c->rcap = cap;
-	}
+	conn_rbuf_reserve(c);
 	if (c->rlen == c->rcap)
 		return; /* full of requests waiting for the socket */
 	n = read(fd, c->rbuf + c->rlen, c->rcap - c->rlen);

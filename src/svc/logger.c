@@ -211,12 +211,31 @@ ts_before(const struct timespec *a, const struct timespec *b)
 
 /* The slots of lines in the batch are free again. */
 static void
-logger_publish(int nsvc)
+logger_publish(int nthreads)
 {
-	for (int i = 0; i < nsvc; i++) {
+	for (int i = 0; i < nthreads; i++) {
 		struct log_ring *r = thread_at(i)->ring;
 
 		atomic_store_explicit(&r->tail, r->taken, memory_order_release);
+	}
+}
+
+/* Lines dropped from full rings since the last drain get a line of the
+ * logger's own. */
+static void
+logger_report_drops(int nthreads)
+{
+	for (int i = 0; i < nthreads; i++) {
+		struct thread *s = thread_at(i);
+		struct log_ring *r = s->ring;
+		uint64_t dropped = log_ring_dropped(r);
+
+		if (dropped != r->dropped_reported) {
+			log_warnx("%llu lines dropped from %s",
+			    (unsigned long long)(dropped - r->dropped_reported),
+			    s->name);
+			r->dropped_reported = dropped;
+		}
 	}
 }
 
@@ -225,10 +244,10 @@ logger_publish(int nsvc)
 static unsigned
 logger_drain(void)
 {
-	int nsvc = thread_count();
+	int nthreads = thread_count();
 	unsigned total = 0;
 
-	for (int i = 0; i < nsvc; i++) {
+	for (int i = 0; i < nthreads; i++) {
 		struct log_ring *r = thread_at(i)->ring;
 
 		r->snap = atomic_load(&r->head);
@@ -238,7 +257,7 @@ logger_drain(void)
 		struct thread *next = NULL;
 		const struct log_rec *oldest = NULL;
 
-		for (int i = 0; i < nsvc; i++) {
+		for (int i = 0; i < nthreads; i++) {
 			struct thread *s = thread_at(i);
 			struct log_ring *r = s->ring;
 			uint32_t t = r->taken;
@@ -258,21 +277,10 @@ logger_drain(void)
 		logger_add(next, oldest);
 		next->ring->taken++;
 		if (++total % LOGGER_PUBLISH_LINES == 0)
-			logger_publish(nsvc);
+			logger_publish(nthreads);
 	}
-	logger_publish(nsvc);
-	for (int i = 0; i < nsvc; i++) {
-		struct thread *s = thread_at(i);
-		struct log_ring *r = s->ring;
-		uint64_t dropped = log_ring_dropped(r);
-
-		if (dropped != r->dropped_reported) {
-			log_warnx("%llu lines dropped from %s",
-			    (unsigned long long)(dropped - r->dropped_reported),
-			    s->name);
-			r->dropped_reported = dropped;
-		}
-	}
+	logger_publish(nthreads);
+	logger_report_drops(nthreads);
 	logger_flush_batch();
 	watch_wake();
 	return total;
