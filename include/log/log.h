@@ -42,7 +42,7 @@ struct log_line {
 	int level;
 	int category;
 	const char *thread;
-	int role; /* enum service_role; -1 outside the services table */
+	int role; /* enum thread_role; -1 outside the thread table */
 	pid_t tid;
 	const char *file;
 	int line;
