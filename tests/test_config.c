@@ -1,5 +1,6 @@
 /* Config file and command line parsing. */
 #include <check.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 
 #include "config.h"
 #include "log.h"
+#include "logger.h"
+#include "settings.h"
 
 static char path[64];
 
@@ -40,7 +43,77 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.max_conns, 1024);
 	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
 	ck_assert(!c.daemonize);
+	ck_assert_int_eq(c.nlisten, 1);
+	ck_assert_str_eq(c.listen[0], "127.0.0.1");
+	ck_assert_int_eq(c.request_timeout, 30);
+	ck_assert_int_eq(c.idle_timeout, 0);
+	ck_assert_uint_eq(c.memory_mb, 64);
+	ck_assert_uint_eq(c.item_max, 1024 * 1024);
+	ck_assert(c.evict);
+	ck_assert_int_eq(c.log_format, LOG_FORMAT_TEXT);
+	ck_assert_ptr_null(c.pidfile);
+	ck_assert_ptr_null(c.user);
+	for (int r = 0; r < ROLE_COUNT; r++)
+		ck_assert_int_eq(c.role_level[r], -1);
 	config_free(&c);
+}
+END_TEST
+
+/* Every entry of the table is complete, unique, and its default parses
+ * and prints back to what parses to the same. */
+START_TEST(test_table)
+{
+	struct config c;
+	char err[256], *v, *again;
+
+	memset(&c, 0, sizeof c);
+	for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+		const struct setting *s = &settings[i];
+
+		ck_assert_msg(s->help != NULL && s->stat != NULL &&
+		                  settings_expect(s) != NULL,
+		    "%s: incomplete", s->key);
+		ck_assert_ptr_eq(settings_find(s->section, s->key), s);
+		ck_assert_msg((s->argname == NULL) == (s->optval != NULL) ||
+		                  s->longopt == NULL,
+		    "%s: an option takes an argument or sets a value", s->key);
+		for (size_t j = 0; j < i; j++) {
+			ck_assert_str_ne(s->stat, settings[j].stat);
+			ck_assert(s->shortopt == 0 ||
+			          s->shortopt != settings[j].shortopt);
+			ck_assert(s->longopt == NULL ||
+			          settings[j].longopt == NULL ||
+			          strcmp(s->longopt, settings[j].longopt) != 0);
+		}
+		if (s->def == NULL)
+			continue;
+		ck_assert_msg(settings_set(&c, s, s->def, err, sizeof err) == 0,
+		    "%s: %s", s->key, err);
+		v = settings_format(&c, s, "-");
+		ck_assert_int_eq(settings_set(&c, s, v, err, sizeof err), 0);
+		again = settings_format(&c, s, "-");
+		ck_assert_str_eq(again, v);
+		free(again);
+		free(v);
+	}
+	config_free(&c);
+}
+END_TEST
+
+/* level_<role> keys are the roles of the thread table, each stored in its
+ * own slot of role_level. */
+START_TEST(test_role_level_keys)
+{
+	for (int r = 0; r < ROLE_COUNT; r++) {
+		char key[64];
+		const struct setting *s;
+
+		snprintf(key, sizeof key, "level_%s", thread_role_name(r));
+		ck_assert_msg(
+		    (s = settings_find("log", key)) != NULL, "no %s", key);
+		ck_assert_uint_eq(s->offset,
+		    offsetof(struct config, role_level) + r * sizeof(int));
+	}
 }
 END_TEST
 
@@ -127,6 +200,33 @@ START_TEST(test_file_syntax_and_section)
 }
 END_TEST
 
+/* Per-role levels; a role there is none of is an unknown key. */
+START_TEST(test_file_role_levels)
+{
+	struct config c;
+	char err[256], want[128];
+
+	write_conf("[log]\nlevel = warn\nlevel_worker = debug\n"
+	           "level_maint = 1\n");
+	config_defaults(&c);
+	ck_assert_int_eq(config_load_file(&c, path, err, sizeof err), 0);
+	ck_assert_int_eq(c.log_level, LOG_LVL_WARN);
+	ck_assert_int_eq(c.role_level[ROLE_WORKER], LOG_LVL_DEBUG);
+	ck_assert_int_eq(c.role_level[ROLE_MAINT], LOG_LVL_NOTICE);
+	ck_assert_int_eq(c.role_level[ROLE_ACCEPT], -1);
+	config_free(&c);
+	teardown();
+
+	write_conf("[log]\nlevel_bogus = debug\n");
+	config_defaults(&c);
+	ck_assert_int_eq(config_load_file(&c, path, err, sizeof err), -1);
+	snprintf(want, sizeof want,
+	    "%s:2: unknown key 'level_bogus' in section [log]", path);
+	ck_assert_str_eq(err, want);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(test_file_missing)
 {
 	struct config c;
@@ -161,12 +261,48 @@ START_TEST(test_args_override_file)
 }
 END_TEST
 
+/* Every option of a setting, those without an argument too. */
+START_TEST(test_args_every_option)
+{
+	char *argv[] = {"threadlined", "-l", "127.0.0.1,[::1]:7", "-c", "9",
+	    "--request-timeout", "1", "--write-timeout", "2", "--idle-timeout",
+	    "3", "-d", "-P", "/tmp/p", "-u", "nobody", "-m", "128", "-I", "2m",
+	    "-M", "-L", "/tmp/l", "--log-format", "json", "--syslog",
+	    "--journald", "--access-log", "--check", NULL};
+	int argc = sizeof argv / sizeof argv[0] - 1;
+	struct config c;
+	char err[256];
+
+	config_defaults(&c);
+	ck_assert_int_eq(config_parse_args(&c, argc, argv, err, sizeof err), 0);
+	ck_assert_int_eq(c.nlisten, 2);
+	ck_assert_str_eq(c.listen[1], "[::1]:7");
+	ck_assert_int_eq(c.max_conns, 9);
+	ck_assert_int_eq(c.request_timeout, 1);
+	ck_assert_int_eq(c.write_timeout, 2);
+	ck_assert_int_eq(c.idle_timeout, 3);
+	ck_assert(c.daemonize);
+	ck_assert_str_eq(c.pidfile, "/tmp/p");
+	ck_assert_str_eq(c.user, "nobody");
+	ck_assert_uint_eq(c.memory_mb, 128);
+	ck_assert_uint_eq(c.item_max, 2 * 1024 * 1024);
+	ck_assert(!c.evict);
+	ck_assert_str_eq(c.log_file, "/tmp/l");
+	ck_assert_int_eq(c.log_format, LOG_FORMAT_JSON);
+	ck_assert(c.log_syslog && c.log_journald && c.log_access);
+	ck_assert(c.check_only);
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(test_args_errors)
 {
 	char *bad_port[] = {"threadlined", "-p", "nope", NULL};
 	char *unknown[] = {"threadlined", "--frobnicate", NULL};
 	char *missing[] = {"threadlined", "-p", NULL};
 	char *extra[] = {"threadlined", "stray", NULL};
+	char *big[] = {"threadlined", "-I", "1g", NULL};
+	char *nouser[] = {"threadlined", "-u", "", NULL};
 	struct config c;
 	char err[256];
 
@@ -183,6 +319,72 @@ START_TEST(test_args_errors)
 	ck_assert_str_eq(err, "option -p needs an argument");
 	ck_assert_int_eq(config_parse_args(&c, 2, extra, err, sizeof err), -1);
 	ck_assert_str_eq(err, "unexpected argument 'stray'");
+	ck_assert_int_eq(config_parse_args(&c, 3, big, err, sizeof err), -1);
+	ck_assert_str_eq(err, "bad value '1g' for item_size_max: expected "
+	                      "bytes, 1k..64m (suffix k or m allowed)");
+	ck_assert_int_eq(config_parse_args(&c, 3, nouser, err, sizeof err), -1);
+	ck_assert_str_eq(err, "bad value '' for user: expected a user name");
+	config_free(&c);
+}
+END_TEST
+
+/* A file of the source tree, whole; NULL if it cannot be read. */
+static char *
+read_source(const char *rel)
+{
+	const char *dir = getenv("TL_SOURCE_DIR");
+	char file[4096];
+	char *text;
+	long len;
+	FILE *f;
+
+	ck_assert_msg(dir != NULL, "TL_SOURCE_DIR is not set");
+	snprintf(file, sizeof file, "%s/%s", dir, rel);
+	if ((f = fopen(file, "r")) == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	text = malloc((size_t)len + 1);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_uint_eq(fread(text, 1, (size_t)len, f), (size_t)len);
+	text[len] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* docs/configuration.md is what --help-config prints of the table. */
+START_TEST(test_docs_current)
+{
+	char *doc = read_source("docs/configuration.md"), *md = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&md, &len);
+
+	ck_assert_ptr_nonnull(f);
+	config_markdown(f);
+	fclose(f);
+	ck_assert_msg(doc != NULL && strcmp(doc, md) == 0,
+	    "docs/configuration.md differs from the table of settings; "
+	    "refresh it: build/src/threadlined --help-config > "
+	    "docs/configuration.md");
+	free(doc);
+	free(md);
+}
+END_TEST
+
+/* The shipped config loads. */
+START_TEST(test_shipped_config)
+{
+	const char *dir = getenv("TL_SOURCE_DIR");
+	char file[4096], err[512];
+	struct config c;
+
+	ck_assert_msg(dir != NULL, "TL_SOURCE_DIR is not set");
+	snprintf(file, sizeof file, "%s/config/threadlined.conf", dir);
+	config_defaults(&c);
+	ck_assert_msg(
+	    config_load_file(&c, file, err, sizeof err) == 0, "%s", err);
+	ck_assert_str_eq(c.user, "nobody");
 	config_free(&c);
 }
 END_TEST
@@ -224,13 +426,19 @@ main(void)
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_table);
+	tcase_add_test(tc, test_role_level_keys);
 	tcase_add_test(tc, test_file_values);
 	tcase_add_test(tc, test_file_unknown_key);
 	tcase_add_test(tc, test_file_bad_values);
 	tcase_add_test(tc, test_file_syntax_and_section);
+	tcase_add_test(tc, test_file_role_levels);
 	tcase_add_test(tc, test_file_missing);
 	tcase_add_test(tc, test_args_override_file);
+	tcase_add_test(tc, test_args_every_option);
 	tcase_add_test(tc, test_args_errors);
+	tcase_add_test(tc, test_docs_current);
+	tcase_add_test(tc, test_shipped_config);
 	tcase_add_test(tc, test_split_listen);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -51,6 +51,9 @@ int config_load_file(struct config *, const char *, char *, size_t);
 int config_parse_args(struct config *, int, char **, char *, size_t);
 /* The -f/--config argument, if any, found before full parsing. */
 const char *config_find_file_arg(int, char **);
+/* --help: every option, from the table of settings. */
 void config_usage(FILE *);
+/* --help-config: every setting in Markdown, as docs/configuration.md. */
+void config_markdown(FILE *);
 
 #endif

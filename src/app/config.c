@@ -1,289 +1,61 @@
+/* Settings from built-in defaults, then the config file, then the command
+ * line, each through the table of settings.c; and what --help and
+ * --help-config print of that table. */
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
-#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
-#include "logger.h"
+#include "settings.h"
 #include "tl_build.h"
 #include "xmalloc.h"
 
+/* Every setting as its table entry's default spells it. */
 void
 config_defaults(struct config *c)
 {
+	char err[256];
+
 	memset(c, 0, sizeof *c);
-	c->port = ADDR_DEFAULT_PORT;
-	c->threads = 0;
-	c->max_conns = 1024;
-	c->request_timeout = 30;
-	c->write_timeout = 30;
-	c->log_level = LOG_LVL_INFO;
-	c->memory_mb = 64;
-	c->item_max = 1024 * 1024;
-	c->evict = true;
-	for (int r = 0; r < ROLE_COUNT; r++)
-		c->role_level[r] = -1;
+	for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+		settings_clear(c, &settings[i]);
+		if (settings[i].def != NULL &&
+		    settings_set(c, &settings[i], settings[i].def, err,
+		        sizeof err) == -1)
+			fatalx("the default of %s: %s", settings[i].key, err);
+	}
 }
 
-static void
-config_clear_listen(struct config *c)
-{
-	for (int i = 0; i < c->nlisten; i++)
-		free(c->listen[i]);
-	c->nlisten = 0;
-}
-
+/* Free what the settings hold; the config is zeroed. */
 void
 config_free(struct config *c)
 {
-	config_clear_listen(c);
+	for (size_t i = 0; i < SETTINGS_COUNT; i++)
+		settings_clear(c, &settings[i]);
 	free(c->config_file);
-	free(c->pidfile);
-	free(c->user);
-	free(c->log_file);
 	memset(c, 0, sizeof *c);
 }
 
-static void
-config_set_str(char **dst, const char *v)
-{
-	free(*dst);
-	*dst = *v == '\0' ? NULL : xstrdup(v);
-}
-
-/* A decimal integer in [min, max] with nothing after it. */
-static int
-config_int(const char *v, long min, long max, int *out)
-{
-	char *end;
-	long n;
-
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
-		return -1;
-	*out = (int)n;
-	return 0;
-}
-
-/* A size in bytes with an optional k or m suffix, as memcached's -I. */
-static int
-config_size(const char *v, size_t min, size_t max, size_t *out)
-{
-	char *end;
-	unsigned long long n;
-
-	if (*v < '0' || *v > '9')
-		return -1;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno != 0)
-		return -1;
-	if (*end == 'k' || *end == 'K') {
-		n *= 1024;
-		end++;
-	} else if (*end == 'm' || *end == 'M') {
-		n *= 1024 * 1024;
-		end++;
-	}
-	if (*end != '\0' || n < min || n > max)
-		return -1;
-	*out = (size_t)n;
-	return 0;
-}
-
-static int
-config_bool(const char *v, bool *out)
-{
-	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
-		*out = true;
-	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") ||
-	         !strcmp(v, "0"))
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
-/* Replace the listen list with the comma-separated addresses in v. */
-static int
-config_listen(struct config *c, const char *v, char *err, size_t errlen)
-{
-	char *copy = xstrdup(v), *tok, *save = NULL;
-	char host[256];
-	int port;
-
-	config_clear_listen(c);
-	for (tok = strtok_r(copy, ", ", &save); tok != NULL;
-	     tok = strtok_r(NULL, ", ", &save)) {
-		if (c->nlisten == CONFIG_MAX_LISTEN) {
-			snprintf(err, errlen, "more than %d listen addresses",
-			    CONFIG_MAX_LISTEN);
-			goto fail;
-		}
-		if (addr_split(tok, 0, host, sizeof host, &port)) {
-			snprintf(err, errlen,
-			    "bad listen address '%s': expected HOST, HOST:PORT "
-			    "or [IPV6]:PORT",
-			    tok);
-			goto fail;
-		}
-		c->listen[c->nlisten++] = xstrdup(tok);
-	}
-	free(copy);
-	if (c->nlisten == 0) {
-		snprintf(err, errlen, "listen needs at least one address");
-		return -1;
-	}
-	return 0;
-fail:
-	free(copy);
-	return -1;
-}
-
-/* One setting, from the file or the command line. */
+/* One key of the file; a section or a key the table lacks is an error. */
 static int
 config_set(struct config *c, const char *section, const char *key,
     const char *v, char *err, size_t errlen)
 {
-	int level; /* also any int setting on its way in */
+	const struct setting *s = settings_find(section, key);
 
-#define BAD(what)                                                              \
-	do {                                                                   \
-		snprintf(err, errlen, "bad value '%s' for %s: expected %s", v, \
-		    key, what);                                                \
-		return -1;                                                     \
-	} while (0)
-
-	if (strcmp(section, "server") == 0) {
-		if (strcmp(key, "listen") == 0)
-			return config_listen(c, v, err, errlen);
-		if (strcmp(key, "port") == 0) {
-			if (config_int(v, 0, 65535, &c->port))
-				BAD("a port number 0..65535");
-			return 0;
-		}
-		if (strcmp(key, "threads") == 0) {
-			if (config_int(v, 0, 256, &c->threads))
-				BAD("0 (one per CPU) to 256");
-			return 0;
-		}
-		if (strcmp(key, "max_connections") == 0) {
-			if (config_int(v, 1, 1000000, &c->max_conns))
-				BAD("1..1000000");
-			return 0;
-		}
-		if (strcmp(key, "request_timeout") == 0) {
-			if (config_int(v, 0, 86400, &c->request_timeout))
-				BAD("seconds, 0 (off) to 86400");
-			return 0;
-		}
-		if (strcmp(key, "write_timeout") == 0) {
-			if (config_int(v, 0, 86400, &c->write_timeout))
-				BAD("seconds, 0 (off) to 86400");
-			return 0;
-		}
-		if (strcmp(key, "idle_timeout") == 0) {
-			if (config_int(v, 0, 86400, &c->idle_timeout))
-				BAD("seconds, 0 (off) to 86400");
-			return 0;
-		}
-		if (strcmp(key, "daemonize") == 0) {
-			if (config_bool(v, &c->daemonize))
-				BAD("yes or no");
-			return 0;
-		}
-		if (strcmp(key, "pidfile") == 0) {
-			config_set_str(&c->pidfile, v);
-			return 0;
-		}
-		if (strcmp(key, "user") == 0) {
-			if (*v == '\0')
-				BAD("a user name");
-			config_set_str(&c->user, v);
-			return 0;
-		}
-		if (strcmp(key, "enable_shutdown") == 0) {
-			if (config_bool(v, &c->enable_shutdown))
-				BAD("yes or no");
-			return 0;
-		}
-	} else if (strcmp(section, "cache") == 0) {
-		if (strcmp(key, "memory_limit") == 0) {
-			if (config_int(v, 1, 1 << 20, &level))
-				BAD("megabytes, 1..1048576");
-			c->memory_mb = (size_t)level;
-			return 0;
-		}
-		if (strcmp(key, "item_size_max") == 0) {
-			if (config_size(
-			        v, 1024, CONFIG_ITEM_MAX_LIMIT, &c->item_max))
-				BAD("bytes, 1k..64m (suffix k or m allowed)");
-			return 0;
-		}
-		if (strcmp(key, "evict") == 0) {
-			if (config_bool(v, &c->evict))
-				BAD("yes or no");
-			return 0;
-		}
-	} else if (strcmp(section, "log") == 0) {
-		if (strcmp(key, "file") == 0) {
-			config_set_str(&c->log_file, v);
-			return 0;
-		}
-		if (strcmp(key, "level") == 0) {
-			if ((level = log_level_parse(v)) == -1)
-				BAD("error, warn, notice, info or debug");
-			c->log_level = level;
-			return 0;
-		}
-		if (strncmp(key, "level_", 6) == 0)
-			for (int r = 0; r < ROLE_COUNT; r++)
-				if (strcmp(key + 6, thread_role_name(r)) == 0) {
-					if ((level = log_level_parse(v)) == -1)
-						BAD("error, warn, notice, info "
-						    "or "
-						    "debug");
-					c->role_level[r] = level;
-					return 0;
-				}
-		if (strcmp(key, "format") == 0) {
-			if (strcmp(v, "text") == 0)
-				c->log_format = LOG_FORMAT_TEXT;
-			else if (strcmp(v, "json") == 0)
-				c->log_format = LOG_FORMAT_JSON;
-			else
-				BAD("text or json");
-			return 0;
-		}
-		if (strcmp(key, "syslog") == 0) {
-			if (config_bool(v, &c->log_syslog))
-				BAD("yes or no");
-			return 0;
-		}
-		if (strcmp(key, "journald") == 0) {
-			if (config_bool(v, &c->log_journald))
-				BAD("yes or no");
-			return 0;
-		}
-		if (strcmp(key, "access") == 0) {
-			if (config_bool(v, &c->log_access))
-				BAD("yes or no");
-			return 0;
-		}
-	} else {
+	if (s != NULL)
+		return settings_set(c, s, v, err, errlen);
+	if (!settings_section_exists(section))
 		snprintf(err, errlen, "unknown section [%s]", section);
-		return -1;
-	}
-	snprintf(err, errlen, "unknown key '%s' in section [%s]", key, section);
+	else
+		snprintf(err, errlen, "unknown key '%s' in section [%s]", key,
+		    section);
 	return -1;
-#undef BAD
 }
 
 struct config_file_ctx {
@@ -291,6 +63,7 @@ struct config_file_ctx {
 	char msg[256];
 };
 
+/* inih's callback: returns 0 to stop at the first bad line. */
 static int
 config_ini_handler(
     void *user, const char *section, const char *key, const char *value)
@@ -306,6 +79,7 @@ config_ini_handler(
 	           ctx->c, section, key, value, ctx->msg, sizeof ctx->msg) == 0;
 }
 
+/* Read the INI file over what is set; stops at the first bad line. */
 int
 config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -328,204 +102,365 @@ config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 		    ctx.msg[0] ? ctx.msg : "syntax error");
 		return -1;
 	}
-	config_set_str(&c->config_file, path);
+	free(c->config_file);
+	c->config_file = xstrdup(path);
 	return 0;
 }
 
-enum {
-	OPT_CHECK = 256,
-	OPT_LOG_LEVEL,
-	OPT_LOG_FORMAT,
-	OPT_SYSLOG,
-	OPT_JOURNALD,
-	OPT_ACCESS_LOG,
-	OPT_REQUEST_TIMEOUT,
-	OPT_WRITE_TIMEOUT,
-	OPT_IDLE_TIMEOUT,
-};
-
-static const struct option config_longopts[] = {
-    {"listen", required_argument, NULL, 'l'},
-    {"port", required_argument, NULL, 'p'},
-    {"threads", required_argument, NULL, 't'},
-    {"max-conns", required_argument, NULL, 'c'},
-    {"daemon", no_argument, NULL, 'd'},
-    {"pidfile", required_argument, NULL, 'P'},
-    {"user", required_argument, NULL, 'u'},
-    {"log-file", required_argument, NULL, 'L'},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-    {"syslog", no_argument, NULL, OPT_SYSLOG},
-    {"journald", no_argument, NULL, OPT_JOURNALD},
-    {"access-log", no_argument, NULL, OPT_ACCESS_LOG},
-    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
-    {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
-    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-    {"memory-limit", required_argument, NULL, 'm'},
-    {"max-item-size", required_argument, NULL, 'I'},
-    {"disable-evictions", no_argument, NULL, 'M'},
-    {"config", required_argument, NULL, 'f'},
-    {"check-config", no_argument, NULL, OPT_CHECK},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
-};
-static const char config_shortopts[] = ":l:p:t:c:dP:u:L:m:I:Mf:hV";
-
-void
-config_usage(FILE *f)
+/* -f was read before the other options (config_find_file_arg). */
+static int
+config_cmd_file(struct config *c)
 {
-	fprintf(f,
-	    "usage: threadlined [options]\n"
-	    "  -f, --config FILE     read settings from FILE (INI)\n"
-	    "      --check-config    validate the settings and exit\n"
-	    "  -l, --listen ADDRS    listen on ADDRS, comma-separated HOST,\n"
-	    "                        HOST:PORT or [IPV6]:PORT (127.0.0.1)\n"
-	    "  -p, --port PORT       default TCP port (%d; 0 picks one)\n"
-	    "  -t, --threads N       worker threads (one per online CPU)\n"
-	    "  -c, --max-conns N     simultaneous connections (1024)\n"
-	    "      --request-timeout S  close a client whose request stays\n"
-	    "                        incomplete S seconds (30; 0 off)\n"
-	    "      --write-timeout S close a client that reads none of its\n"
-	    "                        replies for S seconds (30; 0 off)\n"
-	    "      --idle-timeout S  close a client idle S seconds (0, off)\n"
-	    "  -m, --memory-limit MB cache memory (64)\n"
-	    "  -I, --max-item-size N largest item, bytes, k or m suffix (1m)\n"
-	    "  -M, --disable-evictions\n"
-	    "                        when full, refuse stores instead of\n"
-	    "                        evicting\n"
-	    "  -d, --daemon          detach from the terminal\n"
-	    "  -P, --pidfile FILE    write the pid to FILE\n"
-	    "  -u, --user USER       started as root: run as USER once the\n"
-	    "                        ports and the log file are open\n"
-	    "  -L, --log-file FILE   also log to FILE (reopened on SIGHUP)\n"
-	    "      --log-level LVL   error, warn, notice, info or debug "
-	    "(info)\n"
-	    "      --log-format FMT  text or json (text)\n"
-	    "      --syslog          also log to syslog\n"
-	    "      --journald        also log to the systemd journal\n"
-	    "      --access-log      log one line per command\n"
-	    "  -h, --help            show this help\n"
-	    "  -V, --version         show the version\n",
-	    ADDR_DEFAULT_PORT);
+	return 0;
 }
 
+/* --check-config: parse everything, serve nothing. */
+static int
+config_cmd_check(struct config *c)
+{
+	c->check_only = true;
+	return 0;
+}
+
+/* --help */
+static int
+config_cmd_help(struct config *c)
+{
+	config_usage(stdout);
+	return 1;
+}
+
+/* --help-config */
+static int
+config_cmd_help_config(struct config *c)
+{
+	config_markdown(stdout);
+	return 1;
+}
+
+/* --version */
+static int
+config_cmd_version(struct config *c)
+{
+	printf("threadlined %s\n", TL_VERSION);
+	return 1;
+}
+
+/* The options that set nothing: what to read and what to do instead of
+ * serving. run returns 0 to go on, 1 when the program should exit 0. */
+static const struct config_command {
+	int shortopt;
+	const char *longopt;
+	const char *argname;
+	const char *help;
+	int (*run)(struct config *);
+} config_commands[] = {
+    {'f', "config", "FILE",
+        "read settings from FILE (INI); the options override it",
+        config_cmd_file},
+    {0, "check-config", NULL, "validate the settings and exit",
+        config_cmd_check},
+    {'h', "help", NULL, "show this help", config_cmd_help},
+    {0, "help-config", NULL,
+        "print every setting, its key, option, values and default, in "
+        "Markdown",
+        config_cmd_help_config},
+    {'V', "version", NULL, "show the version", config_cmd_version},
+};
+#define CONFIG_NCOMMANDS (sizeof config_commands / sizeof config_commands[0])
+#define CONFIG_NOPTIONS  (CONFIG_NCOMMANDS + SETTINGS_COUNT)
+
+/* What the command line sees of a command or a setting. */
+struct config_option {
+	int shortopt;
+	const char *longopt; /* NULL: none, the setting is the file's only */
+	const char *argname; /* NULL: takes no argument */
+	const char *help;
+};
+
+/* Option k of the command line: the commands, then the settings. */
+static struct config_option
+config_option(size_t k)
+{
+	const struct config_command *cmd;
+	const struct setting *s;
+
+	if (k < CONFIG_NCOMMANDS) {
+		cmd = &config_commands[k];
+		return (struct config_option){
+		    cmd->shortopt, cmd->longopt, cmd->argname, cmd->help};
+	}
+	s = &settings[k - CONFIG_NCOMMANDS];
+	return (struct config_option){
+	    s->shortopt, s->longopt, s->argname, s->help};
+}
+
+/* What getopt_long returns for option k: its letter, or 256 + k, past
+ * every letter, when it has none. */
+static int
+config_option_val(size_t k)
+{
+	int shortopt = config_option(k).shortopt;
+
+	return shortopt != 0 ? shortopt : 256 + (int)k;
+}
+
+/* getopt_long's view of the options; shortopts starts with ':' so that a
+ * missing argument is told from an unknown option. */
+struct config_getopt {
+	struct option longopts[CONFIG_NOPTIONS + 1];
+	char shortopts[1 + 2 * CONFIG_NOPTIONS + 1];
+};
+
+/* Fill getopt_long's tables from the commands and the table of settings. */
+static void
+config_getopt_init(struct config_getopt *g)
+{
+	size_t nlong = 0, nshort = 0;
+
+	memset(g, 0, sizeof *g);
+	g->shortopts[nshort++] = ':';
+	for (size_t k = 0; k < CONFIG_NOPTIONS; k++) {
+		struct config_option o = config_option(k);
+		int has_arg = o.argname ? required_argument : no_argument;
+
+		if (o.longopt != NULL)
+			g->longopts[nlong++] = (struct option){
+			    o.longopt, has_arg, NULL, config_option_val(k)};
+		if (o.shortopt != 0) {
+			g->shortopts[nshort++] = (char)o.shortopt;
+			if (o.argname != NULL)
+				g->shortopts[nshort++] = ':';
+		}
+	}
+}
+
+/* Do what option ch, as getopt_long returned it, says: 0 to go on, 1 when
+ * the program should exit 0, -1 on a bad one. */
+static int
+config_apply_option(
+    struct config *c, int ch, char **argv, char *err, size_t errlen)
+{
+	const struct setting *s;
+	size_t k;
+
+	if (ch == ':') {
+		snprintf(err, errlen, "option %s needs an argument",
+		    argv[optind - 1]);
+		return -1;
+	}
+	for (k = 0; k < CONFIG_NOPTIONS && config_option_val(k) != ch; k++)
+		;
+	if (ch == '?' || k == CONFIG_NOPTIONS) {
+		snprintf(err, errlen, "unknown option %s", argv[optind - 1]);
+		return -1;
+	}
+	if (k < CONFIG_NCOMMANDS)
+		return config_commands[k].run(c);
+	s = &settings[k - CONFIG_NCOMMANDS];
+	return settings_set(c, s, s->argname ? optarg : s->optval, err, errlen);
+}
+
+/* The -f argument, read first: the file comes before the other options. */
 const char *
 config_find_file_arg(int argc, char **argv)
 {
+	struct config_getopt g;
 	const char *file = NULL;
 	int ch;
 
+	config_getopt_init(&g);
 	opterr = 0;
 	optind = 0;
-	while ((ch = getopt_long(
-	            argc, argv, config_shortopts, config_longopts, NULL)) != -1)
+	while (
+	    (ch = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1)
 		if (ch == 'f')
 			file = optarg;
 	return file;
 }
 
+/* Every option in turn; the last of a setting wins, as in the file. */
 int
 config_parse_args(
     struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
-	const char *key, *section;
-	int ch;
+	struct config_getopt g;
+	int ch, r;
 
+	config_getopt_init(&g);
 	opterr = 0;
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, config_shortopts, config_longopts,
-	            NULL)) != -1) {
-		section = "server";
-		switch (ch) {
-		case 'l':
-			key = "listen";
-			break;
-		case 'p':
-			key = "port";
-			break;
-		case 't':
-			key = "threads";
-			break;
-		case 'c':
-			key = "max_connections";
-			break;
-		case 'P':
-			key = "pidfile";
-			break;
-		case 'u':
-			key = "user";
-			break;
-		case 'd':
-			c->daemonize = true;
-			continue;
-		case 'm':
-			section = "cache";
-			key = "memory_limit";
-			break;
-		case 'I':
-			section = "cache";
-			key = "item_size_max";
-			break;
-		case 'M':
-			c->evict = false;
-			continue;
-		case 'L':
-			section = "log";
-			key = "file";
-			break;
-		case OPT_LOG_LEVEL:
-			section = "log";
-			key = "level";
-			break;
-		case OPT_LOG_FORMAT:
-			section = "log";
-			key = "format";
-			break;
-		case OPT_SYSLOG:
-			c->log_syslog = true;
-			continue;
-		case OPT_JOURNALD:
-			c->log_journald = true;
-			continue;
-		case OPT_ACCESS_LOG:
-			c->log_access = true;
-			continue;
-		case OPT_REQUEST_TIMEOUT:
-			key = "request_timeout";
-			break;
-		case OPT_WRITE_TIMEOUT:
-			key = "write_timeout";
-			break;
-		case OPT_IDLE_TIMEOUT:
-			key = "idle_timeout";
-			break;
-		case 'f':
-			continue; /* read before the other options */
-		case OPT_CHECK:
-			c->check_only = true;
-			continue;
-		case 'h':
-			config_usage(stdout);
-			return 1;
-		case 'V':
-			printf("threadlined %s\n", TL_VERSION);
-			return 1;
-		case ':':
-			snprintf(err, errlen, "option %s needs an argument",
-			    argv[optind - 1]);
-			return -1;
-		default:
-			snprintf(
-			    err, errlen, "unknown option %s", argv[optind - 1]);
-			return -1;
-		}
-		if (config_set(c, section, key, optarg, err, errlen) == -1)
-			return -1;
-	}
+	while (
+	    (ch = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1)
+		if ((r = config_apply_option(c, ch, argv, err, errlen)) != 0)
+			return r;
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
 		return -1;
 	}
 	return 0;
+}
+
+/* Write text from column col on, words wrapped before column 80. */
+static void
+config_wrap(FILE *f, int col, int at, const char *text)
+{
+	while (*text != '\0') {
+		int n = (int)strcspn(text, " ");
+
+		if (at > col && at + 1 + n > 79) {
+			fprintf(f, "\n%*s", col, "");
+			at = col;
+		} else if (at > col) {
+			fputc(' ', f);
+			at++;
+		}
+		fprintf(f, "%.*s", n, text);
+		at += n;
+		text += n;
+		text += strspn(text, " ");
+	}
+	fputc('\n', f);
+}
+
+/* "-p, --port PORT", "--syslog"; pad lines up long options without a
+ * letter under those with one. */
+static void
+config_option_name(struct config_option o, bool pad, char *buf, size_t len)
+{
+	char letter[8] = "";
+
+	if (o.shortopt != 0)
+		snprintf(letter, sizeof letter, "-%c, ", o.shortopt);
+	else if (pad)
+		snprintf(letter, sizeof letter, "    ");
+	snprintf(buf, len, "%s--%s%s%s", letter, o.longopt,
+	    o.argname ? " " : "", o.argname ? o.argname : "");
+}
+
+/* One option of --help; a setting adds its default, or the value an
+ * option without argument sets. */
+static void
+config_usage_option(FILE *f, size_t k)
+{
+	struct config_option o = config_option(k);
+	const struct setting *s =
+	    k < CONFIG_NCOMMANDS ? NULL : &settings[k - CONFIG_NCOMMANDS];
+	char name[64], *text;
+	int at;
+
+	config_option_name(o, true, name, sizeof name);
+	at = fprintf(f, "  %s", name);
+	if (at > 22) {
+		fputc('\n', f);
+		at = 0;
+	}
+	fprintf(f, "%*s", 24 - at, "");
+	if (s != NULL && s->argname == NULL)
+		xasprintf(&text, "%s (sets %s=%s)", o.help, s->key, s->optval);
+	else if (s != NULL && s->def != NULL)
+		xasprintf(&text, "%s (%s)", o.help, s->def);
+	else
+		text = xstrdup(o.help);
+	config_wrap(f, 24, 24, text);
+	free(text);
+}
+
+/* --help: every option the table and the commands have. */
+void
+config_usage(FILE *f)
+{
+	fprintf(f, "usage: threadlined [options]\n");
+	for (size_t k = 0; k < CONFIG_NOPTIONS; k++)
+		if (config_option(k).longopt != NULL)
+			config_usage_option(f, k);
+	config_wrap(f, 0, 0,
+	    "Every setting is also a key of the config file, and some are "
+	    "only that: threadlined --help-config lists them all.");
+}
+
+/* One row of a section's table in --help-config. */
+static void
+config_markdown_setting(FILE *f, const struct setting *s)
+{
+	char name[64], *option, *def;
+
+	if (s->longopt == NULL)
+		option = xstrdup("");
+	else {
+		config_option_name((struct config_option){s->shortopt,
+		                       s->longopt, s->argname, s->help},
+		    false, name, sizeof name);
+		if (s->argname == NULL)
+			xasprintf(&option, "`%s` sets %s", name, s->optval);
+		else
+			xasprintf(&option, "`%s`", name);
+	}
+	if (s->def == NULL)
+		def = xstrdup("none");
+	else
+		xasprintf(&def, "`%s`", s->def);
+	fprintf(f, "| `%s` | %s | %s | %s | `%s` | %s |\n", s->key, option,
+	    settings_expect(s), def, s->stat, s->help);
+	free(option);
+	free(def);
+}
+
+/* What --help-config says before the tables. */
+static const char config_markdown_intro[] =
+    "# Configuration\n"
+    "\n"
+    "<!-- The output of `threadlined --help-config`, made from the table "
+    "in\n"
+    "     src/app/settings.c; tests/test_config.c fails when they differ. "
+    "-->\n"
+    "\n"
+    "threadlined takes its settings from built-in defaults, then from the "
+    "INI file\n"
+    "named by `-f FILE`, then from the command line, each overriding the "
+    "one\n"
+    "before. An unknown section or key, or a bad value, stops start-up "
+    "with\n"
+    "`file:line: message` and exit status 2; `threadlined --check-config -f "
+    "FILE`\n"
+    "checks a file. A bool takes yes/no, true/false or 1/0; a level also "
+    "takes\n"
+    "memcached's verbosity, 0 (warn) to 3 (debug).\n"
+    "\n"
+    "`stats settings` shows each setting under its name in the Stats "
+    "column.\n"
+    "Under memcached's names it shows what memcached would: `maxbytes` in "
+    "bytes,\n"
+    "`log_level` and `num_threads` as they run, `evictions` on or off. In "
+    "the\n"
+    "lines memcached lacks, an unset value shows as `-`.\n";
+
+/* --help-config: one table of settings per section, then the commands. */
+void
+config_markdown(FILE *f)
+{
+	const char *section = NULL;
+
+	fputs(config_markdown_intro, f);
+	for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+		if (section == NULL || strcmp(section, settings[i].section)) {
+			section = settings[i].section;
+			fprintf(f,
+			    "\n## [%s]\n\n"
+			    "| Key | Option | Value | Default | Stats | "
+			    "Description |\n"
+			    "| --- | --- | --- | --- | --- | --- |\n",
+			    section);
+		}
+		config_markdown_setting(f, &settings[i]);
+	}
+	fprintf(f, "\n## Command line only\n\n"
+	           "| Option | Description |\n"
+	           "| --- | --- |\n");
+	for (size_t k = 0; k < CONFIG_NCOMMANDS; k++) {
+		char name[64];
+
+		config_option_name(config_option(k), false, name, sizeof name);
+		fprintf(f, "| `%s` | %s |\n", name, config_commands[k].help);
+	}
 }

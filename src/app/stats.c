@@ -1,5 +1,6 @@
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include "logger.h"
 #include "maint.h"
 #include "obuf.h"
+#include "settings.h"
 #include "stats.h"
 #include "thread.h"
 #include "tl_build.h"
@@ -265,47 +267,138 @@ stats_threads(struct obuf *out)
 	stats_end(out);
 }
 
-void
-stats_settings(struct obuf *out)
+/* memcached's verbosity: 0 for warn and below, up to 3 for debug. */
+static void
+stats_settings_verbosity(struct obuf *out)
 {
-	const struct config *c = stats_cfg;
 	int level = log_level_global();
+
+	obuf_printf(out, "%d", level > LOG_LVL_WARN ? level - LOG_LVL_WARN : 0);
+}
+
+/* The workers running, once 0 ("one per CPU") is resolved. */
+static void
+stats_settings_num_threads(struct obuf *out)
+{
+	obuf_printf(out, "%d", thread_role_count(ROLE_WORKER));
+}
+
+/* The listen(2) backlog of every listener. */
+static void
+stats_settings_tcp_backlog(struct obuf *out)
+{
+	obuf_printf(out, "%d", ACCEPT_BACKLOG);
+}
+
+/* The global level now: "verbosity" changes it. */
+static void
+stats_settings_log_level(struct obuf *out)
+{
+	obuf_adds(out, log_level_name(log_level_global()));
+}
+
+/* The file read at start-up: where settings came from, not one of them. */
+static void
+stats_settings_config_file(struct obuf *out)
+{
+	obuf_adds(
+	    out, stats_cfg->config_file ? stats_cfg->config_file : "NULL");
+}
+
+/* The cache's limit in bytes now: "cache_memlimit" changes it. */
+static void
+stats_settings_maxbytes(struct obuf *out)
+{
 	struct cache_totals t;
 
 	cache_totals(&t);
-	obuf_printf(out,
-	    "STAT maxconns %d\r\n"
-	    "STAT tcpport %d\r\n"
-	    "STAT udpport 0\r\n",
-	    c->max_conns, c->port);
-	obuf_adds(out, "STAT inter ");
-	if (c->nlisten == 0)
-		obuf_adds(out, "127.0.0.1");
-	for (int i = 0; i < c->nlisten; i++)
-		obuf_printf(out, "%s%s", i ? "," : "", c->listen[i]);
-	obuf_printf(out,
-	    "\r\n"
-	    "STAT verbosity %d\r\n"
-	    "STAT num_threads %d\r\n"
-	    "STAT tcp_backlog %d\r\n"
-	    "STAT maxconns_fast yes\r\n"
-	    "STAT log_level %s\r\n"
-	    "STAT log_file %s\r\n"
-	    "STAT pidfile %s\r\n"
-	    "STAT daemonize %s\r\n"
-	    "STAT config_file %s\r\n"
-	    "STAT maxbytes %llu\r\n"
-	    "STAT item_size_max %zu\r\n"
-	    "STAT evictions %s\r\n"
-	    "STAT cas_enabled yes\r\n"
-	    "STAT shutdown_command %s\r\n",
-	    level > LOG_LVL_WARN ? level - LOG_LVL_WARN : 0,
-	    thread_role_count(ROLE_WORKER), ACCEPT_BACKLOG,
-	    log_level_name(level), c->log_file ? c->log_file : "NULL",
-	    c->pidfile ? c->pidfile : "NULL", c->daemonize ? "yes" : "no",
-	    c->config_file ? c->config_file : "NULL",
-	    (unsigned long long)t.limit, cache_item_max(),
-	    c->evict ? "on" : "off", c->enable_shutdown ? "yes" : "no");
+	obuf_printf(out, "%llu", (unsigned long long)t.limit);
+}
+
+/* memcached's spelling of the evict setting. */
+static void
+stats_settings_evictions(struct obuf *out)
+{
+	obuf_adds(out, stats_cfg->evict ? "on" : "off");
+}
+
+/* The lines memcached prints, in its order and under its names, which
+ * tools read. A setting of the table whose stats name is here prints
+ * here, as configured unless value shows what runs now (levels, threads
+ * and the memory limit change after start-up) or memcached's spelling;
+ * the other settings follow under their own names. */
+static const struct stats_setting {
+	const char *name;
+	const char *fixed;
+	void (*value)(struct obuf *);
+} stats_memcached_settings[] = {
+    {"maxconns", NULL, NULL},
+    {"tcpport", NULL, NULL},
+    {"udpport", "0", NULL},
+    {"inter", NULL, NULL},
+    {"verbosity", NULL, stats_settings_verbosity},
+    {"num_threads", NULL, stats_settings_num_threads},
+    {"tcp_backlog", NULL, stats_settings_tcp_backlog},
+    {"maxconns_fast", "yes", NULL},
+    {"log_level", NULL, stats_settings_log_level},
+    {"log_file", NULL, NULL},
+    {"pidfile", NULL, NULL},
+    {"daemonize", NULL, NULL},
+    {"config_file", NULL, stats_settings_config_file},
+    {"maxbytes", NULL, stats_settings_maxbytes},
+    {"item_size_max", NULL, NULL},
+    {"evictions", NULL, stats_settings_evictions},
+    {"cas_enabled", "yes", NULL},
+    {"shutdown_command", NULL, NULL},
+};
+#define STATS_NMEMCACHED                                                       \
+	(sizeof stats_memcached_settings / sizeof stats_memcached_settings[0])
+
+/* The memcached line named name, or NULL. */
+static const struct stats_setting *
+stats_settings_memcached(const char *name)
+{
+	for (size_t i = 0; i < STATS_NMEMCACHED; i++)
+		if (strcmp(stats_memcached_settings[i].name, name) == 0)
+			return &stats_memcached_settings[i];
+	return NULL;
+}
+
+/* "STAT name value" of a setting of the table; an unset one says unset. */
+static void
+stats_settings_table_line(
+    struct obuf *out, const struct setting *s, const char *unset)
+{
+	char *v = settings_format(stats_cfg, s, unset);
+
+	obuf_printf(out, "STAT %s %s\r\n", s->stat, v);
+	free(v);
+}
+
+/* memcached's lines first, then the rest of the table of settings. */
+void
+stats_settings(struct obuf *out)
+{
+	for (size_t i = 0; i < STATS_NMEMCACHED; i++) {
+		const struct stats_setting *m = &stats_memcached_settings[i];
+
+		if (m->fixed == NULL && m->value == NULL) {
+			for (size_t j = 0; j < SETTINGS_COUNT; j++)
+				if (strcmp(settings[j].stat, m->name) == 0)
+					stats_settings_table_line(
+					    out, &settings[j], "NULL");
+			continue;
+		}
+		obuf_printf(out, "STAT %s ", m->name);
+		if (m->fixed != NULL)
+			obuf_adds(out, m->fixed);
+		else
+			m->value(out);
+		obuf_adds(out, "\r\n");
+	}
+	for (size_t j = 0; j < SETTINGS_COUNT; j++)
+		if (stats_settings_memcached(settings[j].stat) == NULL)
+			stats_settings_table_line(out, &settings[j], "-");
 	stats_end(out);
 }
 

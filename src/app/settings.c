@@ -1,0 +1,631 @@
+/* The table of settings and what each type of value parses, prints and
+ * frees. A new setting is one entry here and a field in struct config. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "logger.h"
+#include "settings.h"
+#include "xmalloc.h"
+
+#define SETTINGS_STR(x)  SETTINGS_STR_(x)
+#define SETTINGS_STR_(x) #x
+
+/* The names of enum log_format, in its order. */
+static const char *const settings_log_formats[] = {
+    [LOG_FORMAT_TEXT] = "text",
+    [LOG_FORMAT_JSON] = "json",
+    NULL,
+};
+
+/* The level of every thread of one role, over the global "level". */
+#define SETTINGS_ROLE_LEVEL(role, name, what)                                  \
+	{                                                                      \
+		.section = "log", .key = "level_" name, .type = SETTING_LEVEL, \
+		.offset = offsetof(struct config, role_level[role]),           \
+		.stat = "log_level_" name,                                     \
+		.help = "lowest level of " what "; unset: level applies",      \
+	}
+
+const struct setting settings[] = {
+    {
+        .section = "server",
+        .key = "listen",
+        .shortopt = 'l',
+        .longopt = "listen",
+        .argname = "ADDRS",
+        .type = SETTING_LISTEN,
+        .offset = offsetof(struct config, listen),
+        .def = "127.0.0.1",
+        .stat = "inter",
+        .help = "addresses to listen on; those without a port use port",
+    },
+    {
+        .section = "server",
+        .key = "port",
+        .shortopt = 'p',
+        .longopt = "port",
+        .argname = "PORT",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 65535,
+        .offset = offsetof(struct config, port),
+        .def = SETTINGS_STR(ADDR_DEFAULT_PORT),
+        .expect = "a port number 0..65535",
+        .stat = "tcpport",
+        .help = "TCP port of the listen addresses that name none; 0 lets "
+                "the kernel pick one, which the log shows",
+    },
+    {
+        .section = "server",
+        .key = "threads",
+        .shortopt = 't',
+        .longopt = "threads",
+        .argname = "N",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 256,
+        .offset = offsetof(struct config, threads),
+        .def = "0",
+        .expect = "0 (one per CPU) to 256",
+        .stat = "num_threads",
+        .help = "worker threads; 0: one per online CPU",
+    },
+    {
+        .section = "server",
+        .key = "max_connections",
+        .shortopt = 'c',
+        .longopt = "max-conns",
+        .argname = "N",
+        .type = SETTING_INT,
+        .min = 1,
+        .max = 1000000,
+        .offset = offsetof(struct config, max_conns),
+        .def = "1024",
+        .expect = "1..1000000",
+        .stat = "maxconns",
+        .help = "simultaneous client connections; more are answered "
+                "\"ERROR Too many open connections\" and closed",
+    },
+    {
+        .section = "server",
+        .key = "request_timeout",
+        .longopt = "request-timeout",
+        .argname = "S",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 86400,
+        .offset = offsetof(struct config, request_timeout),
+        .def = "30",
+        .expect = "seconds, 0 (off) to 86400",
+        .stat = "request_timeout",
+        .help = "close a client whose request stays incomplete this many "
+                "seconds; 0: off",
+    },
+    {
+        .section = "server",
+        .key = "write_timeout",
+        .longopt = "write-timeout",
+        .argname = "S",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 86400,
+        .offset = offsetof(struct config, write_timeout),
+        .def = "30",
+        .expect = "seconds, 0 (off) to 86400",
+        .stat = "write_timeout",
+        .help = "close a client that reads none of its replies for this "
+                "many seconds; 0: off",
+    },
+    {
+        .section = "server",
+        .key = "idle_timeout",
+        .longopt = "idle-timeout",
+        .argname = "S",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 86400,
+        .offset = offsetof(struct config, idle_timeout),
+        .def = "0",
+        .expect = "seconds, 0 (off) to 86400",
+        .stat = "idle_timeout",
+        .help = "close a connection idle this many seconds; 0: off, as "
+                "memcached",
+    },
+    {
+        .section = "server",
+        .key = "daemonize",
+        .shortopt = 'd',
+        .longopt = "daemon",
+        .optval = "yes",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, daemonize),
+        .def = "no",
+        .stat = "daemonize",
+        .help = "detach from the terminal once listening",
+    },
+    {
+        .section = "server",
+        .key = "pidfile",
+        .shortopt = 'P',
+        .longopt = "pidfile",
+        .argname = "FILE",
+        .type = SETTING_PATH,
+        .offset = offsetof(struct config, pidfile),
+        .stat = "pidfile",
+        .help = "write the process id to this file, removed at exit",
+    },
+    {
+        .section = "server",
+        .key = "user",
+        .shortopt = 'u',
+        .longopt = "user",
+        .argname = "USER",
+        .type = SETTING_STRING,
+        .offset = offsetof(struct config, user),
+        .expect = "a user name",
+        .stat = "user",
+        .help = "started as root: run as this user once the ports and the "
+                "log file are open (\"root\" keeps root)",
+    },
+    {
+        .section = "server",
+        .key = "enable_shutdown",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, enable_shutdown),
+        .def = "no",
+        .stat = "shutdown_command",
+        .help = "accept the \"shutdown\" command, which stops the server "
+                "(memcached's -A)",
+    },
+    {
+        .section = "cache",
+        .key = "memory_limit",
+        .shortopt = 'm',
+        .longopt = "memory-limit",
+        .argname = "MB",
+        .type = SETTING_SIZE,
+        .min = 1,
+        .max = 1 << 20,
+        .offset = offsetof(struct config, memory_mb),
+        .def = "64",
+        .expect = "megabytes, 1..1048576",
+        .stat = "maxbytes",
+        .help = "memory for items in megabytes, keys, values and per-item "
+                "overhead counted",
+    },
+    {
+        .section = "cache",
+        .key = "item_size_max",
+        .shortopt = 'I',
+        .longopt = "max-item-size",
+        .argname = "N",
+        .type = SETTING_SIZE,
+        .min = 1024,
+        .max = CONFIG_ITEM_MAX_LIMIT,
+        .suffix = true,
+        .offset = offsetof(struct config, item_max),
+        .def = "1m",
+        .expect = "bytes, 1k..64m (suffix k or m allowed)",
+        .stat = "item_size_max",
+        .help = "largest item (key and value) in bytes",
+    },
+    {
+        .section = "cache",
+        .key = "evict",
+        .shortopt = 'M',
+        .longopt = "disable-evictions",
+        .optval = "no",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, evict),
+        .def = "yes",
+        .stat = "evictions",
+        .help = "when memory is full, evict the least recently used items; "
+                "no: refuse stores with \"SERVER_ERROR out of memory\"",
+    },
+    {
+        .section = "log",
+        .key = "file",
+        .shortopt = 'L',
+        .longopt = "log-file",
+        .argname = "FILE",
+        .type = SETTING_PATH,
+        .offset = offsetof(struct config, log_file),
+        .stat = "log_file",
+        .help = "also write the log to this file, reopened on SIGHUP and "
+                "SIGUSR1",
+    },
+    {
+        .section = "log",
+        .key = "format",
+        .longopt = "log-format",
+        .argname = "FMT",
+        .type = SETTING_ENUM,
+        .choices = settings_log_formats,
+        .offset = offsetof(struct config, log_format),
+        .def = "text",
+        .expect = "text or json",
+        .stat = "log_format",
+        .help = "format of stderr, the file and \"watch\" streams",
+    },
+    {
+        .section = "log",
+        .key = "level",
+        .longopt = "log-level",
+        .argname = "LVL",
+        .type = SETTING_LEVEL,
+        .offset = offsetof(struct config, log_level),
+        .def = "info",
+        .stat = "log_level",
+        .help = "lowest level written; \"verbosity\" changes it at run time",
+    },
+    SETTINGS_ROLE_LEVEL(ROLE_MAIN, "main", "the main thread"),
+    SETTINGS_ROLE_LEVEL(ROLE_LOGGER, "logger", "the logger thread"),
+    SETTINGS_ROLE_LEVEL(ROLE_ACCEPT, "accept", "the accept thread"),
+    SETTINGS_ROLE_LEVEL(ROLE_WORKER, "worker", "the worker threads"),
+    SETTINGS_ROLE_LEVEL(ROLE_MAINT, "maint", "the maint thread"),
+    {
+        .section = "log",
+        .key = "syslog",
+        .longopt = "syslog",
+        .optval = "yes",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, log_syslog),
+        .def = "no",
+        .stat = "log_syslog",
+        .help = "also send every line to syslog(3), facility daemon",
+    },
+    {
+        .section = "log",
+        .key = "journald",
+        .longopt = "journald",
+        .optval = "yes",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, log_journald),
+        .def = "no",
+        .stat = "log_journald",
+        .help = "also send every line to the systemd journal",
+    },
+    {
+        .section = "log",
+        .key = "access",
+        .longopt = "access-log",
+        .optval = "yes",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, log_access),
+        .def = "no",
+        .stat = "log_access",
+        .help = "log one line per command, category access, at level info",
+    },
+};
+_Static_assert(sizeof settings / sizeof settings[0] == SETTINGS_COUNT,
+    "SETTINGS_COUNT is not the number of settings");
+
+/* A linear search: the table is small and read at start-up only. */
+const struct setting *
+settings_find(const char *section, const char *key)
+{
+	for (size_t i = 0; i < SETTINGS_COUNT; i++)
+		if (strcmp(settings[i].section, section) == 0 &&
+		    strcmp(settings[i].key, key) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+/* Tells "unknown section" from "unknown key". */
+bool
+settings_section_exists(const char *section)
+{
+	for (size_t i = 0; i < SETTINGS_COUNT; i++)
+		if (strcmp(settings[i].section, section) == 0)
+			return true;
+	return false;
+}
+
+/* Where struct config keeps the setting. */
+static void *
+settings_field(const struct config *c, const struct setting *s)
+{
+	return (char *)c + s->offset;
+}
+
+/* The setting's own words, or its type's. */
+const char *
+settings_expect(const struct setting *s)
+{
+	static const char *const by_type[] = {
+	    [SETTING_BOOL] = "yes or no",
+	    [SETTING_PATH] = "a path; empty: none",
+	    [SETTING_LEVEL] = "error, warn, notice, info or debug",
+	    [SETTING_LISTEN] =
+	        "HOST, HOST:PORT or [IPV6]:PORT, comma-separated",
+	};
+
+	return s->expect != NULL ? s->expect : by_type[s->type];
+}
+
+/* The one message of a value its type refuses; returns -1. */
+static int
+settings_bad(const struct setting *s, const char *v, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "bad value '%s' for %s: expected %s", v, s->key,
+	    settings_expect(s));
+	return -1;
+}
+
+/* A decimal number with nothing after it; with suffix, a size as
+ * memcached's -I takes it: digits, then k or m. */
+static int
+settings_number(const char *v, bool suffix, long long *out)
+{
+	char *end;
+	unsigned long long n;
+
+	if (!suffix) {
+		errno = 0;
+		*out = strtoll(v, &end, 10);
+		return errno != 0 || end == v || *end != '\0' ? -1 : 0;
+	}
+	if (*v < '0' || *v > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'k' || *end == 'K') {
+		n *= 1024;
+		end++;
+	} else if (*end == 'm' || *end == 'M') {
+		n *= 1024 * 1024;
+		end++;
+	}
+	if (*end != '\0' || n > LLONG_MAX)
+		return -1;
+	*out = (long long)n;
+	return 0;
+}
+
+/* An int in [min, max]. */
+static int
+settings_parse_int(struct config *c, const struct setting *s, const char *v,
+    char *err, size_t errlen)
+{
+	long long n;
+
+	if (settings_number(v, false, &n) || n < s->min || n > s->max)
+		return settings_bad(s, v, err, errlen);
+	*(int *)settings_field(c, s) = (int)n;
+	return 0;
+}
+
+/* A size_t in [min, max]. */
+static int
+settings_parse_size(struct config *c, const struct setting *s, const char *v,
+    char *err, size_t errlen)
+{
+	long long n;
+
+	if (settings_number(v, s->suffix, &n) || n < s->min || n > s->max)
+		return settings_bad(s, v, err, errlen);
+	*(size_t *)settings_field(c, s) = (size_t)n;
+	return 0;
+}
+
+/* yes/no, true/false (any case) or 1/0. */
+static int
+settings_parse_bool(struct config *c, const struct setting *s, const char *v,
+    char *err, size_t errlen)
+{
+	bool *b = settings_field(c, s);
+
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
+		*b = true;
+	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+	         !strcmp(v, "0"))
+		*b = false;
+	else
+		return settings_bad(s, v, err, errlen);
+	return 0;
+}
+
+/* A path; the empty string, as "pidfile =" in the file, unsets it. */
+static int
+settings_parse_path(struct config *c, const struct setting *s, const char *v,
+    char *err, size_t errlen)
+{
+	char **p = settings_field(c, s);
+
+	free(*p);
+	*p = *v == '\0' ? NULL : xstrdup(v);
+	return 0;
+}
+
+/* A string that may not be empty, as a user name. */
+static int
+settings_parse_string(struct config *c, const struct setting *s, const char *v,
+    char *err, size_t errlen)
+{
+	if (*v == '\0')
+		return settings_bad(s, v, err, errlen);
+	return settings_parse_path(c, s, v, err, errlen);
+}
+
+/* A level by name or by memcached's verbosity number. */
+static int
+settings_parse_level(struct config *c, const struct setting *s, const char *v,
+    char *err, size_t errlen)
+{
+	int level = log_level_parse(v);
+
+	if (level == -1)
+		return settings_bad(s, v, err, errlen);
+	*(int *)settings_field(c, s) = level;
+	return 0;
+}
+
+/* One of the choices, exactly; stored as its index. */
+static int
+settings_parse_enum(struct config *c, const struct setting *s, const char *v,
+    char *err, size_t errlen)
+{
+	for (int i = 0; s->choices[i] != NULL; i++)
+		if (strcmp(v, s->choices[i]) == 0) {
+			*(int *)settings_field(c, s) = i;
+			return 0;
+		}
+	return settings_bad(s, v, err, errlen);
+}
+
+/* Replace the listen list with the comma-separated addresses in v. */
+static int
+settings_parse_listen(struct config *c, const struct setting *s, const char *v,
+    char *err, size_t errlen)
+{
+	char *copy = xstrdup(v), *tok, *save = NULL;
+	char host[256];
+	int port;
+
+	settings_clear(c, s);
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", ", &save)) {
+		if (c->nlisten == CONFIG_MAX_LISTEN) {
+			snprintf(err, errlen, "more than %d listen addresses",
+			    CONFIG_MAX_LISTEN);
+			goto fail;
+		}
+		if (addr_split(tok, 0, host, sizeof host, &port)) {
+			snprintf(err, errlen,
+			    "bad listen address '%s': expected HOST, HOST:PORT "
+			    "or [IPV6]:PORT",
+			    tok);
+			goto fail;
+		}
+		c->listen[c->nlisten++] = xstrdup(tok);
+	}
+	free(copy);
+	if (c->nlisten == 0) {
+		snprintf(err, errlen, "listen needs at least one address");
+		return -1;
+	}
+	return 0;
+fail:
+	free(copy);
+	return -1;
+}
+
+/* Hand the value to the parser of the setting's type. */
+int
+settings_set(struct config *c, const struct setting *s, const char *v,
+    char *err, size_t errlen)
+{
+	static int (*const parse[])(struct config *, const struct setting *,
+	    const char *, char *, size_t) = {
+	    [SETTING_INT] = settings_parse_int,
+	    [SETTING_SIZE] = settings_parse_size,
+	    [SETTING_BOOL] = settings_parse_bool,
+	    [SETTING_STRING] = settings_parse_string,
+	    [SETTING_PATH] = settings_parse_path,
+	    [SETTING_LEVEL] = settings_parse_level,
+	    [SETTING_ENUM] = settings_parse_enum,
+	    [SETTING_LISTEN] = settings_parse_listen,
+	};
+
+	return parse[s->type](c, s, v, err, errlen);
+}
+
+/* Strings and the listen list are freed; levels go back to -1, the rest
+ * to zero. */
+void
+settings_clear(struct config *c, const struct setting *s)
+{
+	void *field = settings_field(c, s);
+
+	switch (s->type) {
+	case SETTING_STRING:
+	case SETTING_PATH:
+		free(*(char **)field);
+		*(char **)field = NULL;
+		break;
+	case SETTING_LISTEN:
+		for (int i = 0; i < c->nlisten; i++)
+			free(c->listen[i]);
+		c->nlisten = 0;
+		break;
+	case SETTING_LEVEL:
+		*(int *)field = -1;
+		break;
+	case SETTING_INT:
+	case SETTING_ENUM:
+		*(int *)field = 0;
+		break;
+	case SETTING_SIZE:
+		*(size_t *)field = 0;
+		break;
+	case SETTING_BOOL:
+		*(bool *)field = false;
+		break;
+	}
+}
+
+/* The listen list as the file spells it, comma-separated. */
+static char *
+settings_format_listen(const struct config *c, const char *unset)
+{
+	size_t len = 1;
+	char *s;
+
+	if (c->nlisten == 0)
+		return xstrdup(unset);
+	for (int i = 0; i < c->nlisten; i++)
+		len += strlen(c->listen[i]) + 1;
+	s = xmalloc(len);
+	s[0] = '\0';
+	for (int i = 0; i < c->nlisten; i++) {
+		if (i > 0)
+			strcat(s, ",");
+		strcat(s, c->listen[i]);
+	}
+	return s;
+}
+
+/* Ints and sizes in decimal, bools as yes or no, levels and choices by
+ * name. */
+char *
+settings_format(
+    const struct config *c, const struct setting *s, const char *unset)
+{
+	const void *field = settings_field(c, s);
+	const char *str = NULL;
+	char *out;
+	int n;
+
+	switch (s->type) {
+	case SETTING_INT:
+		xasprintf(&out, "%d", *(const int *)field);
+		return out;
+	case SETTING_SIZE:
+		xasprintf(&out, "%zu", *(const size_t *)field);
+		return out;
+	case SETTING_BOOL:
+		str = *(const bool *)field ? "yes" : "no";
+		break;
+	case SETTING_STRING:
+	case SETTING_PATH:
+		str = *(char *const *)field;
+		break;
+	case SETTING_LEVEL:
+		n = *(const int *)field;
+		str = n == -1 ? NULL : log_level_name(n);
+		break;
+	case SETTING_ENUM:
+		str = s->choices[*(const int *)field];
+		break;
+	case SETTING_LISTEN:
+		return settings_format_listen(c, unset);
+	}
+	return xstrdup(str != NULL ? str : unset);
+}
