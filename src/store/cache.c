@@ -582,6 +582,21 @@ shard_find(struct shard *s, uint64_t hash, const char *key, size_t nkey,
 	return pp;
 }
 
+/* Lock key's shard (into *sp, for the caller to unlock) and find key in
+ * it as shard_find does, once a delayed flush due by now has begun. */
+static struct item **
+shard_lock_find(const char *key, size_t nkey, time_t now, struct shard **sp,
+    enum gone *gone, struct cache_stats *st)
+{
+	uint64_t hash = cache_hash(key, nkey);
+	struct shard *s = shard_of(hash);
+
+	flush_due(now);
+	pthread_mutex_lock(&s->lock);
+	*sp = s;
+	return shard_find(s, hash, key, nkey, now, gone, st);
+}
+
 /* Counts an item leaving to make room: reclaimed when it was dead
  * anyway, evicted otherwise. */
 static void
@@ -1049,20 +1064,14 @@ item_used(struct item *it)
 		    &it->state, ITEM_FETCHED, memory_order_relaxed);
 }
 
-enum cache_result
-cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
+/* Whether op may store over old (NULL when the key is missing), by
+ * memcached's rules; counts what a cas found. Shard lock held. */
+static enum cache_result
+store_allowed(enum cache_store_op op, struct item *old, uint64_t cas,
     struct cache_stats *st)
 {
-	uint64_t hash = cache_hash(item_key(it), it->nkey);
-	struct shard *s = shard_of(hash);
-	time_t now = cache_now();
 	enum cache_result res = CACHE_STORED;
-	struct item **pp, *old, *nw;
 
-	flush_due(now);
-	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, item_key(it), it->nkey, now, NULL, st);
-	old = *pp;
 	switch (op) {
 	case CACHE_SET:
 		break;
@@ -1074,6 +1083,8 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 		}
 		break;
 	case CACHE_REPLACE:
+	case CACHE_APPEND:
+	case CACHE_PREPEND:
 		if (old == NULL)
 			res = CACHE_NOT_STORED;
 		break;
@@ -1088,32 +1099,51 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 			                               : &st->cas_misses,
 			    1);
 		break;
-	case CACHE_APPEND:
-	case CACHE_PREPEND:
-		if (old == NULL) {
-			res = CACHE_NOT_STORED;
-			break;
-		}
+	}
+	return res;
+}
+
+/* An item with old's value followed by part's (append) or preceded by it
+ * (prepend), taking part's place and reference; NULL, part kept, when the
+ * joined value is too large or finds no memory. Evicting for it never
+ * takes old: its shard is locked here. */
+static struct item *
+store_join(
+    struct item *old, struct item *part, bool append, struct cache_stats *st)
+{
+	struct item *head = append ? old : part, *tail = append ? part : old;
+	enum cache_result res;
+	struct item *nw =
+	    item_dup(old, (size_t)old->nbytes + part->nbytes, &res, st);
+
+	if (nw == NULL)
+		return NULL;
+	memcpy(item_value(nw), item_value(head), head->nbytes);
+	memcpy(item_value(nw) + head->nbytes, item_value(tail), tail->nbytes);
+	cache_release(part);
+	return nw;
+}
+
+enum cache_result
+cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
+    struct cache_stats *st)
+{
+	time_t now = cache_now();
+	struct shard *s;
+	struct item **pp =
+	    shard_lock_find(item_key(it), it->nkey, now, &s, NULL, st);
+	struct item *old = *pp, *joined;
+	enum cache_result res = store_allowed(op, old, cas, st);
+
+	if (res == CACHE_STORED &&
+	    (op == CACHE_APPEND || op == CACHE_PREPEND)) {
 		/* Too large or no memory for the joined value: memcached
-		 * answers NOT_STORED. Evicting for it never takes old: its
-		 * shard is locked here. */
-		nw = item_dup(old, (size_t)old->nbytes + it->nbytes, &res, st);
-		if (nw == NULL) {
+		 * answers NOT_STORED. */
+		joined = store_join(old, it, op == CACHE_APPEND, st);
+		if (joined != NULL)
+			it = joined;
+		else
 			res = CACHE_NOT_STORED;
-			break;
-		}
-		if (op == CACHE_APPEND) {
-			memcpy(item_value(nw), item_value(old), old->nbytes);
-			memcpy(item_value(nw) + old->nbytes, item_value(it),
-			    it->nbytes);
-		} else {
-			memcpy(item_value(nw), item_value(it), it->nbytes);
-			memcpy(item_value(nw) + it->nbytes, item_value(old),
-			    old->nbytes);
-		}
-		cache_release(it);
-		it = nw;
-		break;
 	}
 	if (res == CACHE_STORED) {
 		if (old != NULL)
@@ -1149,16 +1179,11 @@ struct item *
 cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
     struct cache_stats *st)
 {
-	uint64_t hash = cache_hash(key, nkey);
-	struct shard *s = shard_of(hash);
 	time_t now = cache_now();
-	struct item **pp, *it;
+	struct shard *s;
 	enum gone gone;
+	struct item *it = *shard_lock_find(key, nkey, now, &s, &gone, st);
 
-	flush_due(now);
-	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, key, nkey, now, &gone, st);
-	it = *pp;
 	if (it != NULL) {
 		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
 		item_used(it);
@@ -1187,16 +1212,11 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 enum cache_result
 cache_delete(const char *key, size_t nkey, struct cache_stats *st)
 {
-	uint64_t hash = cache_hash(key, nkey);
-	struct shard *s = shard_of(hash);
 	time_t now = cache_now();
-	struct item **pp;
-	bool hit;
+	struct shard *s;
+	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	bool hit = *pp != NULL;
 
-	flush_due(now);
-	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, key, nkey, now, NULL, st);
-	hit = *pp != NULL;
 	if (hit)
 		shard_unlink(s, pp, *pp);
 	pthread_mutex_unlock(&s->lock);
@@ -1209,16 +1229,11 @@ enum cache_result
 cache_touch(
     const char *key, size_t nkey, time_t exptime, struct cache_stats *st)
 {
-	uint64_t hash = cache_hash(key, nkey);
-	struct shard *s = shard_of(hash);
 	time_t now = cache_now();
-	struct item **pp;
-	bool hit;
+	struct shard *s;
+	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	bool hit = *pp != NULL;
 
-	flush_due(now);
-	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, key, nkey, now, NULL, st);
-	hit = *pp != NULL;
 	if (hit) {
 		(*pp)->exptime = (uint32_t)exptime;
 		item_used(*pp);
@@ -1258,49 +1273,54 @@ value_to_u64(const struct item *it, uint64_t *out)
 	return true;
 }
 
+/* v, in decimal, as the new value of the item at *pp. Like memcached, a
+ * number that fits keeps the value's length, padded with spaces. In place
+ * only when the table alone holds the item: a pending reply may still be
+ * sending the old one. Shard lock held. */
+static enum cache_result
+arith_write(struct shard *s, struct item **pp, uint64_t v, time_t now,
+    struct cache_stats *st)
+{
+	struct item *it = *pp, *nw;
+	enum cache_result res = CACHE_STORED;
+	char num[24];
+	size_t len =
+	    (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+	size_t keep = len <= it->nbytes ? it->nbytes : len;
+
+	if (keep == it->nbytes &&
+	    atomic_load_explicit(&it->refs, memory_order_acquire) == 1) {
+		memcpy(item_value(it), num, len);
+		memset(item_value(it) + len, ' ', keep - len);
+		it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
+	} else if ((nw = item_dup(it, keep, &res, st)) != NULL) {
+		memcpy(item_value(nw), num, len);
+		memset(item_value(nw) + len, ' ', keep - len);
+		shard_replace(s, pp, it, nw, now);
+	}
+	return res;
+}
+
 enum cache_result
 cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
     uint64_t *value, struct cache_stats *st)
 {
-	uint64_t hash = cache_hash(key, nkey);
-	struct shard *s = shard_of(hash);
 	time_t now = cache_now();
-	enum cache_result res = CACHE_STORED;
-	struct item **pp, *it, *nw;
-	char num[24];
-	size_t len, keep;
+	struct shard *s;
+	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	enum cache_result res;
 	uint64_t v;
 
-	flush_due(now);
-	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, key, nkey, now, NULL, st);
-	it = *pp;
-	if (it == NULL)
+	if (*pp == NULL)
 		res = CACHE_NOT_FOUND;
-	else if (!value_to_u64(it, &v))
+	else if (!value_to_u64(*pp, &v))
 		res = CACHE_NON_NUMERIC;
 	else {
 		if (incr)
 			v += delta; /* wraps at 2^64, as memcached */
 		else
 			v = delta > v ? 0 : v - delta;
-		len = (size_t)snprintf(
-		    num, sizeof num, "%llu", (unsigned long long)v);
-		/* Like memcached, a number that fits keeps the value's length,
-		 * padded with spaces. In place only when the table alone holds
-		 * the item: a pending reply may still be sending the old one.
-		 */
-		keep = len <= it->nbytes ? it->nbytes : len;
-		if (keep == it->nbytes && atomic_load_explicit(&it->refs,
-		                              memory_order_acquire) == 1) {
-			memcpy(item_value(it), num, len);
-			memset(item_value(it) + len, ' ', keep - len);
-			it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
-		} else if ((nw = item_dup(it, keep, &res, st)) != NULL) {
-			memcpy(item_value(nw), num, len);
-			memset(item_value(nw) + len, ' ', keep - len);
-			shard_replace(s, pp, it, nw, now);
-		}
+		res = arith_write(s, pp, v, now, st);
 		*value = v;
 	}
 	pthread_mutex_unlock(&s->lock);
