@@ -436,8 +436,7 @@ cmd_delete(struct request *r, int arg)
 		REPLY(r, reply_bad_format);
 		return;
 	}
-	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) ==
-	    CACHE_STORED)
+	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) == CACHE_OK)
 		REPLY(r, "DELETED\r\n");
 	else
 		REPLY(r, "NOT_FOUND\r\n");
@@ -465,7 +464,7 @@ cmd_arith(struct request *r, int incr)
 	}
 	switch (cache_arith(
 	    r->tok[1].s, r->tok[1].len, incr, delta, &value, r->ctx->st)) {
-	case CACHE_STORED:
+	case CACHE_OK:
 		if (r->noreply)
 			break;
 		d = fmt_u64(num + sizeof num - 2, value);
@@ -505,7 +504,7 @@ cmd_touch(struct request *r, int arg)
 		return;
 	}
 	if (cache_touch(r->tok[1].s, r->tok[1].len,
-	        cache_exptime(e, cache_now()), r->ctx->st) == CACHE_STORED)
+	        cache_exptime(e, cache_now()), r->ctx->st) == CACHE_OK)
 		REPLY(r, "TOUCHED\r\n");
 	else
 		REPLY(r, "NOT_FOUND\r\n");

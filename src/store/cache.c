@@ -1034,7 +1034,7 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 	it->exptime = (uint32_t)exptime;
 	memcpy(it->data, key, nkey);
 	memcpy(item_value(it) + nbytes, "\r\n", 2);
-	*res = CACHE_STORED;
+	*res = CACHE_OK;
 	return it;
 }
 
@@ -1222,7 +1222,7 @@ cache_delete(const char *key, size_t nkey, struct cache_stats *st)
 	pthread_mutex_unlock(&s->lock);
 	if (st)
 		stat_add(hit ? &st->delete_hits : &st->delete_misses, 1);
-	return hit ? CACHE_STORED : CACHE_NOT_FOUND;
+	return hit ? CACHE_OK : CACHE_NOT_FOUND;
 }
 
 enum cache_result
@@ -1243,7 +1243,7 @@ cache_touch(
 		stat_add(&st->cmd_touch, 1);
 		stat_add(hit ? &st->touch_hits : &st->touch_misses, 1);
 	}
-	return hit ? CACHE_STORED : CACHE_NOT_FOUND;
+	return hit ? CACHE_OK : CACHE_NOT_FOUND;
 }
 
 /* memcached's rule: the value must be a decimal number, optionally
@@ -1282,7 +1282,7 @@ arith_write(struct shard *s, struct item **pp, uint64_t v, time_t now,
     struct cache_stats *st)
 {
 	struct item *it = *pp, *nw;
-	enum cache_result res = CACHE_STORED;
+	enum cache_result res = CACHE_OK;
 	char num[24];
 	size_t len =
 	    (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)v);
