@@ -20,6 +20,8 @@
 /* memcached's limit; the key lists of retrieval commands are walked
  * separately and are not bound by it. */
 #define PROTO_MAX_TOKENS 24
+/* Longer than any command's name. */
+#define PROTO_NAME_MAX 16
 
 struct token {
 	const char *s;
@@ -35,18 +37,27 @@ struct request {
 	size_t linelen;
 	const char *data; /* what follows the line in the buffer */
 	size_t avail;
-	size_t used;          /* bytes of data the command consumed */
-	bool more;            /* the command needs more input */
-	bool noreply;         /* replies suppressed */
-	unsigned nkeys, hits; /* of a retrieval, for the access log */
+	size_t used;               /* bytes of data the command consumed */
+	bool more;                 /* the command needs more input */
+	bool noreply;              /* replies suppressed */
+	unsigned nkeys, hits;      /* of a retrieval, for the access log */
+	const struct command *cmd; /* what the line asked for; NULL unknown */
 	enum proto_action *action;
+};
+
+enum command_kind {
+	CMD_OTHER,
+	CMD_KEYED, /* names one key, for the access log */
+	/* get/gets/gat/gats: a list of keys, walked from the line, which
+	 * may pass PROTO_MAX_TOKENS and PROTO_LINE_MAX */
+	CMD_RETRIEVAL,
 };
 
 struct command {
 	const char *name;
 	void (*fn)(struct request *, int);
-	int arg;    /* passed through, e.g. which storage operation */
-	bool keyed; /* names one key, for the access log */
+	int arg; /* passed through, e.g. which storage operation */
+	enum command_kind kind;
 };
 
 static void cmd_arith(struct request *, int);
@@ -69,28 +80,28 @@ static void cmd_watch(struct request *, int);
 
 /* Most frequent first: the table is searched in order. */
 static const struct command commands[] = {
-    {"get", cmd_get, 0, false},
-    {"set", cmd_store, CACHE_SET, true},
-    {"gets", cmd_get, GET_CAS, false},
-    {"delete", cmd_delete, 0, true},
-    {"incr", cmd_arith, 1, true},
-    {"decr", cmd_arith, 0, true},
-    {"add", cmd_store, CACHE_ADD, true},
-    {"replace", cmd_store, CACHE_REPLACE, true},
-    {"append", cmd_store, CACHE_APPEND, true},
-    {"prepend", cmd_store, CACHE_PREPEND, true},
-    {"cas", cmd_store, CACHE_CAS, true},
-    {"touch", cmd_touch, 0, true},
-    {"gat", cmd_get, GET_TOUCH, false},
-    {"gats", cmd_get, GET_TOUCH | GET_CAS, false},
-    {"stats", cmd_stats, 0, false},
-    {"flush_all", cmd_flush_all, 0, false},
-    {"version", cmd_version, 0, false},
-    {"verbosity", cmd_verbosity, 0, false},
-    {"cache_memlimit", cmd_cache_memlimit, 0, false},
-    {"quit", cmd_quit, 0, false},
-    {"shutdown", cmd_shutdown, 0, false},
-    {"watch", cmd_watch, 0, false},
+    {"get", cmd_get, 0, CMD_RETRIEVAL},
+    {"set", cmd_store, CACHE_SET, CMD_KEYED},
+    {"gets", cmd_get, GET_CAS, CMD_RETRIEVAL},
+    {"delete", cmd_delete, 0, CMD_KEYED},
+    {"incr", cmd_arith, 1, CMD_KEYED},
+    {"decr", cmd_arith, 0, CMD_KEYED},
+    {"add", cmd_store, CACHE_ADD, CMD_KEYED},
+    {"replace", cmd_store, CACHE_REPLACE, CMD_KEYED},
+    {"append", cmd_store, CACHE_APPEND, CMD_KEYED},
+    {"prepend", cmd_store, CACHE_PREPEND, CMD_KEYED},
+    {"cas", cmd_store, CACHE_CAS, CMD_KEYED},
+    {"touch", cmd_touch, 0, CMD_KEYED},
+    {"gat", cmd_get, GET_TOUCH, CMD_RETRIEVAL},
+    {"gats", cmd_get, GET_TOUCH | GET_CAS, CMD_RETRIEVAL},
+    {"stats", cmd_stats, 0, CMD_OTHER},
+    {"flush_all", cmd_flush_all, 0, CMD_OTHER},
+    {"version", cmd_version, 0, CMD_OTHER},
+    {"verbosity", cmd_verbosity, 0, CMD_OTHER},
+    {"cache_memlimit", cmd_cache_memlimit, 0, CMD_OTHER},
+    {"quit", cmd_quit, 0, CMD_OTHER},
+    {"shutdown", cmd_shutdown, 0, CMD_OTHER},
+    {"watch", cmd_watch, 0, CMD_OTHER},
 };
 
 static struct proto_hooks hooks;
@@ -665,28 +676,39 @@ cmd_stats(struct request *r, int arg)
 		REPLY(r, reply_error);
 }
 
+/* The command named by t, or NULL. */
+static const struct command *
+proto_command(const struct token *t)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (tok_is(t, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+/* Run the request line's command. */
 static void
 proto_dispatch(struct request *r)
 {
+	bool too_many = tokenize(r, r->line, r->linelen) == -1;
+
 	r->noreply = false;
 	r->used = 0;
 	r->more = false;
 	r->nkeys = r->hits = 0;
+	r->cmd = r->ntok > 0 ? proto_command(&r->tok[0]) : NULL;
 	/* Only retrieval commands may carry more than 24 tokens: they walk
 	 * their keys from the line itself. */
-	if ((tokenize(r, r->line, r->linelen) == -1 &&
-	        !tok_is(&r->tok[0], "get") && !tok_is(&r->tok[0], "gets") &&
-	        !tok_is(&r->tok[0], "gat") && !tok_is(&r->tok[0], "gats")) ||
-	    r->ntok == 0) {
+	if (r->ntok == 0 ||
+	    (too_many && (r->cmd == NULL || r->cmd->kind != CMD_RETRIEVAL))) {
 		REPLY(r, reply_error);
 		return;
 	}
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (tok_is(&r->tok[0], commands[i].name)) {
-			r->nkeys = commands[i].keyed;
-			commands[i].fn(r, commands[i].arg);
-			return;
-		}
+	if (r->cmd != NULL) {
+		r->nkeys = r->cmd->kind == CMD_KEYED;
+		r->cmd->fn(r, r->cmd->arg);
+		return;
+	}
 	/* A browser can be made to POST to any local port: its headers and
 	 * body must never run as commands (memcached closes here too). */
 	if (r->tok[r->ntok - 1].len >= 5 &&
@@ -697,19 +719,21 @@ proto_dispatch(struct request *r)
 	REPLY(r, reply_error);
 }
 
-/* Retrieval commands carry key lists far longer than other lines. */
+/* Retrieval commands carry key lists far longer than other lines: a line
+ * that begins with one's name and a space may be that long. */
 static size_t
 proto_line_limit(const char *line, size_t len)
 {
-	static const char *const keyed[] = {"get ", "gets ", "gat ", "gats "};
+	/* Only the start is looked at: the line may be megabytes long. */
+	const char *sp =
+	    memchr(line, ' ', len < PROTO_NAME_MAX ? len : PROTO_NAME_MAX);
+	const struct command *cmd;
 
-	for (size_t i = 0; i < sizeof keyed / sizeof keyed[0]; i++) {
-		size_t n = strlen(keyed[i]);
-
-		if (len >= n && memcmp(line, keyed[i], n) == 0)
-			return PROTO_KEYS_LINE_MAX;
-	}
-	return PROTO_LINE_MAX;
+	if (sp == NULL)
+		return PROTO_LINE_MAX;
+	cmd = proto_command(&(struct token){line, (size_t)(sp - line)});
+	return cmd != NULL && cmd->kind == CMD_RETRIEVAL ? PROTO_KEYS_LINE_MAX
+	                                                 : PROTO_LINE_MAX;
 }
 
 static long long
@@ -771,9 +795,7 @@ proto_access_log(struct request *r, size_t reply_at, long long start)
 	acc_put(&w, end, " keys=", 6);
 	acc_num(&w, end, r->nkeys);
 	acc_put(&w, end, " result=", 8);
-	if (r->ntok > 0 && r->nkeys > 0 &&
-	    (tok_is(cmd, "get") || tok_is(cmd, "gets") || tok_is(cmd, "gat") ||
-	        tok_is(cmd, "gats")))
+	if (r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL && r->nkeys > 0)
 		res = r->hits == 0          ? "miss"
 		      : r->hits == r->nkeys ? "hit"
 		                            : "partial";
