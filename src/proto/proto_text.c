@@ -210,26 +210,35 @@ tok_i32(const struct token *t, int32_t *out)
 	return 0;
 }
 
+/* The next space-separated token from *p on, before end; false when only
+ * spaces are left. */
+static bool
+tok_next(const char **p, const char *end, struct token *t)
+{
+	const char *s = *p;
+
+	while (s < end && *s == ' ')
+		s++;
+	t->s = s;
+	while (s < end && *s != ' ')
+		s++;
+	t->len = (size_t)(s - t->s);
+	*p = s;
+	return t->len > 0;
+}
+
 /* Split on spaces as memcached does; -1 when there are too many tokens. */
 static int
 tokenize(struct request *r, const char *line, size_t len)
 {
-	size_t i = 0, start;
+	const char *p = line;
+	struct token t;
 
 	r->ntok = 0;
-	while (i < len) {
-		while (i < len && line[i] == ' ')
-			i++;
-		if (i == len)
-			break;
+	while (tok_next(&p, line + len, &t)) {
 		if (r->ntok == PROTO_MAX_TOKENS)
 			return -1;
-		start = i;
-		while (i < len && line[i] != ' ')
-			i++;
-		r->tok[r->ntok].s = line + start;
-		r->tok[r->ntok].len = i - start;
-		r->ntok++;
+		r->tok[r->ntok++] = t;
 	}
 	return 0;
 }
@@ -248,6 +257,42 @@ static bool
 key_ok(const struct token *t)
 {
 	return t->len > 0 && t->len <= CACHE_KEY_MAX;
+}
+
+/* A key of 1..250 bytes; else the bad format error is answered. */
+static bool
+cmd_key_arg(struct request *r, const struct token *key)
+{
+	if (!key_ok(key)) {
+		REPLY(r, reply_bad_format);
+		return false;
+	}
+	return true;
+}
+
+/* An exptime as memcached reads it; else its error is answered. */
+static bool
+cmd_exptime_arg(struct request *r, const struct token *t, int32_t *e)
+{
+	if (tok_i32(t, e) == -1) {
+		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
+		return false;
+	}
+	return true;
+}
+
+/* What the commands naming one key in tok[1] check first: ntok tokens, or
+ * one more that silences the reply when it is "noreply" (memcached ignores
+ * any other), else ERROR; then the key. False once an error is answered. */
+static bool
+cmd_keyed_args(struct request *r, int ntok)
+{
+	if (r->ntok != ntok && r->ntok != ntok + 1) {
+		REPLY(r, reply_error);
+		return false;
+	}
+	r->noreply = r->ntok == ntok + 1 && has_noreply(r);
+	return cmd_key_arg(r, &r->tok[1]);
 }
 
 /* Decimal digits of n at the end of buf; returns where they start. */
@@ -299,44 +344,27 @@ cmd_get(struct request *r, int flavour)
 {
 	const char *p = r->tok[0].s + r->tok[0].len;
 	const char *end = r->line + r->linelen;
+	bool touch = flavour & GET_TOUCH, cas = flavour & GET_CAS;
 	time_t exptime = 0;
-	bool touch, cas;
+	struct token key;
 
-	touch = flavour & GET_TOUCH;
-	cas = flavour & GET_CAS;
-	if (touch) {
-		int32_t e;
-
-		if (r->ntok < 2) {
-			REPLY(r, reply_error);
-			return;
-		}
-		if (tok_i32(&r->tok[1], &e) == -1) {
-			REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
-			return;
-		}
-		exptime = cache_exptime(e, cache_now());
-		p = r->tok[1].s + r->tok[1].len;
-	} else if (r->ntok < 2) {
+	if (r->ntok < 2) {
 		REPLY(r, reply_error);
 		return;
 	}
-	while (p < end) {
-		struct token key;
+	if (touch) {
+		int32_t e;
+
+		if (!cmd_exptime_arg(r, &r->tok[1], &e))
+			return;
+		exptime = cache_exptime(e, cache_now());
+		p = r->tok[1].s + r->tok[1].len;
+	}
+	while (tok_next(&p, end, &key)) {
 		struct item *it;
 
-		while (p < end && *p == ' ')
-			p++;
-		if (p == end)
-			break;
-		key.s = p;
-		while (p < end && *p != ' ')
-			p++;
-		key.len = (size_t)(p - key.s);
-		if (!key_ok(&key)) {
-			REPLY(r, reply_bad_format);
+		if (!cmd_key_arg(r, &key))
 			return;
-		}
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
 		r->nkeys++;
 		if (it != NULL) {
@@ -359,14 +387,10 @@ cmd_store(struct request *r, int op)
 	enum cache_result res;
 	struct item *it;
 
-	if (r->ntok != base && r->ntok != base + 1) {
-		REPLY(r, reply_error);
+	if (!cmd_keyed_args(r, base))
 		return;
-	}
-	r->noreply = r->ntok == base + 1 && has_noreply(r);
-	if (!key_ok(&r->tok[1]) || tok_u32(&r->tok[2], &flags) ||
-	    tok_i32(&r->tok[3], &e) || tok_i32(&r->tok[4], &len) || len < 0 ||
-	    len > INT32_MAX - 2 ||
+	if (tok_u32(&r->tok[2], &flags) || tok_i32(&r->tok[3], &e) ||
+	    tok_i32(&r->tok[4], &len) || len < 0 || len > INT32_MAX - 2 ||
 	    (op == CACHE_CAS && tok_u64(&r->tok[5], &cas))) {
 		REPLY(r, reply_bad_format);
 		return;
@@ -429,7 +453,7 @@ static void
 cmd_delete(struct request *r, int arg)
 {
 	r->noreply = has_noreply(r);
-	if (r->ntok > 4) {
+	if (r->ntok < 2 || r->ntok > 4) {
 		REPLY(r, reply_error);
 		return;
 	}
@@ -439,14 +463,8 @@ cmd_delete(struct request *r, int arg)
 		         "<key> [noreply]\r\n");
 		return;
 	}
-	if (r->ntok < 2) {
-		REPLY(r, reply_error);
+	if (!cmd_key_arg(r, &r->tok[1]))
 		return;
-	}
-	if (!key_ok(&r->tok[1])) {
-		REPLY(r, reply_bad_format);
-		return;
-	}
 	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) == CACHE_OK)
 		REPLY(r, "DELETED\r\n");
 	else
@@ -460,15 +478,8 @@ cmd_arith(struct request *r, int incr)
 	char num[24], *d;
 	uint64_t delta, value;
 
-	if (r->ntok != 3 && r->ntok != 4) {
-		REPLY(r, reply_error);
+	if (!cmd_keyed_args(r, 3))
 		return;
-	}
-	r->noreply = r->ntok == 4 && has_noreply(r);
-	if (!key_ok(&r->tok[1])) {
-		REPLY(r, reply_bad_format);
-		return;
-	}
 	if (tok_u64(&r->tok[2], &delta) == -1) {
 		REPLY(r, "CLIENT_ERROR invalid numeric delta argument\r\n");
 		return;
@@ -501,19 +512,8 @@ cmd_touch(struct request *r, int arg)
 {
 	int32_t e;
 
-	if (r->ntok != 3 && r->ntok != 4) {
-		REPLY(r, reply_error);
+	if (!cmd_keyed_args(r, 3) || !cmd_exptime_arg(r, &r->tok[2], &e))
 		return;
-	}
-	r->noreply = r->ntok == 4 && has_noreply(r);
-	if (!key_ok(&r->tok[1])) {
-		REPLY(r, reply_bad_format);
-		return;
-	}
-	if (tok_i32(&r->tok[2], &e) == -1) {
-		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
-		return;
-	}
 	if (cache_touch(r->tok[1].s, r->tok[1].len,
 	        cache_exptime(e, cache_now()), r->ctx->st) == CACHE_OK)
 		REPLY(r, "TOUCHED\r\n");
@@ -534,10 +534,9 @@ cmd_flush_all(struct request *r, int arg)
 		REPLY(r, reply_error);
 		return;
 	}
-	if (r->ntok != 1 + r->noreply && tok_i32(&r->tok[1], &delay) == -1) {
-		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
+	if (r->ntok != 1 + r->noreply &&
+	    !cmd_exptime_arg(r, &r->tok[1], &delay))
 		return;
-	}
 	stat_add(&r->ctx->st->cmd_flush, 1);
 	cache_flush_all(delay > 0 ? cache_exptime(delay, cache_now()) : 0);
 	if (hooks.flushed != NULL)
