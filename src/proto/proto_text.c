@@ -110,6 +110,10 @@ static const char reply_error[] = "ERROR\r\n";
 static const char reply_bad_format[] =
     "CLIENT_ERROR bad command line format\r\n";
 static const char reply_too_long[] = "CLIENT_ERROR line too long\r\n";
+static const char reply_too_large[] =
+    "SERVER_ERROR object too large for cache\r\n";
+static const char reply_no_memory[] =
+    "SERVER_ERROR out of memory storing object\r\n";
 
 #define REPLY(r, lit)                                                          \
 	do {                                                                   \
@@ -375,58 +379,76 @@ cmd_get(struct request *r, int flavour)
 	REPLY(r, "END\r\n");
 }
 
-/* set/add/replace/append/prepend key flags exptime bytes [noreply];
- * cas key flags exptime bytes cas [noreply]. The data block follows. */
-static void
-cmd_store(struct request *r, int op)
-{
-	int base = op == CACHE_CAS ? 6 : 5;
-	uint64_t bytes, cas = 0;
+/* A storage command's numbers. */
+struct store_args {
 	uint32_t flags;
-	int32_t e, len;
-	enum cache_result res;
-	struct item *it;
+	int32_t exptime;
+	uint64_t bytes; /* of the data block, without its "\r\n" */
+	uint64_t cas;
+};
 
-	if (!cmd_keyed_args(r, base))
-		return;
-	if (tok_u32(&r->tok[2], &flags) || tok_i32(&r->tok[3], &e) ||
-	    tok_i32(&r->tok[4], &len) || len < 0 || len > INT32_MAX - 2 ||
-	    (op == CACHE_CAS && tok_u64(&r->tok[5], &cas))) {
+/* set/add/replace/append/prepend key flags exptime bytes [noreply];
+ * cas key flags exptime bytes cas [noreply]: the line's arguments. False
+ * once an error is answered. */
+static bool
+cmd_store_args(struct request *r, int op, struct store_args *a)
+{
+	int32_t len;
+
+	a->cas = 0;
+	if (!cmd_keyed_args(r, op == CACHE_CAS ? 6 : 5))
+		return false;
+	if (tok_u32(&r->tok[2], &a->flags) ||
+	    tok_i32(&r->tok[3], &a->exptime) || tok_i32(&r->tok[4], &len) ||
+	    len < 0 || len > INT32_MAX - 2 ||
+	    (op == CACHE_CAS && tok_u64(&r->tok[5], &a->cas))) {
 		REPLY(r, reply_bad_format);
-		return;
+		return false;
 	}
-	bytes = (uint64_t)len;
+	a->bytes = (uint64_t)len;
+	return true;
+}
+
+/* A set that fails drops the old value, as memcached does, so a stale
+ * value does not outlive a failed update. */
+static void
+cmd_store_failed(struct request *r, int op)
+{
+	if (op == CACHE_SET)
+		cache_delete(r->tok[1].s, r->tok[1].len, NULL);
+}
+
+/* Whether the data block of bytes after the line is here, whole and ended
+ * by "\r\n"; if not, more input is asked for or the error is answered. */
+static bool
+cmd_store_data(struct request *r, int op, uint64_t bytes)
+{
 	if (r->tok[1].len + bytes > cache_item_max()) {
-		/* The data block is swallowed, not read as commands; a set
-		 * that fails drops the old value, as memcached does, so a
-		 * stale value does not outlive a failed update. */
-		REPLY(r, "SERVER_ERROR object too large for cache\r\n");
-		if (op == CACHE_SET)
-			cache_delete(r->tok[1].s, r->tok[1].len, NULL);
+		/* The data block is swallowed, not read as commands. */
+		REPLY(r, reply_too_large);
+		cmd_store_failed(r, op);
 		r->ctx->skip = bytes + 2;
-		return;
+		return false;
 	}
 	if (r->avail < bytes + 2) {
 		r->ctx->need = bytes + 2;
 		r->more = true;
-		return;
+		return false;
 	}
 	r->used = bytes + 2;
 	stat_add(&r->ctx->st->cmd_set, 1);
 	if (memcmp(r->data + bytes, "\r\n", 2) != 0) {
 		REPLY(r, "CLIENT_ERROR bad data chunk\r\n");
-		return;
+		return false;
 	}
-	it = cache_alloc(r->tok[1].s, r->tok[1].len, (uint32_t)flags,
-	    cache_exptime(e, cache_now()), bytes, &res, r->ctx->st);
-	if (it == NULL) {
-		REPLY(r, "SERVER_ERROR out of memory storing object\r\n");
-		if (op == CACHE_SET)
-			cache_delete(r->tok[1].s, r->tok[1].len, NULL);
-		return;
-	}
-	memcpy(item_value(it), r->data, bytes);
-	switch (cache_store(it, op, cas, r->ctx->st)) {
+	return true;
+}
+
+/* The reply to what cache_store said. */
+static void
+cmd_store_reply(struct request *r, enum cache_result res)
+{
+	switch (res) {
 	case CACHE_STORED:
 		REPLY(r, "STORED\r\n");
 		break;
@@ -440,12 +462,33 @@ cmd_store(struct request *r, int op)
 		REPLY(r, "NOT_FOUND\r\n");
 		break;
 	case CACHE_TOO_LARGE:
-		REPLY(r, "SERVER_ERROR object too large for cache\r\n");
+		REPLY(r, reply_too_large);
 		break;
 	default:
-		REPLY(r, "SERVER_ERROR out of memory storing object\r\n");
+		REPLY(r, reply_no_memory);
 		break;
 	}
+}
+
+/* The storage commands: the line, the data block after it, the store. */
+static void
+cmd_store(struct request *r, int op)
+{
+	struct store_args a;
+	enum cache_result res;
+	struct item *it;
+
+	if (!cmd_store_args(r, op, &a) || !cmd_store_data(r, op, a.bytes))
+		return;
+	it = cache_alloc(r->tok[1].s, r->tok[1].len, a.flags,
+	    cache_exptime(a.exptime, cache_now()), a.bytes, &res, r->ctx->st);
+	if (it == NULL) {
+		REPLY(r, reply_no_memory);
+		cmd_store_failed(r, op);
+		return;
+	}
+	memcpy(item_value(it), r->data, a.bytes);
+	cmd_store_reply(r, cache_store(it, op, a.cas, r->ctx->st));
 }
 
 /* delete key [0] [noreply]: memcached still takes a zero hold time. */
