@@ -1,11 +1,9 @@
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cache.h"
 #include "counter.h"
@@ -136,6 +134,7 @@ proto_text_buffer_max(void)
 	return data > PROTO_KEYS_LINE_MAX + 2 ? data : PROTO_KEYS_LINE_MAX + 2;
 }
 
+/* Whether t is the word s. */
 static int
 tok_is(const struct token *t, const char *s)
 {
@@ -148,9 +147,12 @@ tok_is(const struct token *t, const char *s)
  * Numbers are read as memcached reads them, so that the same requests get
  * the same replies: strtoull/strtol in base 10 (a leading '+' or "-0" is
  * fine, trailing garbage is not), then narrowed to 32 bits where memcached
- * narrows, keeping the low bits. A number too long to be meaningful (even
- * with leading zeros) is refused outright.
+ * narrows, keeping the low bits.
  */
+
+/* t as a C string in buf, for strtoull/strtol; false when it is empty or
+ * too long to be a meaningful number (even with leading zeros), which is
+ * refused outright. */
 static bool
 tok_cstr(const struct token *t, char *buf, size_t cap)
 {
@@ -161,6 +163,8 @@ tok_cstr(const struct token *t, char *buf, size_t cap)
 	return true;
 }
 
+/* Whether strtoull/strtol read a number from buf and stopped at its end
+ * or at white space, as memcached's safe_strto* check. */
 static bool
 tok_end_ok(const char *buf, const char *end)
 {
@@ -185,7 +189,8 @@ tok_u64(const struct token *t, uint64_t *out)
 	return 0;
 }
 
-/* memcached's safe_strtoul into 32 bits (flags, memory limit). */
+/* memcached's safe_strtoul into 32 bits (flags, memory limit, verbosity
+ * level). */
 static int
 tok_u32(const struct token *t, uint32_t *out)
 {
@@ -310,29 +315,34 @@ fmt_u64(char *end, uint64_t n)
 	return end;
 }
 
+/* Decimal digits of n at p; returns where they end. */
+static char *
+fmt_u64_at(char *p, uint64_t n)
+{
+	char num[24], *d = fmt_u64(num + sizeof num, n);
+	size_t len = (size_t)(num + sizeof num - d);
+
+	memcpy(p, d, len);
+	return p + len;
+}
+
 /* "VALUE key flags bytes [cas]\r\n", then the value by reference. */
 static void
 reply_value(struct obuf *out, struct item *it, bool cas)
 {
-	char head[CACHE_KEY_MAX + 80], num[24], *p = head, *d;
+	char head[CACHE_KEY_MAX + 80], *p = head;
 
 	memcpy(p, "VALUE ", 6);
 	p += 6;
 	memcpy(p, item_key(it), it->nkey);
 	p += it->nkey;
 	*p++ = ' ';
-	d = fmt_u64(num + sizeof num, it->flags);
-	memcpy(p, d, (size_t)(num + sizeof num - d));
-	p += num + sizeof num - d;
+	p = fmt_u64_at(p, it->flags);
 	*p++ = ' ';
-	d = fmt_u64(num + sizeof num, it->nbytes);
-	memcpy(p, d, (size_t)(num + sizeof num - d));
-	p += num + sizeof num - d;
+	p = fmt_u64_at(p, it->nbytes);
 	if (cas) {
 		*p++ = ' ';
-		d = fmt_u64(num + sizeof num, it->cas);
-		memcpy(p, d, (size_t)(num + sizeof num - d));
-		p += num + sizeof num - d;
+		p = fmt_u64_at(p, it->cas);
 	}
 	*p++ = '\r';
 	*p++ = '\n';
@@ -617,12 +627,14 @@ cmd_cache_memlimit(struct request *r, int arg)
 	REPLY(r, "OK\r\n");
 }
 
+/* version: the memcached release whose protocol we speak, and ours. */
 static void
 cmd_version(struct request *r, int arg)
 {
 	REPLY(r, "VERSION " TL_WIRE_VERSION "\r\n");
 }
 
+/* quit: close once the replies before it are sent. */
 static void
 cmd_quit(struct request *r, int arg)
 {
@@ -708,6 +720,7 @@ cmd_watch(struct request *r, int arg)
 	*r->action = PROTO_WATCH;
 }
 
+/* stats [GROUP]: the server's to answer, through its hook. */
 static void
 cmd_stats(struct request *r, int arg)
 {
@@ -778,6 +791,7 @@ proto_line_limit(const char *line, size_t len)
 	                                                 : PROTO_LINE_MAX;
 }
 
+/* Monotonic microseconds, for the access line's "us=". */
 static long long
 proto_usec(void)
 {
@@ -797,6 +811,7 @@ acc_put(char **p, const char *end, const char *s, size_t n)
 	*p += n;
 }
 
+/* Append v, in decimal, to the access line at *p, bounded by end. */
 static void
 acc_num(char **p, const char *end, long long v)
 {
@@ -812,8 +827,9 @@ acc_num(char **p, const char *end, long long v)
 
 /* One access line per command: who asked what, and how it went. The
  * result is the reply's first word, lower-cased ("stored", "not_found",
- * "client_error"), or for retrievals hit, miss or partial. Formatted by
- * hand: this runs once per request. */
+ * "client_error"), ok for a number, none or noreply for no reply, and for
+ * retrievals hit, miss or partial. Formatted by hand: this runs once per
+ * request. */
 static void
 proto_access_log(struct request *r, size_t reply_at, long long start)
 {
@@ -856,6 +872,25 @@ proto_access_log(struct request *r, size_t reply_at, long long start)
 	acc_put(&w, end, " us=", 4);
 	acc_num(&w, end, proto_usec() - start);
 	log_access_raw(line, (size_t)(w - line));
+}
+
+/* Run the request, with its access line when those are on; one that
+ * waits for more input has its line when it runs again with it. */
+static void
+proto_run(struct request *r)
+{
+	size_t reply_at;
+	long long start;
+
+	if (!log_access_enabled()) {
+		proto_dispatch(r);
+		return;
+	}
+	reply_at = r->out->len - r->out->off;
+	start = proto_usec();
+	proto_dispatch(r);
+	if (!r->more)
+		proto_access_log(r, reply_at, start);
 }
 
 size_t
@@ -902,15 +937,7 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 			r.linelen = (size_t)(nul - line);
 		r.data = nl + 1;
 		r.avail = len - pos - linelen - 1;
-		if (log_access_enabled()) {
-			size_t reply_at = out->len - out->off;
-			long long start = proto_usec();
-
-			proto_dispatch(&r);
-			if (!r.more)
-				proto_access_log(&r, reply_at, start);
-		} else
-			proto_dispatch(&r);
+		proto_run(&r);
 		if (r.more) {
 			ctx->need += linelen + 1;
 			break;
