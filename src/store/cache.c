@@ -48,7 +48,7 @@
  * minute, as memcached's ITEM_UPDATE_INTERVAL. */
 #define LARGE_BUMP_SECS 60
 /* How far eviction looks for an item nobody is reading before it gives
- * up: a full sweep twice for CLOCK, this many large items. */
+ * up: four turns of the hand for CLOCK, this many large items. */
 #define LARGE_SCAN_MAX 64
 /* Freed large mappings kept for the next large item of the same length:
  * a fresh mapping faults in page by page, and unmapping one interrupts
@@ -174,6 +174,8 @@ item_total(size_t nkey, size_t nbytes)
 	return ITEM_HDR + nkey + nbytes + 2;
 }
 
+/* The chunk sizes: 8 bytes apart up to SLAB_FINE_MAX, then a quarter
+ * larger each, up to chunk_max. */
 static void
 classes_init(void)
 {
@@ -333,6 +335,8 @@ chunk_put(struct slab_class *c, struct item *it)
 	c->free = it;
 }
 
+/* An item's memory, its last reference gone: a chunk back to its class, a
+ * large mapping kept for the next large item or unmapped. */
 static void
 item_free(struct item *it)
 {
@@ -401,6 +405,7 @@ item_dead(const struct item *it, time_t now)
 	return item_expired(it, now) || item_flushed(it);
 }
 
+/* Where the table points at key in s, or the end of its chain. */
 static struct item **
 shard_slot(struct shard *s, uint64_t hash, const char *key, size_t nkey)
 {
@@ -454,6 +459,7 @@ shard_grow(struct shard *s)
 	s->mask = n - 1;
 }
 
+/* Put l at the head of the large items, the newest end. Large lock held. */
 static void
 large_push(struct large *l)
 {
@@ -466,6 +472,7 @@ large_push(struct large *l)
 		cache.large_tail = l;
 }
 
+/* Take l out of the large items. Large lock held. */
 static void
 large_unlink(struct large *l)
 {
@@ -670,8 +677,9 @@ clock_next(struct slab_class *c)
 /*
  * CLOCK over the class's chunks: an item read since the hand last passed
  * loses one use and stays; one with none left goes, unless someone is
- * reading it. Dead items go at once. Two turns of the hand bound the
- * search, enough to wear every use count down. Class lock held.
+ * reading it. Dead items go at once. Four turns of the hand bound the
+ * search: three wear the largest use count down, the fourth takes the
+ * item. Class lock held.
  */
 static struct item *
 clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
@@ -931,6 +939,8 @@ large_len(size_t total)
 	return align_up(len, step);
 }
 
+/* A mapping of its own for an item of total bytes: a kept one of the same
+ * length, else a new one once the limit has room (made unless -M). */
 static struct item *
 large_alloc(size_t total, time_t now, struct cache_stats *st)
 {
