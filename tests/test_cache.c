@@ -84,7 +84,7 @@ START_TEST(test_store_ops)
 	ck_assert_int_eq(put("a", "x", CACHE_CAS, cas + 1), CACHE_EXISTS);
 	ck_assert_int_eq(put("a", "x", CACHE_CAS, cas), CACHE_STORED);
 	ck_assert_int_eq(put("nope", "x", CACHE_CAS, 1), CACHE_NOT_FOUND);
-	ck_assert_int_eq(cache_delete("a", 1, &st), CACHE_STORED);
+	ck_assert_int_eq(cache_delete("a", 1, &st), CACHE_OK);
 	ck_assert_int_eq(cache_delete("a", 1, &st), CACHE_NOT_FOUND);
 	ck_assert_ptr_null(value_of("a"));
 }
@@ -112,7 +112,7 @@ START_TEST(test_reference_outlives_delete)
 
 	put("r", "held", CACHE_SET, 0);
 	it = cache_get("r", 1, false, 0, &st);
-	ck_assert_int_eq(cache_delete("r", 1, &st), CACHE_STORED);
+	ck_assert_int_eq(cache_delete("r", 1, &st), CACHE_OK);
 	put("r", "new!", CACHE_SET, 0);
 	/* The reader still sees the bytes it fetched. */
 	ck_assert_int_eq(memcmp(item_value(it), "held\r\n", 6), 0);
@@ -129,21 +129,20 @@ START_TEST(test_arith)
 	ck_assert_int_eq(
 	    cache_arith("n", 1, true, 1, &v, &st), CACHE_NOT_FOUND);
 	put("n", "10", CACHE_SET, 0);
-	ck_assert_int_eq(cache_arith("n", 1, false, 3, &v, &st), CACHE_STORED);
+	ck_assert_int_eq(cache_arith("n", 1, false, 3, &v, &st), CACHE_OK);
 	ck_assert_uint_eq(v, 7);
 	ck_assert_str_eq(value_of("n"), "7 ");
 	/* A reader holds it: a new item, the reader's bytes unchanged. */
 	held = cache_get("n", 1, false, 0, &st);
-	ck_assert_int_eq(cache_arith("n", 1, true, 100, &v, &st), CACHE_STORED);
+	ck_assert_int_eq(cache_arith("n", 1, true, 100, &v, &st), CACHE_OK);
 	ck_assert_uint_eq(v, 107);
 	ck_assert_int_eq(memcmp(item_value(held), "7 ", 2), 0);
 	cache_release(held);
 	ck_assert_str_eq(value_of("n"), "107");
-	ck_assert_int_eq(
-	    cache_arith("n", 1, false, 1000, &v, &st), CACHE_STORED);
+	ck_assert_int_eq(cache_arith("n", 1, false, 1000, &v, &st), CACHE_OK);
 	ck_assert_uint_eq(v, 0);
 	put("n", "18446744073709551615", CACHE_SET, 0);
-	ck_assert_int_eq(cache_arith("n", 1, true, 1, &v, &st), CACHE_STORED);
+	ck_assert_int_eq(cache_arith("n", 1, true, 1, &v, &st), CACHE_OK);
 	ck_assert_uint_eq(v, 0);
 	put("s", "12abc", CACHE_SET, 0);
 	ck_assert_int_eq(
@@ -406,8 +405,7 @@ START_TEST(test_replace_keeps_chain)
 	for (int n = 0; n < 4000; n++) {
 		snprintf(key, sizeof key, "chain:%d", n);
 		ck_assert_str_eq(value_of(key), "new");
-		ck_assert_int_eq(
-		    cache_delete(key, strlen(key), &st), CACHE_STORED);
+		ck_assert_int_eq(cache_delete(key, strlen(key), &st), CACHE_OK);
 	}
 	cache_totals(&t);
 	ck_assert_uint_eq(t.curr_items, 0);
@@ -446,7 +444,7 @@ hammer(void *arg)
 				return (void *)1;
 		}
 		if (cache_arith("ctr", 3, true, 1, &(uint64_t){0}, &mine) !=
-		    CACHE_STORED)
+		    CACHE_OK)
 			return (void *)1;
 	}
 	return NULL;

@@ -203,6 +203,42 @@ START_TEST(test_key_lists_may_be_long)
 }
 END_TEST
 
+/* get, gets, gat and gats, and only they, take more than 24 tokens and
+ * lines past PROTO_LINE_MAX. */
+START_TEST(test_retrieval_commands)
+{
+	static const char *const names[] = {"get", "gets", "gat 0", "gats 0"};
+	static const char *const others[] = {"getx", "touch", "delete"};
+	char line[PROTO_LINE_MAX + 64];
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		int n = snprintf(line, sizeof line, "%s", names[i]);
+
+		for (int k = 0; k < 30; k++)
+			n += snprintf(
+			    line + n, sizeof line - (size_t)n, " k%d", k);
+		memcpy(line + n, "\r\n", 3);
+		ck_assert_str_eq(FEED(line), "END\r\n");
+		memset(line + n, 'k', sizeof line - (size_t)n);
+		ck_assert_str_eq(feed(line, sizeof line), "");
+		ck_assert_int_eq(action, PROTO_CONTINUE);
+	}
+	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+		int n = snprintf(line, sizeof line, "%s", others[i]);
+
+		for (int k = 0; k < 30; k++)
+			n += snprintf(
+			    line + n, sizeof line - (size_t)n, " k%d", k);
+		memcpy(line + n, "\r\n", 3);
+		ck_assert_str_eq(FEED(line), "ERROR\r\n");
+		memset(line + n, 'k', sizeof line - (size_t)n);
+		ck_assert_str_eq(
+		    feed(line, sizeof line), "CLIENT_ERROR line too long\r\n");
+		ck_assert_int_eq(action, PROTO_CLOSE);
+	}
+}
+END_TEST
+
 /* "stats [GROUP]" is the server's to answer, through the hook. */
 START_TEST(test_stats_goes_to_the_hook)
 {
@@ -429,6 +465,7 @@ main(void)
 	tcase_add_test(tc, test_http_request_line);
 	tcase_add_test(tc, test_line_too_long);
 	tcase_add_test(tc, test_key_lists_may_be_long);
+	tcase_add_test(tc, test_retrieval_commands);
 	tcase_add_test(tc, test_stats_goes_to_the_hook);
 	tcase_add_test(tc, test_actions);
 	tcase_add_test(tc, test_storage_and_retrieval);

@@ -90,7 +90,7 @@ static const char *const op_names[OP_COUNT] = {"set", "setnum", "add",
 static const unsigned op_weights[OP_ABANDON + 1] = {
     20, 6, 6, 6, 5, 5, 8, 16, 8, 5, 4, 5, 5, 6, 1};
 
-static const char *const res_names[] = {"STORED", "NOT_STORED", "EXISTS",
+static const char *const res_names[] = {"OK", "STORED", "NOT_STORED", "EXISTS",
     "NOT_FOUND", "NO_MEMORY", "TOO_LARGE", "NON_NUMERIC"};
 
 struct seg {
@@ -111,7 +111,7 @@ struct value {
 
 struct hist {
 	enum op op;
-	int res; /* a cache_result; gets report STORED for a hit */
+	int res; /* a cache_result; reads and flushes report OK */
 	uint32_t ver;
 	size_t len;
 	time_t exp, now;
@@ -546,7 +546,7 @@ do_store(struct worker *w, int k, enum op op, time_t now)
 				cas_seen(w, k, it->cas);
 			cache_release(it);
 			cas = m->cas;
-			note(w, k, OP_GETS, CACHE_STORED, now);
+			note(w, k, OP_GETS, CACHE_OK, now);
 			if (w->error[0] != '\0')
 				return;
 		}
@@ -667,7 +667,7 @@ do_read(struct worker *w, int k, enum op op, time_t now)
 		cas_seen(w, k, it->cas);
 	if (op == OP_GAT)
 		m->exp = exp;
-	note(w, k, op, CACHE_STORED, now);
+	note(w, k, op, CACHE_OK, now);
 	/* Keep a small one referenced for a while: its bytes must survive
 	 * whatever happens to the key meanwhile. */
 	if (w->held == NULL && it->nbytes <= HELD_MAX &&
@@ -689,7 +689,7 @@ do_touch(struct worker *w, int k, time_t now)
 	time_t exp = ttl_pick(w, now);
 	enum cache_result res = cache_touch(w->key[k], w->nkey[k], exp, &w->st);
 
-	if (res == CACHE_STORED) {
+	if (res == CACHE_OK) {
 		if (hit_check(w, k, now, "touch"))
 			m->exp = exp;
 	} else if (res == CACHE_NOT_FOUND)
@@ -717,7 +717,7 @@ do_arith(struct worker *w, int k, enum op op, time_t now)
 		if (hit_check(w, k, now, op_names[op]) && m->v.numeric)
 			model_fail(w, k, "%s of %" PRIu64 ": non-numeric",
 			    op_names[op], m->v.num);
-	} else if (res == CACHE_STORED) {
+	} else if (res == CACHE_OK) {
 		stat_add(incr ? &w->want.incr_hits : &w->want.decr_hits, 1);
 		w->arith_hits++;
 		want = incr ? m->v.num + delta
@@ -745,7 +745,7 @@ do_delete(struct worker *w, int k, time_t now)
 {
 	enum cache_result res = cache_delete(w->key[k], w->nkey[k], &w->st);
 
-	if (res == CACHE_STORED) {
+	if (res == CACHE_OK) {
 		hit_check(w, k, now, "delete");
 		stat_add(&w->want.delete_hits, 1);
 	} else if (res == CACHE_NOT_FOUND)
@@ -818,7 +818,7 @@ step(struct worker *w)
 		cache_flush_all(0);
 		for (int i = 0; i < KEYS; i++) {
 			model_gone(&w->keys[i]);
-			note(w, i, op, CACHE_STORED, now);
+			note(w, i, op, CACHE_OK, now);
 		}
 		break;
 	case OP_FLUSH_LATER:

@@ -52,8 +52,8 @@ struct proto_ctx {
 
 /* Answer every complete request in buf; return the bytes consumed. When a
  * request waits for more input, ctx->need says how many bytes (from the
- * unconsumed part) it needs. Stops early when *action becomes
- * PROTO_CLOSE. */
+ * unconsumed part) it needs. Stops early when *action is no longer
+ * PROTO_CONTINUE, or when much output waits unsent in out. */
 size_t proto_text_process(struct proto_ctx *, const char *, size_t,
     struct obuf *, enum proto_action *);
 void proto_text_init(const struct proto_hooks *);

@@ -99,6 +99,7 @@ enum cache_store_op {
 };
 
 enum cache_result {
+	CACHE_OK, /* deleted, touched, counted (incr/decr), allocated */
 	CACHE_STORED,
 	CACHE_NOT_STORED,
 	CACHE_EXISTS,
@@ -126,13 +127,16 @@ time_t cache_now(void);
  * absolute, negative already expired (returned as 1, a time long past). */
 time_t cache_exptime(long long, time_t now);
 
-/* A new unlinked item with room for nbytes of value; NULL when it could
- * never fit (CACHE_TOO_LARGE) or no memory could be found for it
+/* A new unlinked item with room for nbytes of value (CACHE_OK); NULL when
+ * it could never fit (CACHE_TOO_LARGE) or no memory could be found for it
  * (CACHE_NO_MEMORY). Making room evicts other items, never one being
  * stored; st counts the evictions. The caller fills item_value() then
  * calls cache_store, which consumes the reference. */
 struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags,
     time_t exptime, size_t nbytes, enum cache_result *, struct cache_stats *);
+/* Link it under op's rules: CACHE_STORED, or memcached's NOT_STORED,
+ * EXISTS (a cas that does not match) or NOT_FOUND (a cas of a missing
+ * key). */
 enum cache_result cache_store(
     struct item *, enum cache_store_op, uint64_t cas, struct cache_stats *);
 
@@ -142,10 +146,14 @@ struct item *cache_get(
     const char *, size_t, bool touch, time_t exptime, struct cache_stats *);
 void cache_release(struct item *);
 
+/* CACHE_OK, or CACHE_NOT_FOUND. */
 enum cache_result cache_delete(const char *, size_t, struct cache_stats *);
+/* A new expiry; CACHE_OK, or CACHE_NOT_FOUND. */
 enum cache_result cache_touch(
     const char *, size_t, time_t exptime, struct cache_stats *);
-/* incr/decr; the new value in *value. */
+/* incr/decr: CACHE_OK with the new value in *value, CACHE_NOT_FOUND or
+ * CACHE_NON_NUMERIC; when the number outgrows the value and no item can
+ * hold it, what cache_alloc said (*value set, nothing stored). */
 enum cache_result cache_arith(const char *, size_t, bool incr, uint64_t delta,
     uint64_t *value, struct cache_stats *);
 /* Invalidate every item stored before when (unix seconds; now if 0). */

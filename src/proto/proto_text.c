@@ -1,11 +1,9 @@
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cache.h"
 #include "counter.h"
@@ -20,6 +18,8 @@
 /* memcached's limit; the key lists of retrieval commands are walked
  * separately and are not bound by it. */
 #define PROTO_MAX_TOKENS 24
+/* Longer than any command's name. */
+#define PROTO_NAME_MAX 16
 
 struct token {
 	const char *s;
@@ -35,18 +35,27 @@ struct request {
 	size_t linelen;
 	const char *data; /* what follows the line in the buffer */
 	size_t avail;
-	size_t used;          /* bytes of data the command consumed */
-	bool more;            /* the command needs more input */
-	bool noreply;         /* replies suppressed */
-	unsigned nkeys, hits; /* of a retrieval, for the access log */
+	size_t used;               /* bytes of data the command consumed */
+	bool more;                 /* the command needs more input */
+	bool noreply;              /* replies suppressed */
+	unsigned nkeys, hits;      /* of a retrieval, for the access log */
+	const struct command *cmd; /* what the line asked for; NULL unknown */
 	enum proto_action *action;
+};
+
+enum command_kind {
+	CMD_OTHER,
+	CMD_KEYED, /* names one key, for the access log */
+	/* get/gets/gat/gats: a list of keys, walked from the line, which
+	 * may pass PROTO_MAX_TOKENS and PROTO_LINE_MAX */
+	CMD_RETRIEVAL,
 };
 
 struct command {
 	const char *name;
 	void (*fn)(struct request *, int);
-	int arg;    /* passed through, e.g. which storage operation */
-	bool keyed; /* names one key, for the access log */
+	int arg; /* passed through, e.g. which storage operation */
+	enum command_kind kind;
 };
 
 static void cmd_arith(struct request *, int);
@@ -69,28 +78,28 @@ static void cmd_watch(struct request *, int);
 
 /* Most frequent first: the table is searched in order. */
 static const struct command commands[] = {
-    {"get", cmd_get, 0, false},
-    {"set", cmd_store, CACHE_SET, true},
-    {"gets", cmd_get, GET_CAS, false},
-    {"delete", cmd_delete, 0, true},
-    {"incr", cmd_arith, 1, true},
-    {"decr", cmd_arith, 0, true},
-    {"add", cmd_store, CACHE_ADD, true},
-    {"replace", cmd_store, CACHE_REPLACE, true},
-    {"append", cmd_store, CACHE_APPEND, true},
-    {"prepend", cmd_store, CACHE_PREPEND, true},
-    {"cas", cmd_store, CACHE_CAS, true},
-    {"touch", cmd_touch, 0, true},
-    {"gat", cmd_get, GET_TOUCH, false},
-    {"gats", cmd_get, GET_TOUCH | GET_CAS, false},
-    {"stats", cmd_stats, 0, false},
-    {"flush_all", cmd_flush_all, 0, false},
-    {"version", cmd_version, 0, false},
-    {"verbosity", cmd_verbosity, 0, false},
-    {"cache_memlimit", cmd_cache_memlimit, 0, false},
-    {"quit", cmd_quit, 0, false},
-    {"shutdown", cmd_shutdown, 0, false},
-    {"watch", cmd_watch, 0, false},
+    {"get", cmd_get, 0, CMD_RETRIEVAL},
+    {"set", cmd_store, CACHE_SET, CMD_KEYED},
+    {"gets", cmd_get, GET_CAS, CMD_RETRIEVAL},
+    {"delete", cmd_delete, 0, CMD_KEYED},
+    {"incr", cmd_arith, 1, CMD_KEYED},
+    {"decr", cmd_arith, 0, CMD_KEYED},
+    {"add", cmd_store, CACHE_ADD, CMD_KEYED},
+    {"replace", cmd_store, CACHE_REPLACE, CMD_KEYED},
+    {"append", cmd_store, CACHE_APPEND, CMD_KEYED},
+    {"prepend", cmd_store, CACHE_PREPEND, CMD_KEYED},
+    {"cas", cmd_store, CACHE_CAS, CMD_KEYED},
+    {"touch", cmd_touch, 0, CMD_KEYED},
+    {"gat", cmd_get, GET_TOUCH, CMD_RETRIEVAL},
+    {"gats", cmd_get, GET_TOUCH | GET_CAS, CMD_RETRIEVAL},
+    {"stats", cmd_stats, 0, CMD_OTHER},
+    {"flush_all", cmd_flush_all, 0, CMD_OTHER},
+    {"version", cmd_version, 0, CMD_OTHER},
+    {"verbosity", cmd_verbosity, 0, CMD_OTHER},
+    {"cache_memlimit", cmd_cache_memlimit, 0, CMD_OTHER},
+    {"quit", cmd_quit, 0, CMD_OTHER},
+    {"shutdown", cmd_shutdown, 0, CMD_OTHER},
+    {"watch", cmd_watch, 0, CMD_OTHER},
 };
 
 static struct proto_hooks hooks;
@@ -99,6 +108,10 @@ static const char reply_error[] = "ERROR\r\n";
 static const char reply_bad_format[] =
     "CLIENT_ERROR bad command line format\r\n";
 static const char reply_too_long[] = "CLIENT_ERROR line too long\r\n";
+static const char reply_too_large[] =
+    "SERVER_ERROR object too large for cache\r\n";
+static const char reply_no_memory[] =
+    "SERVER_ERROR out of memory storing object\r\n";
 
 #define REPLY(r, lit)                                                          \
 	do {                                                                   \
@@ -121,6 +134,7 @@ proto_text_buffer_max(void)
 	return data > PROTO_KEYS_LINE_MAX + 2 ? data : PROTO_KEYS_LINE_MAX + 2;
 }
 
+/* Whether t is the word s. */
 static int
 tok_is(const struct token *t, const char *s)
 {
@@ -133,9 +147,12 @@ tok_is(const struct token *t, const char *s)
  * Numbers are read as memcached reads them, so that the same requests get
  * the same replies: strtoull/strtol in base 10 (a leading '+' or "-0" is
  * fine, trailing garbage is not), then narrowed to 32 bits where memcached
- * narrows, keeping the low bits. A number too long to be meaningful (even
- * with leading zeros) is refused outright.
+ * narrows, keeping the low bits.
  */
+
+/* t as a C string in buf, for strtoull/strtol; false when it is empty or
+ * too long to be a meaningful number (even with leading zeros), which is
+ * refused outright. */
 static bool
 tok_cstr(const struct token *t, char *buf, size_t cap)
 {
@@ -146,6 +163,8 @@ tok_cstr(const struct token *t, char *buf, size_t cap)
 	return true;
 }
 
+/* Whether strtoull/strtol read a number from buf and stopped at its end
+ * or at white space, as memcached's safe_strto* check. */
 static bool
 tok_end_ok(const char *buf, const char *end)
 {
@@ -170,7 +189,8 @@ tok_u64(const struct token *t, uint64_t *out)
 	return 0;
 }
 
-/* memcached's safe_strtoul into 32 bits (flags, memory limit). */
+/* memcached's safe_strtoul into 32 bits (flags, memory limit, verbosity
+ * level). */
 static int
 tok_u32(const struct token *t, uint32_t *out)
 {
@@ -199,26 +219,35 @@ tok_i32(const struct token *t, int32_t *out)
 	return 0;
 }
 
+/* The next space-separated token from *p on, before end; false when only
+ * spaces are left. */
+static bool
+tok_next(const char **p, const char *end, struct token *t)
+{
+	const char *s = *p;
+
+	while (s < end && *s == ' ')
+		s++;
+	t->s = s;
+	while (s < end && *s != ' ')
+		s++;
+	t->len = (size_t)(s - t->s);
+	*p = s;
+	return t->len > 0;
+}
+
 /* Split on spaces as memcached does; -1 when there are too many tokens. */
 static int
 tokenize(struct request *r, const char *line, size_t len)
 {
-	size_t i = 0, start;
+	const char *p = line;
+	struct token t;
 
 	r->ntok = 0;
-	while (i < len) {
-		while (i < len && line[i] == ' ')
-			i++;
-		if (i == len)
-			break;
+	while (tok_next(&p, line + len, &t)) {
 		if (r->ntok == PROTO_MAX_TOKENS)
 			return -1;
-		start = i;
-		while (i < len && line[i] != ' ')
-			i++;
-		r->tok[r->ntok].s = line + start;
-		r->tok[r->ntok].len = i - start;
-		r->ntok++;
+		r->tok[r->ntok++] = t;
 	}
 	return 0;
 }
@@ -239,6 +268,42 @@ key_ok(const struct token *t)
 	return t->len > 0 && t->len <= CACHE_KEY_MAX;
 }
 
+/* A key of 1..250 bytes; else the bad format error is answered. */
+static bool
+cmd_key_arg(struct request *r, const struct token *key)
+{
+	if (!key_ok(key)) {
+		REPLY(r, reply_bad_format);
+		return false;
+	}
+	return true;
+}
+
+/* An exptime as memcached reads it; else its error is answered. */
+static bool
+cmd_exptime_arg(struct request *r, const struct token *t, int32_t *e)
+{
+	if (tok_i32(t, e) == -1) {
+		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
+		return false;
+	}
+	return true;
+}
+
+/* What the commands naming one key in tok[1] check first: ntok tokens, or
+ * one more that silences the reply when it is "noreply" (memcached ignores
+ * any other), else ERROR; then the key. False once an error is answered. */
+static bool
+cmd_keyed_args(struct request *r, int ntok)
+{
+	if (r->ntok != ntok && r->ntok != ntok + 1) {
+		REPLY(r, reply_error);
+		return false;
+	}
+	r->noreply = r->ntok == ntok + 1 && has_noreply(r);
+	return cmd_key_arg(r, &r->tok[1]);
+}
+
 /* Decimal digits of n at the end of buf; returns where they start. */
 static char *
 fmt_u64(char *end, uint64_t n)
@@ -250,29 +315,34 @@ fmt_u64(char *end, uint64_t n)
 	return end;
 }
 
+/* Decimal digits of n at p; returns where they end. */
+static char *
+fmt_u64_at(char *p, uint64_t n)
+{
+	char num[24], *d = fmt_u64(num + sizeof num, n);
+	size_t len = (size_t)(num + sizeof num - d);
+
+	memcpy(p, d, len);
+	return p + len;
+}
+
 /* "VALUE key flags bytes [cas]\r\n", then the value by reference. */
 static void
 reply_value(struct obuf *out, struct item *it, bool cas)
 {
-	char head[CACHE_KEY_MAX + 80], num[24], *p = head, *d;
+	char head[CACHE_KEY_MAX + 80], *p = head;
 
 	memcpy(p, "VALUE ", 6);
 	p += 6;
 	memcpy(p, item_key(it), it->nkey);
 	p += it->nkey;
 	*p++ = ' ';
-	d = fmt_u64(num + sizeof num, it->flags);
-	memcpy(p, d, (size_t)(num + sizeof num - d));
-	p += num + sizeof num - d;
+	p = fmt_u64_at(p, it->flags);
 	*p++ = ' ';
-	d = fmt_u64(num + sizeof num, it->nbytes);
-	memcpy(p, d, (size_t)(num + sizeof num - d));
-	p += num + sizeof num - d;
+	p = fmt_u64_at(p, it->nbytes);
 	if (cas) {
 		*p++ = ' ';
-		d = fmt_u64(num + sizeof num, it->cas);
-		memcpy(p, d, (size_t)(num + sizeof num - d));
-		p += num + sizeof num - d;
+		p = fmt_u64_at(p, it->cas);
 	}
 	*p++ = '\r';
 	*p++ = '\n';
@@ -288,44 +358,27 @@ cmd_get(struct request *r, int flavour)
 {
 	const char *p = r->tok[0].s + r->tok[0].len;
 	const char *end = r->line + r->linelen;
+	bool touch = flavour & GET_TOUCH, cas = flavour & GET_CAS;
 	time_t exptime = 0;
-	bool touch, cas;
+	struct token key;
 
-	touch = flavour & GET_TOUCH;
-	cas = flavour & GET_CAS;
-	if (touch) {
-		int32_t e;
-
-		if (r->ntok < 2) {
-			REPLY(r, reply_error);
-			return;
-		}
-		if (tok_i32(&r->tok[1], &e) == -1) {
-			REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
-			return;
-		}
-		exptime = cache_exptime(e, cache_now());
-		p = r->tok[1].s + r->tok[1].len;
-	} else if (r->ntok < 2) {
+	if (r->ntok < 2) {
 		REPLY(r, reply_error);
 		return;
 	}
-	while (p < end) {
-		struct token key;
+	if (touch) {
+		int32_t e;
+
+		if (!cmd_exptime_arg(r, &r->tok[1], &e))
+			return;
+		exptime = cache_exptime(e, cache_now());
+		p = r->tok[1].s + r->tok[1].len;
+	}
+	while (tok_next(&p, end, &key)) {
 		struct item *it;
 
-		while (p < end && *p == ' ')
-			p++;
-		if (p == end)
-			break;
-		key.s = p;
-		while (p < end && *p != ' ')
-			p++;
-		key.len = (size_t)(p - key.s);
-		if (!key_ok(&key)) {
-			REPLY(r, reply_bad_format);
+		if (!cmd_key_arg(r, &key))
 			return;
-		}
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
 		r->nkeys++;
 		if (it != NULL) {
@@ -336,62 +389,76 @@ cmd_get(struct request *r, int flavour)
 	REPLY(r, "END\r\n");
 }
 
-/* set/add/replace/append/prepend key flags exptime bytes [noreply];
- * cas key flags exptime bytes cas [noreply]. The data block follows. */
-static void
-cmd_store(struct request *r, int op)
-{
-	int base = op == CACHE_CAS ? 6 : 5;
-	uint64_t bytes, cas = 0;
+/* A storage command's numbers. */
+struct store_args {
 	uint32_t flags;
-	int32_t e, len;
-	enum cache_result res;
-	struct item *it;
+	int32_t exptime;
+	uint64_t bytes; /* of the data block, without its "\r\n" */
+	uint64_t cas;
+};
 
-	if (r->ntok != base && r->ntok != base + 1) {
-		REPLY(r, reply_error);
-		return;
-	}
-	r->noreply = r->ntok == base + 1 && has_noreply(r);
-	if (!key_ok(&r->tok[1]) || tok_u32(&r->tok[2], &flags) ||
-	    tok_i32(&r->tok[3], &e) || tok_i32(&r->tok[4], &len) || len < 0 ||
-	    len > INT32_MAX - 2 ||
-	    (op == CACHE_CAS && tok_u64(&r->tok[5], &cas))) {
+/* set/add/replace/append/prepend key flags exptime bytes [noreply];
+ * cas key flags exptime bytes cas [noreply]: the line's arguments. False
+ * once an error is answered. */
+static bool
+cmd_store_args(struct request *r, int op, struct store_args *a)
+{
+	int32_t len;
+
+	a->cas = 0;
+	if (!cmd_keyed_args(r, op == CACHE_CAS ? 6 : 5))
+		return false;
+	if (tok_u32(&r->tok[2], &a->flags) ||
+	    tok_i32(&r->tok[3], &a->exptime) || tok_i32(&r->tok[4], &len) ||
+	    len < 0 || len > INT32_MAX - 2 ||
+	    (op == CACHE_CAS && tok_u64(&r->tok[5], &a->cas))) {
 		REPLY(r, reply_bad_format);
-		return;
+		return false;
 	}
-	bytes = (uint64_t)len;
+	a->bytes = (uint64_t)len;
+	return true;
+}
+
+/* A set that fails drops the old value, as memcached does, so a stale
+ * value does not outlive a failed update. */
+static void
+cmd_store_failed(struct request *r, int op)
+{
+	if (op == CACHE_SET)
+		cache_delete(r->tok[1].s, r->tok[1].len, NULL);
+}
+
+/* Whether the data block of bytes after the line is here, whole and ended
+ * by "\r\n"; if not, more input is asked for or the error is answered. */
+static bool
+cmd_store_data(struct request *r, int op, uint64_t bytes)
+{
 	if (r->tok[1].len + bytes > cache_item_max()) {
-		/* The data block is swallowed, not read as commands; a set
-		 * that fails drops the old value, as memcached does, so a
-		 * stale value does not outlive a failed update. */
-		REPLY(r, "SERVER_ERROR object too large for cache\r\n");
-		if (op == CACHE_SET)
-			cache_delete(r->tok[1].s, r->tok[1].len, NULL);
+		/* The data block is swallowed, not read as commands. */
+		REPLY(r, reply_too_large);
+		cmd_store_failed(r, op);
 		r->ctx->skip = bytes + 2;
-		return;
+		return false;
 	}
 	if (r->avail < bytes + 2) {
 		r->ctx->need = bytes + 2;
 		r->more = true;
-		return;
+		return false;
 	}
 	r->used = bytes + 2;
 	stat_add(&r->ctx->st->cmd_set, 1);
 	if (memcmp(r->data + bytes, "\r\n", 2) != 0) {
 		REPLY(r, "CLIENT_ERROR bad data chunk\r\n");
-		return;
+		return false;
 	}
-	it = cache_alloc(r->tok[1].s, r->tok[1].len, (uint32_t)flags,
-	    cache_exptime(e, cache_now()), bytes, &res, r->ctx->st);
-	if (it == NULL) {
-		REPLY(r, "SERVER_ERROR out of memory storing object\r\n");
-		if (op == CACHE_SET)
-			cache_delete(r->tok[1].s, r->tok[1].len, NULL);
-		return;
-	}
-	memcpy(item_value(it), r->data, bytes);
-	switch (cache_store(it, op, cas, r->ctx->st)) {
+	return true;
+}
+
+/* The reply to what cache_store said. */
+static void
+cmd_store_reply(struct request *r, enum cache_result res)
+{
+	switch (res) {
 	case CACHE_STORED:
 		REPLY(r, "STORED\r\n");
 		break;
@@ -405,12 +472,33 @@ cmd_store(struct request *r, int op)
 		REPLY(r, "NOT_FOUND\r\n");
 		break;
 	case CACHE_TOO_LARGE:
-		REPLY(r, "SERVER_ERROR object too large for cache\r\n");
+		REPLY(r, reply_too_large);
 		break;
 	default:
-		REPLY(r, "SERVER_ERROR out of memory storing object\r\n");
+		REPLY(r, reply_no_memory);
 		break;
 	}
+}
+
+/* The storage commands: the line, the data block after it, the store. */
+static void
+cmd_store(struct request *r, int op)
+{
+	struct store_args a;
+	enum cache_result res;
+	struct item *it;
+
+	if (!cmd_store_args(r, op, &a) || !cmd_store_data(r, op, a.bytes))
+		return;
+	it = cache_alloc(r->tok[1].s, r->tok[1].len, a.flags,
+	    cache_exptime(a.exptime, cache_now()), a.bytes, &res, r->ctx->st);
+	if (it == NULL) {
+		REPLY(r, reply_no_memory);
+		cmd_store_failed(r, op);
+		return;
+	}
+	memcpy(item_value(it), r->data, a.bytes);
+	cmd_store_reply(r, cache_store(it, op, a.cas, r->ctx->st));
 }
 
 /* delete key [0] [noreply]: memcached still takes a zero hold time. */
@@ -418,7 +506,7 @@ static void
 cmd_delete(struct request *r, int arg)
 {
 	r->noreply = has_noreply(r);
-	if (r->ntok > 4) {
+	if (r->ntok < 2 || r->ntok > 4) {
 		REPLY(r, reply_error);
 		return;
 	}
@@ -428,16 +516,9 @@ cmd_delete(struct request *r, int arg)
 		         "<key> [noreply]\r\n");
 		return;
 	}
-	if (r->ntok < 2) {
-		REPLY(r, reply_error);
+	if (!cmd_key_arg(r, &r->tok[1]))
 		return;
-	}
-	if (!key_ok(&r->tok[1])) {
-		REPLY(r, reply_bad_format);
-		return;
-	}
-	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) ==
-	    CACHE_STORED)
+	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) == CACHE_OK)
 		REPLY(r, "DELETED\r\n");
 	else
 		REPLY(r, "NOT_FOUND\r\n");
@@ -450,22 +531,15 @@ cmd_arith(struct request *r, int incr)
 	char num[24], *d;
 	uint64_t delta, value;
 
-	if (r->ntok != 3 && r->ntok != 4) {
-		REPLY(r, reply_error);
+	if (!cmd_keyed_args(r, 3))
 		return;
-	}
-	r->noreply = r->ntok == 4 && has_noreply(r);
-	if (!key_ok(&r->tok[1])) {
-		REPLY(r, reply_bad_format);
-		return;
-	}
 	if (tok_u64(&r->tok[2], &delta) == -1) {
 		REPLY(r, "CLIENT_ERROR invalid numeric delta argument\r\n");
 		return;
 	}
 	switch (cache_arith(
 	    r->tok[1].s, r->tok[1].len, incr, delta, &value, r->ctx->st)) {
-	case CACHE_STORED:
+	case CACHE_OK:
 		if (r->noreply)
 			break;
 		d = fmt_u64(num + sizeof num - 2, value);
@@ -491,21 +565,10 @@ cmd_touch(struct request *r, int arg)
 {
 	int32_t e;
 
-	if (r->ntok != 3 && r->ntok != 4) {
-		REPLY(r, reply_error);
+	if (!cmd_keyed_args(r, 3) || !cmd_exptime_arg(r, &r->tok[2], &e))
 		return;
-	}
-	r->noreply = r->ntok == 4 && has_noreply(r);
-	if (!key_ok(&r->tok[1])) {
-		REPLY(r, reply_bad_format);
-		return;
-	}
-	if (tok_i32(&r->tok[2], &e) == -1) {
-		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
-		return;
-	}
 	if (cache_touch(r->tok[1].s, r->tok[1].len,
-	        cache_exptime(e, cache_now()), r->ctx->st) == CACHE_STORED)
+	        cache_exptime(e, cache_now()), r->ctx->st) == CACHE_OK)
 		REPLY(r, "TOUCHED\r\n");
 	else
 		REPLY(r, "NOT_FOUND\r\n");
@@ -524,10 +587,9 @@ cmd_flush_all(struct request *r, int arg)
 		REPLY(r, reply_error);
 		return;
 	}
-	if (r->ntok != 1 + r->noreply && tok_i32(&r->tok[1], &delay) == -1) {
-		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
+	if (r->ntok != 1 + r->noreply &&
+	    !cmd_exptime_arg(r, &r->tok[1], &delay))
 		return;
-	}
 	stat_add(&r->ctx->st->cmd_flush, 1);
 	cache_flush_all(delay > 0 ? cache_exptime(delay, cache_now()) : 0);
 	if (hooks.flushed != NULL)
@@ -565,12 +627,14 @@ cmd_cache_memlimit(struct request *r, int arg)
 	REPLY(r, "OK\r\n");
 }
 
+/* version: the memcached release whose protocol we speak, and ours. */
 static void
 cmd_version(struct request *r, int arg)
 {
 	REPLY(r, "VERSION " TL_WIRE_VERSION "\r\n");
 }
 
+/* quit: close once the replies before it are sent. */
 static void
 cmd_quit(struct request *r, int arg)
 {
@@ -656,6 +720,7 @@ cmd_watch(struct request *r, int arg)
 	*r->action = PROTO_WATCH;
 }
 
+/* stats [GROUP]: the server's to answer, through its hook. */
 static void
 cmd_stats(struct request *r, int arg)
 {
@@ -666,28 +731,39 @@ cmd_stats(struct request *r, int arg)
 		REPLY(r, reply_error);
 }
 
+/* The command named by t, or NULL. */
+static const struct command *
+proto_command(const struct token *t)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (tok_is(t, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+/* Run the request line's command. */
 static void
 proto_dispatch(struct request *r)
 {
+	bool too_many = tokenize(r, r->line, r->linelen) == -1;
+
 	r->noreply = false;
 	r->used = 0;
 	r->more = false;
 	r->nkeys = r->hits = 0;
+	r->cmd = r->ntok > 0 ? proto_command(&r->tok[0]) : NULL;
 	/* Only retrieval commands may carry more than 24 tokens: they walk
 	 * their keys from the line itself. */
-	if ((tokenize(r, r->line, r->linelen) == -1 &&
-	        !tok_is(&r->tok[0], "get") && !tok_is(&r->tok[0], "gets") &&
-	        !tok_is(&r->tok[0], "gat") && !tok_is(&r->tok[0], "gats")) ||
-	    r->ntok == 0) {
+	if (r->ntok == 0 ||
+	    (too_many && (r->cmd == NULL || r->cmd->kind != CMD_RETRIEVAL))) {
 		REPLY(r, reply_error);
 		return;
 	}
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		if (tok_is(&r->tok[0], commands[i].name)) {
-			r->nkeys = commands[i].keyed;
-			commands[i].fn(r, commands[i].arg);
-			return;
-		}
+	if (r->cmd != NULL) {
+		r->nkeys = r->cmd->kind == CMD_KEYED;
+		r->cmd->fn(r, r->cmd->arg);
+		return;
+	}
 	/* A browser can be made to POST to any local port: its headers and
 	 * body must never run as commands (memcached closes here too). */
 	if (r->tok[r->ntok - 1].len >= 5 &&
@@ -698,21 +774,24 @@ proto_dispatch(struct request *r)
 	REPLY(r, reply_error);
 }
 
-/* Retrieval commands carry key lists far longer than other lines. */
+/* Retrieval commands carry key lists far longer than other lines: a line
+ * that begins with one's name and a space may be that long. */
 static size_t
 proto_line_limit(const char *line, size_t len)
 {
-	static const char *const keyed[] = {"get ", "gets ", "gat ", "gats "};
+	/* Only the start is looked at: the line may be megabytes long. */
+	const char *sp =
+	    memchr(line, ' ', len < PROTO_NAME_MAX ? len : PROTO_NAME_MAX);
+	const struct command *cmd;
 
-	for (size_t i = 0; i < sizeof keyed / sizeof keyed[0]; i++) {
-		size_t n = strlen(keyed[i]);
-
-		if (len >= n && memcmp(line, keyed[i], n) == 0)
-			return PROTO_KEYS_LINE_MAX;
-	}
-	return PROTO_LINE_MAX;
+	if (sp == NULL)
+		return PROTO_LINE_MAX;
+	cmd = proto_command(&(struct token){line, (size_t)(sp - line)});
+	return cmd != NULL && cmd->kind == CMD_RETRIEVAL ? PROTO_KEYS_LINE_MAX
+	                                                 : PROTO_LINE_MAX;
 }
 
+/* Monotonic microseconds, for the access line's "us=". */
 static long long
 proto_usec(void)
 {
@@ -732,6 +811,7 @@ acc_put(char **p, const char *end, const char *s, size_t n)
 	*p += n;
 }
 
+/* Append v, in decimal, to the access line at *p, bounded by end. */
 static void
 acc_num(char **p, const char *end, long long v)
 {
@@ -747,8 +827,9 @@ acc_num(char **p, const char *end, long long v)
 
 /* One access line per command: who asked what, and how it went. The
  * result is the reply's first word, lower-cased ("stored", "not_found",
- * "client_error"), or for retrievals hit, miss or partial. Formatted by
- * hand: this runs once per request. */
+ * "client_error"), ok for a number, none or noreply for no reply, and for
+ * retrievals hit, miss or partial. Formatted by hand: this runs once per
+ * request. */
 static void
 proto_access_log(struct request *r, size_t reply_at, long long start)
 {
@@ -772,9 +853,7 @@ proto_access_log(struct request *r, size_t reply_at, long long start)
 	acc_put(&w, end, " keys=", 6);
 	acc_num(&w, end, r->nkeys);
 	acc_put(&w, end, " result=", 8);
-	if (r->ntok > 0 && r->nkeys > 0 &&
-	    (tok_is(cmd, "get") || tok_is(cmd, "gets") || tok_is(cmd, "gat") ||
-	        tok_is(cmd, "gats")))
+	if (r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL && r->nkeys > 0)
 		res = r->hits == 0          ? "miss"
 		      : r->hits == r->nkeys ? "hit"
 		                            : "partial";
@@ -793,6 +872,25 @@ proto_access_log(struct request *r, size_t reply_at, long long start)
 	acc_put(&w, end, " us=", 4);
 	acc_num(&w, end, proto_usec() - start);
 	log_access_raw(line, (size_t)(w - line));
+}
+
+/* Run the request, with its access line when those are on; one that
+ * waits for more input has its line when it runs again with it. */
+static void
+proto_run(struct request *r)
+{
+	size_t reply_at;
+	long long start;
+
+	if (!log_access_enabled()) {
+		proto_dispatch(r);
+		return;
+	}
+	reply_at = r->out->len - r->out->off;
+	start = proto_usec();
+	proto_dispatch(r);
+	if (!r->more)
+		proto_access_log(r, reply_at, start);
 }
 
 size_t
@@ -839,15 +937,7 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 			r.linelen = (size_t)(nul - line);
 		r.data = nl + 1;
 		r.avail = len - pos - linelen - 1;
-		if (log_access_enabled()) {
-			size_t reply_at = out->len - out->off;
-			long long start = proto_usec();
-
-			proto_dispatch(&r);
-			if (!r.more)
-				proto_access_log(&r, reply_at, start);
-		} else
-			proto_dispatch(&r);
+		proto_run(&r);
 		if (r.more) {
 			ctx->need += linelen + 1;
 			break;

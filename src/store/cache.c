@@ -48,7 +48,7 @@
  * minute, as memcached's ITEM_UPDATE_INTERVAL. */
 #define LARGE_BUMP_SECS 60
 /* How far eviction looks for an item nobody is reading before it gives
- * up: a full sweep twice for CLOCK, this many large items. */
+ * up: four turns of the hand for CLOCK, this many large items. */
 #define LARGE_SCAN_MAX 64
 /* Freed large mappings kept for the next large item of the same length:
  * a fresh mapping faults in page by page, and unmapping one interrupts
@@ -174,6 +174,8 @@ item_total(size_t nkey, size_t nbytes)
 	return ITEM_HDR + nkey + nbytes + 2;
 }
 
+/* The chunk sizes: 8 bytes apart up to SLAB_FINE_MAX, then a quarter
+ * larger each, up to chunk_max. */
 static void
 classes_init(void)
 {
@@ -333,6 +335,8 @@ chunk_put(struct slab_class *c, struct item *it)
 	c->free = it;
 }
 
+/* An item's memory, its last reference gone: a chunk back to its class, a
+ * large mapping kept for the next large item or unmapped. */
 static void
 item_free(struct item *it)
 {
@@ -401,6 +405,7 @@ item_dead(const struct item *it, time_t now)
 	return item_expired(it, now) || item_flushed(it);
 }
 
+/* Where the table points at key in s, or the end of its chain. */
 static struct item **
 shard_slot(struct shard *s, uint64_t hash, const char *key, size_t nkey)
 {
@@ -454,6 +459,7 @@ shard_grow(struct shard *s)
 	s->mask = n - 1;
 }
 
+/* Put l at the head of the large items, the newest end. Large lock held. */
 static void
 large_push(struct large *l)
 {
@@ -466,6 +472,7 @@ large_push(struct large *l)
 		cache.large_tail = l;
 }
 
+/* Take l out of the large items. Large lock held. */
 static void
 large_unlink(struct large *l)
 {
@@ -582,6 +589,21 @@ shard_find(struct shard *s, uint64_t hash, const char *key, size_t nkey,
 	return pp;
 }
 
+/* Lock key's shard (into *sp, for the caller to unlock) and find key in
+ * it as shard_find does, once a delayed flush due by now has begun. */
+static struct item **
+shard_lock_find(const char *key, size_t nkey, time_t now, struct shard **sp,
+    enum gone *gone, struct cache_stats *st)
+{
+	uint64_t hash = cache_hash(key, nkey);
+	struct shard *s = shard_of(hash);
+
+	flush_due(now);
+	pthread_mutex_lock(&s->lock);
+	*sp = s;
+	return shard_find(s, hash, key, nkey, now, gone, st);
+}
+
 /* Counts an item leaving to make room: reclaimed when it was dead
  * anyway, evicted otherwise. */
 static void
@@ -655,8 +677,9 @@ clock_next(struct slab_class *c)
 /*
  * CLOCK over the class's chunks: an item read since the hand last passed
  * loses one use and stays; one with none left goes, unless someone is
- * reading it. Dead items go at once. Two turns of the hand bound the
- * search, enough to wear every use count down. Class lock held.
+ * reading it. Dead items go at once. Four turns of the hand bound the
+ * search: three wear the largest use count down, the fourth takes the
+ * item. Class lock held.
  */
 static struct item *
 clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
@@ -916,6 +939,8 @@ large_len(size_t total)
 	return align_up(len, step);
 }
 
+/* A mapping of its own for an item of total bytes: a kept one of the same
+ * length, else a new one once the limit has room (made unless -M). */
 static struct item *
 large_alloc(size_t total, time_t now, struct cache_stats *st)
 {
@@ -1019,7 +1044,7 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 	it->exptime = (uint32_t)exptime;
 	memcpy(it->data, key, nkey);
 	memcpy(item_value(it) + nbytes, "\r\n", 2);
-	*res = CACHE_STORED;
+	*res = CACHE_OK;
 	return it;
 }
 
@@ -1049,20 +1074,14 @@ item_used(struct item *it)
 		    &it->state, ITEM_FETCHED, memory_order_relaxed);
 }
 
-enum cache_result
-cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
+/* Whether op may store over old (NULL when the key is missing), by
+ * memcached's rules; counts what a cas found. Shard lock held. */
+static enum cache_result
+store_allowed(enum cache_store_op op, struct item *old, uint64_t cas,
     struct cache_stats *st)
 {
-	uint64_t hash = cache_hash(item_key(it), it->nkey);
-	struct shard *s = shard_of(hash);
-	time_t now = cache_now();
 	enum cache_result res = CACHE_STORED;
-	struct item **pp, *old, *nw;
 
-	flush_due(now);
-	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, item_key(it), it->nkey, now, NULL, st);
-	old = *pp;
 	switch (op) {
 	case CACHE_SET:
 		break;
@@ -1074,6 +1093,8 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 		}
 		break;
 	case CACHE_REPLACE:
+	case CACHE_APPEND:
+	case CACHE_PREPEND:
 		if (old == NULL)
 			res = CACHE_NOT_STORED;
 		break;
@@ -1088,32 +1109,51 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 			                               : &st->cas_misses,
 			    1);
 		break;
-	case CACHE_APPEND:
-	case CACHE_PREPEND:
-		if (old == NULL) {
-			res = CACHE_NOT_STORED;
-			break;
-		}
+	}
+	return res;
+}
+
+/* An item with old's value followed by part's (append) or preceded by it
+ * (prepend), taking part's place and reference; NULL, part kept, when the
+ * joined value is too large or finds no memory. Evicting for it never
+ * takes old: its shard is locked here. */
+static struct item *
+store_join(
+    struct item *old, struct item *part, bool append, struct cache_stats *st)
+{
+	struct item *head = append ? old : part, *tail = append ? part : old;
+	enum cache_result res;
+	struct item *nw =
+	    item_dup(old, (size_t)old->nbytes + part->nbytes, &res, st);
+
+	if (nw == NULL)
+		return NULL;
+	memcpy(item_value(nw), item_value(head), head->nbytes);
+	memcpy(item_value(nw) + head->nbytes, item_value(tail), tail->nbytes);
+	cache_release(part);
+	return nw;
+}
+
+enum cache_result
+cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
+    struct cache_stats *st)
+{
+	time_t now = cache_now();
+	struct shard *s;
+	struct item **pp =
+	    shard_lock_find(item_key(it), it->nkey, now, &s, NULL, st);
+	struct item *old = *pp, *joined;
+	enum cache_result res = store_allowed(op, old, cas, st);
+
+	if (res == CACHE_STORED &&
+	    (op == CACHE_APPEND || op == CACHE_PREPEND)) {
 		/* Too large or no memory for the joined value: memcached
-		 * answers NOT_STORED. Evicting for it never takes old: its
-		 * shard is locked here. */
-		nw = item_dup(old, (size_t)old->nbytes + it->nbytes, &res, st);
-		if (nw == NULL) {
+		 * answers NOT_STORED. */
+		joined = store_join(old, it, op == CACHE_APPEND, st);
+		if (joined != NULL)
+			it = joined;
+		else
 			res = CACHE_NOT_STORED;
-			break;
-		}
-		if (op == CACHE_APPEND) {
-			memcpy(item_value(nw), item_value(old), old->nbytes);
-			memcpy(item_value(nw) + old->nbytes, item_value(it),
-			    it->nbytes);
-		} else {
-			memcpy(item_value(nw), item_value(it), it->nbytes);
-			memcpy(item_value(nw) + it->nbytes, item_value(old),
-			    old->nbytes);
-		}
-		cache_release(it);
-		it = nw;
-		break;
 	}
 	if (res == CACHE_STORED) {
 		if (old != NULL)
@@ -1149,16 +1189,11 @@ struct item *
 cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
     struct cache_stats *st)
 {
-	uint64_t hash = cache_hash(key, nkey);
-	struct shard *s = shard_of(hash);
 	time_t now = cache_now();
-	struct item **pp, *it;
+	struct shard *s;
 	enum gone gone;
+	struct item *it = *shard_lock_find(key, nkey, now, &s, &gone, st);
 
-	flush_due(now);
-	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, key, nkey, now, &gone, st);
-	it = *pp;
 	if (it != NULL) {
 		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
 		item_used(it);
@@ -1187,38 +1222,28 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 enum cache_result
 cache_delete(const char *key, size_t nkey, struct cache_stats *st)
 {
-	uint64_t hash = cache_hash(key, nkey);
-	struct shard *s = shard_of(hash);
 	time_t now = cache_now();
-	struct item **pp;
-	bool hit;
+	struct shard *s;
+	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	bool hit = *pp != NULL;
 
-	flush_due(now);
-	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, key, nkey, now, NULL, st);
-	hit = *pp != NULL;
 	if (hit)
 		shard_unlink(s, pp, *pp);
 	pthread_mutex_unlock(&s->lock);
 	if (st)
 		stat_add(hit ? &st->delete_hits : &st->delete_misses, 1);
-	return hit ? CACHE_STORED : CACHE_NOT_FOUND;
+	return hit ? CACHE_OK : CACHE_NOT_FOUND;
 }
 
 enum cache_result
 cache_touch(
     const char *key, size_t nkey, time_t exptime, struct cache_stats *st)
 {
-	uint64_t hash = cache_hash(key, nkey);
-	struct shard *s = shard_of(hash);
 	time_t now = cache_now();
-	struct item **pp;
-	bool hit;
+	struct shard *s;
+	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	bool hit = *pp != NULL;
 
-	flush_due(now);
-	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, key, nkey, now, NULL, st);
-	hit = *pp != NULL;
 	if (hit) {
 		(*pp)->exptime = (uint32_t)exptime;
 		item_used(*pp);
@@ -1228,7 +1253,7 @@ cache_touch(
 		stat_add(&st->cmd_touch, 1);
 		stat_add(hit ? &st->touch_hits : &st->touch_misses, 1);
 	}
-	return hit ? CACHE_STORED : CACHE_NOT_FOUND;
+	return hit ? CACHE_OK : CACHE_NOT_FOUND;
 }
 
 /* memcached's rule: the value must be a decimal number, optionally
@@ -1258,49 +1283,54 @@ value_to_u64(const struct item *it, uint64_t *out)
 	return true;
 }
 
+/* v, in decimal, as the new value of the item at *pp. Like memcached, a
+ * number that fits keeps the value's length, padded with spaces. In place
+ * only when the table alone holds the item: a pending reply may still be
+ * sending the old one. Shard lock held. */
+static enum cache_result
+arith_write(struct shard *s, struct item **pp, uint64_t v, time_t now,
+    struct cache_stats *st)
+{
+	struct item *it = *pp, *nw;
+	enum cache_result res = CACHE_OK;
+	char num[24];
+	size_t len =
+	    (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+	size_t keep = len <= it->nbytes ? it->nbytes : len;
+
+	if (keep == it->nbytes &&
+	    atomic_load_explicit(&it->refs, memory_order_acquire) == 1) {
+		memcpy(item_value(it), num, len);
+		memset(item_value(it) + len, ' ', keep - len);
+		it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
+	} else if ((nw = item_dup(it, keep, &res, st)) != NULL) {
+		memcpy(item_value(nw), num, len);
+		memset(item_value(nw) + len, ' ', keep - len);
+		shard_replace(s, pp, it, nw, now);
+	}
+	return res;
+}
+
 enum cache_result
 cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
     uint64_t *value, struct cache_stats *st)
 {
-	uint64_t hash = cache_hash(key, nkey);
-	struct shard *s = shard_of(hash);
 	time_t now = cache_now();
-	enum cache_result res = CACHE_STORED;
-	struct item **pp, *it, *nw;
-	char num[24];
-	size_t len, keep;
+	struct shard *s;
+	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	enum cache_result res;
 	uint64_t v;
 
-	flush_due(now);
-	pthread_mutex_lock(&s->lock);
-	pp = shard_find(s, hash, key, nkey, now, NULL, st);
-	it = *pp;
-	if (it == NULL)
+	if (*pp == NULL)
 		res = CACHE_NOT_FOUND;
-	else if (!value_to_u64(it, &v))
+	else if (!value_to_u64(*pp, &v))
 		res = CACHE_NON_NUMERIC;
 	else {
 		if (incr)
 			v += delta; /* wraps at 2^64, as memcached */
 		else
 			v = delta > v ? 0 : v - delta;
-		len = (size_t)snprintf(
-		    num, sizeof num, "%llu", (unsigned long long)v);
-		/* Like memcached, a number that fits keeps the value's length,
-		 * padded with spaces. In place only when the table alone holds
-		 * the item: a pending reply may still be sending the old one.
-		 */
-		keep = len <= it->nbytes ? it->nbytes : len;
-		if (keep == it->nbytes && atomic_load_explicit(&it->refs,
-		                              memory_order_acquire) == 1) {
-			memcpy(item_value(it), num, len);
-			memset(item_value(it) + len, ' ', keep - len);
-			it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
-		} else if ((nw = item_dup(it, keep, &res, st)) != NULL) {
-			memcpy(item_value(nw), num, len);
-			memset(item_value(nw) + len, ' ', keep - len);
-			shard_replace(s, pp, it, nw, now);
-		}
+		res = arith_write(s, pp, v, now, st);
 		*value = v;
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -443,7 +443,7 @@ op_arith(struct input *in, unsigned k, bool incr, time_t now)
 			abort();
 		return;
 	}
-	if (res != CACHE_STORED || known == 0)
+	if (res != CACHE_OK || known == 0)
 		abort();
 	if (known == 1 && got != (incr ? v + delta : delta > v ? 0 : v - delta))
 		abort();
@@ -463,7 +463,7 @@ op_touch(struct input *in, unsigned k, time_t now)
 	time_t exp = ttl_of(take(in, 1), now);
 	enum cache_result res = cache_touch(key_name[k], key_len[k], exp, &st);
 
-	if (res == CACHE_STORED) {
+	if (res == CACHE_OK) {
 		check_hit(m, now);
 		m->exp = exp;
 	} else if (res == CACHE_NOT_FOUND)
@@ -478,7 +478,7 @@ op_delete(unsigned k, time_t now)
 {
 	enum cache_result res = cache_delete(key_name[k], key_len[k], &st);
 
-	if (res == CACHE_STORED)
+	if (res == CACHE_OK)
 		check_hit(&keys[k], now);
 	else if (res != CACHE_NOT_FOUND)
 		abort();
