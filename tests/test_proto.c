@@ -179,6 +179,17 @@ START_TEST(test_line_too_long)
 	/* Without a newline yet: refused as soon as it is over the limit. */
 	ck_assert_str_eq(feed(line, n), "CLIENT_ERROR line too long\r\n");
 	ck_assert_int_eq(action, PROTO_CLOSE);
+	/* A noreply before it silences its own reply, not this one. */
+	ck_assert_str_eq(FEED("delete x noreply\r\n"), "");
+	{
+		char both[PROTO_LINE_MAX + 32] = "delete x noreply\r\n";
+		size_t at = strlen(both);
+
+		memset(both + at, 'x', sizeof both - at);
+		ck_assert_str_eq(
+		    feed(both, sizeof both), "CLIENT_ERROR line too long\r\n");
+		ck_assert_int_eq(action, PROTO_CLOSE);
+	}
 	/* Exactly at the limit is still a line. */
 	line[PROTO_LINE_MAX] = '\n';
 	ck_assert_str_eq(feed(line, n), "ERROR\r\n");

@@ -161,6 +161,7 @@ static const struct reply_case cases[] = {
         "delete zz noreply\r\n"
         "delete\r\n"
         "delete a b c d\r\n"
+        "delete a b c noreply\r\n"
         "delete zz 0 noreply\r\n",
         "STORED\r\n"
         "DELETED\r\n"
@@ -168,6 +169,7 @@ static const struct reply_case cases[] = {
         "NOT_FOUND\r\n"
         "CLIENT_ERROR bad command line format.  Usage: delete <key> "
         "[noreply]\r\n"
+        "ERROR\r\n"
         "ERROR\r\n"
         "ERROR\r\n"),
     CASE("incr_decr",

@@ -505,11 +505,13 @@ cmd_store(struct request *r, int op)
 static void
 cmd_delete(struct request *r, int arg)
 {
-	r->noreply = has_noreply(r);
+	/* As memcached, a count out of range is answered even with
+	 * noreply. */
 	if (r->ntok < 2 || r->ntok > 4) {
 		REPLY(r, reply_error);
 		return;
 	}
+	r->noreply = has_noreply(r);
 	if (r->ntok > 3 + r->noreply ||
 	    (r->ntok == 3 + r->noreply && !tok_is(&r->tok[2], "0"))) {
 		REPLY(r, "CLIENT_ERROR bad command line format.  Usage: delete "
@@ -921,6 +923,8 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		nl = memchr(line, '\n', len - pos);
 		linelen = nl ? (size_t)(nl - line) : len - pos;
 		if (linelen > proto_line_limit(line, linelen)) {
+			r.noreply =
+			    false; /* the last request's, not this one's */
 			REPLY(&r, reply_too_long);
 			*action = PROTO_CLOSE;
 			return len;
