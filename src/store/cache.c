@@ -313,9 +313,13 @@ budget_give(size_t n)
 static void *
 map_alloc(size_t len, bool populate)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0);
+	/* An anonymous mapping takes fd -1 (mmap(2)). */
+	/* cppcheck-suppress invalidFunctionArg */
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
 
+	/* The caller owns the mapping: returned, not leaked. */
+	/* cppcheck-suppress memleak */
 	return p == MAP_FAILED ? NULL : p;
 }
 
