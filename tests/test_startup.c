@@ -1,0 +1,465 @@
+/* Start-up of the real threadlined: what it refuses and how it says so.
+ * A bad option or setting exits 2, a resource it cannot have (a port, a
+ * log file, a pidfile, an address) exits 1; each says why on stderr and
+ * prints nothing on stdout. Then the start-up options that do work but no
+ * other test uses: --help and --version, relative paths, a stale pidfile,
+ * per-role log levels and an IPv6 listener. Every wait polls with a
+ * deadline; see harness.h. */
+#include <check.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tl_build.h"
+
+#define BUFSZ 4096
+/* A DNS label may hold 63 bytes: a longer one fails in the resolver
+ * before any query is sent, so no name server is asked. */
+#define UNRESOLVABLE                                                           \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+	".invalid"
+
+/* DIR/tag.ext, read whole ("" when missing), for assertions. */
+static char *
+test_output(const char *tag, const char *ext)
+{
+	char name[128], path[HARNESS_PATH_MAX], *text;
+
+	snprintf(name, sizeof name, "%s.%s", tag, ext);
+	harness_path(path, sizeof path, name);
+	text = harness_file_read(path);
+	return text != NULL ? text : strdup("");
+}
+
+/* Run threadlined with args to its end: it must exit with code, print
+ * nothing on stdout and say want on stderr. */
+static void
+test_refused(
+    const char *tag, const char *const args[], int code, const char *want)
+{
+	int got = harness_run(tag, args);
+	char *out = test_output(tag, "out"), *err = test_output(tag, "err");
+
+	ck_assert_msg(got == code, "%s: exit %d, want %d; stderr: %s", tag, got,
+	    code, err);
+	ck_assert_msg(strstr(err, want) != NULL, "%s: stderr lacks '%s': %s",
+	    tag, want, err);
+	ck_assert_msg(out[0] == '\0', "%s: stdout not empty: %s", tag, out);
+	free(out);
+	free(err);
+}
+
+/* DIR/tag.err holds want. */
+static void
+test_err_has(const char *tag, const char *want)
+{
+	char *err = test_output(tag, "err");
+
+	ck_assert_msg(strstr(err, want) != NULL, "%s: stderr lacks '%s': %s",
+	    tag, want, err);
+	free(err);
+}
+
+/* Every bad command line exits 2 and names the option or value, before
+ * anything starts: nothing is listening, no log file is made. */
+START_TEST(test_bad_options)
+{
+	static const struct {
+		const char *args[4];
+		const char *want;
+	} cases[] = {
+	    {{"--bogus"}, "unknown option --bogus"},
+	    {{"-p"}, "option -p needs an argument"},
+	    {{"extra"}, "unexpected argument 'extra'"},
+	    {{"-t", "257"}, "bad value '257' for threads"},
+	    {{"-c", "0"}, "bad value '0' for max_connections"},
+	    {{"--request-timeout", "-1"}, "bad value '-1' for request_timeout"},
+	    {{"--write-timeout", "86401"},
+	        "bad value '86401' for write_timeout"},
+	    {{"--idle-timeout", "soon"}, "bad value 'soon' for idle_timeout"},
+	    {{"-m", "0"}, "bad value '0' for memory_limit"},
+	    {{"-I", "1x"}, "bad value '1x' for item_size_max"},
+	    {{"-I", "512"}, "bad value '512' for item_size_max"},
+	    {{"-I", "65m"}, "bad value '65m' for item_size_max"},
+	    {{"-I", "k"}, "bad value 'k' for item_size_max"},
+	    {{"-I", "99999999999999999999"},
+	        "bad value '99999999999999999999' for item_size_max"},
+	    {{"--log-level", "loud"}, "bad value 'loud' for level"},
+	    {{"--log-format", "xml"}, "bad value 'xml' for format"},
+	    {{"-u", ""}, "bad value '' for user"},
+	    {{"-l", ""}, "listen needs at least one address"},
+	    {{"-l", "[::1"}, "bad listen address '[::1'"},
+	    {{"-l", "127.0.0.1:65536"}, "bad listen address '127.0.0.1:65536'"},
+	    {{"-l", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"},
+	        "more than 16 listen addresses"},
+	};
+	char log[HARNESS_PATH_MAX], tag[32];
+
+	harness_path(log, sizeof log, "never.log");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *args[16] = {"-p", "0", "-L", log};
+		int n = 4;
+
+		for (int k = 0; cases[i].args[k] != NULL; k++)
+			args[n++] = cases[i].args[k];
+		snprintf(tag, sizeof tag, "opt%zu", i);
+		test_refused(tag, args, 2, cases[i].want);
+		/* The usage follows the message. */
+		test_err_has(tag, "\nusage: threadlined [options]\n");
+		ck_assert_msg(access(log, F_OK) == -1,
+		    "%s: a refused start made the log file", tag);
+	}
+}
+END_TEST
+
+/* Every bad setting in a config file exits 2 and says FILE:LINE, the
+ * value and the key; so do an unknown section, a line without "=" and a
+ * file that is not there. */
+START_TEST(test_bad_config_file)
+{
+	static const struct {
+		const char *text;
+		const char *want; /* after "FILE:" */
+	} cases[] = {
+	    {"[server]\nrequest_timeout = x\n",
+	        "2: bad value 'x' for request_timeout"},
+	    {"[server]\nwrite_timeout = 99999\n",
+	        "2: bad value '99999' for write_timeout"},
+	    {"[server]\nidle_timeout = -5\n",
+	        "2: bad value '-5' for idle_timeout"},
+	    {"[server]\nthreads = 1\nuser =\n", "3: bad value '' for user"},
+	    {"[server]\ndaemonize = maybe\n",
+	        "2: bad value 'maybe' for daemonize"},
+	    {"[server]\nenable_shutdown = maybe\n",
+	        "2: bad value 'maybe' for enable_shutdown"},
+	    {"[server]\nlisten =\n", "2: listen needs at least one address"},
+	    {"[cache]\nmemory_limit = 0\n",
+	        "2: bad value '0' for memory_limit"},
+	    {"[cache]\nitem_size_max = 1g\n",
+	        "2: bad value '1g' for item_size_max"},
+	    {"[cache]\nevict = maybe\n", "2: bad value 'maybe' for evict"},
+	    {"[log]\nlevel = loud\n", "2: bad value 'loud' for level"},
+	    {"[log]\nlevel_worker = loud\n",
+	        "2: bad value 'loud' for level_worker"},
+	    {"[log]\nlevel_nosuch = info\n",
+	        "2: unknown key 'level_nosuch' in section [log]"},
+	    {"[log]\nformat = xml\n", "2: bad value 'xml' for format"},
+	    {"[log]\nsyslog = maybe\n", "2: bad value 'maybe' for syslog"},
+	    {"[log]\njournald = maybe\n", "2: bad value 'maybe' for journald"},
+	    {"[log]\naccess = maybe\n", "2: bad value 'maybe' for access"},
+	    {"[nosuch]\nkey = 1\n", "2: unknown section [nosuch]"},
+	    {"[server]\nthreads\n", "2: "},
+	};
+	char conf[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 128], tag[32];
+	const char *args[] = {"-p", "0", "-f", conf, NULL};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(tag, sizeof tag, "conf%zu", i);
+		harness_path(conf, sizeof conf, "bad.conf");
+		harness_file_write(conf, cases[i].text);
+		snprintf(want, sizeof want, "threadlined: %s:%s", conf,
+		    cases[i].want);
+		test_refused(tag, args, 2, want);
+	}
+	harness_path(conf, sizeof conf, "none.conf");
+	snprintf(want, sizeof want,
+	    "threadlined: %s: cannot open: No such file or directory", conf);
+	test_refused("noconf", args, 2, want);
+}
+END_TEST
+
+/* --help prints the usage on stdout and --version the version, each
+ * exiting 0 with nothing on stderr. */
+START_TEST(test_help_version)
+{
+	const char *help[] = {"--help", NULL}, *version[] = {"-V", NULL};
+	char *out, *err;
+
+	ck_assert_int_eq(harness_run("help", help), 0);
+	out = test_output("help", "out");
+	err = test_output("help", "err");
+	ck_assert_msg(strncmp(out, "usage: threadlined [options]\n", 29) == 0,
+	    "--help: %s", out);
+	ck_assert_msg(strstr(out, "  -f, --config FILE") != NULL &&
+	                  strstr(out, "  -V, --version") != NULL,
+	    "--help lacks an option: %s", out);
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+	ck_assert_int_eq(harness_run("version", version), 0);
+	out = test_output("version", "out");
+	err = test_output("version", "err");
+	ck_assert_str_eq(out, "threadlined " TL_VERSION "\n");
+	ck_assert_str_eq(err, "");
+	free(out);
+	free(err);
+}
+END_TEST
+
+/* A port another socket listens on: exit 1, saying which address could
+ * not be had, on stderr and in the log; the pidfile goes with it. */
+START_TEST(test_port_in_use)
+{
+	struct sockaddr_in sin = {
+	    .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	char log[HARNESS_PATH_MAX], pid[HARNESS_PATH_MAX], spec[32];
+	char want[96];
+	const char *args[] = {
+	    "-t", "1", "-l", spec, "-L", log, "-P", pid, NULL};
+	int sock, port;
+
+	sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(sock, -1);
+	ck_assert_int_eq(bind(sock, (struct sockaddr *)&sin, sizeof sin), 0);
+	ck_assert_int_eq(listen(sock, 1), 0);
+	port = harness_local_port(sock);
+	snprintf(spec, sizeof spec, "127.0.0.1:%d", port);
+	harness_path(log, sizeof log, "taken.log");
+	harness_path(pid, sizeof pid, "taken.pid");
+	snprintf(want, sizeof want,
+	    " fatal cannot listen on 127.0.0.1:%d: Address already in use",
+	    port);
+	test_refused("taken", args, 1, want);
+	ck_assert_msg(harness_count_in(log, want) == 1,
+	    "the log does not say '%s'", want);
+	ck_assert_msg(access(pid, F_OK) == -1, "pidfile %s left behind", pid);
+	close(sock);
+}
+END_TEST
+
+/* A listen host that does not resolve: exit 1, naming it. */
+START_TEST(test_listen_unresolvable)
+{
+	char log[HARNESS_PATH_MAX];
+	const char *args[] = {
+	    "-t", "1", "-l", UNRESOLVABLE ":0", "-L", log, NULL};
+
+	harness_path(log, sizeof log, "nohost.log");
+	test_refused("nohost", args, 1,
+	    " fatal cannot resolve listen address " UNRESOLVABLE ":0: ");
+}
+END_TEST
+
+/* A log file that cannot be opened, in a missing directory or being a
+ * directory: exit 1 before any thread starts, naming the file and why. */
+START_TEST(test_log_file_unwritable)
+{
+	char log[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 64];
+	const char *args[] = {"-p", "0", "-t", "1", "-L", log, NULL};
+
+	harness_path(log, sizeof log, "missing/srv.log");
+	snprintf(want, sizeof want,
+	    "threadlined: cannot open log file %s: No such file or directory\n",
+	    log);
+	test_refused("nodir", args, 1, want);
+
+	snprintf(log, sizeof log, "%s", harness_dir());
+	snprintf(want, sizeof want,
+	    "threadlined: cannot open log file %s: Is a directory\n", log);
+	test_refused("isdir", args, 1, want);
+}
+END_TEST
+
+/* A daemon whose start fails: the parent relays the child's message on
+ * its own stderr and exits with the child's status. */
+START_TEST(test_daemon_relays_failure)
+{
+	char log[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 64];
+	const char *args[] = {"-d", "-p", "0", "-t", "1", "-L", log, NULL};
+
+	harness_path(log, sizeof log, "missing/daemon.log");
+	snprintf(want, sizeof want,
+	    "threadlined: cannot open log file %s: No such file or directory\n",
+	    log);
+	test_refused("daemon", args, 1, want);
+}
+END_TEST
+
+/* No file name in DIR that ends in .tmp: a failed pidfile leaves no
+ * half-written one behind. */
+static void
+test_no_tmp_left(void)
+{
+	struct dirent *de;
+	DIR *d = opendir(harness_dir());
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+
+		ck_assert_msg(n < 4 || strcmp(de->d_name + n - 4, ".tmp") != 0,
+		    "%s left in the test dir", de->d_name);
+	}
+	closedir(d);
+}
+
+/* A pidfile that cannot be written, in a missing directory or where a
+ * directory is: exit 1, naming it; no temporary file stays. */
+START_TEST(test_pidfile_unwritable)
+{
+	char pid[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX];
+	char want[HARNESS_PATH_MAX + 64];
+	const char *args[] = {"-p", "0", "-t", "1", "-L", log, "-P", pid, NULL};
+
+	harness_path(log, sizeof log, "srv.log");
+	harness_path(pid, sizeof pid, "missing/srv.pid");
+	snprintf(
+	    want, sizeof want, "threadlined: cannot create pidfile %s.", pid);
+	test_refused("nodir", args, 1, want);
+	test_err_has("nodir", ": No such file or directory\n");
+
+	harness_path(pid, sizeof pid, "piddir");
+	ck_assert_int_eq(mkdir(pid, 0755), 0);
+	snprintf(want, sizeof want,
+	    "threadlined: cannot write pidfile %s: Is a directory\n", pid);
+	test_refused("isdir", args, 1, want);
+	test_no_tmp_left();
+	/* Nor did either start log anything. */
+	ck_assert_msg(access(log, F_OK) == -1, "a refused start logged");
+}
+END_TEST
+
+/* A pidfile no live process holds is taken over: it then holds the new
+ * server's pid, and is removed at exit. */
+START_TEST(test_pidfile_stale)
+{
+	char pid[HARNESS_PATH_MAX], want[32], *text;
+	const char *args[] = {"-P", pid, NULL};
+	struct harness_server srv;
+
+	harness_path(pid, sizeof pid, "stale.pid");
+	harness_file_write(pid, "999999999\n");
+	harness_server_start(&srv, "srv", 1, args);
+	snprintf(want, sizeof want, "%d\n", (int)srv.pid);
+	text = harness_file_read(pid);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_str_eq(text, want);
+	free(text);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	ck_assert_msg(access(pid, F_OK) == -1, "pidfile not removed at exit");
+}
+END_TEST
+
+/* Relative log and pid paths are made absolute from the directory it was
+ * started in: the config line says so, and the files are there. */
+START_TEST(test_relative_paths)
+{
+	const char *args[] = {
+	    "-p", "0", "-t", "1", "-L", "rel.log", "-P", "rel.pid", NULL};
+	char log[HARNESS_PATH_MAX], pid[HARNESS_PATH_MAX];
+	char want[2 * HARNESS_PATH_MAX + 32];
+	struct harness_server srv;
+
+	ck_assert_int_eq(chdir(harness_dir()), 0);
+	harness_path(log, sizeof log, "rel.log");
+	harness_path(pid, sizeof pid, "rel.pid");
+	harness_server_attach(&srv, harness_spawn("rel", args), log);
+	snprintf(want, sizeof want, " log_file=%s pidfile=%s ", log, pid);
+	ck_assert_msg(
+	    harness_count_in(log, want) == 1, "config line lacks '%s'", want);
+	ck_assert_int_eq(access(pid, F_OK), 0);
+	harness_serves(srv.port, 0);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	ck_assert_msg(access(pid, F_OK) == -1, "pidfile not removed at exit");
+}
+END_TEST
+
+/* [log] level_ROLE from a config file: with the global level at notice
+ * and the accept thread's at info, accept's info lines are logged and a
+ * worker's are not. */
+START_TEST(test_role_level_from_file)
+{
+	char conf[HARNESS_PATH_MAX], needle[96];
+	const char *args[] = {"-f", conf, NULL};
+	struct harness_server srv;
+	int fd, lport;
+
+	harness_path(conf, sizeof conf, "roles.conf");
+	harness_file_write(conf, "[log]\n"
+	                         "level = notice\n"
+	                         "level_accept = info\n");
+	harness_server_start(&srv, "srv", 1, args);
+	fd = harness_connect(srv.port);
+	lport = harness_local_port(fd);
+	harness_close(fd);
+	snprintf(needle, sizeof needle, "peer=127.0.0.1:%d accepted", lport);
+	ck_assert_msg(harness_file_wait(srv.log, needle, HARNESS_DEADLINE_MS),
+	    "accept's info line '%s' not logged", needle);
+	/* Stopping flushes the log: whatever the worker said is in it. */
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	snprintf(needle, sizeof needle, "peer=127.0.0.1:%d opened", lport);
+	ck_assert_msg(harness_count_in(srv.log, needle) == 0,
+	    "the worker logged an info line at level notice");
+	ck_assert_uint_eq(harness_count_in(srv.log, " worker-0 info "), 0);
+}
+END_TEST
+
+/* -l [::1]:0: it listens on IPv6 loopback, says so with the address in
+ * brackets, serves a client there (stats settings naming the address)
+ * and logs it as [::1]:PORT. */
+START_TEST(test_listen_ipv6)
+{
+	struct sockaddr_in6 sin6 = {
+	    .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	const char *args[] = {"-l", "[::1]:0", NULL};
+	struct harness_server srv;
+	char buf[BUFSZ], needle[64];
+	socklen_t len = sizeof sin6;
+	int fd;
+	bool eof;
+
+	/* Where the host has no IPv6 loopback there is nothing to test. */
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || bind(fd, (struct sockaddr *)&sin6, sizeof sin6) == -1) {
+		printf("SKIP: no IPv6 loopback: %s\n", strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	close(fd);
+	harness_server_start(&srv, "srv", 1, args);
+	ck_assert_uint_eq(harness_count_in(srv.log, " listening on [::1]:"), 1);
+	sin6.sin6_port = htons((uint16_t)srv.port);
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin6, sizeof sin6), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin6, &len), 0);
+	harness_sends(fd, "version\r\n");
+	harness_recv(fd, buf, sizeof buf, "\r\n", 0, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_str_eq(buf, "VERSION " TL_WIRE_VERSION "\r\n");
+	/* stats settings gives the listen address as it was asked for. */
+	harness_sends(fd, "stats settings\r\n");
+	harness_recv(
+	    fd, buf, sizeof buf, "END\r\n", 0, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_msg(strstr(buf, "\r\nSTAT inter [::1]:0\r\n") != NULL,
+	    "stats settings: %s", buf);
+	close(fd);
+	snprintf(needle, sizeof needle, " peer=[::1]:%d accepted",
+	    ntohs(sin6.sin6_port));
+	ck_assert_msg(harness_file_wait(srv.log, needle, HARNESS_DEADLINE_MS),
+	    "no '%s' in the log", needle);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* Run every test; exit status 1 if any failed. */
+int
+main(void)
+{
+	const TTest *tests[] = {test_bad_options, test_bad_config_file,
+	    test_help_version, test_port_in_use, test_listen_unresolvable,
+	    test_log_file_unwritable, test_daemon_relays_failure,
+	    test_pidfile_unwritable, test_pidfile_stale, test_relative_paths,
+	    test_role_level_from_file, test_listen_ipv6, NULL};
+
+	return harness_run_suite(
+	    &(struct harness_suite){.name = "startup", .timeout = 60}, tests);
+}
