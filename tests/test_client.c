@@ -173,6 +173,13 @@ START_TEST(test_usage)
 		free(err);
 		free(out);
 	}
+	/* A port that is no port is a usage error, not a failed connection. */
+	{
+		const char *badport[] = {"-p", "abc", "ping", NULL};
+
+		test_client_expect(
+		    "badport", port, badport, 2, "bad port 'abc': 0 to 65535");
+	}
 	close(sock);
 }
 END_TEST

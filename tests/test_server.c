@@ -422,6 +422,17 @@ START_TEST(test_daemon)
 	ck_assert_msg(kill(pid, 0) == 0, "pid %d is not running", (int)pid);
 	ck_assert(harness_proc_comm(pid, 0, comm, sizeof comm));
 	ck_assert_str_eq(comm, "threadlined");
+	/* A daemon holds no directory busy. */
+	{
+		char link[64], cwd[HARNESS_PATH_MAX];
+		ssize_t n;
+
+		snprintf(link, sizeof link, "/proc/%d/cwd", (int)pid);
+		n = readlink(link, cwd, sizeof cwd - 1);
+		ck_assert_int_gt(n, 0);
+		cwd[n] = '\0';
+		ck_assert_str_eq(cwd, "/");
+	}
 	harness_server_attach(&srv, pid, log);
 	test_version(harness_connect(srv.port));
 

@@ -10,6 +10,8 @@
 /* Room for any formatted address. */
 #define ADDR_MAX 64
 
+/* A port: decimal digits only, 0..65535; -1 when s is none. */
+int addr_port(const char *, int *);
 void addr_format(const struct sockaddr *, socklen_t, char *, size_t);
 /* Split "host", "host:port", "[v6]:port" or a bare IPv6 address into host
  * and port (defport when absent); -1 on a malformed spec. */

@@ -33,7 +33,6 @@ void accept_main(struct thread *);
 void accept_stop(void);
 /* A worker closed a connection: frees a slot, may resume accepting. */
 void accept_conn_closed(void);
-int accept_conns_open(void);
 int accept_paused(void);
 struct accept_counters *accept_counters(void);
 void accept_stats_conns(struct obuf *);

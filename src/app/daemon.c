@@ -65,6 +65,11 @@ daemon_detach(void)
 	close(errp[0]);
 	close(readyp[0]);
 	setsid();
+	/* Hold no directory busy; every path was made absolute. */
+	if (chdir("/") == -1) {
+		perror("threadlined: chdir /");
+		exit(1);
+	}
 	/* Start-up errors reach the parent, which prints them. */
 	dup2(errp[1], STDERR_FILENO);
 	close(errp[1]);
@@ -124,7 +129,7 @@ daemon_pidfile_open(const char *path, char *err, size_t errlen)
 	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd == -1) {
-		snprintf(err, errlen, "cannot create pidfile %s: %s", tmp,
+		snprintf(err, errlen, "cannot create pidfile %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}

@@ -196,6 +196,21 @@ main_shutdown_request(void)
 	kill(getpid(), SIGTERM);
 }
 
+/* --check-config: what start-up would refuse before it touches anything,
+ * the user to run as included. */
+static int
+main_check(const struct config *cfg)
+{
+	char err[512];
+
+	if (privdrop_check(cfg->user, err, sizeof err) == -1) {
+		fprintf(stderr, "threadlined: %s\n", err);
+		return 2;
+	}
+	printf("configuration OK\n");
+	return 0;
+}
+
 /* Daemonize, write the pidfile, check the user to run as: what must
  * happen before any thread starts. Returns an exit status, or 0. */
 static int
@@ -316,9 +331,9 @@ main(int argc, char **argv)
 
 	main_configure(&cfg, argc, argv);
 	if (cfg.check_only) {
-		printf("configuration OK\n");
+		status = main_check(&cfg);
 		config_free(&cfg);
-		return 0;
+		return status;
 	}
 	log_set_level(cfg.log_level);
 	if ((status = main_prepare(&cfg)) != 0 ||

@@ -27,8 +27,7 @@ addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 		snprintf(buf, size, "unknown");
 }
 
-/* A port: decimal digits only, 0..65535. */
-static int
+int
 addr_port(const char *s, int *port)
 {
 	char *end;

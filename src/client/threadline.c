@@ -453,6 +453,9 @@ main(int argc, char **argv)
 			c.host = optarg;
 			break;
 		case 'p':
+			if (addr_port(optarg, &(int){0}) == -1)
+				die(EXIT_USAGE, "bad port '%s': 0 to 65535",
+				    optarg);
 			c.port = optarg;
 			break;
 		case 'h':

@@ -274,12 +274,6 @@ accept_conn_closed(void)
 }
 
 int
-accept_conns_open(void)
-{
-	return atomic_load(&acc.open);
-}
-
-int
 accept_paused(void)
 {
 	return atomic_load(&acc.paused);
