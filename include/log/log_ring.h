@@ -42,6 +42,7 @@ struct log_ring {
 	struct log_rec recs[LOG_RING_SLOTS];
 };
 
+/* An empty ring, or NULL when out of memory. */
 struct log_ring *log_ring_new(void);
 void log_ring_free(struct log_ring *);
 /* Queue one line; returns the lines now queued, or -1 when the ring is

@@ -1,8 +1,6 @@
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -13,44 +11,8 @@ _Atomic int log_verbosity = LOG_LVL_INFO;
 _Atomic bool log_access_on;
 
 static const struct log_drain *_Atomic log_drain;
-
-static const char *const log_level_names[] = {
-    [LOG_LVL_FATAL] = "fatal",
-    [LOG_LVL_ERROR] = "error",
-    [LOG_LVL_WARN] = "warn",
-    [LOG_LVL_NOTICE] = "notice",
-    [LOG_LVL_INFO] = "info",
-    [LOG_LVL_DEBUG] = "debug",
-};
-
 /* Run before a fatal exit, e.g. to remove the pidfile. */
 static void (*fatal_hook)(void);
-
-const char *
-log_level_name(int level)
-{
-	if (level < LOG_LVL_FATAL || level > LOG_LVL_DEBUG)
-		return "unknown";
-	return log_level_names[level];
-}
-
-int
-log_level_parse(const char *s)
-{
-	char *end;
-	long n;
-
-	for (int i = LOG_LVL_ERROR; i <= LOG_LVL_DEBUG; i++)
-		if (strcasecmp(s, log_level_names[i]) == 0)
-			return i;
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	return LOG_LVL_WARN + (n > 3 ? 3 : (int)n);
-}
 
 static int
 log_clamp(int level)
@@ -98,7 +60,8 @@ void
 log_threads_init(void)
 {
 	for (int i = 0; i < thread_count(); i++) {
-		thread_at(i)->ring = log_ring_new();
+		if ((thread_at(i)->ring = log_ring_new()) == NULL)
+			fatalx("out of memory for the log rings");
 		atomic_init(
 		    &thread_at(i)->log_level, atomic_load(&log_verbosity));
 	}

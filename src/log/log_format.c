@@ -1,10 +1,49 @@
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "log.h"
 
 static const char hex[] = "0123456789abcdef";
+
+/* The names of levels as lines spell them and settings take them. */
+static const char *const log_level_names[] = {
+    [LOG_LVL_FATAL] = "fatal",
+    [LOG_LVL_ERROR] = "error",
+    [LOG_LVL_WARN] = "warn",
+    [LOG_LVL_NOTICE] = "notice",
+    [LOG_LVL_INFO] = "info",
+    [LOG_LVL_DEBUG] = "debug",
+};
+
+const char *
+log_level_name(int level)
+{
+	if (level < LOG_LVL_FATAL || level > LOG_LVL_DEBUG)
+		return "unknown";
+	return log_level_names[level];
+}
+
+int
+log_level_parse(const char *s)
+{
+	char *end;
+	long n;
+
+	for (int i = LOG_LVL_ERROR; i <= LOG_LVL_DEBUG; i++)
+		if (strcasecmp(s, log_level_names[i]) == 0)
+			return i;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	return LOG_LVL_WARN + (n > 3 ? 3 : (int)n);
+}
 
 const char *
 log_category_name(int category)

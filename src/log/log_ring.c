@@ -3,12 +3,11 @@
 
 #include "counter.h"
 #include "log_ring.h"
-#include "xmalloc.h"
 
 struct log_ring *
 log_ring_new(void)
 {
-	return xcalloc(1, sizeof(struct log_ring));
+	return calloc(1, sizeof(struct log_ring));
 }
 
 void
