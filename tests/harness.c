@@ -987,3 +987,64 @@ harness_stat(const char *reply, const char *name, char *val, size_t len)
 	}
 	return false;
 }
+
+/* The TCP port a server listens on, found through its socket inodes in
+ * /proc: for servers whose log says nothing we can read. 0 if none yet. */
+int
+harness_proc_listen_port(pid_t pid)
+{
+	char path[64], link[64], line[512];
+	unsigned long inodes[256], inode;
+	unsigned lport, state;
+	size_t n = 0;
+	struct dirent *de;
+	int port = 0;
+	DIR *d;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < 256) {
+		char fdpath[320];
+		ssize_t len;
+
+		snprintf(fdpath, sizeof fdpath, "%s/%s", path, de->d_name);
+		len = readlink(fdpath, link, sizeof link - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%lu]", &inode) == 1)
+			inodes[n++] = inode;
+	}
+	closedir(d);
+	snprintf(path, sizeof path, "/proc/%d/net/tcp", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (port == 0 && fgets(line, sizeof line, f) != NULL) {
+		/* sl local rem st tx:rx tr:when retr uid timeout inode */
+		if (sscanf(line,
+		        " %*d: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u "
+		        "%*d %lu",
+		        &lport, &state, &inode) != 3 ||
+		    state != 0x0a)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (inodes[i] == inode)
+				port = (int)lport;
+	}
+	fclose(f);
+	return port;
+}
+
+/* DIR/tag.ext, read whole ("" when missing), for assertions. */
+char *
+harness_output(const char *tag, const char *ext)
+{
+	char name[128], path[HARNESS_PATH_MAX], *text;
+
+	snprintf(name, sizeof name, "%s.%s", tag, ext);
+	harness_path(path, sizeof path, name);
+	text = harness_file_read(path);
+	return text != NULL ? text : strdup("");
+}

@@ -94,4 +94,10 @@ void harness_cmd(int, const char *, const char *, char *, size_t);
 void harness_serves(int port, int n);
 bool harness_stat(const char *, const char *, char *, size_t);
 
+/* The TCP port pid listens on, from its socket inodes in /proc, for a
+ * server whose log cannot be read; 0 if none yet. */
+int harness_proc_listen_port(pid_t);
+/* DIR/tag.ext, read whole ("" when missing); free it. */
+char *harness_output(const char *, const char *);
+
 #endif

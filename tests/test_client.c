@@ -41,18 +41,6 @@ test_client_bin(void)
 	return bin;
 }
 
-/* DIR/tag.ext, read whole ("" when missing), for assertions. */
-static char *
-test_output(const char *tag, const char *ext)
-{
-	char name[128], path[HARNESS_PATH_MAX], *text;
-
-	snprintf(name, sizeof name, "%s.%s", tag, ext);
-	harness_path(path, sizeof path, name);
-	text = harness_file_read(path);
-	return text != NULL ? text : strdup("");
-}
-
 /* Wait for a started client to end; its exit code. */
 static int
 test_client_wait(const char *tag, pid_t pid)
@@ -96,7 +84,7 @@ test_client_expect(const char *tag, int port, const char *const args[],
     int code, const char *err)
 {
 	int got = test_client_wait(tag, test_client_start(tag, port, args));
-	char *text = test_output(tag, "err"), want[1024];
+	char *text = harness_output(tag, "err"), want[1024];
 
 	ck_assert_msg(got == code,
 	    "threadline %s: exit %d, want %d; stderr: %s", tag, got, code,
@@ -150,7 +138,7 @@ START_TEST(test_usage)
 	int sock, port = test_dead_port(&sock);
 
 	test_client_expect("help", port, help, 0, "");
-	out = test_output("help", "out");
+	out = harness_output("help", "out");
 	ck_assert_msg(strncmp(out,
 	                  "usage: threadline [-H host] [-p port] "
 	                  "command [args]\n",
@@ -158,14 +146,14 @@ START_TEST(test_usage)
 	    "-h: %s", out);
 	free(out);
 	test_client_expect("version", port, version, 0, "");
-	out = test_output("version", "out");
+	out = harness_output("version", "out");
 	ck_assert_str_eq(out, "threadline " TL_VERSION "\n");
 	free(out);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		snprintf(tag, sizeof tag, "bad%zu", i);
 		test_client_expect(tag, port, bad[i].args, 2, NULL);
-		err = test_output(tag, "err");
-		out = test_output(tag, "out");
+		err = harness_output(tag, "err");
+		out = harness_output(tag, "out");
 		ck_assert_msg(
 		    strstr(err, "usage: threadline [-H host]") != NULL,
 		    "%s: no usage on stderr: %s", tag, err);
@@ -362,11 +350,11 @@ START_TEST(test_watch_until_shutdown)
 	    "watch did not print the notice");
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 	code = test_client_wait("watch", watch);
-	out = test_output("watch", "err");
+	out = harness_output("watch", "err");
 	ck_assert_msg(code == 3, "watch exited %d: %s", code, out);
 	ck_assert_str_eq(out, "threadline: connection to 127.0.0.1 closed\n");
 	free(out);
-	out = test_output("watch", "out");
+	out = harness_output("watch", "out");
 	ck_assert_msg(
 	    test_notice_or_above(out), "watch printed below notice: %s", out);
 	free(out);
@@ -645,7 +633,7 @@ START_TEST(test_misbehaving_server)
 		ck_assert_int_eq(test_client_wait(tag, pid), cases[i].code);
 		if (!cases[i].close)
 			close(fd);
-		text = test_output(tag, "err");
+		text = harness_output(tag, "err");
 		if (cases[i].err[0] != '\0')
 			snprintf(want, sizeof want, "threadline: %s\n",
 			    cases[i].err);
@@ -654,7 +642,7 @@ START_TEST(test_misbehaving_server)
 		ck_assert_msg(strcmp(text, want) == 0,
 		    "%s: stderr '%s', want '%s'", tag, text, want);
 		free(text);
-		text = test_output(tag, "out");
+		text = harness_output(tag, "out");
 		ck_assert_msg(
 		    cases[i].out == NULL || strcmp(text, cases[i].out) == 0,
 		    "%s: stdout '%s', want '%s'", tag, text, cases[i].out);
@@ -727,7 +715,7 @@ START_TEST(test_tty_colours)
 	test_fake_write(fd, stream, sizeof stream - 1);
 	close(fd);
 	ck_assert_int_eq(test_client_wait("plain", pid), 3);
-	out = test_output("plain", "out");
+	out = harness_output("plain", "out");
 	ck_assert_str_eq(out,
 	    "T worker-0 notice hello\n"
 	    "T worker-0 info plain\n"

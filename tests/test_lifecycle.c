@@ -270,55 +270,6 @@ START_TEST(test_log_on_stderr)
 }
 END_TEST
 
-/* The TCP port a server listens on, found through its socket inodes in
- * /proc, for a server whose log we cannot read; 0 if none yet. */
-static int
-test_proc_listen_port(pid_t pid)
-{
-	char path[64], link[64], line[512];
-	unsigned long inodes[256], inode;
-	unsigned lport, state;
-	size_t n = 0;
-	struct dirent *de;
-	int port = 0;
-	DIR *d;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL && n < 256) {
-		char fdpath[320];
-		ssize_t len;
-
-		snprintf(fdpath, sizeof fdpath, "%s/%s", path, de->d_name);
-		len = readlink(fdpath, link, sizeof link - 1);
-		if (len <= 0)
-			continue;
-		link[len] = '\0';
-		if (sscanf(link, "socket:[%lu]", &inode) == 1)
-			inodes[n++] = inode;
-	}
-	closedir(d);
-	snprintf(path, sizeof path, "/proc/%d/net/tcp", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (port == 0 && fgets(line, sizeof line, f) != NULL) {
-		/* sl local rem st tx:rx tr:when retr uid timeout inode */
-		if (sscanf(line,
-		        " %*d: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u "
-		        "%*d %lu",
-		        &lport, &state, &inode) != 3 ||
-		    state != 0x0a)
-			continue;
-		for (size_t i = 0; i < n; i++)
-			if (inodes[i] == inode)
-				port = (int)lport;
-	}
-	fclose(f);
-	return port;
-}
-
 /* The log's only sink, stderr, is a full device: the server serves all
  * the same and counts every line as failed, none as written. */
 START_TEST(test_stderr_full)
@@ -333,7 +284,7 @@ START_TEST(test_stderr_full)
 	harness_path(err, sizeof err, "full.err");
 	ck_assert_int_eq(symlink("/dev/full", err), 0);
 	srv.pid = harness_spawn("full", args);
-	while ((srv.port = test_proc_listen_port(srv.pid)) == 0) {
+	while ((srv.port = harness_proc_listen_port(srv.pid)) == 0) {
 		ck_assert_msg(waitpid(srv.pid, &status, WNOHANG) != srv.pid,
 		    "exited with status %d before listening", status);
 		ck_assert_msg(harness_now_ms() < deadline, "not listening");

@@ -71,18 +71,6 @@ test_run_prog(const char *tag, const char *prog, const char *const args[])
 	return code;
 }
 
-/* DIR/tag.ext, read whole ("" when missing), for assertions. */
-static char *
-test_output(const char *tag, const char *ext)
-{
-	char name[128], path[HARNESS_PATH_MAX], *text;
-
-	snprintf(name, sizeof name, "%s.%s", tag, ext);
-	harness_path(path, sizeof path, name);
-	text = harness_file_read(path);
-	return text != NULL ? text : strdup("");
-}
-
 /* Wait until path holds needle, failing at the deadline. */
 static void
 test_wait_log(const char *path, const char *needle)
@@ -150,55 +138,6 @@ test_thread_stat(int fd, const char *name)
 	return atoll(val);
 }
 
-/* The TCP port a server listens on, found through its socket inodes in
- * /proc: for servers whose log says nothing we can read. 0 if none yet. */
-static int
-test_proc_listen_port(pid_t pid)
-{
-	char path[64], link[64], line[512];
-	unsigned long inodes[256], inode;
-	unsigned lport, state;
-	size_t n = 0;
-	struct dirent *de;
-	int port = 0;
-	DIR *d;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL && n < 256) {
-		char fdpath[320];
-		ssize_t len;
-
-		snprintf(fdpath, sizeof fdpath, "%s/%s", path, de->d_name);
-		len = readlink(fdpath, link, sizeof link - 1);
-		if (len <= 0)
-			continue;
-		link[len] = '\0';
-		if (sscanf(link, "socket:[%lu]", &inode) == 1)
-			inodes[n++] = inode;
-	}
-	closedir(d);
-	snprintf(path, sizeof path, "/proc/%d/net/tcp", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (port == 0 && fgets(line, sizeof line, f) != NULL) {
-		/* sl local rem st tx:rx tr:when retr uid timeout inode */
-		if (sscanf(line,
-		        " %*d: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u "
-		        "%*d %lu",
-		        &lport, &state, &inode) != 3 ||
-		    state != 0x0a)
-			continue;
-		for (size_t i = 0; i < n; i++)
-			if (inodes[i] == inode)
-				port = (int)lport;
-	}
-	fclose(f);
-	return port;
-}
-
 /* Start $THREADLINED with args whose log the harness cannot read; wait
  * until it listens. */
 static void
@@ -210,7 +149,7 @@ test_server_spawn(
 
 	memset(srv, 0, sizeof *srv);
 	srv->pid = harness_spawn(tag, args);
-	while ((srv->port = test_proc_listen_port(srv->pid)) == 0) {
+	while ((srv->port = harness_proc_listen_port(srv->pid)) == 0) {
 		if (waitpid(srv->pid, &status, WNOHANG) == srv->pid) {
 			srv->pid = 0;
 			ck_abort_msg("threadlined (%s) exited with status %d "
@@ -547,7 +486,7 @@ START_TEST(test_json_valid)
 		    log, NULL};
 
 		code = test_run_prog("py", PYTHON, py);
-		err = test_output("py", "err");
+		err = harness_output("py", "err");
 		ck_assert_msg(code == 0, "json.loads failed (%d) on %s: %s",
 		    code, log, err);
 		free(err);
@@ -559,7 +498,7 @@ START_TEST(test_json_valid)
 		snprintf(
 		    nacc, sizeof nacc, "%zu", sizeof reqs / sizeof reqs[0] + 1);
 		code = test_run_prog("check", PYTHON, py);
-		err = test_output("check", "err");
+		err = harness_output("check", "err");
 		ck_assert_msg(
 		    code == 0, "bad JSON access lines in %s: %s", log, err);
 		free(err);
@@ -970,7 +909,7 @@ START_TEST(test_dev_full)
 	test_version(fd);
 	harness_close(fd);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
-	err = test_output("srv", "err");
+	err = harness_output("srv", "err");
 	ck_assert_msg(harness_count(err, "writing log failed") == 1,
 	    "'writing log failed' %zu times on stderr: %s",
 	    harness_count(err, "writing log failed"), err);
@@ -1123,8 +1062,8 @@ START_TEST(test_client_commands)
 	harness_server_start(&srv, "srv", 2, NULL);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		code = test_client(cases[i].tag, srv.port, cases[i].args);
-		out = test_output(cases[i].tag, "out");
-		err = test_output(cases[i].tag, "err");
+		out = harness_output(cases[i].tag, "out");
+		err = harness_output(cases[i].tag, "err");
 		ck_assert_msg(code == cases[i].code,
 		    "threadline %s: exit %d, want %d; out '%s' err '%s'",
 		    cases[i].tag, code, cases[i].code, out, err);
@@ -1136,18 +1075,18 @@ START_TEST(test_client_commands)
 		free(err);
 	}
 	/* The value's bytes alone: a newline only on a terminal. */
-	out = test_output("get", "out");
+	out = harness_output("get", "out");
 	ck_assert_str_eq(out, "v");
 	free(out);
 	/* threads: a header, then a row per thread. */
-	out = test_output("threads", "out");
+	out = harness_output("threads", "out");
 	ck_assert_msg(strncmp(out, "THREAD ", 7) == 0, "threads: %s", out);
 	ck_assert_msg(strstr(out, "\nmaint ") && strstr(out, "\naccept ") &&
 	                  strstr(out, "\nworker-0 ") &&
 	                  strstr(out, "\nworker-1 "),
 	    "threads lacks a row: %s", out);
 	free(out);
-	out = test_output("nosuch", "err");
+	out = harness_output("nosuch", "err");
 	ck_assert_msg(strstr(out, "no such thread or role") != NULL,
 	    "verbosity nosuch says: %s", out);
 	free(out);
