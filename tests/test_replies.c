@@ -765,7 +765,10 @@ START_TEST(test_key_length)
 	    {"set %s 0 0 1\r\nx\r\n",
 	        "CLIENT_ERROR bad command line format\r\nERROR\r\n"},
 	    {"get %s\r\n", "CLIENT_ERROR bad command line format\r\n"},
+	    /* With "a" there: the error alone, no VALUE of "a" before it. */
+	    {"set a%.0s 0 0 1\r\nx\r\n", "STORED\r\n"},
 	    {"get a %s\r\n", "CLIENT_ERROR bad command line format\r\n"},
+	    {"gets a b %s\r\n", "CLIENT_ERROR bad command line format\r\n"},
 	    {"delete %s\r\n", "CLIENT_ERROR bad command line format\r\n"},
 	    {"incr %s 1\r\n", "CLIENT_ERROR bad command line format\r\n"},
 	    {"touch %s 0\r\n", "CLIENT_ERROR bad command line format\r\n"},

@@ -356,7 +356,7 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 static void
 cmd_get(struct request *r, int flavour)
 {
-	const char *p = r->tok[0].s + r->tok[0].len;
+	const char *p = r->tok[0].s + r->tok[0].len, *q;
 	const char *end = r->line + r->linelen;
 	bool touch = flavour & GET_TOUCH, cas = flavour & GET_CAS;
 	time_t exptime = 0;
@@ -374,11 +374,14 @@ cmd_get(struct request *r, int flavour)
 		exptime = cache_exptime(e, cache_now());
 		p = r->tok[1].s + r->tok[1].len;
 	}
+	/* A bad key anywhere fails the whole command, as in memcached: no
+	 * value goes out ahead of the error. */
+	for (q = p; tok_next(&q, end, &key);)
+		if (!cmd_key_arg(r, &key))
+			return;
 	while (tok_next(&p, end, &key)) {
 		struct item *it;
 
-		if (!cmd_key_arg(r, &key))
-			return;
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
 		r->nkeys++;
 		if (it != NULL) {
