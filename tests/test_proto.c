@@ -7,6 +7,7 @@
 #include "cache.h"
 #include "counter.h"
 #include "log.h"
+#include "log_event.h"
 #include "obuf.h"
 #include "proto_text.h"
 #include "tl_build.h"
@@ -279,7 +280,16 @@ START_TEST(test_actions)
 	    FEED("watch level=warn category=access\r\n"), "OK\r\n");
 	ck_assert_int_eq(action, PROTO_WATCH);
 	ck_assert_int_eq(ctx.watch.level, LOG_LVL_WARN);
-	ck_assert_int_eq(ctx.watch.category, LOG_CAT_ACCESS);
+	ck_assert_uint_eq(ctx.watch.categories, 1u << LOG_CAT_ACCESS);
+	/* memcached's watcher words ask for its events. */
+	ck_assert_str_eq(
+	    FEED("watch fetchers mutations evictions connevents rawcmds\r\n"),
+	    "OK\r\n");
+	ck_assert_uint_eq(ctx.watch.categories,
+	    1u << LOG_EV_FETCH | 1u << LOG_EV_MUTATION | 1u << LOG_EV_EVICTION |
+	        1u << LOG_EV_CONN | LOG_FILTER_NOTHING);
+	ck_assert_ptr_nonnull(strstr(FEED("watch deletions\r\n"),
+	    "CLIENT_ERROR bad watch filter 'deletions'"));
 	ck_assert_ptr_nonnull(strstr(FEED("watch level=loud\r\n"),
 	    "CLIENT_ERROR bad watch filter 'level=loud'"));
 	ck_assert_int_eq(action, PROTO_CONTINUE);

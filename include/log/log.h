@@ -28,6 +28,8 @@ enum log_level {
 enum log_category {
 	LOG_CAT_GENERAL,
 	LOG_CAT_ACCESS,
+	LOG_CAT_EVENTS, /* and after: memcached's watcher events (log_event.h)
+	                 */
 };
 
 /* Longest message kept; longer ones are cut and end in "...". */

@@ -1,5 +1,7 @@
 /* Which log lines a reader wants: "level=L thread=NAME|ROLE
- * category=general|access", as "watch" takes them. */
+ * category=general|access", as "watch" takes them, and memcached's
+ * watcher words (fetchers, mutations, evictions, connevents, rawcmds),
+ * which ask for its events (log_event.h) instead. */
 #ifndef TL_LOG_FILTER_H
 #define TL_LOG_FILTER_H
 
@@ -8,11 +10,15 @@
 
 #include "log.h"
 
+/* A bit of categories that no line has: memcached's "rawcmds" (its proxy's
+ * raw commands) is accepted and streams nothing. */
+#define LOG_FILTER_NOTHING (1u << 31)
+
 struct log_filter {
-	int level;       /* lines up to this level */
-	int role;        /* -1: any, or match by name */
-	char thread[16]; /* empty: any */
-	int category;    /* -1: any */
+	int level;           /* lines up to this level */
+	int role;            /* -1: any, or match by name */
+	char thread[16];     /* empty: any */
+	unsigned categories; /* bits 1 << category; 0: general and access */
 };
 
 /* Parse space-separated filters (len bytes at args) into f; -1 with a

@@ -53,6 +53,14 @@ item_value(struct item *it)
 	return it->data + it->nkey;
 }
 
+/* The item's size class as memcached numbers them, from 1; items with a
+ * mapping of their own (0xff) are 0, as memcached's huge items are. */
+static inline unsigned
+item_class_id(const struct item *it)
+{
+	return it->cls == 0xff ? 0 : it->cls + 1u;
+}
+
 /* Per-thread counters, memcached's names and order. Written by one thread
  * (the caller's), summed by stats. */
 #define CACHE_STATS_FIELDS(X)                                                  \

@@ -128,7 +128,9 @@ log_submit(int level, int category, const char *file, int line,
 
 	clock_gettime(CLOCK_REALTIME, &l.ts);
 	if (self == NULL || self->ring == NULL || d == NULL) {
-		log_write_direct(&l);
+		/* memcached's events are for watchers, and there are none. */
+		if (category < LOG_CAT_EVENTS)
+			log_write_direct(&l);
 		return;
 	}
 	queued = log_ring_push(self->ring, &l);

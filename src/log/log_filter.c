@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log_event.h"
 #include "log_filter.h"
 #include "thread.h"
 
@@ -12,9 +13,20 @@ log_filter_one(struct log_filter *f, const char *tok, size_t len)
 	const char *eq = memchr(tok, '=', len);
 	size_t klen, vlen;
 	struct thread *t;
+	int e;
 
-	if (eq == NULL)
-		return -1;
+	if (eq == NULL) {
+		if (len >= sizeof val)
+			return -1;
+		memcpy(val, tok, len);
+		val[len] = '\0';
+		if (strcmp(val, "rawcmds") == 0)
+			e = 31;
+		else if ((e = log_event_parse(val)) == -1)
+			return -1;
+		f->categories |= 1u << e;
+		return 0;
+	}
 	klen = (size_t)(eq - tok);
 	vlen = len - klen - 1;
 	if (vlen == 0 || vlen >= sizeof val)
@@ -25,9 +37,9 @@ log_filter_one(struct log_filter *f, const char *tok, size_t len)
 		return (f->level = log_level_parse(val)) == -1 ? -1 : 0;
 	if (klen == 8 && memcmp(tok, "category", 8) == 0) {
 		if (strcmp(val, "access") == 0)
-			f->category = LOG_CAT_ACCESS;
+			f->categories |= 1u << LOG_CAT_ACCESS;
 		else if (strcmp(val, "general") == 0)
-			f->category = LOG_CAT_GENERAL;
+			f->categories |= 1u << LOG_CAT_GENERAL;
 		else
 			return -1;
 		return 0;
@@ -49,8 +61,7 @@ log_filter_parse(struct log_filter *f, const char *args, size_t len, char *err,
 {
 	const char *p = args, *end = args + len;
 
-	*f = (struct log_filter){
-	    .level = LOG_LVL_DEBUG, .role = -1, .category = -1};
+	*f = (struct log_filter){.level = LOG_LVL_DEBUG, .role = -1};
 	while (p < end) {
 		const char *tok;
 
@@ -75,9 +86,13 @@ log_filter_parse(struct log_filter *f, const char *args, size_t len, char *err,
 bool
 log_filter_match(const struct log_filter *f, const struct log_line *l)
 {
+	unsigned want = f->categories
+	                    ? f->categories
+	                    : 1u << LOG_CAT_GENERAL | 1u << LOG_CAT_ACCESS;
+
 	if (l->level > f->level)
 		return false;
-	if (f->category != -1 && l->category != f->category)
+	if (!(want & 1u << l->category))
 		return false;
 	if (f->role != -1)
 		return l->role == f->role;

@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "counter.h"
 #include "log.h"
+#include "log_event.h"
 #include "proto_text.h"
 #include "thread.h"
 #include "watch.h"
@@ -120,6 +121,44 @@ conn_tick(struct conn *c)
 	}
 }
 
+/* memcached's "conn_new" / "conn_close" watcher event; reason NULL for a
+ * new connection. */
+static void
+conn_event(const struct conn *c, const char *reason)
+{
+	const char *colon = strrchr(c->peer, ':');
+	int hlen = colon ? (int)(colon - c->peer) : (int)strlen(c->peer);
+	const char *host = c->peer;
+
+	if (host[0] == '[' && hlen >= 2) {
+		host++;
+		hlen -= 2;
+	}
+	if (reason == NULL)
+		log_event(LOG_EV_CONN,
+		    "type=conn_new rip=%.*s rport=%s transport=tcp cfd=%d",
+		    hlen, host, colon ? colon + 1 : "0", c->fd);
+	else
+		log_event(LOG_EV_CONN,
+		    "type=conn_close rip=%.*s rport=%s transport=tcp "
+		    "reason=%s cfd=%d",
+		    hlen, host, colon ? colon + 1 : "0", reason, c->fd);
+}
+
+/* What memcached's conn_close event calls why a connection closed. */
+static const char *
+conn_close_word(const char *why)
+{
+	if (strcmp(why, "closed by client") == 0 ||
+	    strcmp(why, "closed on quit") == 0)
+		return "normal";
+	if (strncmp(why, "closed: idle", 12) == 0)
+		return "idle_timeout";
+	if (strcmp(why, "closed by server shutdown") == 0)
+		return "shutdown";
+	return "error";
+}
+
 struct conn *
 conn_new(const struct conn_owner *own, int fd, const char *peer)
 {
@@ -138,6 +177,8 @@ conn_new(const struct conn_owner *own, int fd, const char *peer)
 		fatalx("out of memory for a connection event");
 	c->ev_what = EV_READ;
 	event_add(c->ev, NULL);
+	if (log_event_wanted(LOG_EV_CONN))
+		conn_event(c, NULL);
 	return c;
 }
 
@@ -173,6 +214,8 @@ void
 conn_close(struct conn *c, const char *why)
 {
 	log_info("conn=%d peer=%s %s", c->fd, c->peer, why);
+	if (log_event_wanted(LOG_EV_CONN))
+		conn_event(c, conn_close_word(why));
 	if (c->watch != NULL)
 		watch_stop(c->watch);
 	event_free(c->ev);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "log_event.h"
 #include "obuf.h"
 #include "thread.h"
 #include "watch.h"
@@ -49,6 +50,7 @@ watch_start(const struct log_filter *f, void (*wake)(void *), void *arg)
 	w->wake_arg = arg;
 	w->buf = xmalloc(WATCH_BUF_MAX);
 	pthread_mutex_init(&w->lock, NULL);
+	log_event_watchers(w->filter.categories, 1);
 	pthread_mutex_lock(&watch_lock);
 	LIST_INSERT_HEAD(&watchers, w, entry);
 	atomic_fetch_add(&nwatchers, 1);
@@ -63,6 +65,7 @@ watch_stop(struct watcher *w)
 	LIST_REMOVE(w, entry);
 	atomic_fetch_sub(&nwatchers, 1);
 	pthread_mutex_unlock(&watch_lock);
+	log_event_watchers(w->filter.categories, -1);
 	pthread_mutex_destroy(&w->lock);
 	free(w->buf);
 	free(w);

@@ -8,6 +8,7 @@
 #include "cache.h"
 #include "counter.h"
 #include "log.h"
+#include "log_event.h"
 #include "obuf.h"
 #include "proto_text.h"
 #include "tl_build.h"
@@ -350,6 +351,33 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 	obuf_add_item(out, it, item_value(it), (size_t)it->nbytes + 2);
 }
 
+/* memcached's "item_get" watcher event for one key asked for. */
+static void
+proto_event_fetch(
+    struct request *r, const struct token *key, const struct item *it)
+{
+	log_event(LOG_EV_FETCH,
+	    "type=item_get key=%.*s status=%s clsid=%u cfd=%d size=%u",
+	    (int)key->len, key->s, it ? "found" : "not_found",
+	    it ? item_class_id(it) : 0, r->ctx->fd, it ? it->nbytes : 0);
+}
+
+/* A store's result as memcached's events spell it. */
+static const char *
+cache_result_word(enum cache_result res)
+{
+	switch (res) {
+	case CACHE_STORED:
+		return "stored";
+	case CACHE_EXISTS:
+		return "exists";
+	case CACHE_NOT_FOUND:
+		return "not_found";
+	default:
+		return "not_stored";
+	}
+}
+
 /* get/gets key...; gat/gats exptime key... Keys are walked straight from
  * the line: their number is bounded by the line length, not by
  * PROTO_MAX_TOKENS. */
@@ -383,6 +411,8 @@ cmd_get(struct request *r, int flavour)
 		struct item *it;
 
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
+		if (log_event_wanted(LOG_EV_FETCH))
+			proto_event_fetch(r, &key, it);
 		r->nkeys++;
 		if (it != NULL) {
 			r->hits++;
@@ -490,6 +520,7 @@ cmd_store(struct request *r, int op)
 	struct store_args a;
 	enum cache_result res;
 	struct item *it;
+	unsigned cls;
 
 	if (!cmd_store_args(r, op, &a) || !cmd_store_data(r, op, a.bytes))
 		return;
@@ -501,7 +532,17 @@ cmd_store(struct request *r, int op)
 		return;
 	}
 	memcpy(item_value(it), r->data, a.bytes);
-	cmd_store_reply(r, cache_store(it, op, a.cas, r->ctx->st));
+	cls = item_class_id(it);
+	res = cache_store(it, op, a.cas, r->ctx->st);
+	cmd_store_reply(r, res);
+	if (log_event_wanted(LOG_EV_MUTATION))
+		log_event(LOG_EV_MUTATION,
+		    "type=item_store key=%.*s status=%s cmd=%.*s ttl=%d "
+		    "clsid=%u cfd=%d size=%llu",
+		    (int)r->tok[1].len, r->tok[1].s, cache_result_word(res),
+		    (int)r->tok[0].len, r->tok[0].s,
+		    a.exptime > 0 ? a.exptime : 0, cls, r->ctx->fd,
+		    (unsigned long long)a.bytes);
 }
 
 /* delete key [0] [noreply]: memcached still takes a zero hold time. */

@@ -167,6 +167,18 @@ logger_format_line(char *buf, size_t cap, const struct log_line *l)
 	                                    : log_format_text(buf, cap, l);
 }
 
+/* A memcached watcher event goes to its watchers only, as memcached
+ * prints it. */
+static void
+logger_add_event(const struct log_line *l)
+{
+	char line[LOG_MSG_MAX + 1];
+
+	memcpy(line, l->msg, l->len);
+	line[l->len] = '\n';
+	watch_publish(l, line, l->len + 1, logger_format_line);
+}
+
 /* Format one line of from's into the batch and hand it to the other
  * sinks and the watchers. */
 static void
@@ -186,6 +198,10 @@ logger_add(const struct thread *from, const struct log_rec *rec)
 	char *line;
 	size_t n;
 
+	if (rec->category >= LOG_CAT_EVENTS) {
+		logger_add_event(&l);
+		return;
+	}
 	if (LOGGER_BATCH - lg.batch_len < LOG_LINE_MAX)
 		logger_flush_batch();
 	line = lg.batch + lg.batch_len;

@@ -1,0 +1,43 @@
+/* memcached's watcher events: "watch fetchers mutations evictions
+ * connevents" streams one line per item fetched, item stored, item evicted
+ * and connection opened or closed, in memcached's own format
+ * ("ts=... gid=... type=item_get key=..."), for the tools that read it.
+ * A thread formats an event only while a watcher wants its kind; the line
+ * goes to those watchers alone, never to the log's sinks. */
+#ifndef TL_LOG_EVENT_H
+#define TL_LOG_EVENT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "log.h"
+
+/* Each kind is a log category of its own, after the log's. */
+enum log_event {
+	LOG_EV_FETCH = LOG_CAT_EVENTS, /* "fetchers" */
+	LOG_EV_MUTATION,               /* "mutations" */
+	LOG_EV_EVICTION,               /* "evictions" */
+	LOG_EV_CONN,                   /* "connevents" */
+	LOG_EV_END
+};
+
+/* Bit (1 << kind) set while some watcher wants that kind. */
+extern _Atomic unsigned log_events_wanted;
+
+static inline bool
+log_event_wanted(enum log_event e)
+{
+	return atomic_load_explicit(&log_events_wanted, memory_order_relaxed) &
+	       (1u << e);
+}
+
+/* A watcher of the kinds in mask (bits 1 << kind) came (delta 1) or went
+ * (delta -1). */
+void log_event_watchers(unsigned mask, int delta);
+/* Queue one event: "ts=SECONDS.MICROS gid=N " and then fmt. */
+void log_event(enum log_event, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The kind memcached's watch argument names, or -1. */
+int log_event_parse(const char *);
+
+#endif

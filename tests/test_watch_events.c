@@ -1,0 +1,249 @@
+/* memcached's watcher events over "watch": "watch fetchers mutations
+ * evictions connevents" streams item fetches, stores, evictions and
+ * connections in memcached's own line format, checked field by field
+ * against Debian's memcached, and never reaches the log file. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* What a client does while a watcher watches: a store, a hit, a miss, a
+ * refused append, then it leaves. */
+static const char client_requests[] =
+    "set foo 5 0 3\r\nbar\r\nget foo nope\r\nappend bar 0 0 1\r\nx\r\n";
+static const char client_replies[] =
+    "STORED\r\nVALUE foo 5 3\r\nbar\r\nEND\r\nNOT_STORED\r\n";
+
+/* Connect to a Unix socket, waiting for it to appear. */
+static int
+unix_connect(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	int fd;
+
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	for (;;) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ne(fd, -1);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+			return fd;
+		close(fd);
+		ck_assert_msg(
+		    harness_now_ms() < deadline, "nothing listens on %s", path);
+		harness_nap();
+	}
+}
+
+/* A connection to a server on a TCP port, or on a Unix socket. */
+static int
+peer_connect(int port, const char *sock)
+{
+	return sock != NULL ? unix_connect(sock) : harness_connect(port);
+}
+
+/* Run the client against a server (port, or sock when not NULL) while a
+ * watcher of args watches; the stream up to and with the line holding
+ * last goes to buf. */
+static void
+watch_exchange(int port, const char *sock, const char *args, const char *last,
+    char *buf, size_t cap)
+{
+	int w = peer_connect(port, sock);
+	int c;
+	char req[128], reply[512];
+	bool eof;
+
+	snprintf(req, sizeof req, "watch %s\r\n", args);
+	harness_cmd(w, req, "OK\r\n", reply, sizeof reply);
+	ck_assert_str_eq(reply, "OK\r\n");
+	c = peer_connect(port, sock);
+	harness_cmd(c, client_requests, "NOT_STORED\r\n", reply, sizeof reply);
+	ck_assert_str_eq(reply, client_replies);
+	close(c);
+	harness_recv(w, buf, cap, last, 0, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_msg(strstr(buf, last) != NULL, "no '%s' in: %s", last, buf);
+	close(w);
+}
+
+/* The line of buf with type=TYPE and, if not NULL, key=KEY; its field
+ * names ("ts gid type key ...") into names. */
+static bool
+event_line(const char *buf, const char *type, const char *key, char *line,
+    size_t cap, char *names, size_t ncap)
+{
+	char t[64], k[300];
+	const char *p = buf;
+
+	snprintf(t, sizeof t, " type=%s ", type);
+	snprintf(k, sizeof k, " key=%s ", key ? key : "");
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (len < cap) {
+			memcpy(line, p, len);
+			line[len] = '\0';
+			if (strstr(line, t) &&
+			    (key == NULL || strstr(line, k))) {
+				char copy[1024], *tok, *save = NULL;
+
+				snprintf(copy, sizeof copy, "%s", line);
+				names[0] = '\0';
+				for (tok = strtok_r(copy, " ", &save); tok;
+				     tok = strtok_r(NULL, " ", &save)) {
+					char *eq = strchr(tok, '=');
+
+					if (eq != NULL)
+						*eq = '\0';
+					snprintf(names + strlen(names),
+					    ncap - strlen(names), "%s%s",
+					    names[0] ? " " : "", tok);
+				}
+				return true;
+			}
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return false;
+}
+
+/* Every event a client causes comes in memcached's format, with the
+ * values the requests imply; none reaches the log file. */
+START_TEST(test_events_of_a_client)
+{
+	struct harness_server srv;
+	char buf[8192], line[1024], names[256], *log;
+
+	harness_server_start(&srv, "srv", 1, NULL);
+	watch_exchange(srv.port, NULL, "fetchers mutations connevents",
+	    "type=conn_close", buf, sizeof buf);
+	ck_assert_msg(strncmp(buf, "ts=", 3) == 0, "stream: %s", buf);
+	ck_assert(event_line(
+	    buf, "conn_new", NULL, line, sizeof line, names, sizeof names));
+	ck_assert_ptr_nonnull(strstr(line, " rip=127.0.0.1 rport="));
+	ck_assert(event_line(
+	    buf, "item_store", "foo", line, sizeof line, names, sizeof names));
+	ck_assert_ptr_nonnull(
+	    strstr(line, " status=stored cmd=set ttl=0 clsid="));
+	ck_assert_ptr_nonnull(strstr(line, " size=3"));
+	ck_assert(event_line(
+	    buf, "item_get", "foo", line, sizeof line, names, sizeof names));
+	ck_assert_ptr_nonnull(strstr(line, " status=found clsid="));
+	ck_assert(event_line(
+	    buf, "item_get", "nope", line, sizeof line, names, sizeof names));
+	ck_assert_ptr_nonnull(strstr(line, " status=not_found clsid=0 cfd="));
+	ck_assert(event_line(
+	    buf, "item_store", "bar", line, sizeof line, names, sizeof names));
+	ck_assert_ptr_nonnull(strstr(line, " status=not_stored cmd=append "));
+	ck_assert(event_line(
+	    buf, "conn_close", NULL, line, sizeof line, names, sizeof names));
+	ck_assert_ptr_nonnull(strstr(line, " reason=normal "));
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	log = harness_file_read(srv.log);
+	ck_assert_ptr_nonnull(log);
+	ck_assert_ptr_null(strstr(log, "type=item_"));
+	free(log);
+}
+END_TEST
+
+/* An item evicted to make room is an "eviction" event, unfetched. */
+START_TEST(test_eviction_event)
+{
+	const char *args[] = {"-m", "8", NULL};
+	struct harness_server srv;
+	static char value[100 * 1024 + 64], buf[65536];
+	int w, c;
+	bool eof;
+	char reply[64];
+
+	harness_server_start(&srv, "srv", 1, args);
+	w = harness_connect(srv.port);
+	harness_cmd(w, "watch evictions\r\n", "OK\r\n", reply, sizeof reply);
+	c = harness_connect(srv.port);
+	for (int i = 0; i < 200; i++) {
+		int n = snprintf(
+		    value, sizeof value, "set k%d 0 0 %d\r\n", i, 100 * 1024);
+
+		memset(value + n, 'v', 100 * 1024);
+		memcpy(value + n + 100 * 1024, "\r\n", 2);
+		harness_send(c, value, (size_t)n + 100 * 1024 + 2);
+		harness_recv(c, reply, sizeof reply, "\r\n", 0,
+		    HARNESS_DEADLINE_MS, &eof);
+		ck_assert_str_eq(reply, "STORED\r\n");
+	}
+	harness_recv(
+	    w, buf, sizeof buf, "clsid=", 0, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_msg(
+	    strstr(buf, " type=eviction key=k0 fetch=no ttl=-1 ") != NULL,
+	    "stream: %s", buf);
+	close(c);
+	close(w);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* Each event type has memcached's fields in memcached's order: the same
+ * client against Debian's memcached and against threadlined. */
+START_TEST(test_fields_as_memcached)
+{
+	static const struct {
+		const char *type, *key;
+	} kinds[] = {
+	    {"item_get", "foo"},
+	    {"item_get", "nope"},
+	    {"item_store", "foo"},
+	    {"conn_new", NULL},
+	    {"conn_close", NULL},
+	};
+	const char *args[] = {"-s", NULL, "-U", "0", "-t", "1",
+	    getuid() == 0 ? "-u" : NULL, "root", NULL};
+	struct harness_server srv;
+	char bin[HARNESS_PATH_MAX], sock[HARNESS_PATH_MAX];
+	static char mc[8192], tl[8192];
+	char line[1024], want[256], got[256];
+
+	if (!harness_which("memcached", bin, sizeof bin)) {
+		printf("SKIP: memcached is not installed\n");
+		return;
+	}
+	harness_path(sock, sizeof sock, "mc.sock");
+	args[1] = sock;
+	harness_spawn_prog(bin, "memcached", args);
+	watch_exchange(0, sock, "fetchers mutations connevents",
+	    "type=conn_close", mc, sizeof mc);
+	harness_server_start(&srv, "srv", 1, NULL);
+	watch_exchange(srv.port, NULL, "fetchers mutations connevents",
+	    "type=conn_close", tl, sizeof tl);
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		ck_assert_msg(event_line(mc, kinds[i].type, kinds[i].key, line,
+		                  sizeof line, want, sizeof want),
+		    "memcached sent no %s: %s", kinds[i].type, mc);
+		ck_assert_msg(event_line(tl, kinds[i].type, kinds[i].key, line,
+		                  sizeof line, got, sizeof got),
+		    "threadlined sent no %s: %s", kinds[i].type, tl);
+		ck_assert_msg(strcmp(want, got) == 0,
+		    "%s: memcached's fields '%s', ours '%s'", kinds[i].type,
+		    want, got);
+	}
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	const TTest *tests[] = {test_events_of_a_client, test_eviction_event,
+	    test_fields_as_memcached, NULL};
+
+	return harness_run_suite(
+	    &(struct harness_suite){.name = "watch_events", .timeout = 60},
+	    tests);
+}
