@@ -437,12 +437,14 @@ harness_re_find(const char *text, const char *re, char *match, size_t len)
 	return found;
 }
 
-/* Start a foreground server: -p 0 -t threads -L DIR/tag.log, then extra. */
+/* Start a foreground server: -p 0 -t threads --log-file DIR/tag.log, then
+ * extra. */
 void
 harness_server_start(struct harness_server *srv, const char *tag, int threads,
     const char *const extra[])
 {
-	const char *args[HARNESS_MAX_ARGS] = {"-p", "0", "-t", NULL, "-L"};
+	const char *args[HARNESS_MAX_ARGS] = {
+	    "-p", "0", "-t", NULL, "--log-file"};
 	char nthreads[16], log[HARNESS_PATH_MAX], name[128];
 	int n = 6;
 

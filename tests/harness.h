@@ -55,8 +55,8 @@ int harness_wait(pid_t, int);
 int harness_run(const char *, const char *const[]);
 int harness_kill_children(void);
 
-/* The server: started in the foreground with -p 0 -t N -L DIR/tag.log and
- * extra args, or attached to (a daemon) by pid and log path. */
+/* The server: started in the foreground with -p 0 -t N --log-file DIR/tag.log
+ * and extra args, or attached to (a daemon) by pid and log path. */
 void harness_server_start(
     struct harness_server *, const char *, int, const char *const[]);
 void harness_server_attach(struct harness_server *, pid_t, const char *);

@@ -242,7 +242,7 @@ END_TEST
 
 START_TEST(test_args_override_file)
 {
-	char *argv[] = {"threadlined", "-f", NULL, "-p", "999", "-t", "2",
+	char *argv[] = {"threadlined", "--config", NULL, "-p", "999", "-t", "2",
 	    "--log-level", "warn", "-d", NULL};
 	struct config c;
 	char err[256];
@@ -267,7 +267,7 @@ START_TEST(test_args_every_option)
 	char *argv[] = {"threadlined", "-l", "127.0.0.1,[::1]:7", "-c", "9",
 	    "--request-timeout", "1", "--write-timeout", "2", "--idle-timeout",
 	    "3", "-d", "-P", "/tmp/p", "-u", "nobody", "-m", "128", "-I", "2m",
-	    "-M", "-L", "/tmp/l", "--log-format", "json", "--syslog",
+	    "-M", "--log-file", "/tmp/l", "--log-format", "json", "--syslog",
 	    "--journald", "--access-log", "--check", NULL};
 	int argc = sizeof argv / sizeof argv[0] - 1;
 	struct config c;
@@ -325,6 +325,92 @@ START_TEST(test_args_errors)
 	ck_assert_int_eq(config_parse_args(&c, 3, nouser, err, sizeof err), -1);
 	ck_assert_str_eq(err, "bad value '' for user: expected a user name");
 	config_free(&c);
+}
+END_TEST
+
+/* memcached 1.6.18's options, as its -h spells them. */
+START_TEST(test_args_memcached)
+{
+	char *argv[] = {"threadlined", "-s", "/tmp/mc.sock", "-a", "0770", "-U",
+	    "0", "-b", "512", "-R", "40", "-B", "ascii", "-A", "-C", "-F", "-X",
+	    "-W", "-D", "#", "-k", "-r", "-vv", "-o",
+	    "idle_timeout=600,maxconns_fast,modern,hashpower=20,ext_path=/x:1G",
+	    "-f", "1.25", "-n", "48", "-L", "-N", "2", "--conn-limit", "7",
+	    "-l", "127.0.0.1", "-l", "::1", NULL};
+	int argc = sizeof argv / sizeof argv[0] - 1;
+	struct config c;
+	char err[256];
+
+	config_defaults(&c);
+	ck_assert_msg(
+	    config_parse_args(&c, argc, argv, err, sizeof err) == 0, "%s", err);
+	ck_assert_str_eq(c.unix_socket, "/tmp/mc.sock");
+	ck_assert_int_eq(c.unix_mask, 0770);
+	ck_assert_int_eq(c.backlog, 512);
+	ck_assert_int_eq(c.reqs_per_event, 40);
+	ck_assert(c.enable_shutdown && !c.cas && !c.flush_enabled &&
+	          !c.dump_enabled && !c.watch_enabled);
+	ck_assert(c.lock_memory && c.coredumps);
+	ck_assert_str_eq(c.prefix_delimiter, "#");
+	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
+	ck_assert_int_eq(c.idle_timeout, 600);
+	ck_assert_int_eq(c.max_conns, 7);
+	ck_assert_int_eq(c.nlisten, 2);
+	ck_assert_str_eq(c.listen[1], "::1");
+	ck_assert_str_eq(c.ignored,
+	    "-o hashpower (threadline's store sizes its hash table itself); "
+	    "-o ext_path (threadline keeps every item in memory, it has no "
+	    "external storage); -f (threadline's store sizes its classes "
+	    "itself); -n (threadline's store sizes its classes itself); -L "
+	    "(threadline's store allocates its pages as it fills, with no "
+	    "preallocation to put in large pages); -N (threadline hands "
+	    "connections to workers round-robin)");
+	config_free(&c);
+}
+END_TEST
+
+/* What memcached does that threadline cannot is refused, with why. */
+START_TEST(test_args_memcached_refused)
+{
+	static const struct {
+		const char *args[3];
+		const char *want;
+	} cases[] = {
+	    {{"-S"}, "-S (SASL authentication): threadline does not support"},
+	    {{"-Y", "/etc/auth"}, "-Y (authentication file): threadline"},
+	    {{"-Z"}, "-Z (TLS): threadline does not support it"},
+	    {{"-e", "/dev/shm/m"}, "-e (restartable cache in a memory file)"},
+	    {{"-o", "ssl_chain_cert=/c"},
+	        "-o ssl_chain_cert (TLS): threadline"},
+	    {{"-U", "11211"},
+	        "bad value '11211' for udp_port: expected 0 (off): threadline "
+	        "has no UDP"},
+	    {{"-B", "binary"}, "bad value 'binary' for protocol: expected "
+	                       "ascii or auto: threadline has no binary"},
+	    {{"-o", "bogus"}, "unknown extended option 'bogus' in -o"},
+	    {{"-o", "idle_timeout"}, "-o idle_timeout needs a value"},
+	    {{"-f", "1.0"}, "bad value '1.0' for -f"},
+	    {{"-n", "0"}, "bad value '0' for -n"},
+	    {{"-R", "0"}, "bad value '0' for max_reqs_per_event"},
+	    {{"-a", "8"}, "bad value '8' for unix_mask"},
+	};
+	struct config c;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *argv[5] = {"threadlined"};
+		int argc = 1;
+
+		for (int k = 0; cases[i].args[k] != NULL; k++)
+			argv[argc++] = (char *)cases[i].args[k];
+		config_defaults(&c);
+		ck_assert_int_eq(
+		    config_parse_args(&c, argc, argv, err, sizeof err), -1);
+		ck_assert_msg(strstr(err, cases[i].want) != NULL,
+		    "%s: '%s' lacks '%s'", cases[i].args[0], err,
+		    cases[i].want);
+		config_free(&c);
+	}
 }
 END_TEST
 
@@ -437,6 +523,8 @@ main(void)
 	tcase_add_test(tc, test_args_override_file);
 	tcase_add_test(tc, test_args_every_option);
 	tcase_add_test(tc, test_args_errors);
+	tcase_add_test(tc, test_args_memcached);
+	tcase_add_test(tc, test_args_memcached_refused);
 	tcase_add_test(tc, test_docs_current);
 	tcase_add_test(tc, test_shipped_config);
 	tcase_add_test(tc, test_split_listen);

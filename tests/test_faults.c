@@ -19,7 +19,7 @@ START_TEST(test_log_dir_removed)
 {
 	char dir[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX + 16];
 	char err[HARNESS_PATH_MAX];
-	const char *args[] = {"-p", "0", "-t", "2", "-L", log, NULL};
+	const char *args[] = {"-p", "0", "-t", "2", "--log-file", log, NULL};
 	struct harness_server srv;
 
 	harness_path(dir, sizeof dir, "logs");
@@ -56,7 +56,8 @@ START_TEST(test_fd_exhaustion)
 	enum { CLIENTS = 100 };
 	char log[HARNESS_PATH_MAX], bin[HARNESS_PATH_MAX], buf[64];
 	const char *args[] = {"--nofile=64", getenv("THREADLINED"), "-p", "0",
-	    "-t", "2", "-L", log, geteuid() == 0 ? "-u" : NULL, "root", NULL};
+	    "-t", "2", "--log-file", log, geteuid() == 0 ? "-u" : NULL, "root",
+	    NULL};
 	struct harness_server srv;
 	int fds[CLIENTS], answered = 0;
 

@@ -60,7 +60,7 @@ test_wait_conns(int port, long long n)
 START_TEST(test_shutdown_command)
 {
 	char conf[HARNESS_PATH_MAX], buf[256];
-	const char *args[] = {"-f", conf, NULL};
+	const char *args[] = {"--config", conf, NULL};
 	struct harness_server srv;
 	int fd, code;
 	bool eof;

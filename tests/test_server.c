@@ -411,8 +411,8 @@ START_TEST(test_daemon)
 	harness_path(log, sizeof log, "d.log");
 	harness_path(log2, sizeof log2, "d2.log");
 	{
-		const char *const args[] = {
-		    "-d", "-P", pidfile, "-p", "0", "-t", "2", "-L", log, NULL};
+		const char *const args[] = {"-d", "-P", pidfile, "-p", "0",
+		    "-t", "2", "--log-file", log, NULL};
 
 		ck_assert_int_eq(harness_run("d", args), 0);
 	}
@@ -440,7 +440,7 @@ START_TEST(test_daemon)
 	snprintf(port, sizeof port, "%d", srv.port);
 	{
 		const char *const args[] = {
-		    "-d", "-p", port, "-t", "1", "-L", log2, NULL};
+		    "-d", "-p", port, "-t", "1", "--log-file", log2, NULL};
 
 		ck_assert_int_ne(harness_run("d2", args), 0);
 	}
@@ -455,9 +455,9 @@ START_TEST(test_daemon)
 	/* A second start with the live pidfile is refused. */
 	{
 		const char *const dargs[] = {"-d", "-P", pidfile, "-p", "0",
-		    "-t", "1", "-L", log2, NULL};
-		const char *const fargs[] = {
-		    "-P", pidfile, "-p", "0", "-t", "1", "-L", log2, NULL};
+		    "-t", "1", "--log-file", log2, NULL};
+		const char *const fargs[] = {"-P", pidfile, "-p", "0", "-t",
+		    "1", "--log-file", log2, NULL};
 
 		ck_assert_int_ne(harness_run("d3", dargs), 0);
 		ck_assert_int_ne(harness_run("d4", fargs), 0);
@@ -499,7 +499,7 @@ START_TEST(test_daemon_failed_start_removes_pidfile)
 	snprintf(port, sizeof port, "%d", srv.port);
 	{
 		const char *const args[] = {"-d", "-P", pidfile2, "-p", port,
-		    "-t", "1", "-L", log2, NULL};
+		    "-t", "1", "--log-file", log2, NULL};
 
 		ck_assert_int_ne(harness_run("d2", args), 0);
 	}
@@ -710,7 +710,7 @@ START_TEST(test_sigterm_last_line)
 	ck_assert_int_gt(pipesz, 0);
 	{
 		const char *const args[] = {
-		    "-p", "0", "-t", "2", "-L", fifo, NULL};
+		    "-p", "0", "-t", "2", "--log-file", fifo, NULL};
 
 		pid = harness_spawn("srv", args);
 	}
@@ -760,12 +760,12 @@ START_TEST(test_sigterm_last_line)
 }
 END_TEST
 
-/* Run threadlined -f FILE (written from text); its exit code, stderr in
+/* Run threadlined --config FILE (written from text); its exit code, stderr in
  * err. */
 static int
 test_bad_config(const char *text, char *conf, size_t clen, char **err)
 {
-	const char *const args[] = {"-p", "0", "-f", conf, NULL};
+	const char *const args[] = {"-p", "0", "--config", conf, NULL};
 	char errpath[HARNESS_PATH_MAX];
 	int code;
 
@@ -906,7 +906,8 @@ START_TEST(test_config_check_shipped)
 		return;
 	}
 	{
-		const char *const args[] = {"--check-config", "-f", conf, NULL};
+		const char *const args[] = {
+		    "--check-config", "--config", conf, NULL};
 
 		ck_assert_int_eq(harness_run("check", args), 0);
 	}
@@ -918,7 +919,7 @@ START_TEST(test_config_check_shipped)
 }
 END_TEST
 
-/* Settings from -f FILE take effect. */
+/* Settings from --config FILE take effect. */
 START_TEST(test_config_file_applies)
 {
 	struct harness_server srv;
@@ -934,7 +935,7 @@ START_TEST(test_config_file_applies)
 	    log);
 	harness_file_write(conf, text);
 	{
-		const char *const args[] = {"-f", conf, NULL};
+		const char *const args[] = {"--config", conf, NULL};
 
 		harness_server_attach(&srv, harness_spawn("cfg", args), log);
 	}

@@ -105,7 +105,7 @@ START_TEST(test_bad_options)
 
 	harness_path(log, sizeof log, "never.log");
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		const char *args[16] = {"-p", "0", "-L", log};
+		const char *args[16] = {"-p", "0", "--log-file", log};
 		int n = 4;
 
 		for (int k = 0; cases[i].args[k] != NULL; k++)
@@ -175,7 +175,7 @@ START_TEST(test_bad_config_file)
 	    {"[server]\nthreads\n", "2: "},
 	};
 	char conf[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 128], tag[32];
-	const char *args[] = {"-p", "0", "-f", conf, NULL};
+	const char *args[] = {"-p", "0", "--config", conf, NULL};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		snprintf(tag, sizeof tag, "conf%zu", i);
@@ -204,7 +204,7 @@ START_TEST(test_help_version)
 	err = test_output("help", "err");
 	ck_assert_msg(strncmp(out, "usage: threadlined [options]\n", 29) == 0,
 	    "--help: %s", out);
-	ck_assert_msg(strstr(out, "  -f, --config FILE") != NULL &&
+	ck_assert_msg(strstr(out, "      --config FILE") != NULL &&
 	                  strstr(out, "  -V, --version") != NULL,
 	    "--help lacks an option: %s", out);
 	ck_assert_str_eq(err, "");
@@ -229,7 +229,7 @@ START_TEST(test_port_in_use)
 	char log[HARNESS_PATH_MAX], pid[HARNESS_PATH_MAX], spec[32];
 	char want[96];
 	const char *args[] = {
-	    "-t", "1", "-l", spec, "-L", log, "-P", pid, NULL};
+	    "-t", "1", "-l", spec, "--log-file", log, "-P", pid, NULL};
 	int sock, port;
 
 	sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -256,7 +256,7 @@ START_TEST(test_listen_unresolvable)
 {
 	char log[HARNESS_PATH_MAX];
 	const char *args[] = {
-	    "-t", "1", "-l", UNRESOLVABLE ":0", "-L", log, NULL};
+	    "-t", "1", "-l", UNRESOLVABLE ":0", "--log-file", log, NULL};
 
 	harness_path(log, sizeof log, "nohost.log");
 	test_refused("nohost", args, 1,
@@ -269,7 +269,7 @@ END_TEST
 START_TEST(test_log_file_unwritable)
 {
 	char log[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 64];
-	const char *args[] = {"-p", "0", "-t", "1", "-L", log, NULL};
+	const char *args[] = {"-p", "0", "-t", "1", "--log-file", log, NULL};
 
 	harness_path(log, sizeof log, "missing/srv.log");
 	snprintf(want, sizeof want,
@@ -289,7 +289,8 @@ END_TEST
 START_TEST(test_daemon_relays_failure)
 {
 	char log[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 64];
-	const char *args[] = {"-d", "-p", "0", "-t", "1", "-L", log, NULL};
+	const char *args[] = {
+	    "-d", "-p", "0", "-t", "1", "--log-file", log, NULL};
 
 	harness_path(log, sizeof log, "missing/daemon.log");
 	snprintf(want, sizeof want,
@@ -323,7 +324,8 @@ START_TEST(test_pidfile_unwritable)
 {
 	char pid[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX];
 	char want[HARNESS_PATH_MAX + 64];
-	const char *args[] = {"-p", "0", "-t", "1", "-L", log, "-P", pid, NULL};
+	const char *args[] = {
+	    "-p", "0", "-t", "1", "--log-file", log, "-P", pid, NULL};
 
 	harness_path(log, sizeof log, "srv.log");
 	harness_path(pid, sizeof pid, "missing/srv.pid");
@@ -370,8 +372,8 @@ END_TEST
  * started in: the config line says so, and the files are there. */
 START_TEST(test_relative_paths)
 {
-	const char *args[] = {
-	    "-p", "0", "-t", "1", "-L", "rel.log", "-P", "rel.pid", NULL};
+	const char *args[] = {"-p", "0", "-t", "1", "--log-file", "rel.log",
+	    "-P", "rel.pid", NULL};
 	char log[HARNESS_PATH_MAX], pid[HARNESS_PATH_MAX];
 	char want[2 * HARNESS_PATH_MAX + 32];
 	struct harness_server srv;
@@ -396,7 +398,7 @@ END_TEST
 START_TEST(test_role_level_from_file)
 {
 	char conf[HARNESS_PATH_MAX], needle[96];
-	const char *args[] = {"-f", conf, NULL};
+	const char *args[] = {"--config", conf, NULL};
 	struct harness_server srv;
 	int fd, lport;
 

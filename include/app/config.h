@@ -38,6 +38,23 @@ struct config {
 	size_t memory_mb; /* cache memory limit */
 	size_t item_max;  /* largest key + value, bytes */
 	bool evict;       /* false: out of memory errors instead (-M) */
+	/* memcached's options that mean something here. */
+	char *unix_socket; /* -s: listen there instead of on TCP */
+	int unix_mask;     /* -a: its mode */
+	int udp_port;      /* -U: only 0, we have no UDP */
+	int backlog;       /* -b */
+	int reqs_per_event;
+	int protocol; /* -B: 0 ascii, 1 auto */
+	bool cas;     /* false: -C */
+	bool flush_enabled;
+	bool dump_enabled;
+	bool watch_enabled;
+	char *prefix_delimiter; /* -D */
+	bool lock_memory;       /* -k */
+	bool coredumps;         /* -r */
+	int verbose;            /* how many -v */
+	char
+	    *ignored; /* memcached options accepted but ignored, for a notice */
 };
 
 #define CONFIG_ITEM_MAX_LIMIT (64 * 1024 * 1024)
@@ -49,7 +66,7 @@ int config_load_file(struct config *, const char *, char *, size_t);
 /* Returns 0, -1 on a bad argument (message in err), or 1 when --help or
  * --version printed and the program should exit 0. */
 int config_parse_args(struct config *, int, char **, char *, size_t);
-/* The -f/--config argument, if any, found before full parsing. */
+/* The --config argument, if any, found before full parsing. */
 const char *config_find_file_arg(int, char **);
 /* --help: every option, from the table of settings. */
 void config_usage(FILE *);

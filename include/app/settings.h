@@ -32,6 +32,7 @@ struct setting {
 	enum setting_type type;
 	long long min, max;         /* SETTING_INT, SETTING_SIZE */
 	bool suffix;                /* SETTING_SIZE: k and m allowed */
+	bool octal;                 /* SETTING_INT: read and printed in octal */
 	const char *const *choices; /* SETTING_ENUM, NULL-terminated */
 	size_t offset;              /* in struct config */
 	const char *def;            /* as the file spells it; NULL: unset */
@@ -41,7 +42,7 @@ struct setting {
 };
 
 /* The entries of settings[]; settings.c does not build with another. */
-#define SETTINGS_COUNT 25
+#define SETTINGS_COUNT 38
 extern const struct setting settings[];
 
 /* The setting under [section] key, or NULL. */

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* The listen backlog unless configured, memcached's default. */
 #define ACCEPT_BACKLOG 1024
 /* Listen specs at most; each may resolve to two addresses. */
 #define ACCEPT_MAX_SPECS 16
@@ -17,6 +18,9 @@ struct accept_config {
 	int nlisten;               /* 0: 127.0.0.1 */
 	int port;                  /* where a spec names none */
 	int max_conns;
+	const char *unix_socket; /* set: listen there only, as memcached -s */
+	int unix_mask;           /* the socket's mode */
+	int backlog;             /* 0: ACCEPT_BACKLOG */
 };
 
 /* Written by the accept thread only. */

@@ -38,6 +38,8 @@ struct conn_counters {
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
 	_Atomic uint64_t http_refused; /* HTTP requests closed unanswered */
+	_Atomic uint64_t
+	    conn_yields; /* -R: turns given up with requests left */
 };
 
 /* What a connection has from the worker that owns it. */
@@ -90,6 +92,10 @@ struct conn_timeouts {
 };
 
 void conn_set_timeouts(const struct conn_timeouts *);
+/* memcached's -R: a connection that answered this many requests in one
+ * turn lets the others go first; 0: no limit. The protocol is given the
+ * same number (proto_hooks.reqs_per_event). */
+void conn_set_reqs_per_event(unsigned);
 /* Close c if it outstayed a limit; from the owner's once-a-second tick. */
 void conn_tick(struct conn *);
 struct conn *conn_new(const struct conn_owner *, int, const char *);

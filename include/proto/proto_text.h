@@ -35,6 +35,13 @@ struct proto_hooks {
 	/* flush_all ran: reclaim what it dropped now. */
 	void (*flushed)(void);
 	bool shutdown; /* whether "shutdown" may stop the server */
+	/* memcached's -C, -F, -X, -W. */
+	bool no_cas;   /* gets shows CAS 0, cas answers EXISTS */
+	bool no_flush; /* flush_all is refused */
+	bool no_dump;  /* stats cachedump is refused */
+	bool no_watch; /* watch is refused */
+	/* memcached's -R: requests answered per call at most; 0: no limit. */
+	unsigned reqs_per_event;
 };
 
 /* One connection's protocol state; lives as long as the connection. */
@@ -53,7 +60,8 @@ struct proto_ctx {
 /* Answer every complete request in buf; return the bytes consumed. When a
  * request waits for more input, ctx->need says how many bytes (from the
  * unconsumed part) it needs. Stops early when *action is no longer
- * PROTO_CONTINUE, or when much output waits unsent in out. */
+ * PROTO_CONTINUE, when much output waits unsent in out, or after
+ * reqs_per_event requests. */
 size_t proto_text_process(struct proto_ctx *, const char *, size_t,
     struct obuf *, enum proto_action *);
 void proto_text_init(const struct proto_hooks *);

@@ -38,6 +38,7 @@ config_free(struct config *c)
 	for (size_t i = 0; i < SETTINGS_COUNT; i++)
 		settings_clear(c, &settings[i]);
 	free(c->config_file);
+	free(c->ignored);
 	memset(c, 0, sizeof *c);
 }
 
@@ -107,16 +108,16 @@ config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* -f was read before the other options (config_find_file_arg). */
+/* --config was read before the other options (config_find_file_arg). */
 static int
-config_cmd_file(struct config *c)
+config_cmd_file(struct config *c, const char *arg, char *err, size_t errlen)
 {
 	return 0;
 }
 
 /* --check-config: parse everything, serve nothing. */
 static int
-config_cmd_check(struct config *c)
+config_cmd_check(struct config *c, const char *arg, char *err, size_t errlen)
 {
 	c->check_only = true;
 	return 0;
@@ -124,7 +125,7 @@ config_cmd_check(struct config *c)
 
 /* --help */
 static int
-config_cmd_help(struct config *c)
+config_cmd_help(struct config *c, const char *arg, char *err, size_t errlen)
 {
 	config_usage(stdout);
 	return 1;
@@ -132,7 +133,8 @@ config_cmd_help(struct config *c)
 
 /* --help-config */
 static int
-config_cmd_help_config(struct config *c)
+config_cmd_help_config(
+    struct config *c, const char *arg, char *err, size_t errlen)
 {
 	config_markdown(stdout);
 	return 1;
@@ -140,35 +142,348 @@ config_cmd_help_config(struct config *c)
 
 /* --version */
 static int
-config_cmd_version(struct config *c)
+config_cmd_version(struct config *c, const char *arg, char *err, size_t errlen)
 {
 	printf("threadlined %s\n", TL_VERSION);
 	return 1;
 }
 
-/* The options that set nothing: what to read and what to do instead of
- * serving. run returns 0 to go on, 1 when the program should exit 0. */
+/* -i: memcached prints its licence; ours is in the source tree. */
+static int
+config_cmd_license(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	printf("threadlined %s: see the LICENSE file of its source tree\n",
+	    TL_VERSION);
+	return 1;
+}
+
+/* -v, -vv, -vvv: each raises the level as memcached's verbosity number
+ * does (1 notice, 2 info, 3 debug); --verbose's argument is ignored, as
+ * memcached ignores it. */
+static int
+config_cmd_verbose(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	if (c->verbose < 3)
+		c->verbose++;
+	c->log_level = LOG_LVL_WARN + c->verbose;
+	return 0;
+}
+
+/* Name option in the start-up notice of what is ignored, once. */
+static void
+config_ignore(struct config *c, const char *option, const char *why)
+{
+	char *list, needle[64];
+
+	snprintf(needle, sizeof needle, "%s (", option);
+	if (c->ignored != NULL && strstr(c->ignored, needle) != NULL)
+		return;
+	if (c->ignored == NULL)
+		xasprintf(&list, "%s (%s)", option, why);
+	else
+		xasprintf(&list, "%s; %s (%s)", c->ignored, option, why);
+	free(c->ignored);
+	c->ignored = list;
+}
+
+/* -f: memcached's slab growth factor, which must exceed 1. */
+static int
+config_cmd_factor(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	double f = strtod(arg, &end);
+
+	if (end == arg || *end != '\0' || !(f > 1.0)) {
+		snprintf(err, errlen,
+		    "bad value '%s' for -f: expected a factor above 1", arg);
+		return -1;
+	}
+	config_ignore(c, "-f", "threadline's store sizes its classes itself");
+	return 0;
+}
+
+/* -n: memcached's smallest chunk, a positive number of bytes. */
+static int
+config_cmd_min_size(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	long n = strtol(arg, &end, 10);
+
+	if (end == arg || *end != '\0' || n <= 0) {
+		snprintf(err, errlen,
+		    "bad value '%s' for -n: expected bytes above 0", arg);
+		return -1;
+	}
+	config_ignore(c, "-n", "threadline's store sizes its classes itself");
+	return 0;
+}
+
+/* -L: memcached preallocates its slabs in large pages. */
+static int
+config_cmd_large_pages(
+    struct config *c, const char *arg, char *err, size_t errlen)
+{
+	config_ignore(c, "-L",
+	    "threadline's store allocates its pages as it fills, with no "
+	    "preallocation to put in large pages");
+	return 0;
+}
+
+/* -N: memcached's NAPI ids route connections by receive queue. */
+static int
+config_cmd_napi(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	config_ignore(
+	    c, "-N", "threadline hands connections to workers round-robin");
+	return 0;
+}
+
+/* -S, -Y, -Z, -e: what cannot be honoured and must not be ignored. */
+static int
+config_refuse(const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+	    "%s: threadline does not support it, and will not start without "
+	    "what it asks for",
+	    what);
+	return -1;
+}
+
+/* -S */
+static int
+config_cmd_sasl(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	return config_refuse("-S (SASL authentication)", err, errlen);
+}
+
+/* -Y */
+static int
+config_cmd_auth_file(
+    struct config *c, const char *arg, char *err, size_t errlen)
+{
+	return config_refuse("-Y (authentication file)", err, errlen);
+}
+
+/* -Z */
+static int
+config_cmd_ssl(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	return config_refuse("-Z (TLS)", err, errlen);
+}
+
+/* -e */
+static int
+config_cmd_memory_file(
+    struct config *c, const char *arg, char *err, size_t errlen)
+{
+	return config_refuse(
+	    "-e (restartable cache in a memory file)", err, errlen);
+}
+
+/* What one memcached -o key means here. */
+enum config_ext_kind {
+	CONFIG_EXT_SETTING, /* sets the setting named by .what */
+	CONFIG_EXT_ACCEPT,  /* what threadline does anyway */
+	CONFIG_EXT_IGNORE,  /* named in the notice, .what says why */
+	CONFIG_EXT_REFUSE,  /* .what names it in the error */
+};
+
+/* memcached 1.6.18's extended options; a name ending in '_' is a
+ * prefix. */
+static const struct config_ext {
+	const char *name;
+	enum config_ext_kind kind;
+	const char *what;
+} config_exts[] = {
+    {"idle_timeout", CONFIG_EXT_SETTING, "idle_timeout"},
+    {"maxconns_fast", CONFIG_EXT_ACCEPT, NULL},
+    {"modern", CONFIG_EXT_ACCEPT, NULL},
+    {"no_modern", CONFIG_EXT_ACCEPT, NULL},
+    {"no_maxconns_fast", CONFIG_EXT_IGNORE,
+        "threadline always answers connections over the limit with an "
+        "error and closes them"},
+    {"watcher_logbuf_size", CONFIG_EXT_IGNORE,
+        "threadline bounds a watcher by its output buffer"},
+    {"worker_logbuf_size", CONFIG_EXT_IGNORE,
+        "threadline sizes its log rings itself"},
+    {"read_buf_mem_limit", CONFIG_EXT_IGNORE,
+        "threadline pools its connection buffers itself"},
+    {"hashpower", CONFIG_EXT_IGNORE,
+        "threadline's store sizes its hash table itself"},
+    {"hash_algorithm", CONFIG_EXT_IGNORE, "threadline's store uses xxhash"},
+    {"no_hashexpand", CONFIG_EXT_IGNORE,
+        "threadline's store sizes its hash table itself"},
+    {"tail_repair_time", CONFIG_EXT_IGNORE,
+        "threadline's store has no LRU tail locks to repair"},
+    {"slab_", CONFIG_EXT_IGNORE, "threadline's store sizes its classes itself"},
+    {"no_slab_", CONFIG_EXT_IGNORE,
+        "threadline's store sizes its classes itself"},
+    {"lru_", CONFIG_EXT_IGNORE,
+        "threadline's store keeps one LRU per shard, reclaimed by its maint "
+        "thread"},
+    {"no_lru_", CONFIG_EXT_IGNORE,
+        "threadline's store keeps one LRU per shard, reclaimed by its maint "
+        "thread"},
+    {"hot_", CONFIG_EXT_IGNORE,
+        "threadline's store has no hot, warm and cold LRUs"},
+    {"warm_", CONFIG_EXT_IGNORE,
+        "threadline's store has no hot, warm and cold LRUs"},
+    {"temporary_ttl", CONFIG_EXT_IGNORE,
+        "threadline's store has no separate LRU for short TTLs"},
+    {"track_sizes", CONFIG_EXT_IGNORE, "threadline has no stats sizes"},
+    {"inline_ascii_response", CONFIG_EXT_IGNORE,
+        "threadline's replies reference the values in place"},
+    {"no_inline_ascii_response", CONFIG_EXT_IGNORE,
+        "threadline's replies reference the values in place"},
+    {"sock_cookie_id", CONFIG_EXT_IGNORE, "threadline sets no socket cookies"},
+    {"drop_privileges", CONFIG_EXT_IGNORE,
+        "threadline drops root with -u, and has no seccomp filter"},
+    {"no_drop_privileges", CONFIG_EXT_IGNORE,
+        "threadline has no seccomp filter"},
+    {"ext_", CONFIG_EXT_IGNORE,
+        "threadline keeps every item in memory, it has no external storage"},
+    {"ssl_", CONFIG_EXT_REFUSE, "TLS"},
+};
+
+/* The entry of config_exts for key, whole or by its prefix; NULL if
+ * memcached has no such extended option. */
+static const struct config_ext *
+config_ext_find(const char *key, size_t len)
+{
+	for (size_t i = 0; i < sizeof config_exts / sizeof config_exts[0];
+	     i++) {
+		const char *name = config_exts[i].name;
+		size_t n = strlen(name);
+
+		if (name[n - 1] == '_' ? len > n && strncmp(key, name, n) == 0
+		                       : len == n && strncmp(key, name, n) == 0)
+			return &config_exts[i];
+	}
+	return NULL;
+}
+
+/* One key[=value] of -o. */
+static int
+config_ext_one(struct config *c, const char *opt, char *err, size_t errlen)
+{
+	const char *eq = strchr(opt, '=');
+	size_t len = eq != NULL ? (size_t)(eq - opt) : strlen(opt);
+	const struct config_ext *e = config_ext_find(opt, len);
+	char name[80], what[96];
+
+	snprintf(name, sizeof name, "-o %.*s", (int)len, opt);
+	if (e == NULL) {
+		snprintf(err, errlen, "unknown extended option '%.*s' in -o",
+		    (int)len, opt);
+		return -1;
+	}
+	switch (e->kind) {
+	case CONFIG_EXT_SETTING:
+		if (eq == NULL) {
+			snprintf(err, errlen, "%s needs a value: %s=N", name,
+			    name + 3);
+			return -1;
+		}
+		return settings_set(
+		    c, settings_find("server", e->what), eq + 1, err, errlen);
+	case CONFIG_EXT_ACCEPT:
+		return 0;
+	case CONFIG_EXT_IGNORE:
+		config_ignore(c, name, e->what);
+		return 0;
+	case CONFIG_EXT_REFUSE:
+		snprintf(what, sizeof what, "%s (%s)", name, e->what);
+		return config_refuse(what, err, errlen);
+	}
+	return 0;
+}
+
+/* -o: memcached's comma-separated extended options. */
+static int
+config_cmd_extended(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	char *copy = xstrdup(arg), *tok, *save = NULL;
+	int r = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok != NULL && r == 0;
+	     tok = strtok_r(NULL, ",", &save))
+		r = config_ext_one(c, tok, err, errlen);
+	free(copy);
+	return r;
+}
+
+/* The options that set no setting of the table: what to read, what to do
+ * instead of serving, and memcached's options that are not settings here.
+ * run returns 0 to go on, 1 when the program should exit 0, -1 with a
+ * message in err. */
 static const struct config_command {
 	int shortopt;
 	const char *longopt;
 	const char *argname;
+	bool optional; /* the long option's argument may be left out */
 	const char *help;
-	int (*run)(struct config *);
+	int (*run)(struct config *, const char *, char *, size_t);
 } config_commands[] = {
-    {'f', "config", "FILE",
+    {0, "config", "FILE", false,
         "read settings from FILE (INI); the options override it",
         config_cmd_file},
-    {0, "check-config", NULL, "validate the settings and exit",
+    {0, "check-config", NULL, false, "validate the settings and exit",
         config_cmd_check},
-    {'h', "help", NULL, "show this help", config_cmd_help},
-    {0, "help-config", NULL,
+    {'h', "help", NULL, false, "show this help", config_cmd_help},
+    {0, "help-config", NULL, false,
         "print every setting, its key, option, values and default, in "
         "Markdown",
         config_cmd_help_config},
-    {'V', "version", NULL, "show the version", config_cmd_version},
+    {'V', "version", NULL, false, "show the version", config_cmd_version},
+    {'i', "license", NULL, false, "where the licence is, and exit",
+        config_cmd_license},
+    {'v', "verbose", NULL, true,
+        "log level notice; -vv info, -vvv debug (memcached's verbosity)",
+        config_cmd_verbose},
+    {'o', "extended", "OPTS", false,
+        "memcached's extended options, comma-separated: idle_timeout=S "
+        "sets idle_timeout; maxconns_fast and modern are what threadline "
+        "does; those of memcached's internals are ignored with a notice; "
+        "ssl_* is refused",
+        config_cmd_extended},
+    {'f', "slab-growth-factor", "N", false,
+        "memcached's slab growth factor: accepted, ignored with a notice",
+        config_cmd_factor},
+    {'n', "slab-min-size", "N", false,
+        "memcached's smallest chunk: accepted, ignored with a notice",
+        config_cmd_min_size},
+    {'L', "enable-largepages", NULL, false,
+        "memcached's large pages: accepted, ignored with a notice",
+        config_cmd_large_pages},
+    {'N', "napi-ids", "N", false,
+        "memcached's NAPI ids: accepted, ignored with a notice",
+        config_cmd_napi},
+    {'S', "enable-sasl", NULL, false,
+        "memcached's SASL: refused, threadline cannot authenticate",
+        config_cmd_sasl},
+    {'Y', "auth-file", "FILE", false,
+        "memcached's authentication file: refused, threadline cannot "
+        "authenticate",
+        config_cmd_auth_file},
+    {'Z', "enable-ssl", NULL, false,
+        "memcached's TLS: refused, threadline has no TLS", config_cmd_ssl},
+    {'e', "memory-file", "FILE", false,
+        "memcached's restartable cache: refused, threadline's cache does "
+        "not survive a restart",
+        config_cmd_memory_file},
 };
 #define CONFIG_NCOMMANDS (sizeof config_commands / sizeof config_commands[0])
 #define CONFIG_NOPTIONS  (CONFIG_NCOMMANDS + SETTINGS_COUNT)
+
+/* Other long names of a setting's option, kept for command lines written
+ * before it took memcached's name. */
+static const struct config_alias {
+	const char *alias;
+	const char *longopt;
+} config_aliases[] = {
+    {"max-conns", "conn-limit"},
+};
+#define CONFIG_NALIASES (sizeof config_aliases / sizeof config_aliases[0])
 
 /* What the command line sees of a command or a setting. */
 struct config_option {
@@ -176,6 +491,7 @@ struct config_option {
 	const char *longopt; /* NULL: none, the setting is the file's only */
 	const char *argname; /* NULL: takes no argument */
 	const char *help;
+	int has_arg; /* getopt_long's, for the long option */
 };
 
 /* Option k of the command line: the commands, then the settings. */
@@ -187,12 +503,15 @@ config_option(size_t k)
 
 	if (k < CONFIG_NCOMMANDS) {
 		cmd = &config_commands[k];
-		return (struct config_option){
-		    cmd->shortopt, cmd->longopt, cmd->argname, cmd->help};
+		return (struct config_option){cmd->shortopt, cmd->longopt,
+		    cmd->argname, cmd->help,
+		    cmd->optional  ? optional_argument
+		    : cmd->argname ? required_argument
+		                   : no_argument};
 	}
 	s = &settings[k - CONFIG_NCOMMANDS];
-	return (struct config_option){
-	    s->shortopt, s->longopt, s->argname, s->help};
+	return (struct config_option){s->shortopt, s->longopt, s->argname,
+	    s->help, s->argname ? required_argument : no_argument};
 }
 
 /* What getopt_long returns for option k: its letter, or 256 + k, past
@@ -208,9 +527,23 @@ config_option_val(size_t k)
 /* getopt_long's view of the options; shortopts starts with ':' so that a
  * missing argument is told from an unknown option. */
 struct config_getopt {
-	struct option longopts[CONFIG_NOPTIONS + 1];
+	struct option longopts[CONFIG_NOPTIONS + CONFIG_NALIASES + 1];
 	char shortopts[1 + 2 * CONFIG_NOPTIONS + 1];
 };
+
+/* The long option of an alias, as its option's. */
+static struct option
+config_alias_option(const struct config_alias *a)
+{
+	for (size_t k = 0; k < CONFIG_NOPTIONS; k++) {
+		struct config_option o = config_option(k);
+
+		if (o.longopt != NULL && strcmp(o.longopt, a->longopt) == 0)
+			return (struct option){
+			    a->alias, o.has_arg, NULL, config_option_val(k)};
+	}
+	fatalx("alias --%s of no option --%s", a->alias, a->longopt);
+}
 
 /* Fill getopt_long's tables from the commands and the table of settings. */
 static void
@@ -222,24 +555,42 @@ config_getopt_init(struct config_getopt *g)
 	g->shortopts[nshort++] = ':';
 	for (size_t k = 0; k < CONFIG_NOPTIONS; k++) {
 		struct config_option o = config_option(k);
-		int has_arg = o.argname ? required_argument : no_argument;
 
 		if (o.longopt != NULL)
 			g->longopts[nlong++] = (struct option){
-			    o.longopt, has_arg, NULL, config_option_val(k)};
+			    o.longopt, o.has_arg, NULL, config_option_val(k)};
 		if (o.shortopt != 0) {
 			g->shortopts[nshort++] = (char)o.shortopt;
 			if (o.argname != NULL)
 				g->shortopts[nshort++] = ':';
 		}
 	}
+	for (size_t i = 0; i < CONFIG_NALIASES; i++)
+		g->longopts[nlong++] = config_alias_option(&config_aliases[i]);
+}
+
+/* -l given again adds to the list, as memcached's does; the first
+ * replaces what the defaults and the file said. */
+static int
+config_add_listen(struct config *c, const struct setting *s, const char *v,
+    char *err, size_t errlen)
+{
+	char *list = settings_format(c, s, ""), *both;
+	int r;
+
+	xasprintf(&both, "%s,%s", list, v);
+	r = settings_set(c, s, both, err, errlen);
+	free(both);
+	free(list);
+	return r;
 }
 
 /* Do what option ch, as getopt_long returned it, says: 0 to go on, 1 when
- * the program should exit 0, -1 on a bad one. */
+ * the program should exit 0, -1 on a bad one. listened says whether a
+ * listen option came before. */
 static int
-config_apply_option(
-    struct config *c, int ch, char **argv, char *err, size_t errlen)
+config_apply_option(struct config *c, int ch, char **argv, bool *listened,
+    char *err, size_t errlen)
 {
 	const struct setting *s;
 	size_t k;
@@ -256,12 +607,17 @@ config_apply_option(
 		return -1;
 	}
 	if (k < CONFIG_NCOMMANDS)
-		return config_commands[k].run(c);
+		return config_commands[k].run(c, optarg, err, errlen);
 	s = &settings[k - CONFIG_NCOMMANDS];
+	if (s->type == SETTING_LISTEN && *listened)
+		return config_add_listen(c, s, optarg, err, errlen);
+	if (s->type == SETTING_LISTEN)
+		*listened = true;
 	return settings_set(c, s, s->argname ? optarg : s->optval, err, errlen);
 }
 
-/* The -f argument, read first: the file comes before the other options. */
+/* The --config argument, read first: the file comes before the other
+ * options. */
 const char *
 config_find_file_arg(int argc, char **argv)
 {
@@ -274,7 +630,8 @@ config_find_file_arg(int argc, char **argv)
 	optind = 0;
 	while (
 	    (ch = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1)
-		if (ch == 'f')
+		if (ch >= 256 && (size_t)(ch - 256) < CONFIG_NCOMMANDS &&
+		    config_commands[ch - 256].run == config_cmd_file)
 			file = optarg;
 	return file;
 }
@@ -285,6 +642,7 @@ config_parse_args(
     struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
 	struct config_getopt g;
+	bool listened = false;
 	int ch, r;
 
 	config_getopt_init(&g);
@@ -292,7 +650,8 @@ config_parse_args(
 	optind = 0;
 	while (
 	    (ch = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1)
-		if ((r = config_apply_option(c, ch, argv, err, errlen)) != 0)
+		if ((r = config_apply_option(
+		         c, ch, argv, &listened, err, errlen)) != 0)
 			return r;
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
@@ -389,7 +748,7 @@ config_markdown_setting(FILE *f, const struct setting *s)
 		option = xstrdup("");
 	else {
 		config_option_name((struct config_option){s->shortopt,
-		                       s->longopt, s->argname, s->help},
+		                       s->longopt, s->argname, s->help, 0},
 		    false, name, sizeof name);
 		if (s->argname == NULL)
 			xasprintf(&option, "`%s` sets %s", name, s->optval);
@@ -417,15 +776,25 @@ static const char config_markdown_intro[] =
     "\n"
     "threadlined takes its settings from built-in defaults, then from the "
     "INI file\n"
-    "named by `-f FILE`, then from the command line, each overriding the "
-    "one\n"
-    "before. An unknown section or key, or a bad value, stops start-up "
+    "named by `--config FILE`, then from the command line, each overriding "
+    "the\n"
+    "one before. An unknown section or key, or a bad value, stops start-up "
     "with\n"
-    "`file:line: message` and exit status 2; `threadlined --check-config -f "
-    "FILE`\n"
-    "checks a file. A bool takes yes/no, true/false or 1/0; a level also "
-    "takes\n"
-    "memcached's verbosity, 0 (warn) to 3 (debug).\n"
+    "`file:line: message` and exit status 2; `threadlined --check-config "
+    "--config\n"
+    "FILE` checks a file. A bool takes yes/no, true/false or 1/0; a level "
+    "also\n"
+    "takes memcached's verbosity, 0 (warn) to 3 (debug).\n"
+    "\n"
+    "memcached 1.6.18's command line works unchanged: every option of "
+    "`memcached -h`\n"
+    "is accepted with its spelling and meaning. Those that tune memcached's "
+    "own\n"
+    "internals are named in one `notice` line at start-up as ignored, with "
+    "why;\n"
+    "those asking for security threadline cannot give (`-S`, `-Y`, `-Z`, "
+    "`-e`,\n"
+    "`-o ssl_*`) stop start-up with exit status 2.\n"
     "\n"
     "`stats settings` shows each setting under its name in the Stats "
     "column.\n"

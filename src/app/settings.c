@@ -22,6 +22,9 @@ static const char *const settings_log_formats[] = {
     NULL,
 };
 
+/* memcached's -B: the binary protocol is not among them. */
+static const char *const settings_protocols[] = {"ascii", "auto", NULL};
+
 /* The level of every thread of one role, over the global "level". */
 #define SETTINGS_ROLE_LEVEL(role, name, what)                                  \
 	{                                                                      \
@@ -79,7 +82,7 @@ const struct setting settings[] = {
         .section = "server",
         .key = "max_connections",
         .shortopt = 'c',
-        .longopt = "max-conns",
+        .longopt = "conn-limit",
         .argname = "N",
         .type = SETTING_INT,
         .min = 1,
@@ -175,12 +178,127 @@ const struct setting settings[] = {
     {
         .section = "server",
         .key = "enable_shutdown",
+        .shortopt = 'A',
+        .longopt = "enable-shutdown",
+        .optval = "yes",
         .type = SETTING_BOOL,
         .offset = offsetof(struct config, enable_shutdown),
         .def = "no",
         .stat = "shutdown_command",
         .help = "accept the \"shutdown\" command, which stops the server "
                 "(memcached's -A)",
+    },
+    {
+        .section = "server",
+        .key = "unix_socket",
+        .shortopt = 's',
+        .longopt = "unix-socket",
+        .argname = "FILE",
+        .type = SETTING_PATH,
+        .offset = offsetof(struct config, unix_socket),
+        .stat = "domain_socket",
+        .help = "listen on this UNIX socket instead of TCP: listen and port "
+                "are not used, as memcached's -s",
+    },
+    {
+        .section = "server",
+        .key = "unix_mask",
+        .shortopt = 'a',
+        .longopt = "unix-mask",
+        .argname = "MASK",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 0777,
+        .octal = true,
+        .offset = offsetof(struct config, unix_mask),
+        .def = "700",
+        .expect = "an octal mode, 0..777",
+        .stat = "umask",
+        .help = "mode of the UNIX socket, in octal",
+    },
+    {
+        .section = "server",
+        .key = "udp_port",
+        .shortopt = 'U',
+        .longopt = "udp-port",
+        .argname = "PORT",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 0,
+        .offset = offsetof(struct config, udp_port),
+        .def = "0",
+        .expect = "0 (off): threadline has no UDP",
+        .stat = "udpport",
+        .help = "memcached's UDP port: only 0, off, is accepted",
+    },
+    {
+        .section = "server",
+        .key = "listen_backlog",
+        .shortopt = 'b',
+        .longopt = "listen-backlog",
+        .argname = "N",
+        .type = SETTING_INT,
+        .min = 1,
+        .max = 65535,
+        .offset = offsetof(struct config, backlog),
+        .def = "1024",
+        .expect = "1..65535",
+        .stat = "tcp_backlog",
+        .help = "connections the kernel queues before they are accepted",
+    },
+    {
+        .section = "server",
+        .key = "max_reqs_per_event",
+        .shortopt = 'R',
+        .longopt = "max-reqs-per-event",
+        .argname = "N",
+        .type = SETTING_INT,
+        .min = 1,
+        .max = 1000000,
+        .offset = offsetof(struct config, reqs_per_event),
+        .def = "20",
+        .expect = "1..1000000",
+        .stat = "reqs_per_event",
+        .help = "requests of one connection answered per read before the "
+                "others get their turn",
+    },
+    {
+        .section = "server",
+        .key = "protocol",
+        .shortopt = 'B',
+        .longopt = "protocol",
+        .argname = "NAME",
+        .type = SETTING_ENUM,
+        .choices = settings_protocols,
+        .offset = offsetof(struct config, protocol),
+        .def = "auto",
+        .expect = "ascii or auto: threadline has no binary protocol",
+        .stat = "binding_protocol",
+        .help = "memcached's protocol choice; both mean the ASCII protocol",
+    },
+    {
+        .section = "server",
+        .key = "lock_memory",
+        .shortopt = 'k',
+        .longopt = "lock-memory",
+        .optval = "yes",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, lock_memory),
+        .def = "no",
+        .stat = "lock_memory",
+        .help = "lock all memory in RAM (mlockall); a failure is a warning",
+    },
+    {
+        .section = "server",
+        .key = "enable_coredumps",
+        .shortopt = 'r',
+        .longopt = "enable-coredumps",
+        .optval = "yes",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, coredumps),
+        .def = "no",
+        .stat = "enable_coredumps",
+        .help = "raise the core file size limit to its maximum",
     },
     {
         .section = "cache",
@@ -228,16 +346,65 @@ const struct setting settings[] = {
                 "no: refuse stores with \"SERVER_ERROR out of memory\"",
     },
     {
+        .section = "cache",
+        .key = "cas",
+        .shortopt = 'C',
+        .longopt = "disable-cas",
+        .optval = "no",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, cas),
+        .def = "yes",
+        .stat = "cas_enabled",
+        .help = "no: gets shows CAS 0 and cas answers EXISTS, as "
+                "memcached -C",
+    },
+    {
+        .section = "cache",
+        .key = "flush_all",
+        .shortopt = 'F',
+        .longopt = "disable-flush-all",
+        .optval = "no",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, flush_enabled),
+        .def = "yes",
+        .stat = "flush_enabled",
+        .help = "no: flush_all is refused",
+    },
+    {
+        .section = "cache",
+        .key = "dump",
+        .shortopt = 'X',
+        .longopt = "disable-dumping",
+        .optval = "no",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, dump_enabled),
+        .def = "yes",
+        .stat = "dump_enabled",
+        .help = "no: stats cachedump is refused",
+    },
+    {
+        .section = "cache",
+        .key = "prefix_delimiter",
+        .shortopt = 'D',
+        .longopt = "prefix-delimiter",
+        .argname = "CHAR",
+        .type = SETTING_STRING,
+        .offset = offsetof(struct config, prefix_delimiter),
+        .def = ":",
+        .expect = "a character",
+        .stat = "prefix_delimiter",
+        .help = "what ends a key's prefix in per-prefix stats (memcached's "
+                "-D)",
+    },
+    {
         .section = "log",
         .key = "file",
-        .shortopt = 'L',
         .longopt = "log-file",
         .argname = "FILE",
         .type = SETTING_PATH,
         .offset = offsetof(struct config, log_file),
         .stat = "log_file",
-        .help = "also write the log to this file, reopened on SIGHUP and "
-                "SIGUSR1",
+        .help = "also write the log to this file, reopened on SIGHUP",
     },
     {
         .section = "log",
@@ -262,6 +429,18 @@ const struct setting settings[] = {
         .def = "info",
         .stat = "log_level",
         .help = "lowest level written; \"verbosity\" changes it at run time",
+    },
+    {
+        .section = "log",
+        .key = "watch",
+        .shortopt = 'W',
+        .longopt = "disable-watch",
+        .optval = "no",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, watch_enabled),
+        .def = "yes",
+        .stat = "watch_enabled",
+        .help = "no: the watch command is refused",
     },
     SETTINGS_ROLE_LEVEL(ROLE_MAIN, "main", "the main thread"),
     SETTINGS_ROLE_LEVEL(ROLE_LOGGER, "logger", "the logger thread"),
@@ -389,14 +568,29 @@ settings_number(const char *v, bool suffix, long long *out)
 	return 0;
 }
 
+/* Octal digits only, as memcached's -a reads its mask. */
+static int
+settings_octal(const char *v, long long *out)
+{
+	char *end;
+
+	if (*v < '0' || *v > '7')
+		return -1;
+	errno = 0;
+	*out = strtoll(v, &end, 8);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
 /* An int in [min, max]. */
 static int
 settings_parse_int(struct config *c, const struct setting *s, const char *v,
     char *err, size_t errlen)
 {
 	long long n;
+	int bad =
+	    s->octal ? settings_octal(v, &n) : settings_number(v, false, &n);
 
-	if (settings_number(v, false, &n) || n < s->min || n > s->max)
+	if (bad || n < s->min || n > s->max)
 		return settings_bad(s, v, err, errlen);
 	*(int *)settings_field(c, s) = (int)n;
 	return 0;
@@ -605,7 +799,10 @@ settings_format(
 
 	switch (s->type) {
 	case SETTING_INT:
-		xasprintf(&out, "%d", *(const int *)field);
+		if (s->octal)
+			xasprintf(&out, "%o", (unsigned)*(const int *)field);
+		else
+			xasprintf(&out, "%d", *(const int *)field);
 		return out;
 	case SETTING_SIZE:
 		xasprintf(&out, "%zu", *(const size_t *)field);

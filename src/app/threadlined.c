@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -72,10 +74,14 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	switch (sig) {
 	case SIGHUP:
-	case SIGUSR1:
-		log_notice("received SIG%s, reopening the log file",
-		    sigabbrev_np(sig));
+		log_notice("received SIGHUP, reopening the log file");
 		logger_reopen();
+		break;
+	case SIGUSR1:
+		/* memcached 1.6's graceful stop; ours always is: replies
+		 * are sent, then the connections closed. */
+		log_notice("received SIGUSR1, shutting down gracefully");
+		event_base_loopbreak(main_base);
 		break;
 	default:
 		log_notice("received SIG%s, shutting down", sigabbrev_np(sig));
@@ -136,6 +142,7 @@ main_configure(struct config *cfg, int argc, char **argv)
 	}
 	main_absolute(&cfg->log_file);
 	main_absolute(&cfg->pidfile);
+	main_absolute(&cfg->unix_socket);
 }
 
 static void
@@ -154,6 +161,24 @@ main_log_startup(const struct config *cfg)
 	    cfg->idle_timeout, cfg->user ? cfg->user : "-",
 	    log_level_name(cfg->log_level), cfg->log_file ? cfg->log_file : "-",
 	    cfg->pidfile ? cfg->pidfile : "-", cfg->daemonize ? "yes" : "no");
+	if (cfg->ignored != NULL)
+		log_notice("memcached options ignored: %s", cfg->ignored);
+}
+
+/* -k and -r, as memcached: a failed mlockall is a warning, a core limit
+ * that cannot be raised is fatal. */
+static void
+main_limits(const struct config *cfg)
+{
+	struct rlimit rl;
+
+	if (cfg->coredumps && (getrlimit(RLIMIT_CORE, &rl) == -1 ||
+	                          (rl.rlim_cur = rl.rlim_max,
+	                              setrlimit(RLIMIT_CORE, &rl) == -1) ||
+	                          rl.rlim_max == 0))
+		fatalx("-r: cannot raise the core file size limit");
+	if (cfg->lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) == -1)
+		log_warn("-k: mlockall failed, memory stays pageable");
 }
 
 /* Start every thread of p's role. */
@@ -302,11 +327,17 @@ main_setup_service(const struct config *cfg)
 		fatalx("cannot set up the cache");
 	proto_text_init(&(struct proto_hooks){.stats = stats_answer,
 	    .flushed = maint_kick,
-	    .shutdown = cfg->enable_shutdown});
+	    .shutdown = cfg->enable_shutdown,
+	    .no_cas = !cfg->cas,
+	    .no_flush = !cfg->flush_enabled,
+	    .no_dump = !cfg->dump_enabled,
+	    .no_watch = !cfg->watch_enabled,
+	    .reqs_per_event = (unsigned)cfg->reqs_per_event});
 	conn_set_timeouts(
 	    &(struct conn_timeouts){.request = cfg->request_timeout,
 	        .write = cfg->write_timeout,
 	        .idle = cfg->idle_timeout});
+	conn_set_reqs_per_event((unsigned)cfg->reqs_per_event);
 	workers_init(&(struct worker_hooks){.conn_closed = accept_conn_closed,
 	    .shutdown = main_shutdown_request});
 	if (accept_init(
@@ -314,7 +345,10 @@ main_setup_service(const struct config *cfg)
 	            .listen = (const char *const *)cfg->listen,
 	            .nlisten = cfg->nlisten,
 	            .port = cfg->port,
-	            .max_conns = cfg->max_conns},
+	            .max_conns = cfg->max_conns,
+	            .unix_socket = cfg->unix_socket,
+	            .unix_mask = cfg->unix_mask,
+	            .backlog = cfg->backlog},
 	        err, sizeof err) == -1)
 		fatalx("%s", err);
 	/* Ports bound, log file open: root is no longer needed. */
@@ -344,6 +378,7 @@ main(int argc, char **argv)
 	}
 	main_events();
 	main_log_startup(&cfg);
+	main_limits(&cfg);
 	main_setup_service(&cfg);
 	for (i = 1; i < NPROCS; i++)
 		main_start(&procs[i]);

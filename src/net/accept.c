@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +35,7 @@ static struct {
 	char names[ACCEPT_MAX_LISTENERS][ADDR_MAX];
 	int nlisteners;
 	int max_conns;
+	int backlog;
 	int nworkers;
 	unsigned next_worker;
 	_Atomic int open; /* handed to workers, not yet closed */
@@ -88,7 +91,7 @@ accept_bind(const char *spec, int defport, char *err, size_t errlen)
 		if (ai->ai_family == AF_INET6)
 			flags |= LEV_OPT_BIND_IPV6ONLY;
 		l = evconnlistener_new_bind(acc.base, accept_cb, NULL, flags,
-		    ACCEPT_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+		    acc.backlog, ai->ai_addr, (int)ai->ai_addrlen);
 		if (l == NULL) {
 			addr_format(
 			    ai->ai_addr, ai->ai_addrlen, host, sizeof host);
@@ -111,10 +114,49 @@ fail:
 	return -1;
 }
 
+/* Listen on the UNIX socket path with mode mask; a stale socket left
+ * there is removed first, as memcached does, anything else is not. */
+static int
+accept_bind_unix(const char *path, int mask, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct evconnlistener *l;
+	struct stat st;
+
+	if (strlen(path) >= sizeof sun.sun_path) {
+		snprintf(err, errlen, "UNIX socket path too long: %s", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	l = evconnlistener_new_bind(acc.base, accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, acc.backlog,
+	    (struct sockaddr *)&sun, (int)sizeof sun);
+	if (l == NULL) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	/* chmod rather than umask: the logger thread already runs, and a
+	 * umask is the whole process's. */
+	if (chmod(path, (mode_t)mask) == -1) {
+		snprintf(err, errlen, "cannot set the mode of %s: %s", path,
+		    strerror(errno));
+		evconnlistener_free(l);
+		return -1;
+	}
+	evconnlistener_set_error_cb(l, accept_error_cb);
+	snprintf(acc.names[acc.nlisteners], ADDR_MAX, "unix:%s", path);
+	acc.listeners[acc.nlisteners++] = l;
+	return 0;
+}
+
 int
 accept_init(const struct accept_config *cfg, char *err, size_t errlen)
 {
 	acc.max_conns = cfg->max_conns;
+	acc.backlog = cfg->backlog > 0 ? cfg->backlog : ACCEPT_BACKLOG;
 	acc.nworkers = thread_role_count(ROLE_WORKER);
 	acc.thread = thread_get(ROLE_ACCEPT, 0);
 	/* Workers wake this base from their threads: it keeps its locks. */
@@ -128,6 +170,9 @@ accept_init(const struct accept_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory for events");
 		return -1;
 	}
+	if (cfg->unix_socket != NULL)
+		return accept_bind_unix(
+		    cfg->unix_socket, cfg->unix_mask, err, errlen);
 	if (cfg->nlisten == 0)
 		return accept_bind("127.0.0.1", cfg->port, err, errlen);
 	for (int i = 0; i < cfg->nlisten; i++)

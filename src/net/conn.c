@@ -35,6 +35,8 @@ static const char *const conn_state_names[CONN_STATE_MAX] = {
 
 /* Seconds; 0 turns a limit off. */
 static struct conn_timeouts conn_limits = {.request = 30, .write = 30};
+/* Requests per turn; 0: no limit. */
+static unsigned conn_reqs_per_event;
 
 static void conn_io_cb(evutil_socket_t, short, void *);
 static void conn_drive(struct conn *);
@@ -74,6 +76,23 @@ void
 conn_set_timeouts(const struct conn_timeouts *t)
 {
 	conn_limits = *t;
+}
+
+void
+conn_set_reqs_per_event(unsigned n)
+{
+	conn_reqs_per_event = n;
+}
+
+/* -R: the turn is over with requests left. The connection's own event is
+ * made active, so the loop comes back to it once every connection ready
+ * before it had its turn, as memcached's conn_yields. */
+static void
+conn_yield(struct conn *c)
+{
+	stat_add(&c->own->counters->conn_yields, 1);
+	log_debug("conn=%d yields, requests left", c->fd);
+	event_active(c->ev, EV_TIMEOUT, 1);
 }
 
 /* A client that stalls holds a connection slot and its buffers; past the
@@ -374,9 +393,10 @@ conn_await(struct conn *c, bool progressed, int was)
 static void
 conn_drive(struct conn *c)
 {
-	bool left, progressed = false;
+	bool left, progressed = false, yield = false;
 	int was = atomic_load_explicit(&c->state, memory_order_relaxed);
-	size_t used;
+	unsigned long answered = 0;
+	size_t used = 0;
 
 	for (;;) {
 		left = false;
@@ -385,8 +405,11 @@ conn_drive(struct conn *c)
 			c->rlen = 0;
 			left = watch_pull(c->watch, &c->out);
 		}
-		used =
-		    c->close_reason == NULL && c->rlen > 0 ? conn_answer(c) : 0;
+		used = 0;
+		if (c->close_reason == NULL && c->rlen > 0) {
+			used = conn_answer(c);
+			answered += c->proto.cmds;
+		}
 		progressed |= used > 0;
 		if (conn_flush(c) != 0)
 			return; /* closed, or the write callback goes on */
@@ -397,9 +420,15 @@ conn_drive(struct conn *c)
 				conn_close(c, c->close_reason);
 			return;
 		}
-		/* Stopped at the output limit with requests left: go on. */
-		if (used > 0 && c->rlen > 0 && memchr(c->rbuf, '\n', c->rlen))
-			continue;
+		/* Stopped with requests left: at the output limit, go on; at
+		 * the turn's limit, let the others go first. */
+		if (used > 0 && c->rlen > 0 && memchr(c->rbuf, '\n', c->rlen)) {
+			if (conn_reqs_per_event == 0 ||
+			    answered < conn_reqs_per_event)
+				continue;
+			yield = true;
+			break;
+		}
 		/* A watcher's lines left behind while its output was full
 		 * go now: nothing else would bring them once its buffer is
 		 * full, since skipped lines wake nobody. */
@@ -407,6 +436,9 @@ conn_drive(struct conn *c)
 			break;
 	}
 	conn_await(c, progressed, was);
+	/* After conn_await: waiting anew would cancel the activation. */
+	if (yield)
+		conn_yield(c);
 }
 
 /* Room to read into: a pooled buffer, grown past the pool's size for long
@@ -477,7 +509,8 @@ conn_io_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	if (what & EV_WRITE)
+	/* EV_TIMEOUT: the turn conn_yield gave up comes back. */
+	if (what & (EV_WRITE | EV_TIMEOUT))
 		conn_drive(c);
 	else
 		conn_read(c, fd); /* may free c */

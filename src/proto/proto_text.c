@@ -343,7 +343,7 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 	p = fmt_u64_at(p, it->nbytes);
 	if (cas) {
 		*p++ = ' ';
-		p = fmt_u64_at(p, it->cas);
+		p = fmt_u64_at(p, hooks.no_cas ? 0 : it->cas);
 	}
 	*p++ = '\r';
 	*p++ = '\n';
@@ -532,6 +532,10 @@ cmd_store(struct request *r, int op)
 		return;
 	}
 	memcpy(item_value(it), r->data, a.bytes);
+	/* Under -C no CAS matches, as memcached's cas answers EXISTS; the
+	 * store's CAS values start at 1. */
+	if (hooks.no_cas)
+		a.cas = 0;
 	cls = item_class_id(it);
 	res = cache_store(it, op, a.cas, r->ctx->st);
 	cmd_store_reply(r, res);
@@ -626,6 +630,10 @@ cmd_flush_all(struct request *r, int arg)
 {
 	int32_t delay = 0;
 
+	if (hooks.no_flush) {
+		REPLY(r, "CLIENT_ERROR flush_all not allowed\r\n");
+		return;
+	}
 	/* As memcached: a word after the delay other than noreply is
 	 * ignored, and a delay in the past (or negative) means now. */
 	r->noreply = has_noreply(r);
@@ -757,6 +765,10 @@ cmd_watch(struct request *r, int arg)
 		REPLY(r, reply_error);
 		return;
 	}
+	if (hooks.no_watch) {
+		REPLY(r, "CLIENT_ERROR watch commands not allowed\r\n");
+		return;
+	}
 	if (log_filter_parse(&r->ctx->watch, args,
 	        (size_t)(r->line + r->linelen - args), err, sizeof err) == -1) {
 		obuf_printf(r->out, "CLIENT_ERROR %s\r\n", err);
@@ -772,6 +784,10 @@ cmd_stats(struct request *r, int arg)
 {
 	const struct token *group = r->ntok > 1 ? &r->tok[1] : NULL;
 
+	if (hooks.no_dump && group != NULL && tok_is(group, "cachedump")) {
+		REPLY(r, "CLIENT_ERROR stats cachedump not allowed\r\n");
+		return;
+	}
 	if (hooks.stats == NULL || hooks.stats(group ? group->s : "",
 	                               group ? group->len : 0, r->out) == -1)
 		REPLY(r, reply_error);
@@ -949,8 +965,10 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 	*action = PROTO_CONTINUE;
 	ctx->cmds = 0;
 	ctx->need = 0;
-	while (pos < len && *action == PROTO_CONTINUE &&
-	       obuf_pending(out) < PROTO_OUT_HIGH) {
+	while (
+	    pos < len && *action == PROTO_CONTINUE &&
+	    obuf_pending(out) < PROTO_OUT_HIGH &&
+	    (hooks.reqs_per_event == 0 || ctx->cmds < hooks.reqs_per_event)) {
 		const char *line = buf + pos;
 		const char *nl;
 		size_t linelen;
