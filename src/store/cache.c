@@ -1450,11 +1450,11 @@ cache_mget(const char *key, size_t nkey, const struct cache_mget *q,
 	pthread_mutex_unlock(&s->lock);
 	if (st == NULL)
 		return it;
-	/* As memcached's mg: with T a touch, else a get; a vivified item
-	 * counts as a hit. */
-	if (q->touch) {
+	/* As memcached's mg: a hit with T is a touch, anything else a get
+	 * (a miss with T too); a vivified item counts as a hit. */
+	if (q->touch && it != NULL) {
 		stat_add(&st->cmd_touch, 1);
-		stat_add(it ? &st->touch_hits : &st->touch_misses, 1);
+		stat_add(&st->touch_hits, 1);
 	} else {
 		stat_add(&st->cmd_get, 1);
 		stat_add(it ? &st->get_hits : &st->get_misses, 1);
