@@ -462,6 +462,94 @@ START_TEST(test_expiry_touch_flush)
 }
 END_TEST
 
+/* The meta commands: replies, q, the end of a pipeline. */
+START_TEST(test_meta_basic)
+{
+	ck_assert_str_eq(FEED("mn\r\nmn a b\r\n"), "MN\r\nMN\r\n");
+	ck_assert_str_eq(FEED("ms m1 2 F3 T0 k Oz\r\nhi\r\n"), "HD km1 Oz\r\n");
+	ck_assert_str_eq(
+	    FEED("mg m1 v f s t k q\r\n"), "VA 2 f3 s2 t-1 km1\r\nhi\r\n");
+	ck_assert_str_eq(FEED("mg nope q\r\nmg nope k\r\nmg m1 q\r\nmn\r\n"),
+	    "EN knope\r\nHD\r\nMN\r\n");
+	ck_assert_str_eq(FEED("md m1 q\r\nmd m1 q\r\nmn\r\n"), "NF\r\nMN\r\n");
+	ck_assert_str_eq(FEED("me\r\nmg\r\nme nope\r\n"),
+	    "CLIENT_ERROR bad command line format\r\nERROR\r\nEN\r\n");
+}
+END_TEST
+
+/* Flag errors, in memcached's words and order. */
+START_TEST(test_meta_flag_errors)
+{
+	char line[256];
+	int n;
+
+	ck_assert_str_eq(
+	    FEED("mg k v v\r\n"), "CLIENT_ERROR duplicate flag\r\n");
+	ck_assert_str_eq(FEED("mg k zz\r\n"), "CLIENT_ERROR invalid flag\r\n");
+	ck_assert_str_eq(
+	    FEED("mg k Nx zz\r\n"), "CLIENT_ERROR invalid flag\r\n");
+	ck_assert_str_eq(FEED("mg k Tx\r\n"),
+	    "CLIENT_ERROR bad token in command line format\r\n");
+	ck_assert_str_eq(
+	    FEED("md k x\r\n"), "CLIENT_ERROR invalid or duplicate flag\r\n");
+	ck_assert_str_eq(FEED("ma k Mx\r\n"),
+	    "CLIENT_ERROR invalid mode for ma M token\r\n");
+	/* More than 24 tokens: the meta command answers, not the framing. */
+	n = snprintf(line, sizeof line, "mg k");
+	for (int i = 0; i < 30; i++)
+		n += snprintf(line + n, sizeof line - (size_t)n, " P%d", i);
+	memcpy(line + n, "\r\n", 2);
+	ck_assert_str_eq(feed(line, (size_t)n + 2),
+	    "CLIENT_ERROR options flags are too long\r\n");
+}
+END_TEST
+
+/* ms: the data block waits for more input; after a flag error it is
+ * swallowed, after a bad length it is read as a command. */
+START_TEST(test_meta_set_framing)
+{
+	static const char part[] = "ms f1 5 c\r\nab";
+
+	ck_assert_str_eq(feed(part, sizeof part - 1), "");
+	ck_assert_uint_eq(used, 0);
+	ck_assert_str_eq(FEED("ms f1 2 zz\r\nmn\r\nmn\r\n"),
+	    "CLIENT_ERROR invalid flag\r\nMN\r\n");
+	ck_assert_str_eq(FEED("ms f1 x\r\nmn\r\n"),
+	    "CLIENT_ERROR bad command line format\r\nMN\r\n");
+	ck_assert_str_eq(FEED("ms f1 2\r\nabcd\r\n"),
+	    "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+	ck_assert_str_eq(FEED("ms f1 2 ME\r\nab\r\nms f1 2 ME\r\nab\r\n"
+	                      "ms f1 2 MA\r\ncd\r\nmg f1 v\r\n"),
+	    "HD\r\nNS\r\nHD\r\nVA 4\r\nabcd\r\n");
+}
+END_TEST
+
+/* Base64 keys, decoded as memcached decodes them, answered in base64. */
+START_TEST(test_meta_base64)
+{
+	ck_assert_str_eq(
+	    FEED("ms Zm9vYg== 1 b k\r\nx\r\n"), "HD kZm9vYg== b\r\n");
+	ck_assert_str_eq(FEED("mg foob k v\r\n"), "VA 1 kZm9vYg== b\r\nx\r\n");
+	ck_assert_str_eq(FEED("mg QQ== b k\r\nmg A=== b\r\nmg abc b\r\n"),
+	    "EN kQQ== b\r\nCLIENT_ERROR error decoding key\r\n"
+	    "CLIENT_ERROR error decoding key\r\n");
+}
+END_TEST
+
+/* The win token: N and R hand out W once, Z to the others; md I marks the
+ * item stale. ma counts, creates with N and J, checks C. */
+START_TEST(test_meta_win_and_arith)
+{
+	ck_assert_str_eq(
+	    FEED("mg w N30 s\r\nmg w N30 s\r\n"), "HD s0 W\r\nHD s0 Z\r\n");
+	ck_assert_str_eq(FEED("ms w 1\r\nx\r\nmd w I\r\nmg w\r\nmg w\r\n"),
+	    "HD\r\nHD\r\nHD X W\r\nHD Z X\r\n");
+	ck_assert_str_eq(FEED("ma n\r\nma n N0 J5 v\r\nma n D10 v\r\n"
+	                      "ma n MD D100 v\r\nma n C1\r\nma n q\r\n"),
+	    "NF\r\nVA 1\r\n5\r\nVA 2\r\n15\r\nVA 1\r\n0\r\nEX\r\n");
+}
+END_TEST
+
 START_TEST(test_shutdown_disabled)
 {
 	ck_assert_str_eq(
@@ -497,6 +585,11 @@ main(void)
 	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_expiry_touch_flush);
 	tcase_add_test(tc, test_shutdown_disabled);
+	tcase_add_test(tc, test_meta_basic);
+	tcase_add_test(tc, test_meta_flag_errors);
+	tcase_add_test(tc, test_meta_set_framing);
+	tcase_add_test(tc, test_meta_base64);
+	tcase_add_test(tc, test_meta_win_and_arith);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

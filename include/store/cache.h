@@ -27,13 +27,14 @@
  * one piece. Readers hold a reference (cache_get) and drop it with
  * cache_release once the bytes are written; the memory stays valid until
  * then even if the item is replaced or evicted meanwhile. The header is
- * offsetof(struct item, data), 35 bytes: memcached's is 56 with its CAS. */
+ * offsetof(struct item, data), 39 bytes: memcached's is 56 with its CAS. */
 struct item {
 	struct item *hnext; /* hash chain; the free list while free */
 	uint64_t cas;
 	uint32_t exptime; /* unix seconds; 0 never */
 	uint32_t flags;
 	uint32_t nbytes; /* value length without the "\r\n" */
+	uint32_t atime;  /* last access, unix seconds (mg's l, me's la) */
 	_Atomic uint32_t refs;
 	uint8_t nkey;
 	uint8_t cls;           /* size class, or CACHE_CLASS_LARGE */
@@ -104,6 +105,9 @@ enum cache_store_op {
 	CACHE_APPEND,
 	CACHE_PREPEND,
 	CACHE_CAS,
+	/* ms with C and I: a cas, and when the given cas is older than the
+	 * item's, stored anyway but marked stale, keeping its expiry */
+	CACHE_CAS_STALE,
 };
 
 enum cache_result {
@@ -144,7 +148,7 @@ struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags,
     time_t exptime, size_t nbytes, enum cache_result *, struct cache_stats *);
 /* Link it under op's rules: CACHE_STORED, or memcached's NOT_STORED,
  * EXISTS (a cas that does not match) or NOT_FOUND (a cas of a missing
- * key). */
+ * key). A nonzero cas also guards append and prepend, as memcached's. */
 enum cache_result cache_store(
     struct item *, enum cache_store_op, uint64_t cas, struct cache_stats *);
 
@@ -164,6 +168,94 @@ enum cache_result cache_touch(
  * hold it, what cache_alloc said (*value set, nothing stored). */
 enum cache_result cache_arith(const char *, size_t, bool incr, uint64_t delta,
     uint64_t *value, struct cache_stats *);
+/*
+ * What memcached's meta commands (mg, ms, md, ma, me) need beyond the
+ * classic ones: an item's last access and whether it was read, a stale
+ * mark (md I, ms C I) and a "win" handed out once to the client that is to
+ * recache it (mg N, R; answered W, then Z to the others).
+ */
+
+/* mg: how to look up and what to change; times are absolute (cache_exptime). */
+struct cache_mget {
+	bool vivify;           /* N: create an empty item on a miss */
+	time_t vivify_exptime; /* the created item's expiry */
+	bool touch;            /* T: set exptime on a hit */
+	time_t exptime;
+	bool recache;             /* R: win when the expiry is before this */
+	time_t recache_time;      /* (0: never) */
+	bool recache_after_touch; /* R looks at T's expiry, not the old one */
+	bool no_bump;             /* u: not a use: no fetched mark, no access */
+};
+
+/* What mg saw, before it changed anything. */
+struct cache_mget_info {
+	bool created;    /* vivified by this request */
+	bool won;        /* W: this request is to recache */
+	bool token_sent; /* Z: an earlier request was handed the win */
+	bool stale;      /* X */
+	bool fetched;    /* h */
+	bool binary_key; /* stored by a request with a base64 key */
+	uint64_t cas;
+	uint32_t la;      /* seconds since the last access */
+	uint32_t exptime; /* before T (0 for a created item) */
+};
+
+/* mg: the item with a reference held, or NULL; counts as get or, with T,
+ * as touch. */
+struct item *cache_mget(const char *, size_t, const struct cache_mget *,
+    struct cache_mget_info *, struct cache_stats *);
+/* ms with a base64 key: its k flag answers in base64. On a new unlinked
+ * item. */
+void cache_item_mark_binary_key(struct item *);
+/* cache_store, also giving the stored item's CAS in *cas_out (0 when not
+ * stored). */
+enum cache_result cache_store_cas(struct item *, enum cache_store_op,
+    uint64_t cas, uint64_t *cas_out, struct cache_stats *);
+/* md: delete, or with stale mark it stale (a new CAS, the win token
+ * cleared, exptime when touch). CACHE_OK, CACHE_NOT_FOUND, or
+ * CACHE_EXISTS when has_cas and the item's CAS is another. */
+enum cache_result cache_mdelete(const char *, size_t, bool has_cas,
+    uint64_t cas, bool stale, bool touch, time_t exptime, struct cache_stats *);
+
+/* ma: incr or decr by delta; a nonzero cas must match. On a miss with
+ * vivify, created holding initial with vivify_exptime. touch sets exptime
+ * on success. */
+struct cache_marith {
+	bool incr;
+	uint64_t delta;
+	uint64_t cas;
+	bool vivify;
+	uint64_t initial;
+	time_t vivify_exptime;
+	bool touch;
+	time_t exptime;
+};
+struct cache_marith_info {
+	uint64_t value;   /* the new value */
+	uint64_t cas;     /* the item's new CAS */
+	uint32_t exptime; /* before T (0 for a created item) */
+	bool created;
+	bool missed; /* the key was not there (created or not) */
+};
+/* CACHE_OK, CACHE_NOT_FOUND, CACHE_EXISTS, CACHE_NON_NUMERIC, or what
+ * cache_alloc said when no item could hold the number. */
+enum cache_result cache_marith(const char *, size_t,
+    const struct cache_marith *, struct cache_marith_info *,
+    struct cache_stats *);
+
+/* me: an item's internals, without using it. */
+struct cache_debug {
+	uint32_t exptime, atime;
+	uint64_t cas;
+	bool fetched, binary_key;
+	unsigned cls; /* size class, from 1 as memcached's slab ids */
+	size_t size;  /* header, key, value and its "\r\n" */
+	char key[CACHE_KEY_MAX];
+	size_t nkey;
+};
+/* false on a miss. */
+bool cache_debug(const char *, size_t, struct cache_debug *);
+
 /* Invalidate every item stored before when (unix seconds; now if 0). */
 void cache_flush_all(time_t when);
 /* Change the limit at run time; evicts down to it. */

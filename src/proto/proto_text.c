@@ -10,6 +10,7 @@
 #include "log.h"
 #include "log_event.h"
 #include "obuf.h"
+#include "proto_meta.h"
 #include "proto_text.h"
 #include "tl_build.h"
 
@@ -21,11 +22,6 @@
 #define PROTO_MAX_TOKENS 24
 /* Longer than any command's name. */
 #define PROTO_NAME_MAX 16
-
-struct token {
-	const char *s;
-	size_t len;
-};
 
 struct request {
 	struct proto_ctx *ctx;
@@ -50,6 +46,9 @@ enum command_kind {
 	/* get/gets/gat/gats: a list of keys, walked from the line, which
 	 * may pass PROTO_MAX_TOKENS and PROTO_LINE_MAX */
 	CMD_RETRIEVAL,
+	/* mg/ms/md/ma/mn/me: read by proto_meta.c from the line, which
+	 * answers too many tokens itself, as memcached */
+	CMD_META,
 };
 
 struct command {
@@ -64,6 +63,7 @@ static void cmd_cache_memlimit(struct request *, int);
 static void cmd_delete(struct request *, int);
 static void cmd_flush_all(struct request *, int);
 static void cmd_get(struct request *, int);
+static void cmd_meta(struct request *, int);
 static void cmd_quit(struct request *, int);
 static void cmd_shutdown(struct request *, int);
 static void cmd_stats(struct request *, int);
@@ -101,6 +101,12 @@ static const struct command commands[] = {
     {"quit", cmd_quit, 0, CMD_OTHER},
     {"shutdown", cmd_shutdown, 0, CMD_OTHER},
     {"watch", cmd_watch, 0, CMD_OTHER},
+    {"mg", cmd_meta, 'g', CMD_META},
+    {"ms", cmd_meta, 's', CMD_META},
+    {"md", cmd_meta, 'd', CMD_META},
+    {"ma", cmd_meta, 'a', CMD_META},
+    {"mn", cmd_meta, 'n', CMD_META},
+    {"me", cmd_meta, 'e', CMD_META},
 };
 
 static struct proto_hooks hooks;
@@ -173,7 +179,7 @@ tok_end_ok(const char *buf, const char *end)
 }
 
 /* memcached's safe_strtoull: a '-' is refused unless the value is small. */
-static int
+int
 tok_u64(const struct token *t, uint64_t *out)
 {
 	char buf[64], *end;
@@ -192,7 +198,7 @@ tok_u64(const struct token *t, uint64_t *out)
 
 /* memcached's safe_strtoul into 32 bits (flags, memory limit, verbosity
  * level). */
-static int
+int
 tok_u32(const struct token *t, uint32_t *out)
 {
 	uint64_t n;
@@ -204,7 +210,7 @@ tok_u32(const struct token *t, uint32_t *out)
 }
 
 /* memcached's safe_strtol into 32 bits (exptime, bytes, flush delay). */
-static int
+int
 tok_i32(const struct token *t, int32_t *out)
 {
 	char buf[64], *end;
@@ -222,7 +228,7 @@ tok_i32(const struct token *t, int32_t *out)
 
 /* The next space-separated token from *p on, before end; false when only
  * spaces are left. */
-static bool
+bool
 tok_next(const char **p, const char *end, struct token *t)
 {
 	const char *s = *p;
@@ -778,6 +784,25 @@ cmd_watch(struct request *r, int arg)
 	*r->action = PROTO_WATCH;
 }
 
+/* The meta commands, in proto_meta.c: the line, and the data block after
+ * it for ms. */
+static void
+cmd_meta(struct request *r, int which)
+{
+	struct meta_req m = {.ctx = r->ctx,
+	    .out = r->out,
+	    .line = r->line,
+	    .linelen = r->linelen,
+	    .data = r->data,
+	    .avail = r->avail};
+
+	meta_command(&m, which);
+	r->used = m.used;
+	r->more = m.more;
+	r->noreply = m.noreply;
+	r->nkeys = which != 'n';
+}
+
 /* stats [GROUP]: the server's to answer, through its hook. */
 static void
 cmd_stats(struct request *r, int arg)
@@ -817,7 +842,8 @@ proto_dispatch(struct request *r)
 	/* Only retrieval commands may carry more than 24 tokens: they walk
 	 * their keys from the line itself. */
 	if (r->ntok == 0 ||
-	    (too_many && (r->cmd == NULL || r->cmd->kind != CMD_RETRIEVAL))) {
+	    (too_many && (r->cmd == NULL || (r->cmd->kind != CMD_RETRIEVAL &&
+	                                        r->cmd->kind != CMD_META)))) {
 		REPLY(r, reply_error);
 		return;
 	}

@@ -63,6 +63,10 @@
 #define ITEM_FETCHED 0x04 /* read since stored */
 #define ITEM_FREQ    0x18 /* reads, saturating at 3: CLOCK's use count */
 #define ITEM_FREQ1   0x08
+/* The meta commands' marks. */
+#define ITEM_STALE      0x20 /* invalidated (md I, ms C I): mg answers X */
+#define ITEM_TOKEN      0x40 /* a win (W) was handed out: mg answers Z */
+#define ITEM_BINARY_KEY 0x80 /* stored with a base64 key (ms b) */
 
 #define CACHE_CLASS_LARGE 0xff
 
@@ -501,6 +505,7 @@ shard_link(struct shard *s, struct item **pp, struct item *it, time_t now)
 	it->hnext = *pp;
 	*pp = it;
 	it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
+	it->atime = (uint32_t)now;
 	if (it->cls == CACHE_CLASS_LARGE) {
 		pthread_mutex_lock(&cache.large_lock);
 		large_of(it)->atime = (uint32_t)now;
@@ -1070,11 +1075,14 @@ item_dup(const struct item *old, size_t nbytes, enum cache_result *res,
 	    nbytes, res, st);
 }
 
-/* A use for CLOCK, without a write once the count is full. */
+/* A use for CLOCK, without a write once the count is full; also the
+ * item's last access. Shard lock held. */
 static void
-item_used(struct item *it)
+item_used(struct item *it, time_t now)
 {
 	uint8_t state = atomic_load_explicit(&it->state, memory_order_relaxed);
+
+	it->atime = (uint32_t)now;
 
 	/* The hand may take a use away meanwhile: never past 3. */
 	while ((state & ITEM_FREQ) != ITEM_FREQ &&
@@ -1091,9 +1099,11 @@ item_used(struct item *it)
  * memcached's rules; counts what a cas found. Shard lock held. */
 static enum cache_result
 store_allowed(enum cache_store_op op, struct item *old, uint64_t cas,
-    struct cache_stats *st)
+    bool *stale, struct cache_stats *st)
 {
 	enum cache_result res = CACHE_STORED;
+
+	*stale = false;
 
 	switch (op) {
 	case CACHE_SET:
@@ -1101,19 +1111,27 @@ store_allowed(enum cache_store_op op, struct item *old, uint64_t cas,
 	case CACHE_ADD:
 		if (old != NULL) {
 			/* memcached counts this as a use of the item. */
-			item_used(old);
+			item_used(old, cache_now());
 			res = CACHE_NOT_STORED;
 		}
 		break;
 	case CACHE_REPLACE:
+		if (old == NULL)
+			res = CACHE_NOT_STORED;
+		break;
 	case CACHE_APPEND:
 	case CACHE_PREPEND:
 		if (old == NULL)
 			res = CACHE_NOT_STORED;
+		else if (cas != 0 && old->cas != cas)
+			res = CACHE_EXISTS;
 		break;
 	case CACHE_CAS:
+	case CACHE_CAS_STALE:
 		if (old == NULL)
 			res = CACHE_NOT_FOUND;
+		else if (op == CACHE_CAS_STALE && cas < old->cas)
+			*stale = true;
 		else if (old->cas != cas)
 			res = CACHE_EXISTS;
 		if (st)
@@ -1151,12 +1169,20 @@ enum cache_result
 cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
     struct cache_stats *st)
 {
+	return cache_store_cas(it, op, cas, NULL, st);
+}
+
+enum cache_result
+cache_store_cas(struct item *it, enum cache_store_op op, uint64_t cas,
+    uint64_t *cas_out, struct cache_stats *st)
+{
 	time_t now = cache_now();
 	struct shard *s;
 	struct item **pp =
 	    shard_lock_find(item_key(it), it->nkey, now, &s, NULL, st);
 	struct item *old = *pp, *joined;
-	enum cache_result res = store_allowed(op, old, cas, st);
+	bool stale;
+	enum cache_result res = store_allowed(op, old, cas, &stale, st);
 
 	if (res == CACHE_STORED &&
 	    (op == CACHE_APPEND || op == CACHE_PREPEND)) {
@@ -1168,11 +1194,25 @@ cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
 		else
 			res = CACHE_NOT_STORED;
 	}
+	if (stale) {
+		/* As memcached: the stale value keeps the old one's expiry
+		 * and win token. */
+		it->exptime = old->exptime;
+		atomic_fetch_or_explicit(&it->state,
+		    ITEM_STALE | (atomic_load_explicit(
+		                      &old->state, memory_order_relaxed) &
+		                     ITEM_TOKEN),
+		    memory_order_relaxed);
+	}
+	if (cas_out)
+		*cas_out = 0;
 	if (res == CACHE_STORED) {
 		if (old != NULL)
 			shard_replace(s, pp, old, it, now);
 		else
 			shard_link(s, pp, it, now);
+		if (cas_out)
+			*cas_out = it->cas;
 		if (st)
 			stat_add(&st->total_items, 1);
 	}
@@ -1209,7 +1249,7 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 
 	if (it != NULL) {
 		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
-		item_used(it);
+		item_used(it, now);
 		if (touch)
 			it->exptime = (uint32_t)exptime;
 		if (it->cls == CACHE_CLASS_LARGE)
@@ -1259,7 +1299,7 @@ cache_touch(
 
 	if (hit) {
 		(*pp)->exptime = (uint32_t)exptime;
-		item_used(*pp);
+		item_used(*pp, now);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (st) {
@@ -1355,6 +1395,220 @@ cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
 		    1);
 	}
 	return res;
+}
+
+struct item *
+cache_mget(const char *key, size_t nkey, const struct cache_mget *q,
+    struct cache_mget_info *info, struct cache_stats *st)
+{
+	time_t now = cache_now();
+	struct shard *s;
+	enum gone gone;
+	struct item **pp = shard_lock_find(key, nkey, now, &s, &gone, st);
+	struct item *it = *pp;
+	enum cache_result res;
+	uint8_t state;
+
+	*info = (struct cache_mget_info){0};
+	if (it == NULL && q->vivify) {
+		/* Evicting for it never takes an item of this shard: it is
+		 * locked here. */
+		it = cache_alloc(key, nkey, 0, q->vivify_exptime, 0, &res, st);
+		if (it != NULL) {
+			shard_link(s, pp, it, now);
+			info->created = true;
+			if (st)
+				stat_add(&st->total_items, 1);
+		}
+	}
+	if (it != NULL) {
+		state = atomic_load_explicit(&it->state, memory_order_relaxed);
+		info->fetched = state & ITEM_FETCHED;
+		info->binary_key = state & ITEM_BINARY_KEY;
+		info->token_sent = state & ITEM_TOKEN;
+		info->stale = state & ITEM_STALE;
+		info->cas = it->cas;
+		info->la = (uint32_t)now - it->atime;
+		info->exptime = info->created ? 0 : it->exptime;
+		if (q->touch && !info->created)
+			it->exptime = (uint32_t)q->exptime;
+		info->won = info->created;
+		/* memcached's R: the expiry as it stands where R is in the
+		 * flags, T's when T came first. */
+		if (q->recache && !info->token_sent && !info->created) {
+			uint32_t e = q->touch && q->recache_after_touch
+			                 ? (uint32_t)q->exptime
+			                 : info->exptime;
+
+			if (e != 0 && e < (uint32_t)q->recache_time)
+				info->won = true;
+		}
+		/* A stale item hands its win to the first who sees it. */
+		if (info->stale && !info->token_sent)
+			info->won = true;
+		if (info->won)
+			atomic_fetch_or_explicit(
+			    &it->state, ITEM_TOKEN, memory_order_relaxed);
+		if (!q->no_bump) {
+			item_used(it, now);
+			if (it->cls == CACHE_CLASS_LARGE)
+				large_bump(it, now);
+		}
+		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (st == NULL)
+		return it;
+	/* As memcached's mg: a hit with T is a touch, anything else a get
+	 * (a miss with T too); a vivified item counts as a hit. */
+	if (q->touch && it != NULL) {
+		stat_add(&st->cmd_touch, 1);
+		stat_add(&st->touch_hits, 1);
+	} else {
+		stat_add(&st->cmd_get, 1);
+		stat_add(it ? &st->get_hits : &st->get_misses, 1);
+	}
+	if (gone == GONE_EXPIRED)
+		stat_add(&st->get_expired, 1);
+	else if (gone == GONE_FLUSHED)
+		stat_add(&st->get_flushed, 1);
+	return it;
+}
+
+void
+cache_item_mark_binary_key(struct item *it)
+{
+	atomic_fetch_or_explicit(
+	    &it->state, ITEM_BINARY_KEY, memory_order_relaxed);
+}
+
+enum cache_result
+cache_mdelete(const char *key, size_t nkey, bool has_cas, uint64_t cas,
+    bool stale, bool touch, time_t exptime, struct cache_stats *st)
+{
+	time_t now = cache_now();
+	struct shard *s;
+	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	struct item *it = *pp;
+	enum cache_result res = CACHE_OK;
+
+	if (it == NULL)
+		res = CACHE_NOT_FOUND;
+	else if (has_cas && it->cas != cas)
+		res = CACHE_EXISTS;
+	else if (stale) {
+		/* Kept, with a new CAS, for the next reader to win. */
+		if (touch)
+			it->exptime = (uint32_t)exptime;
+		atomic_fetch_or_explicit(
+		    &it->state, ITEM_STALE, memory_order_relaxed);
+		atomic_fetch_and_explicit(
+		    &it->state, (uint8_t)~ITEM_TOKEN, memory_order_relaxed);
+		it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
+	} else
+		shard_unlink(s, pp, it);
+	pthread_mutex_unlock(&s->lock);
+	/* memcached counts a CAS mismatch as a miss, marking stale as
+	 * nothing. */
+	if (st && !(res == CACHE_OK && stale))
+		stat_add(
+		    res == CACHE_OK ? &st->delete_hits : &st->delete_misses, 1);
+	return res;
+}
+
+/* ma's miss with N: an item holding q->initial. Shard lock held, *pp the
+ * key's empty slot. */
+static enum cache_result
+marith_create(struct shard *s, struct item **pp, const char *key, size_t nkey,
+    const struct cache_marith *q, time_t now, struct cache_stats *st)
+{
+	char num[24];
+	size_t len = (size_t)snprintf(
+	    num, sizeof num, "%llu", (unsigned long long)q->initial);
+	enum cache_result res;
+	struct item *it =
+	    cache_alloc(key, nkey, 0, q->vivify_exptime, len, &res, st);
+
+	if (it == NULL)
+		return res;
+	memcpy(item_value(it), num, len);
+	shard_link(s, pp, it, now);
+	if (st)
+		stat_add(&st->total_items, 1);
+	return CACHE_OK;
+}
+
+enum cache_result
+cache_marith(const char *key, size_t nkey, const struct cache_marith *q,
+    struct cache_marith_info *info, struct cache_stats *st)
+{
+	time_t now = cache_now();
+	struct shard *s;
+	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	enum cache_result res = CACHE_OK;
+	uint64_t v;
+
+	*info = (struct cache_marith_info){0};
+	info->missed = *pp == NULL;
+	if (*pp == NULL && q->vivify) {
+		res = marith_create(s, pp, key, nkey, q, now, st);
+		info->created = res == CACHE_OK;
+		v = q->initial;
+	} else if (*pp == NULL)
+		res = CACHE_NOT_FOUND;
+	else if (q->cas != 0 && (*pp)->cas != q->cas)
+		res = CACHE_EXISTS;
+	else if (!value_to_u64(*pp, &v))
+		res = CACHE_NON_NUMERIC;
+	else {
+		info->exptime = (*pp)->exptime;
+		if (q->incr)
+			v += q->delta;
+		else
+			v = q->delta > v ? 0 : v - q->delta;
+		res = arith_write(s, pp, v, now, st);
+	}
+	if (res == CACHE_OK) {
+		/* arith_write may have replaced the item: *pp is the new. */
+		if (q->touch && !info->created)
+			(*pp)->exptime = (uint32_t)q->exptime;
+		info->value = v;
+		info->cas = (*pp)->cas;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (st && !info->created &&
+	    (res == CACHE_OK || res == CACHE_NOT_FOUND)) {
+		bool hit = res == CACHE_OK;
+
+		stat_add(q->incr ? (hit ? &st->incr_hits : &st->incr_misses)
+		                 : (hit ? &st->decr_hits : &st->decr_misses),
+		    1);
+	}
+	return res;
+}
+
+bool
+cache_debug(const char *key, size_t nkey, struct cache_debug *d)
+{
+	time_t now = cache_now();
+	struct shard *s;
+	struct item *it = *shard_lock_find(key, nkey, now, &s, NULL, NULL);
+	uint8_t state;
+
+	if (it != NULL) {
+		state = atomic_load_explicit(&it->state, memory_order_relaxed);
+		d->exptime = it->exptime;
+		d->atime = it->atime;
+		d->cas = it->cas;
+		d->fetched = state & ITEM_FETCHED;
+		d->binary_key = state & ITEM_BINARY_KEY;
+		d->cls = it->cls == CACHE_CLASS_LARGE ? 0 : it->cls + 1u;
+		d->size = item_total(it->nkey, it->nbytes);
+		memcpy(d->key, item_key(it), it->nkey);
+		d->nkey = it->nkey;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return it != NULL;
 }
 
 void
