@@ -13,11 +13,12 @@
 #include "harness.h"
 
 /* What a client does while a watcher watches: a store, a hit, a miss, a
- * refused append, then it leaves. */
+ * meta set and get, a refused append, then it leaves. */
 static const char client_requests[] =
-    "set foo 5 0 3\r\nbar\r\nget foo nope\r\nappend bar 0 0 1\r\nx\r\n";
-static const char client_replies[] =
-    "STORED\r\nVALUE foo 5 3\r\nbar\r\nEND\r\nNOT_STORED\r\n";
+    "set foo 5 0 3\r\nbar\r\nget foo nope\r\nms baz 2 T60\r\nhi\r\n"
+    "mg baz v\r\nappend bar 0 0 1\r\nx\r\n";
+static const char client_replies[] = "STORED\r\nVALUE foo 5 3\r\nbar\r\nEND\r\n"
+                                     "HD\r\nVA 2\r\nhi\r\nNOT_STORED\r\n";
 
 /* Connect to a Unix socket, waiting for it to appear. */
 static int
@@ -182,7 +183,7 @@ START_TEST(test_eviction_event)
 	harness_recv(
 	    w, buf, sizeof buf, "clsid=", 0, HARNESS_DEADLINE_MS, &eof);
 	ck_assert_msg(
-	    strstr(buf, " type=eviction key=k0 fetch=no ttl=-1 ") != NULL,
+	    strstr(buf, " type=eviction key=k0 fetch=no ttl=-1 la=") != NULL,
 	    "stream: %s", buf);
 	close(c);
 	close(w);
@@ -200,6 +201,8 @@ START_TEST(test_fields_as_memcached)
 	    {"item_get", "foo"},
 	    {"item_get", "nope"},
 	    {"item_store", "foo"},
+	    {"item_store", "baz"},
+	    {"item_get", "baz"},
 	    {"conn_new", NULL},
 	    {"conn_close", NULL},
 	};

@@ -10,6 +10,7 @@
 
 #include "cache.h"
 #include "counter.h"
+#include "log_event.h"
 #include "obuf.h"
 #include "proto_meta.h"
 #include "proto_text.h"
@@ -462,6 +463,8 @@ meta_get(struct meta_req *m, struct meta_line *l)
 	        .recache_after_touch = f.recache_after_touch,
 	        .no_bump = f.no_bump},
 	    &info, m->ctx->st);
+	if (log_event_wanted(LOG_EV_FETCH))
+		proto_event_fetch(m->ctx, l->key, l->nkey, it);
 	if (it == NULL) {
 		if (!f.quiet)
 			meta_reply_plain(m, l, &f, "EN");
@@ -615,6 +618,7 @@ meta_set(struct meta_req *m, struct meta_line *l)
 	struct item *it;
 	uint64_t cas;
 	int32_t vlen;
+	unsigned cls;
 	int op;
 
 	if (!meta_line_ok(m, l, "CLIENT_ERROR options flags too long"))
@@ -667,8 +671,13 @@ meta_set(struct meta_req *m, struct meta_line *l)
 	memcpy(item_value(it), m->data, (size_t)vlen);
 	if (f.binary)
 		cache_item_mark_binary_key(it);
+	cls = item_class_id(it);
 	res = cache_store_cas(it, op, f.cas, &cas, m->ctx->st);
 	meta_set_reply(m, l, &f, res, cas);
+	if (log_event_wanted(LOG_EV_MUTATION))
+		proto_event_store(m->ctx, op, l->key, l->nkey, res, cls,
+		    f.exptime ? (long)f.exptime - (long)cache_now() : 0,
+		    (uint64_t)vlen);
 }
 
 /* md key flags: delete, or with I mark stale. */

@@ -357,31 +357,37 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 	obuf_add_item(out, it, item_value(it), (size_t)it->nbytes + 2);
 }
 
-/* memcached's "item_get" watcher event for one key asked for. */
-static void
-proto_event_fetch(
-    struct request *r, const struct token *key, const struct item *it)
+void
+proto_event_fetch(const struct proto_ctx *ctx, const char *key, size_t nkey,
+    const struct item *it)
 {
 	log_event(LOG_EV_FETCH,
 	    "type=item_get key=%.*s status=%s clsid=%u cfd=%d size=%u",
-	    (int)key->len, key->s, it ? "found" : "not_found",
-	    it ? item_class_id(it) : 0, r->ctx->fd, it ? it->nbytes : 0);
+	    (int)nkey, key, it ? "found" : "not_found",
+	    it ? item_class_id(it) : 0, ctx->fd, it ? it->nbytes : 0);
 }
 
-/* A store's result as memcached's events spell it. */
-static const char *
-cache_result_word(enum cache_result res)
+void
+proto_event_store(const struct proto_ctx *ctx, int op, const char *key,
+    size_t nkey, int res, unsigned cls, long ttl, uint64_t size)
 {
-	switch (res) {
-	case CACHE_STORED:
-		return "stored";
-	case CACHE_EXISTS:
-		return "exists";
-	case CACHE_NOT_FOUND:
-		return "not_found";
-	default:
-		return "not_stored";
-	}
+	static const char *const ops[] = {[CACHE_SET] = "set",
+	    [CACHE_ADD] = "add",
+	    [CACHE_REPLACE] = "replace",
+	    [CACHE_APPEND] = "append",
+	    [CACHE_PREPEND] = "prepend",
+	    [CACHE_CAS] = "cas",
+	    [CACHE_CAS_STALE] = "cas"};
+	const char *status = res == CACHE_STORED      ? "stored"
+	                     : res == CACHE_EXISTS    ? "exists"
+	                     : res == CACHE_NOT_FOUND ? "not_found"
+	                                              : "not_stored";
+
+	log_event(LOG_EV_MUTATION,
+	    "type=item_store key=%.*s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
+	    "size=%llu",
+	    (int)nkey, key, status, ops[op], ttl, cls, ctx->fd,
+	    (unsigned long long)size);
 }
 
 /* get/gets key...; gat/gats exptime key... Keys are walked straight from
@@ -418,7 +424,7 @@ cmd_get(struct request *r, int flavour)
 
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
 		if (log_event_wanted(LOG_EV_FETCH))
-			proto_event_fetch(r, &key, it);
+			proto_event_fetch(r->ctx, key.s, key.len, it);
 		r->nkeys++;
 		if (it != NULL) {
 			r->hits++;
@@ -546,13 +552,8 @@ cmd_store(struct request *r, int op)
 	res = cache_store(it, op, a.cas, r->ctx->st);
 	cmd_store_reply(r, res);
 	if (log_event_wanted(LOG_EV_MUTATION))
-		log_event(LOG_EV_MUTATION,
-		    "type=item_store key=%.*s status=%s cmd=%.*s ttl=%d "
-		    "clsid=%u cfd=%d size=%llu",
-		    (int)r->tok[1].len, r->tok[1].s, cache_result_word(res),
-		    (int)r->tok[0].len, r->tok[0].s,
-		    a.exptime > 0 ? a.exptime : 0, cls, r->ctx->fd,
-		    (unsigned long long)a.bytes);
+		proto_event_store(r->ctx, op, r->tok[1].s, r->tok[1].len, res,
+		    cls, a.exptime > 0 ? a.exptime : 0, a.bytes);
 }
 
 /* delete key [0] [noreply]: memcached still takes a zero hold time. */

@@ -633,13 +633,12 @@ count_victim(struct item *it, time_t now, struct cache_stats *st)
 		if (!fetched)
 			stat_add(&st->evicted_unfetched, 1);
 		if (log_event_wanted(LOG_EV_EVICTION))
-			/* la: we keep no last access time; -1 says so. */
 			log_event(LOG_EV_EVICTION,
-			    "type=eviction key=%.*s fetch=%s ttl=%lld la=-1 "
+			    "type=eviction key=%.*s fetch=%s ttl=%lld la=%lld "
 			    "clsid=%u",
 			    (int)it->nkey, item_key(it), fetched ? "yes" : "no",
 			    it->exptime ? (long long)it->exptime - now : -1LL,
-			    item_class_id(it));
+			    (long long)now - it->atime, item_class_id(it));
 	}
 }
 
