@@ -38,6 +38,8 @@ struct conn_counters {
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
 	_Atomic uint64_t http_refused; /* HTTP requests closed unanswered */
+	_Atomic uint64_t idle_kicks;   /* closed for idling past the limit */
+	_Atomic uint64_t conn_yields;  /* reads cut short for other clients */
 };
 
 /* What a connection has from the worker that owns it. */
