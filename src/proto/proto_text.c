@@ -432,30 +432,30 @@ cmd_store_failed(struct request *r, int op)
 }
 
 /* A store refused for its size or for want of memory: counted, and
- * logged at most once a minute per worker, with how many went unlogged,
- * so a client filling a full cache cannot flood the log. */
+ * logged at most once a minute per worker and kind, with how many went
+ * unlogged, so a client filling a full cache cannot flood the log. */
 static void
 cmd_store_refused(struct request *r, bool too_large, uint64_t bytes)
 {
-	static _Thread_local time_t logged_at;
-	static _Thread_local unsigned long unlogged;
+	static _Thread_local time_t logged_at[2];
+	static _Thread_local unsigned long unlogged[2];
 	time_t now = cache_now();
 
 	stat_add(too_large ? &r->ctx->st->store_too_large
 	                   : &r->ctx->st->store_no_memory,
 	    1);
-	if (logged_at != 0 && now - logged_at < 60) {
-		unlogged++;
+	if (logged_at[too_large] != 0 && now - logged_at[too_large] < 60) {
+		unlogged[too_large]++;
 		return;
 	}
-	log_warnx("not stored: a value of %llu bytes %s (%lu more refused "
-	          "in the minute before, at most one line a minute)",
+	log_warnx("not stored: a value of %llu bytes %s (%lu more in the "
+	          "minute before, at most one line a minute)",
 	    (unsigned long long)bytes,
 	    too_large ? "is larger than item_size_max"
 	              : "found no memory, the cache is full",
-	    unlogged);
-	logged_at = now;
-	unlogged = 0;
+	    unlogged[too_large]);
+	logged_at[too_large] = now;
+	unlogged[too_large] = 0;
 }
 
 /* Whether the data block of bytes after the line is here, whole and ended
