@@ -1616,6 +1616,7 @@ class_dump_item(struct item *it, cache_dump_fn fn, void *arg)
 unsigned
 cache_class_dump(int cls, unsigned limit, cache_dump_fn fn, void *arg)
 {
+	struct slab_class *c;
 	unsigned n = 0;
 
 	if (cls < 0 || cls > (int)cache.nclasses)
@@ -1629,8 +1630,7 @@ cache_class_dump(int cls, unsigned limit, cache_dump_fn fn, void *arg)
 		return n;
 	}
 	/* The class lock keeps every chunk where it is meanwhile. */
-	struct slab_class *c = &cache.classes[cls];
-
+	c = &cache.classes[cls];
 	pthread_mutex_lock(&c->lock);
 	for (unsigned p = 0; p < c->npages; p++)
 		for (unsigned i = 0;
