@@ -7,6 +7,7 @@
 
 #include "cache.h"
 #include "config.h"
+#include "conn.h"
 #include "log.h"
 #include "obuf.h"
 #include "stats.h"
@@ -116,6 +117,77 @@ START_TEST(test_counters_come_from_their_owners)
 }
 END_TEST
 
+/* A class with an item shows in slabs and items, numbered from 1: a
+ * 4-byte key and value fit the first, 48-byte chunks. */
+START_TEST(test_slabs_and_items_from_the_store)
+{
+	enum cache_result res;
+	struct item *it = cache_alloc("k", 1, 0, 0, 3, &res, NULL);
+	const char *r;
+
+	ck_assert_ptr_nonnull(it);
+	memcpy(item_value(it), "abc", 3);
+	ck_assert_int_eq(cache_store(it, CACHE_SET, 0, NULL), CACHE_STORED);
+	r = ask("slabs");
+	ck_assert_ptr_nonnull(strstr(r, "STAT 1:chunk_size 48\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT 1:used_chunks 1\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT active_slabs 1\r\n"));
+	r = ask("items");
+	ck_assert_ptr_nonnull(strstr(r, "STAT items:1:number 1\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "STAT items:1:evicted 0\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(ask("cachedump 1 0"), "ITEM k [3 b; 0 s]"));
+}
+END_TEST
+
+/* A reset writes no counter (each has one writer): replies count from
+ * what they read then; gauges stay. */
+START_TEST(test_reset_counts_from_then)
+{
+	struct cache_stats *cs = worker_cache_stats(0);
+	struct conn_counters *c = worker_counters(1);
+
+	cs->cmd_get = 7;
+	c->curr_conns = 2;
+	c->total_conns = 5;
+	ck_assert_str_eq(ask("reset"), "RESET\r\n");
+	ck_assert_uint_eq(cs->cmd_get, 7);
+	ck_assert_ptr_nonnull(strstr(ask(""), "STAT cmd_get 0\r\n"));
+	ck_assert_ptr_nonnull(strstr(ask(""), "STAT total_connections 0\r\n"));
+	ck_assert_ptr_nonnull(strstr(ask(""), "STAT curr_connections 2\r\n"));
+	cs->cmd_get = 9;
+	ck_assert_ptr_nonnull(strstr(ask(""), "STAT cmd_get 2\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(ask("threads"), "STAT worker-0:cmd_get 2\r\n"));
+}
+END_TEST
+
+/* Per-prefix counts only while on, and the arguments memcached takes. */
+START_TEST(test_detail)
+{
+	stats_detail_record(PROTO_DETAIL_GET, "a:1", 3, true);
+	ck_assert_str_eq(ask("detail dump"), "END\r\n");
+	ck_assert_str_eq(ask("detail on"), "OK\r\n");
+	stats_detail_record(PROTO_DETAIL_GET, "a:1", 3, true);
+	stats_detail_record(PROTO_DETAIL_GET, "a:2", 3, false);
+	stats_detail_record(PROTO_DETAIL_SET, "a:2", 3, true);
+	stats_detail_record(PROTO_DETAIL_DEL, "nocolon", 7, true);
+	ck_assert_str_eq(
+	    ask("detail dump"), "PREFIX a get 2 hit 1 set 1 del 0\r\nEND\r\n");
+	ck_assert_ptr_nonnull(
+	    strstr(ask("settings"), "STAT detail_enabled yes\r\n"));
+	ck_assert_str_eq(ask("detail off"), "OK\r\n");
+	ck_assert_str_eq(
+	    ask("detail"), "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
+	ask("reset");
+	ck_assert_str_eq(ask("detail dump"), "END\r\n");
+	ck_assert_str_eq(ask("sizes"), "STAT sizes_status disabled\r\nEND\r\n");
+	ck_assert_str_eq(
+	    ask("cachedump 1"), "CLIENT_ERROR bad command line\r\n");
+	ck_assert_ptr_null(strstr(ask("settings"), "NULL"));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -127,6 +199,9 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_groups_name_answering_thread);
 	tcase_add_test(tc, test_counters_come_from_their_owners);
+	tcase_add_test(tc, test_slabs_and_items_from_the_store);
+	tcase_add_test(tc, test_reset_counts_from_then);
+	tcase_add_test(tc, test_detail);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -3,7 +3,10 @@
 #ifndef TL_STATS_H
 #define TL_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "proto_text.h"
 
 struct obuf;
 struct config;
@@ -13,10 +16,15 @@ void stats_general(struct obuf *);
 void stats_threads(struct obuf *);
 void stats_settings(struct obuf *);
 void stats_conns(struct obuf *);
-/* The protocol's stats hook: "stats" (len 0) or "stats GROUP"; -1 for a
- * group there is none of. */
+void stats_slabs(struct obuf *);
+void stats_items(struct obuf *);
+/* The protocol's stats hook: "stats" (len 0) or "stats GROUP [ARGS]";
+ * -1 for a group there is none of. */
 int stats_answer(const char *, size_t, struct obuf *);
 /* Seconds of user and system CPU the kernel charged to thread tid. */
 int stats_thread_cpu(int, double *, double *);
+/* The protocol's detail hook: a get (hit or not), set or delete of key,
+ * counted per prefix while "stats detail on". */
+void stats_detail_record(enum proto_detail, const char *, size_t, bool);
 
 #endif

@@ -26,8 +26,9 @@ struct accept_config {
 /* Written by the accept thread only. */
 struct accept_counters {
 	_Atomic uint64_t accepted;
-	_Atomic uint64_t rejected; /* over max_conns */
-	_Atomic uint64_t pauses;   /* for lack of file descriptors */
+	_Atomic uint64_t rejected;  /* over max_conns */
+	_Atomic uint64_t pauses;    /* for lack of file descriptors */
+	_Atomic uint64_t paused_us; /* time spent paused, when it ended */
 };
 
 /* Bind every listen address; on failure err says which and why. */

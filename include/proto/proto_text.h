@@ -27,10 +27,17 @@ enum proto_action {
 	PROTO_SHUTDOWN, /* stop the server, then as PROTO_QUIT */
 };
 
+/* What "stats detail" counts per key prefix. */
+enum proto_detail {
+	PROTO_DETAIL_GET, /* a key of a get, gets, gat or gats */
+	PROTO_DETAIL_SET, /* a storage command's key */
+	PROTO_DETAIL_DEL,
+};
+
 /* What the server lends the protocol, set once before any request. */
 struct proto_hooks {
-	/* Answer "stats" (group of length 0) or "stats GROUP"; -1 for a
-	 * group it does not know. */
+	/* Answer "stats" (group of length 0) or "stats GROUP [ARGS]" (the
+	 * line from GROUP on); -1 for a group it does not know. */
 	int (*stats)(const char *group, size_t len, struct obuf *);
 	/* flush_all ran: reclaim what it dropped now. */
 	void (*flushed)(void);
@@ -42,6 +49,8 @@ struct proto_hooks {
 	bool no_watch; /* watch is refused */
 	/* memcached's -R: requests answered per call at most; 0: no limit. */
 	unsigned reqs_per_event;
+	/* A key was read (hit: found), stored or deleted; NULL: none. */
+	void (*detail)(enum proto_detail, const char *, size_t, bool hit);
 };
 
 /* One connection's protocol state; lives as long as the connection. */

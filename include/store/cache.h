@@ -84,6 +84,8 @@ item_class_id(const struct item *it)
 	X(cas_badval)                                                          \
 	X(touch_hits)                                                          \
 	X(touch_misses)                                                        \
+	X(store_too_large)                                                     \
+	X(store_no_memory)                                                     \
 	X(total_items)                                                         \
 	X(expired_unfetched)                                                   \
 	X(evicted_unfetched)                                                   \
@@ -275,5 +277,40 @@ struct cache_totals {
 	uint64_t page_size;
 };
 void cache_totals(struct cache_totals *);
+
+/* One size class, as "stats slabs" and "stats items" show it. The last
+ * class is the items too large for a chunk, each in a mapping of its own:
+ * it has items and counters, no chunks or pages. */
+struct cache_class_stats {
+	size_t chunk_size;
+	unsigned chunks_per_page;
+	unsigned pages; /* of address space; malloced is what they cost */
+	uint64_t total_chunks;
+	uint64_t used_chunks;     /* holding an item, linked or being read */
+	uint64_t free_chunks;     /* given back, on the free list */
+	uint64_t free_chunks_end; /* never used yet, at the last page's end */
+	uint64_t malloced;        /* bytes counted against the limit */
+	uint64_t items;           /* linked */
+	uint64_t mem_requested; /* what the items hold: headers, keys, values */
+	uint64_t evicted;       /* live items that left to make room */
+	uint64_t evicted_nonzero; /* of which had an expiry */
+	uint64_t evicted_unfetched;
+	uint64_t reclaimed; /* dead items whose memory a store took */
+	uint64_t expired_unfetched;
+	uint64_t crawler_reclaimed; /* removed by cache_reclaim */
+	uint64_t outofmemory;       /* stores that found no memory */
+};
+/* Classes, the large items' included; numbered from 0. */
+int cache_class_count(void);
+/* A snapshot of class cls; -1 when there is none. */
+int cache_class_stats(int, struct cache_class_stats *);
+/* Mappings the system refused (stores that then found no memory). */
+uint64_t cache_alloc_fails(void);
+/* Up to limit (0: all) linked items of class cls, to fn in no particular
+ * order, with locks held: fn must not call the cache. Items whose shard
+ * is busy are passed over. Returns how many fn saw. */
+typedef void (*cache_dump_fn)(
+    void *, const char *key, size_t nkey, uint32_t nbytes, uint32_t exptime);
+unsigned cache_class_dump(int, unsigned, cache_dump_fn, void *);
 
 #endif

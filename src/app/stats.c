@@ -1,3 +1,6 @@
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +27,55 @@
 #include "tl_build.h"
 #include "watch.h"
 #include "worker.h"
+#include "xmalloc.h"
 
 static const struct config *stats_cfg;
 static struct timespec stats_started;
+
+/*
+ * "stats reset". Each counter has one writer, its owner, so the reset
+ * writes none: it notes what every counter reads then, and replies show
+ * what they count since. Gauges (connections, items, bytes) are not
+ * counters and stay as they are.
+ */
+#define STATS_BASE_MIN 1024
+static pthread_mutex_t stats_base_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stats_base {
+	const _Atomic uint64_t *c;
+	uint64_t v;
+} * stats_base;            /* open addressing by counter address */
+static size_t stats_nbase; /* slots, a power of two; 0: no reset yet */
+static struct cache_class_stats *stats_class_base;
+static int stats_class_nbase;
+static uint64_t stats_log_dropped_base, stats_watch_skipped_base;
+
+/* The slot of counter c in the table of nslots. */
+static struct stats_base *
+stats_base_slot(struct stats_base *tab, size_t nslots, const void *c)
+{
+	size_t i = ((uintptr_t)c >> 3) * 0x9e3779b97f4a7c15ull & (nslots - 1);
+
+	while (tab[i].c != NULL && tab[i].c != c)
+		i = (i + 1) & (nslots - 1);
+	return &tab[i];
+}
+
+/* What counter c has counted since the last reset. */
+static uint64_t
+stats_read(_Atomic uint64_t *c)
+{
+	uint64_t v = stat_get(c), base = 0;
+
+	pthread_mutex_lock(&stats_base_lock);
+	if (stats_nbase > 0) {
+		struct stats_base *b =
+		    stats_base_slot(stats_base, stats_nbase, c);
+
+		base = b->c != NULL ? b->v : 0;
+	}
+	pthread_mutex_unlock(&stats_base_lock);
+	return v >= base ? v - base : 0;
+}
 
 void
 stats_init(const struct config *cfg)
@@ -49,22 +98,50 @@ stats_conn_sum(size_t offset)
 	uint64_t total = 0;
 
 	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
-		total += stat_get(
+		total += stats_read(
 		    (_Atomic uint64_t *)((char *)worker_counters(i) + offset));
 	return total;
 }
 #define SUM(field) stats_conn_sum(offsetof(struct conn_counters, field))
+
+/* Connections open now: a gauge, which a reset leaves alone. Each has
+ * one struct conn, made at accept and freed at close: memcached's
+ * connection_structures. */
+static uint64_t
+stat_get_curr_conns(void)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
+		total += stat_get(&worker_counters(i)->curr_conns);
+	return total;
+}
 
 /* One cache counter summed over the threads that use the cache: the
  * workers and maint. */
 static uint64_t
 stats_cache_sum(size_t offset)
 {
-	uint64_t total = stat_get(
+	uint64_t total = stats_read(
 	    (_Atomic uint64_t *)((char *)maint_cache_stats() + offset));
 
 	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
-		total += stat_get(
+		total += stats_read(
+		    (_Atomic uint64_t *)((char *)worker_cache_stats(i) +
+		                         offset));
+	return total;
+}
+#define CSUM(field) stats_cache_sum(offsetof(struct cache_stats, field))
+
+/* A cache counter summed over the workers alone: what they did while
+ * serving requests, not maint in the background. */
+static uint64_t
+stats_cache_workers(size_t offset)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
+		total += stats_read(
 		    (_Atomic uint64_t *)((char *)worker_cache_stats(i) +
 		                         offset));
 	return total;
@@ -82,22 +159,50 @@ stats_cache(struct obuf *out)
 	        offsetof(struct cache_stats, f)));
 	CACHE_STATS_FIELDS(STATS_CACHE_LINE)
 #undef STATS_CACHE_LINE
+	/* Every eviction and every reclaim at a store is made inline by
+	 * the worker storing: memcached's direct reclaims. */
 	obuf_printf(out,
+	    "STAT direct_reclaims %llu\r\n"
+	    "STAT malloc_fails %llu\r\n"
 	    "STAT limit_maxbytes %llu\r\n"
 	    "STAT bytes %llu\r\n"
 	    "STAT curr_items %llu\r\n",
+	    (unsigned long long)(stats_cache_workers(
+	                             offsetof(struct cache_stats, evictions)) +
+	                         stats_cache_workers(
+	                             offsetof(struct cache_stats, reclaimed))),
+	    (unsigned long long)cache_alloc_fails(),
 	    (unsigned long long)t.limit, (unsigned long long)t.bytes,
 	    (unsigned long long)t.curr_items);
 }
 
+/* Lines the threads' log rings dropped, since start. */
 static uint64_t
-stats_log_dropped(void)
+stats_log_dropped_all(void)
 {
 	uint64_t total = 0;
 
 	for (int i = 0; i < thread_count(); i++)
 		total += log_ring_dropped(thread_at(i)->ring);
 	return total;
+}
+
+/* A total kept outside a counter, since the last reset. */
+static uint64_t
+stats_since(uint64_t v, const uint64_t *base)
+{
+	uint64_t b;
+
+	pthread_mutex_lock(&stats_base_lock);
+	b = *base;
+	pthread_mutex_unlock(&stats_base_lock);
+	return v >= b ? v - b : 0;
+}
+
+static uint64_t
+stats_log_dropped(void)
+{
+	return stats_since(stats_log_dropped_all(), &stats_log_dropped_base);
 }
 
 void
@@ -121,15 +226,22 @@ stats_general(struct obuf *out)
 	    "STAT curr_connections %llu\r\n"
 	    "STAT total_connections %llu\r\n"
 	    "STAT rejected_connections %llu\r\n"
+	    "STAT connection_structures %llu\r\n"
+	    "STAT reserved_fds 0\r\n"
 	    "STAT http_requests_refused %llu\r\n"
 	    "STAT cmd_total %llu\r\n"
 	    "STAT bytes_read %llu\r\n"
 	    "STAT bytes_written %llu\r\n"
 	    "STAT accepting_conns %d\r\n"
 	    "STAT listen_disabled_num %llu\r\n"
+	    "STAT time_in_listen_disabled_us %llu\r\n"
 	    "STAT threads %d\r\n"
+	    "STAT conn_yields %llu\r\n"
+	    "STAT idle_kicks %llu\r\n"
 	    "STAT log_worker_dropped %llu\r\n"
-	    "STAT log_worker_written %llu\r\n",
+	    "STAT log_worker_written %llu\r\n"
+	    "STAT log_watcher_skipped %llu\r\n"
+	    "STAT log_watchers %d\r\n",
 	    (int)getpid(), (long long)(now.tv_sec - stats_started.tv_sec),
 	    (long long)time(NULL), TL_WIRE_VERSION, event_get_version(),
 	    (int)(8 * sizeof(void *)), (long)ru.ru_utime.tv_sec,
@@ -137,14 +249,21 @@ stats_general(struct obuf *out)
 	    (long)ru.ru_stime.tv_usec, stats_cfg->max_conns,
 	    (unsigned long long)SUM(curr_conns),
 	    (unsigned long long)SUM(total_conns),
-	    (unsigned long long)stat_get(&accept_counters()->rejected),
+	    (unsigned long long)stats_read(&accept_counters()->rejected),
+	    (unsigned long long)stat_get_curr_conns(),
 	    (unsigned long long)SUM(http_refused),
 	    (unsigned long long)SUM(cmds), (unsigned long long)SUM(bytes_read),
 	    (unsigned long long)SUM(bytes_written), !accept_paused(),
-	    (unsigned long long)stat_get(&accept_counters()->pauses),
+	    (unsigned long long)stats_read(&accept_counters()->pauses),
+	    (unsigned long long)stats_read(&accept_counters()->paused_us),
 	    thread_role_count(ROLE_WORKER),
+	    (unsigned long long)SUM(conn_yields),
+	    (unsigned long long)SUM(idle_kicks),
 	    (unsigned long long)stats_log_dropped(),
-	    (unsigned long long)stat_get(&logger_counters()->lines_written));
+	    (unsigned long long)stats_read(&logger_counters()->lines_written),
+	    (unsigned long long)stats_since(
+	        watch_skipped(), &stats_watch_skipped_base),
+	    watch_count());
 	stats_cache(out);
 	stats_end(out);
 }
@@ -193,12 +312,15 @@ stats_thread_worker(struct obuf *out, const struct thread *t)
 
 	stats_thread_line(out, t, "curr_connections", stat_get(&c->curr_conns));
 	stats_thread_line(
-	    out, t, "total_connections", stat_get(&c->total_conns));
-	stats_thread_line(out, t, "cmds", stat_get(&c->cmds));
-	stats_thread_line(out, t, "bytes_read", stat_get(&c->bytes_read));
-	stats_thread_line(out, t, "bytes_written", stat_get(&c->bytes_written));
-	stats_thread_line(out, t, "http_refused", stat_get(&c->http_refused));
-#define STATS_THREAD_LINE(f) stats_thread_line(out, t, #f, stat_get(&cs->f));
+	    out, t, "total_connections", stats_read(&c->total_conns));
+	stats_thread_line(out, t, "cmds", stats_read(&c->cmds));
+	stats_thread_line(out, t, "bytes_read", stats_read(&c->bytes_read));
+	stats_thread_line(
+	    out, t, "bytes_written", stats_read(&c->bytes_written));
+	stats_thread_line(out, t, "http_refused", stats_read(&c->http_refused));
+	stats_thread_line(out, t, "conn_yields", stats_read(&c->conn_yields));
+	stats_thread_line(out, t, "idle_kicks", stats_read(&c->idle_kicks));
+#define STATS_THREAD_LINE(f) stats_thread_line(out, t, #f, stats_read(&cs->f));
 	CACHE_STATS_FIELDS(STATS_THREAD_LINE)
 #undef STATS_THREAD_LINE
 }
@@ -209,18 +331,18 @@ stats_thread_maint(struct obuf *out, const struct thread *t)
 	struct cache_stats *cs = maint_cache_stats();
 
 	stats_thread_line(
-	    out, t, "crawler_reclaimed", stat_get(&cs->crawler_reclaimed));
+	    out, t, "crawler_reclaimed", stats_read(&cs->crawler_reclaimed));
 	stats_thread_line(
-	    out, t, "expired_unfetched", stat_get(&cs->expired_unfetched));
+	    out, t, "expired_unfetched", stats_read(&cs->expired_unfetched));
 }
 
 static void
 stats_thread_accept(struct obuf *out, const struct thread *t)
 {
 	stats_thread_line(
-	    out, t, "accepted", stat_get(&accept_counters()->accepted));
+	    out, t, "accepted", stats_read(&accept_counters()->accepted));
 	stats_thread_line(
-	    out, t, "rejected", stat_get(&accept_counters()->rejected));
+	    out, t, "rejected", stats_read(&accept_counters()->rejected));
 }
 
 static void
@@ -228,10 +350,12 @@ stats_thread_logger(struct obuf *out, const struct thread *t)
 {
 	struct logger_counters *c = logger_counters();
 
-	stats_thread_line(out, t, "lines_written", stat_get(&c->lines_written));
-	stats_thread_line(out, t, "lines_failed", stat_get(&c->lines_failed));
+	stats_thread_line(
+	    out, t, "lines_written", stats_read(&c->lines_written));
+	stats_thread_line(out, t, "lines_failed", stats_read(&c->lines_failed));
 	stats_thread_line(out, t, "lines_dropped", stats_log_dropped());
-	stats_thread_line(out, t, "watch_skipped", watch_skipped());
+	stats_thread_line(out, t, "watch_skipped",
+	    stats_since(watch_skipped(), &stats_watch_skipped_base));
 }
 
 /* What only threads of a role count, asked of the module that owns it. */
@@ -297,12 +421,36 @@ stats_settings_log_level(struct obuf *out)
 	obuf_adds(out, log_level_name(log_level_global()));
 }
 
-/* The file read at start-up: where settings came from, not one of them. */
+/* The file read at start-up: where settings came from, not one of them;
+ * no line without one. */
 static void
 stats_settings_config_file(struct obuf *out)
 {
+	if (stats_cfg->config_file != NULL)
+		obuf_printf(
+		    out, "STAT config_file %s\r\n", stats_cfg->config_file);
+}
+
+/* Whether "stats detail on" counts per key prefix now. */
+static _Atomic bool stats_detail_on;
+
+static void
+stats_settings_detail_enabled(struct obuf *out)
+{
 	obuf_adds(
-	    out, stats_cfg->config_file ? stats_cfg->config_file : "NULL");
+	    out, atomic_load_explicit(&stats_detail_on, memory_order_relaxed)
+	             ? "yes"
+	             : "no");
+}
+
+/* The largest chunk: larger items get a mapping of their own. */
+static void
+stats_settings_slab_chunk_max(struct obuf *out)
+{
+	struct cache_class_stats cs;
+
+	cache_class_stats(cache_class_count() - 2, &cs);
+	obuf_printf(out, "%zu", cs.chunk_size);
 }
 
 /* The cache's limit in bytes now: "cache_memlimit" changes it. */
@@ -344,12 +492,16 @@ static const struct stats_setting {
     {"log_file", NULL, NULL},
     {"pidfile", NULL, NULL},
     {"daemonize", NULL, NULL},
-    {"config_file", NULL, stats_settings_config_file},
     {"maxbytes", NULL, stats_settings_maxbytes},
     {"item_size_max", NULL, NULL},
     {"evictions", NULL, stats_settings_evictions},
     {"cas_enabled", "yes", NULL},
     {"shutdown_command", NULL, NULL},
+    {"stat_key_prefix", ":", NULL},
+    {"detail_enabled", NULL, stats_settings_detail_enabled},
+    {"slab_chunk_max", NULL, stats_settings_slab_chunk_max},
+    {"dump_enabled", "yes", NULL},
+    {"track_sizes", "no", NULL},
 };
 #define STATS_NMEMCACHED                                                       \
 	(sizeof stats_memcached_settings / sizeof stats_memcached_settings[0])
@@ -364,14 +516,16 @@ stats_settings_memcached(const char *name)
 	return NULL;
 }
 
-/* "STAT name value" of a setting of the table; an unset one says unset. */
+/* "STAT name value" of a setting of the table; an unset one says unset,
+ * an unset path has no line (memcached has none of ours to copy). */
 static void
 stats_settings_table_line(
     struct obuf *out, const struct setting *s, const char *unset)
 {
 	char *v = settings_format(stats_cfg, s, unset);
 
-	obuf_printf(out, "STAT %s %s\r\n", s->stat, v);
+	if (s->type != SETTING_PATH || strcmp(v, unset) != 0)
+		obuf_printf(out, "STAT %s %s\r\n", s->stat, v);
 	free(v);
 }
 
@@ -389,6 +543,7 @@ stats_settings(struct obuf *out)
 					    out, &settings[j], "NULL");
 			continue;
 		}
+
 		obuf_printf(out, "STAT %s ", m->name);
 		if (m->fixed != NULL)
 			obuf_adds(out, m->fixed);
@@ -396,6 +551,7 @@ stats_settings(struct obuf *out)
 			m->value(out);
 		obuf_adds(out, "\r\n");
 	}
+	stats_settings_config_file(out);
 	for (size_t j = 0; j < SETTINGS_COUNT; j++)
 		if (stats_settings_memcached(settings[j].stat) == NULL)
 			stats_settings_table_line(out, &settings[j], "-");
@@ -410,22 +566,475 @@ stats_conns(struct obuf *out)
 	stats_end(out);
 }
 
+/*
+ * "stats detail": gets, hits, sets and deletes per key prefix (up to the
+ * first ':'), as memcached's. Each worker counts in a table of its own
+ * under a lock only "stats detail dump" and "stats reset" also take, so
+ * workers never wait for each other.
+ */
+#define STATS_DETAIL_BUCKETS 256
+/* Prefixes a worker keeps at most: a client picks them. */
+#define STATS_DETAIL_MAX 4096
+/* memcached's cap on a cachedump reply, in bytes. */
+#define STATS_DUMP_MAX (2u << 20)
+
+struct stats_prefix {
+	struct stats_prefix *next;
+	uint64_t get, hit, set, del;
+	size_t len;
+	char name[];
+};
+
+struct stats_detail_table {
+	pthread_mutex_t lock;
+	struct stats_detail_table *next; /* every worker's, for the dump */
+	struct stats_prefix *buckets[STATS_DETAIL_BUCKETS];
+	size_t n;
+};
+
+static pthread_mutex_t stats_detail_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stats_detail_table *stats_detail_tables;
+static _Thread_local struct stats_detail_table *stats_detail_mine;
+
+/* The entry of prefix p in t, made if t has fewer than max; NULL if not.
+ * Table lock held. */
+static struct stats_prefix *
+stats_detail_find(
+    struct stats_detail_table *t, const char *p, size_t len, size_t max)
+{
+	size_t h = 5381;
+	struct stats_prefix **pp, *e;
+
+	for (size_t i = 0; i < len; i++)
+		h = h * 33 + (unsigned char)p[i];
+	pp = &t->buckets[h % STATS_DETAIL_BUCKETS];
+	for (e = *pp; e != NULL; e = e->next)
+		if (e->len == len && memcmp(e->name, p, len) == 0)
+			return e;
+	if (t->n >= max)
+		return NULL;
+	e = xcalloc(1, sizeof *e + len + 1);
+	memcpy(e->name, p, len);
+	e->len = len;
+	e->next = *pp;
+	*pp = e;
+	t->n++;
+	return e;
+}
+
+/* Empty t. Table lock held. */
+static void
+stats_detail_empty(struct stats_detail_table *t)
+{
+	for (int b = 0; b < STATS_DETAIL_BUCKETS; b++)
+		while (t->buckets[b] != NULL) {
+			struct stats_prefix *e = t->buckets[b];
+
+			t->buckets[b] = e->next;
+			free(e);
+		}
+	t->n = 0;
+}
+
+void
+stats_detail_record(
+    enum proto_detail op, const char *key, size_t nkey, bool hit)
+{
+	struct stats_detail_table *t = stats_detail_mine;
+	const char *colon;
+	struct stats_prefix *e;
+
+	if (!atomic_load_explicit(&stats_detail_on, memory_order_relaxed) ||
+	    (colon = memchr(key, ':', nkey)) == NULL)
+		return;
+	if (t == NULL) {
+		t = xcalloc(1, sizeof *t);
+		pthread_mutex_init(&t->lock, NULL);
+		pthread_mutex_lock(&stats_detail_lock);
+		t->next = stats_detail_tables;
+		stats_detail_tables = t;
+		pthread_mutex_unlock(&stats_detail_lock);
+		stats_detail_mine = t;
+	}
+	pthread_mutex_lock(&t->lock);
+	e = stats_detail_find(t, key, (size_t)(colon - key), STATS_DETAIL_MAX);
+	if (e != NULL)
+		switch (op) {
+		case PROTO_DETAIL_GET:
+			e->get++;
+			e->hit += hit;
+			break;
+		case PROTO_DETAIL_SET:
+			e->set++;
+			break;
+		case PROTO_DETAIL_DEL:
+			e->del++;
+			break;
+		}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* "PREFIX p get N hit N set N del N" per prefix, every worker's summed. */
+static void
+stats_detail_dump(struct obuf *out)
+{
+	struct stats_detail_table sum = {.n = 0};
+
+	pthread_mutex_lock(&stats_detail_lock);
+	for (struct stats_detail_table *t = stats_detail_tables; t != NULL;
+	     t = t->next) {
+		pthread_mutex_lock(&t->lock);
+		for (int b = 0; b < STATS_DETAIL_BUCKETS; b++)
+			for (struct stats_prefix *e = t->buckets[b]; e != NULL;
+			     e = e->next) {
+				struct stats_prefix *s;
+
+				/* Every worker may hold its own prefixes. */
+				s = stats_detail_find(
+				    &sum, e->name, e->len, SIZE_MAX);
+				s->get += e->get;
+				s->hit += e->hit;
+				s->set += e->set;
+				s->del += e->del;
+			}
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&stats_detail_lock);
+	for (int b = 0; b < STATS_DETAIL_BUCKETS; b++)
+		for (struct stats_prefix *e = sum.buckets[b]; e != NULL;
+		     e = e->next)
+			obuf_printf(out,
+			    "PREFIX %s get %llu hit %llu set %llu del %llu\r\n",
+			    e->name, (unsigned long long)e->get,
+			    (unsigned long long)e->hit,
+			    (unsigned long long)e->set,
+			    (unsigned long long)e->del);
+	stats_detail_empty(&sum);
+}
+
+/* Forget every prefix: "stats reset". */
+static void
+stats_detail_clear(void)
+{
+	pthread_mutex_lock(&stats_detail_lock);
+	for (struct stats_detail_table *t = stats_detail_tables; t != NULL;
+	     t = t->next) {
+		pthread_mutex_lock(&t->lock);
+		stats_detail_empty(t);
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&stats_detail_lock);
+}
+
+/* "stats slabs": the size classes that have pages, memcached's lines.
+ * Commands are not counted per class here, so its per-class get_hits,
+ * cmd_set... lines are not printed. */
+void
+stats_slabs(struct obuf *out)
+{
+	uint64_t malloced = 0;
+	int active = 0;
+
+	for (int i = 0; i < cache_class_count() - 1; i++) {
+		struct cache_class_stats cs;
+
+		cache_class_stats(i, &cs);
+		malloced += cs.malloced;
+		if (cs.pages == 0)
+			continue;
+		active++;
+		obuf_printf(out,
+		    "STAT %d:chunk_size %zu\r\n"
+		    "STAT %d:chunks_per_page %u\r\n"
+		    "STAT %d:total_pages %u\r\n"
+		    "STAT %d:total_chunks %llu\r\n"
+		    "STAT %d:used_chunks %llu\r\n"
+		    "STAT %d:free_chunks %llu\r\n"
+		    "STAT %d:free_chunks_end %llu\r\n"
+		    "STAT %d:mem_requested %llu\r\n",
+		    i + 1, cs.chunk_size, i + 1, cs.chunks_per_page, i + 1,
+		    cs.pages, i + 1, (unsigned long long)cs.total_chunks, i + 1,
+		    (unsigned long long)cs.used_chunks, i + 1,
+		    (unsigned long long)cs.free_chunks, i + 1,
+		    (unsigned long long)cs.free_chunks_end, i + 1,
+		    (unsigned long long)cs.mem_requested);
+	}
+	obuf_printf(out,
+	    "STAT active_slabs %d\r\n"
+	    "STAT total_malloced %llu\r\n",
+	    active, (unsigned long long)malloced);
+	stats_end(out);
+}
+
+/* A class counter since the last reset. */
+static uint64_t
+stats_class_since(int cls, size_t offset, const struct cache_class_stats *cs)
+{
+	uint64_t v = *(const uint64_t *)((const char *)cs + offset), b = 0;
+
+	pthread_mutex_lock(&stats_base_lock);
+	if (stats_class_base != NULL && cls < stats_class_nbase)
+		b = *(const uint64_t *)((const char *)&stats_class_base[cls] +
+		                        offset);
+	pthread_mutex_unlock(&stats_base_lock);
+	return v >= b ? v - b : 0;
+}
+
+/* The counters of "stats items", memcached's names. */
+#define STATS_ITEMS_FIELDS(X)                                                  \
+	X(evicted)                                                             \
+	X(evicted_nonzero)                                                     \
+	X(outofmemory)                                                         \
+	X(reclaimed)                                                           \
+	X(expired_unfetched)                                                   \
+	X(evicted_unfetched)                                                   \
+	X(crawler_reclaimed)
+
+/* "stats items": every class holding items or having counted something;
+ * the last number is the items too large for a chunk. CLOCK keeps no
+ * times and no LRU segments, so there is no age, evicted_time or
+ * number_hot... line. */
+void
+stats_items(struct obuf *out)
+{
+	for (int i = 0; i < cache_class_count(); i++) {
+		struct cache_class_stats cs;
+
+		cache_class_stats(i, &cs);
+		if (cs.items == 0 && cs.pages == 0 && cs.evicted == 0 &&
+		    cs.outofmemory == 0 && cs.reclaimed == 0 &&
+		    cs.crawler_reclaimed == 0)
+			continue;
+		obuf_printf(out,
+		    "STAT items:%d:number %llu\r\n"
+		    "STAT items:%d:mem_requested %llu\r\n",
+		    i + 1, (unsigned long long)cs.items, i + 1,
+		    (unsigned long long)cs.mem_requested);
+#define STATS_ITEMS_LINE(f)                                                    \
+	obuf_printf(out, "STAT items:%d:" #f " %llu\r\n", i + 1,               \
+	    (unsigned long long)stats_class_since(                             \
+	        i, offsetof(struct cache_class_stats, f), &cs));
+		STATS_ITEMS_FIELDS(STATS_ITEMS_LINE)
+#undef STATS_ITEMS_LINE
+	}
+	stats_end(out);
+}
+
+/* "stats sizes": memcached answers so unless started with track_sizes,
+ * which has no counterpart here. */
+static void
+stats_sizes(struct obuf *out)
+{
+	obuf_adds(out, "STAT sizes_status disabled\r\nEND\r\n");
+}
+
+/* Note what counter c reads now as its zero. Lock held. */
+static void
+stats_base_note(_Atomic uint64_t *c)
+{
+	struct stats_base *b = stats_base_slot(stats_base, stats_nbase, c);
+
+	b->c = c;
+	b->v = stat_get(c);
+}
+
+/* Every counter of a block of them (a struct of counters only). */
+static void
+stats_base_block(void *block, size_t size)
+{
+	for (size_t o = 0; o < size; o += sizeof(_Atomic uint64_t))
+		stats_base_note((_Atomic uint64_t *)((char *)block + o));
+}
+
+/* "stats reset": the counters memcached resets (commands, connections
+ * made and refused, bytes, evictions, the classes' counters, per thread
+ * and in total) and the per-prefix detail start again from 0. */
+static void
+stats_reset(struct obuf *out)
+{
+	int nworkers = thread_role_count(ROLE_WORKER);
+	int nclasses = cache_class_count();
+	/* Two slots per counter at least: probes stay short. */
+	size_t need =
+	    (size_t)(nworkers + 1) *
+	        (sizeof(struct conn_counters) + sizeof(struct cache_stats)) /
+	        sizeof(_Atomic uint64_t) * 2 +
+	    STATS_BASE_MIN;
+	size_t n = STATS_BASE_MIN;
+
+	while (n < need)
+		n *= 2;
+	pthread_mutex_lock(&stats_base_lock);
+	if (n != stats_nbase) {
+		free(stats_base);
+		stats_base = xcalloc(n, sizeof *stats_base);
+		stats_nbase = n;
+	} else
+		memset(stats_base, 0, n * sizeof *stats_base);
+	for (int i = 0; i < nworkers; i++) {
+		struct conn_counters *c = worker_counters(i);
+
+		stats_base_block(c, sizeof *c);
+		/* A gauge: the count of open connections stays. */
+		stats_base_slot(stats_base, stats_nbase, &c->curr_conns)->v = 0;
+		stats_base_block(
+		    worker_cache_stats(i), sizeof(struct cache_stats));
+	}
+	stats_base_block(maint_cache_stats(), sizeof(struct cache_stats));
+	stats_base_block(accept_counters(), sizeof(struct accept_counters));
+	stats_base_block(logger_counters(), sizeof(struct logger_counters));
+	if (stats_class_nbase != nclasses) {
+		free(stats_class_base);
+		stats_class_base =
+		    xcalloc((size_t)nclasses, sizeof *stats_class_base);
+		stats_class_nbase = nclasses;
+	}
+	for (int i = 0; i < nclasses; i++)
+		cache_class_stats(i, &stats_class_base[i]);
+	stats_log_dropped_base = stats_log_dropped_all();
+	stats_watch_skipped_base = watch_skipped();
+	pthread_mutex_unlock(&stats_base_lock);
+	stats_detail_clear();
+	obuf_adds(out, "RESET\r\n");
+}
+
+/* One "ITEM key [N b; T s]" line of "stats cachedump". */
+struct stats_dump {
+	struct obuf *out;
+	size_t start; /* of the reply in out */
+	bool full;
+};
+
+static void
+stats_dump_item(
+    void *arg, const char *key, size_t nkey, uint32_t nbytes, uint32_t exptime)
+{
+	struct stats_dump *d = arg;
+
+	/* memcached's cap on a dump's reply. */
+	if (d->full || d->out->len - d->start > STATS_DUMP_MAX) {
+		d->full = true;
+		return;
+	}
+	obuf_printf(d->out, "ITEM %.*s [%u b; %u s]\r\n", (int)nkey, key,
+	    nbytes, exptime);
+}
+
+/* A decimal number of up to 32 bits, the whole of t. */
+static bool
+stats_arg_u32(const char *t, size_t len, unsigned *v)
+{
+	char buf[16], *end;
+	unsigned long n;
+
+	if (len == 0 || len >= sizeof buf || t[0] < '0' || t[0] > '9')
+		return false;
+	memcpy(buf, t, len);
+	buf[len] = '\0';
+	errno = 0;
+	n = strtoul(buf, &end, 10);
+	if (errno != 0 || *end != '\0' || n > UINT32_MAX)
+		return false;
+	*v = (unsigned)n;
+	return true;
+}
+
+/* The next space-separated word of [*p, end), into *w and *wlen. */
+static bool
+stats_word(const char **p, const char *end, const char **w, size_t *wlen)
+{
+	while (*p < end && **p == ' ')
+		(*p)++;
+	*w = *p;
+	while (*p < end && **p != ' ')
+		(*p)++;
+	*wlen = (size_t)(*p - *w);
+	return *wlen > 0;
+}
+
+/* "stats cachedump CLASS LIMIT": keys, sizes and expiry times (unix
+ * seconds, 0 for none) of the items of one class, LIMIT at most (0:
+ * all), as memcached; memcached's classes are numbered from 1. */
+static void
+stats_cachedump(const char *args, const char *end, struct obuf *out)
+{
+	struct stats_dump d = {out, out->len, false};
+	const char *w1, *w2;
+	size_t l1, l2;
+	unsigned cls, limit;
+
+	if (!stats_word(&args, end, &w1, &l1) ||
+	    !stats_word(&args, end, &w2, &l2) || !stats_arg_u32(w1, l1, &cls) ||
+	    !stats_arg_u32(w2, l2, &limit)) {
+		obuf_adds(out, "CLIENT_ERROR bad command line\r\n");
+		return;
+	}
+	if (cls > (unsigned)cache_class_count()) {
+		obuf_adds(out, "CLIENT_ERROR Illegal slab id\r\n");
+		return;
+	}
+	if (cls > 0)
+		cache_class_dump((int)cls - 1, limit, stats_dump_item, &d);
+	obuf_adds(out, "END\r\n");
+}
+
+/* "stats detail on|off|dump". */
+static void
+stats_detail(const char *args, const char *end, struct obuf *out)
+{
+	const char *w;
+	size_t l;
+
+	if (!stats_word(&args, end, &w, &l))
+		l = 0;
+	if (l == 2 && memcmp(w, "on", 2) == 0) {
+		atomic_store(&stats_detail_on, true);
+		obuf_adds(out, "OK\r\n");
+	} else if (l == 3 && memcmp(w, "off", 3) == 0) {
+		atomic_store(&stats_detail_on, false);
+		obuf_adds(out, "OK\r\n");
+	} else if (l == 4 && memcmp(w, "dump", 4) == 0) {
+		stats_detail_dump(out);
+		obuf_adds(out, "END\r\n");
+	} else
+		obuf_adds(
+		    out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
+}
+
 int
-stats_answer(const char *group, size_t len, struct obuf *out)
+stats_answer(const char *line, size_t len, struct obuf *out)
 {
 	static const struct {
 		const char *name;
 		void (*fn)(struct obuf *);
 	} groups[] = {
 	    {"", stats_general},
-	    {"threads", stats_threads},
 	    {"settings", stats_settings},
+	    {"items", stats_items},
+	    {"slabs", stats_slabs},
+	    {"sizes", stats_sizes},
+	    {"reset", stats_reset},
+	    {"threads", stats_threads},
 	    {"conns", stats_conns},
 	};
+	const char *p = line, *end = line + len, *g;
+	size_t glen;
 
+	/* memcached reads the group and ignores what follows it, but for
+	 * the groups that take arguments. */
+	if (!stats_word(&p, end, &g, &glen))
+		glen = 0;
+	if (glen == 6 && memcmp(g, "detail", 6) == 0) {
+		stats_detail(p, end, out);
+		return 0;
+	}
+	if (glen == 9 && memcmp(g, "cachedump", 9) == 0) {
+		stats_cachedump(p, end, out);
+		return 0;
+	}
 	for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-		if (strlen(groups[i].name) == len &&
-		    memcmp(groups[i].name, group, len) == 0) {
+		if (strlen(groups[i].name) == glen &&
+		    memcmp(groups[i].name, g, glen) == 0) {
 			groups[i].fn(out);
 			return 0;
 		}

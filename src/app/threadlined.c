@@ -326,6 +326,7 @@ main_setup_service(const struct config *cfg)
 	        .no_evict = !cfg->evict}) == -1)
 		fatalx("cannot set up the cache");
 	proto_text_init(&(struct proto_hooks){.stats = stats_answer,
+	    .detail = stats_detail_record,
 	    .flushed = maint_kick,
 	    .shutdown = cfg->enable_shutdown,
 	    .no_cas = !cfg->cas,

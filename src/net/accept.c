@@ -44,6 +44,7 @@ static struct {
 	/* Pausing repeats as each freed descriptor is taken again: one line
 	 * per minute at most, with the pauses so far (also in stats). */
 	struct timespec pause_logged_at;
+	struct timespec paused_at; /* when the pause going on began */
 	bool pause_logged;
 	struct event *resume;
 	struct thread *thread;
@@ -267,6 +268,7 @@ accept_pause(void)
 	atomic_store(&acc.paused, 1);
 	stat_add(&acc.counters.pauses, 1);
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	acc.paused_at = now;
 	if (!acc.pause_logged ||
 	    now.tv_sec - acc.pause_logged_at.tv_sec >= 60) {
 		log_warnx("out of file descriptors with %d connections open: "
@@ -302,8 +304,14 @@ accept_error_cb(struct evconnlistener *l, void *arg)
 static void
 accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct timespec now;
+
 	if (!atomic_exchange(&acc.paused, 0))
 		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	stat_add(&acc.counters.paused_us,
+	    (uint64_t)((now.tv_sec - acc.paused_at.tv_sec) * 1000000 +
+	               (now.tv_nsec - acc.paused_at.tv_nsec) / 1000));
 	event_del(acc.resume);
 	for (int i = 0; i < acc.nlisteners; i++)
 		evconnlistener_enable(acc.listeners[i]);

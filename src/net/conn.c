@@ -134,6 +134,7 @@ conn_tick(struct conn *c)
 		                     limit) {
 			snprintf(
 			    why, sizeof why, "closed: idle for %d s", limit);
+			stat_add(&c->own->counters->idle_kicks, 1);
 			conn_close(c, why);
 		}
 		break;

@@ -425,6 +425,9 @@ cmd_get(struct request *r, int flavour)
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
 		if (log_event_wanted(LOG_EV_FETCH))
 			proto_event_fetch(r->ctx, key.s, key.len, it);
+		if (hooks.detail != NULL)
+			hooks.detail(
+			    PROTO_DETAIL_GET, key.s, key.len, it != NULL);
 		r->nkeys++;
 		if (it != NULL) {
 			r->hits++;
@@ -473,6 +476,33 @@ cmd_store_failed(struct request *r, int op)
 		cache_delete(r->tok[1].s, r->tok[1].len, NULL);
 }
 
+/* A store refused for its size or for want of memory: counted, and
+ * logged at most once a minute per worker and kind, with how many went
+ * unlogged, so a client filling a full cache cannot flood the log. */
+static void
+cmd_store_refused(struct request *r, bool too_large, uint64_t bytes)
+{
+	static _Thread_local time_t logged_at[2];
+	static _Thread_local unsigned long unlogged[2];
+	time_t now = cache_now();
+
+	stat_add(too_large ? &r->ctx->st->store_too_large
+	                   : &r->ctx->st->store_no_memory,
+	    1);
+	if (logged_at[too_large] != 0 && now - logged_at[too_large] < 60) {
+		unlogged[too_large]++;
+		return;
+	}
+	log_warnx("not stored: a value of %llu bytes %s (%lu more in the "
+	          "minute before, at most one line a minute)",
+	    (unsigned long long)bytes,
+	    too_large ? "is larger than item_size_max"
+	              : "found no memory, the cache is full",
+	    unlogged[too_large]);
+	logged_at[too_large] = now;
+	unlogged[too_large] = 0;
+}
+
 /* Whether the data block of bytes after the line is here, whole and ended
  * by "\r\n"; if not, more input is asked for or the error is answered. */
 static bool
@@ -480,6 +510,7 @@ cmd_store_data(struct request *r, int op, uint64_t bytes)
 {
 	if (r->tok[1].len + bytes > cache_item_max()) {
 		/* The data block is swallowed, not read as commands. */
+		cmd_store_refused(r, true, bytes);
 		REPLY(r, reply_too_large);
 		cmd_store_failed(r, op);
 		r->ctx->skip = bytes + 2;
@@ -536,9 +567,13 @@ cmd_store(struct request *r, int op)
 
 	if (!cmd_store_args(r, op, &a) || !cmd_store_data(r, op, a.bytes))
 		return;
+	if (hooks.detail != NULL)
+		hooks.detail(
+		    PROTO_DETAIL_SET, r->tok[1].s, r->tok[1].len, true);
 	it = cache_alloc(r->tok[1].s, r->tok[1].len, a.flags,
 	    cache_exptime(a.exptime, cache_now()), a.bytes, &res, r->ctx->st);
 	if (it == NULL) {
+		cmd_store_refused(r, res == CACHE_TOO_LARGE, a.bytes);
 		REPLY(r, reply_no_memory);
 		cmd_store_failed(r, op);
 		return;
@@ -575,6 +610,9 @@ cmd_delete(struct request *r, int arg)
 	}
 	if (!cmd_key_arg(r, &r->tok[1]))
 		return;
+	if (hooks.detail != NULL)
+		hooks.detail(
+		    PROTO_DETAIL_DEL, r->tok[1].s, r->tok[1].len, true);
 	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) == CACHE_OK)
 		REPLY(r, "DELETED\r\n");
 	else
@@ -804,18 +842,22 @@ cmd_meta(struct request *r, int which)
 	r->nkeys = which != 'n';
 }
 
-/* stats [GROUP]: the server's to answer, through its hook. */
+/* stats [GROUP [ARGS]]: the server's to answer, through its hook, which
+ * gets the line from the group on. */
 static void
 cmd_stats(struct request *r, int arg)
 {
 	const struct token *group = r->ntok > 1 ? &r->tok[1] : NULL;
+	const struct token *last = &r->tok[r->ntok - 1];
 
 	if (hooks.no_dump && group != NULL && tok_is(group, "cachedump")) {
 		REPLY(r, "CLIENT_ERROR stats cachedump not allowed\r\n");
 		return;
 	}
-	if (hooks.stats == NULL || hooks.stats(group ? group->s : "",
-	                               group ? group->len : 0, r->out) == -1)
+	if (hooks.stats == NULL ||
+	    hooks.stats(group ? group->s : "",
+	        group ? (size_t)(last->s + last->len - group->s) : 0,
+	        r->out) == -1)
 		REPLY(r, reply_error);
 }
 

@@ -78,6 +78,19 @@ struct shard {
 	size_t reclaim_next;  /* bucket the maint thread looks at next */
 } __attribute__((aligned(64)));
 
+/* A class's "stats items" counters. Evictions are counted under the lock
+ * of the chunk's owner, expiries under a shard lock and failed stores by
+ * any worker: several writers, hence atomic adds (all are rare events). */
+struct class_counts {
+	_Atomic uint64_t evicted;
+	_Atomic uint64_t evicted_nonzero; /* the item had an expiry */
+	_Atomic uint64_t evicted_unfetched;
+	_Atomic uint64_t reclaimed; /* dead items whose memory was taken */
+	_Atomic uint64_t expired_unfetched;
+	_Atomic uint64_t crawler_reclaimed; /* by maint's background pass */
+	_Atomic uint64_t outofmemory;       /* stores that found no memory */
+};
+
 struct slab_page {
 	char *base;
 	size_t charged; /* bytes of it counted against the limit */
@@ -99,6 +112,9 @@ struct slab_class {
 	unsigned hand_page; /* CLOCK: the chunk looked at next */
 	unsigned hand_chunk;
 	_Atomic size_t items; /* linked; read by stats */
+	_Atomic size_t bytes; /* what the linked items hold; read by stats */
+	size_t nfree;         /* chunks on the free list */
+	struct class_counts counts;
 } __attribute__((aligned(64)));
 
 /* Ahead of a large item in its mapping; the list is oldest last. */
@@ -125,7 +141,10 @@ static struct {
 	_Atomic size_t large_count;
 	struct large *parked; /* through next; large lock */
 	unsigned nparked;
-	_Atomic size_t mapped; /* pages and large mappings */
+	_Atomic size_t large_bytes;
+	struct class_counts large_counts;
+	_Atomic uint64_t alloc_fails; /* mappings the system refused */
+	_Atomic size_t mapped;        /* pages and large mappings */
 	_Atomic size_t item_bytes;
 	_Atomic size_t limit;
 	size_t item_max;
@@ -323,6 +342,10 @@ map_alloc(size_t len, bool populate)
 	/* cppcheck-suppress invalidFunctionArg */
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
 
+	if (p == MAP_FAILED)
+		atomic_fetch_add_explicit(
+		    &cache.alloc_fails, 1, memory_order_relaxed);
+
 	/* The caller owns the mapping: returned, not leaked. */
 	/* cppcheck-suppress memleak */
 	return p == MAP_FAILED ? NULL : p;
@@ -342,6 +365,7 @@ chunk_put(struct slab_class *c, struct item *it)
 	atomic_store_explicit(&it->state, 0, memory_order_relaxed);
 	it->hnext = c->free;
 	c->free = it;
+	c->nfree++;
 }
 
 /* An item's memory, its last reference gone: a chunk back to its class, a
@@ -380,6 +404,21 @@ cache_release(struct item *it)
 {
 	if (atomic_fetch_sub_explicit(&it->refs, 1, memory_order_acq_rel) == 1)
 		item_free(it);
+}
+
+/* The "stats items" counters of the class it belongs to. */
+static struct class_counts *
+class_counts_of(const struct item *it)
+{
+	return it->cls == CACHE_CLASS_LARGE ? &cache.large_counts
+	                                    : &cache.classes[it->cls].counts;
+}
+
+/* One more in a class counter. */
+static void
+class_count(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
 static bool
@@ -513,9 +552,14 @@ shard_link(struct shard *s, struct item **pp, struct item *it, time_t now)
 		pthread_mutex_unlock(&cache.large_lock);
 		atomic_fetch_add_explicit(
 		    &cache.large_count, 1, memory_order_relaxed);
-	} else
+		atomic_fetch_add_explicit(&cache.large_bytes,
+		    item_total(it->nkey, it->nbytes), memory_order_relaxed);
+	} else {
 		atomic_fetch_add_explicit(
 		    &cache.classes[it->cls].items, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&cache.classes[it->cls].bytes,
+		    item_total(it->nkey, it->nbytes), memory_order_relaxed);
+	}
 	atomic_fetch_or_explicit(&it->state, ITEM_LINKED, memory_order_release);
 	atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&cache.item_bytes,
@@ -542,9 +586,14 @@ shard_detach(
 			pthread_mutex_unlock(&cache.large_lock);
 		atomic_fetch_sub_explicit(
 		    &cache.large_count, 1, memory_order_relaxed);
-	} else
+		atomic_fetch_sub_explicit(&cache.large_bytes,
+		    item_total(it->nkey, it->nbytes), memory_order_relaxed);
+	} else {
 		atomic_fetch_sub_explicit(
 		    &cache.classes[it->cls].items, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&cache.classes[it->cls].bytes,
+		    item_total(it->nkey, it->nbytes), memory_order_relaxed);
+	}
 	atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&cache.item_bytes,
 	    item_total(it->nkey, it->nbytes), memory_order_relaxed);
@@ -585,9 +634,11 @@ shard_find(struct shard *s, uint64_t hash, const char *key, size_t nkey,
 	else if (it != NULL && item_expired(it, now)) {
 		why = GONE_EXPIRED;
 		if (!(atomic_load_explicit(&it->state, memory_order_relaxed) &
-		        ITEM_FETCHED) &&
-		    st)
-			stat_add(&st->expired_unfetched, 1);
+		        ITEM_FETCHED)) {
+			class_count(&class_counts_of(it)->expired_unfetched);
+			if (st)
+				stat_add(&st->expired_unfetched, 1);
+		}
 	}
 	/* *pp is now whatever followed it in the chain: look again. */
 	if (why != GONE_NOT) {
@@ -621,7 +672,19 @@ count_victim(struct item *it, time_t now, struct cache_stats *st)
 {
 	bool fetched = atomic_load_explicit(&it->state, memory_order_relaxed) &
 	               ITEM_FETCHED;
+	struct class_counts *cc = class_counts_of(it);
 
+	if (item_dead(it, now)) {
+		class_count(&cc->reclaimed);
+		if (!fetched && item_expired(it, now))
+			class_count(&cc->expired_unfetched);
+	} else {
+		class_count(&cc->evicted);
+		if (it->exptime != 0)
+			class_count(&cc->evicted_nonzero);
+		if (!fetched)
+			class_count(&cc->evicted_unfetched);
+	}
 	if (st == NULL)
 		return;
 	if (item_dead(it, now)) {
@@ -774,9 +837,10 @@ chunk_get(struct slab_class *c)
 {
 	struct item *it = c->free;
 
-	if (it != NULL)
+	if (it != NULL) {
 		c->free = it->hnext;
-	else {
+		c->nfree--;
+	} else {
 		if (c->carve_left == 0) {
 			/* A whole page of address space only once a block
 			 * of it can be had. */
@@ -825,9 +889,10 @@ class_drop_page(
 		chunk_put(c, it);
 	}
 	for (pp = &c->free; *pp != NULL;)
-		if ((char *)*pp >= page && (char *)*pp < end)
+		if ((char *)*pp >= page && (char *)*pp < end) {
 			*pp = (*pp)->hnext;
-		else
+			c->nfree--;
+		} else
 			pp = &(*pp)->hnext;
 	/* Only the last page is being carved: keep the order. */
 	if (i == c->npages - 1)
@@ -1044,6 +1109,10 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 	it = total > cache.chunk_max ? large_alloc(total, now, st)
 	                             : slab_alloc(class_for(total), now, st);
 	if (it == NULL) {
+		class_count(
+		    total > cache.chunk_max
+		        ? &cache.large_counts.outofmemory
+		        : &cache.classes[class_for(total)].counts.outofmemory);
 		*res = CACHE_NO_MEMORY;
 		return NULL;
 	}
@@ -1652,8 +1721,13 @@ cache_reclaim(unsigned budget, struct cache_stats *st)
 				if (!(atomic_load_explicit(
 				          &it->state, memory_order_relaxed) &
 				        ITEM_FETCHED) &&
-				    item_expired(it, now))
+				    item_expired(it, now)) {
 					stat_add(&st->expired_unfetched, 1);
+					class_count(&class_counts_of(it)
+					                 ->expired_unfetched);
+				}
+				class_count(
+				    &class_counts_of(it)->crawler_reclaimed);
 				shard_unlink(s, pp, it);
 				n++;
 			}
@@ -1709,4 +1783,124 @@ cache_free(void)
 	}
 	pthread_mutex_destroy(&cache.large_lock);
 	memset(&cache, 0, sizeof cache);
+}
+
+int
+cache_class_count(void)
+{
+	return (int)cache.nclasses + 1;
+}
+
+/* A copy of what a class has counted. */
+static void
+class_counts_copy(struct cache_class_stats *cs, struct class_counts *cc)
+{
+	cs->evicted = atomic_load_explicit(&cc->evicted, memory_order_relaxed);
+	cs->evicted_nonzero =
+	    atomic_load_explicit(&cc->evicted_nonzero, memory_order_relaxed);
+	cs->evicted_unfetched =
+	    atomic_load_explicit(&cc->evicted_unfetched, memory_order_relaxed);
+	cs->reclaimed =
+	    atomic_load_explicit(&cc->reclaimed, memory_order_relaxed);
+	cs->expired_unfetched =
+	    atomic_load_explicit(&cc->expired_unfetched, memory_order_relaxed);
+	cs->crawler_reclaimed =
+	    atomic_load_explicit(&cc->crawler_reclaimed, memory_order_relaxed);
+	cs->outofmemory =
+	    atomic_load_explicit(&cc->outofmemory, memory_order_relaxed);
+}
+
+int
+cache_class_stats(int cls, struct cache_class_stats *cs)
+{
+	struct slab_class *c;
+
+	memset(cs, 0, sizeof *cs);
+	if (cls < 0 || cls > (int)cache.nclasses)
+		return -1;
+	if (cls == (int)cache.nclasses) {
+		cs->items = atomic_load_explicit(
+		    &cache.large_count, memory_order_relaxed);
+		cs->mem_requested = atomic_load_explicit(
+		    &cache.large_bytes, memory_order_relaxed);
+		class_counts_copy(cs, &cache.large_counts);
+		return 0;
+	}
+	c = &cache.classes[cls];
+	/* Under the class lock, so the chunk counts add up. */
+	pthread_mutex_lock(&c->lock);
+	cs->chunk_size = c->size;
+	cs->chunks_per_page = c->per_page;
+	cs->pages = c->npages;
+	cs->total_chunks = (uint64_t)c->npages * c->per_page;
+	cs->free_chunks = c->nfree;
+	cs->free_chunks_end = c->npages > 0 ? c->carve_left : 0;
+	cs->malloced = c->charged;
+	pthread_mutex_unlock(&c->lock);
+	cs->used_chunks =
+	    cs->total_chunks - cs->free_chunks - cs->free_chunks_end;
+	cs->items = atomic_load_explicit(&c->items, memory_order_relaxed);
+	cs->mem_requested =
+	    atomic_load_explicit(&c->bytes, memory_order_relaxed);
+	class_counts_copy(cs, &c->counts);
+	return 0;
+}
+
+uint64_t
+cache_alloc_fails(void)
+{
+	return atomic_load_explicit(&cache.alloc_fails, memory_order_relaxed);
+}
+
+/* Pass the linked item it to fn, read under its shard lock; false when
+ * that lock is taken (the caller holds a class or the large lock, and
+ * only tries it). */
+static bool
+class_dump_item(struct item *it, cache_dump_fn fn, void *arg)
+{
+	struct shard *s;
+	bool linked;
+
+	if (!(atomic_load_explicit(&it->state, memory_order_acquire) &
+	        ITEM_LINKED))
+		return false;
+	s = shard_of(cache_hash(item_key(it), it->nkey));
+	if (pthread_mutex_trylock(&s->lock) != 0)
+		return false;
+	linked = atomic_load_explicit(&it->state, memory_order_relaxed) &
+	         ITEM_LINKED;
+	if (linked)
+		fn(arg, item_key(it), it->nkey, it->nbytes, it->exptime);
+	pthread_mutex_unlock(&s->lock);
+	return linked;
+}
+
+unsigned
+cache_class_dump(int cls, unsigned limit, cache_dump_fn fn, void *arg)
+{
+	struct slab_class *c;
+	unsigned n = 0;
+
+	if (cls < 0 || cls > (int)cache.nclasses)
+		return 0;
+	if (cls == (int)cache.nclasses) {
+		pthread_mutex_lock(&cache.large_lock);
+		for (struct large *l = cache.large_head;
+		     l != NULL && (limit == 0 || n < limit); l = l->next)
+			n += class_dump_item(large_item(l), fn, arg);
+		pthread_mutex_unlock(&cache.large_lock);
+		return n;
+	}
+	/* The class lock keeps every chunk where it is meanwhile. */
+	c = &cache.classes[cls];
+	pthread_mutex_lock(&c->lock);
+	for (unsigned p = 0; p < c->npages; p++)
+		for (unsigned i = 0;
+		     i < c->per_page && (limit == 0 || n < limit); i++)
+			n += class_dump_item(
+			    (struct item *)(c->pages[p].base +
+			                    (size_t)i * c->size),
+			    fn, arg);
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }

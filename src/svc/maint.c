@@ -58,6 +58,9 @@ maint_main(struct thread *self)
 		if (n > 0) {
 			struct cache_totals t;
 
+			/* Reclaimed, as those a store takes, and by the
+			 * crawler, as memcached names its background pass. */
+			stat_add(&mt.cstats.reclaimed, n);
 			stat_add(&mt.cstats.crawler_reclaimed, n);
 			cache_totals(&t);
 			log_info("reclaimed %zu expired or flushed items; %llu "
