@@ -407,11 +407,21 @@ stats_settings_num_threads(struct obuf *out)
 	obuf_printf(out, "%d", thread_role_count(ROLE_WORKER));
 }
 
-/* The listen(2) backlog of every listener. */
-static void
-stats_settings_tcp_backlog(struct obuf *out)
+/* -D: what ends a key's prefix for "stats detail"; ':' unless set. */
+static const char *
+stats_delimiter(void)
 {
-	obuf_printf(out, "%d", ACCEPT_BACKLOG);
+	return stats_cfg->prefix_delimiter != NULL &&
+	               stats_cfg->prefix_delimiter[0] != '\0'
+	           ? stats_cfg->prefix_delimiter
+	           : ":";
+}
+
+/* The delimiter "stats detail" cuts prefixes at (-D). */
+static void
+stats_settings_key_prefix(struct obuf *out)
+{
+	obuf_adds(out, stats_delimiter());
 }
 
 /* The global level now: "verbosity" changes it. */
@@ -486,7 +496,7 @@ static const struct stats_setting {
     {"inter", NULL, NULL},
     {"verbosity", NULL, stats_settings_verbosity},
     {"num_threads", NULL, stats_settings_num_threads},
-    {"tcp_backlog", NULL, stats_settings_tcp_backlog},
+    {"tcp_backlog", NULL, NULL},
     {"maxconns_fast", "yes", NULL},
     {"log_level", NULL, stats_settings_log_level},
     {"log_file", NULL, NULL},
@@ -495,12 +505,12 @@ static const struct stats_setting {
     {"maxbytes", NULL, stats_settings_maxbytes},
     {"item_size_max", NULL, NULL},
     {"evictions", NULL, stats_settings_evictions},
-    {"cas_enabled", "yes", NULL},
+    {"cas_enabled", NULL, NULL},
     {"shutdown_command", NULL, NULL},
-    {"stat_key_prefix", ":", NULL},
+    {"stat_key_prefix", NULL, stats_settings_key_prefix},
     {"detail_enabled", NULL, stats_settings_detail_enabled},
     {"slab_chunk_max", NULL, stats_settings_slab_chunk_max},
-    {"dump_enabled", "yes", NULL},
+    {"dump_enabled", NULL, NULL},
     {"track_sizes", "no", NULL},
 };
 #define STATS_NMEMCACHED                                                       \
@@ -645,7 +655,7 @@ stats_detail_record(
 	struct stats_prefix *e;
 
 	if (!atomic_load_explicit(&stats_detail_on, memory_order_relaxed) ||
-	    (colon = memchr(key, ':', nkey)) == NULL)
+	    (colon = memchr(key, stats_delimiter()[0], nkey)) == NULL)
 		return;
 	if (t == NULL) {
 		t = xcalloc(1, sizeof *t);
