@@ -147,6 +147,16 @@ START_TEST(test_events_of_a_client)
 	ck_assert(event_line(
 	    buf, "conn_close", NULL, line, sizeof line, names, sizeof names));
 	ck_assert_ptr_nonnull(strstr(line, " reason=normal "));
+	/* Counted as memcached counts them. */
+	{
+		int fd = harness_connect(srv.port);
+		char stats[8192], v[32];
+
+		harness_cmd(fd, "stats\r\n", "END\r\n", stats, sizeof stats);
+		ck_assert(harness_stat(stats, "log_watcher_sent", v, sizeof v));
+		ck_assert_int_ge(atoi(v), 8);
+		close(fd);
+	}
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 	log = harness_file_read(srv.log);
 	ck_assert_ptr_nonnull(log);

@@ -37,6 +37,8 @@ void watch_publish(const struct log_line *, const char *, size_t,
 void watch_wake(void);
 /* Lines skipped for watchers that read too slowly, since start. */
 uint64_t watch_skipped(void);
+/* Lines given to watchers, since start. */
+uint64_t watch_sent(void);
 /* How many watchers are attached. */
 int watch_count(void);
 

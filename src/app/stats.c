@@ -47,7 +47,8 @@ static struct stats_base {
 static size_t stats_nbase; /* slots, a power of two; 0: no reset yet */
 static struct cache_class_stats *stats_class_base;
 static int stats_class_nbase;
-static uint64_t stats_log_dropped_base, stats_watch_skipped_base;
+static uint64_t stats_log_dropped_base, stats_watch_skipped_base,
+    stats_watch_sent_base;
 
 /* The slot of counter c in the table of nslots. */
 static struct stats_base *
@@ -241,6 +242,7 @@ stats_general(struct obuf *out)
 	    "STAT log_worker_dropped %llu\r\n"
 	    "STAT log_worker_written %llu\r\n"
 	    "STAT log_watcher_skipped %llu\r\n"
+	    "STAT log_watcher_sent %llu\r\n"
 	    "STAT log_watchers %d\r\n",
 	    (int)getpid(), (long long)(now.tv_sec - stats_started.tv_sec),
 	    (long long)time(NULL), TL_WIRE_VERSION, event_get_version(),
@@ -263,6 +265,8 @@ stats_general(struct obuf *out)
 	    (unsigned long long)stats_read(&logger_counters()->lines_written),
 	    (unsigned long long)stats_since(
 	        watch_skipped(), &stats_watch_skipped_base),
+	    (unsigned long long)stats_since(
+	        watch_sent(), &stats_watch_sent_base),
 	    watch_count());
 	stats_cache(out);
 	stats_end(out);
@@ -903,6 +907,7 @@ stats_reset(struct obuf *out)
 		cache_class_stats(i, &stats_class_base[i]);
 	stats_log_dropped_base = stats_log_dropped_all();
 	stats_watch_skipped_base = watch_skipped();
+	stats_watch_sent_base = watch_sent();
 	pthread_mutex_unlock(&stats_base_lock);
 	stats_detail_clear();
 	obuf_adds(out, "RESET\r\n");

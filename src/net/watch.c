@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "counter.h"
 #include "log.h"
 #include "log_event.h"
 #include "obuf.h"
@@ -33,6 +34,8 @@ static _Atomic int nwatchers;
 /* Lines skipped for slow watchers, all watchers together ("stats
  * threads", logger:watch_skipped). */
 static _Atomic uint64_t nskipped;
+/* Lines copied to watchers, all together: written by the logger only. */
+static _Atomic uint64_t nsent;
 
 int
 watch_count(void)
@@ -109,6 +112,12 @@ watch_marker(char *buf, size_t cap, unsigned long long skipped,
 }
 
 uint64_t
+watch_sent(void)
+{
+	return atomic_load_explicit(&nsent, memory_order_relaxed);
+}
+
+uint64_t
 watch_skipped(void)
 {
 	return atomic_load_explicit(&nskipped, memory_order_relaxed);
@@ -138,6 +147,7 @@ watch_publish(const struct log_line *l, const char *line, size_t n,
 			memcpy(w->buf + w->len, line, n);
 			w->len += n;
 			w->pending = true;
+			stat_add(&nsent, 1);
 		} else {
 			w->skipped++;
 			atomic_fetch_add_explicit(
