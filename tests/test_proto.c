@@ -266,6 +266,29 @@ START_TEST(test_stats_goes_to_the_hook)
 END_TEST
 
 /* What the connection carries out comes back as an action. */
+/* lru_crawler metadump: memcached's lines for every item, its errors. */
+START_TEST(test_metadump)
+{
+	const char *r;
+
+	ck_assert_str_eq(FEED("set a%b 0 0 1\r\nx\r\n"), "STORED\r\n");
+	r = FEED("lru_crawler metadump all\r\n");
+	ck_assert_msg(strncmp(r, "key=a%25b exp=-1 la=", 20) == 0, "%s", r);
+	ck_assert_ptr_nonnull(strstr(r, " cas=1 fetch=no cls=1 size="));
+	ck_assert_str_eq(r + strlen(r) - 6, "\nEND\r\n");
+	ck_assert_str_eq(FEED("lru_crawler metadump 1\r\n"),
+	    FEED("lru_crawler metadump all\r\n"));
+	ck_assert_str_eq(FEED("lru_crawler metadump 2\r\n"), "END\r\n");
+	ck_assert_str_eq(FEED("lru_crawler metadump 999\r\n"),
+	    "BADCLASS invalid class id\r\n");
+	ck_assert_str_eq(FEED("lru_crawler metadump\r\n"), "ERROR\r\n");
+	ck_assert_str_eq(FEED("lru_crawler tocrawl 1\r\n"), "ERROR\r\n");
+	proto_text_init(&(struct proto_hooks){.no_dump = true});
+	ck_assert_str_eq(FEED("lru_crawler metadump all\r\n"),
+	    "ERROR metadump not allowed\r\n");
+}
+END_TEST
+
 START_TEST(test_actions)
 {
 	ck_assert_str_eq(FEED("flush_all\r\n"), "OK\r\n");
@@ -577,6 +600,7 @@ main(void)
 	tcase_add_test(tc, test_retrieval_commands);
 	tcase_add_test(tc, test_stats_goes_to_the_hook);
 	tcase_add_test(tc, test_actions);
+	tcase_add_test(tc, test_metadump);
 	tcase_add_test(tc, test_storage_and_retrieval);
 	tcase_add_test(tc, test_cas);
 	tcase_add_test(tc, test_arith);

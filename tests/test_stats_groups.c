@@ -152,6 +152,9 @@ START_TEST(test_memcached_tool)
 	free(tool("stats", "curr_items"));
 	free(tool("settings", "maxconns"));
 	free(tool("sizes", "sizes_status"));
+	/* dump and keys read "lru_crawler metadump all" to its END. */
+	free(tool("dump", "add a 0 0 1"));
+	free(tool("keys", "key=a exp=-1 la="));
 }
 END_TEST
 

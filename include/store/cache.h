@@ -245,9 +245,10 @@ enum cache_result cache_marith(const char *, size_t,
     const struct cache_marith *, struct cache_marith_info *,
     struct cache_stats *);
 
-/* me: an item's internals, without using it. */
+/* me, dumps: an item's internals, without using it. */
 struct cache_debug {
 	uint32_t exptime, atime;
+	uint32_t nbytes; /* the value's */
 	uint64_t cas;
 	bool fetched, binary_key;
 	unsigned cls; /* size class, from 1 as memcached's slab ids */
@@ -309,8 +310,7 @@ uint64_t cache_alloc_fails(void);
 /* Up to limit (0: all) linked items of class cls, to fn in no particular
  * order, with locks held: fn must not call the cache. Items whose shard
  * is busy are passed over. Returns how many fn saw. */
-typedef void (*cache_dump_fn)(
-    void *, const char *key, size_t nkey, uint32_t nbytes, uint32_t exptime);
+typedef void (*cache_dump_fn)(void *, const struct cache_debug *);
 unsigned cache_class_dump(int, unsigned, cache_dump_fn, void *);
 
 #endif

@@ -921,8 +921,7 @@ struct stats_dump {
 };
 
 static void
-stats_dump_item(
-    void *arg, const char *key, size_t nkey, uint32_t nbytes, uint32_t exptime)
+stats_dump_item(void *arg, const struct cache_debug *it)
 {
 	struct stats_dump *d = arg;
 
@@ -931,8 +930,8 @@ stats_dump_item(
 		d->full = true;
 		return;
 	}
-	obuf_printf(d->out, "ITEM %.*s [%u b; %u s]\r\n", (int)nkey, key,
-	    nbytes, exptime);
+	obuf_printf(d->out, "ITEM %.*s [%u b; %u s]\r\n", (int)it->nkey,
+	    it->key, it->nbytes, it->exptime);
 }
 
 /* A decimal number of up to 32 bits, the whole of t. */

@@ -72,6 +72,7 @@ static void cmd_touch(struct request *, int);
 static void cmd_verbosity(struct request *, int);
 static void cmd_version(struct request *, int);
 static void cmd_watch(struct request *, int);
+static void cmd_lru_crawler(struct request *, int);
 
 /* get flavours */
 #define GET_CAS   1
@@ -101,6 +102,7 @@ static const struct command commands[] = {
     {"quit", cmd_quit, 0, CMD_OTHER},
     {"shutdown", cmd_shutdown, 0, CMD_OTHER},
     {"watch", cmd_watch, 0, CMD_OTHER},
+    {"lru_crawler", cmd_lru_crawler, 0, CMD_OTHER},
     {"mg", cmd_meta, 'g', CMD_META},
     {"ms", cmd_meta, 's', CMD_META},
     {"md", cmd_meta, 'd', CMD_META},
@@ -840,6 +842,83 @@ cmd_meta(struct request *r, int which)
 	r->more = m.more;
 	r->noreply = m.noreply;
 	r->nkeys = which != 'n';
+}
+
+/* The most a metadump reply holds; what is past it is left out. */
+#define PROTO_METADUMP_MAX (64u << 20)
+
+/* One "key=... exp=... la=... cas=... fetch=... cls=... size=..." line of
+ * lru_crawler metadump, the key URI-encoded, as memcached writes it. */
+static void
+proto_metadump_item(void *arg, const struct cache_debug *d)
+{
+	static const char hexdigits[] = "0123456789ABCDEF";
+	struct obuf *out = arg;
+	char key[CACHE_KEY_MAX * 3], *k = key;
+
+	/* Bounded: a dump of millions of items would not fit in memory. */
+	if (out->len - out->off > PROTO_METADUMP_MAX)
+		return;
+	for (size_t i = 0; i < d->nkey; i++) {
+		unsigned char c = (unsigned char)d->key[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-_.~", c) != NULL) {
+			*k++ = (char)c;
+			continue;
+		}
+		*k++ = '%';
+		*k++ = hexdigits[c >> 4];
+		*k++ = hexdigits[c & 15];
+	}
+	obuf_printf(out,
+	    "key=%.*s exp=%lld la=%u cas=%llu fetch=%s cls=%u size=%zu\n",
+	    (int)(k - key), key, d->exptime ? (long long)d->exptime : -1LL,
+	    d->atime, (unsigned long long)d->cas, d->fetched ? "yes" : "no",
+	    d->cls, d->size);
+}
+
+/* lru_crawler metadump all|hash|ID[,ID...]: every item's metadata, for
+ * memcached-tool's dump and keys. memcached's crawler runs apart and
+ * answers later; the store here is walked at once, passing over shards
+ * busy that instant. Its other subcommands tune memcached's crawler. */
+static void
+cmd_lru_crawler(struct request *r, int arg)
+{
+	int n = cache_class_count();
+	bool want[256] = {false};
+	const char *p, *end;
+
+	if (r->ntok != 3 || !tok_is(&r->tok[1], "metadump")) {
+		REPLY(r, reply_error);
+		return;
+	}
+	if (hooks.no_dump) {
+		REPLY(r, "ERROR metadump not allowed\r\n");
+		return;
+	}
+	if (tok_is(&r->tok[2], "all") || tok_is(&r->tok[2], "hash"))
+		memset(want, true, sizeof want);
+	else
+		for (p = r->tok[2].s, end = p + r->tok[2].len; p < end;) {
+			const char *comma = memchr(p, ',', (size_t)(end - p));
+			struct token id = {
+			    p, (size_t)((comma ? comma : end) - p)};
+			uint32_t v;
+
+			/* memcached's classes count from 1; 0 holds our
+			 * items too large for a chunk. */
+			if (tok_u32(&id, &v) == -1 || v >= (uint32_t)n) {
+				REPLY(r, "BADCLASS invalid class id\r\n");
+				return;
+			}
+			want[v] = true;
+			p = comma ? comma + 1 : end;
+		}
+	for (int c = 0; c < n && c < 256; c++)
+		if (want[c == n - 1 ? 0 : c + 1])
+			cache_class_dump(c, 0, proto_metadump_item, r->out);
+	REPLY(r, "END\r\n");
 }
 
 /* stats [GROUP [ARGS]]: the server's to answer, through its hook, which

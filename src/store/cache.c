@@ -1655,26 +1655,33 @@ cache_marith(const char *key, size_t nkey, const struct cache_marith *q,
 	return res;
 }
 
+/* What me and the dumps show of it; its shard's lock is held. */
+static void
+item_debug(const struct item *it, struct cache_debug *d)
+{
+	uint8_t state = atomic_load_explicit(&it->state, memory_order_relaxed);
+
+	d->exptime = it->exptime;
+	d->atime = it->atime;
+	d->nbytes = it->nbytes;
+	d->cas = it->cas;
+	d->fetched = state & ITEM_FETCHED;
+	d->binary_key = state & ITEM_BINARY_KEY;
+	d->cls = item_class_id(it);
+	d->size = item_total(it->nkey, it->nbytes);
+	memcpy(d->key, item_key(it), it->nkey);
+	d->nkey = it->nkey;
+}
+
 bool
 cache_debug(const char *key, size_t nkey, struct cache_debug *d)
 {
 	time_t now = cache_now();
 	struct shard *s;
 	struct item *it = *shard_lock_find(key, nkey, now, &s, NULL, NULL);
-	uint8_t state;
 
-	if (it != NULL) {
-		state = atomic_load_explicit(&it->state, memory_order_relaxed);
-		d->exptime = it->exptime;
-		d->atime = it->atime;
-		d->cas = it->cas;
-		d->fetched = state & ITEM_FETCHED;
-		d->binary_key = state & ITEM_BINARY_KEY;
-		d->cls = it->cls == CACHE_CLASS_LARGE ? 0 : it->cls + 1u;
-		d->size = item_total(it->nkey, it->nbytes);
-		memcpy(d->key, item_key(it), it->nkey);
-		d->nkey = it->nkey;
-	}
+	if (it != NULL)
+		item_debug(it, d);
 	pthread_mutex_unlock(&s->lock);
 	return it != NULL;
 }
@@ -1869,8 +1876,12 @@ class_dump_item(struct item *it, cache_dump_fn fn, void *arg)
 		return false;
 	linked = atomic_load_explicit(&it->state, memory_order_relaxed) &
 	         ITEM_LINKED;
-	if (linked)
-		fn(arg, item_key(it), it->nkey, it->nbytes, it->exptime);
+	if (linked) {
+		struct cache_debug d;
+
+		item_debug(it, &d);
+		fn(arg, &d);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return linked;
 }
