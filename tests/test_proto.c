@@ -270,14 +270,16 @@ END_TEST
 START_TEST(test_metadump)
 {
 	const char *r;
+	char *all;
 
 	ck_assert_str_eq(FEED("set a%b 0 0 1\r\nx\r\n"), "STORED\r\n");
 	r = FEED("lru_crawler metadump all\r\n");
 	ck_assert_msg(strncmp(r, "key=a%25b exp=-1 la=", 20) == 0, "%s", r);
 	ck_assert_ptr_nonnull(strstr(r, " cas=1 fetch=no cls=1 size="));
 	ck_assert_str_eq(r + strlen(r) - 6, "\nEND\r\n");
-	ck_assert_str_eq(FEED("lru_crawler metadump 1\r\n"),
-	    FEED("lru_crawler metadump all\r\n"));
+	all = strdup(r);
+	ck_assert_str_eq(FEED("lru_crawler metadump 1\r\n"), all);
+	free(all);
 	ck_assert_str_eq(FEED("lru_crawler metadump 2\r\n"), "END\r\n");
 	ck_assert_str_eq(FEED("lru_crawler metadump 999\r\n"),
 	    "BADCLASS invalid class id\r\n");
