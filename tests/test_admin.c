@@ -1,0 +1,201 @@
+/* The admin thread against the real server: its HTTP address from the
+ * log, each page over a plain socket, JSON checked by Debian's python3,
+ * bad requests refused, and the thread itself in /proc. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define RESP_MAX (256 * 1024)
+#define PYTHON   "/usr/bin/python3"
+
+static struct harness_server srv;
+static char resp[RESP_MAX];
+
+static void
+teardown(void)
+{
+	if (srv.pid > 0)
+		ck_assert_int_eq(harness_server_stop(&srv), 0);
+	harness_test_teardown();
+}
+
+/* The admin port the server logged. */
+static int
+admin_port(const struct harness_server *s)
+{
+	char port[16];
+
+	ck_assert_msg(harness_file_wait_re(s->log,
+	                  " admin notice serving admin HTTP at [^ ]*:([0-9]+)$",
+	                  port, sizeof port, HARNESS_DEADLINE_MS),
+	    "no admin HTTP line in %s", s->log);
+	return atoi(port);
+}
+
+/* One request on a connection of its own, the whole response in resp;
+ * returns the status code. */
+static int
+http(int port, const char *method, const char *path, const char *headers)
+{
+	char req[1024];
+	bool eof;
+	int fd = harness_connect(port), code = 0;
+
+	snprintf(req, sizeof req,
+	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n",
+	    method, path, headers != NULL ? headers : "");
+	harness_sends(fd, req);
+	harness_recv_all(fd, resp, sizeof resp, HARNESS_DEADLINE_MS, &eof);
+	harness_close(fd);
+	ck_assert_msg(eof, "%s %s: no end of response: %s", method, path, resp);
+	ck_assert_msg(sscanf(resp, "HTTP/1.1 %d ", &code) == 1,
+	    "%s %s: no status line: %s", method, path, resp);
+	ck_assert_msg(strstr(resp, "\r\nX-Served-By: admin\r\n") != NULL,
+	    "%s %s: no X-Served-By: %s", method, path, resp);
+	return code;
+}
+
+/* The body of the response in resp. */
+static const char *
+body(void)
+{
+	const char *p = strstr(resp, "\r\n\r\n");
+
+	ck_assert_msg(p != NULL, "no end of headers: %s", resp);
+	return p + 4;
+}
+
+/* Run python3 code on the body (saved as DIR/tag.json, sys.argv[1]);
+ * it exits non-zero, with a message, when a check fails. */
+static void
+python_check(const char *tag, const char *code)
+{
+	char path[HARNESS_PATH_MAX], name[128];
+	pid_t pid;
+	int status;
+	char *err;
+
+	snprintf(name, sizeof name, "%s.json", tag);
+	harness_path(path, sizeof path, name);
+	harness_file_write(path, body());
+	pid = harness_spawn_prog(
+	    PYTHON, tag, (const char *const[]){"-c", code, path, NULL});
+	status = harness_wait(pid, HARNESS_DEADLINE_MS);
+	err = harness_output(tag, "err");
+	ck_assert_msg(
+	    status == 0, "%s: python3 exited %d: %s", tag, status, err);
+	free(err);
+}
+
+/* /status and /threads: JSON naming the thread that served them, every
+ * thread of the process, every worker with its counters. */
+START_TEST(test_status_and_threads)
+{
+	char reply[256];
+	int port, fd;
+	pid_t tid;
+
+	harness_server_start(&srv, "srv", 3, NULL);
+	port = admin_port(&srv);
+	ck_assert_msg(harness_thread_named(srv.pid, "admin", &tid),
+	    "no thread named admin in /proc/%d/task", (int)srv.pid);
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "set k 0 0 1\r\nv\r\n", "\r\n", reply, sizeof reply);
+	harness_cmd(fd, "get k\r\n", "END\r\n", reply, sizeof reply);
+	harness_close(fd);
+
+	ck_assert_int_eq(http(port, "GET", "/status", NULL), 200);
+	ck_assert_ptr_nonnull(
+	    strstr(resp, "\r\nContent-Type: application/json\r\n"));
+	python_check("status",
+	    "import json, os, sys\n"
+	    "d = json.load(open(sys.argv[1]))\n"
+	    "assert d['served_by'] == 'admin', d\n"
+	    "assert isinstance(d['pid'], int) and d['uptime'] >= 0, d\n"
+	    "assert d['version'], d\n"
+	    "assert d['settings']['server.threads'] == '3', d\n"
+	    "assert d['settings']['admin.listen'] == '127.0.0.1:0', d\n"
+	    "names = {t['name']: t for t in d['threads']}\n"
+	    "for n in ['threadlined', 'logger', 'accept', 'maint', "
+	    "'worker-0', 'worker-1', 'worker-2', 'admin']:\n"
+	    "    assert n in names, (n, names)\n"
+	    "    assert names[n]['tid'] > 0, names[n]\n"
+	    "assert names['admin']['role'] == 'admin', names\n");
+
+	ck_assert_int_eq(http(port, "GET", "/threads", NULL), 200);
+	python_check("threads",
+	    "import json, sys\n"
+	    "d = json.load(open(sys.argv[1]))\n"
+	    "assert d['served_by'] == 'admin', d\n"
+	    "ts = d['threads']\n"
+	    "ws = [t for t in ts if t['role'] == 'worker']\n"
+	    "assert sorted(t['name'] for t in ws) == "
+	    "['worker-0', 'worker-1', 'worker-2'], ws\n"
+	    "for t in ts:\n"
+	    "    for k in ['name', 'role', 'tid', 'cpu_user', 'cpu_system', "
+	    "'log_level', 'log_dropped']:\n"
+	    "        assert k in t, (k, t)\n"
+	    "    assert t['cpu_user'] >= 0 and t['cpu_system'] >= 0, t\n"
+	    "for t in ws:\n"
+	    "    for k in ['connections', 'commands', 'bytes_read', "
+	    "'bytes_written']:\n"
+	    "        assert k in t, (k, t)\n"
+	    "assert sum(t['commands'] for t in ws) >= 2, ws\n"
+	    "assert sum(t['bytes_read'] for t in ws) > 0, ws\n"
+	    "lg = [t for t in ts if t['role'] == 'logger'][0]\n"
+	    "assert lg['lines_written'] > 0, lg\n"
+	    "assert any(t['name'] == 'admin' for t in ts), ts\n");
+	ck_assert_int_eq(http(port, "HEAD", "/threads", NULL), 200);
+}
+END_TEST
+
+/* Unknown paths and methods other than GET and HEAD are refused, in
+ * short plain text. */
+START_TEST(test_bad_requests)
+{
+	int port;
+
+	harness_server_start(&srv, "srv", 1, NULL);
+	port = admin_port(&srv);
+	ck_assert_int_eq(http(port, "GET", "/nope", NULL), 404);
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nContent-Type: text/plain"));
+	ck_assert_str_eq(body(), "not found\n");
+	ck_assert_int_eq(http(port, "POST", "/status", NULL), 405);
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nAllow: GET, HEAD\r\n"));
+	ck_assert_int_eq(http(port, "DELETE", "/threads", NULL), 405);
+	/* The server still serves both protocols. */
+	ck_assert_int_eq(http(port, "GET", "/status", NULL), 200);
+	harness_serves(srv.port, 1);
+}
+END_TEST
+
+/* An empty address turns the admin thread off. */
+START_TEST(test_admin_off)
+{
+	char *log;
+
+	harness_server_start(
+	    &srv, "srv", 1, (const char *const[]){"--admin", "", NULL});
+	ck_assert(!harness_thread_named(srv.pid, "admin", NULL));
+	log = harness_file_read(srv.log);
+	ck_assert_ptr_null(strstr(log, "serving admin HTTP"));
+	free(log);
+	harness_serves(srv.port, 1);
+}
+END_TEST
+
+int
+main(void)
+{
+	const TTest *tests[] = {
+	    test_status_and_threads, test_bad_requests, test_admin_off, NULL};
+
+	return harness_run_suite(
+	    &(struct harness_suite){
+	        .name = "admin", .teardown = teardown, .timeout = 120},
+	    tests);
+}
