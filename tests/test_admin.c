@@ -1,5 +1,6 @@
 /* The admin thread against the real server: its HTTP address from the
- * log, each page over a plain socket, JSON checked by Debian's python3,
+ * log, each page over a plain socket, JSON and the Prometheus format
+ * checked by Debian's python3 (and promtool when installed),
  * bad requests refused, and the thread itself in /proc. */
 #include <check.h>
 #include <stdio.h>
@@ -69,7 +70,7 @@ body(void)
 	return p + 4;
 }
 
-/* Run python3 code on the body (saved as DIR/tag.json, sys.argv[1]);
+/* Run python3 code on the body (saved as DIR/tag.body, sys.argv[1]);
  * it exits non-zero, with a message, when a check fails. */
 static void
 python_check(const char *tag, const char *code)
@@ -79,7 +80,7 @@ python_check(const char *tag, const char *code)
 	int status;
 	char *err;
 
-	snprintf(name, sizeof name, "%s.json", tag);
+	snprintf(name, sizeof name, "%s.body", tag);
 	harness_path(path, sizeof path, name);
 	harness_file_write(path, body());
 	pid = harness_spawn_prog(
@@ -153,6 +154,106 @@ START_TEST(test_status_and_threads)
 }
 END_TEST
 
+/* /metrics: the Prometheus text format, every line a comment or a
+ * sample of a family declared before it, memcached_exporter's names with
+ * figures that moved, one CPU sample per thread and mode; promtool's
+ * checks pass when it is installed. */
+START_TEST(test_metrics)
+{
+	char reply[256], promtool[HARNESS_PATH_MAX],
+	    cmd[2 * HARNESS_PATH_MAX + 32];
+	char path[HARNESS_PATH_MAX], *err;
+	int port, fd, status;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	port = admin_port(&srv);
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "set k 0 0 1\r\nv\r\n", "\r\n", reply, sizeof reply);
+	harness_cmd(fd, "get k\r\n", "END\r\n", reply, sizeof reply);
+	harness_cmd(fd, "get nokey\r\n", "END\r\n", reply, sizeof reply);
+	harness_cmd(fd, "delete nokey\r\n", "\r\n", reply, sizeof reply);
+
+	ck_assert_int_eq(http(port, "GET", "/metrics", NULL), 200);
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nContent-Type: text/plain; "
+	                                   "version=0.0.4; charset=utf-8\r\n"));
+	python_check("metrics",
+	    "import re, sys\n"
+	    "types, samples = {}, {}\n"
+	    "sample = re.compile(r'([a-z_]+)(\\{[^}]*\\})? "
+	    "([0-9]+(\\.[0-9]+)?)$')\n"
+	    "for l in open(sys.argv[1]).read().splitlines():\n"
+	    "    if l.startswith('# HELP '):\n"
+	    "        continue\n"
+	    "    if l.startswith('# TYPE '):\n"
+	    "        _, _, n, t = l.split(' ')\n"
+	    "        assert t in ('counter', 'gauge'), l\n"
+	    "        assert (t == 'counter') == n.endswith('_total'), l\n"
+	    "        types[n] = t\n"
+	    "        continue\n"
+	    "    m = sample.match(l)\n"
+	    "    assert m, 'bad line: ' + l\n"
+	    "    assert m.group(1) in types, 'undeclared: ' + l\n"
+	    "    samples[m.group(1) + (m.group(2) or '')] = float(m.group(3))\n"
+	    "def v(k):\n"
+	    "    assert k in samples, (k, sorted(samples))\n"
+	    "    return samples[k]\n"
+	    "assert v('memcached_up') == 1\n"
+	    "assert v('memcached_version{version=\"' + "
+	    "[k for k in samples if k.startswith('memcached_version')][0]"
+	    ".split('\"')[1] + '\"}') == 1\n"
+	    "assert v('memcached_current_connections') >= 1\n"
+	    "assert v('memcached_connections_total') >= 1\n"
+	    "assert v('memcached_current_items') == 1\n"
+	    "assert v('memcached_items_total') == 1\n"
+	    "assert v('memcached_items_evicted_total') == 0\n"
+	    "assert v('memcached_read_bytes_total') > 0\n"
+	    "assert v('memcached_written_bytes_total') > 0\n"
+	    "assert v('memcached_limit_bytes') == 64 << 20\n"
+	    "assert v('memcached_current_bytes') > 0\n"
+	    "assert v('memcached_max_connections') == 1024\n"
+	    "assert v('memcached_uptime_seconds') >= 0\n"
+	    "c = 'memcached_commands_total{command=\"%s\",status=\"%s\"}'\n"
+	    "assert v(c % ('get', 'hit')) == 1\n"
+	    "assert v(c % ('get', 'miss')) == 1\n"
+	    "assert v(c % ('set', 'hit')) == 1\n"
+	    "assert v(c % ('delete', 'miss')) == 1\n"
+	    "for cmd in ['incr', 'decr', 'touch', 'cas']:\n"
+	    "    assert v(c % (cmd, 'hit')) == 0\n"
+	    "assert v(c % ('flush', 'hit')) == 0\n"
+	    "for t in ['threadlined', 'logger', 'accept', 'maint', "
+	    "'worker-0', 'worker-1', 'admin']:\n"
+	    "    r = [k for k in samples if k.startswith("
+	    "'threadline_thread_cpu_seconds_total{thread=\"' + t + '\"')]\n"
+	    "    assert len(r) == 2, (t, r)\n"
+	    "    assert "
+	    "any('threadline_thread_log_lines_dropped_total{thread=\"'"
+	    " + t + '\"' in k for k in samples), t\n"
+	    "w = 'threadline_thread_%s{thread=\"worker-%d\",role=\"worker\"}'\n"
+	    "assert sum(v(w % ('commands_total', i)) for i in (0, 1)) == 4\n"
+	    "assert sum(v(w % ('connections', i)) for i in (0, 1)) == 1\n"
+	    "assert sum(v(w % ('read_bytes_total', i)) for i in (0, 1)) > 0\n"
+	    "assert sum(v(w % ('written_bytes_total', i)) for i in (0, 1)) > "
+	    "0\n"
+	    "assert v('threadline_log_lines_written_total') > 0\n");
+	harness_close(fd);
+
+	if (!harness_which("promtool", promtool, sizeof promtool)) {
+		printf(
+		    "SKIP: promtool is not installed (Debian's prometheus)\n");
+		return;
+	}
+	harness_path(path, sizeof path, "metrics.body");
+	snprintf(cmd, sizeof cmd, "%s check metrics < %s", promtool, path);
+	status = harness_wait(harness_spawn_prog("/bin/sh", "promtool",
+	                          (const char *const[]){"-c", cmd, NULL}),
+	    HARNESS_DEADLINE_MS);
+	err = harness_output("promtool", "err");
+	ck_assert_msg(
+	    status == 0, "promtool check metrics: %d: %s", status, err);
+	free(err);
+}
+END_TEST
+
 /* Unknown paths and methods other than GET and HEAD are refused, in
  * short plain text. */
 START_TEST(test_bad_requests)
@@ -191,8 +292,8 @@ END_TEST
 int
 main(void)
 {
-	const TTest *tests[] = {
-	    test_status_and_threads, test_bad_requests, test_admin_off, NULL};
+	const TTest *tests[] = {test_status_and_threads, test_metrics,
+	    test_bad_requests, test_admin_off, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){

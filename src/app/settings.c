@@ -491,9 +491,9 @@ const struct setting settings[] = {
         .def = "127.0.0.1:" SETTINGS_STR(CONFIG_ADMIN_PORT),
         .expect = "HOST:PORT; empty: off",
         .stat = "admin_listen",
-        .help = "where the admin thread serves HTTP (/status, /threads); "
-                "port 0 lets the kernel pick one, which the log shows; "
-                "empty: no admin thread",
+        .help = "where the admin thread serves HTTP (/status, /threads, "
+                "/metrics); port 0 lets the kernel pick one, which the log "
+                "shows; empty: no admin thread",
     },
 };
 _Static_assert(sizeof settings / sizeof settings[0] == SETTINGS_COUNT,
