@@ -37,24 +37,34 @@ admin_port(const struct harness_server *s)
 	return atoi(port);
 }
 
-/* One request on a connection of its own, the whole response in resp;
- * returns the status code. */
+/* Send raw bytes on a connection of their own, the whole response in
+ * resp; returns the status code. */
+static int
+http_raw(int port, const char *req, size_t len)
+{
+	bool eof;
+	int fd = harness_connect(port), code = 0;
+
+	harness_send(fd, req, len);
+	harness_recv_all(fd, resp, sizeof resp, HARNESS_DEADLINE_MS, &eof);
+	harness_close(fd);
+	ck_assert_msg(eof, "no end of response: %s", resp);
+	ck_assert_msg(sscanf(resp, "HTTP/1.1 %d ", &code) == 1,
+	    "no status line: %s", resp);
+	return code;
+}
+
+/* One request; its response names the admin thread. */
 static int
 http(int port, const char *method, const char *path, const char *headers)
 {
 	char req[1024];
-	bool eof;
-	int fd = harness_connect(port), code = 0;
+	int code;
 
 	snprintf(req, sizeof req,
 	    "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n",
 	    method, path, headers != NULL ? headers : "");
-	harness_sends(fd, req);
-	harness_recv_all(fd, resp, sizeof resp, HARNESS_DEADLINE_MS, &eof);
-	harness_close(fd);
-	ck_assert_msg(eof, "%s %s: no end of response: %s", method, path, resp);
-	ck_assert_msg(sscanf(resp, "HTTP/1.1 %d ", &code) == 1,
-	    "%s %s: no status line: %s", method, path, resp);
+	code = http_raw(port, req, strlen(req));
 	ck_assert_msg(strstr(resp, "\r\nX-Served-By: admin\r\n") != NULL,
 	    "%s %s: no X-Served-By: %s", method, path, resp);
 	return code;
@@ -255,7 +265,7 @@ START_TEST(test_metrics)
 END_TEST
 
 /* Unknown paths and methods other than GET and HEAD are refused, in
- * short plain text. */
+ * short plain text; evhttp refuses what is not HTTP or too large. */
 START_TEST(test_bad_requests)
 {
 	int port;
@@ -268,9 +278,62 @@ START_TEST(test_bad_requests)
 	ck_assert_int_eq(http(port, "POST", "/status", NULL), 405);
 	ck_assert_ptr_nonnull(strstr(resp, "\r\nAllow: GET, HEAD\r\n"));
 	ck_assert_int_eq(http(port, "DELETE", "/threads", NULL), 405);
+	/* What evhttp refuses itself: a request line that is not HTTP,
+	 * headers past the limit. */
+	ck_assert_int_eq(http_raw(port, "GARBAGE\r\n\r\n", 11), 400);
+	{
+		static char big[16384];
+		size_t n;
+
+		n = (size_t)snprintf(big, sizeof big,
+		    "GET /status HTTP/1.1\r\nHost: x\r\nX-Big: ");
+		memset(big + n, 'a', 10000);
+		n += 10000;
+		memcpy(big + n, "\r\n\r\n", 4);
+		n += 4;
+		ck_assert_int_ge(http_raw(port, big, n), 400);
+	}
 	/* The server still serves both protocols. */
 	ck_assert_int_eq(http(port, "GET", "/status", NULL), 200);
 	harness_serves(srv.port, 1);
+}
+END_TEST
+
+/* With [admin] token set, /status and /threads want it as a bearer
+ * token, /metrics does not; neither stats settings nor /status shows it. */
+START_TEST(test_token)
+{
+	char conf[HARNESS_PATH_MAX], reply[64 * 1024];
+	int port, fd;
+
+	harness_path(conf, sizeof conf, "admin.conf");
+	harness_file_write(conf, "[admin]\ntoken = s3cret-t0ken\n");
+	harness_server_start(
+	    &srv, "srv", 1, (const char *const[]){"--config", conf, NULL});
+	port = admin_port(&srv);
+	ck_assert_int_eq(http(port, "GET", "/status", NULL), 401);
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nWWW-Authenticate: Bearer\r\n"));
+	ck_assert_int_eq(http(port, "GET", "/threads", NULL), 401);
+	ck_assert_int_eq(http(port, "GET", "/status",
+	                     "Authorization: Bearer wrong-t0ken\r\n"),
+	    401);
+	ck_assert_int_eq(
+	    http(port, "GET", "/status", "Authorization: Bearer s3cret\r\n"),
+	    401);
+	ck_assert_int_eq(http(port, "GET", "/status",
+	                     "Authorization: Bearer s3cret-t0ken\r\n"),
+	    200);
+	ck_assert_ptr_null(strstr(resp, "s3cret"));
+	ck_assert_ptr_nonnull(strstr(resp, "\"admin.token\":\"(hidden)\""));
+	ck_assert_int_eq(http(port, "GET", "/threads",
+	                     "Authorization: Bearer s3cret-t0ken\r\n"),
+	    200);
+	ck_assert_int_eq(http(port, "GET", "/metrics", NULL), 200);
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "stats settings\r\n", "END\r\n", reply, sizeof reply);
+	ck_assert_ptr_null(strstr(reply, "s3cret"));
+	ck_assert_ptr_nonnull(strstr(reply, "STAT admin_token (hidden)\r\n"));
+	harness_close(fd);
 }
 END_TEST
 
@@ -293,7 +356,7 @@ int
 main(void)
 {
 	const TTest *tests[] = {test_status_and_threads, test_metrics,
-	    test_bad_requests, test_admin_off, NULL};
+	    test_bad_requests, test_token, test_admin_off, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){

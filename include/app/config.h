@@ -54,6 +54,7 @@ struct config {
 	bool coredumps;         /* -r */
 	int verbose;            /* how many -v */
 	char *admin_listen;     /* the admin thread's HTTP address; NULL: off */
+	char *admin_token;      /* bearer token for all but /metrics; or NULL */
 	char
 	    *ignored; /* memcached options accepted but ignored, for a notice */
 };

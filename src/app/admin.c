@@ -53,6 +53,7 @@ struct admin_page {
 	const char *path;
 	const char *type; /* Content-Type */
 	void (*fn)(struct evbuffer *);
+	bool open; /* served without the token: Prometheus scrapes it */
 };
 
 /* s as a JSON string, quotes included. */
@@ -402,9 +403,10 @@ admin_metrics(struct evbuffer *b)
 }
 
 static const struct admin_page admin_pages[] = {
-    {"/status", "application/json", admin_status},
-    {"/threads", "application/json", admin_threads},
-    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", admin_metrics},
+    {"/status", "application/json", admin_status, false},
+    {"/threads", "application/json", admin_threads, false},
+    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", admin_metrics,
+        true},
 };
 
 /* A short plain-text reply: errors. */
@@ -421,7 +423,31 @@ admin_reply_text(
 	evbuffer_free(b);
 }
 
-/* Every request: find the page, check the method, answer. */
+/* Whether req carries "Authorization: Bearer TOKEN" with the configured
+ * token, compared in time that does not depend on where they differ. */
+static bool
+admin_authorized(struct evhttp_request *req)
+{
+	const char *token = adm.cfg->admin_token, *h;
+	size_t n;
+	unsigned char diff = 0;
+
+	if (token == NULL)
+		return true;
+	h = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	if ((n = strlen(token)) != strlen(h))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(token[i] ^ h[i]);
+	return diff == 0;
+}
+
+/* Every request: find the page, check the method and the token,
+ * answer. */
 static void
 admin_cb(struct evhttp_request *req, void *arg)
 {
@@ -444,6 +470,13 @@ admin_cb(struct evhttp_request *req, void *arg)
 		evhttp_add_header(out, "Allow", "GET, HEAD");
 		admin_reply_text(req, HTTP_BADMETHOD, "Method Not Allowed",
 		    "method not allowed");
+		return;
+	}
+	if (!page->open && !admin_authorized(req)) {
+		evhttp_add_header(out, "WWW-Authenticate", "Bearer");
+		admin_reply_text(
+		    req, 401, "Unauthorized", "a bearer token is required");
+		log_info("admin: %s refused: no valid token", page->path);
 		return;
 	}
 	b = evbuffer_new();

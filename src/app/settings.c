@@ -495,6 +495,18 @@ const struct setting settings[] = {
                 "/metrics); port 0 lets the kernel pick one, which the log "
                 "shows; empty: no admin thread",
     },
+    {
+        .section = "admin",
+        .key = "token",
+        .type = SETTING_PATH,
+        .offset = offsetof(struct config, admin_token),
+        .expect = "a token; empty: none",
+        .stat = "admin_token",
+        .help = "when set, every admin request but /metrics needs "
+                "\"Authorization: Bearer TOKEN\"; config file only, so "
+                "that ps does not show it",
+        .secret = true,
+    },
 };
 _Static_assert(sizeof settings / sizeof settings[0] == SETTINGS_COUNT,
     "SETTINGS_COUNT is not the number of settings");
@@ -828,6 +840,8 @@ settings_format(
 	case SETTING_STRING:
 	case SETTING_PATH:
 		str = *(char *const *)field;
+		if (str != NULL && s->secret)
+			str = "(hidden)";
 		break;
 	case SETTING_LEVEL:
 		n = *(const int *)field;
