@@ -309,6 +309,10 @@ harness_spawn(const char *tag, const char *const args[])
 		argv[n++] = "-u";
 		argv[n++] = "root";
 	}
+	/* Servers under test run side by side: each admin thread takes a
+	 * port the kernel picks, unless the test's own arguments say. */
+	argv[n++] = "--admin";
+	argv[n++] = "127.0.0.1:0";
 	for (int i = 0; args != NULL && args[i] != NULL; i++) {
 		ck_assert_msg(n < HARNESS_MAX_ARGS - 1, "too many arguments");
 		argv[n++] = args[i];
@@ -991,12 +995,15 @@ harness_stat(const char *reply, const char *name, char *val, size_t len)
 }
 
 /* The TCP port a server listens on, found through its socket inodes in
- * /proc: for servers whose log says nothing we can read. 0 if none yet. */
+ * /proc: for servers whose log says nothing we can read. 0 if none yet.
+ * The memcached listener is bound before the admin thread's, so it has
+ * the lowest descriptor of the listening sockets. */
 int
 harness_proc_listen_port(pid_t pid)
 {
 	char path[64], link[64], line[512];
 	unsigned long inodes[256], inode;
+	int fds[256], best = -1;
 	unsigned lport, state;
 	size_t n = 0;
 	struct dirent *de;
@@ -1016,14 +1023,16 @@ harness_proc_listen_port(pid_t pid)
 		if (len <= 0)
 			continue;
 		link[len] = '\0';
-		if (sscanf(link, "socket:[%lu]", &inode) == 1)
+		if (sscanf(link, "socket:[%lu]", &inode) == 1) {
+			fds[n] = atoi(de->d_name);
 			inodes[n++] = inode;
+		}
 	}
 	closedir(d);
 	snprintf(path, sizeof path, "/proc/%d/net/tcp", (int)pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return 0;
-	while (port == 0 && fgets(line, sizeof line, f) != NULL) {
+	while (fgets(line, sizeof line, f) != NULL) {
 		/* sl local rem st tx:rx tr:when retr uid timeout inode */
 		if (sscanf(line,
 		        " %*d: %*x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u "
@@ -1032,8 +1041,11 @@ harness_proc_listen_port(pid_t pid)
 		    state != 0x0a)
 			continue;
 		for (size_t i = 0; i < n; i++)
-			if (inodes[i] == inode)
+			if (inodes[i] == inode &&
+			    (best == -1 || fds[i] < best)) {
+				best = fds[i];
 				port = (int)lport;
+			}
 	}
 	fclose(f);
 	return port;

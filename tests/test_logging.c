@@ -189,7 +189,7 @@ test_whole_lines(const char *text, char *bad, size_t len)
 	static const char *const re =
 	    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}"
 	    "Z "
-	    "(threadlined|logger|maint|accept|worker-[0-9]+) "
+	    "(threadlined|logger|maint|accept|admin|worker-[0-9]+) "
 	    "(fatal|error|warn|notice|info|debug) ";
 	const char *p = text, *nl;
 	regex_t rx;

@@ -93,8 +93,8 @@ test_wait_either(const char *a, const char *b, const char *needle)
  * worker. */
 START_TEST(test_thread_names)
 {
-	static const char *const names[] = {
-	    "threadlined", "logger", "maint", "accept", "worker-0", "worker-1"};
+	static const char *const names[] = {"threadlined", "logger", "maint",
+	    "accept", "worker-0", "worker-1", "admin"};
 	struct harness_server srv;
 	char comm[32], tasks[32][16];
 	size_t i, k, n, named_main;

@@ -53,11 +53,15 @@ struct config {
 	bool lock_memory;       /* -k */
 	bool coredumps;         /* -r */
 	int verbose;            /* how many -v */
+	char *admin_listen;     /* the admin thread's HTTP address; NULL: off */
+	char *admin_token;      /* bearer token for all but /metrics; or NULL */
 	char
 	    *ignored; /* memcached options accepted but ignored, for a notice */
 };
 
 #define CONFIG_ITEM_MAX_LIMIT (64 * 1024 * 1024)
+/* Where the admin thread serves HTTP unless configured. */
+#define CONFIG_ADMIN_PORT 11312
 
 void config_defaults(struct config *);
 void config_free(struct config *);

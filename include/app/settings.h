@@ -39,10 +39,11 @@ struct setting {
 	const char *expect;         /* after "bad value ... expected" */
 	const char *stat;           /* its name in "stats settings" */
 	const char *help;           /* one line */
+	bool secret; /* printed as "(hidden)" when set: stats are unguarded */
 };
 
 /* The entries of settings[]; settings.c does not build with another. */
-#define SETTINGS_COUNT 38
+#define SETTINGS_COUNT 41
 extern const struct setting settings[];
 
 /* The setting under [section] key, or NULL. */

@@ -12,6 +12,8 @@ struct obuf;
 struct config;
 
 void stats_init(const struct config *);
+/* Seconds since stats_init(): the server's uptime. */
+long long stats_uptime(void);
 void stats_general(struct obuf *);
 void stats_threads(struct obuf *);
 void stats_settings(struct obuf *);

@@ -14,6 +14,7 @@ enum thread_role {
 	ROLE_ACCEPT,
 	ROLE_WORKER,
 	ROLE_MAINT,
+	ROLE_ADMIN,
 	ROLE_COUNT
 };
 

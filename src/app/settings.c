@@ -447,6 +447,7 @@ const struct setting settings[] = {
     SETTINGS_ROLE_LEVEL(ROLE_ACCEPT, "accept", "the accept thread"),
     SETTINGS_ROLE_LEVEL(ROLE_WORKER, "worker", "the worker threads"),
     SETTINGS_ROLE_LEVEL(ROLE_MAINT, "maint", "the maint thread"),
+    SETTINGS_ROLE_LEVEL(ROLE_ADMIN, "admin", "the admin thread"),
     {
         .section = "log",
         .key = "syslog",
@@ -479,6 +480,32 @@ const struct setting settings[] = {
         .def = "no",
         .stat = "log_access",
         .help = "log one line per command, category access, at level info",
+    },
+    {
+        .section = "admin",
+        .key = "listen",
+        .longopt = "admin",
+        .argname = "ADDR",
+        .type = SETTING_PATH,
+        .offset = offsetof(struct config, admin_listen),
+        .def = "127.0.0.1:" SETTINGS_STR(CONFIG_ADMIN_PORT),
+        .expect = "HOST:PORT; empty: off",
+        .stat = "admin_listen",
+        .help = "where the admin thread serves HTTP (/status, /threads, "
+                "/metrics); port 0 lets the kernel pick one, which the log "
+                "shows; empty: no admin thread",
+    },
+    {
+        .section = "admin",
+        .key = "token",
+        .type = SETTING_PATH,
+        .offset = offsetof(struct config, admin_token),
+        .expect = "a token; empty: none",
+        .stat = "admin_token",
+        .help = "when set, every admin request but /metrics needs "
+                "\"Authorization: Bearer TOKEN\"; config file only, so "
+                "that ps does not show it",
+        .secret = true,
     },
 };
 _Static_assert(sizeof settings / sizeof settings[0] == SETTINGS_COUNT,
@@ -813,6 +840,8 @@ settings_format(
 	case SETTING_STRING:
 	case SETTING_PATH:
 		str = *(char *const *)field;
+		if (str != NULL && s->secret)
+			str = "(hidden)";
 		break;
 	case SETTING_LEVEL:
 		n = *(const int *)field;

@@ -85,6 +85,15 @@ stats_init(const struct config *cfg)
 	clock_gettime(CLOCK_MONOTONIC, &stats_started);
 }
 
+long long
+stats_uptime(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - stats_started.tv_sec);
+}
+
 /* The answering thread names itself in every stats reply. */
 static void
 stats_end(struct obuf *out)

@@ -14,6 +14,7 @@
 #include <event2/thread.h>
 
 #include "accept.h"
+#include "admin.h"
 #include "cache.h"
 #include "config.h"
 #include "conn.h"
@@ -42,6 +43,7 @@ static const struct proc {
     {ROLE_WORKER, worker_main, workers_stop,
         "closing connections once their replies are sent"},
     {ROLE_ACCEPT, accept_main, accept_stop, "stopping accept"},
+    {ROLE_ADMIN, admin_main, admin_stop, NULL},
 };
 #define NPROCS (sizeof procs / sizeof procs[0])
 
@@ -267,7 +269,8 @@ main_start_logging(const struct config *cfg)
 	int counts[ROLE_COUNT] = {[ROLE_LOGGER] = 1,
 	    [ROLE_ACCEPT] = 1,
 	    [ROLE_WORKER] = cfg->threads,
-	    [ROLE_MAINT] = 1};
+	    [ROLE_MAINT] = 1,
+	    [ROLE_ADMIN] = cfg->admin_listen != NULL};
 	char err[512];
 
 	if (threads_init(counts) == -1) {
@@ -352,6 +355,8 @@ main_setup_service(const struct config *cfg)
 	            .backlog = cfg->backlog},
 	        err, sizeof err) == -1)
 		fatalx("%s", err);
+	if (cfg->admin_listen != NULL && admin_init(cfg, err, sizeof err) == -1)
+		fatalx("%s", err);
 	/* Ports bound, log file open: root is no longer needed. */
 	if (privdrop_switch(err, sizeof err) == -1)
 		fatalx("%s", err);
@@ -397,6 +402,7 @@ main(int argc, char **argv)
 	logger_close();
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
 		event_free(main_sigev[i]);
+	admin_free();
 	accept_free();
 	workers_free();
 	event_base_free(main_base);

@@ -13,6 +13,7 @@ static const char *const role_names[ROLE_COUNT] = {
     [ROLE_ACCEPT] = "accept",
     [ROLE_WORKER] = "worker",
     [ROLE_MAINT] = "maint",
+    [ROLE_ADMIN] = "admin",
 };
 
 static struct thread *threads;

@@ -1,0 +1,19 @@
+/* The admin thread: HTTP/1.1 on its own address, for operators and
+ * monitoring: /status, /threads and /metrics, read from the counters each
+ * module keeps, as stats does. */
+#ifndef TL_ADMIN_H
+#define TL_ADMIN_H
+
+#include <stddef.h>
+
+struct config;
+struct thread;
+
+/* Bind cfg->admin_listen; on failure err says which and why. Not called
+ * when the admin thread is off. */
+int admin_init(const struct config *, char *, size_t);
+void admin_free(void);
+void admin_main(struct thread *);
+void admin_stop(void);
+
+#endif

@@ -1,0 +1,561 @@
+/*
+ * The admin thread: libevent's evhttp on an address of its own, answering
+ * GET /status and /threads in JSON and /metrics for Prometheus, from the
+ * thread table, the settings and the counters each module owns. It lives in
+ * app, not svc, because what it reports is app's: the table of settings, the
+ * parsed config and the process's uptime that stats keeps.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "accept.h"
+#include "addr.h"
+#include "admin.h"
+#include "cache.h"
+#include "config.h"
+#include "conn.h"
+#include "counter.h"
+#include "log.h"
+#include "log_ring.h"
+#include "logger.h"
+#include "maint.h"
+#include "settings.h"
+#include "stats.h"
+#include "thread.h"
+#include "tl_build.h"
+#include "worker.h"
+
+/* A request's headers and a GET's body are small: anything larger is not
+ * an admin request. */
+#define ADMIN_MAX_HEADERS 8192
+#define ADMIN_MAX_BODY    1024
+/* Seconds a client may take to send a request or read a reply. */
+#define ADMIN_TIMEOUT 10
+
+static struct {
+	struct event_base *base;
+	struct evhttp *http;
+	const struct config *cfg;
+	char name[ADDR_MAX];
+} adm;
+
+struct admin_page {
+	const char *path;
+	const char *type; /* Content-Type */
+	void (*fn)(struct evbuffer *);
+	bool open; /* served without the token: Prometheus scrapes it */
+};
+
+/* s as a JSON string, quotes included. */
+static void
+admin_json_str(struct evbuffer *b, const char *s)
+{
+	evbuffer_add(b, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			evbuffer_add_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			evbuffer_add_printf(b, "\\u%04x", c);
+		else
+			evbuffer_add(b, s, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
+/* "name":"value" with a comma before all but the first. */
+static void
+admin_json_member(struct evbuffer *b, bool first, const char *k, const char *v)
+{
+	if (!first)
+		evbuffer_add(b, ",", 1);
+	admin_json_str(b, k);
+	evbuffer_add(b, ":", 1);
+	admin_json_str(b, v);
+}
+
+/* GET /status: who runs, since when, with which settings and threads. */
+static void
+admin_status(struct evbuffer *b)
+{
+	evbuffer_add_printf(b, "{\"served_by\":");
+	admin_json_str(b, thread_self_name());
+	evbuffer_add_printf(b,
+	    ",\"version\":\"%s\",\"wire_version\":\"%s\",\"pid\":%d,"
+	    "\"uptime\":%lld,\"settings\":{",
+	    TL_VERSION, TL_WIRE_VERSION, (int)getpid(), stats_uptime());
+	for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+		const struct setting *s = &settings[i];
+		char key[128], *v = settings_format(adm.cfg, s, "");
+
+		snprintf(key, sizeof key, "%s.%s", s->section, s->key);
+		admin_json_member(b, i == 0, key, v);
+		free(v);
+	}
+	evbuffer_add_printf(b, "},\"threads\":[");
+	for (int i = 0; i < thread_count(); i++) {
+		const struct thread *t = thread_at(i);
+
+		evbuffer_add_printf(b, "%s{\"name\":", i == 0 ? "" : ",");
+		admin_json_str(b, t->name);
+		evbuffer_add_printf(b, ",\"role\":\"%s\",\"tid\":%d}",
+		    thread_role_name(t->role), (int)t->tid);
+	}
+	evbuffer_add_printf(b, "]}\n");
+}
+
+/* A counter member of a thread's object. */
+static void
+admin_json_u64(struct evbuffer *b, const char *k, uint64_t v)
+{
+	evbuffer_add_printf(b, ",\"%s\":%llu", k, (unsigned long long)v);
+}
+
+/* What a thread's role counts, asked of the module that owns it. */
+static void
+admin_thread_counters(struct evbuffer *b, const struct thread *t)
+{
+	switch (t->role) {
+	case ROLE_WORKER: {
+		struct conn_counters *c = worker_counters(t->index);
+
+		admin_json_u64(b, "connections", stat_get(&c->curr_conns));
+		admin_json_u64(
+		    b, "total_connections", stat_get(&c->total_conns));
+		admin_json_u64(b, "commands", stat_get(&c->cmds));
+		admin_json_u64(b, "bytes_read", stat_get(&c->bytes_read));
+		admin_json_u64(b, "bytes_written", stat_get(&c->bytes_written));
+		break;
+	}
+	case ROLE_LOGGER:
+		admin_json_u64(b, "lines_written",
+		    stat_get(&logger_counters()->lines_written));
+		admin_json_u64(b, "lines_failed",
+		    stat_get(&logger_counters()->lines_failed));
+		break;
+	case ROLE_ACCEPT:
+		admin_json_u64(
+		    b, "accepted", stat_get(&accept_counters()->accepted));
+		admin_json_u64(
+		    b, "rejected", stat_get(&accept_counters()->rejected));
+		break;
+	default:
+		break;
+	}
+}
+
+/* GET /threads: every thread, its CPU time, level and counters, counted
+ * since start ("stats reset" changes only what stats shows). */
+static void
+admin_threads(struct evbuffer *b)
+{
+	evbuffer_add_printf(b, "{\"served_by\":");
+	admin_json_str(b, thread_self_name());
+	evbuffer_add_printf(b, ",\"threads\":[");
+	for (int i = 0; i < thread_count(); i++) {
+		const struct thread *t = thread_at(i);
+		double user = 0, sys = 0;
+
+		stats_thread_cpu(t->tid, &user, &sys);
+		evbuffer_add_printf(b, "%s{\"name\":", i == 0 ? "" : ",");
+		admin_json_str(b, t->name);
+		evbuffer_add_printf(b,
+		    ",\"role\":\"%s\",\"tid\":%d,\"cpu_user\":%.6f,"
+		    "\"cpu_system\":%.6f,\"log_level\":\"%s\"",
+		    thread_role_name(t->role), (int)t->tid, user, sys,
+		    log_level_name(atomic_load_explicit(
+		        &t->log_level, memory_order_relaxed)));
+		admin_json_u64(b, "log_dropped", log_ring_dropped(t->ring));
+		admin_thread_counters(b, t);
+		evbuffer_add(b, "}", 1);
+	}
+	evbuffer_add_printf(b, "]}\n");
+}
+
+/* One cache counter summed over the threads that count it: the workers
+ * and maint. */
+static uint64_t
+admin_cache_sum(size_t offset)
+{
+	uint64_t total = stat_get(
+	    (_Atomic uint64_t *)((char *)maint_cache_stats() + offset));
+
+	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
+		total += stat_get(
+		    (_Atomic uint64_t *)((char *)worker_cache_stats(i) +
+		                         offset));
+	return total;
+}
+#define ADMIN_CSUM(f) admin_cache_sum(offsetof(struct cache_stats, f))
+
+/* One connection counter summed over the workers. */
+static uint64_t
+admin_conn_sum(size_t offset)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
+		total += stat_get(
+		    (_Atomic uint64_t *)((char *)worker_counters(i) + offset));
+	return total;
+}
+#define ADMIN_SUM(f) admin_conn_sum(offsetof(struct conn_counters, f))
+
+/* The # HELP and # TYPE lines of a metric family. */
+static void
+admin_family(
+    struct evbuffer *b, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(
+	    b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A family of one sample without labels. */
+static void
+admin_metric(struct evbuffer *b, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+	admin_family(b, name, type, help);
+	evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* memcached_commands_total: memcached_exporter's commands and statuses. */
+static void
+admin_metrics_commands(struct evbuffer *b)
+{
+	static const struct {
+		const char *command, *status;
+		size_t offset;
+	} cmds[] = {
+#define ADMIN_CMD(c, s, f) {c, s, offsetof(struct cache_stats, f)}
+	    ADMIN_CMD("get", "hit", get_hits),
+	    ADMIN_CMD("get", "miss", get_misses),
+	    ADMIN_CMD("set", "hit", cmd_set),
+	    ADMIN_CMD("delete", "hit", delete_hits),
+	    ADMIN_CMD("delete", "miss", delete_misses),
+	    ADMIN_CMD("incr", "hit", incr_hits),
+	    ADMIN_CMD("incr", "miss", incr_misses),
+	    ADMIN_CMD("decr", "hit", decr_hits),
+	    ADMIN_CMD("decr", "miss", decr_misses),
+	    ADMIN_CMD("cas", "hit", cas_hits),
+	    ADMIN_CMD("cas", "miss", cas_misses),
+	    ADMIN_CMD("cas", "badval", cas_badval),
+	    ADMIN_CMD("touch", "hit", touch_hits),
+	    ADMIN_CMD("touch", "miss", touch_misses),
+	    ADMIN_CMD("flush", "hit", cmd_flush),
+#undef ADMIN_CMD
+	};
+
+	admin_family(b, "memcached_commands_total", "counter",
+	    "Total number of all requests broken down by command (get, set, "
+	    "etc.) and status.");
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		evbuffer_add_printf(b,
+		    "memcached_commands_total{command=\"%s\",status=\"%s\"} "
+		    "%llu\n",
+		    cmds[i].command, cmds[i].status,
+		    (unsigned long long)admin_cache_sum(cmds[i].offset));
+}
+
+/* One sample per worker of a worker counter, labelled by thread. */
+static void
+admin_metrics_per_worker(struct evbuffer *b, const char *name, const char *type,
+    const char *help, size_t offset)
+{
+	admin_family(b, name, type, help);
+	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++) {
+		const struct thread *t = thread_get(ROLE_WORKER, i);
+
+		evbuffer_add_printf(b, "%s{thread=\"%s\",role=\"%s\"} %llu\n",
+		    name, t->name, thread_role_name(t->role),
+		    (unsigned long long)stat_get(
+		        (_Atomic uint64_t *)((char *)worker_counters(i) +
+		                             offset)));
+	}
+}
+#define ADMIN_PER_WORKER(b, name, type, help, f)                               \
+	admin_metrics_per_worker(                                              \
+	    b, name, type, help, offsetof(struct conn_counters, f))
+
+/* The threads' families: CPU time and log drops of every thread, what
+ * each worker served. */
+static void
+admin_metrics_threads(struct evbuffer *b)
+{
+	admin_family(b, "threadline_thread_cpu_seconds_total", "counter",
+	    "CPU time the kernel charged to each thread, by mode.");
+	for (int i = 0; i < thread_count(); i++) {
+		const struct thread *t = thread_at(i);
+		double user = 0, sys = 0;
+
+		stats_thread_cpu(t->tid, &user, &sys);
+		evbuffer_add_printf(b,
+		    "threadline_thread_cpu_seconds_total{thread=\"%s\","
+		    "role=\"%s\",mode=\"user\"} %.6f\n"
+		    "threadline_thread_cpu_seconds_total{thread=\"%s\","
+		    "role=\"%s\",mode=\"system\"} %.6f\n",
+		    t->name, thread_role_name(t->role), user, t->name,
+		    thread_role_name(t->role), sys);
+	}
+	admin_family(b, "threadline_thread_log_lines_dropped_total", "counter",
+	    "Log lines each thread dropped because its ring was full.");
+	for (int i = 0; i < thread_count(); i++) {
+		const struct thread *t = thread_at(i);
+
+		evbuffer_add_printf(b,
+		    "threadline_thread_log_lines_dropped_total{thread=\"%s\","
+		    "role=\"%s\"} %llu\n",
+		    t->name, thread_role_name(t->role),
+		    (unsigned long long)log_ring_dropped(t->ring));
+	}
+	ADMIN_PER_WORKER(b, "threadline_thread_commands_total", "counter",
+	    "Commands each worker answered.", cmds);
+	ADMIN_PER_WORKER(b, "threadline_thread_connections", "gauge",
+	    "Connections each worker has open.", curr_conns);
+	ADMIN_PER_WORKER(b, "threadline_thread_read_bytes_total", "counter",
+	    "Bytes each worker read from its connections.", bytes_read);
+	ADMIN_PER_WORKER(b, "threadline_thread_written_bytes_total", "counter",
+	    "Bytes each worker wrote to its connections.", bytes_written);
+	admin_metric(b, "threadline_log_lines_written_total", "counter",
+	    "Log lines the logger wrote.",
+	    stat_get(&logger_counters()->lines_written));
+}
+
+/* GET /metrics: the Prometheus text format, memcached_exporter's names
+ * where memcached has the figure, threadline_ ones per thread. Counters
+ * count since start: "stats reset" does not move them back. */
+static void
+admin_metrics(struct evbuffer *b)
+{
+	struct cache_totals ct;
+	struct rusage ru;
+
+	cache_totals(&ct);
+	getrusage(RUSAGE_SELF, &ru);
+	admin_metric(b, "memcached_up", "gauge",
+	    "Could the memcached server be reached.", 1);
+	admin_metric(b, "memcached_uptime_seconds", "gauge",
+	    "Number of seconds since the server started.",
+	    (uint64_t)stats_uptime());
+	admin_family(b, "memcached_version", "gauge",
+	    "The version of this memcached server.");
+	evbuffer_add_printf(
+	    b, "memcached_version{version=\"%s\"} 1\n", TL_WIRE_VERSION);
+	admin_family(b, "memcached_process_user_cpu_seconds_total", "counter",
+	    "Accumulated user time for this process.");
+	evbuffer_add_printf(b,
+	    "memcached_process_user_cpu_seconds_total %ld.%06ld\n",
+	    (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec);
+	admin_family(b, "memcached_process_system_cpu_seconds_total", "counter",
+	    "Accumulated system time for this process.");
+	evbuffer_add_printf(b,
+	    "memcached_process_system_cpu_seconds_total %ld.%06ld\n",
+	    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec);
+	admin_metric(b, "memcached_max_connections", "gauge",
+	    "Maximum number of clients allowed.", (uint64_t)adm.cfg->max_conns);
+	admin_metric(b, "memcached_current_connections", "gauge",
+	    "Current number of open connections.", ADMIN_SUM(curr_conns));
+	admin_metric(b, "memcached_connections_total", "counter",
+	    "Total number of connections opened since the server started "
+	    "running.",
+	    ADMIN_SUM(total_conns));
+	admin_metric(b, "memcached_connections_rejected_total", "counter",
+	    "Total number of connections rejected due to hitting the "
+	    "memcached's -c limit in maxconns_fast mode.",
+	    stat_get(&accept_counters()->rejected));
+	admin_metric(b, "memcached_read_bytes_total", "counter",
+	    "Total number of bytes read by this server from network.",
+	    ADMIN_SUM(bytes_read));
+	admin_metric(b, "memcached_written_bytes_total", "counter",
+	    "Total number of bytes sent by this server to network.",
+	    ADMIN_SUM(bytes_written));
+	admin_metric(b, "memcached_limit_bytes", "gauge",
+	    "Number of bytes this server is allowed to use for storage.",
+	    ct.limit);
+	admin_metric(b, "memcached_current_bytes", "gauge",
+	    "Current number of bytes used to store items.", ct.bytes);
+	admin_metric(b, "memcached_current_items", "gauge",
+	    "Current number of items stored by this instance.", ct.curr_items);
+	admin_metric(b, "memcached_items_total", "counter",
+	    "Total number of items stored during the life of this instance.",
+	    ADMIN_CSUM(total_items));
+	admin_metric(b, "memcached_items_evicted_total", "counter",
+	    "Total number of valid items removed from cache to free memory "
+	    "for new items.",
+	    ADMIN_CSUM(evictions));
+	admin_metric(b, "memcached_items_reclaimed_total", "counter",
+	    "Total number of times an entry was stored using memory from an "
+	    "expired entry.",
+	    ADMIN_CSUM(reclaimed));
+	admin_metrics_commands(b);
+	admin_metrics_threads(b);
+}
+
+static const struct admin_page admin_pages[] = {
+    {"/status", "application/json", admin_status, false},
+    {"/threads", "application/json", admin_threads, false},
+    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", admin_metrics,
+        true},
+};
+
+/* A short plain-text reply: errors. */
+static void
+admin_reply_text(
+    struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; charset=utf-8");
+	evbuffer_add_printf(b, "%s\n", text);
+	evhttp_send_reply(req, code, reason, b);
+	evbuffer_free(b);
+}
+
+/* Whether req carries "Authorization: Bearer TOKEN" with the configured
+ * token, compared in time that does not depend on where they differ. */
+static bool
+admin_authorized(struct evhttp_request *req)
+{
+	const char *token = adm.cfg->admin_token, *h;
+	size_t n;
+	unsigned char diff = 0;
+
+	if (token == NULL)
+		return true;
+	h = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	if ((n = strlen(token)) != strlen(h))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(token[i] ^ h[i]);
+	return diff == 0;
+}
+
+/* Every request: find the page, check the method and the token,
+ * answer. */
+static void
+admin_cb(struct evhttp_request *req, void *arg)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	const char *path =
+	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	const struct admin_page *page = NULL;
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	struct evbuffer *b;
+
+	evhttp_add_header(out, "X-Served-By", thread_self_name());
+	for (size_t i = 0; i < sizeof admin_pages / sizeof admin_pages[0]; i++)
+		if (path != NULL && strcmp(path, admin_pages[i].path) == 0)
+			page = &admin_pages[i];
+	if (page == NULL) {
+		admin_reply_text(req, HTTP_NOTFOUND, "Not Found", "not found");
+		return;
+	}
+	if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(out, "Allow", "GET, HEAD");
+		admin_reply_text(req, HTTP_BADMETHOD, "Method Not Allowed",
+		    "method not allowed");
+		return;
+	}
+	if (!page->open && !admin_authorized(req)) {
+		evhttp_add_header(out, "WWW-Authenticate", "Bearer");
+		admin_reply_text(
+		    req, 401, "Unauthorized", "a bearer token is required");
+		log_info("admin: %s refused: no valid token", page->path);
+		return;
+	}
+	b = evbuffer_new();
+	page->fn(b);
+	evhttp_add_header(out, "Content-Type", page->type);
+	evhttp_send_reply(req, HTTP_OK, "OK", b);
+	evbuffer_free(b);
+	log_debug("admin: %s %s 200", method == EVHTTP_REQ_GET ? "GET" : "HEAD",
+	    page->path);
+}
+
+int
+admin_init(const struct config *cfg, char *err, size_t errlen)
+{
+	struct evhttp_bound_socket *bound;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof ss;
+	char host[256];
+	int port;
+
+	adm.cfg = cfg;
+	if (addr_split(cfg->admin_listen, CONFIG_ADMIN_PORT, host, sizeof host,
+	        &port) == -1) {
+		snprintf(err, errlen, "bad admin listen address '%s'",
+		    cfg->admin_listen);
+		return -1;
+	}
+	/* main stops it from its own thread: the base keeps its locks. */
+	if ((adm.base = event_base_new()) == NULL ||
+	    (adm.http = evhttp_new(adm.base)) == NULL) {
+		snprintf(err, errlen, "cannot create the admin event base");
+		return -1;
+	}
+	evhttp_set_max_headers_size(adm.http, ADMIN_MAX_HEADERS);
+	evhttp_set_max_body_size(adm.http, ADMIN_MAX_BODY);
+	evhttp_set_timeout(adm.http, ADMIN_TIMEOUT);
+	/* The methods evhttp knows reach admin_cb, which refuses all but
+	 * GET and HEAD with a 405 that names the thread. */
+	evhttp_set_allowed_methods(adm.http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+	        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+	        EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(adm.http, admin_cb, NULL);
+	if ((bound = evhttp_bind_socket_with_handle(
+	         adm.http, host, (ev_uint16_t)port)) == NULL) {
+		snprintf(err, errlen, "cannot listen on %s for admin: %m",
+		    cfg->admin_listen);
+		return -1;
+	}
+	/* Port 0 asks the kernel; record the port it gave. */
+	getsockname(
+	    evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sslen);
+	addr_format((struct sockaddr *)&ss, sslen, adm.name, sizeof adm.name);
+	return 0;
+}
+
+void
+admin_free(void)
+{
+	if (adm.http != NULL)
+		evhttp_free(adm.http);
+	adm.http = NULL;
+	if (adm.base != NULL)
+		event_base_free(adm.base);
+	adm.base = NULL;
+}
+
+void
+admin_main(struct thread *self)
+{
+	log_notice("serving admin HTTP at %s", adm.name);
+	thread_ready();
+	event_base_dispatch(adm.base);
+	log_notice("admin stopped listening");
+}
+
+void
+admin_stop(void)
+{
+	if (adm.base != NULL)
+		event_base_loopbreak(adm.base);
+}
