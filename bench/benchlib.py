@@ -64,6 +64,9 @@ class Server:
             # As root, threadlined too wants a user; the same as memcached's.
             if os.geteuid() == 0 and self._accepts(binary, "--user"):
                 args += ["-u", "nobody"]
+            # Two servers side by side would both want the admin port.
+            if self._accepts(binary, "--admin"):
+                args += ["--admin", ""]
         args += ["-l", "127.0.0.1", "-p", str(port), "-t", str(threads),
                  "-m", str(memory), "-c", str(conns)]
         args += list(extra)
