@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "latency.h"
 #include "log_filter.h"
 
 struct obuf;
@@ -32,6 +33,30 @@ enum proto_detail {
 	PROTO_DETAIL_GET, /* a key of a get, gets, gat or gats */
 	PROTO_DETAIL_SET, /* a storage command's key */
 	PROTO_DETAIL_DEL,
+};
+
+/* The classes requests are timed in: get (get, gets, gat, gats), set
+ * (set, add, replace, append, prepend, cas), delete, arith (incr, decr),
+ * touch, meta (mg, ms, md, ma, mn, me) and other (the rest, unknown
+ * commands and empty lines included). */
+enum proto_class {
+	PROTO_CLS_GET,
+	PROTO_CLS_SET,
+	PROTO_CLS_DELETE,
+	PROTO_CLS_ARITH,
+	PROTO_CLS_TOUCH,
+	PROTO_CLS_META,
+	PROTO_CLS_OTHER,
+	PROTO_CLS_COUNT
+};
+
+/* A class's name in "stats latency": "get", "set"... */
+const char *proto_class_name(int);
+
+/* A thread's request latencies, one histogram per class; written by the
+ * thread answering the requests alone. */
+struct proto_latency {
+	struct lat_hist cls[PROTO_CLS_COUNT];
 };
 
 /* What the server lends the protocol, set once before any request. */
@@ -59,11 +84,12 @@ struct proto_ctx {
 	 * connection. */
 	int fd;
 	const char *peer;
-	struct log_filter watch; /* what PROTO_WATCH asks for */
-	struct cache_stats *st;  /* the answering thread's counters */
-	unsigned long cmds;      /* requests handled by the last call */
-	size_t need;             /* bytes the next request needs buffered */
-	unsigned long long skip; /* data bytes still to discard */
+	struct log_filter watch;   /* what PROTO_WATCH asks for */
+	struct cache_stats *st;    /* the answering thread's counters */
+	struct proto_latency *lat; /* its latencies; NULL: not timed */
+	unsigned long cmds;        /* requests handled by the last call */
+	size_t need;               /* bytes the next request needs buffered */
+	unsigned long long skip;   /* data bytes still to discard */
 };
 
 /* Answer every complete request in buf; return the bytes consumed. When a

@@ -56,6 +56,7 @@ struct command {
 	void (*fn)(struct request *, int);
 	int arg; /* passed through, e.g. which storage operation */
 	enum command_kind kind;
+	enum proto_class cls; /* what its latency counts as */
 };
 
 static void cmd_arith(struct request *, int);
@@ -80,35 +81,35 @@ static void cmd_lru_crawler(struct request *, int);
 
 /* Most frequent first: the table is searched in order. */
 static const struct command commands[] = {
-    {"get", cmd_get, 0, CMD_RETRIEVAL},
-    {"set", cmd_store, CACHE_SET, CMD_KEYED},
-    {"gets", cmd_get, GET_CAS, CMD_RETRIEVAL},
-    {"delete", cmd_delete, 0, CMD_KEYED},
-    {"incr", cmd_arith, 1, CMD_KEYED},
-    {"decr", cmd_arith, 0, CMD_KEYED},
-    {"add", cmd_store, CACHE_ADD, CMD_KEYED},
-    {"replace", cmd_store, CACHE_REPLACE, CMD_KEYED},
-    {"append", cmd_store, CACHE_APPEND, CMD_KEYED},
-    {"prepend", cmd_store, CACHE_PREPEND, CMD_KEYED},
-    {"cas", cmd_store, CACHE_CAS, CMD_KEYED},
-    {"touch", cmd_touch, 0, CMD_KEYED},
-    {"gat", cmd_get, GET_TOUCH, CMD_RETRIEVAL},
-    {"gats", cmd_get, GET_TOUCH | GET_CAS, CMD_RETRIEVAL},
-    {"stats", cmd_stats, 0, CMD_OTHER},
-    {"flush_all", cmd_flush_all, 0, CMD_OTHER},
-    {"version", cmd_version, 0, CMD_OTHER},
-    {"verbosity", cmd_verbosity, 0, CMD_OTHER},
-    {"cache_memlimit", cmd_cache_memlimit, 0, CMD_OTHER},
-    {"quit", cmd_quit, 0, CMD_OTHER},
-    {"shutdown", cmd_shutdown, 0, CMD_OTHER},
-    {"watch", cmd_watch, 0, CMD_OTHER},
-    {"lru_crawler", cmd_lru_crawler, 0, CMD_OTHER},
-    {"mg", cmd_meta, 'g', CMD_META},
-    {"ms", cmd_meta, 's', CMD_META},
-    {"md", cmd_meta, 'd', CMD_META},
-    {"ma", cmd_meta, 'a', CMD_META},
-    {"mn", cmd_meta, 'n', CMD_META},
-    {"me", cmd_meta, 'e', CMD_META},
+    {"get", cmd_get, 0, CMD_RETRIEVAL, PROTO_CLS_GET},
+    {"set", cmd_store, CACHE_SET, CMD_KEYED, PROTO_CLS_SET},
+    {"gets", cmd_get, GET_CAS, CMD_RETRIEVAL, PROTO_CLS_GET},
+    {"delete", cmd_delete, 0, CMD_KEYED, PROTO_CLS_DELETE},
+    {"incr", cmd_arith, 1, CMD_KEYED, PROTO_CLS_ARITH},
+    {"decr", cmd_arith, 0, CMD_KEYED, PROTO_CLS_ARITH},
+    {"add", cmd_store, CACHE_ADD, CMD_KEYED, PROTO_CLS_SET},
+    {"replace", cmd_store, CACHE_REPLACE, CMD_KEYED, PROTO_CLS_SET},
+    {"append", cmd_store, CACHE_APPEND, CMD_KEYED, PROTO_CLS_SET},
+    {"prepend", cmd_store, CACHE_PREPEND, CMD_KEYED, PROTO_CLS_SET},
+    {"cas", cmd_store, CACHE_CAS, CMD_KEYED, PROTO_CLS_SET},
+    {"touch", cmd_touch, 0, CMD_KEYED, PROTO_CLS_TOUCH},
+    {"gat", cmd_get, GET_TOUCH, CMD_RETRIEVAL, PROTO_CLS_GET},
+    {"gats", cmd_get, GET_TOUCH | GET_CAS, CMD_RETRIEVAL, PROTO_CLS_GET},
+    {"stats", cmd_stats, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"flush_all", cmd_flush_all, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"version", cmd_version, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"verbosity", cmd_verbosity, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"cache_memlimit", cmd_cache_memlimit, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"quit", cmd_quit, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"shutdown", cmd_shutdown, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"watch", cmd_watch, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"lru_crawler", cmd_lru_crawler, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"mg", cmd_meta, 'g', CMD_META, PROTO_CLS_META},
+    {"ms", cmd_meta, 's', CMD_META, PROTO_CLS_META},
+    {"md", cmd_meta, 'd', CMD_META, PROTO_CLS_META},
+    {"ma", cmd_meta, 'a', CMD_META, PROTO_CLS_META},
+    {"mn", cmd_meta, 'n', CMD_META, PROTO_CLS_META},
+    {"me", cmd_meta, 'e', CMD_META, PROTO_CLS_META},
 };
 
 static struct proto_hooks hooks;
@@ -1001,14 +1002,30 @@ proto_line_limit(const char *line, size_t len)
 	                                                 : PROTO_LINE_MAX;
 }
 
-/* Monotonic microseconds, for the access line's "us=". */
+/* Monotonic nanoseconds: requests are timed between these. */
 static long long
-proto_usec(void)
+proto_nsec(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+const char *
+proto_class_name(int cls)
+{
+	static const char *const names[PROTO_CLS_COUNT] = {
+	    [PROTO_CLS_GET] = "get",
+	    [PROTO_CLS_SET] = "set",
+	    [PROTO_CLS_DELETE] = "delete",
+	    [PROTO_CLS_ARITH] = "arith",
+	    [PROTO_CLS_TOUCH] = "touch",
+	    [PROTO_CLS_META] = "meta",
+	    [PROTO_CLS_OTHER] = "other",
+	};
+
+	return cls >= 0 && cls < PROTO_CLS_COUNT ? names[cls] : "other";
 }
 
 /* Append s to the access line at *p, bounded by end. */
@@ -1041,7 +1058,7 @@ acc_num(char **p, const char *end, long long v)
  * retrievals hit, miss or partial. Formatted by hand: this runs once per
  * request. */
 static void
-proto_access_log(struct request *r, size_t reply_at, long long start)
+proto_access_log(struct request *r, size_t reply_at, uint64_t us)
 {
 	const struct proto_ctx *c = r->ctx;
 	size_t avail = r->out->len - r->out->off - reply_at;
@@ -1080,27 +1097,33 @@ proto_access_log(struct request *r, size_t reply_at, long long start)
 			*w++ = (char)(p[n] >= 'A' && p[n] <= 'Z' ? p[n] + 32
 			                                         : p[n]);
 	acc_put(&w, end, " us=", 4);
-	acc_num(&w, end, proto_usec() - start);
+	acc_num(&w, end, (long long)us);
 	log_access_raw(line, (size_t)(w - line));
 }
 
-/* Run the request, with its access line when those are on; one that
- * waits for more input has its line when it runs again with it. */
-static void
-proto_run(struct request *r)
+/* Run the request begun at start (ns), count its latency and write its
+ * access line when those are on; returns when it ended, the start of the
+ * next one in a pipeline. One that waits for more input is neither
+ * counted nor logged: it runs again, whole, once the input is here. */
+static long long
+proto_run(struct request *r, long long start)
 {
-	size_t reply_at;
-	long long start;
+	size_t reply_at = r->out->len - r->out->off;
+	long long now;
+	uint64_t us;
 
-	if (!log_access_enabled()) {
-		proto_dispatch(r);
-		return;
-	}
-	reply_at = r->out->len - r->out->off;
-	start = proto_usec();
 	proto_dispatch(r);
-	if (!r->more)
-		proto_access_log(r, reply_at, start);
+	if (r->more)
+		return start;
+	now = proto_nsec();
+	us = now > start ? (uint64_t)(now - start) / 1000 : 0;
+	if (r->ctx->lat != NULL)
+		lat_record(&r->ctx->lat->cls[r->cmd != NULL ? r->cmd->cls
+		                                            : PROTO_CLS_OTHER],
+		    us);
+	if (log_access_enabled())
+		proto_access_log(r, reply_at, us);
+	return now;
 }
 
 size_t
@@ -1109,6 +1132,7 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 {
 	struct request r = {.ctx = ctx, .out = out, .action = action};
 	size_t pos = 0;
+	long long start = 0; /* of the next request; 0: not read yet */
 
 	*action = PROTO_CONTINUE;
 	ctx->cmds = 0;
@@ -1151,7 +1175,11 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 			r.linelen = (size_t)(nul - line);
 		r.data = nl + 1;
 		r.avail = len - pos - linelen - 1;
-		proto_run(&r);
+		/* One clock read per request: each ends where the next
+		 * begins. */
+		if (start == 0)
+			start = proto_nsec();
+		start = proto_run(&r, start);
 		if (r.more) {
 			ctx->need += linelen + 1;
 			break;

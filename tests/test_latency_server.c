@@ -1,0 +1,158 @@
+/* Request latencies against the real server: "stats latency" counts each
+ * worker's requests per class, its percentiles are ordered, "stats reset"
+ * starts them again, and "stats threads" shows each worker's p50 and
+ * p99. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define REPLY_MAX (256 * 1024)
+
+static struct harness_server srv;
+static char reply[REPLY_MAX];
+
+static void
+teardown(void)
+{
+	if (srv.pid > 0)
+		ck_assert_int_eq(harness_server_stop(&srv), 0);
+	harness_test_teardown();
+}
+
+/* The number "STAT key N" gives in r; fails when it is missing. */
+static unsigned long long
+num(const char *r, const char *key)
+{
+	char v[64];
+
+	ck_assert_msg(harness_stat(r, key, v, sizeof v), "no STAT %s", key);
+	return strtoull(v, NULL, 10);
+}
+
+/* "stats latency", read over a connection of its own. */
+static void
+latency(void)
+{
+	int fd = harness_connect(srv.port);
+
+	harness_cmd(fd, "stats latency\r\n", "END\r\n", reply, sizeof reply);
+	harness_close(fd);
+}
+
+/* p50 <= p90 <= p99 <= p999 <= max for the histogram named prefix. */
+static void
+check_order(const char *prefix)
+{
+	static const char *const q[] = {
+	    "p50_us", "p90_us", "p99_us", "p999_us", "max_us"};
+	char key[96];
+	unsigned long long last = 0;
+
+	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+		unsigned long long v;
+
+		snprintf(key, sizeof key, "%s:%s", prefix, q[i]);
+		v = num(reply, key);
+		ck_assert_msg(v >= last, "%s %llu < %llu", key, v, last);
+		last = v;
+	}
+}
+
+/* n requests of each kind on fd, read one by one. */
+static void
+drive(int fd, int n)
+{
+	char req[128];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(req, sizeof req, "set k%d 0 0 1\r\nx\r\n", i);
+		harness_cmd(fd, req, "\r\n", reply, sizeof reply);
+		snprintf(req, sizeof req, "get k%d\r\n", i);
+		harness_cmd(fd, req, "END\r\n", reply, sizeof reply);
+	}
+	harness_cmd(fd, "incr k0 1\r\n", "\r\n", reply, sizeof reply);
+	harness_cmd(fd, "delete k0\r\n", "\r\n", reply, sizeof reply);
+	harness_cmd(fd, "touch k1 0\r\n", "\r\n", reply, sizeof reply);
+	harness_cmd(fd, "mn\r\n", "MN\r\n", reply, sizeof reply);
+	/* A pipeline: each request ends where the next begins. */
+	harness_cmd(fd, "get k1\r\nget k2\r\nget k3\r\n", "END\r\nVALUE k3",
+	    reply, sizeof reply);
+}
+
+START_TEST(test_counts_per_worker)
+{
+	static const char *const cls[] = {
+	    "get", "set", "delete", "arith", "touch", "meta", "other"};
+	unsigned long long w0, w1;
+	int a, b;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	/* Connections go round-robin: two in a row land on both workers. */
+	a = harness_connect(srv.port);
+	b = harness_connect(srv.port);
+	drive(a, 10);
+	drive(b, 20);
+	harness_close(a);
+	harness_close(b);
+	latency();
+	w0 = num(reply, "worker-0:get:count");
+	w1 = num(reply, "worker-1:get:count");
+	ck_assert_msg((w0 == 13 && w1 == 23) || (w0 == 23 && w1 == 13),
+	    "gets per worker: %llu and %llu", w0, w1);
+	ck_assert_uint_eq(num(reply, "get:count"), 36);
+	ck_assert_uint_eq(num(reply, "set:count"), 30);
+	ck_assert_uint_eq(
+	    num(reply, "worker-0:set:count") + num(reply, "worker-1:set:count"),
+	    30);
+	ck_assert_uint_eq(num(reply, "arith:count"), 2);
+	ck_assert_uint_eq(num(reply, "delete:count"), 2);
+	ck_assert_uint_eq(num(reply, "touch:count"), 2);
+	ck_assert_uint_eq(num(reply, "meta:count"), 2);
+	for (size_t i = 0; i < sizeof cls / sizeof cls[0]; i++) {
+		char prefix[64];
+
+		check_order(cls[i]);
+		snprintf(prefix, sizeof prefix, "worker-0:%s", cls[i]);
+		check_order(prefix);
+		snprintf(prefix, sizeof prefix, "worker-1:%s", cls[i]);
+		check_order(prefix);
+	}
+	ck_assert_ptr_nonnull(strstr(reply, "STAT thread worker-"));
+	/* stats threads: each worker's p50 and p99 over every class. */
+	a = harness_connect(srv.port);
+	harness_cmd(a, "stats threads\r\n", "END\r\n", reply, sizeof reply);
+	ck_assert_uint_le(num(reply, "worker-0:latency_p50_us"),
+	    num(reply, "worker-0:latency_p99_us"));
+	ck_assert_uint_le(num(reply, "worker-1:latency_p50_us"),
+	    num(reply, "worker-1:latency_p99_us"));
+	/* A reset starts the counts again; the stats requests before it
+	 * (class other) are gone with the rest. */
+	harness_cmd(a, "stats reset\r\n", "RESET\r\n", reply, sizeof reply);
+	harness_close(a);
+	latency();
+	ck_assert_uint_eq(num(reply, "get:count"), 0);
+	ck_assert_uint_eq(num(reply, "get:p99_us"), 0);
+	ck_assert_uint_eq(num(reply, "get:max_us"), 0);
+	ck_assert_uint_eq(num(reply, "other:count"), 1); /* the reset */
+	a = harness_connect(srv.port);
+	harness_cmd(a, "get k5\r\n", "END\r\n", reply, sizeof reply);
+	harness_close(a);
+	latency();
+	ck_assert_uint_eq(num(reply, "get:count"), 1);
+	check_order("get");
+}
+END_TEST
+
+int
+main(void)
+{
+	const TTest *tests[] = {test_counts_per_worker, NULL};
+
+	return harness_run_suite(
+	    &(struct harness_suite){
+	        .name = "latency_server", .teardown = teardown, .timeout = 120},
+	    tests);
+}
