@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -146,10 +147,73 @@ START_TEST(test_counts_per_worker)
 }
 END_TEST
 
+/* slow_us 1: every request is slow (its time is rounded up), so the
+ * lines and the rate limit are checked without timing luck. A pipeline of
+ * 50 requests on one worker logs 10 in its second; one more a second
+ * later logs, with the 40 left out; nothing goes unaccounted. */
+START_TEST(test_slow_log)
+{
+	static const char *const args[] = {"--slow-us", "1", NULL};
+	char req[50 * 32], *p = req, line[1024];
+	const char *text, *s;
+	size_t lines = 0;
+	unsigned long suppressed = 0;
+	int fd;
+
+	harness_server_start(&srv, "srv", 1, args);
+	fd = harness_connect(srv.port);
+	/* The first is logged, whatever the second: a key with a control
+	 * byte and a backslash, which the log's text format escapes. */
+	p += sprintf(p, "get a\001b\\c\r\n");
+	for (int i = 1; i < 50; i++)
+		p += sprintf(p, "get k%02d\r\n", i);
+	harness_cmd(fd, req, "END\r\n", reply, sizeof reply);
+	/* Everything answered: the 50th END is there. */
+	while (harness_count(reply, "END\r\n") < 50) {
+		size_t n = strlen(reply);
+		bool eof;
+
+		harness_recv(fd, reply + n, sizeof reply - n, "END\r\n", 0,
+		    HARNESS_DEADLINE_MS, &eof);
+	}
+	usleep(1100 * 1000);
+	harness_cmd(fd, "touch last 0\r\n", "\r\n", reply, sizeof reply);
+	ck_assert_msg(
+	    harness_file_wait(srv.log, "key=last", HARNESS_DEADLINE_MS),
+	    "no slow line for the last request");
+	harness_close(fd);
+	text = harness_file_read(srv.log);
+	ck_assert(harness_line_with(text, "key=last", line, sizeof line));
+	ck_assert_msg(
+	    strstr(line, " worker-0 warn slow request: conn=") != NULL, "%s",
+	    line);
+	ck_assert_msg(
+	    strstr(line, " cmd=touch keys=1 key=last us=") != NULL, "%s", line);
+	/* The peer is the client's address. */
+	ck_assert_msg(strstr(line, " peer=127.0.0.1:") != NULL, "%s", line);
+	for (s = text; (s = strstr(s, "slow request: ")) != NULL; s++) {
+		const char *q = strstr(s, " suppressed=");
+
+		ck_assert_ptr_nonnull(q);
+		suppressed += strtoul(q + 12, NULL, 10);
+		lines++;
+	}
+	/* 51 requests: each has a line or is counted in one. */
+	ck_assert_uint_eq(lines + suppressed, 51);
+	ck_assert_msg(lines <= 20 && suppressed >= 31,
+	    "%zu lines, %lu suppressed: the limit is 10 a second", lines,
+	    suppressed);
+	ck_assert_msg(
+	    strstr(text, "cmd=get keys=1 key=a\\x01b\\\\c us=") != NULL, "%s",
+	    text);
+	free((void *)text);
+}
+END_TEST
+
 int
 main(void)
 {
-	const TTest *tests[] = {test_counts_per_worker, NULL};
+	const TTest *tests[] = {test_counts_per_worker, test_slow_log, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){

@@ -42,7 +42,7 @@ struct setting {
 };
 
 /* The entries of settings[]; settings.c does not build with another. */
-#define SETTINGS_COUNT 38
+#define SETTINGS_COUNT 39
 extern const struct setting settings[];
 
 /* The setting under [section] key, or NULL. */

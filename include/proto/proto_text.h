@@ -76,6 +76,9 @@ struct proto_hooks {
 	unsigned reqs_per_event;
 	/* A key was read (hit: found), stored or deleted; NULL: none. */
 	void (*detail)(enum proto_detail, const char *, size_t, bool hit);
+	/* A request that takes this many microseconds or more is logged
+	 * (warn, a few lines a second per worker at most); 0: none. */
+	unsigned long long slow_us;
 };
 
 /* One connection's protocol state; lives as long as the connection. */

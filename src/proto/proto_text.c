@@ -1052,6 +1052,77 @@ acc_num(char **p, const char *end, long long v)
 	acc_put(p, end, d, (size_t)(num + sizeof num - d));
 }
 
+/* "conn=FD peer=ADDR cmd=NAME keys=K" of request r, at *p, bounded by
+ * end: what the access and slow-request lines begin with. */
+static void
+acc_request(const struct request *r, char **p, const char *end)
+{
+	const struct proto_ctx *c = r->ctx;
+	const struct token *cmd = &r->tok[0];
+
+	acc_put(p, end, "conn=", 5);
+	acc_num(p, end, c->peer ? c->fd : -1);
+	acc_put(p, end, " peer=", 6);
+	acc_put(p, end, c->peer ? c->peer : "-", c->peer ? strlen(c->peer) : 1);
+	acc_put(p, end, " cmd=", 5);
+	if (r->ntok > 0)
+		acc_put(p, end, cmd->s, cmd->len > 32 ? 32 : cmd->len);
+	else
+		acc_put(p, end, "-", 1);
+	acc_put(p, end, " keys=", 6);
+	acc_num(p, end, r->nkeys);
+}
+
+/* " key=K", the request's first key, "-" when the command names none.
+ * Its bytes go as they are: the log's formats escape them (text: control
+ * bytes as \xNN and "\" as "\\"; JSON: as a string), and a key holds no
+ * space, so the field stays one word. */
+static void
+acc_key(const struct request *r, char **p, const char *end)
+{
+	int i = r->cmd == NULL || r->cmd->kind == CMD_OTHER ? 0
+	        : r->cmd->kind == CMD_RETRIEVAL && (r->cmd->arg & GET_TOUCH)
+	            ? 2
+	            : 1;
+	const struct token *k = &r->tok[i];
+
+	acc_put(p, end, " key=", 5);
+	if (i == 0 || r->ntok <= i)
+		acc_put(p, end, "-", 1);
+	else
+		acc_put(p, end, k->s,
+		    k->len < CACHE_KEY_MAX ? k->len : CACHE_KEY_MAX);
+}
+
+/* At most this many slow-request lines a second per worker. */
+#define PROTO_SLOW_PER_SEC 10
+
+/* One warn line for a request slower than slow_us; rate-limited per
+ * thread, the lines left out counted in the next one written. */
+static void
+proto_slow_log(const struct request *r, long long now, uint64_t us)
+{
+	static _Thread_local long long window; /* its second */
+	static _Thread_local unsigned in_window;
+	static _Thread_local unsigned long suppressed;
+	char line[CACHE_KEY_MAX + 160], *w = line;
+
+	if (now / 1000000000 != window) {
+		window = now / 1000000000;
+		in_window = 0;
+	}
+	if (in_window == PROTO_SLOW_PER_SEC) {
+		suppressed++;
+		return;
+	}
+	in_window++;
+	acc_request(r, &w, line + sizeof line);
+	acc_key(r, &w, line + sizeof line);
+	log_warnx("slow request: %.*s us=%llu suppressed=%lu", (int)(w - line),
+	    line, (unsigned long long)us, suppressed);
+	suppressed = 0;
+}
+
 /* One access line per command: who asked what, and how it went. The
  * result is the reply's first word, lower-cased ("stored", "not_found",
  * "client_error"), ok for a number, none or noreply for no reply, and for
@@ -1060,25 +1131,12 @@ acc_num(char **p, const char *end, long long v)
 static void
 proto_access_log(struct request *r, size_t reply_at, uint64_t us)
 {
-	const struct proto_ctx *c = r->ctx;
 	size_t avail = r->out->len - r->out->off - reply_at;
 	const char *p = avail ? r->out->data + r->out->off + reply_at : NULL;
-	const struct token *cmd = &r->tok[0];
 	char line[256], *w = line, *end = line + sizeof line;
 	const char *res = NULL;
 
-	acc_put(&w, end, "conn=", 5);
-	acc_num(&w, end, c->peer ? c->fd : -1);
-	acc_put(&w, end, " peer=", 6);
-	acc_put(
-	    &w, end, c->peer ? c->peer : "-", c->peer ? strlen(c->peer) : 1);
-	acc_put(&w, end, " cmd=", 5);
-	if (r->ntok > 0)
-		acc_put(&w, end, cmd->s, cmd->len > 32 ? 32 : cmd->len);
-	else
-		acc_put(&w, end, "-", 1);
-	acc_put(&w, end, " keys=", 6);
-	acc_num(&w, end, r->nkeys);
+	acc_request(r, &w, end);
 	acc_put(&w, end, " result=", 8);
 	if (r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL && r->nkeys > 0)
 		res = r->hits == 0          ? "miss"
@@ -1116,13 +1174,17 @@ proto_run(struct request *r, long long start)
 	if (r->more)
 		return start;
 	now = proto_nsec();
-	us = now > start ? (uint64_t)(now - start) / 1000 : 0;
+	/* Rounded up: a microsecond bucket reads "at most", and any request
+	 * that took time is over a threshold of 1. */
+	us = now > start ? ((uint64_t)(now - start) + 999) / 1000 : 0;
 	if (r->ctx->lat != NULL)
 		lat_record(&r->ctx->lat->cls[r->cmd != NULL ? r->cmd->cls
 		                                            : PROTO_CLS_OTHER],
 		    us);
 	if (log_access_enabled())
 		proto_access_log(r, reply_at, us);
+	if (hooks.slow_us != 0 && us >= hooks.slow_us)
+		proto_slow_log(r, now, us);
 	return now;
 }
 
