@@ -210,10 +210,56 @@ START_TEST(test_slow_log)
 }
 END_TEST
 
+/* access_log on|off: lines appear only while on, each with its key; the
+ * sequence is closed by a request logged after the others, so what is
+ * missing is known missing, not late. */
+START_TEST(test_access_switch)
+{
+	char *text, line[1024];
+	int fd;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "get off1\r\n", "END\r\n", reply, sizeof reply);
+	harness_cmd(fd, "access_log on\r\n", "\r\n", reply, sizeof reply);
+	ck_assert_str_eq(reply, "OK\r\n");
+	harness_cmd(fd, "set on1 0 0 1\r\nx\r\n", "\r\n", reply, sizeof reply);
+	harness_cmd(fd, "gat 0 on1 on2\r\n", "END\r\n", reply, sizeof reply);
+	harness_cmd(fd, "access_log off\r\n", "\r\n", reply, sizeof reply);
+	ck_assert_str_eq(reply, "OK\r\n");
+	harness_cmd(fd, "get off2\r\n", "END\r\n", reply, sizeof reply);
+	harness_cmd(fd, "access_log maybe\r\n", "\r\n", reply, sizeof reply);
+	ck_assert_str_eq(reply, "CLIENT_ERROR usage: access_log on|off\r\n");
+	harness_cmd(fd, "access_log on noreply\r\nmn\r\n", "MN\r\n", reply,
+	    sizeof reply);
+	ck_assert_str_eq(reply, "MN\r\n");
+	harness_cmd(fd, "get last\r\n", "END\r\n", reply, sizeof reply);
+	ck_assert(harness_file_wait(srv.log, "key=last", HARNESS_DEADLINE_MS));
+	harness_close(fd);
+	text = harness_file_read(srv.log);
+	ck_assert_ptr_null(strstr(text, "key=off"));
+	ck_assert(harness_line_with(text, " key=on1 ", line, sizeof line));
+	ck_assert_msg(
+	    strstr(line, " info access conn=") != NULL &&
+	        strstr(line, " cmd=set keys=1 key=on1 result=stored "),
+	    "%s", line);
+	/* gat: the first key, after the exptime. */
+	ck_assert_ptr_nonnull(
+	    strstr(text, " cmd=gat keys=2 key=on1 result=partial us="));
+	ck_assert_ptr_nonnull(strstr(text, " cmd=mn keys=0 key=- result=mn "));
+	ck_assert_uint_eq(
+	    harness_count(text, "access log turned on by a client"), 2);
+	ck_assert_uint_eq(
+	    harness_count(text, "access log turned off by a client"), 1);
+	free(text);
+}
+END_TEST
+
 int
 main(void)
 {
-	const TTest *tests[] = {test_counts_per_worker, test_slow_log, NULL};
+	const TTest *tests[] = {
+	    test_counts_per_worker, test_slow_log, test_access_switch, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){

@@ -59,6 +59,7 @@ struct command {
 	enum proto_class cls; /* what its latency counts as */
 };
 
+static void cmd_access_log(struct request *, int);
 static void cmd_arith(struct request *, int);
 static void cmd_cache_memlimit(struct request *, int);
 static void cmd_delete(struct request *, int);
@@ -104,6 +105,7 @@ static const struct command commands[] = {
     {"shutdown", cmd_shutdown, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"watch", cmd_watch, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"lru_crawler", cmd_lru_crawler, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"access_log", cmd_access_log, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"mg", cmd_meta, 'g', CMD_META, PROTO_CLS_META},
     {"ms", cmd_meta, 's', CMD_META, PROTO_CLS_META},
     {"md", cmd_meta, 'd', CMD_META, PROTO_CLS_META},
@@ -801,6 +803,25 @@ cmd_verbosity(struct request *r, int arg)
 	REPLY(r, "OK\r\n");
 }
 
+/* access_log on|off [noreply]: ours, memcached has none; turns the access
+ * lines ([log] access) on or off in every worker from the next request. */
+static void
+cmd_access_log(struct request *r, int arg)
+{
+	bool on;
+
+	r->noreply = has_noreply(r);
+	if (r->ntok != 2 + r->noreply ||
+	    (!tok_is(&r->tok[1], "on") && !tok_is(&r->tok[1], "off"))) {
+		REPLY(r, "CLIENT_ERROR usage: access_log on|off\r\n");
+		return;
+	}
+	on = tok_is(&r->tok[1], "on");
+	atomic_store_explicit(&log_access_on, on, memory_order_relaxed);
+	log_notice("access log turned %s by a client", on ? "on" : "off");
+	REPLY(r, "OK\r\n");
+}
+
 /* watch [level=L] [thread=NAME|ROLE] [category=C]: from here on the
  * connection receives log lines. */
 static void
@@ -1133,10 +1154,11 @@ proto_access_log(struct request *r, size_t reply_at, uint64_t us)
 {
 	size_t avail = r->out->len - r->out->off - reply_at;
 	const char *p = avail ? r->out->data + r->out->off + reply_at : NULL;
-	char line[256], *w = line, *end = line + sizeof line;
+	char line[CACHE_KEY_MAX + 200], *w = line, *end = line + sizeof line;
 	const char *res = NULL;
 
 	acc_request(r, &w, end);
+	acc_key(r, &w, end);
 	acc_put(&w, end, " result=", 8);
 	if (r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL && r->nkeys > 0)
 		res = r->hits == 0          ? "miss"
