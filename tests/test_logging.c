@@ -1257,8 +1257,9 @@ START_TEST(test_logrotate)
 		ck_assert_msg(test_whole_lines(text, bad, sizeof bad),
 		    "%s: not a whole log line: %s", old, bad);
 		n = harness_count(text, " info access conn=");
-		ck_assert_uint_eq(n, harness_count(text, " cmd=set keys=1 "
-		                                         "result=stored "));
+		ck_assert_uint_eq(
+		    n, harness_count(text, " cmd=set keys=1 key="));
+		ck_assert_uint_eq(n, harness_count(text, " result=stored "));
 		/* Every file but the first starts with the reopen. */
 		ck_assert_msg(k == 0 || strstr(text, "reopened log file"),
 		    "%s lacks the reopen line", old);

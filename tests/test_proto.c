@@ -266,6 +266,26 @@ START_TEST(test_stats_goes_to_the_hook)
 END_TEST
 
 /* What the connection carries out comes back as an action. */
+/* access_log on|off switches the access lines for every connection. */
+START_TEST(test_access_log_switch)
+{
+	bool was = log_access_enabled();
+
+	ck_assert_str_eq(FEED("access_log on\r\n"), "OK\r\n");
+	ck_assert(log_access_enabled());
+	ck_assert_str_eq(FEED("access_log off\r\n"), "OK\r\n");
+	ck_assert(!log_access_enabled());
+	ck_assert_str_eq(FEED("access_log on noreply\r\n"), "");
+	ck_assert(log_access_enabled());
+	ck_assert_str_eq(FEED("access_log\r\naccess_log yes\r\n"
+	                      "access_log on off\r\n"),
+	    "CLIENT_ERROR usage: access_log on|off\r\n"
+	    "CLIENT_ERROR usage: access_log on|off\r\n"
+	    "CLIENT_ERROR usage: access_log on|off\r\n");
+	atomic_store(&log_access_on, was);
+}
+END_TEST
+
 /* lru_crawler metadump: memcached's lines for every item, its errors. */
 START_TEST(test_metadump)
 {
@@ -616,6 +636,7 @@ main(void)
 	tcase_add_test(tc, test_meta_set_framing);
 	tcase_add_test(tc, test_meta_base64);
 	tcase_add_test(tc, test_meta_win_and_arith);
+	tcase_add_test(tc, test_access_log_switch);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

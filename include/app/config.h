@@ -33,6 +33,7 @@ struct config {
 	bool log_syslog;
 	bool log_journald;
 	bool log_access;            /* one line per command */
+	int slow_us;                /* log requests this slow; 0: none */
 	int role_level[ROLE_COUNT]; /* per role; -1: the global level */
 	bool enable_shutdown;
 	size_t memory_mb; /* cache memory limit */

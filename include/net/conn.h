@@ -50,7 +50,8 @@ struct conn_owner {
 	struct bufpool *pool;        /* rbuf and output while bytes are in */
 	struct conn_counters *counters;
 	struct cache_stats *cstats;
-	void *arg; /* passed to the hooks */
+	struct proto_latency *lat; /* its requests' latencies */
+	void *arg;                 /* passed to the hooks */
 	/* c is closed and about to be freed. */
 	void (*closed)(struct conn *, void *);
 	/* A watch starts: watch_wake(arg) is its wake hook. */

@@ -8,6 +8,7 @@
 struct cache_stats;
 struct conn_counters;
 struct obuf;
+struct proto_latency;
 struct thread;
 
 /* What workers call outside the net floor's connections. */
@@ -29,6 +30,7 @@ void workers_stop(void);
 /* Worker idx's counters, for stats. */
 struct conn_counters *worker_counters(int);
 struct cache_stats *worker_cache_stats(int);
+struct proto_latency *worker_latency(int);
 /* "stats conns" lines for every connection of every worker. */
 void workers_stats_conns(struct obuf *);
 

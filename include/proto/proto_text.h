@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "latency.h"
 #include "log_filter.h"
 
 struct obuf;
@@ -34,6 +35,30 @@ enum proto_detail {
 	PROTO_DETAIL_DEL,
 };
 
+/* The classes requests are timed in: get (get, gets, gat, gats), set
+ * (set, add, replace, append, prepend, cas), delete, arith (incr, decr),
+ * touch, meta (mg, ms, md, ma, mn, me) and other (the rest, unknown
+ * commands and empty lines included). */
+enum proto_class {
+	PROTO_CLS_GET,
+	PROTO_CLS_SET,
+	PROTO_CLS_DELETE,
+	PROTO_CLS_ARITH,
+	PROTO_CLS_TOUCH,
+	PROTO_CLS_META,
+	PROTO_CLS_OTHER,
+	PROTO_CLS_COUNT
+};
+
+/* A class's name in "stats latency": "get", "set"... */
+const char *proto_class_name(int);
+
+/* A thread's request latencies, one histogram per class; written by the
+ * thread answering the requests alone. */
+struct proto_latency {
+	struct lat_hist cls[PROTO_CLS_COUNT];
+};
+
 /* What the server lends the protocol, set once before any request. */
 struct proto_hooks {
 	/* Answer "stats" (group of length 0) or "stats GROUP [ARGS]" (the
@@ -51,6 +76,9 @@ struct proto_hooks {
 	unsigned reqs_per_event;
 	/* A key was read (hit: found), stored or deleted; NULL: none. */
 	void (*detail)(enum proto_detail, const char *, size_t, bool hit);
+	/* A request that takes this many microseconds or more is logged
+	 * (warn, a few lines a second per worker at most); 0: none. */
+	unsigned long long slow_us;
 };
 
 /* One connection's protocol state; lives as long as the connection. */
@@ -59,11 +87,12 @@ struct proto_ctx {
 	 * connection. */
 	int fd;
 	const char *peer;
-	struct log_filter watch; /* what PROTO_WATCH asks for */
-	struct cache_stats *st;  /* the answering thread's counters */
-	unsigned long cmds;      /* requests handled by the last call */
-	size_t need;             /* bytes the next request needs buffered */
-	unsigned long long skip; /* data bytes still to discard */
+	struct log_filter watch;   /* what PROTO_WATCH asks for */
+	struct cache_stats *st;    /* the answering thread's counters */
+	struct proto_latency *lat; /* its latencies; NULL: not timed */
+	unsigned long cmds;        /* requests handled by the last call */
+	size_t need;               /* bytes the next request needs buffered */
+	unsigned long long skip;   /* data bytes still to discard */
 };
 
 /* Answer every complete request in buf; return the bytes consumed. When a

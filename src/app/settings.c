@@ -507,6 +507,22 @@ const struct setting settings[] = {
                 "that ps does not show it",
         .secret = true,
     },
+    {
+        .section = "log",
+        .key = "slow_us",
+        .longopt = "slow-us",
+        .argname = "US",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 60000000,
+        .offset = offsetof(struct config, slow_us),
+        .def = "0",
+        .expect = "microseconds, 0 (off) to 60000000",
+        .stat = "log_slow_us",
+        .help = "log a warn line for each request that takes this many "
+                "microseconds or more, 10 a second per worker at most; 0: "
+                "off",
+    },
 };
 _Static_assert(sizeof settings / sizeof settings[0] == SETTINGS_COUNT,
     "SETTINGS_COUNT is not the number of settings");

@@ -16,11 +16,13 @@
 #include "config.h"
 #include "conn.h"
 #include "counter.h"
+#include "latency.h"
 #include "log.h"
 #include "log_ring.h"
 #include "logger.h"
 #include "maint.h"
 #include "obuf.h"
+#include "proto_text.h"
 #include "settings.h"
 #include "stats.h"
 #include "thread.h"
@@ -317,9 +319,94 @@ stats_thread_line(
 	    out, "STAT %s:%s %llu\r\n", t->name, name, (unsigned long long)v);
 }
 
+/* Worker w's latencies of class cls since the last reset. */
+static void
+stats_latency_read(int w, int cls, struct lat_snap *s)
+{
+	struct lat_hist *h = &worker_latency(w)->cls[cls];
+
+	for (unsigned b = 0; b < LAT_BUCKETS; b++)
+		s->bucket[b] = stats_read(&h->bucket[b]);
+	s->max_us = stat_get(&h->max_us);
+	lat_finish(s);
+}
+
+/* Worker w's latencies of every class together. */
+static void
+stats_latency_worker(int w, struct lat_snap *all)
+{
+	struct lat_snap s;
+
+	memset(all, 0, sizeof *all);
+	for (int cls = 0; cls < PROTO_CLS_COUNT; cls++) {
+		stats_latency_read(w, cls, &s);
+		lat_merge(all, &s);
+	}
+	lat_finish(all);
+}
+
+/* The lines of one histogram: "STAT <prefix>count N", the percentiles
+ * and the max. */
+static void
+stats_latency_lines(struct obuf *out, const char *prefix, const char *cls,
+    const struct lat_snap *s)
+{
+	obuf_printf(out,
+	    "STAT %s%s:count %llu\r\n"
+	    "STAT %s%s:p50_us %llu\r\n"
+	    "STAT %s%s:p90_us %llu\r\n"
+	    "STAT %s%s:p99_us %llu\r\n"
+	    "STAT %s%s:p999_us %llu\r\n"
+	    "STAT %s%s:max_us %llu\r\n",
+	    prefix, cls, (unsigned long long)s->count, prefix, cls,
+	    (unsigned long long)lat_quantile(s, 0.5), prefix, cls,
+	    (unsigned long long)lat_quantile(s, 0.9), prefix, cls,
+	    (unsigned long long)lat_quantile(s, 0.99), prefix, cls,
+	    (unsigned long long)lat_quantile(s, 0.999), prefix, cls,
+	    (unsigned long long)s->max_us);
+}
+
+/* "stats latency": per worker and class, then per class over all
+ * workers, how many requests and how long they took, in microseconds.
+ * A percentile is the upper end of its bucket, no more than the max. */
+static void
+stats_latency(struct obuf *out)
+{
+	static struct lat_snap total[PROTO_CLS_COUNT];
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct lat_snap s;
+
+	/* The totals are large: one set, for one reader at a time. */
+	pthread_mutex_lock(&lock);
+	memset(total, 0, sizeof total);
+	for (int i = 0; i < thread_count(); i++) {
+		const struct thread *t = thread_at(i);
+		char prefix[48];
+
+		if (t->role != ROLE_WORKER)
+			continue;
+		snprintf(prefix, sizeof prefix, "%s:", t->name);
+		for (int cls = 0; cls < PROTO_CLS_COUNT; cls++) {
+			stats_latency_read(t->index, cls, &s);
+			stats_latency_lines(
+			    out, prefix, proto_class_name(cls), &s);
+			lat_merge(&total[cls], &s);
+		}
+	}
+	for (int cls = 0; cls < PROTO_CLS_COUNT; cls++) {
+		lat_finish(&total[cls]);
+		stats_latency_lines(
+		    out, "", proto_class_name(cls), &total[cls]);
+	}
+	pthread_mutex_unlock(&lock);
+	stats_end(out);
+}
+
 static void
 stats_thread_worker(struct obuf *out, const struct thread *t)
 {
+	struct lat_snap all;
+
 	struct conn_counters *c = worker_counters(t->index);
 	struct cache_stats *cs = worker_cache_stats(t->index);
 
@@ -336,6 +423,9 @@ stats_thread_worker(struct obuf *out, const struct thread *t)
 #define STATS_THREAD_LINE(f) stats_thread_line(out, t, #f, stats_read(&cs->f));
 	CACHE_STATS_FIELDS(STATS_THREAD_LINE)
 #undef STATS_THREAD_LINE
+	stats_latency_worker(t->index, &all);
+	stats_thread_line(out, t, "latency_p50_us", lat_quantile(&all, 0.5));
+	stats_thread_line(out, t, "latency_p99_us", lat_quantile(&all, 0.99));
 }
 
 static void
@@ -880,7 +970,8 @@ stats_reset(struct obuf *out)
 	/* Two slots per counter at least: probes stay short. */
 	size_t need =
 	    (size_t)(nworkers + 1) *
-	        (sizeof(struct conn_counters) + sizeof(struct cache_stats)) /
+	        (sizeof(struct conn_counters) + sizeof(struct cache_stats) +
+	            sizeof(struct proto_latency)) /
 	        sizeof(_Atomic uint64_t) * 2 +
 	    STATS_BASE_MIN;
 	size_t n = STATS_BASE_MIN;
@@ -902,6 +993,13 @@ stats_reset(struct obuf *out)
 		stats_base_slot(stats_base, stats_nbase, &c->curr_conns)->v = 0;
 		stats_base_block(
 		    worker_cache_stats(i), sizeof(struct cache_stats));
+		/* Histograms are counters; each max is a gauge and stays. */
+		stats_base_block(
+		    worker_latency(i), sizeof(struct proto_latency));
+		for (int cls = 0; cls < PROTO_CLS_COUNT; cls++)
+			stats_base_slot(stats_base, stats_nbase,
+			    &worker_latency(i)->cls[cls].max_us)
+			    ->v = 0;
 	}
 	stats_base_block(maint_cache_stats(), sizeof(struct cache_stats));
 	stats_base_block(accept_counters(), sizeof(struct accept_counters));
@@ -1039,6 +1137,7 @@ stats_answer(const char *line, size_t len, struct obuf *out)
 	    {"reset", stats_reset},
 	    {"threads", stats_threads},
 	    {"conns", stats_conns},
+	    {"latency", stats_latency},
 	};
 	const char *p = line, *end = line + len, *g;
 	size_t glen;

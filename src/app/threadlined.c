@@ -336,7 +336,8 @@ main_setup_service(const struct config *cfg)
 	    .no_flush = !cfg->flush_enabled,
 	    .no_dump = !cfg->dump_enabled,
 	    .no_watch = !cfg->watch_enabled,
-	    .reqs_per_event = (unsigned)cfg->reqs_per_event});
+	    .reqs_per_event = (unsigned)cfg->reqs_per_event,
+	    .slow_us = (unsigned long long)cfg->slow_us});
 	conn_set_timeouts(
 	    &(struct conn_timeouts){.request = cfg->request_timeout,
 	        .write = cfg->write_timeout,

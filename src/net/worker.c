@@ -40,6 +40,7 @@ struct worker {
 	struct conn_owner own; /* what its connections use of it */
 	struct conn_counters counters;
 	struct cache_stats cstats; /* what its requests did to the cache */
+	struct proto_latency lat;  /* how long its requests took */
 	int efd;
 	/* Set by the logger's wake of a watcher here. */
 	_Atomic bool watch_due;
@@ -111,6 +112,7 @@ workers_init(const struct worker_hooks *h)
 		    .pool = &w->pool,
 		    .counters = &w->counters,
 		    .cstats = &w->cstats,
+		    .lat = &w->lat,
 		    .arg = w,
 		    .closed = worker_conn_closed,
 		    .watch_wake = worker_watch_wake,
@@ -325,6 +327,12 @@ struct cache_stats *
 worker_cache_stats(int i)
 {
 	return &workers[i].cstats;
+}
+
+struct proto_latency *
+worker_latency(int i)
+{
+	return &workers[i].lat;
 }
 
 void

@@ -56,8 +56,10 @@ struct command {
 	void (*fn)(struct request *, int);
 	int arg; /* passed through, e.g. which storage operation */
 	enum command_kind kind;
+	enum proto_class cls; /* what its latency counts as */
 };
 
+static void cmd_access_log(struct request *, int);
 static void cmd_arith(struct request *, int);
 static void cmd_cache_memlimit(struct request *, int);
 static void cmd_delete(struct request *, int);
@@ -80,35 +82,36 @@ static void cmd_lru_crawler(struct request *, int);
 
 /* Most frequent first: the table is searched in order. */
 static const struct command commands[] = {
-    {"get", cmd_get, 0, CMD_RETRIEVAL},
-    {"set", cmd_store, CACHE_SET, CMD_KEYED},
-    {"gets", cmd_get, GET_CAS, CMD_RETRIEVAL},
-    {"delete", cmd_delete, 0, CMD_KEYED},
-    {"incr", cmd_arith, 1, CMD_KEYED},
-    {"decr", cmd_arith, 0, CMD_KEYED},
-    {"add", cmd_store, CACHE_ADD, CMD_KEYED},
-    {"replace", cmd_store, CACHE_REPLACE, CMD_KEYED},
-    {"append", cmd_store, CACHE_APPEND, CMD_KEYED},
-    {"prepend", cmd_store, CACHE_PREPEND, CMD_KEYED},
-    {"cas", cmd_store, CACHE_CAS, CMD_KEYED},
-    {"touch", cmd_touch, 0, CMD_KEYED},
-    {"gat", cmd_get, GET_TOUCH, CMD_RETRIEVAL},
-    {"gats", cmd_get, GET_TOUCH | GET_CAS, CMD_RETRIEVAL},
-    {"stats", cmd_stats, 0, CMD_OTHER},
-    {"flush_all", cmd_flush_all, 0, CMD_OTHER},
-    {"version", cmd_version, 0, CMD_OTHER},
-    {"verbosity", cmd_verbosity, 0, CMD_OTHER},
-    {"cache_memlimit", cmd_cache_memlimit, 0, CMD_OTHER},
-    {"quit", cmd_quit, 0, CMD_OTHER},
-    {"shutdown", cmd_shutdown, 0, CMD_OTHER},
-    {"watch", cmd_watch, 0, CMD_OTHER},
-    {"lru_crawler", cmd_lru_crawler, 0, CMD_OTHER},
-    {"mg", cmd_meta, 'g', CMD_META},
-    {"ms", cmd_meta, 's', CMD_META},
-    {"md", cmd_meta, 'd', CMD_META},
-    {"ma", cmd_meta, 'a', CMD_META},
-    {"mn", cmd_meta, 'n', CMD_META},
-    {"me", cmd_meta, 'e', CMD_META},
+    {"get", cmd_get, 0, CMD_RETRIEVAL, PROTO_CLS_GET},
+    {"set", cmd_store, CACHE_SET, CMD_KEYED, PROTO_CLS_SET},
+    {"gets", cmd_get, GET_CAS, CMD_RETRIEVAL, PROTO_CLS_GET},
+    {"delete", cmd_delete, 0, CMD_KEYED, PROTO_CLS_DELETE},
+    {"incr", cmd_arith, 1, CMD_KEYED, PROTO_CLS_ARITH},
+    {"decr", cmd_arith, 0, CMD_KEYED, PROTO_CLS_ARITH},
+    {"add", cmd_store, CACHE_ADD, CMD_KEYED, PROTO_CLS_SET},
+    {"replace", cmd_store, CACHE_REPLACE, CMD_KEYED, PROTO_CLS_SET},
+    {"append", cmd_store, CACHE_APPEND, CMD_KEYED, PROTO_CLS_SET},
+    {"prepend", cmd_store, CACHE_PREPEND, CMD_KEYED, PROTO_CLS_SET},
+    {"cas", cmd_store, CACHE_CAS, CMD_KEYED, PROTO_CLS_SET},
+    {"touch", cmd_touch, 0, CMD_KEYED, PROTO_CLS_TOUCH},
+    {"gat", cmd_get, GET_TOUCH, CMD_RETRIEVAL, PROTO_CLS_GET},
+    {"gats", cmd_get, GET_TOUCH | GET_CAS, CMD_RETRIEVAL, PROTO_CLS_GET},
+    {"stats", cmd_stats, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"flush_all", cmd_flush_all, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"version", cmd_version, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"verbosity", cmd_verbosity, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"cache_memlimit", cmd_cache_memlimit, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"quit", cmd_quit, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"shutdown", cmd_shutdown, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"watch", cmd_watch, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"lru_crawler", cmd_lru_crawler, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"access_log", cmd_access_log, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"mg", cmd_meta, 'g', CMD_META, PROTO_CLS_META},
+    {"ms", cmd_meta, 's', CMD_META, PROTO_CLS_META},
+    {"md", cmd_meta, 'd', CMD_META, PROTO_CLS_META},
+    {"ma", cmd_meta, 'a', CMD_META, PROTO_CLS_META},
+    {"mn", cmd_meta, 'n', CMD_META, PROTO_CLS_META},
+    {"me", cmd_meta, 'e', CMD_META, PROTO_CLS_META},
 };
 
 static struct proto_hooks hooks;
@@ -800,6 +803,25 @@ cmd_verbosity(struct request *r, int arg)
 	REPLY(r, "OK\r\n");
 }
 
+/* access_log on|off [noreply]: ours, memcached has none; turns the access
+ * lines ([log] access) on or off in every worker from the next request. */
+static void
+cmd_access_log(struct request *r, int arg)
+{
+	bool on;
+
+	r->noreply = has_noreply(r);
+	if (r->ntok != 2 + r->noreply ||
+	    (!tok_is(&r->tok[1], "on") && !tok_is(&r->tok[1], "off"))) {
+		REPLY(r, "CLIENT_ERROR usage: access_log on|off\r\n");
+		return;
+	}
+	on = tok_is(&r->tok[1], "on");
+	atomic_store_explicit(&log_access_on, on, memory_order_relaxed);
+	log_notice("access log turned %s by a client", on ? "on" : "off");
+	REPLY(r, "OK\r\n");
+}
+
 /* watch [level=L] [thread=NAME|ROLE] [category=C]: from here on the
  * connection receives log lines. */
 static void
@@ -1001,14 +1023,30 @@ proto_line_limit(const char *line, size_t len)
 	                                                 : PROTO_LINE_MAX;
 }
 
-/* Monotonic microseconds, for the access line's "us=". */
+/* Monotonic nanoseconds: requests are timed between these. */
 static long long
-proto_usec(void)
+proto_nsec(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+const char *
+proto_class_name(int cls)
+{
+	static const char *const names[PROTO_CLS_COUNT] = {
+	    [PROTO_CLS_GET] = "get",
+	    [PROTO_CLS_SET] = "set",
+	    [PROTO_CLS_DELETE] = "delete",
+	    [PROTO_CLS_ARITH] = "arith",
+	    [PROTO_CLS_TOUCH] = "touch",
+	    [PROTO_CLS_META] = "meta",
+	    [PROTO_CLS_OTHER] = "other",
+	};
+
+	return cls >= 0 && cls < PROTO_CLS_COUNT ? names[cls] : "other";
 }
 
 /* Append s to the access line at *p, bounded by end. */
@@ -1035,33 +1073,92 @@ acc_num(char **p, const char *end, long long v)
 	acc_put(p, end, d, (size_t)(num + sizeof num - d));
 }
 
+/* "conn=FD peer=ADDR cmd=NAME keys=K" of request r, at *p, bounded by
+ * end: what the access and slow-request lines begin with. */
+static void
+acc_request(const struct request *r, char **p, const char *end)
+{
+	const struct proto_ctx *c = r->ctx;
+	const struct token *cmd = &r->tok[0];
+
+	acc_put(p, end, "conn=", 5);
+	acc_num(p, end, c->peer ? c->fd : -1);
+	acc_put(p, end, " peer=", 6);
+	acc_put(p, end, c->peer ? c->peer : "-", c->peer ? strlen(c->peer) : 1);
+	acc_put(p, end, " cmd=", 5);
+	if (r->ntok > 0)
+		acc_put(p, end, cmd->s, cmd->len > 32 ? 32 : cmd->len);
+	else
+		acc_put(p, end, "-", 1);
+	acc_put(p, end, " keys=", 6);
+	acc_num(p, end, r->nkeys);
+}
+
+/* " key=K", the request's first key, "-" when the command names none.
+ * Its bytes go as they are: the log's formats escape them (text: control
+ * bytes as \xNN and "\" as "\\"; JSON: as a string), and a key holds no
+ * space, so the field stays one word. */
+static void
+acc_key(const struct request *r, char **p, const char *end)
+{
+	int i = r->cmd == NULL || r->cmd->kind == CMD_OTHER ? 0
+	        : r->cmd->kind == CMD_RETRIEVAL && (r->cmd->arg & GET_TOUCH)
+	            ? 2
+	            : 1;
+	const struct token *k = &r->tok[i];
+
+	acc_put(p, end, " key=", 5);
+	if (i == 0 || r->ntok <= i)
+		acc_put(p, end, "-", 1);
+	else
+		acc_put(p, end, k->s,
+		    k->len < CACHE_KEY_MAX ? k->len : CACHE_KEY_MAX);
+}
+
+/* At most this many slow-request lines a second per worker. */
+#define PROTO_SLOW_PER_SEC 10
+
+/* One warn line for a request slower than slow_us; rate-limited per
+ * thread, the lines left out counted in the next one written. */
+static void
+proto_slow_log(const struct request *r, long long now, uint64_t us)
+{
+	static _Thread_local long long window; /* its second */
+	static _Thread_local unsigned in_window;
+	static _Thread_local unsigned long suppressed;
+	char line[CACHE_KEY_MAX + 160], *w = line;
+
+	if (now / 1000000000 != window) {
+		window = now / 1000000000;
+		in_window = 0;
+	}
+	if (in_window == PROTO_SLOW_PER_SEC) {
+		suppressed++;
+		return;
+	}
+	in_window++;
+	acc_request(r, &w, line + sizeof line);
+	acc_key(r, &w, line + sizeof line);
+	log_warnx("slow request: %.*s us=%llu suppressed=%lu", (int)(w - line),
+	    line, (unsigned long long)us, suppressed);
+	suppressed = 0;
+}
+
 /* One access line per command: who asked what, and how it went. The
  * result is the reply's first word, lower-cased ("stored", "not_found",
  * "client_error"), ok for a number, none or noreply for no reply, and for
  * retrievals hit, miss or partial. Formatted by hand: this runs once per
  * request. */
 static void
-proto_access_log(struct request *r, size_t reply_at, long long start)
+proto_access_log(struct request *r, size_t reply_at, uint64_t us)
 {
-	const struct proto_ctx *c = r->ctx;
 	size_t avail = r->out->len - r->out->off - reply_at;
 	const char *p = avail ? r->out->data + r->out->off + reply_at : NULL;
-	const struct token *cmd = &r->tok[0];
-	char line[256], *w = line, *end = line + sizeof line;
+	char line[CACHE_KEY_MAX + 200], *w = line, *end = line + sizeof line;
 	const char *res = NULL;
 
-	acc_put(&w, end, "conn=", 5);
-	acc_num(&w, end, c->peer ? c->fd : -1);
-	acc_put(&w, end, " peer=", 6);
-	acc_put(
-	    &w, end, c->peer ? c->peer : "-", c->peer ? strlen(c->peer) : 1);
-	acc_put(&w, end, " cmd=", 5);
-	if (r->ntok > 0)
-		acc_put(&w, end, cmd->s, cmd->len > 32 ? 32 : cmd->len);
-	else
-		acc_put(&w, end, "-", 1);
-	acc_put(&w, end, " keys=", 6);
-	acc_num(&w, end, r->nkeys);
+	acc_request(r, &w, end);
+	acc_key(r, &w, end);
 	acc_put(&w, end, " result=", 8);
 	if (r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL && r->nkeys > 0)
 		res = r->hits == 0          ? "miss"
@@ -1080,27 +1177,37 @@ proto_access_log(struct request *r, size_t reply_at, long long start)
 			*w++ = (char)(p[n] >= 'A' && p[n] <= 'Z' ? p[n] + 32
 			                                         : p[n]);
 	acc_put(&w, end, " us=", 4);
-	acc_num(&w, end, proto_usec() - start);
+	acc_num(&w, end, (long long)us);
 	log_access_raw(line, (size_t)(w - line));
 }
 
-/* Run the request, with its access line when those are on; one that
- * waits for more input has its line when it runs again with it. */
-static void
-proto_run(struct request *r)
+/* Run the request begun at start (ns), count its latency and write its
+ * access line when those are on; returns when it ended, the start of the
+ * next one in a pipeline. One that waits for more input is neither
+ * counted nor logged: it runs again, whole, once the input is here. */
+static long long
+proto_run(struct request *r, long long start)
 {
-	size_t reply_at;
-	long long start;
+	size_t reply_at = r->out->len - r->out->off;
+	long long now;
+	uint64_t us;
 
-	if (!log_access_enabled()) {
-		proto_dispatch(r);
-		return;
-	}
-	reply_at = r->out->len - r->out->off;
-	start = proto_usec();
 	proto_dispatch(r);
-	if (!r->more)
-		proto_access_log(r, reply_at, start);
+	if (r->more)
+		return start;
+	now = proto_nsec();
+	/* Rounded up: a microsecond bucket reads "at most", and any request
+	 * that took time is over a threshold of 1. */
+	us = now > start ? ((uint64_t)(now - start) + 999) / 1000 : 0;
+	if (r->ctx->lat != NULL)
+		lat_record(&r->ctx->lat->cls[r->cmd != NULL ? r->cmd->cls
+		                                            : PROTO_CLS_OTHER],
+		    us);
+	if (log_access_enabled())
+		proto_access_log(r, reply_at, us);
+	if (hooks.slow_us != 0 && us >= hooks.slow_us)
+		proto_slow_log(r, now, us);
+	return now;
 }
 
 size_t
@@ -1109,6 +1216,7 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 {
 	struct request r = {.ctx = ctx, .out = out, .action = action};
 	size_t pos = 0;
+	long long start = 0; /* of the next request; 0: not read yet */
 
 	*action = PROTO_CONTINUE;
 	ctx->cmds = 0;
@@ -1151,7 +1259,11 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 			r.linelen = (size_t)(nul - line);
 		r.data = nl + 1;
 		r.avail = len - pos - linelen - 1;
-		proto_run(&r);
+		/* One clock read per request: each ends where the next
+		 * begins. */
+		if (start == 0)
+			start = proto_nsec();
+		start = proto_run(&r, start);
 		if (r.more) {
 			ctx->need += linelen + 1;
 			break;
