@@ -24,6 +24,8 @@
  * members as it notes any counter block; max_us is a gauge. */
 struct lat_hist {
 	_Atomic uint64_t bucket[LAT_BUCKETS];
+	_Atomic uint64_t
+	    sum_us; /* of every latency counted: Prometheus' _sum */
 	_Atomic uint64_t max_us;
 };
 
@@ -47,6 +49,7 @@ static inline void
 lat_record(struct lat_hist *h, uint64_t us)
 {
 	stat_add(&h->bucket[lat_bucket(us)], 1);
+	stat_add(&h->sum_us, us);
 	if (us > stat_get(&h->max_us))
 		atomic_store_explicit(&h->max_us, us, memory_order_relaxed);
 }

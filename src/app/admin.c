@@ -25,10 +25,12 @@
 #include "config.h"
 #include "conn.h"
 #include "counter.h"
+#include "latency.h"
 #include "log.h"
 #include "log_ring.h"
 #include "logger.h"
 #include "maint.h"
+#include "proto_text.h"
 #include "settings.h"
 #include "stats.h"
 #include "thread.h"
@@ -122,10 +124,31 @@ admin_json_u64(struct evbuffer *b, const char *k, uint64_t v)
 	evbuffer_add_printf(b, ",\"%s\":%llu", k, (unsigned long long)v);
 }
 
+/* Worker w's latencies of every class since start: /metrics and /threads
+ * count since start, whatever "stats reset" did. */
+static void
+admin_latency_worker(int w, struct lat_snap *all)
+{
+	memset(all, 0, sizeof *all);
+	for (int cls = 0; cls < PROTO_CLS_COUNT; cls++) {
+		struct lat_hist *h = &worker_latency(w)->cls[cls];
+		struct lat_snap s;
+
+		for (unsigned b = 0; b < LAT_BUCKETS; b++)
+			s.bucket[b] = stat_get(&h->bucket[b]);
+		s.max_us = stat_get(&h->max_us);
+		lat_finish(&s);
+		lat_merge(all, &s);
+	}
+	lat_finish(all);
+}
+
 /* What a thread's role counts, asked of the module that owns it. */
 static void
 admin_thread_counters(struct evbuffer *b, const struct thread *t)
 {
+	struct lat_snap lat;
+
 	switch (t->role) {
 	case ROLE_WORKER: {
 		struct conn_counters *c = worker_counters(t->index);
@@ -136,6 +159,9 @@ admin_thread_counters(struct evbuffer *b, const struct thread *t)
 		admin_json_u64(b, "commands", stat_get(&c->cmds));
 		admin_json_u64(b, "bytes_read", stat_get(&c->bytes_read));
 		admin_json_u64(b, "bytes_written", stat_get(&c->bytes_written));
+		admin_latency_worker(t->index, &lat);
+		admin_json_u64(b, "p50_us", lat_quantile(&lat, 0.5));
+		admin_json_u64(b, "p99_us", lat_quantile(&lat, 0.99));
 		break;
 	}
 	case ROLE_LOGGER:
@@ -332,6 +358,56 @@ admin_metrics_threads(struct evbuffer *b)
 	    stat_get(&logger_counters()->lines_written));
 }
 
+/* One worker's latencies of one class as a Prometheus histogram: le at
+ * each power of two of microseconds (the edges of our buckets), in
+ * seconds. */
+static void
+admin_metrics_latency_class(struct evbuffer *b, const struct thread *t, int cls)
+{
+	struct lat_hist *h = &worker_latency(t->index)->cls[cls];
+	const char *name = proto_class_name(cls);
+	uint64_t cum = 0;
+	unsigned k = 0;
+
+	for (unsigned e = 0; e <= LAT_TOP_LOG2; e++) {
+		uint64_t le = (uint64_t)1 << e;
+
+		/* A bucket [low, high) of whole microseconds is <= le when
+		 * high <= le + 1. */
+		while (k < LAT_BUCKETS - 1 && lat_bucket_high(k) <= le + 1)
+			cum += stat_get(&h->bucket[k++]);
+		evbuffer_add_printf(b,
+		    "threadline_request_duration_seconds_bucket{thread=\"%s\","
+		    "role=\"worker\",command=\"%s\",le=\"%.9g\"} %llu\n",
+		    t->name, name, (double)le / 1e6, (unsigned long long)cum);
+	}
+	while (k < LAT_BUCKETS)
+		cum += stat_get(&h->bucket[k++]);
+	evbuffer_add_printf(b,
+	    "threadline_request_duration_seconds_bucket{thread=\"%s\","
+	    "role=\"worker\",command=\"%s\",le=\"+Inf\"} %llu\n"
+	    "threadline_request_duration_seconds_sum{thread=\"%s\","
+	    "role=\"worker\",command=\"%s\"} %.6f\n"
+	    "threadline_request_duration_seconds_count{thread=\"%s\","
+	    "role=\"worker\",command=\"%s\"} %llu\n",
+	    t->name, name, (unsigned long long)cum, t->name, name,
+	    (double)stat_get(&h->sum_us) / 1e6, t->name, name,
+	    (unsigned long long)cum);
+}
+
+/* Each worker's request latencies, by command class. */
+static void
+admin_metrics_latency(struct evbuffer *b)
+{
+	admin_family(b, "threadline_request_duration_seconds", "histogram",
+	    "Time each worker took to answer a request, by command class, "
+	    "from the whole request read to its reply queued.");
+	for (int w = 0; w < thread_role_count(ROLE_WORKER); w++)
+		for (int cls = 0; cls < PROTO_CLS_COUNT; cls++)
+			admin_metrics_latency_class(
+			    b, thread_get(ROLE_WORKER, w), cls);
+}
+
 /* GET /metrics: the Prometheus text format, memcached_exporter's names
  * where memcached has the figure, threadline_ ones per thread. Counters
  * count since start: "stats reset" does not move them back. */
@@ -400,6 +476,7 @@ admin_metrics(struct evbuffer *b)
 	    ADMIN_CSUM(reclaimed));
 	admin_metrics_commands(b);
 	admin_metrics_threads(b);
+	admin_metrics_latency(b);
 }
 
 static const struct admin_page admin_pages[] = {

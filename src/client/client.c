@@ -196,7 +196,7 @@ client_threads(
 			snprintf(r->cmds, sizeof r->cmds, "%s", sp);
 		else if (strcmp(colon, "log_dropped") == 0)
 			snprintf(r->dropped, sizeof r->dropped, "%s", sp);
-		else if (strcmp(colon, "p99_us") == 0)
+		else if (strcmp(colon, "latency_p99_us") == 0)
 			snprintf(r->p99, sizeof r->p99, "%s", sp);
 	}
 	return nrows;
