@@ -1,6 +1,7 @@
 /* The admin thread: HTTP/1.1 on its own address, for operators and
  * monitoring: /status, /threads and /metrics, read from the counters each
- * module keeps, as stats does. */
+ * module keeps, as stats does; /logs, live log lines as Server-Sent
+ * Events. */
 #ifndef TL_ADMIN_H
 #define TL_ADMIN_H
 
