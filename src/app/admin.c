@@ -1,8 +1,9 @@
 /*
  * The admin thread: libevent's evhttp on an address of its own, answering
  * GET /status and /threads in JSON and /metrics for Prometheus, from the
- * thread table, the settings and the counters each module owns, and /logs,
- * the log lines of a watch filter as Server-Sent Events. It lives in
+ * thread table, the settings and the counters each module owns, /logs,
+ * the log lines of a watch filter as Server-Sent Events, and /, a
+ * dashboard of them all. It lives in
  * app, not svc, because what it reports is app's: the table of settings, the
  * parsed config and the process's uptime that stats keeps.
  */
@@ -633,12 +634,21 @@ admin_streams_end(void)
 	}
 }
 
+/* GET /: the dashboard, one page with all it needs inline. */
+static void
+admin_dashboard(struct evbuffer *b)
+{
+	evbuffer_add_reference(
+	    b, admin_page_html, strlen(admin_page_html), NULL, NULL);
+}
+
 static const struct admin_page admin_pages[] = {
     {"/status", "application/json", admin_status, NULL, false, false},
     {"/threads", "application/json", admin_threads, NULL, false, false},
     {"/metrics", "text/plain; version=0.0.4; charset=utf-8", admin_metrics,
         NULL, true, false},
     {"/logs", "text/event-stream", NULL, admin_logs, false, true},
+    {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false, true},
 };
 
 /* Every request: find the page, check the method and the token,
