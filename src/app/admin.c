@@ -493,10 +493,14 @@ static void
 admin_stream_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct admin_stream *s = arg;
+	struct evhttp_request *req = s->req;
 
 	(void)evcon;
-	if (s->req != NULL) {
+	if (req != NULL) {
 		admin_stream_release(s);
+		/* evhttp left the unfinished reply to us, detached from the
+		 * connection: ending it frees it. */
+		evhttp_send_reply_end(req);
 		log_debug("admin: /logs stream closed");
 	}
 }
