@@ -1,6 +1,7 @@
 /* The admin thread: HTTP/1.1 on its own address, for operators and
  * monitoring: /status, /threads and /metrics, read from the counters each
- * module keeps, as stats does. */
+ * module keeps, as stats does; /logs, live log lines as Server-Sent Events,
+ * and / , a dashboard of all of them. */
 #ifndef TL_ADMIN_H
 #define TL_ADMIN_H
 
@@ -15,5 +16,7 @@ int admin_init(const struct config *, char *, size_t);
 void admin_free(void);
 void admin_main(struct thread *);
 void admin_stop(void);
+/* The dashboard GET / serves (admin_page.c). */
+extern const char admin_page_html[];
 
 #endif

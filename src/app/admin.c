@@ -1,7 +1,9 @@
 /*
  * The admin thread: libevent's evhttp on an address of its own, answering
  * GET /status and /threads in JSON and /metrics for Prometheus, from the
- * thread table, the settings and the counters each module owns. It lives in
+ * thread table, the settings and the counters each module owns, /logs,
+ * the log lines of a watch filter as Server-Sent Events, and /, a
+ * dashboard of them all. It lives in
  * app, not svc, because what it reports is app's: the table of settings, the
  * parsed config and the process's uptime that stats keeps.
  */
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -29,12 +32,15 @@
 #include "log.h"
 #include "log_ring.h"
 #include "logger.h"
+#include "log_filter.h"
 #include "maint.h"
+#include "obuf.h"
 #include "proto_text.h"
 #include "settings.h"
 #include "stats.h"
 #include "thread.h"
 #include "tl_build.h"
+#include "watch.h"
 #include "worker.h"
 
 /* A request's headers and a GET's body are small: anything larger is not
@@ -43,19 +49,36 @@
 #define ADMIN_MAX_BODY    1024
 /* Seconds a client may take to send a request or read a reply. */
 #define ADMIN_TIMEOUT 10
+/* Log streams open at once: each holds a watcher and its buffer. */
+#define ADMIN_STREAMS 16
+
+/* One GET /logs: a watcher whose lines the admin thread sends as
+ * Server-Sent Events. */
+struct admin_stream {
+	struct evhttp_request *req; /* NULL: the slot is free */
+	struct watcher *w;
+	struct event *wake; /* activated by the logger thread */
+	struct obuf out;
+};
 
 static struct {
 	struct event_base *base;
 	struct evhttp *http;
 	const struct config *cfg;
 	char name[ADDR_MAX];
+	struct admin_stream streams[ADMIN_STREAMS];
 } adm;
 
 struct admin_page {
 	const char *path;
 	const char *type; /* Content-Type */
 	void (*fn)(struct evbuffer *);
+	/* Instead of fn: a reply that the page sends itself (a stream). */
+	void (*start)(struct evhttp_request *, struct evkeyvalq *);
 	bool open; /* served without the token: Prometheus scrapes it */
+	/* Also takes the token as ?token=: EventSource and a browser's
+	 * address bar cannot send headers. */
+	bool query_token;
 };
 
 /* s as a JSON string, quotes included. */
@@ -479,13 +502,6 @@ admin_metrics(struct evbuffer *b)
 	admin_metrics_latency(b);
 }
 
-static const struct admin_page admin_pages[] = {
-    {"/status", "application/json", admin_status, false},
-    {"/threads", "application/json", admin_threads, false},
-    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", admin_metrics,
-        true},
-};
-
 /* A short plain-text reply: errors. */
 static void
 admin_reply_text(
@@ -500,28 +516,221 @@ admin_reply_text(
 	evbuffer_free(b);
 }
 
-/* Whether req carries "Authorization: Bearer TOKEN" with the configured
- * token, compared in time that does not depend on where they differ. */
+/* Whether h is the configured token, compared in time that does not
+ * depend on where they differ. */
 static bool
-admin_authorized(struct evhttp_request *req)
+admin_token_is(const char *h)
 {
-	const char *token = adm.cfg->admin_token, *h;
+	const char *token = adm.cfg->admin_token;
 	size_t n;
 	unsigned char diff = 0;
 
-	if (token == NULL)
-		return true;
-	h = evhttp_find_header(
-	    evhttp_request_get_input_headers(req), "Authorization");
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
-		return false;
-	h += 7;
-	if ((n = strlen(token)) != strlen(h))
+	if (h == NULL || (n = strlen(token)) != strlen(h))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		diff |= (unsigned char)(token[i] ^ h[i]);
 	return diff == 0;
 }
+
+/* Whether req carries "Authorization: Bearer TOKEN" with the configured
+ * token, or, for a page that takes it so, "?token=TOKEN". */
+static bool
+admin_authorized(struct evhttp_request *req, const struct admin_page *page,
+    struct evkeyvalq *query)
+{
+	const char *h;
+
+	if (adm.cfg->admin_token == NULL)
+		return true;
+	if (page->query_token &&
+	    admin_token_is(evhttp_find_header(query, "token")))
+		return true;
+	h = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Authorization");
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return false;
+	return admin_token_is(h + 7);
+}
+
+/* Give the stream's slot back: no more wake-ups, no more lines. */
+static void
+admin_stream_release(struct admin_stream *s)
+{
+	/* The logger wakes under the watchers' lock, which watch_stop
+	 * takes: after it, the event is no longer activated. */
+	watch_stop(s->w);
+	event_free(s->wake);
+	obuf_free(&s->out);
+	s->w = NULL;
+	s->req = NULL;
+}
+
+/* The client went (or the connection failed): the request is gone. */
+static void
+admin_stream_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct admin_stream *s = arg;
+	struct evhttp_request *req = s->req;
+
+	(void)evcon;
+	if (req != NULL) {
+		admin_stream_release(s);
+		/* evhttp left the unfinished reply to us, detached from the
+		 * connection: ending it frees it. */
+		evhttp_send_reply_end(req);
+		log_debug("admin: /logs stream closed");
+	}
+}
+
+/* The watcher's wake hook, in the logger thread under the watchers' lock:
+ * only hand the work to the admin thread's loop. */
+static void
+admin_stream_wake(void *arg)
+{
+	struct admin_stream *s = arg;
+
+	event_active(s->wake, EV_READ, 1);
+}
+
+/* The last chunk reached the kernel: what the watcher held back while it
+ * was on its way can follow. */
+static void
+admin_stream_sent(struct evhttp_connection *evcon, void *arg)
+{
+	struct admin_stream *s = arg;
+
+	(void)evcon;
+	if (s->req != NULL)
+		event_active(s->wake, EV_READ, 1);
+}
+
+/* In the admin thread: move the watcher's lines to the client as events,
+ * unless it has not read the last ones; the watcher then bounds them and
+ * says how many it skipped. */
+static void
+admin_stream_pull(evutil_socket_t fd, short what, void *arg)
+{
+	struct admin_stream *s = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(s->req);
+	struct evbuffer *chunk;
+	const char *p, *end, *nl;
+
+	(void)fd;
+	(void)what;
+	if (evcon == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(
+	        evhttp_connection_get_bufferevent(evcon))) >= WATCH_BUF_MAX)
+		return;
+	watch_pull(s->w, &s->out);
+	if (obuf_pending(&s->out) == 0)
+		return;
+	chunk = evbuffer_new();
+	p = s->out.data + s->out.off;
+	end = s->out.data + s->out.len;
+	/* The lines are whole and escaped: one line, one event. */
+	for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL;
+	     p = nl + 1) {
+		evbuffer_add(chunk, "data: ", 6);
+		evbuffer_add(chunk, p, (size_t)(nl - p));
+		evbuffer_add(chunk, "\n\n", 2);
+	}
+	obuf_consume(&s->out, (size_t)(p - (s->out.data + s->out.off)));
+	if (evbuffer_get_length(chunk) > 0)
+		evhttp_send_reply_chunk_with_cb(
+		    s->req, chunk, admin_stream_sent, s);
+	evbuffer_free(chunk);
+}
+
+/* GET /logs?level=L&thread=NAME|ROLE&category=general|access: the log
+ * lines the filter lets through, live, as Server-Sent Events. */
+static void
+admin_logs(struct evhttp_request *req, struct evkeyvalq *query)
+{
+	static const char *const keys[] = {"level", "thread", "category"};
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	const struct timeval write_timeout = {ADMIN_TIMEOUT, 0};
+	struct evhttp_connection *evcon;
+	struct admin_stream *s = NULL;
+	struct log_filter f;
+	char text[256], err[256];
+	size_t n = 0;
+
+	text[0] = '\0';
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const char *v = evhttp_find_header(query, keys[i]);
+
+		if (v != NULL && *v != '\0')
+			n += (size_t)snprintf(text + n, sizeof text - n,
+			    "%s%s=%s", n > 0 ? " " : "", keys[i], v);
+		if (n >= sizeof text) {
+			admin_reply_text(req, HTTP_BADREQUEST, "Bad Request",
+			    "filter too long");
+			return;
+		}
+	}
+	if (log_filter_parse(&f, text, n, err, sizeof err) == -1) {
+		admin_reply_text(req, HTTP_BADREQUEST, "Bad Request", err);
+		return;
+	}
+	for (size_t i = 0; i < ADMIN_STREAMS && s == NULL; i++)
+		if (adm.streams[i].req == NULL)
+			s = &adm.streams[i];
+	if (s == NULL) {
+		admin_reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable",
+		    "too many log streams");
+		log_info(
+		    "admin: /logs refused: %d streams open", ADMIN_STREAMS);
+		return;
+	}
+	s->req = req;
+	obuf_init(&s->out, NULL);
+	s->wake = event_new(adm.base, -1, 0, admin_stream_pull, s);
+	evcon = evhttp_request_get_connection(req);
+	evhttp_connection_set_closecb(evcon, admin_stream_closed, s);
+	/* A stream is quiet while no line passes its filter: no read
+	 * timeout, but a client that stops reading still times out. */
+	bufferevent_set_timeouts(
+	    evhttp_connection_get_bufferevent(evcon), NULL, &write_timeout);
+	evhttp_add_header(out, "Content-Type", "text/event-stream");
+	evhttp_add_header(out, "Cache-Control", "no-cache");
+	evhttp_send_reply_start(req, HTTP_OK, "OK");
+	s->w = watch_start(&f, admin_stream_wake, s);
+	log_debug("admin: /logs stream '%s' opened", text);
+}
+
+/* At stop: end every stream, in the admin thread, before evhttp goes. */
+static void
+admin_streams_end(void)
+{
+	for (size_t i = 0; i < ADMIN_STREAMS; i++) {
+		struct admin_stream *s = &adm.streams[i];
+		struct evhttp_request *req = s->req;
+
+		if (req == NULL)
+			continue;
+		evhttp_connection_set_closecb(
+		    evhttp_request_get_connection(req), NULL, NULL);
+		admin_stream_release(s);
+		evhttp_send_reply_end(req);
+	}
+}
+
+/* GET /: the dashboard, one page with all it needs inline. */
+static void
+admin_dashboard(struct evbuffer *b)
+{
+	evbuffer_add_reference(
+	    b, admin_page_html, strlen(admin_page_html), NULL, NULL);
+}
+
+static const struct admin_page admin_pages[] = {
+    {"/status", "application/json", admin_status, NULL, false, false},
+    {"/threads", "application/json", admin_threads, NULL, false, false},
+    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", admin_metrics,
+        NULL, true, false},
+    {"/logs", "text/event-stream", NULL, admin_logs, false, true},
+    {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false, true},
+};
 
 /* Every request: find the page, check the method and the token,
  * answer. */
@@ -533,6 +742,7 @@ admin_cb(struct evhttp_request *req, void *arg)
 	    evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	const struct admin_page *page = NULL;
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	struct evkeyvalq query;
 	struct evbuffer *b;
 
 	evhttp_add_header(out, "X-Served-By", thread_self_name());
@@ -549,13 +759,22 @@ admin_cb(struct evhttp_request *req, void *arg)
 		    "method not allowed");
 		return;
 	}
-	if (!page->open && !admin_authorized(req)) {
+	evhttp_parse_query_str(
+	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)), &query);
+	if (!page->open && !admin_authorized(req, page, &query)) {
 		evhttp_add_header(out, "WWW-Authenticate", "Bearer");
 		admin_reply_text(
 		    req, 401, "Unauthorized", "a bearer token is required");
 		log_info("admin: %s refused: no valid token", page->path);
+		evhttp_clear_headers(&query);
 		return;
 	}
+	if (page->start != NULL) {
+		page->start(req, &query);
+		evhttp_clear_headers(&query);
+		return;
+	}
+	evhttp_clear_headers(&query);
 	b = evbuffer_new();
 	page->fn(b);
 	evhttp_add_header(out, "Content-Type", page->type);
@@ -627,6 +846,7 @@ admin_main(struct thread *self)
 	log_notice("serving admin HTTP at %s", adm.name);
 	thread_ready();
 	event_base_dispatch(adm.base);
+	admin_streams_end();
 	log_notice("admin stopped listening");
 }
 

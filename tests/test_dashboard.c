@@ -1,0 +1,242 @@
+/* The admin thread's /logs and / against the real server, over plain
+ * sockets: the Server-Sent Events headers, lines of the thread asked for
+ * while traffic runs, a bad filter refused, the bound on streams, the
+ * token taken from the query, and the dashboard page itself. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define RESP_MAX (64 * 1024)
+/* The admin thread's bound on log streams. */
+#define STREAMS 16
+
+static struct harness_server srv;
+static char resp[RESP_MAX];
+
+static void
+teardown(void)
+{
+	if (srv.pid > 0)
+		ck_assert_int_eq(harness_server_stop(&srv), 0);
+	harness_test_teardown();
+}
+
+/* The admin port the server logged. */
+static int
+admin_port(const struct harness_server *s)
+{
+	char port[16];
+
+	ck_assert_msg(harness_file_wait_re(s->log,
+	                  " admin notice serving admin HTTP at [^ ]*:([0-9]+)$",
+	                  port, sizeof port, HARNESS_DEADLINE_MS),
+	    "no admin HTTP line in %s", s->log);
+	return atoi(port);
+}
+
+/* Send GET path on a new connection, kept open; its socket. */
+static int
+get(int port, const char *path)
+{
+	char req[512];
+	int fd = harness_connect(port);
+
+	snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+	    path);
+	harness_sends(fd, req);
+	return fd;
+}
+
+/* The status of a whole response to GET path (Connection: close). */
+static int
+get_all(int port, const char *path)
+{
+	char req[512];
+	bool eof;
+	int fd = harness_connect(port), code = 0;
+
+	snprintf(req, sizeof req,
+	    "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+	    path);
+	harness_sends(fd, req);
+	harness_recv_all(fd, resp, sizeof resp, HARNESS_DEADLINE_MS, &eof);
+	harness_close(fd);
+	ck_assert_msg(eof, "no end of response: %s", resp);
+	ck_assert_msg(sscanf(resp, "HTTP/1.1 %d ", &code) == 1,
+	    "no status line: %s", resp);
+	return code;
+}
+
+/* Open and close connections to the cache until the stream on fd has a
+ * line that has "what", or the deadline passes; the stream so far is in
+ * resp. */
+static bool
+stream_until(int fd, int port, const char *what)
+{
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	size_t n = 0;
+	bool eof = false;
+
+	while (harness_now_ms() < deadline && !eof) {
+		char reply[64];
+		int c = harness_connect(port);
+
+		harness_cmd(
+		    c, "set k 0 0 1\r\nv\r\n", "\r\n", reply, sizeof reply);
+		harness_close(c);
+		n += harness_recv(
+		    fd, resp + n, sizeof resp - n - 1, what, 0, 100, &eof);
+		if (strstr(resp, what) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/* /logs?thread=worker-0&level=info: an event stream of worker-0's lines,
+ * and only of its. */
+START_TEST(test_logs_stream)
+{
+	char *p;
+	int port, fd;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	port = admin_port(&srv);
+	fd = get(port, "/logs?thread=worker-0&level=info");
+	ck_assert_msg(stream_until(fd, srv.port, " opened\n\n"),
+	    "no line of worker-0 in the stream: %s", resp);
+	harness_close(fd);
+	ck_assert_msg(
+	    strncmp(resp, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", resp);
+	ck_assert_ptr_nonnull(
+	    strstr(resp, "\r\nContent-Type: text/event-stream\r\n"));
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nCache-Control: no-cache\r\n"));
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nX-Served-By: admin\r\n"));
+	ck_assert_ptr_nonnull(strstr(resp, "data: "));
+	for (p = strstr(resp, "data: "); p != NULL;
+	     p = strstr(p + 1, "data: ")) {
+		char thread[32];
+
+		ck_assert_msg(
+		    sscanf(p, "data: %*s %31s", thread) == 1, "%s", p);
+		ck_assert_msg(strcmp(thread, "worker-0") == 0,
+		    "a line of %s in worker-0's stream: %s", thread, resp);
+	}
+}
+END_TEST
+
+/* A filter watch refuses is refused here too, with its message. */
+START_TEST(test_logs_bad_filter)
+{
+	int port;
+
+	harness_server_start(&srv, "srv", 1, NULL);
+	port = admin_port(&srv);
+	ck_assert_int_eq(get_all(port, "/logs?level=loud"), 400);
+	ck_assert_ptr_nonnull(strstr(resp, "bad watch filter 'level=loud'"));
+	ck_assert_int_eq(get_all(port, "/logs?category=nope"), 400);
+}
+END_TEST
+
+/* The status of GET path, from its headers alone (a stream does not
+ * end); the connection is closed. */
+static int
+head_status(int port, const char *path)
+{
+	bool eof;
+	int fd = get(port, path), code = 0;
+
+	harness_recv(
+	    fd, resp, sizeof resp, "\r\n\r\n", 0, HARNESS_DEADLINE_MS, &eof);
+	harness_close(fd);
+	ck_assert_msg(sscanf(resp, "HTTP/1.1 %d ", &code) == 1,
+	    "no status line: %s", resp);
+	return code;
+}
+
+/* Streams are bounded; one that ends gives its place back. */
+START_TEST(test_logs_bound)
+{
+	int port, fds[STREAMS], code;
+	char head[256];
+	bool eof;
+	long long deadline;
+
+	harness_server_start(&srv, "srv", 1, NULL);
+	port = admin_port(&srv);
+	for (int i = 0; i < STREAMS; i++) {
+		fds[i] = get(port, "/logs?thread=maint");
+		harness_recv(fds[i], head, sizeof head, "\r\n\r\n", 0,
+		    HARNESS_DEADLINE_MS, &eof);
+		ck_assert_msg(
+		    strncmp(head, "HTTP/1.1 200", 12) == 0, "%s", head);
+	}
+	ck_assert_int_eq(head_status(port, "/logs"), 503);
+	ck_assert_ptr_nonnull(strstr(resp, "too many log streams"));
+	harness_close(fds[0]);
+	deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	while ((code = head_status(port, "/logs")) == 503 &&
+	       harness_now_ms() < deadline)
+		harness_nap();
+	ck_assert_int_eq(code, 200);
+	for (int i = 1; i < STREAMS; i++)
+		harness_close(fds[i]);
+}
+END_TEST
+
+/* With [admin] token set, /logs and / take it as ?token= too. */
+START_TEST(test_query_token)
+{
+	char conf[HARNESS_PATH_MAX];
+	int port;
+
+	harness_path(conf, sizeof conf, "admin.conf");
+	harness_file_write(conf, "[admin]\ntoken = s3cret-t0ken\n");
+	harness_server_start(
+	    &srv, "srv", 1, (const char *const[]){"--config", conf, NULL});
+	port = admin_port(&srv);
+	ck_assert_int_eq(head_status(port, "/logs"), 401);
+	ck_assert_int_eq(head_status(port, "/logs?token=wrong-t0ken"), 401);
+	ck_assert_int_eq(head_status(port, "/logs?token=s3cret-t0ken"), 200);
+	ck_assert_int_eq(get_all(port, "/"), 401);
+	ck_assert_int_eq(get_all(port, "/?token=s3cret-t0ken"), 200);
+	/* The other pages want the header. */
+	ck_assert_int_eq(get_all(port, "/status?token=s3cret-t0ken"), 401);
+}
+END_TEST
+
+/* GET /: one HTML page that names the elements the dashboard fills and
+ * loads nothing from elsewhere. */
+START_TEST(test_page)
+{
+	int port;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	port = admin_port(&srv);
+	ck_assert_int_eq(get_all(port, "/"), 200);
+	ck_assert_ptr_nonnull(
+	    strstr(resp, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
+	ck_assert_ptr_nonnull(strstr(resp, "<!DOCTYPE html>"));
+	ck_assert_ptr_nonnull(strstr(resp, "id=\"threads\" data-refreshes="));
+	ck_assert_ptr_nonnull(strstr(resp, "id=\"logs\""));
+	ck_assert_ptr_nonnull(strstr(resp, "<canvas id=\"chart\""));
+	ck_assert_ptr_nonnull(strstr(resp, "new EventSource(\"/logs?"));
+	ck_assert_ptr_null(strstr(resp, "src=\"http"));
+	ck_assert_ptr_null(strstr(resp, "href=\"http"));
+	ck_assert_int_eq(get_all(port, "/nothing"), 404);
+}
+END_TEST
+
+int
+main(void)
+{
+	const TTest *tests[] = {test_logs_stream, test_logs_bad_filter,
+	    test_logs_bound, test_query_token, test_page, NULL};
+
+	return harness_run_suite(
+	    &(struct harness_suite){
+	        .name = "dashboard", .teardown = teardown, .timeout = 120},
+	    tests);
+}
