@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -229,11 +231,65 @@ START_TEST(test_page)
 }
 END_TEST
 
+/* The page in a real browser: headless Chromium, driven over its DevTools
+ * protocol by tests/clients/dashboard_check.py while traffic flows, sees
+ * every worker listed, the numbers refresh, a worker's ops/s above 0 and a
+ * log tail of the one thread the page's filter names; its screenshot is
+ * saved. */
+START_TEST(test_in_chromium)
+{
+	const char *dir = getenv("TL_CLIENTS_DIR");
+	char chromium[HARNESS_PATH_MAX], script[HARNESS_PATH_MAX], url[128],
+	    png[HARNESS_PATH_MAX], reply[256];
+	long long deadline;
+	struct stat st;
+	pid_t pid;
+	int port, code;
+
+	if (!harness_which("chromium", chromium, sizeof chromium)) {
+		printf("SKIP: chromium is not installed\n");
+		return;
+	}
+	ck_assert_ptr_nonnull(dir);
+	snprintf(script, sizeof script, "%s/dashboard_check.py", dir);
+	harness_server_start(&srv, "srv", 2, NULL);
+	port = admin_port(&srv);
+	snprintf(url, sizeof url,
+	    "http://127.0.0.1:%d/?thread=worker-0&level=info", port);
+	harness_path(png, sizeof png, "dashboard.png");
+	pid = harness_spawn_prog("/usr/bin/python3", "chromium",
+	    (const char *const[]){script, chromium, url, png,
+	        "worker-0,worker-1", "worker-0", NULL});
+	/* Connections come and go, so both workers answer and log. */
+	deadline = harness_now_ms() + 6 * HARNESS_DEADLINE_MS;
+	for (;;) {
+		int fd = harness_connect(srv.port);
+
+		harness_cmd(fd, "set a 0 0 1\r\nx\r\nget a\r\n", "END\r\n",
+		    reply, sizeof reply);
+		harness_close(fd);
+		if ((code = harness_wait(pid, 20)) != -1)
+			break;
+		ck_assert_msg(harness_now_ms() < deadline,
+		    "the Chromium check did not end");
+	}
+	{
+		char *err = harness_output("chromium", "err");
+
+		ck_assert_msg(code == 0, "the dashboard in Chromium: %s", err);
+		free(err);
+	}
+	ck_assert_int_eq(stat(png, &st), 0);
+	ck_assert_int_gt(st.st_size, 10000);
+}
+END_TEST
+
 int
 main(void)
 {
 	const TTest *tests[] = {test_logs_stream, test_logs_bad_filter,
-	    test_logs_bound, test_query_token, test_page, NULL};
+	    test_logs_bound, test_query_token, test_page, test_in_chromium,
+	    NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){
