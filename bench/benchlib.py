@@ -338,14 +338,14 @@ class Client:
 
 def add_server_args(ap, repo):
     """--threadlined and --memcached, as vs-memcached has them."""
-    ap.add_argument("--threadlined", default=os.path.join(repo, "build", "threadlined"),
-                    help="threadlined binary (default build/threadlined)")
+    ap.add_argument("--threadlined", default=os.path.join(repo, "build", "src", "threadlined"),
+                    help="threadlined binary (default build/src/threadlined)")
     ap.add_argument("--memcached", default="/usr/bin/memcached",
                     help="memcached binary (default /usr/bin/memcached)")
 
 
 def wait_for_binary(path, label, wait_s):
-    """build/threadlined may be mid-rebuild: wait up to wait_s for it."""
+    """build/src/threadlined may be mid-rebuild: wait up to wait_s for it."""
     deadline = time.monotonic() + wait_s
     while not (os.path.isfile(path) and os.access(path, os.X_OK)):
         if time.monotonic() > deadline:
