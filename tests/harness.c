@@ -1062,3 +1062,16 @@ harness_output(const char *tag, const char *ext)
 	text = harness_file_read(path);
 	return text != NULL ? text : strdup("");
 }
+
+/* The admin port the server logged. */
+int
+harness_admin_port(const struct harness_server *s)
+{
+	char port[16];
+
+	ck_assert_msg(harness_file_wait_re(s->log,
+	                  " admin notice serving admin HTTP at [^ ]*:([0-9]+)$",
+	                  port, sizeof port, HARNESS_DEADLINE_MS),
+	    "no admin HTTP line in %s", s->log);
+	return atoi(port);
+}

@@ -100,4 +100,7 @@ int harness_proc_listen_port(pid_t);
 /* DIR/tag.ext, read whole ("" when missing); free it. */
 char *harness_output(const char *, const char *);
 
+/* The port of the admin thread the server logged it serves HTTP on. */
+int harness_admin_port(const struct harness_server *);
+
 #endif

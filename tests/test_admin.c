@@ -24,19 +24,6 @@ teardown(void)
 	harness_test_teardown();
 }
 
-/* The admin port the server logged. */
-static int
-admin_port(const struct harness_server *s)
-{
-	char port[16];
-
-	ck_assert_msg(harness_file_wait_re(s->log,
-	                  " admin notice serving admin HTTP at [^ ]*:([0-9]+)$",
-	                  port, sizeof port, HARNESS_DEADLINE_MS),
-	    "no admin HTTP line in %s", s->log);
-	return atoi(port);
-}
-
 /* Send raw bytes on a connection of their own, the whole response in
  * resp; returns the status code. */
 static int
@@ -111,7 +98,7 @@ START_TEST(test_status_and_threads)
 	pid_t tid;
 
 	harness_server_start(&srv, "srv", 3, NULL);
-	port = admin_port(&srv);
+	port = harness_admin_port(&srv);
 	ck_assert_msg(harness_thread_named(srv.pid, "admin", &tid),
 	    "no thread named admin in /proc/%d/task", (int)srv.pid);
 	fd = harness_connect(srv.port);
@@ -176,7 +163,7 @@ START_TEST(test_metrics)
 	int port, fd, status;
 
 	harness_server_start(&srv, "srv", 2, NULL);
-	port = admin_port(&srv);
+	port = harness_admin_port(&srv);
 	fd = harness_connect(srv.port);
 	harness_cmd(fd, "set k 0 0 1\r\nv\r\n", "\r\n", reply, sizeof reply);
 	harness_cmd(fd, "get k\r\n", "END\r\n", reply, sizeof reply);
@@ -283,7 +270,7 @@ START_TEST(test_bad_requests)
 	int port;
 
 	harness_server_start(&srv, "srv", 1, NULL);
-	port = admin_port(&srv);
+	port = harness_admin_port(&srv);
 	ck_assert_int_eq(http(port, "GET", "/nope", NULL), 404);
 	ck_assert_ptr_nonnull(strstr(resp, "\r\nContent-Type: text/plain"));
 	ck_assert_str_eq(body(), "not found\n");
@@ -322,7 +309,7 @@ START_TEST(test_token)
 	harness_file_write(conf, "[admin]\ntoken = s3cret-t0ken\n");
 	harness_server_start(
 	    &srv, "srv", 1, (const char *const[]){"--config", conf, NULL});
-	port = admin_port(&srv);
+	port = harness_admin_port(&srv);
 	ck_assert_int_eq(http(port, "GET", "/status", NULL), 401);
 	ck_assert_ptr_nonnull(strstr(resp, "\r\nWWW-Authenticate: Bearer\r\n"));
 	ck_assert_int_eq(http(port, "GET", "/threads", NULL), 401);

@@ -26,19 +26,6 @@ teardown(void)
 	harness_test_teardown();
 }
 
-/* The admin port the server logged. */
-static int
-admin_port(const struct harness_server *s)
-{
-	char port[16];
-
-	ck_assert_msg(harness_file_wait_re(s->log,
-	                  " admin notice serving admin HTTP at [^ ]*:([0-9]+)$",
-	                  port, sizeof port, HARNESS_DEADLINE_MS),
-	    "no admin HTTP line in %s", s->log);
-	return atoi(port);
-}
-
 /* Send GET path on a new connection, kept open; its socket. */
 static int
 get(int port, const char *path)
@@ -105,7 +92,7 @@ START_TEST(test_logs_stream)
 	int port, fd;
 
 	harness_server_start(&srv, "srv", 2, NULL);
-	port = admin_port(&srv);
+	port = harness_admin_port(&srv);
 	fd = get(port, "/logs?thread=worker-0&level=info");
 	ck_assert_msg(stream_until(fd, srv.port, " opened\n\n"),
 	    "no line of worker-0 in the stream: %s", resp);
@@ -135,7 +122,7 @@ START_TEST(test_logs_bad_filter)
 	int port;
 
 	harness_server_start(&srv, "srv", 1, NULL);
-	port = admin_port(&srv);
+	port = harness_admin_port(&srv);
 	ck_assert_int_eq(get_all(port, "/logs?level=loud"), 400);
 	ck_assert_ptr_nonnull(strstr(resp, "bad watch filter 'level=loud'"));
 	ck_assert_int_eq(get_all(port, "/logs?category=nope"), 400);
@@ -167,7 +154,7 @@ START_TEST(test_logs_bound)
 	long long deadline;
 
 	harness_server_start(&srv, "srv", 1, NULL);
-	port = admin_port(&srv);
+	port = harness_admin_port(&srv);
 	for (int i = 0; i < STREAMS; i++) {
 		fds[i] = get(port, "/logs?thread=maint");
 		harness_recv(fds[i], head, sizeof head, "\r\n\r\n", 0,
@@ -198,7 +185,7 @@ START_TEST(test_query_token)
 	harness_file_write(conf, "[admin]\ntoken = s3cret-t0ken\n");
 	harness_server_start(
 	    &srv, "srv", 1, (const char *const[]){"--config", conf, NULL});
-	port = admin_port(&srv);
+	port = harness_admin_port(&srv);
 	ck_assert_int_eq(head_status(port, "/logs"), 401);
 	ck_assert_int_eq(head_status(port, "/logs?token=wrong-t0ken"), 401);
 	ck_assert_int_eq(head_status(port, "/logs?token=s3cret-t0ken"), 200);
@@ -216,7 +203,7 @@ START_TEST(test_page)
 	int port;
 
 	harness_server_start(&srv, "srv", 2, NULL);
-	port = admin_port(&srv);
+	port = harness_admin_port(&srv);
 	ck_assert_int_eq(get_all(port, "/"), 200);
 	ck_assert_ptr_nonnull(
 	    strstr(resp, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
@@ -253,7 +240,7 @@ START_TEST(test_in_chromium)
 	ck_assert_ptr_nonnull(dir);
 	snprintf(script, sizeof script, "%s/dashboard_check.py", dir);
 	harness_server_start(&srv, "srv", 2, NULL);
-	port = admin_port(&srv);
+	port = harness_admin_port(&srv);
 	snprintf(url, sizeof url,
 	    "http://127.0.0.1:%d/?thread=worker-0&level=info", port);
 	harness_path(png, sizeof png, "dashboard.png");

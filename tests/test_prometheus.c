@@ -15,19 +15,6 @@
 
 static char resp[RESP_MAX];
 
-/* The admin port the server logged. */
-static int
-admin_port(const struct harness_server *s)
-{
-	char port[16];
-
-	ck_assert_msg(harness_file_wait_re(s->log,
-	                  " admin notice serving admin HTTP at [^ ]*:([0-9]+)$",
-	                  port, sizeof port, HARNESS_DEADLINE_MS),
-	    "no admin HTTP line in %s", s->log);
-	return atoi(port);
-}
-
 /* A port free now, for a program that takes no port 0. */
 static int
 free_port(void)
@@ -86,7 +73,7 @@ START_TEST(test_prometheus_scrapes)
 		return;
 	}
 	harness_server_start(&srv, "srv", 2, NULL);
-	aport = admin_port(&srv);
+	aport = harness_admin_port(&srv);
 	/* Commands, so the worker series has something to count. */
 	fd = harness_connect(srv.port);
 	harness_cmd(fd, "set k 0 0 1\r\nx\r\n", "\r\n", text, sizeof text);

@@ -535,6 +535,27 @@ large_unlink(struct large *l)
 	l->prev = l->next = NULL;
 }
 
+/* Count it in or out of the shard, its class (or the large items) and
+ * the cache's totals. */
+static void
+shard_account(struct shard *s, const struct item *it, bool in)
+{
+	/* Unsigned: adding the negation subtracts. */
+	size_t one = in ? 1 : (size_t)-1;
+	size_t bytes = one * item_total(it->nkey, it->nbytes);
+	bool large = it->cls == CACHE_CLASS_LARGE;
+
+	atomic_fetch_add_explicit(
+	    large ? &cache.large_count : &cache.classes[it->cls].items, one,
+	    memory_order_relaxed);
+	atomic_fetch_add_explicit(
+	    large ? &cache.large_bytes : &cache.classes[it->cls].bytes, bytes,
+	    memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->count, one, memory_order_relaxed);
+	atomic_fetch_add_explicit(
+	    &cache.item_bytes, bytes, memory_order_relaxed);
+}
+
 /* Put it where *pp points (the slot its key hashes to), ahead of whatever
  * follows there: after shard_detach that is the rest of the chain. The
  * table holds the reference the caller passes in. */
@@ -550,20 +571,9 @@ shard_link(struct shard *s, struct item **pp, struct item *it, time_t now)
 		large_of(it)->atime = (uint32_t)now;
 		large_push(large_of(it));
 		pthread_mutex_unlock(&cache.large_lock);
-		atomic_fetch_add_explicit(
-		    &cache.large_count, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&cache.large_bytes,
-		    item_total(it->nkey, it->nbytes), memory_order_relaxed);
-	} else {
-		atomic_fetch_add_explicit(
-		    &cache.classes[it->cls].items, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&cache.classes[it->cls].bytes,
-		    item_total(it->nkey, it->nbytes), memory_order_relaxed);
 	}
+	shard_account(s, it, true);
 	atomic_fetch_or_explicit(&it->state, ITEM_LINKED, memory_order_release);
-	atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&cache.item_bytes,
-	    item_total(it->nkey, it->nbytes), memory_order_relaxed);
 	shard_grow(s);
 }
 
@@ -584,19 +594,8 @@ shard_detach(
 		large_unlink(large_of(it));
 		if (!large_locked)
 			pthread_mutex_unlock(&cache.large_lock);
-		atomic_fetch_sub_explicit(
-		    &cache.large_count, 1, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&cache.large_bytes,
-		    item_total(it->nkey, it->nbytes), memory_order_relaxed);
-	} else {
-		atomic_fetch_sub_explicit(
-		    &cache.classes[it->cls].items, 1, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&cache.classes[it->cls].bytes,
-		    item_total(it->nkey, it->nbytes), memory_order_relaxed);
 	}
-	atomic_fetch_sub_explicit(&s->count, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&cache.item_bytes,
-	    item_total(it->nkey, it->nbytes), memory_order_relaxed);
+	shard_account(s, it, false);
 }
 
 /* Take it out of the table and drop the table's reference: readers
