@@ -120,7 +120,8 @@ unix_connect(const char *path)
 /* Check the config as nutcracker reads it, start nutcracker on it and wait
  * until its socket takes connections. Every listener in the test's dir:
  * the stats too (-a with a path makes it a UNIX socket; -s is then
- * unused). */
+ * unused), and its log and pidfile, which Debian's build would put in
+ * /var/log/nutcracker and /run/nutcracker. */
 static void
 nc_start(const char *conf, const char *bin)
 {
