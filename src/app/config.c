@@ -735,7 +735,9 @@ config_usage(FILE *f)
 			config_usage_option(f, k);
 	config_wrap(f, 0, 0,
 	    "Every setting is also a key of the config file, and some are "
-	    "only that: threadlined --help-config lists them all.");
+	    "only that: threadlined --help-config lists them all. Without "
+	    "--config the file is " TL_CONFIG_FILE
+	    ", if it exists; --config '' reads none.");
 }
 
 /* One row of a section's table in --help-config. */
@@ -778,7 +780,12 @@ static const char config_markdown_intro[] =
     "INI file\n"
     "named by `--config FILE`, then from the command line, each overriding "
     "the\n"
-    "one before. An unknown section or key, or a bad value, stops start-up "
+    "one before. Without `--config` the file is "
+    "`SYSCONFDIR/threadlined.conf`\n"
+    "(`/usr/local/etc` for the default prefix) if it exists, and built-in "
+    "defaults\n"
+    "alone if not; `--config ''` reads no file.\n"
+    "An unknown section or key, or a bad value, stops start-up "
     "with\n"
     "`file:line: message` and exit status 2; `threadlined --check-config "
     "--config\n"
