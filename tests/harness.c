@@ -313,6 +313,9 @@ harness_spawn(const char *tag, const char *const args[])
 	 * port the kernel picks, unless the test's own arguments say. */
 	argv[n++] = "--admin";
 	argv[n++] = "127.0.0.1:0";
+	/* Never an installed threadlined.conf; a test's --config wins. */
+	argv[n++] = "--config";
+	argv[n++] = "";
 	for (int i = 0; args != NULL && args[i] != NULL; i++) {
 		ck_assert_msg(n < HARNESS_MAX_ARGS - 1, "too many arguments");
 		argv[n++] = args[i];

@@ -55,9 +55,9 @@ START_TEST(test_fd_exhaustion)
 {
 	enum { CLIENTS = 100 };
 	char log[HARNESS_PATH_MAX], bin[HARNESS_PATH_MAX], buf[64];
-	const char *args[] = {"--nofile=64", getenv("THREADLINED"), "-p", "0",
-	    "-t", "2", "--log-file", log, geteuid() == 0 ? "-u" : NULL, "root",
-	    NULL};
+	const char *args[] = {"--nofile=64", getenv("THREADLINED"), "--config",
+	    "", "-p", "0", "-t", "2", "--log-file", log,
+	    geteuid() == 0 ? "-u" : NULL, "root", NULL};
 	struct harness_server srv;
 	int fds[CLIENTS], answered = 0;
 

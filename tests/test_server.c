@@ -816,8 +816,9 @@ test_refused(const char *tag, const char *const args[], const char *want)
 /* Started as root without -u, threadlined refuses; an unknown user too. */
 START_TEST(test_root_needs_user)
 {
-	const char *none[] = {"-p", "0", NULL};
-	const char *bogus[] = {"-p", "0", "-u", "no-such-user-tl", NULL};
+	const char *none[] = {"--config", "", "-p", "0", NULL};
+	const char *bogus[] = {
+	    "--config", "", "-p", "0", "-u", "no-such-user-tl", NULL};
 
 	if (geteuid() != 0) {
 		printf("SKIP: root refusal: not running as root\n");

@@ -64,6 +64,17 @@ struct config {
 /* Where the admin thread serves HTTP unless configured. */
 #define CONFIG_ADMIN_PORT 11312
 
+/* What the command line sees of a command or a setting. */
+struct config_option {
+	int shortopt;
+	const char *longopt; /* NULL: none, the setting is the file's only */
+	const char *argname; /* NULL: takes no argument */
+	const char *help;
+	int has_arg; /* getopt_long's, for the long option */
+};
+
+struct setting;
+
 void config_defaults(struct config *);
 void config_free(struct config *);
 /* Errors are written to err as "file:line: message"; returns -1. */
@@ -73,6 +84,11 @@ int config_load_file(struct config *, const char *, char *, size_t);
 int config_parse_args(struct config *, int, char **, char *, size_t);
 /* The --config argument, if any, found before full parsing. */
 const char *config_find_file_arg(int, char **);
+/* The options of the command line, commands first, then the settings:
+ * how many, option k, and the setting it sets (NULL for a command). */
+size_t config_noptions(void);
+struct config_option config_option(size_t);
+const struct setting *config_option_setting(size_t);
 /* --help: every option, from the table of settings. */
 void config_usage(FILE *);
 /* --help-config: every setting in Markdown, as docs/configuration.md. */

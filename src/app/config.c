@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "manpage.h"
 #include "settings.h"
 #include "tl_build.h"
 #include "xmalloc.h"
@@ -138,6 +139,17 @@ config_cmd_help_config(
 {
 	config_markdown(stdout);
 	return 1;
+}
+
+/* --help-man options|settings: man/ splices it into its pages. */
+static int
+config_cmd_help_man(struct config *c, const char *arg, char *err, size_t errlen)
+{
+	if (manpage_print(stdout, arg) == 0)
+		return 1;
+	snprintf(err, errlen,
+	    "bad value '%s' for --help-man: expected options or settings", arg);
+	return -1;
 }
 
 /* --version */
@@ -434,6 +446,10 @@ static const struct config_command {
         "print every setting, its key, option, values and default, in "
         "Markdown",
         config_cmd_help_config},
+    {0, "help-man", "PART", false,
+        "print the options or the settings (PART) as the man pages list "
+        "them, in mdoc(7)",
+        config_cmd_help_man},
     {'V', "version", NULL, false, "show the version", config_cmd_version},
     {'i', "license", NULL, false, "where the licence is, and exit",
         config_cmd_license},
@@ -485,17 +501,22 @@ static const struct config_alias {
 };
 #define CONFIG_NALIASES (sizeof config_aliases / sizeof config_aliases[0])
 
-/* What the command line sees of a command or a setting. */
-struct config_option {
-	int shortopt;
-	const char *longopt; /* NULL: none, the setting is the file's only */
-	const char *argname; /* NULL: takes no argument */
-	const char *help;
-	int has_arg; /* getopt_long's, for the long option */
-};
+/* How many options config_option numbers. */
+size_t
+config_noptions(void)
+{
+	return CONFIG_NOPTIONS;
+}
+
+/* The setting option k sets, or NULL when it is a command. */
+const struct setting *
+config_option_setting(size_t k)
+{
+	return k < CONFIG_NCOMMANDS ? NULL : &settings[k - CONFIG_NCOMMANDS];
+}
 
 /* Option k of the command line: the commands, then the settings. */
-static struct config_option
+struct config_option
 config_option(size_t k)
 {
 	const struct config_command *cmd;
@@ -735,7 +756,9 @@ config_usage(FILE *f)
 			config_usage_option(f, k);
 	config_wrap(f, 0, 0,
 	    "Every setting is also a key of the config file, and some are "
-	    "only that: threadlined --help-config lists them all.");
+	    "only that: threadlined --help-config lists them all. Without "
+	    "--config the file is " TL_CONFIG_FILE
+	    ", if it exists; --config '' reads none.");
 }
 
 /* One row of a section's table in --help-config. */
@@ -778,7 +801,12 @@ static const char config_markdown_intro[] =
     "INI file\n"
     "named by `--config FILE`, then from the command line, each overriding "
     "the\n"
-    "one before. An unknown section or key, or a bad value, stops start-up "
+    "one before. Without `--config` the file is "
+    "`SYSCONFDIR/threadlined.conf`\n"
+    "(`/usr/local/etc` for the default prefix) if it exists, and built-in "
+    "defaults\n"
+    "alone if not; `--config ''` reads no file.\n"
+    "An unknown section or key, or a bad value, stops start-up "
     "with\n"
     "`file:line: message` and exit status 2; `threadlined --check-config "
     "--config\n"

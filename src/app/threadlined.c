@@ -117,11 +117,31 @@ main_absolute(char **path)
 	*path = abs;
 }
 
+/* What the start-up line says when no file was read. */
+static const char *main_no_file = "(built-in)";
+
+/* The file to read: --config's, none for --config '', else the installed
+ * one, which may be missing (built-in defaults then, and the start-up
+ * line says so); a --config file that is missing is an error. */
+static const char *
+main_config_file(int argc, char **argv)
+{
+	const char *file = config_find_file_arg(argc, argv);
+
+	if (file != NULL)
+		return *file != '\0' ? file : NULL;
+	if (access(TL_CONFIG_FILE, F_OK) == -1 && errno == ENOENT) {
+		main_no_file = "(built-in: no " TL_CONFIG_FILE ")";
+		return NULL;
+	}
+	return TL_CONFIG_FILE;
+}
+
 /* Read settings; exits 2 on a bad one, 0 after --help or --version. */
 static void
 main_configure(struct config *cfg, int argc, char **argv)
 {
-	const char *file = config_find_file_arg(argc, argv);
+	const char *file = main_config_file(argc, argv);
 	char err[512];
 	int r;
 
@@ -157,7 +177,7 @@ main_log_startup(const struct config *cfg)
 	           "memory_limit=%zuMB item_size_max=%zu evict=%s "
 	           "request_timeout=%d write_timeout=%d idle_timeout=%d "
 	           "user=%s log_level=%s log_file=%s pidfile=%s daemonize=%s",
-	    cfg->config_file ? cfg->config_file : "(built-in)", cfg->threads,
+	    cfg->config_file ? cfg->config_file : main_no_file, cfg->threads,
 	    cfg->max_conns, cfg->port, cfg->memory_mb, cfg->item_max,
 	    cfg->evict ? "yes" : "no", cfg->request_timeout, cfg->write_timeout,
 	    cfg->idle_timeout, cfg->user ? cfg->user : "-",
