@@ -236,7 +236,7 @@ START_TEST(test_watchdog_stuck_worker)
 	while (mgr_recv(buf, sizeof buf, 0))
 		ck_assert_msg(mgr_match(buf, SKIP_PINGS), "%s", buf);
 	while (statuses < 2) {
-		mgr_expect(SKIP_STATUS, NULL, buf, sizeof buf);
+		mgr_expect(SKIP_STATUS, SKIP_STATUS, buf, sizeof buf);
 		statuses++;
 	}
 	ck_assert_int_eq(harness_proc_state(srv.pid, tid), 't');
