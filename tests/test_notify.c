@@ -248,6 +248,7 @@ START_TEST(test_watchdog_stuck_worker)
 	ck_assert(harness_file_wait_re(srv.log,
 	    "watchdog: worker-1 runs its event loop again after [0-9]+ ms",
 	    line, sizeof line, HARNESS_DEADLINE_MS));
+	printf("log: %s\n", line);
 	mgr_expect("^WATCHDOG=1$", SKIP_STATUS, buf, sizeof buf);
 	harness_serves(srv.port, 2);
 }
