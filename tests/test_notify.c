@@ -289,6 +289,25 @@ START_TEST(test_daemon_mainpid)
 }
 END_TEST
 
+/* A $NOTIFY_SOCKET nobody listens on: said once at warn, and served. */
+START_TEST(test_no_manager)
+{
+	char path[HARNESS_PATH_MAX];
+
+	harness_path(path, sizeof path, "nobody.sock");
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
+	ck_assert_int_eq(setenv("WATCHDOG_USEC", WATCHDOG_US, 1), 0);
+	harness_server_start(&srv, "srv", 2, NULL);
+	ck_assert(harness_file_wait(srv.log,
+	    " warn cannot notify $NOTIFY_SOCKET: No such file or directory",
+	    HARNESS_DEADLINE_MS));
+	harness_serves(srv.port, 0);
+	/* READY=1 and STOPPING=1 at least were refused: one line. */
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	ck_assert_uint_eq(harness_count_in(srv.log, "cannot notify"), 1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -298,7 +317,8 @@ main(void)
 	return 77;
 #endif
 	const TTest *tests[] = {test_ready_reload_stop, test_watchdog_interval,
-	    test_watchdog_stuck_worker, test_daemon_mainpid, NULL};
+	    test_watchdog_stuck_worker, test_daemon_mainpid, test_no_manager,
+	    NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){

@@ -28,7 +28,8 @@
 #define NOTIFY_STATUS_SECS 5
 
 static struct {
-	bool on; /* $NOTIFY_SOCKET is set and this build can use it */
+	bool on;          /* $NOTIFY_SOCKET is set and this build can use it */
+	bool send_failed; /* the last datagram was refused, and said so */
 	struct event *status;
 	struct event *watchdog;
 	int nworkers;
@@ -61,8 +62,12 @@ notify_send(const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 #ifdef TL_HAVE_SYSTEMD
-	if (sd_notify(0, msg) < 0)
-		log_debug("sd_notify failed: %s", msg);
+	int r = sd_notify(0, msg);
+
+	/* Once per outage: it would repeat at every ping. */
+	if (r < 0 && !nt.send_failed)
+		log_warnx("cannot notify $NOTIFY_SOCKET: %s", strerror(-r));
+	nt.send_failed = r < 0;
 #endif
 }
 
@@ -84,6 +89,7 @@ notify_status_line(char *buf, size_t len)
 	    nt.nworkers, thread_count(), conns, cmds);
 }
 
+/* Every NOTIFY_STATUS_SECS: what systemctl status shows. */
 static void
 notify_status_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -156,7 +162,7 @@ notify_watchdog_start(struct event_base *base)
 	if (sd_watchdog_enabled(0, &usec) <= 0)
 		return;
 #endif
-	if (usec < 2)
+	if (usec < 2) /* half of it must be a timer, not a busy loop */
 		return;
 	nt.asked_ms = xcalloc((size_t)nt.nworkers, sizeof *nt.asked_ms);
 	nt.stuck = xcalloc((size_t)nt.nworkers, sizeof *nt.stuck);
