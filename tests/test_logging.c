@@ -567,7 +567,7 @@ START_TEST(test_journald)
 	pid_t tid;
 	int local;
 
-#ifndef TL_HAVE_JOURNALD
+#ifndef TL_HAVE_SYSTEMD
 	SKIP("journald: this build has no libsystemd");
 #endif
 	if (geteuid() != 0)

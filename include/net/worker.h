@@ -3,6 +3,7 @@
 #ifndef TL_WORKER_H
 #define TL_WORKER_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 struct cache_stats;
@@ -27,6 +28,11 @@ void worker_main(struct thread *);
 void worker_dispatch(int idx, int fd, const struct sockaddr *, socklen_t);
 /* Close every connection once its replies are sent, then stop. */
 void workers_stop(void);
+/* The watchdog, from one thread: ask worker idx's event loop to answer
+ * (through its wake-up, as a connection is handed over), and whether it
+ * has answered the last ask. */
+void worker_ping(int idx);
+bool worker_answered(int idx);
 /* Worker idx's counters, for stats. */
 struct conn_counters *worker_counters(int);
 struct cache_stats *worker_cache_stats(int);

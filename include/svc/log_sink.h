@@ -9,7 +9,7 @@ struct log_line;
 
 void log_sink_syslog_open(void);
 void log_sink_syslog(const struct log_line *);
-/* Whether this build can write to the journal (meson -Djournald). */
+/* Whether this build can write to the journal (meson -Dsystemd). */
 bool log_sink_journald_available(void);
 /* -1 when the journal refused the line. */
 int log_sink_journald(const struct log_line *);

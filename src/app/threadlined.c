@@ -22,6 +22,7 @@
 #include "log.h"
 #include "logger.h"
 #include "maint.h"
+#include "notify.h"
 #include "privdrop.h"
 #include "proto_text.h"
 #include "stats.h"
@@ -77,7 +78,9 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGHUP:
 		log_notice("received SIGHUP, reopening the log file");
+		notify_reloading();
 		logger_reopen();
+		notify_reloaded();
 		break;
 	case SIGUSR1:
 		/* memcached 1.6's graceful stop; ours always is: replies
@@ -411,18 +414,21 @@ main(int argc, char **argv)
 		main_start(&procs[i]);
 	log_notice(
 	    "ready: %d threads, %d workers", thread_count(), cfg.threads);
+	notify_ready(main_base, cfg.daemonize);
 	daemon_ready();
 	logger_stderr_level(cfg.daemonize              ? -1
 	                    : main_log_to_stderr(&cfg) ? LOG_LVL_DEBUG
 	                                               : LOG_LVL_ERROR);
 
 	event_base_dispatch(main_base);
+	notify_stopping();
 
 	for (i = NPROCS; i-- > 0;)
 		main_stop(&procs[i]);
 	logger_close();
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
 		event_free(main_sigev[i]);
+	notify_free();
 	admin_free();
 	accept_free();
 	workers_free();

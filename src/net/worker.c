@@ -44,6 +44,8 @@ struct worker {
 	int efd;
 	/* Set by the logger's wake of a watcher here. */
 	_Atomic bool watch_due;
+	/* The watchdog's question (main counts up) and this loop's answer. */
+	_Atomic unsigned long ping, pong;
 	struct event *notify;
 	struct event *tick; /* once a second: connection timeouts */
 	struct event *deadline;
@@ -261,6 +263,9 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	STAILQ_HEAD(, worker_msg) batch = STAILQ_HEAD_INITIALIZER(batch);
 
 	(void)eventfd_read(w->efd, &v);
+	atomic_store_explicit(&w->pong,
+	    atomic_load_explicit(&w->ping, memory_order_acquire),
+	    memory_order_release);
 	if (atomic_exchange(&w->watch_due, false))
 		worker_watch_pull(w);
 	pthread_mutex_lock(&w->qlock);
@@ -315,6 +320,26 @@ workers_stop(void)
 		m->fd = -1;
 		worker_post(&workers[i], m);
 	}
+}
+
+/* Main's thread: ask w's loop to answer through its wake-up. */
+void
+worker_ping(int i)
+{
+	struct worker *w = &workers[i];
+
+	atomic_fetch_add_explicit(&w->ping, 1, memory_order_release);
+	(void)!eventfd_write(w->efd, 1);
+}
+
+/* Main's thread: whether w's loop has run since the last worker_ping. */
+bool
+worker_answered(int i)
+{
+	struct worker *w = &workers[i];
+
+	return atomic_load_explicit(&w->pong, memory_order_acquire) ==
+	       atomic_load_explicit(&w->ping, memory_order_relaxed);
 }
 
 struct conn_counters *

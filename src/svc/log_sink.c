@@ -5,7 +5,7 @@
 #include "log_sink.h"
 #include "tl_build.h"
 
-#ifdef TL_HAVE_JOURNALD
+#ifdef TL_HAVE_SYSTEMD
 #include <systemd/sd-journal.h>
 #endif
 
@@ -41,7 +41,7 @@ log_sink_syslog(const struct log_line *l)
 	syslog(syslog_prio[l->level], "%s", line + 28);
 }
 
-#ifdef TL_HAVE_JOURNALD
+#ifdef TL_HAVE_SYSTEMD
 bool
 log_sink_journald_available(void)
 {
