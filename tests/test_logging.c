@@ -911,9 +911,9 @@ START_TEST(test_dev_full)
 	harness_close(fd);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 	err = harness_output("srv", "err");
-	ck_assert_msg(harness_count(err, "writing log failed") == 1,
-	    "'writing log failed' %zu times on stderr: %s",
-	    harness_count(err, "writing log failed"), err);
+	ck_assert_msg(harness_count(err, ": writing failed: ") == 1,
+	    "'writing failed' %zu times on stderr: %s",
+	    harness_count(err, ": writing failed: "), err);
 	free(err);
 }
 END_TEST
