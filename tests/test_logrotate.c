@@ -6,6 +6,7 @@
  * limit are counted in logger:lines_failed, said, and retried. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <regex.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tl_build.h"
 
 #define BUFSZ       16384
 #define ROTATIONS   4
@@ -47,25 +49,44 @@ test_dir_for_nobody(void)
 }
 
 /* Start threadlined as root with -u nobody, the log file DIR/srv.log, the
- * pidfile DIR/srv.pid, and extra args; wait until it is ready. */
+ * pidfile DIR/srv.pid and extra args, through the program and arguments
+ * of wrap (NULL: none), which execs the rest; wait until it is ready. */
 static void
-test_start(struct harness_server *srv, const char *const extra[])
+test_start_in(struct harness_server *srv, const char *const wrap[],
+    const char *const extra[])
 {
-	const char *args[32] = {"-u", "nobody", "-p", "0", "-t", "2", "--admin",
-	    "127.0.0.1:0", "--access-log", "--log-file", NULL, "-P", NULL};
+	const char *args[48];
 	char log[HARNESS_PATH_MAX], pid[HARNESS_PATH_MAX];
-	const char *bin = getenv("THREADLINED");
-	int n = 13;
+	const char *bin = getenv("THREADLINED"), *prog = bin;
+	int n = 0;
 
 	ck_assert_msg(bin != NULL, "THREADLINED is not set");
 	harness_path(log, sizeof log, "srv.log");
 	harness_path(pid, sizeof pid, "srv.pid");
-	args[10] = log;
-	args[12] = pid;
+	if (wrap != NULL) {
+		prog = wrap[0];
+		for (int i = 1; wrap[i] != NULL; i++)
+			args[n++] = wrap[i];
+		args[n++] = bin;
+	}
+	{
+		const char *fixed[] = {"-u", "nobody", "-p", "0", "-t", "2",
+		    "--admin", "127.0.0.1:0", "--access-log", "--log-file", log,
+		    "-P", pid};
+
+		for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+			args[n++] = fixed[i];
+	}
 	for (int i = 0; extra != NULL && extra[i] != NULL; i++)
 		args[n++] = extra[i];
 	args[n] = NULL;
-	harness_server_attach(srv, harness_spawn_prog(bin, "srv", args), log);
+	harness_server_attach(srv, harness_spawn_prog(prog, "srv", args), log);
+}
+
+static void
+test_start(struct harness_server *srv, const char *const extra[])
+{
+	test_start_in(srv, NULL, extra);
 }
 
 /* A numeric STAT of "stats threads", -1 if it is missing. */
@@ -95,6 +116,77 @@ test_sets(int port, const char *prefix, int n)
 		ck_assert_str_eq(buf, "STORED\r\n");
 	}
 	harness_close(fd);
+}
+
+/* Wait until DIR/srv.err holds want. */
+static void
+test_wait_stderr(const char *want)
+{
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	char *err;
+
+	for (;;) {
+		err = harness_output("srv", "err");
+		if (harness_count(err, want) > 0)
+			break;
+		ck_assert_msg(harness_now_ms() < deadline,
+		    "'%s' not on stderr: %s", want, err);
+		free(err);
+		harness_nap();
+	}
+	free(err);
+}
+
+/* Poll until logger:lines_failed reaches at least want; returns it. */
+static long long
+test_wait_failed(int port, long long want)
+{
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS, n;
+
+	while ((n = test_thread_stat(port, "logger:lines_failed")) < want) {
+		ck_assert_msg(harness_now_ms() < deadline,
+		    "logger:lines_failed %lld, want %lld", n, want);
+		harness_nap();
+	}
+	return n;
+}
+
+/* A datagram socket bound at path that nobody may send to. */
+static int
+test_dgram_bind(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	ck_assert(fd != -1);
+	ck_assert(strlen(path) < sizeof sa.sun_path);
+	strcpy(sa.sun_path, path);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0,
+	    "bind %s: %s", path, strerror(errno));
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	return fd;
+}
+
+/* Send sets until fd receives a datagram holding want (the sink's retry
+ * comes with a line); the datagram in buf. */
+static void
+test_dgram_wait(int port, int fd, const char *want, char *buf, size_t cap)
+{
+	long long deadline = harness_now_ms() + 3 * HARNESS_DEADLINE_MS;
+
+	for (;;) {
+		ssize_t n;
+
+		test_sets(port, "retry", 1);
+		while ((n = recv(fd, buf, cap - 1, MSG_DONTWAIT)) > 0) {
+			buf[n] = '\0';
+			if (memmem(buf, (size_t)n, want, strlen(want)))
+				return;
+		}
+		ck_assert_msg(
+		    harness_now_ms() < deadline, "no datagram with '%s'", want);
+		harness_nap();
+	}
 }
 
 /* Poll until logger:lines_written reaches at least want. */
@@ -299,7 +391,7 @@ START_TEST(test_reopen_fails)
 {
 	struct harness_server srv;
 	char old[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 64], *err;
-	long long deadline, failed, now;
+	long long failed, now;
 
 	test_dir_for_nobody();
 	test_start(&srv, NULL);
@@ -311,26 +403,9 @@ START_TEST(test_reopen_fails)
 	    "log file %s: reopening failed: Permission denied", srv.log);
 	ck_assert_msg(harness_file_wait(old, want, HARNESS_DEADLINE_MS),
 	    "'%s' not in %s", want, old);
-	deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
-	for (;;) {
-		err = harness_output("srv", "err");
-		if (harness_count(err, want) > 0)
-			break;
-		ck_assert_msg(harness_now_ms() < deadline,
-		    "'%s' not on stderr: %s", want, err);
-		free(err);
-		harness_nap();
-	}
-	free(err);
+	test_wait_stderr(want);
 	test_sets(srv.port, "lost", 20);
-	deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
-	while (
-	    (failed = test_thread_stat(srv.port, "logger:lines_failed")) < 20) {
-		ck_assert_msg(harness_now_ms() < deadline,
-		    "logger:lines_failed %lld after 20 lines the file missed",
-		    failed);
-		harness_nap();
-	}
+	test_wait_failed(srv.port, 20);
 	/* Fixed: the next retry opens the file. */
 	ck_assert_int_eq(chmod(harness_dir(), 0700), 0);
 	ck_assert_msg(harness_file_wait(srv.log, "works again after reopening",
@@ -354,11 +429,164 @@ START_TEST(test_reopen_fails)
 }
 END_TEST
 
+/* Wait until the file at path holds want, reading fd meanwhile as a
+ * syslogd or journald would: a sink's socket that fills blocks it. */
+static bool
+test_drain_until(int fd, const char *path, const char *want)
+{
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	char buf[8192];
+
+	for (;;) {
+		char *text;
+		bool found;
+
+		while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+			;
+		text = harness_file_read(path);
+		found = text != NULL && strstr(text, want) != NULL;
+		free(text);
+		if (found)
+			return true;
+		if (harness_now_ms() > deadline)
+			return false;
+		harness_nap();
+	}
+}
+
+/* syslog with nothing listening: said, counted, retried; once a syslogd
+ * listens, lines reach it and the recovery is said. */
+START_TEST(test_syslog_unheard)
+{
+	char sock[HARNESS_PATH_MAX], buf[4096], want[64];
+	const char *args[] = {"--syslog", "--syslog-socket", sock, NULL};
+	struct harness_server srv;
+	long long failed;
+	int fd;
+
+	test_dir_for_nobody();
+	harness_path(sock, sizeof sock, "syslog.sock");
+	test_start(&srv, args);
+	test_wait_stderr(
+	    "syslog: connecting failed: No such file or directory");
+	ck_assert(harness_file_wait(
+	    srv.log, "syslog: connecting failed", HARNESS_DEADLINE_MS));
+	test_sets(srv.port, "unheard", 20);
+	failed = test_wait_failed(srv.port, 20);
+	fd = test_dgram_bind(sock);
+	snprintf(want, sizeof want, "threadlined[%d]: ", (int)srv.pid);
+	test_dgram_wait(srv.port, fd, want, buf, sizeof buf);
+	ck_assert_msg(test_drain_until(fd, srv.log,
+	                  "syslog works again after connecting failed"),
+	    "no recovery line in %s", srv.log);
+	ck_assert_msg(strncmp(buf, "<", 1) == 0, "not RFC 3164: %s", buf);
+	ck_assert(test_thread_stat(srv.port, "logger:lines_failed") >= failed);
+	close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* --journald with no journal (a private /run in a mount namespace): said,
+ * counted; once a journal socket is there, lines reach it. */
+START_TEST(test_journal_unheard)
+{
+	const char *wrap[] = {"/usr/bin/unshare", "-m", "/bin/sh", "-c",
+	    "mount --make-rprivate / && mount -t tmpfs tmpfs /run && "
+	    "exec \"$0\" \"$@\"",
+	    NULL};
+	const char *args[] = {"--journald", NULL};
+	struct harness_server srv;
+	char path[HARNESS_PATH_MAX], buf[8192];
+	int fd;
+
+#ifndef TL_HAVE_JOURNALD
+	ck_abort_msg("this build has no libsystemd: no journal to test");
+#endif
+	test_dir_for_nobody();
+	test_start_in(&srv, wrap, args);
+	test_wait_stderr("journal: sending failed: No such file or directory");
+	test_sets(srv.port, "unheard", 20);
+	test_wait_failed(srv.port, 20);
+	/* Its /run, seen from outside the namespace. */
+	snprintf(path, sizeof path, "/proc/%d/root/run/systemd", (int)srv.pid);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof path, "/proc/%d/root/run/systemd/journal",
+	    (int)srv.pid);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof path, "/proc/%d/root/run/systemd/journal/socket",
+	    (int)srv.pid);
+	fd = test_dgram_bind(path);
+	test_dgram_wait(srv.port, fd, "MESSAGE=", buf, sizeof buf);
+	ck_assert_msg(test_drain_until(fd, srv.log,
+	                  "journal works again after sending failed"),
+	    "no recovery line in %s", srv.log);
+	close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* A write cut short by a full disk (a 64 KiB tmpfs in the server's own
+ * mount namespace, filled by the test) leaves no half line for the next
+ * write to continue once space returns. */
+START_TEST(test_short_write)
+{
+	/* Room for "/proc/PID/root" before the test's paths. */
+	char script[HARNESS_PATH_MAX * 2], disk[HARNESS_PATH_MAX - 64];
+	char log[HARNESS_PATH_MAX - 64], pid[HARNESS_PATH_MAX];
+	char seen[HARNESS_PATH_MAX], filler[HARNESS_PATH_MAX], block[4096];
+	const char *bin = getenv("THREADLINED");
+	const char *args[] = {"-m", "/bin/sh", "-c", script, bin, "-u",
+	    "nobody", "-p", "0", "-t", "2", "--admin", "127.0.0.1:0",
+	    "--access-log", "--log-file", log, "-P", pid, NULL};
+	struct harness_server srv;
+	char *text;
+	int fd;
+
+	ck_assert_msg(bin != NULL, "THREADLINED is not set");
+	test_dir_for_nobody();
+	harness_path(disk, sizeof disk, "disk");
+	ck_assert_int_eq(mkdir(disk, 0700), 0);
+	harness_path(log, sizeof log, "disk/srv.log");
+	harness_path(pid, sizeof pid, "srv.pid");
+	snprintf(script, sizeof script,
+	    "mount --make-rprivate / && mount -t tmpfs -o "
+	    "size=64k,mode=0700,uid=%d,gid=%d tmpfs '%s' && exec \"$0\" "
+	    "\"$@\"",
+	    (int)nobody_uid, (int)nobody_gid, disk);
+	srv.pid = harness_spawn_prog("/usr/bin/unshare", "srv", args);
+	/* The tmpfs, seen from outside the namespace. */
+	snprintf(seen, sizeof seen, "/proc/%d/root%s", (int)srv.pid, log);
+	harness_server_attach(&srv, srv.pid, seen);
+	snprintf(filler, sizeof filler, "/proc/%d/root%s/filler", (int)srv.pid,
+	    disk);
+	ck_assert((fd = open(filler, O_WRONLY | O_CREAT, 0600)) != -1);
+	memset(block, 'f', sizeof block);
+	while (write(fd, block, sizeof block) > 0)
+		;
+	while (write(fd, block, 1) > 0)
+		;
+	ck_assert_int_eq(errno, ENOSPC);
+	close(fd);
+	test_sets(srv.port, "cut", 40);
+	test_wait_failed(srv.port, 1);
+	test_wait_stderr("writing failed: No space left on device");
+	ck_assert_int_eq(unlink(filler), 0);
+	test_sets(srv.port, "after", 20);
+	ck_assert(
+	    harness_file_wait(seen, " key=after19 ", HARNESS_DEADLINE_MS));
+	text = harness_file_read(seen);
+	test_whole_lines("srv.log", text);
+	free(text);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 /* Run every test; exit status 1 if any failed. */
 int
 main(void)
 {
-	const TTest *tests[] = {test_rotate_as_nobody, test_reopen_fails, NULL};
+	const TTest *tests[] = {test_rotate_as_nobody, test_reopen_fails,
+	    test_syslog_unheard, test_journal_unheard, test_short_write, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "logrotate", .timeout = 120},
