@@ -218,15 +218,9 @@ test_logrotate_conf(char *conf, size_t len)
 	ck_assert_msg((text = harness_file_read(path)) != NULL, "no %s", path);
 	harness_path(log, sizeof log, "srv.log");
 	harness_path(pid, sizeof pid, "srv.pid");
-	out = o = calloc(1, strlen(text) * 4 + 1);
+	/* A few names, each replaced by a path of at most HARNESS_PATH_MAX. */
+	out = o = calloc(1, strlen(text) + 16 * HARNESS_PATH_MAX);
 	ck_assert(out != NULL);
-	regex_t rx;
-
-	ck_assert_int_eq(regcomp(&rx,
-	                     "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:"
-	                     "[0-9]{2}\\.[0-9]+Z ",
-	                     REG_EXTENDED | REG_NOSUB),
-	    0);
 	for (const char *p = text; *p != '\0';) {
 		size_t i;
 

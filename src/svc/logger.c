@@ -63,7 +63,8 @@ static struct {
 	_Atomic int reopen;
 	_Atomic int exit_status; /* 0, or status + 1 to exit with */
 	struct logger_sink file, sys, journal, err;
-	int file_cut; /* the file ends mid-line and cannot be truncated */
+	int file_cut;     /* the file ends mid-line and cannot be truncated */
+	bool file_reopen; /* a reopen failed: the fd is the old file's */
 	char batch[LOGGER_BATCH];
 	size_t batch_len;
 	unsigned batch_lines;
@@ -321,7 +322,7 @@ logger_flush_batch(void)
 
 		/* The old file after a failed reopen is not the file the
 		 * operator reads: its lines count as missed. */
-		if (lg.file.error != 0 && strcmp(lg.file.what, "writing")) {
+		if (lg.file_reopen) {
 			lg.file.missed += n;
 			n = 0;
 		} else if (n == lg.batch_lines)
@@ -552,14 +553,15 @@ logger_do_reopen(void)
 	if (lg.file_path == NULL)
 		return;
 	if ((fd = logger_open_file(lg.file_path)) == -1) {
+		lg.file_reopen = true;
 		logger_sink_failed(&lg.file, "reopening", errno, 0);
 		return;
 	}
 	close(lg.file_fd);
 	lg.file_fd = fd;
 	lg.file_cut = 0;
-	if (lg.file.error != 0 && strcmp(lg.file.what, "reopening") == 0)
-		logger_sink_ok(&lg.file);
+	lg.file_reopen = false;
+	logger_sink_ok(&lg.file);
 	log_notice("reopened log file %s", lg.file_path);
 }
 
@@ -567,8 +569,7 @@ logger_do_reopen(void)
 static bool
 logger_reopen_due(void)
 {
-	return lg.file.error != 0 && strcmp(lg.file.what, "reopening") == 0 &&
-	       logger_sink_due(&lg.file);
+	return lg.file_reopen && logger_sink_due(&lg.file);
 }
 
 static void logger_flush_exit(int) __attribute__((noreturn));
