@@ -27,7 +27,6 @@
 
 #define BUFSZ        65536
 #define PYTHON       "/usr/bin/python3"
-#define DEV_LOG      "/dev/log"
 #define JOURNAL_DIR  "/run/systemd/journal"
 #define JOURNAL_SOCK JOURNAL_DIR "/socket"
 #define MARKER       "lines skipped, the client reads too slowly"
@@ -506,22 +505,21 @@ START_TEST(test_json_valid)
 }
 END_TEST
 
-/* --syslog: datagrams to /dev/log carry the ident and the thread name. */
+/* --syslog: datagrams to the syslog socket (one in the test dir, so the
+ * machine's syslogd does not matter) carry the ident and the thread name.
+ */
 START_TEST(test_syslog)
 {
-	const char *args[] = {"--syslog", NULL};
+	char sock[HARNESS_PATH_MAX];
+	const char *args[] = {"--syslog", "--syslog-socket", sock, NULL};
 	struct harness_server srv;
 	struct dgram_sink sink;
 	char want_peer[64], want_msg[128], text[4096], line[1024];
 	char thread[32], *log;
 	int local;
 
-	if (geteuid() != 0)
-		SKIP("syslog: not root, cannot bind %s", DEV_LOG);
-	if (access(DEV_LOG, F_OK) == 0 || errno != ENOENT)
-		SKIP("syslog: %s exists; not taking over the system's logger",
-		    DEV_LOG);
-	dgram_open(&sink, DEV_LOG);
+	harness_path(sock, sizeof sock, "syslog.sock");
+	dgram_open(&sink, sock);
 	harness_server_start(&srv, "srv", 2, args);
 	local = test_short_conn(srv.port);
 
@@ -552,7 +550,6 @@ START_TEST(test_syslog)
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 	dgram_close(&sink);
 	test_cleanup_run();
-	ck_assert_int_eq(access(DEV_LOG, F_OK), -1);
 }
 END_TEST
 
@@ -911,9 +908,9 @@ START_TEST(test_dev_full)
 	harness_close(fd);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 	err = harness_output("srv", "err");
-	ck_assert_msg(harness_count(err, "writing log failed") == 1,
-	    "'writing log failed' %zu times on stderr: %s",
-	    harness_count(err, "writing log failed"), err);
+	ck_assert_msg(harness_count(err, ": writing failed: ") == 1,
+	    "'writing failed' %zu times on stderr: %s",
+	    harness_count(err, ": writing failed: "), err);
 	free(err);
 }
 END_TEST

@@ -31,6 +31,7 @@ struct config {
 	char *log_file;
 	int log_format; /* enum log_format */
 	bool log_syslog;
+	char *log_syslog_socket;
 	bool log_journald;
 	bool log_access;            /* one line per command */
 	int slow_us;                /* log requests this slow; 0: none */

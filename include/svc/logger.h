@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct thread;
 struct log_line;
@@ -22,11 +23,16 @@ struct logger_config {
 	const char *file; /* NULL for none */
 	int format;       /* of stderr, the file and watchers */
 	bool use_stderr;  /* everything to fd 2 (else errors only) */
+	uid_t file_uid;   /* owner of a log file we create; -1: ours */
+	gid_t file_gid;
 	bool syslog;
+	const char *syslog_socket; /* NULL: /dev/log */
 	bool journald;
 };
 
-/* Written by the logger only. */
+/* Written by the logger only. A line is failed when a sink meant to get
+ * it did not: a write or send that failed, a file that could not be
+ * reopened (the line went to the old one), a sink waiting for a retry. */
 struct logger_counters {
 	_Atomic uint64_t lines_written;
 	_Atomic uint64_t lines_failed;

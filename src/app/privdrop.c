@@ -43,6 +43,14 @@ privdrop_check(const char *user, char *err, size_t errlen)
 	return 0;
 }
 
+bool
+privdrop_target(uid_t *uid, gid_t *gid)
+{
+	*uid = priv.uid;
+	*gid = priv.gid;
+	return priv.pending;
+}
+
 int
 privdrop_switch(char *err, size_t errlen)
 {

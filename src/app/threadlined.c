@@ -166,6 +166,7 @@ main_configure(struct config *cfg, int argc, char **argv)
 		cfg->threads = n < 1 ? 1 : (n > 256 ? 256 : (int)n);
 	}
 	main_absolute(&cfg->log_file);
+	main_absolute(&cfg->log_syslog_socket);
 	main_absolute(&cfg->pidfile);
 	main_absolute(&cfg->unix_socket);
 }
@@ -294,8 +295,16 @@ main_start_logging(const struct config *cfg)
 	    [ROLE_WORKER] = cfg->threads,
 	    [ROLE_MAINT] = 1,
 	    [ROLE_ADMIN] = cfg->admin_listen != NULL};
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
 	char err[512];
 
+	/* Opened as root, so a bad path fails start-up here; a file it
+	 * creates is the run user's, who must reopen it after a rotation. */
+	if (!privdrop_target(&uid, &gid)) {
+		uid = (uid_t)-1;
+		gid = (gid_t)-1;
+	}
 	if (threads_init(counts) == -1) {
 		fprintf(stderr, "threadlined: out of memory for threads\n");
 		return 1;
@@ -309,7 +318,10 @@ main_start_logging(const struct config *cfg)
 	if (logger_open(&(struct logger_config){.file = cfg->log_file,
 	                    .format = cfg->log_format,
 	                    .use_stderr = main_log_to_stderr(cfg),
+	                    .file_uid = uid,
+	                    .file_gid = gid,
 	                    .syslog = cfg->log_syslog,
+	                    .syslog_socket = cfg->log_syslog_socket,
 	                    .journald = cfg->log_journald},
 	        err, sizeof err)) {
 		fprintf(stderr, "threadlined: %s\n", err);

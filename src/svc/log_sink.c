@@ -1,5 +1,16 @@
+/* The system log sinks: syslog datagrams on a unix socket (RFC 3164, as
+ * syslog(3) frames them) and the systemd journal. Both report failure, so
+ * the logger can count what they lose. */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "log_sink.h"
@@ -8,6 +19,12 @@
 #ifdef TL_HAVE_SYSTEMD
 #include <systemd/sd-journal.h>
 #endif
+
+/* Where sd_journal_send writes; it says nothing when the socket is gone. */
+#define LOG_SINK_JOURNAL_SOCKET "/run/systemd/journal/socket"
+/* A syslogd that takes no datagram for this long loses the line rather
+ * than stall every thread's log. */
+#define LOG_SINK_SEND_TIMEOUT_MS 100
 
 /* syslog priorities by our level. */
 static const int syslog_prio[] = {
@@ -19,26 +36,80 @@ static const int syslog_prio[] = {
     [LOG_LVL_DEBUG] = LOG_DEBUG,
 };
 
-void
-log_sink_syslog_open(void)
+static struct {
+	int fd;
+	struct sockaddr_un addr;
+} sys = {.fd = -1};
+
+int
+log_sink_syslog_open(const char *path)
 {
-	/* LOG_NDELAY connects now, before any privilege drop or chroot. */
-	openlog("threadlined", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	struct timeval tv = {0, LOG_SINK_SEND_TIMEOUT_MS * 1000};
+	int error;
+
+	log_sink_syslog_close();
+	sys.addr.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sys.addr.sun_path)
+		return -ENAMETOOLONG;
+	snprintf(sys.addr.sun_path, sizeof sys.addr.sun_path, "%s", path);
+	if ((sys.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return -errno;
+	(void)setsockopt(sys.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (connect(sys.fd, (struct sockaddr *)&sys.addr, sizeof sys.addr) ==
+	    -1) {
+		error = errno;
+		log_sink_syslog_close();
+		return -error;
+	}
+	return 0;
 }
 
-/* syslog stamps time and host itself; the thread name leads the message
- * so it survives any relay. Control bytes are escaped as in the text
- * format. */
 void
+log_sink_syslog_close(void)
+{
+	if (sys.fd != -1)
+		close(sys.fd);
+	sys.fd = -1;
+}
+
+/* "<PRI>Mmm dd hh:mm:ss threadlined[pid]: " then the text line without
+ * its timestamp: syslogd stamps the host; the thread name leads the
+ * message so it survives any relay. Control bytes are escaped as in the
+ * text format. */
+int
 log_sink_syslog(const struct log_line *l)
 {
-	char line[LOG_LINE_MAX];
+	char line[LOG_LINE_MAX], dgram[LOG_LINE_MAX + 64], stamp[32];
+	struct tm tm;
 	size_t n;
+	int len;
 
+	if (sys.fd == -1)
+		return -ENOTCONN;
 	n = log_format_text(line, sizeof line, l);
 	/* Drop the timestamp ("...Z ") and the newline. */
 	line[n - 1] = '\0';
-	syslog(syslog_prio[l->level], "%s", line + 28);
+	localtime_r(&l->ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%b %e %T", &tm);
+	len = snprintf(dgram, sizeof dgram, "<%d>%s threadlined[%d]: %s",
+	    LOG_DAEMON | syslog_prio[l->level], stamp, (int)getpid(),
+	    line + 28);
+	if (len >= (int)sizeof dgram)
+		len = (int)sizeof dgram - 1;
+	while (send(sys.fd, dgram, (size_t)len, MSG_NOSIGNAL) == -1)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+int
+log_sink_journald_check(void)
+{
+	struct stat st;
+
+	if (stat(LOG_SINK_JOURNAL_SOCKET, &st) == -1)
+		return -errno;
+	return S_ISSOCK(st.st_mode) ? 0 : -ENOTSOCK;
 }
 
 #ifdef TL_HAVE_SYSTEMD
@@ -51,14 +122,13 @@ log_sink_journald_available(void)
 int
 log_sink_journald(const struct log_line *l)
 {
-	return sd_journal_send("MESSAGE=%.*s", (int)l->len, l->msg,
-	           "PRIORITY=%d", syslog_prio[l->level], "THREAD_NAME=%s",
-	           l->thread, "TID=%d", (int)l->tid, "CODE_FILE=%s", l->file,
-	           "CODE_LINE=%d", l->line, "CODE_FUNC=%s", l->func,
-	           "SYSLOG_IDENTIFIER=threadlined", "THREADLINE_CATEGORY=%s",
-	           log_category_name(l->category), NULL) < 0
-	           ? -1
-	           : 0;
+	int r = sd_journal_send("MESSAGE=%.*s", (int)l->len, l->msg,
+	    "PRIORITY=%d", syslog_prio[l->level], "THREAD_NAME=%s", l->thread,
+	    "TID=%d", (int)l->tid, "CODE_FILE=%s", l->file, "CODE_LINE=%d",
+	    l->line, "CODE_FUNC=%s", l->func, "SYSLOG_IDENTIFIER=threadlined",
+	    "THREADLINE_CATEGORY=%s", log_category_name(l->category), NULL);
+
+	return r < 0 ? r : 0;
 }
 #else
 bool
@@ -71,6 +141,6 @@ int
 log_sink_journald(const struct log_line *l)
 {
 	(void)l;
-	return -1;
+	return -ENOSYS;
 }
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "counter.h"
@@ -26,12 +27,32 @@
 /* A long drain frees slots this often. */
 #define LOGGER_PUBLISH_LINES 256
 
+/* A sink that fails is tried again after this, doubling up to the max. */
+#define LOGGER_RETRY_MIN_MS 250
+#define LOGGER_RETRY_MAX_MS 8000
+/* A text line is at least its timestamp, thread, level and newline. */
+#define LOGGER_BATCH_LINES (LOGGER_BATCH / 32)
+
+/* One place the log goes, and whether it takes lines now. */
+struct logger_sink {
+	const char *name;   /* for the lines that say it fails */
+	int error;          /* errno of the failure; 0 while it works */
+	const char *what;   /* what failed: "writing", "reopening" ... */
+	uint64_t missed;    /* lines it lost since it failed */
+	long long retry_ms; /* when to try again, CLOCK_MONOTONIC */
+	int backoff_ms;
+};
+
 static struct {
 	int efd;
 	int file_fd;
 	char *file_path;
+	char *file_name; /* "log file PATH" */
+	uid_t file_uid;  /* owner of a file we create; -1 to keep ours */
+	gid_t file_gid;
 	int format; /* LOG_FORMAT_TEXT or LOG_FORMAT_JSON */
 	bool syslog;
+	char *syslog_socket; /* syslogd's socket */
 	bool journald;
 	/* Highest level copied to stderr; -1 for none. */
 	_Atomic int stderr_level;
@@ -41,12 +62,23 @@ static struct {
 	_Atomic int stop;
 	_Atomic int reopen;
 	_Atomic int exit_status; /* 0, or status + 1 to exit with */
-	int failing;             /* a write failed; said so once */
-	int reopen_failing;      /* a reopen failed; said so once */
+	struct logger_sink file, sys, journal, err;
+	int file_cut;     /* the file ends mid-line and cannot be truncated */
+	bool file_reopen; /* a reopen failed: the fd is the old file's */
 	char batch[LOGGER_BATCH];
 	size_t batch_len;
 	unsigned batch_lines;
-} lg = {.efd = -1, .file_fd = -1, .stderr_level = LOG_LVL_DEBUG};
+	/* Lines of the batch a system sink lost. */
+	bool batch_missed[LOGGER_BATCH_LINES];
+} lg = {.efd = -1,
+    .file_fd = -1,
+    .file_uid = (uid_t)-1,
+    .file_gid = (gid_t)-1,
+    .stderr_level = LOG_LVL_DEBUG,
+    .file.name = "log file",
+    .sys.name = "syslog",
+    .journal.name = "journal",
+    .err.name = "stderr"};
 
 /* A line worth writing soon was queued: wake the logger if it sleeps. */
 static void
@@ -56,21 +88,94 @@ logger_kick(void)
 		(void)!eventfd_write(lg.efd, 1);
 }
 
-/* Append, never truncate: what earlier runs logged stays. */
+static long long
+logger_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The sink lost lines: count them and, the first time, say so on every
+ * other sink (the line goes through the logger's own ring) and stderr,
+ * which sees errors unless daemonized. Retries back off. */
+static void
+logger_sink_failed(
+    struct logger_sink *s, const char *what, int error, unsigned lines)
+{
+	s->missed += lines;
+	if (s->error == 0) {
+		s->error = error;
+		s->what = what;
+		s->backoff_ms = LOGGER_RETRY_MIN_MS;
+		log_error("%s: %s failed: %s; counting the lines it misses in "
+		          "lines_failed, retrying",
+		    s->name, what, strerror(error));
+	} else if (s->backoff_ms < LOGGER_RETRY_MAX_MS)
+		s->backoff_ms *= 2;
+	s->retry_ms = logger_now_ms() + s->backoff_ms;
+}
+
+/* The sink took a line again: say so once. */
+static void
+logger_sink_ok(struct logger_sink *s)
+{
+	if (s->error == 0)
+		return;
+	log_notice("%s works again after %s failed; %llu lines missed", s->name,
+	    s->what, (unsigned long long)s->missed);
+	s->error = 0;
+	s->missed = 0;
+}
+
+/* Whether to give the sink a line: it works, or its retry is due. */
+static bool
+logger_sink_due(const struct logger_sink *s)
+{
+	return s->error == 0 || logger_now_ms() >= s->retry_ms;
+}
+
+/* Append, never truncate: what earlier runs logged stays. A file we
+ * create belongs to the user we run as once root is dropped, so that
+ * user can reopen it after a rotation. */
 static int
 logger_open_file(const char *path)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int flags = O_WRONLY | O_APPEND | O_CLOEXEC;
+	int fd;
+
+	for (int tries = 0; tries < 3; tries++) {
+		if ((fd = open(path, flags)) != -1 || errno != ENOENT)
+			return fd;
+		fd = open(path, flags | O_CREAT | O_EXCL, 0644);
+		if (fd == -1 && errno == EEXIST)
+			continue;
+		if (fd != -1 && lg.file_uid != (uid_t)-1 &&
+		    fchown(fd, lg.file_uid, lg.file_gid) == -1) {
+			int error = errno;
+
+			close(fd);
+			errno = error;
+			return -1;
+		}
+		return fd;
+	}
+	return -1;
 }
 
 int
 logger_open(const struct logger_config *cfg, char *err, size_t errlen)
 {
+	int r;
+
 	lg.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (lg.efd == -1) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		return -1;
 	}
+	lg.file_uid = cfg->file_uid;
+	lg.file_gid = cfg->file_gid;
 	if (cfg->file != NULL) {
 		lg.file_fd = logger_open_file(cfg->file);
 		if (lg.file_fd == -1) {
@@ -79,6 +184,8 @@ logger_open(const struct logger_config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 		lg.file_path = xstrdup(cfg->file);
+		xasprintf(&lg.file_name, "log file %s", cfg->file);
+		lg.file.name = lg.file_name;
 	}
 	lg.format = cfg->format;
 	lg.syslog = cfg->syslog;
@@ -89,8 +196,16 @@ logger_open(const struct logger_config *cfg, char *err, size_t errlen)
 		    "libsystemd support");
 		return -1;
 	}
-	if (lg.syslog)
-		log_sink_syslog_open();
+	/* Connect now, before any privilege drop; with no syslogd yet the
+	 * logger says so once it runs, and retries. */
+	if (lg.syslog) {
+		lg.syslog_socket = xstrdup(
+		    cfg->syslog_socket ? cfg->syslog_socket : "/dev/log");
+		if ((r = log_sink_syslog_open(lg.syslog_socket)) < 0) {
+			lg.sys.error = -r;
+			lg.sys.what = "connecting";
+		}
+	}
 	lg.stderr_level = cfg->use_stderr ? LOG_LVL_DEBUG : LOG_LVL_ERROR;
 	return 0;
 }
@@ -107,55 +222,120 @@ logger_counters(void)
 	return &lg.counters;
 }
 
-/* Write all of buf to fd; -1 with errno on failure. */
-static int
+/* Write all of buf to fd; how much was written, with errno set if not
+ * all. */
+static size_t
 logger_write_all(int fd, const char *buf, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(fd, buf + done, len - done);
 
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			return -1;
+			break;
 		}
-		buf += n;
-		len -= (size_t)n;
+		done += (size_t)n;
 	}
-	return 0;
+	return done;
 }
 
-/* Write the batch to stderr and the file, counting its lines written or
- * failed. */
+/* Lines in buf[0, len). */
+static unsigned
+logger_count_lines(const char *buf, size_t len)
+{
+	unsigned n = 0;
+
+	for (const char *p = buf;
+	     (p = memchr(p, '\n', len - (size_t)(p - buf))); p++)
+		n++;
+	return n;
+}
+
+/* A write stopped mid-line (a full disk, a file size limit): cut the
+ * file back to the end of the last whole line, so the next write starts
+ * a line of its own and no record is left half. A file that cannot be
+ * cut (not a regular file) gets a newline before the next write. */
+static void
+logger_file_cut(const char *buf, size_t done)
+{
+	const char *nl = done > 0 ? memrchr(buf, '\n', done) : NULL;
+	size_t keep = nl != NULL ? (size_t)(nl - buf) + 1 : 0;
+	off_t end;
+
+	if (keep == done)
+		return;
+	if ((end = lseek(lg.file_fd, 0, SEEK_CUR)) == -1 ||
+	    ftruncate(lg.file_fd, end - (off_t)(done - keep)) == -1)
+		lg.file_cut = 1;
+}
+
+/* Write the batch to the file; how many of its first lines it holds. */
+static unsigned
+logger_write_file(void)
+{
+	size_t done;
+
+	if (lg.file_cut) {
+		if (logger_write_all(lg.file_fd, "\n", 1) != 1) {
+			logger_sink_failed(
+			    &lg.file, "writing", errno, lg.batch_lines);
+			return 0;
+		}
+		lg.file_cut = 0;
+	}
+	done = logger_write_all(lg.file_fd, lg.batch, lg.batch_len);
+	if (done == lg.batch_len)
+		return lg.batch_lines;
+	{
+		int error = errno;
+		unsigned whole = logger_count_lines(lg.batch, done);
+
+		logger_file_cut(lg.batch, done);
+		logger_sink_failed(
+		    &lg.file, "writing", error, lg.batch_lines - whole);
+		return whole;
+	}
+}
+
+/* Write the batch to stderr and the file, counting each of its lines
+ * written, or failed when a sink meant to get it did not. */
 static void
 logger_flush_batch(void)
 {
-	int all_stderr = lg.stderr_level >= LOG_LVL_DEBUG;
-	int failed = 0;
+	unsigned whole = lg.batch_lines, failed = 0;
 
 	if (lg.batch_len == 0)
 		return;
-	if (all_stderr &&
-	    logger_write_all(STDERR_FILENO, lg.batch, lg.batch_len) == -1)
-		failed = errno;
-	if (lg.file_fd != -1 &&
-	    logger_write_all(lg.file_fd, lg.batch, lg.batch_len) == -1)
-		failed = errno;
-	if (failed) {
-		stat_add(&lg.counters.lines_failed, lg.batch_lines);
-		if (!lg.failing) {
-			char msg[256];
-			int n = snprintf(msg, sizeof msg,
-			    "logger: writing log failed: %s; counting failed "
-			    "lines in stats threads\n",
-			    strerror(failed));
-			(void)!write(STDERR_FILENO, msg, (size_t)n);
-		}
-		lg.failing = 1;
-	} else {
-		stat_add(&lg.counters.lines_written, lg.batch_lines);
-		lg.failing = 0;
+	if (lg.stderr_level >= LOG_LVL_DEBUG) {
+		if (logger_write_all(STDERR_FILENO, lg.batch, lg.batch_len) !=
+		    lg.batch_len) {
+			logger_sink_failed(&lg.err, "writing", errno, whole);
+			whole = 0;
+		} else
+			logger_sink_ok(&lg.err);
 	}
+	if (lg.file_fd != -1) {
+		unsigned n = logger_write_file();
+
+		/* The old file after a failed reopen is not the file the
+		 * operator reads: its lines count as missed. */
+		if (lg.file_reopen) {
+			lg.file.missed += n;
+			n = 0;
+		} else if (n == lg.batch_lines)
+			logger_sink_ok(&lg.file);
+		if (n < whole)
+			whole = n;
+	}
+	for (unsigned i = 0; i < lg.batch_lines; i++)
+		if (i >= whole || lg.batch_missed[i])
+			failed++;
+	stat_add(&lg.counters.lines_failed, failed);
+	stat_add(&lg.counters.lines_written, lg.batch_lines - failed);
+	memset(lg.batch_missed, 0, lg.batch_lines * sizeof lg.batch_missed[0]);
 	lg.batch_len = 0;
 	lg.batch_lines = 0;
 }
@@ -177,6 +357,63 @@ logger_add_event(const struct log_line *l)
 	memcpy(line, l->msg, l->len);
 	line[l->len] = '\n';
 	watch_publish(l, line, l->len + 1, logger_format_line);
+}
+
+/* Send l to syslogd, connecting anew when a retry is due. */
+static void
+logger_add_syslog(const struct log_line *l)
+{
+	int r = 0;
+
+	if (!logger_sink_due(&lg.sys)) {
+		lg.sys.missed++;
+		lg.batch_missed[lg.batch_lines] = true;
+		return;
+	}
+	if (lg.sys.error != 0)
+		r = log_sink_syslog_open(lg.syslog_socket);
+	if (r == 0)
+		r = log_sink_syslog(l);
+	if (r < 0) {
+		logger_sink_failed(&lg.sys, "sending", -r, 1);
+		lg.batch_missed[lg.batch_lines] = true;
+	} else
+		logger_sink_ok(&lg.sys);
+}
+
+/* Send l to the journal; sd_journal_send drops lines silently when its
+ * socket is gone, so a retry looks for the socket first. */
+static void
+logger_add_journal(const struct log_line *l)
+{
+	int r = 0;
+
+	if (!logger_sink_due(&lg.journal)) {
+		lg.journal.missed++;
+		lg.batch_missed[lg.batch_lines] = true;
+		return;
+	}
+	if (lg.journal.error != 0)
+		r = log_sink_journald_check();
+	if (r == 0)
+		r = log_sink_journald(l);
+	if (r < 0) {
+		logger_sink_failed(&lg.journal, "sending", -r, 1);
+		lg.batch_missed[lg.batch_lines] = true;
+	} else
+		logger_sink_ok(&lg.journal);
+}
+
+/* Before each drain: a journal whose socket went away is failing, though
+ * sd_journal_send would say nothing. */
+static void
+logger_check_journal(void)
+{
+	int r;
+
+	if (lg.journald && lg.journal.error == 0 &&
+	    (r = log_sink_journald_check()) < 0)
+		logger_sink_failed(&lg.journal, "sending", -r, 0);
 }
 
 /* Format one line of from's into the batch and hand it to the other
@@ -202,16 +439,17 @@ logger_add(const struct thread *from, const struct log_rec *rec)
 		logger_add_event(&l);
 		return;
 	}
-	if (LOGGER_BATCH - lg.batch_len < LOG_LINE_MAX)
+	if (LOGGER_BATCH - lg.batch_len < LOG_LINE_MAX ||
+	    lg.batch_lines == LOGGER_BATCH_LINES)
 		logger_flush_batch();
 	line = lg.batch + lg.batch_len;
 	n = logger_format_line(line, LOG_LINE_MAX, &l);
 	if (lg.stderr_level < LOG_LVL_DEBUG && rec->level <= lg.stderr_level)
 		(void)!write(STDERR_FILENO, line, n);
 	if (lg.syslog)
-		log_sink_syslog(&l);
-	if (lg.journald && log_sink_journald(&l) == -1)
-		stat_add(&lg.counters.lines_failed, 1);
+		logger_add_syslog(&l);
+	if (lg.journald)
+		logger_add_journal(&l);
 	watch_publish(&l, line, n, logger_format_line);
 	lg.batch_len += n;
 	lg.batch_lines++;
@@ -263,6 +501,8 @@ logger_drain(void)
 	int nthreads = thread_count();
 	unsigned total = 0;
 
+	logger_check_journal();
+
 	for (int i = 0; i < nthreads; i++) {
 		struct log_ring *r = thread_at(i)->ring;
 
@@ -302,7 +542,9 @@ logger_drain(void)
 	return total;
 }
 
-/* SIGHUP: logrotate moved the file; open the path anew. */
+/* SIGHUP, or a retry after a failed reopen: logrotate moved the file;
+ * open the path anew. Until that works the lines go on to the old file,
+ * which may be deleted, and count as failed. */
 static void
 logger_do_reopen(void)
 {
@@ -310,33 +552,24 @@ logger_do_reopen(void)
 
 	if (lg.file_path == NULL)
 		return;
-	fd = logger_open_file(lg.file_path);
-	if (fd == -1) {
-		int error = errno;
-
-		/* The log goes on to the old file, which may be deleted:
-		 * stderr is where someone can see this. */
-		if (!lg.reopen_failing) {
-			char msg[512];
-			int n = snprintf(msg, sizeof msg,
-			    "logger: cannot reopen log file %s: %s; still "
-			    "writing to the file it names no more\n",
-			    lg.file_path, strerror(error));
-
-			(void)!write(STDERR_FILENO, msg,
-			    (size_t)n < sizeof msg ? (size_t)n
-			                           : sizeof msg - 1);
-		}
-		lg.reopen_failing = 1;
-		errno = error;
-		log_warn("cannot reopen log file %s, keeping the old one",
-		    lg.file_path);
+	if ((fd = logger_open_file(lg.file_path)) == -1) {
+		lg.file_reopen = true;
+		logger_sink_failed(&lg.file, "reopening", errno, 0);
 		return;
 	}
-	lg.reopen_failing = 0;
 	close(lg.file_fd);
 	lg.file_fd = fd;
+	lg.file_cut = 0;
+	lg.file_reopen = false;
+	logger_sink_ok(&lg.file);
 	log_notice("reopened log file %s", lg.file_path);
+}
+
+/* A reopen that failed is tried again once its back-off is over. */
+static bool
+logger_reopen_due(void)
+{
+	return lg.file_reopen && logger_sink_due(&lg.file);
 }
 
 static void logger_flush_exit(int) __attribute__((noreturn));
@@ -361,12 +594,18 @@ logger_main(struct thread *self)
 		log_notice("writing log to stderr");
 	else
 		log_notice("no log file configured: only errors reach stderr");
+	if (lg.sys.error != 0) {
+		int error = lg.sys.error;
+
+		lg.sys.error = 0;
+		logger_sink_failed(&lg.sys, "connecting", error, 0);
+	}
 	for (;;) {
 		unsigned n = logger_drain();
 
 		if ((status = atomic_load(&lg.exit_status)) != 0)
 			_exit(status - 1);
-		if (atomic_exchange(&lg.reopen, 0)) {
+		if (atomic_exchange(&lg.reopen, 0) || logger_reopen_due()) {
 			logger_do_reopen();
 			continue;
 		}
@@ -391,6 +630,12 @@ logger_main(struct thread *self)
 	lg.file_fd = -1;
 	free(lg.file_path);
 	lg.file_path = NULL;
+	free(lg.file_name);
+	lg.file_name = NULL;
+	lg.file.name = "log file";
+	log_sink_syslog_close();
+	free(lg.syslog_socket);
+	lg.syslog_socket = NULL;
 }
 
 /* Wake the logger whether or not it announced sleep. */
