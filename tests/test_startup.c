@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,6 +66,20 @@ test_err_has(const char *tag, const char *want)
 
 	ck_assert_msg(strstr(err, want) != NULL, "%s: stderr lacks '%s': %s",
 	    tag, want, err);
+	free(err);
+}
+
+/* DIR/tag.err is one line, ending in end. */
+static void
+test_one_line(const char *tag, const char *end)
+{
+	char *err = test_output(tag, "err");
+	size_t n = strlen(err), e = strlen(end);
+
+	ck_assert_msg(strchr(err, '\n') == err + n - 1,
+	    "%s: stderr is not one line: %s", tag, err);
+	ck_assert_msg(n >= e && strcmp(err + n - e, end) == 0,
+	    "%s: stderr does not end in '%s': %s", tag, end, err);
 	free(err);
 }
 
@@ -339,7 +354,7 @@ START_TEST(test_pidfile_unwritable)
 	harness_path(pid, sizeof pid, "piddir");
 	ck_assert_int_eq(mkdir(pid, 0755), 0);
 	snprintf(want, sizeof want,
-	    "threadlined: cannot write pidfile %s: Is a directory\n", pid);
+	    "threadlined: cannot create pidfile %s: Is a directory\n", pid);
 	test_refused("isdir", args, 1, want);
 	test_no_tmp_left();
 	/* Nor did either start log anything. */
@@ -364,6 +379,184 @@ START_TEST(test_pidfile_stale)
 	ck_assert_str_eq(text, want);
 	free(text);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	ck_assert_msg(access(pid, F_OK) == -1, "pidfile not removed at exit");
+}
+END_TEST
+
+/* The refusal of a second server while pid holds pidfile. */
+static void
+test_held_msg(char *buf, size_t len, const char *pidfile, pid_t pid)
+{
+	snprintf(buf, len,
+	    "threadlined: pidfile %s is held by running process %d; is "
+	    "threadlined already running?\n",
+	    pidfile, (int)pid);
+}
+
+/* pidfile holds pid, and nothing else. */
+static void
+test_pidfile_names(const char *pidfile, pid_t pid)
+{
+	char want[32], *text = harness_file_read(pidfile);
+
+	snprintf(want, sizeof want, "%d\n", (int)pid);
+	ck_assert_msg(text != NULL, "no pidfile %s", pidfile);
+	ck_assert_str_eq(text, want);
+	free(text);
+}
+
+/* A pidfile a running server holds: a second server with the same -P,
+ * in the foreground or daemonized, exits 1 in one line naming the running
+ * pid and leaves the file as it was; the owner removes it at exit. */
+START_TEST(test_pidfile_held)
+{
+	char pid[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX];
+	char want[HARNESS_PATH_MAX + 128];
+	const char *args[] = {"-P", pid, NULL};
+	const char *fg[] = {
+	    "-p", "0", "-t", "1", "--log-file", log, "-P", pid, NULL};
+	const char *bg[] = {
+	    "-d", "-p", "0", "-t", "1", "--log-file", log, "-P", pid, NULL};
+	struct harness_server srv;
+
+	harness_path(pid, sizeof pid, "held.pid");
+	harness_path(log, sizeof log, "second.log");
+	harness_server_start(&srv, "srv", 1, args);
+	test_held_msg(want, sizeof want, pid, srv.pid);
+	test_refused("fg", fg, 1, want);
+	test_one_line("fg", "running?\n");
+	test_refused("bg", bg, 1, want);
+	test_one_line("bg", "running?\n");
+	test_pidfile_names(pid, srv.pid);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	ck_assert_msg(access(pid, F_OK) == -1, "pidfile not removed at exit");
+}
+END_TEST
+
+/* The pid in pidfile, once the file holds a whole line. */
+static pid_t
+test_pidfile_pid(const char *pidfile)
+{
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	char *text;
+	long n = 0;
+
+	while ((text = harness_file_read(pidfile)) == NULL ||
+	       strchr(text, '\n') == NULL) {
+		free(text);
+		ck_assert_msg(
+		    harness_now_ms() < deadline, "no pid in %s", pidfile);
+		harness_nap();
+	}
+	n = strtol(text, NULL, 10);
+	free(text);
+	ck_assert_int_gt(n, 1);
+	return (pid_t)n;
+}
+
+/* The daemonized path: a -d server takes over a stale pidfile (a dead
+ * pid, no lock), holds it as the daemon, refuses a second server naming
+ * the daemon's pid, and removes it when stopped. */
+START_TEST(test_pidfile_daemon)
+{
+	char pid[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX];
+	char log2[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 128];
+	const char *bg[] = {
+	    "-d", "-p", "0", "-t", "1", "--log-file", log, "-P", pid, NULL};
+	const char *second[] = {
+	    "-d", "-p", "0", "-t", "1", "--log-file", log2, "-P", pid, NULL};
+	struct harness_server srv;
+	pid_t daemon;
+
+	harness_path(pid, sizeof pid, "daemon.pid");
+	harness_path(log, sizeof log, "daemon.log");
+	harness_path(log2, sizeof log2, "second.log");
+	harness_file_write(pid, "999999999\n");
+	ck_assert_int_eq(harness_run("daemon", bg), 0);
+	daemon = test_pidfile_pid(pid);
+	ck_assert_msg(daemon != 999999999, "the stale pid was kept");
+	ck_assert_msg(
+	    kill(daemon, 0) == 0, "pidfile names %d, not running", (int)daemon);
+	test_held_msg(want, sizeof want, pid, daemon);
+	test_refused("second", second, 1, want);
+	test_one_line("second", "running?\n");
+	test_pidfile_names(pid, daemon);
+	/* The daemon is the harness's to reap: it is a child subreaper. */
+	harness_server_attach(&srv, daemon, log);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	ck_assert_msg(access(pid, F_OK) == -1, "pidfile not removed at exit");
+}
+END_TEST
+
+/* Two servers started together with one -P: every time, one runs and
+ * holds the pidfile, the other exits 1 naming it. A check and then a
+ * rename let both run about a time in three. */
+START_TEST(test_pidfile_race)
+{
+	char pid[HARNESS_PATH_MAX], log[2][HARNESS_PATH_MAX], tag[2][16];
+	char name[48];
+	char want[HARNESS_PATH_MAX + 128];
+	const char *args[2][9];
+	struct harness_server srv;
+
+	harness_path(pid, sizeof pid, "race.pid");
+	for (int round = 0; round < 20; round++) {
+		long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+		pid_t p[2];
+		int code[2] = {-1, -1}, ran;
+
+		unlink(pid);
+		for (int i = 0; i < 2; i++) {
+			snprintf(
+			    tag[i], sizeof tag[i], "r%d%c", round, 'a' + i);
+			snprintf(name, sizeof name, "%s.log", tag[i]);
+			harness_path(log[i], sizeof log[i], name);
+			const char *a[] = {"-p", "0", "-t", "1", "--log-file",
+			    log[i], "-P", pid, NULL};
+			memcpy(args[i], a, sizeof a);
+		}
+		p[0] = harness_spawn(tag[0], args[0]);
+		p[1] = harness_spawn(tag[1], args[1]);
+		/* Until one has exited: the other must then be running. */
+		while (code[0] == -1 && code[1] == -1) {
+			for (int i = 0; i < 2; i++)
+				code[i] = harness_wait(p[i], 0);
+			ck_assert_msg(harness_now_ms() < deadline,
+			    "round %d: both servers run with one pidfile",
+			    round);
+		}
+		ck_assert_msg(code[0] == -1 || code[1] == -1,
+		    "round %d: both exited (%d, %d)", round, code[0], code[1]);
+		ran = code[0] == -1 ? 0 : 1;
+		ck_assert_msg(code[1 - ran] == 1, "round %d: exit %d, want 1",
+		    round, code[1 - ran]);
+		harness_server_attach(&srv, p[ran], log[ran]);
+		test_pidfile_names(pid, p[ran]);
+		test_held_msg(want, sizeof want, pid, p[ran]);
+		test_err_has(tag[1 - ran], want);
+		ck_assert_int_eq(harness_server_stop(&srv), 0);
+		ck_assert_msg(access(pid, F_OK) == -1,
+		    "round %d: pidfile not removed at exit", round);
+	}
+}
+END_TEST
+
+/* Only the owner removes the pidfile: a server whose pidfile was deleted
+ * and taken by a second server leaves the second's in place at exit. */
+START_TEST(test_pidfile_not_ours)
+{
+	char pid[HARNESS_PATH_MAX];
+	const char *args[] = {"-P", pid, NULL};
+	struct harness_server first, second;
+
+	harness_path(pid, sizeof pid, "ours.pid");
+	harness_server_start(&first, "first", 1, args);
+	ck_assert_int_eq(unlink(pid), 0);
+	harness_server_start(&second, "second", 1, args);
+	test_pidfile_names(pid, second.pid);
+	ck_assert_int_eq(harness_server_stop(&first), 0);
+	test_pidfile_names(pid, second.pid);
+	ck_assert_int_eq(harness_server_stop(&second), 0);
 	ck_assert_msg(access(pid, F_OK) == -1, "pidfile not removed at exit");
 }
 END_TEST
@@ -478,8 +671,9 @@ main(void)
 	    test_bad_config_file, test_help_version, test_port_in_use,
 	    test_listen_unresolvable, test_log_file_unwritable,
 	    test_daemon_relays_failure, test_pidfile_unwritable,
-	    test_pidfile_stale, test_relative_paths, test_role_level_from_file,
-	    test_listen_ipv6, NULL};
+	    test_pidfile_stale, test_pidfile_held, test_pidfile_daemon,
+	    test_pidfile_race, test_pidfile_not_ours, test_relative_paths,
+	    test_role_level_from_file, test_listen_ipv6, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "startup", .timeout = 60}, tests);
