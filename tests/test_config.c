@@ -41,7 +41,8 @@ START_TEST(test_defaults)
 	config_defaults(&c);
 	ck_assert_int_eq(c.port, ADDR_DEFAULT_PORT);
 	ck_assert_int_eq(c.max_conns, 1024);
-	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
+	ck_assert_int_eq(c.log_level, LOG_LVL_NOTICE);
+	ck_assert(!c.log_access);
 	ck_assert(!c.daemonize);
 	ck_assert_int_eq(c.nlisten, 1);
 	ck_assert_str_eq(c.listen[0], "127.0.0.1");
@@ -352,7 +353,9 @@ START_TEST(test_args_memcached)
 	          !c.dump_enabled && !c.watch_enabled);
 	ck_assert(c.lock_memory && c.coredumps);
 	ck_assert_str_eq(c.prefix_delimiter, "#");
+	/* -vv: memcached's per-command lines, ours the access lines. */
 	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
+	ck_assert(c.log_access);
 	ck_assert_int_eq(c.idle_timeout, 600);
 	ck_assert_int_eq(c.max_conns, 7);
 	ck_assert_int_eq(c.nlisten, 2);
@@ -471,7 +474,52 @@ START_TEST(test_shipped_config)
 	ck_assert_msg(
 	    config_load_file(&c, file, err, sizeof err) == 0, "%s", err);
 	ck_assert_str_eq(c.user, "nobody");
+	/* As the built-in default: start, stop, warnings, errors. */
+	ck_assert_int_eq(c.log_level, LOG_LVL_NOTICE);
 	config_free(&c);
+}
+END_TEST
+
+/* -v, -vv, -vvv as memcached's: info, info and the access lines, debug
+ * and the access lines; over the file's level, and the last of them and
+ * --log-level wins. */
+START_TEST(test_args_verbose)
+{
+	static const struct {
+		const char *args[3];
+		int level;
+		bool access;
+	} cases[] = {
+	    {{NULL}, LOG_LVL_WARN, false},
+	    {{"-v"}, LOG_LVL_INFO, false},
+	    {{"-vv"}, LOG_LVL_INFO, true},
+	    {{"-v", "-v"}, LOG_LVL_INFO, true},
+	    {{"-vvv"}, LOG_LVL_DEBUG, true},
+	    {{"-vvvv"}, LOG_LVL_DEBUG, true},
+	    {{"-v", "--log-level=error"}, LOG_LVL_ERROR, false},
+	    {{"--log-level=error", "-v"}, LOG_LVL_INFO, false},
+	};
+	char err[256];
+
+	write_conf("[log]\nlevel = warn\n");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *argv[4] = {"threadlined"};
+		int argc = 1;
+		struct config c;
+
+		for (int k = 0; cases[i].args[k] != NULL; k++)
+			argv[argc++] = (char *)cases[i].args[k];
+		config_defaults(&c);
+		ck_assert_int_eq(
+		    config_load_file(&c, path, err, sizeof err), 0);
+		ck_assert_int_eq(
+		    config_parse_args(&c, argc, argv, err, sizeof err), 0);
+		ck_assert_msg(c.log_level == cases[i].level &&
+		                  c.log_access == cases[i].access,
+		    "case %zu: level %d access %d", i, c.log_level,
+		    c.log_access);
+		config_free(&c);
+	}
 }
 END_TEST
 
@@ -528,6 +576,7 @@ main(void)
 	tcase_add_test(tc, test_docs_current);
 	tcase_add_test(tc, test_shipped_config);
 	tcase_add_test(tc, test_split_listen);
+	tcase_add_test(tc, test_args_verbose);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -622,7 +622,8 @@ START_TEST(test_listen_ipv6)
 {
 	struct sockaddr_in6 sin6 = {
 	    .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	const char *args[] = {"-l", "[::1]:0", NULL};
+	/* -v: the accepted line names the peer. */
+	const char *args[] = {"-l", "[::1]:0", "-v", NULL};
 	struct harness_server srv;
 	char buf[BUFSZ], needle[64];
 	socklen_t len = sizeof sin6;

@@ -157,15 +157,22 @@ config_cmd_license(struct config *c, const char *arg, char *err, size_t errlen)
 	return 1;
 }
 
-/* -v, -vv, -vvv: each raises the level as memcached's verbosity number
- * does (1 notice, 2 info, 3 debug); --verbose's argument is ignored, as
+/* -v, -vv, -vvv as memcached's: with none the level (notice by default)
+ * logs start, stop, warnings and errors; -v adds each connection (info),
+ * -vv each command (the access lines), -vvv the internals (debug). The
+ * last of -v and --log-level wins; --verbose's argument is ignored, as
  * memcached ignores it. */
 static int
 config_cmd_verbose(struct config *c, const char *arg, char *err, size_t errlen)
 {
+	static const int levels[] = {
+	    LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_INFO, LOG_LVL_DEBUG};
+
 	if (c->verbose < 3)
 		c->verbose++;
-	c->log_level = LOG_LVL_WARN + c->verbose;
+	c->log_level = levels[c->verbose];
+	if (c->verbose >= 2)
+		c->log_access = true;
 	return 0;
 }
 
@@ -438,7 +445,9 @@ static const struct config_command {
     {'i', "license", NULL, false, "where the licence is, and exit",
         config_cmd_license},
     {'v', "verbose", NULL, true,
-        "log level notice; -vv info, -vvv debug (memcached's verbosity)",
+        "memcached's verbosity: -v logs each connection (level info), "
+        "-vv each command too (the access lines), -vvv debug; without "
+        "it: start, stop, warnings and errors",
         config_cmd_verbose},
     {'o', "extended", "OPTS", false,
         "memcached's extended options, comma-separated: idle_timeout=S "
@@ -785,6 +794,14 @@ static const char config_markdown_intro[] =
     "FILE` checks a file. A bool takes yes/no, true/false or 1/0; a level "
     "also\n"
     "takes memcached's verbosity, 0 (warn) to 3 (debug).\n"
+    "\n"
+    "The level is `notice` unless set: start, stop, warnings and errors. "
+    "As\n"
+    "memcached's, `-v` adds a line per connection (level `info`), `-vv` a "
+    "line per\n"
+    "command (the access lines), `-vvv` the internals (level `debug`); "
+    "given on the\n"
+    "command line they override the file.\n"
     "\n"
     "memcached 1.6.18's command line works unchanged: every option of "
     "`memcached -h`\n"
