@@ -310,8 +310,8 @@ START_TEST(test_args_errors)
 	config_defaults(&c);
 	ck_assert_int_eq(
 	    config_parse_args(&c, 3, bad_port, err, sizeof err), -1);
-	ck_assert_str_eq(
-	    err, "bad value 'nope' for port: expected a port number 0..65535");
+	ck_assert_str_eq(err, "-p nope: bad value 'nope' for port: expected a "
+	                      "port number 0..65535");
 	ck_assert_int_eq(
 	    config_parse_args(&c, 2, unknown, err, sizeof err), -1);
 	ck_assert_str_eq(err, "unknown option --frobnicate");
@@ -321,10 +321,12 @@ START_TEST(test_args_errors)
 	ck_assert_int_eq(config_parse_args(&c, 2, extra, err, sizeof err), -1);
 	ck_assert_str_eq(err, "unexpected argument 'stray'");
 	ck_assert_int_eq(config_parse_args(&c, 3, big, err, sizeof err), -1);
-	ck_assert_str_eq(err, "bad value '1g' for item_size_max: expected "
-	                      "bytes, 1k..64m (suffix k or m allowed)");
+	ck_assert_str_eq(err, "-I 1g: bad value '1g' for item_size_max: "
+	                      "expected bytes, 1k..64m (suffix k or m "
+	                      "allowed)");
 	ck_assert_int_eq(config_parse_args(&c, 3, nouser, err, sizeof err), -1);
-	ck_assert_str_eq(err, "bad value '' for user: expected a user name");
+	ck_assert_str_eq(
+	    err, "-u '': bad value '' for user: expected a user name");
 	config_free(&c);
 }
 END_TEST
@@ -523,6 +525,50 @@ START_TEST(test_args_verbose)
 }
 END_TEST
 
+/* A key given twice in the file is refused at its second line, naming
+ * the first; under --check-config every bad line is reported and the rest
+ * of the file still read. */
+START_TEST(test_file_duplicate_key)
+{
+	struct config c;
+	char err[512], want[600];
+
+	write_conf("[server]\nport = 1\n[cache]\nevict = no\n[server]\n"
+	           "port = 2\nthreads = 3\n");
+	config_defaults(&c);
+	ck_assert_int_eq(config_load_file(&c, path, err, sizeof err), -1);
+	snprintf(want, sizeof want,
+	    "%s:6: key 'port' in [server] given twice, first on line 2", path);
+	ck_assert_str_eq(err, want);
+	config_free(&c);
+	config_defaults(&c);
+	c.check_only = true;
+	ck_assert_int_eq(config_load_file(&c, path, err, sizeof err), 0);
+	ck_assert_int_eq(c.problems, 1);
+	ck_assert_int_eq(c.threads, 3);
+	config_free(&c);
+}
+END_TEST
+
+/* item_size_max above half of memory_limit is refused, as memcached
+ * refuses it; half is allowed. */
+START_TEST(test_validate_item_size)
+{
+	struct config c;
+	char err[256];
+
+	config_defaults(&c);
+	ck_assert_int_eq(config_validate(&c, err, sizeof err), 0);
+	c.memory_mb = 2;
+	ck_assert_int_eq(config_validate(&c, err, sizeof err), 0);
+	c.memory_mb = 1;
+	ck_assert_int_eq(config_validate(&c, err, sizeof err), -1);
+	ck_assert_str_eq(err, "item_size_max 1048576 is above half of "
+	                      "memory_limit (1 MB): lower -I or raise -m");
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(test_split_listen)
 {
 	char host[64];
@@ -575,8 +621,10 @@ main(void)
 	tcase_add_test(tc, test_args_memcached_refused);
 	tcase_add_test(tc, test_docs_current);
 	tcase_add_test(tc, test_shipped_config);
-	tcase_add_test(tc, test_split_listen);
 	tcase_add_test(tc, test_args_verbose);
+	tcase_add_test(tc, test_file_duplicate_key);
+	tcase_add_test(tc, test_validate_item_size);
+	tcase_add_test(tc, test_split_listen);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

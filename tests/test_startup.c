@@ -69,6 +69,17 @@ test_err_has(const char *tag, const char *want)
 	free(err);
 }
 
+/* The lines of DIR/tag.err. */
+static size_t
+test_lines(const char *tag)
+{
+	char *err = test_output(tag, "err");
+	size_t n = harness_count(err, "\n");
+
+	free(err);
+	return n;
+}
+
 /* DIR/tag.err is one line, ending in end. */
 static void
 test_one_line(const char *tag, const char *end)
@@ -115,6 +126,13 @@ START_TEST(test_bad_options)
 	    {{"-l", "127.0.0.1:65536"}, "bad listen address '127.0.0.1:65536'"},
 	    {{"-l", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"},
 	        "more than 16 listen addresses"},
+	    /* The option as typed leads the line, in each spelling. */
+	    {{"-m", "abc"}, "threadlined: -m abc: bad value 'abc'"},
+	    {{"-mabc"}, "threadlined: -mabc: bad value 'abc'"},
+	    {{"--memory-limit=abc"},
+	        "threadlined: --memory-limit=abc: bad value 'abc'"},
+	    {{"--memory-limit", "abc"},
+	        "threadlined: --memory-limit abc: bad value 'abc'"},
 	};
 	char log[HARNESS_PATH_MAX], tag[32];
 
@@ -127,8 +145,8 @@ START_TEST(test_bad_options)
 			args[n++] = cases[i].args[k];
 		snprintf(tag, sizeof tag, "opt%zu", i);
 		test_refused(tag, args, 2, cases[i].want);
-		/* The usage follows the message. */
-		test_err_has(tag, "\nusage: threadlined [options]\n");
+		/* One line, pointing at --help rather than printing it. */
+		test_one_line(tag, " (see --help)\n");
 		ck_assert_msg(access(log, F_OK) == -1,
 		    "%s: a refused start made the log file", tag);
 	}
@@ -188,6 +206,10 @@ START_TEST(test_bad_config_file)
 	    {"[log]\naccess = maybe\n", "2: bad value 'maybe' for access"},
 	    {"[nosuch]\nkey = 1\n", "2: unknown section [nosuch]"},
 	    {"[server]\nthreads\n", "2: "},
+	    {"[server]\nthreads = 1\n\nthreads = 2\n",
+	        "4: key 'threads' in [server] given twice, first on line 2\n"},
+	    {"[log]\nlevel = info\n[server]\nport = 0\n[log]\nlevel = warn\n",
+	        "6: key 'level' in [log] given twice, first on line 2\n"},
 	};
 	char conf[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 128], tag[32];
 	const char *args[] = {"-p", "0", "--config", conf, NULL};
@@ -204,6 +226,141 @@ START_TEST(test_bad_config_file)
 	snprintf(want, sizeof want,
 	    "threadlined: %s: cannot open: No such file or directory", conf);
 	test_refused("noconf", args, 2, want);
+}
+END_TEST
+
+/* item_size_max above half of memory_limit: memcached refuses it at
+ * start-up, and so does threadlined, in one line, exit 2. Half is
+ * allowed. */
+START_TEST(test_item_size_vs_memory)
+{
+	const char *over[] = {"-p", "0", "-m", "1", NULL};
+	const char *half[] = {"-m", "2", NULL};
+	struct harness_server srv;
+
+	test_refused("over", over, 2,
+	    "threadlined: item_size_max 1048576 is above half of "
+	    "memory_limit (1 MB): lower -I or raise -m\n");
+	test_one_line("over", "raise -m\n");
+	harness_server_start(&srv, "half", 1, half);
+	harness_serves(srv.port, 0);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* --check-config reports every problem, one line each, FILE:LINE where
+ * there is a line, and exits 2: a key given twice, a bad value, a log
+ * file and a pidfile in missing directories, item_size_max above half of
+ * memory_limit, an address that does not resolve, a bad option; the
+ * ignored memcached options are a notice. It starts nothing. */
+START_TEST(test_check_config_every)
+{
+	char conf[HARNESS_PATH_MAX], pid[HARNESS_PATH_MAX];
+	char log[HARNESS_PATH_MAX], want[2 * HARNESS_PATH_MAX + 128];
+	const char *args[] = {"--check-config", "--config", conf, "-P", pid,
+	    "-l", UNRESOLVABLE, "-f", "1.5", "-t", "x", NULL};
+	const char *lines[] = {
+	    "%s:3: key 'port' in [server] given twice, first on line 2\n",
+	    "%s:4: bad value 'many' for threads: expected",
+	    "%s:7: key 'level' in [log] given twice, first on line 6\n",
+	    "log file %s: directory ",
+	    "pidfile %s: directory ",
+	    "item_size_max 1048576 is above half of memory_limit (1 MB)",
+	    "listen address '" UNRESOLVABLE "' does not resolve: ",
+	    "-t x: bad value 'x' for threads",
+	    "notice: memcached options that will be ignored: -f (",
+	};
+	const char *arg[] = {conf, conf, conf, log, pid, "", "", "", ""};
+	char *err;
+
+	harness_path(conf, sizeof conf, "every.conf");
+	harness_path(log, sizeof log, "nodir/srv.log");
+	harness_path(pid, sizeof pid, "nopiddir/srv.pid");
+	snprintf(want, sizeof want,
+	    "[server]\nport = 0\nport = 1\nthreads = many\n[log]\n"
+	    "level = info\nlevel = warn\nfile = %s\n[cache]\n"
+	    "memory_limit = 1\n",
+	    log);
+	harness_file_write(conf, want);
+	test_refused("every", args, 2, "threadlined: ");
+	err = test_output("every", "err");
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		char line[HARNESS_PATH_MAX + 160];
+
+		snprintf(line, sizeof line, lines[i], arg[i]);
+		snprintf(want, sizeof want, "threadlined: %s", line);
+		ck_assert_msg(strstr(err, want) != NULL,
+		    "--check-config does not say '%s': %s", want, err);
+	}
+	/* Nothing else: one line per problem and the notice. */
+	ck_assert_uint_eq(test_lines("every"), sizeof lines / sizeof lines[0]);
+	free(err);
+	ck_assert_msg(access(pid, F_OK) == -1 && access(log, F_OK) == -1,
+	    "--check-config made a file");
+}
+END_TEST
+
+/* --check-config with only ignored options: the notice, then OK, exit 0;
+ * a good file and the shipped config as the harness runs it are OK. */
+START_TEST(test_check_config_ok)
+{
+	const char *args[] = {"--check-config", "-f", "1.5", NULL};
+	char *out;
+
+	ck_assert_int_eq(harness_run("ok", args), 0);
+	test_err_has("ok", "threadlined: notice: memcached options that will "
+	                   "be ignored: -f (");
+	out = test_output("ok", "out");
+	ck_assert_str_eq(out, "configuration OK\n");
+	free(out);
+}
+END_TEST
+
+/* As root, --check-config asks whether the user to run as can write the
+ * log file's and the pidfile's directories, and the log file: a
+ * directory only root can write is refused for nobody, and accepted for
+ * root. */
+START_TEST(test_check_config_run_user)
+{
+	char dir[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX];
+	char pid[HARNESS_PATH_MAX], want[2 * HARNESS_PATH_MAX + 64];
+	const char *nobody[] = {"--check-config", "-u", "nobody", "--log-file",
+	    log, "-P", pid, NULL};
+	const char *root[] = {
+	    "--check-config", "--log-file", log, "-P", pid, NULL};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: the run user is checked only as root\n");
+		return;
+	}
+	/* nobody may pass through the test's directory, not write in it. */
+	ck_assert_int_eq(chmod(harness_dir(), 0711), 0);
+	harness_path(dir, sizeof dir, "rootonly");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	harness_path(log, sizeof log, "rootonly/srv.log");
+	harness_path(pid, sizeof pid, "rootonly/srv.pid");
+	ck_assert_int_eq(harness_run("nobody", nobody), 2);
+	snprintf(want, sizeof want,
+	    "threadlined: log file %s: nobody cannot create or remove files "
+	    "in %s\n",
+	    log, dir);
+	test_err_has("nobody", want);
+	snprintf(want, sizeof want,
+	    "threadlined: pidfile %s: nobody cannot create or remove files in "
+	    "%s\n",
+	    pid, dir);
+	test_err_has("nobody", want);
+	ck_assert_uint_eq(test_lines("nobody"), 2);
+	/* A log file there that nobody cannot write, in a directory it can. */
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	harness_file_write(log, "");
+	ck_assert_int_eq(chmod(log, 0644), 0);
+	ck_assert_int_eq(harness_run("nobodyfile", nobody), 2);
+	snprintf(want, sizeof want,
+	    "threadlined: log file %s: nobody cannot write it\n", log);
+	test_err_has("nobodyfile", want);
+	ck_assert_uint_eq(test_lines("nobodyfile"), 1);
+	ck_assert_int_eq(harness_run("root", root), 0);
 }
 END_TEST
 
@@ -674,7 +831,9 @@ main(void)
 	    test_daemon_relays_failure, test_pidfile_unwritable,
 	    test_pidfile_stale, test_pidfile_held, test_pidfile_daemon,
 	    test_pidfile_race, test_pidfile_not_ours, test_relative_paths,
-	    test_role_level_from_file, test_listen_ipv6, NULL};
+	    test_role_level_from_file, test_listen_ipv6,
+	    test_item_size_vs_memory, test_check_config_every,
+	    test_check_config_ok, test_check_config_run_user, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "startup", .timeout = 60}, tests);
