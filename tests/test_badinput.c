@@ -201,7 +201,8 @@ rss_kb(pid_t pid)
  * back. */
 START_TEST(test_never_reads)
 {
-	const char *args[] = {"--write-timeout", "2", NULL};
+	/* -v: the close is an info line. */
+	const char *args[] = {"-v", "--write-timeout", "2", NULL};
 	static char value[4096 + 64];
 	char buf[256], *req;
 	size_t len = 0, sent = 0;
@@ -271,7 +272,8 @@ END_TEST
  * request began (bytes arriving do not extend it), and logged. */
 START_TEST(test_slow_client)
 {
-	const char *args[] = {"--request-timeout", "2", NULL};
+	/* -v: the close is an info line. */
+	const char *args[] = {"-v", "--request-timeout", "2", NULL};
 	struct timespec tenth = {0, 100 * 1000 * 1000};
 	long long deadline;
 	char c = 'x';
@@ -393,10 +395,14 @@ END_TEST
  * the log says the client closed, nobody else notices. */
 START_TEST(test_close_mid_block)
 {
-	char buf[64];
-	int fd = harness_connect(srv.port), port = harness_local_port(fd);
-	char want[128];
+	/* -v: the close is an info line. */
+	const char *args[] = {"-v", NULL};
+	char buf[64], want[128];
+	int fd, port;
 
+	restart(args);
+	fd = harness_connect(srv.port);
+	port = harness_local_port(fd);
 	harness_sends(fd, "set half 0 0 100\r\nonly part of it");
 	harness_close(fd);
 	snprintf(want, sizeof want, "peer=127.0.0.1:%d closed by client", port);

@@ -236,7 +236,8 @@ START_TEST(test_refused_arguments)
 	memset(longkey, 'k', sizeof longkey - 1);
 	memset(longthread, 't', sizeof longthread - 1);
 	memset(longfilter, 'f', sizeof longfilter - 1);
-	harness_server_start(&srv, "srv", 1, NULL);
+	/* -v: at info, a watch that started would say so. */
+	harness_server_start(&srv, "srv", 1, (const char *const[]){"-v", NULL});
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		test_client_expect(
 		    cases[i].tag, srv.port, cases[i].args, 2, cases[i].err);
@@ -335,7 +336,8 @@ START_TEST(test_watch_until_shutdown)
 	pid_t watch;
 	int fd, code;
 
-	harness_server_start(&srv, "srv", 1, NULL);
+	/* -v: the info lines it waits for. */
+	harness_server_start(&srv, "srv", 1, (const char *const[]){"-v", NULL});
 	watch = test_client_start("watch", srv.port, args);
 	ck_assert(harness_file_wait(
 	    srv.log, "now watching the log", HARNESS_DEADLINE_MS));
@@ -378,7 +380,8 @@ START_TEST(test_watch_bad_filters)
 	struct harness_server srv;
 	char tag[32], want[256];
 
-	harness_server_start(&srv, "srv", 1, NULL);
+	/* -v: at info, a watch that started would say so. */
+	harness_server_start(&srv, "srv", 1, (const char *const[]){"-v", NULL});
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const char *args[] = {
 		    "watch", "level=info", cases[i].filter, NULL};
@@ -462,7 +465,8 @@ START_TEST(test_tty)
 	int master, fd;
 	pid_t pid;
 
-	harness_server_start(&srv, "srv", 1, NULL);
+	/* -v: the info lines it waits for. */
+	harness_server_start(&srv, "srv", 1, (const char *const[]){"-v", NULL});
 	pid = test_client_on_tty(srv.port, watch, &master);
 	ck_assert(harness_file_wait(
 	    srv.log, "now watching the log", HARNESS_DEADLINE_MS));

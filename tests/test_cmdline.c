@@ -158,19 +158,61 @@ START_TEST(test_common_lines)
 }
 END_TEST
 
-/* -v, -vv, -vvv: notice, info, debug. */
+/* Verbosity as memcached's: with no -v a connection logs nothing, and
+ * nothing is at info or below (start, stop, warnings, errors); -v logs the
+ * connection opening and closing (info), -vv each command too (the
+ * access lines), -vvv the internals (debug). The shipped config says the
+ * same as no -v, and -v on the command line overrides it. */
 START_TEST(test_verbose)
 {
 	static const struct {
 		const char *opt, *level;
-	} cases[] = {{"-v", "notice"}, {"-vv", "info"}, {"-vvv", "debug"}};
+		bool shipped, conns, access, debug;
+	} cases[] = {
+	    {NULL, "notice", false, false, false, false},
+	    {"-v", "info", false, true, false, false},
+	    {"-vv", "info", false, true, true, false},
+	    {"-vvv", "debug", false, true, true, true},
+	    {NULL, "notice", true, false, false, false},
+	    {"-v", "info", true, true, false, false},
+	};
+	const char *dir = getenv("TL_CONFIG_DIR");
+	char conf[HARNESS_PATH_MAX];
 
+	ck_assert_msg(dir != NULL, "TL_CONFIG_DIR is not set");
+	snprintf(conf, sizeof conf, "%s/threadlined.conf", dir);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		const char *args[] = {cases[i].opt, NULL};
+		const char *args[4] = {cases[i].opt, NULL};
+		struct harness_server srv;
 		char want[64];
 
+		if (cases[i].shipped) {
+			args[0] = "--config";
+			args[1] = conf;
+			args[2] = cases[i].opt;
+		}
 		snprintf(want, sizeof want, " log_level=%s ", cases[i].level);
-		test_serves(args, want);
+		test_start(&srv, args, want);
+		/* Stopping flushes the log: all of it is there. */
+		ck_assert_int_eq(harness_server_stop(&srv), 0);
+		ck_assert_msg(
+		    (harness_count_in(srv.log, " opened\n") > 0) ==
+		            cases[i].conns &&
+		        (harness_count_in(srv.log, " closed by client\n") >
+		            0) == cases[i].conns,
+		    "case %zu: connection lines %s", i,
+		    cases[i].conns ? "missing" : "logged");
+		ck_assert_msg((harness_count_in(srv.log, " info access ") >
+		                  0) == cases[i].access,
+		    "case %zu: access lines %s", i,
+		    cases[i].access ? "missing" : "logged");
+		ck_assert_msg((harness_count_in(srv.log, " debug ") > 0) ==
+		                  cases[i].debug,
+		    "case %zu: debug lines %s", i,
+		    cases[i].debug ? "missing" : "logged");
+		if (!cases[i].conns)
+			ck_assert_msg(harness_count_in(srv.log, " info ") == 0,
+			    "case %zu: info lines at level notice", i);
 	}
 }
 END_TEST

@@ -41,7 +41,8 @@ START_TEST(test_defaults)
 	config_defaults(&c);
 	ck_assert_int_eq(c.port, ADDR_DEFAULT_PORT);
 	ck_assert_int_eq(c.max_conns, 1024);
-	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
+	ck_assert_int_eq(c.log_level, LOG_LVL_NOTICE);
+	ck_assert(!c.log_access);
 	ck_assert(!c.daemonize);
 	ck_assert_int_eq(c.nlisten, 1);
 	ck_assert_str_eq(c.listen[0], "127.0.0.1");
@@ -309,8 +310,8 @@ START_TEST(test_args_errors)
 	config_defaults(&c);
 	ck_assert_int_eq(
 	    config_parse_args(&c, 3, bad_port, err, sizeof err), -1);
-	ck_assert_str_eq(
-	    err, "bad value 'nope' for port: expected a port number 0..65535");
+	ck_assert_str_eq(err, "-p nope: bad value 'nope' for port: expected a "
+	                      "port number 0..65535");
 	ck_assert_int_eq(
 	    config_parse_args(&c, 2, unknown, err, sizeof err), -1);
 	ck_assert_str_eq(err, "unknown option --frobnicate");
@@ -320,10 +321,12 @@ START_TEST(test_args_errors)
 	ck_assert_int_eq(config_parse_args(&c, 2, extra, err, sizeof err), -1);
 	ck_assert_str_eq(err, "unexpected argument 'stray'");
 	ck_assert_int_eq(config_parse_args(&c, 3, big, err, sizeof err), -1);
-	ck_assert_str_eq(err, "bad value '1g' for item_size_max: expected "
-	                      "bytes, 1k..64m (suffix k or m allowed)");
+	ck_assert_str_eq(err, "-I 1g: bad value '1g' for item_size_max: "
+	                      "expected bytes, 1k..64m (suffix k or m "
+	                      "allowed)");
 	ck_assert_int_eq(config_parse_args(&c, 3, nouser, err, sizeof err), -1);
-	ck_assert_str_eq(err, "bad value '' for user: expected a user name");
+	ck_assert_str_eq(
+	    err, "-u '': bad value '' for user: expected a user name");
 	config_free(&c);
 }
 END_TEST
@@ -352,7 +355,9 @@ START_TEST(test_args_memcached)
 	          !c.dump_enabled && !c.watch_enabled);
 	ck_assert(c.lock_memory && c.coredumps);
 	ck_assert_str_eq(c.prefix_delimiter, "#");
+	/* -vv: memcached's per-command lines, ours the access lines. */
 	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
+	ck_assert(c.log_access);
 	ck_assert_int_eq(c.idle_timeout, 600);
 	ck_assert_int_eq(c.max_conns, 7);
 	ck_assert_int_eq(c.nlisten, 2);
@@ -471,6 +476,95 @@ START_TEST(test_shipped_config)
 	ck_assert_msg(
 	    config_load_file(&c, file, err, sizeof err) == 0, "%s", err);
 	ck_assert_str_eq(c.user, "nobody");
+	/* As the built-in default: start, stop, warnings, errors. */
+	ck_assert_int_eq(c.log_level, LOG_LVL_NOTICE);
+	config_free(&c);
+}
+END_TEST
+
+/* -v, -vv, -vvv as memcached's: info, info and the access lines, debug
+ * and the access lines; over the file's level, and the last of them and
+ * --log-level wins. */
+START_TEST(test_args_verbose)
+{
+	static const struct {
+		const char *args[3];
+		int level;
+		bool access;
+	} cases[] = {
+	    {{NULL}, LOG_LVL_WARN, false},
+	    {{"-v"}, LOG_LVL_INFO, false},
+	    {{"-vv"}, LOG_LVL_INFO, true},
+	    {{"-v", "-v"}, LOG_LVL_INFO, true},
+	    {{"-vvv"}, LOG_LVL_DEBUG, true},
+	    {{"-vvvv"}, LOG_LVL_DEBUG, true},
+	    {{"-v", "--log-level=error"}, LOG_LVL_ERROR, false},
+	    {{"--log-level=error", "-v"}, LOG_LVL_INFO, false},
+	};
+	char err[256];
+
+	write_conf("[log]\nlevel = warn\n");
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *argv[4] = {"threadlined"};
+		int argc = 1;
+		struct config c;
+
+		for (int k = 0; cases[i].args[k] != NULL; k++)
+			argv[argc++] = (char *)cases[i].args[k];
+		config_defaults(&c);
+		ck_assert_int_eq(
+		    config_load_file(&c, path, err, sizeof err), 0);
+		ck_assert_int_eq(
+		    config_parse_args(&c, argc, argv, err, sizeof err), 0);
+		ck_assert_msg(c.log_level == cases[i].level &&
+		                  c.log_access == cases[i].access,
+		    "case %zu: level %d access %d", i, c.log_level,
+		    c.log_access);
+		config_free(&c);
+	}
+}
+END_TEST
+
+/* A key given twice in the file is refused at its second line, naming
+ * the first; under --check-config every bad line is reported and the rest
+ * of the file still read. */
+START_TEST(test_file_duplicate_key)
+{
+	struct config c;
+	char err[512], want[600];
+
+	write_conf("[server]\nport = 1\n[cache]\nevict = no\n[server]\n"
+	           "port = 2\nthreads = 3\n");
+	config_defaults(&c);
+	ck_assert_int_eq(config_load_file(&c, path, err, sizeof err), -1);
+	snprintf(want, sizeof want,
+	    "%s:6: key 'port' in [server] given twice, first on line 2", path);
+	ck_assert_str_eq(err, want);
+	config_free(&c);
+	config_defaults(&c);
+	c.check_only = true;
+	ck_assert_int_eq(config_load_file(&c, path, err, sizeof err), 0);
+	ck_assert_int_eq(c.problems, 1);
+	ck_assert_int_eq(c.threads, 3);
+	config_free(&c);
+}
+END_TEST
+
+/* item_size_max above half of memory_limit is refused, as memcached
+ * refuses it; half is allowed. */
+START_TEST(test_validate_item_size)
+{
+	struct config c;
+	char err[256];
+
+	config_defaults(&c);
+	ck_assert_int_eq(config_validate(&c, err, sizeof err), 0);
+	c.memory_mb = 2;
+	ck_assert_int_eq(config_validate(&c, err, sizeof err), 0);
+	c.memory_mb = 1;
+	ck_assert_int_eq(config_validate(&c, err, sizeof err), -1);
+	ck_assert_str_eq(err, "item_size_max 1048576 is above half of "
+	                      "memory_limit (1 MB): lower -I or raise -m");
 	config_free(&c);
 }
 END_TEST
@@ -527,6 +621,9 @@ main(void)
 	tcase_add_test(tc, test_args_memcached_refused);
 	tcase_add_test(tc, test_docs_current);
 	tcase_add_test(tc, test_shipped_config);
+	tcase_add_test(tc, test_args_verbose);
+	tcase_add_test(tc, test_file_duplicate_key);
+	tcase_add_test(tc, test_validate_item_size);
 	tcase_add_test(tc, test_split_listen);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

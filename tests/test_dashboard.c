@@ -91,7 +91,8 @@ START_TEST(test_logs_stream)
 	char *p;
 	int port, fd;
 
-	harness_server_start(&srv, "srv", 2, NULL);
+	/* -v: the info lines the stream asks for. */
+	harness_server_start(&srv, "srv", 2, (const char *const[]){"-v", NULL});
 	port = harness_admin_port(&srv);
 	fd = get(port, "/logs?thread=worker-0&level=info");
 	ck_assert_msg(stream_until(fd, srv.port, " opened\n\n"),
@@ -239,7 +240,8 @@ START_TEST(test_in_chromium)
 	}
 	ck_assert_ptr_nonnull(dir);
 	snprintf(script, sizeof script, "%s/dashboard_check.py", dir);
-	harness_server_start(&srv, "srv", 2, NULL);
+	/* -v: the workers' info lines make the page's log tail. */
+	harness_server_start(&srv, "srv", 2, (const char *const[]){"-v", NULL});
 	port = harness_admin_port(&srv);
 	snprintf(url, sizeof url,
 	    "http://127.0.0.1:%d/?thread=worker-0&level=info", port);

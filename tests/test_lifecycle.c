@@ -92,7 +92,8 @@ END_TEST
  * the log says why; the server goes on serving new ones. */
 START_TEST(test_idle_timeout)
 {
-	const char *args[] = {"--idle-timeout", "1", NULL};
+	/* -v: the info lines it waits for. */
+	const char *args[] = {"-v", "--idle-timeout", "1", NULL};
 	struct harness_server srv;
 	char buf[256], needle[96];
 	int fd, lport;
@@ -124,7 +125,8 @@ START_TEST(test_linger_bounded)
 	int fd, lport;
 	bool eof;
 
-	harness_server_start(&srv, "srv", 1, NULL);
+	/* -v: the info lines it waits for. */
+	harness_server_start(&srv, "srv", 1, (const char *const[]){"-v", NULL});
 	fd = harness_connect(srv.port);
 	lport = harness_local_port(fd);
 	memset(line, 'x', 3000);
@@ -197,7 +199,8 @@ test_slow_reader(int port, int *lport)
  * for it 5 seconds, says so, closes it and exits 0. */
 START_TEST(test_shutdown_deadline)
 {
-	const char *args[] = {"-I", "16m", "-m", "128", NULL};
+	/* -v: the info lines it waits for. */
+	const char *args[] = {"-v", "-I", "16m", "-m", "128", NULL};
 	struct harness_server srv;
 	char needle[96];
 	int slow, lport, code;
@@ -225,7 +228,8 @@ END_TEST
  * slot and goes on serving. */
 START_TEST(test_reset_while_writing)
 {
-	const char *args[] = {"-I", "16m", "-m", "128", NULL};
+	/* -v: the info lines it waits for. */
+	const char *args[] = {"-v", "-I", "16m", "-m", "128", NULL};
 	struct linger lin = {.l_onoff = 1, .l_linger = 0};
 	struct harness_server srv;
 	char needle[96];

@@ -511,7 +511,8 @@ END_TEST
 START_TEST(test_syslog)
 {
 	char sock[HARNESS_PATH_MAX];
-	const char *args[] = {"--syslog", "--syslog-socket", sock, NULL};
+	/* -v: the info lines it waits for. */
+	const char *args[] = {"-v", "--syslog", "--syslog-socket", sock, NULL};
 	struct harness_server srv;
 	struct dgram_sink sink;
 	char want_peer[64], want_msg[128], text[4096], line[1024];
@@ -556,7 +557,8 @@ END_TEST
 /* --journald: native-protocol datagrams with the thread and call site. */
 START_TEST(test_journald)
 {
-	const char *args[] = {"--journald", NULL};
+	/* -v: the info lines it waits for. */
+	const char *args[] = {"-v", "--journald", NULL};
 	static const char *const dirs[] = {"/run/systemd", JOURNAL_DIR};
 	struct harness_server srv;
 	struct dgram_sink sink;
@@ -705,7 +707,8 @@ watch_check_field(
 /* Several watchers at once, each seeing only what its filters select. */
 START_TEST(test_watch_filters)
 {
-	const char *args[] = {"--access-log", NULL};
+	/* -v: the info lines it waits for. */
+	const char *args[] = {"-v", "--access-log", NULL};
 	static struct watch_stream a, b, c;
 	struct harness_server srv;
 	const char *p, *nl;
@@ -876,8 +879,9 @@ END_TEST
 /* --log-file /dev/full: requests are served, failures counted, said once. */
 START_TEST(test_dev_full)
 {
+	/* -v: each short connection's info lines are more failing writes. */
 	const char *args[] = {
-	    "-p", "0", "-t", "2", "--log-file", "/dev/full", NULL};
+	    "-v", "-p", "0", "-t", "2", "--log-file", "/dev/full", NULL};
 	struct harness_server srv;
 	long long deadline, failed;
 	char buf[256], *err;
@@ -943,7 +947,8 @@ START_TEST(test_per_thread_verbosity)
 	int ctl, conn[2], fd[2], late;
 	size_t debug_lines;
 
-	harness_server_start(&srv, "srv", 2, NULL);
+	/* -v: the info lines it waits for. */
+	harness_server_start(&srv, "srv", 2, (const char *const[]){"-v", NULL});
 	ctl = harness_connect(srv.port);
 	harness_cmd(
 	    ctl, "verbosity debug worker-1\r\n", "\r\n", buf, sizeof buf);

@@ -197,7 +197,8 @@ START_TEST(test_log_thread_names)
 	int fd[2], port[2];
 	char *log;
 
-	harness_server_start(&srv, "srv", 2, NULL);
+	/* -v: the info lines it waits for. */
+	harness_server_start(&srv, "srv", 2, (const char *const[]){"-v", NULL});
 	for (int i = 0; i < 2; i++) {
 		fd[i] = harness_connect(srv.port);
 		port[i] = harness_local_port(fd[i]);
@@ -279,7 +280,8 @@ START_TEST(test_line_too_long)
 	bool eof;
 	int fd, port;
 
-	harness_server_start(&srv, "srv", 2, NULL);
+	/* -v: the info lines it waits for. */
+	harness_server_start(&srv, "srv", 2, (const char *const[]){"-v", NULL});
 	fd = harness_connect(srv.port);
 	port = harness_local_port(fd);
 	test_version(fd);
@@ -336,7 +338,8 @@ END_TEST
 /* Beyond -c, clients get an error and EOF; the others go on. */
 START_TEST(test_max_connections)
 {
-	static const char *const extra[] = {"-c", "2", NULL};
+	/* -v: the info lines it waits for. */
+	static const char *const extra[] = {"-v", "-c", "2", NULL};
 	struct harness_server srv;
 	char buf[BUFSZ], val[32], line[2048], thread[32], level[16];
 	char needle[128];
@@ -536,7 +539,8 @@ START_TEST(test_sighup_reopen)
 	char old[HARNESS_PATH_MAX + 8], needle[128];
 	int ports[N], n = 0, held;
 
-	harness_server_start(&srv, "srv", 2, NULL);
+	/* -v: the info lines it waits for. */
+	harness_server_start(&srv, "srv", 2, (const char *const[]){"-v", NULL});
 	snprintf(old, sizeof old, "%s.1", srv.log);
 	/* One connection lives across the rotation. */
 	held = harness_connect(srv.port);
@@ -613,7 +617,8 @@ START_TEST(test_sigterm)
 	int fd[N], port[N];
 	bool eof;
 
-	harness_server_start(&srv, "srv", 2, NULL);
+	/* -v: the info lines it waits for. */
+	harness_server_start(&srv, "srv", 2, (const char *const[]){"-v", NULL});
 	for (int i = 0; i < N; i++) {
 		fd[i] = harness_connect(srv.port);
 		port[i] = harness_local_port(fd[i]);
@@ -962,7 +967,8 @@ START_TEST(test_maint_reclaims)
 	char buf[BUFSZ], val[64], line[512];
 	int fd;
 
-	harness_server_start(&srv, "srv", 2, NULL);
+	/* -v: the info lines it waits for. */
+	harness_server_start(&srv, "srv", 2, (const char *const[]){"-v", NULL});
 	fd = harness_connect(srv.port);
 	for (int i = 0; i < 10; i++) {
 		char cmd[64];

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,6 +69,31 @@ test_err_has(const char *tag, const char *want)
 	free(err);
 }
 
+/* The lines of DIR/tag.err. */
+static size_t
+test_lines(const char *tag)
+{
+	char *err = test_output(tag, "err");
+	size_t n = harness_count(err, "\n");
+
+	free(err);
+	return n;
+}
+
+/* DIR/tag.err is one line, ending in end. */
+static void
+test_one_line(const char *tag, const char *end)
+{
+	char *err = test_output(tag, "err");
+	size_t n = strlen(err), e = strlen(end);
+
+	ck_assert_msg(strchr(err, '\n') == err + n - 1,
+	    "%s: stderr is not one line: %s", tag, err);
+	ck_assert_msg(n >= e && strcmp(err + n - e, end) == 0,
+	    "%s: stderr does not end in '%s': %s", tag, end, err);
+	free(err);
+}
+
 /* Every bad command line exits 2 and names the option or value, before
  * anything starts: nothing is listening, no log file is made. */
 START_TEST(test_bad_options)
@@ -100,6 +126,13 @@ START_TEST(test_bad_options)
 	    {{"-l", "127.0.0.1:65536"}, "bad listen address '127.0.0.1:65536'"},
 	    {{"-l", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"},
 	        "more than 16 listen addresses"},
+	    /* The option as typed leads the line, in each spelling. */
+	    {{"-m", "abc"}, "threadlined: -m abc: bad value 'abc'"},
+	    {{"-mabc"}, "threadlined: -mabc: bad value 'abc'"},
+	    {{"--memory-limit=abc"},
+	        "threadlined: --memory-limit=abc: bad value 'abc'"},
+	    {{"--memory-limit", "abc"},
+	        "threadlined: --memory-limit abc: bad value 'abc'"},
 	};
 	char log[HARNESS_PATH_MAX], tag[32];
 
@@ -112,8 +145,8 @@ START_TEST(test_bad_options)
 			args[n++] = cases[i].args[k];
 		snprintf(tag, sizeof tag, "opt%zu", i);
 		test_refused(tag, args, 2, cases[i].want);
-		/* The usage follows the message. */
-		test_err_has(tag, "\nusage: threadlined [options]\n");
+		/* One line, pointing at --help rather than printing it. */
+		test_one_line(tag, " (see --help)\n");
 		ck_assert_msg(access(log, F_OK) == -1,
 		    "%s: a refused start made the log file", tag);
 	}
@@ -173,6 +206,10 @@ START_TEST(test_bad_config_file)
 	    {"[log]\naccess = maybe\n", "2: bad value 'maybe' for access"},
 	    {"[nosuch]\nkey = 1\n", "2: unknown section [nosuch]"},
 	    {"[server]\nthreads\n", "2: "},
+	    {"[server]\nthreads = 1\n\nthreads = 2\n",
+	        "4: key 'threads' in [server] given twice, first on line 2\n"},
+	    {"[log]\nlevel = info\n[server]\nport = 0\n[log]\nlevel = warn\n",
+	        "6: key 'level' in [log] given twice, first on line 2\n"},
 	};
 	char conf[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 128], tag[32];
 	const char *args[] = {"-p", "0", "--config", conf, NULL};
@@ -189,6 +226,141 @@ START_TEST(test_bad_config_file)
 	snprintf(want, sizeof want,
 	    "threadlined: %s: cannot open: No such file or directory", conf);
 	test_refused("noconf", args, 2, want);
+}
+END_TEST
+
+/* item_size_max above half of memory_limit: memcached refuses it at
+ * start-up, and so does threadlined, in one line, exit 2. Half is
+ * allowed. */
+START_TEST(test_item_size_vs_memory)
+{
+	const char *over[] = {"-p", "0", "-m", "1", NULL};
+	const char *half[] = {"-m", "2", NULL};
+	struct harness_server srv;
+
+	test_refused("over", over, 2,
+	    "threadlined: item_size_max 1048576 is above half of "
+	    "memory_limit (1 MB): lower -I or raise -m\n");
+	test_one_line("over", "raise -m\n");
+	harness_server_start(&srv, "half", 1, half);
+	harness_serves(srv.port, 0);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* --check-config reports every problem, one line each, FILE:LINE where
+ * there is a line, and exits 2: a key given twice, a bad value, a log
+ * file and a pidfile in missing directories, item_size_max above half of
+ * memory_limit, an address that does not resolve, a bad option; the
+ * ignored memcached options are a notice. It starts nothing. */
+START_TEST(test_check_config_every)
+{
+	char conf[HARNESS_PATH_MAX], pid[HARNESS_PATH_MAX];
+	char log[HARNESS_PATH_MAX], want[2 * HARNESS_PATH_MAX + 128];
+	const char *args[] = {"--check-config", "--config", conf, "-P", pid,
+	    "-l", UNRESOLVABLE, "-f", "1.5", "-t", "x", NULL};
+	const char *lines[] = {
+	    "%s:3: key 'port' in [server] given twice, first on line 2\n",
+	    "%s:4: bad value 'many' for threads: expected",
+	    "%s:7: key 'level' in [log] given twice, first on line 6\n",
+	    "log file %s: directory ",
+	    "pidfile %s: directory ",
+	    "item_size_max 1048576 is above half of memory_limit (1 MB)",
+	    "listen address '" UNRESOLVABLE "' does not resolve: ",
+	    "-t x: bad value 'x' for threads",
+	    "notice: memcached options that will be ignored: -f (",
+	};
+	const char *arg[] = {conf, conf, conf, log, pid, "", "", "", ""};
+	char *err;
+
+	harness_path(conf, sizeof conf, "every.conf");
+	harness_path(log, sizeof log, "nodir/srv.log");
+	harness_path(pid, sizeof pid, "nopiddir/srv.pid");
+	snprintf(want, sizeof want,
+	    "[server]\nport = 0\nport = 1\nthreads = many\n[log]\n"
+	    "level = info\nlevel = warn\nfile = %s\n[cache]\n"
+	    "memory_limit = 1\n",
+	    log);
+	harness_file_write(conf, want);
+	test_refused("every", args, 2, "threadlined: ");
+	err = test_output("every", "err");
+	for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+		char line[HARNESS_PATH_MAX + 160];
+
+		snprintf(line, sizeof line, lines[i], arg[i]);
+		snprintf(want, sizeof want, "threadlined: %s", line);
+		ck_assert_msg(strstr(err, want) != NULL,
+		    "--check-config does not say '%s': %s", want, err);
+	}
+	/* Nothing else: one line per problem and the notice. */
+	ck_assert_uint_eq(test_lines("every"), sizeof lines / sizeof lines[0]);
+	free(err);
+	ck_assert_msg(access(pid, F_OK) == -1 && access(log, F_OK) == -1,
+	    "--check-config made a file");
+}
+END_TEST
+
+/* --check-config with only ignored options: the notice, then OK, exit 0;
+ * a good file and the shipped config as the harness runs it are OK. */
+START_TEST(test_check_config_ok)
+{
+	const char *args[] = {"--check-config", "-f", "1.5", NULL};
+	char *out;
+
+	ck_assert_int_eq(harness_run("ok", args), 0);
+	test_err_has("ok", "threadlined: notice: memcached options that will "
+	                   "be ignored: -f (");
+	out = test_output("ok", "out");
+	ck_assert_str_eq(out, "configuration OK\n");
+	free(out);
+}
+END_TEST
+
+/* As root, --check-config asks whether the user to run as can write the
+ * log file's and the pidfile's directories, and the log file: a
+ * directory only root can write is refused for nobody, and accepted for
+ * root. */
+START_TEST(test_check_config_run_user)
+{
+	char dir[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX];
+	char pid[HARNESS_PATH_MAX], want[2 * HARNESS_PATH_MAX + 64];
+	const char *nobody[] = {"--check-config", "-u", "nobody", "--log-file",
+	    log, "-P", pid, NULL};
+	const char *root[] = {
+	    "--check-config", "--log-file", log, "-P", pid, NULL};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP: the run user is checked only as root\n");
+		return;
+	}
+	/* nobody may pass through the test's directory, not write in it. */
+	ck_assert_int_eq(chmod(harness_dir(), 0711), 0);
+	harness_path(dir, sizeof dir, "rootonly");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	harness_path(log, sizeof log, "rootonly/srv.log");
+	harness_path(pid, sizeof pid, "rootonly/srv.pid");
+	ck_assert_int_eq(harness_run("nobody", nobody), 2);
+	snprintf(want, sizeof want,
+	    "threadlined: log file %s: nobody cannot create or remove files "
+	    "in %s\n",
+	    log, dir);
+	test_err_has("nobody", want);
+	snprintf(want, sizeof want,
+	    "threadlined: pidfile %s: nobody cannot create or remove files in "
+	    "%s\n",
+	    pid, dir);
+	test_err_has("nobody", want);
+	ck_assert_uint_eq(test_lines("nobody"), 2);
+	/* A log file there that nobody cannot write, in a directory it can. */
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	harness_file_write(log, "");
+	ck_assert_int_eq(chmod(log, 0644), 0);
+	ck_assert_int_eq(harness_run("nobodyfile", nobody), 2);
+	snprintf(want, sizeof want,
+	    "threadlined: log file %s: nobody cannot write it\n", log);
+	test_err_has("nobodyfile", want);
+	ck_assert_uint_eq(test_lines("nobodyfile"), 1);
+	ck_assert_int_eq(harness_run("root", root), 0);
 }
 END_TEST
 
@@ -339,7 +511,7 @@ START_TEST(test_pidfile_unwritable)
 	harness_path(pid, sizeof pid, "piddir");
 	ck_assert_int_eq(mkdir(pid, 0755), 0);
 	snprintf(want, sizeof want,
-	    "threadlined: cannot write pidfile %s: Is a directory\n", pid);
+	    "threadlined: cannot create pidfile %s: Is a directory\n", pid);
 	test_refused("isdir", args, 1, want);
 	test_no_tmp_left();
 	/* Nor did either start log anything. */
@@ -364,6 +536,184 @@ START_TEST(test_pidfile_stale)
 	ck_assert_str_eq(text, want);
 	free(text);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	ck_assert_msg(access(pid, F_OK) == -1, "pidfile not removed at exit");
+}
+END_TEST
+
+/* The refusal of a second server while pid holds pidfile. */
+static void
+test_held_msg(char *buf, size_t len, const char *pidfile, pid_t pid)
+{
+	snprintf(buf, len,
+	    "threadlined: pidfile %s is held by running process %d; is "
+	    "threadlined already running?\n",
+	    pidfile, (int)pid);
+}
+
+/* pidfile holds pid, and nothing else. */
+static void
+test_pidfile_names(const char *pidfile, pid_t pid)
+{
+	char want[32], *text = harness_file_read(pidfile);
+
+	snprintf(want, sizeof want, "%d\n", (int)pid);
+	ck_assert_msg(text != NULL, "no pidfile %s", pidfile);
+	ck_assert_str_eq(text, want);
+	free(text);
+}
+
+/* A pidfile a running server holds: a second server with the same -P,
+ * in the foreground or daemonized, exits 1 in one line naming the running
+ * pid and leaves the file as it was; the owner removes it at exit. */
+START_TEST(test_pidfile_held)
+{
+	char pid[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX];
+	char want[HARNESS_PATH_MAX + 128];
+	const char *args[] = {"-P", pid, NULL};
+	const char *fg[] = {
+	    "-p", "0", "-t", "1", "--log-file", log, "-P", pid, NULL};
+	const char *bg[] = {
+	    "-d", "-p", "0", "-t", "1", "--log-file", log, "-P", pid, NULL};
+	struct harness_server srv;
+
+	harness_path(pid, sizeof pid, "held.pid");
+	harness_path(log, sizeof log, "second.log");
+	harness_server_start(&srv, "srv", 1, args);
+	test_held_msg(want, sizeof want, pid, srv.pid);
+	test_refused("fg", fg, 1, want);
+	test_one_line("fg", "running?\n");
+	test_refused("bg", bg, 1, want);
+	test_one_line("bg", "running?\n");
+	test_pidfile_names(pid, srv.pid);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	ck_assert_msg(access(pid, F_OK) == -1, "pidfile not removed at exit");
+}
+END_TEST
+
+/* The pid in pidfile, once the file holds a whole line. */
+static pid_t
+test_pidfile_pid(const char *pidfile)
+{
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	char *text;
+	long n = 0;
+
+	while ((text = harness_file_read(pidfile)) == NULL ||
+	       strchr(text, '\n') == NULL) {
+		free(text);
+		ck_assert_msg(
+		    harness_now_ms() < deadline, "no pid in %s", pidfile);
+		harness_nap();
+	}
+	n = strtol(text, NULL, 10);
+	free(text);
+	ck_assert_int_gt(n, 1);
+	return (pid_t)n;
+}
+
+/* The daemonized path: a -d server takes over a stale pidfile (a dead
+ * pid, no lock), holds it as the daemon, refuses a second server naming
+ * the daemon's pid, and removes it when stopped. */
+START_TEST(test_pidfile_daemon)
+{
+	char pid[HARNESS_PATH_MAX], log[HARNESS_PATH_MAX];
+	char log2[HARNESS_PATH_MAX], want[HARNESS_PATH_MAX + 128];
+	const char *bg[] = {
+	    "-d", "-p", "0", "-t", "1", "--log-file", log, "-P", pid, NULL};
+	const char *second[] = {
+	    "-d", "-p", "0", "-t", "1", "--log-file", log2, "-P", pid, NULL};
+	struct harness_server srv;
+	pid_t daemon;
+
+	harness_path(pid, sizeof pid, "daemon.pid");
+	harness_path(log, sizeof log, "daemon.log");
+	harness_path(log2, sizeof log2, "second.log");
+	harness_file_write(pid, "999999999\n");
+	ck_assert_int_eq(harness_run("daemon", bg), 0);
+	daemon = test_pidfile_pid(pid);
+	ck_assert_msg(daemon != 999999999, "the stale pid was kept");
+	ck_assert_msg(
+	    kill(daemon, 0) == 0, "pidfile names %d, not running", (int)daemon);
+	test_held_msg(want, sizeof want, pid, daemon);
+	test_refused("second", second, 1, want);
+	test_one_line("second", "running?\n");
+	test_pidfile_names(pid, daemon);
+	/* The daemon is the harness's to reap: it is a child subreaper. */
+	harness_server_attach(&srv, daemon, log);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	ck_assert_msg(access(pid, F_OK) == -1, "pidfile not removed at exit");
+}
+END_TEST
+
+/* Two servers started together with one -P: every time, one runs and
+ * holds the pidfile, the other exits 1 naming it. A check and then a
+ * rename let both run about a time in three. */
+START_TEST(test_pidfile_race)
+{
+	char pid[HARNESS_PATH_MAX], log[2][HARNESS_PATH_MAX], tag[2][16];
+	char name[48];
+	char want[HARNESS_PATH_MAX + 128];
+	const char *args[2][9];
+	struct harness_server srv;
+
+	harness_path(pid, sizeof pid, "race.pid");
+	for (int round = 0; round < 20; round++) {
+		long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+		pid_t p[2];
+		int code[2] = {-1, -1}, ran;
+
+		unlink(pid);
+		for (int i = 0; i < 2; i++) {
+			snprintf(
+			    tag[i], sizeof tag[i], "r%d%c", round, 'a' + i);
+			snprintf(name, sizeof name, "%s.log", tag[i]);
+			harness_path(log[i], sizeof log[i], name);
+			const char *a[] = {"-p", "0", "-t", "1", "--log-file",
+			    log[i], "-P", pid, NULL};
+			memcpy(args[i], a, sizeof a);
+		}
+		p[0] = harness_spawn(tag[0], args[0]);
+		p[1] = harness_spawn(tag[1], args[1]);
+		/* Until one has exited: the other must then be running. */
+		while (code[0] == -1 && code[1] == -1) {
+			for (int i = 0; i < 2; i++)
+				code[i] = harness_wait(p[i], 0);
+			ck_assert_msg(harness_now_ms() < deadline,
+			    "round %d: both servers run with one pidfile",
+			    round);
+		}
+		ck_assert_msg(code[0] == -1 || code[1] == -1,
+		    "round %d: both exited (%d, %d)", round, code[0], code[1]);
+		ran = code[0] == -1 ? 0 : 1;
+		ck_assert_msg(code[1 - ran] == 1, "round %d: exit %d, want 1",
+		    round, code[1 - ran]);
+		harness_server_attach(&srv, p[ran], log[ran]);
+		test_pidfile_names(pid, p[ran]);
+		test_held_msg(want, sizeof want, pid, p[ran]);
+		test_err_has(tag[1 - ran], want);
+		ck_assert_int_eq(harness_server_stop(&srv), 0);
+		ck_assert_msg(access(pid, F_OK) == -1,
+		    "round %d: pidfile not removed at exit", round);
+	}
+}
+END_TEST
+
+/* Only the owner removes the pidfile: a server whose pidfile was deleted
+ * and taken by a second server leaves the second's in place at exit. */
+START_TEST(test_pidfile_not_ours)
+{
+	char pid[HARNESS_PATH_MAX];
+	const char *args[] = {"-P", pid, NULL};
+	struct harness_server first, second;
+
+	harness_path(pid, sizeof pid, "ours.pid");
+	harness_server_start(&first, "first", 1, args);
+	ck_assert_int_eq(unlink(pid), 0);
+	harness_server_start(&second, "second", 1, args);
+	test_pidfile_names(pid, second.pid);
+	ck_assert_int_eq(harness_server_stop(&first), 0);
+	test_pidfile_names(pid, second.pid);
+	ck_assert_int_eq(harness_server_stop(&second), 0);
 	ck_assert_msg(access(pid, F_OK) == -1, "pidfile not removed at exit");
 }
 END_TEST
@@ -429,7 +779,8 @@ START_TEST(test_listen_ipv6)
 {
 	struct sockaddr_in6 sin6 = {
 	    .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	const char *args[] = {"-l", "[::1]:0", NULL};
+	/* -v: the accepted line names the peer. */
+	const char *args[] = {"-l", "[::1]:0", "-v", NULL};
 	struct harness_server srv;
 	char buf[BUFSZ], needle[64];
 	socklen_t len = sizeof sin6;
@@ -478,8 +829,11 @@ main(void)
 	    test_bad_config_file, test_help_version, test_port_in_use,
 	    test_listen_unresolvable, test_log_file_unwritable,
 	    test_daemon_relays_failure, test_pidfile_unwritable,
-	    test_pidfile_stale, test_relative_paths, test_role_level_from_file,
-	    test_listen_ipv6, NULL};
+	    test_pidfile_stale, test_pidfile_held, test_pidfile_daemon,
+	    test_pidfile_race, test_pidfile_not_ours, test_relative_paths,
+	    test_role_level_from_file, test_listen_ipv6,
+	    test_item_size_vs_memory, test_check_config_every,
+	    test_check_config_ok, test_check_config_run_user, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "startup", .timeout = 60}, tests);

@@ -55,6 +55,7 @@ struct config {
 	bool lock_memory;       /* -k */
 	bool coredumps;         /* -r */
 	int verbose;            /* how many -v */
+	int problems;           /* --check-config: those reported so far */
 	char *admin_listen;     /* the admin thread's HTTP address; NULL: off */
 	char *admin_token;      /* bearer token for all but /metrics; or NULL */
 	char
@@ -78,10 +79,21 @@ struct setting;
 
 void config_defaults(struct config *);
 void config_free(struct config *);
-/* Errors are written to err as "file:line: message"; returns -1. */
+/* Errors are written to err as "file:line: message"; returns -1. A key
+ * given twice is one. Under --check-config (check_only) every bad line is
+ * reported (config_problem) and only a file that cannot be read fails. */
 int config_load_file(struct config *, const char *, char *, size_t);
-/* Returns 0, -1 on a bad argument (message in err), or 1 when --help or
- * --version printed and the program should exit 0. */
+/* What no single setting can refuse: item_size_max above half of
+ * memory_limit, which memcached refuses too. -1 with a message. */
+int config_validate(const struct config *, char *, size_t);
+/* --check-config: one problem on stderr, "threadlined: MESSAGE", counted
+ * in problems. */
+void config_problem(struct config *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Returns 0, -1 on a bad argument (message in err, naming the option as
+ * typed), or 1 when --help or --version printed and the program should
+ * exit 0. Under --check-config every bad argument is reported
+ * (config_problem) and parsing goes on. */
 int config_parse_args(struct config *, int, char **, char *, size_t);
 /* The --config argument, if any, found before full parsing. */
 const char *config_find_file_arg(int, char **);
@@ -90,6 +102,9 @@ const char *config_find_file_arg(int, char **);
 size_t config_noptions(void);
 struct config_option config_option(size_t);
 const struct setting *config_option_setting(size_t);
+/* Whether --check-config is given, found before full parsing: the file is
+ * then read reporting every problem. */
+bool config_find_check_arg(int, char **);
 /* --help: every option, from the table of settings. */
 void config_usage(FILE *);
 /* --help-config: every setting in Markdown, as docs/configuration.md. */

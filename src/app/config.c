@@ -3,6 +3,7 @@
  * --help-config print of that table. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <ini.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -60,52 +61,131 @@ config_set(struct config *c, const char *section, const char *key,
 	return -1;
 }
 
+/* --check-config: one problem, counted. */
+void
+config_problem(struct config *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("threadlined: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	c->problems++;
+}
+
 struct config_file_ctx {
 	struct config *c;
+	const char *path;
+	FILE *f;
+	int line;                 /* of the line inih is reading */
+	int seen[SETTINGS_COUNT]; /* the line that set each, or 0 */
+	int bad;                  /* the first bad line, or 0 */
 	char msg[256];
 };
 
-/* inih's callback: returns 0 to stop at the first bad line. */
+/* inih's reader: fgets that counts, as inih counts, one line per call. */
+static char *
+config_read_line(char *str, int num, void *stream)
+{
+	struct config_file_ctx *ctx = stream;
+
+	ctx->line++;
+	return fgets(str, num, ctx->f);
+}
+
+/* One key of the line being read: a key the table lacks or that an
+ * earlier line set is an error, as a bad value is. */
+static int
+config_file_key(struct config_file_ctx *ctx, const char *section,
+    const char *key, const char *value)
+{
+	const struct setting *s = settings_find(section, key);
+	size_t i = s != NULL ? (size_t)(s - settings) : 0;
+
+	if (value == NULL) {
+		snprintf(
+		    ctx->msg, sizeof ctx->msg, "key '%s' has no value", key);
+		return -1;
+	}
+	if (s != NULL && ctx->seen[i] != 0) {
+		snprintf(ctx->msg, sizeof ctx->msg,
+		    "key '%s' in [%s] given twice, first on line %d", key,
+		    section, ctx->seen[i]);
+		return -1;
+	}
+	if (config_set(
+	        ctx->c, section, key, value, ctx->msg, sizeof ctx->msg) == -1)
+		return -1;
+	ctx->seen[i] = ctx->line;
+	return 0;
+}
+
+/* inih's callback: at start-up the first bad line stops the parse; under
+ * --check-config each is reported and the parse goes on. */
 static int
 config_ini_handler(
     void *user, const char *section, const char *key, const char *value)
 {
 	struct config_file_ctx *ctx = user;
 
-	if (value == NULL) {
-		snprintf(
-		    ctx->msg, sizeof ctx->msg, "key '%s' has no value", key);
+	if (config_file_key(ctx, section, key, value) == 0)
+		return 1;
+	if (ctx->bad == 0)
+		ctx->bad = ctx->line;
+	if (!ctx->c->check_only)
 		return 0;
-	}
-	return config_set(
-	           ctx->c, section, key, value, ctx->msg, sizeof ctx->msg) == 0;
+	config_problem(ctx->c, "%s:%d: %s", ctx->path, ctx->line, ctx->msg);
+	ctx->msg[0] = '\0';
+	return 1;
 }
 
-/* Read the INI file over what is set; stops at the first bad line. */
+/* Read the INI file over what is set. */
 int
 config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
-	struct config_file_ctx ctx = {.c = c};
+	struct config_file_ctx ctx = {.c = c, .path = path};
 	int line;
 
-	ini_stop_on_first_error = true;
-	line = ini_parse(path, config_ini_handler, &ctx);
-	if (line == -1) {
+	if ((ctx.f = fopen(path, "re")) == NULL) {
 		snprintf(
 		    err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
+	ini_stop_on_first_error = !c->check_only;
+	line =
+	    ini_parse_stream(config_read_line, &ctx, config_ini_handler, &ctx);
+	fclose(ctx.f);
 	if (line == -2) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	if (line > 0) {
+	/* A line inih refused itself reached no handler. */
+	if (line > 0 && line != ctx.bad && c->check_only)
+		config_problem(c, "%s:%d: syntax error", path, line);
+	else if (line > 0 && !c->check_only) {
 		snprintf(err, errlen, "%s:%d: %s", path, line,
 		    ctx.msg[0] ? ctx.msg : "syntax error");
 		return -1;
 	}
 	free(c->config_file);
 	c->config_file = xstrdup(path);
+	return 0;
+}
+
+/* What no single setting refuses. memcached refuses the same at start-up:
+ * "Cannot set item size limit higher than 1/2 of memory max." */
+int
+config_validate(const struct config *c, char *err, size_t errlen)
+{
+	if (c->item_max > (c->memory_mb << 20) / 2) {
+		snprintf(err, errlen,
+		    "item_size_max %zu is above half of memory_limit (%zu MB): "
+		    "lower -I or raise -m",
+		    c->item_max, c->memory_mb);
+		return -1;
+	}
 	return 0;
 }
 
@@ -169,15 +249,22 @@ config_cmd_license(struct config *c, const char *arg, char *err, size_t errlen)
 	return 1;
 }
 
-/* -v, -vv, -vvv: each raises the level as memcached's verbosity number
- * does (1 notice, 2 info, 3 debug); --verbose's argument is ignored, as
+/* -v, -vv, -vvv as memcached's: with none the level (notice by default)
+ * logs start, stop, warnings and errors; -v adds each connection (info),
+ * -vv each command (the access lines), -vvv the internals (debug). The
+ * last of -v and --log-level wins; --verbose's argument is ignored, as
  * memcached ignores it. */
 static int
 config_cmd_verbose(struct config *c, const char *arg, char *err, size_t errlen)
 {
+	static const int levels[] = {
+	    LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_INFO, LOG_LVL_DEBUG};
+
 	if (c->verbose < 3)
 		c->verbose++;
-	c->log_level = LOG_LVL_WARN + c->verbose;
+	c->log_level = levels[c->verbose];
+	if (c->verbose >= 2)
+		c->log_access = true;
 	return 0;
 }
 
@@ -454,7 +541,9 @@ static const struct config_command {
     {'i', "license", NULL, false, "where the licence is, and exit",
         config_cmd_license},
     {'v', "verbose", NULL, true,
-        "log level notice; -vv info, -vvv debug (memcached's verbosity)",
+        "memcached's verbosity: -v logs each connection (level info), "
+        "-vv each command too (the access lines), -vvv debug; without "
+        "it: start, stop, warnings and errors",
         config_cmd_verbose},
     {'o', "extended", "OPTS", false,
         "memcached's extended options, comma-separated: idle_timeout=S "
@@ -606,6 +695,44 @@ config_add_listen(struct config *c, const struct setting *s, const char *v,
 	return r;
 }
 
+/* The option getopt_long just read, as typed: "-m abc", "-mabc" or
+ * "--memory-limit=abc" ("-u ''" for an empty word). A separate argument
+ * is argv's next word. */
+static void
+config_typed(char **argv, char *buf, size_t len)
+{
+	const char *opt = argv[optind - 1];
+
+	if (optarg != NULL && optarg == opt && optind >= 2)
+		snprintf(buf, len, "%s %s", argv[optind - 2],
+		    *optarg != '\0' ? optarg : "''");
+	else
+		snprintf(buf, len, "%s", opt);
+}
+
+/* A setting's value from the command line; a bad one names the option as
+ * typed before what the setting says. */
+static int
+config_apply_setting(struct config *c, const struct setting *s, char **argv,
+    bool *listened, char *err, size_t errlen)
+{
+	char typed[128], msg[256];
+	int r;
+
+	if (s->type == SETTING_LISTEN && *listened)
+		r = config_add_listen(c, s, optarg, msg, sizeof msg);
+	else
+		r = settings_set(
+		    c, s, s->argname ? optarg : s->optval, msg, sizeof msg);
+	if (s->type == SETTING_LISTEN)
+		*listened = true;
+	if (r == -1) {
+		config_typed(argv, typed, sizeof typed);
+		snprintf(err, errlen, "%s: %s", typed, msg);
+	}
+	return r;
+}
+
 /* Do what option ch, as getopt_long returned it, says: 0 to go on, 1 when
  * the program should exit 0, -1 on a bad one. listened says whether a
  * listen option came before. */
@@ -613,7 +740,6 @@ static int
 config_apply_option(struct config *c, int ch, char **argv, bool *listened,
     char *err, size_t errlen)
 {
-	const struct setting *s;
 	size_t k;
 
 	if (ch == ':') {
@@ -629,21 +755,18 @@ config_apply_option(struct config *c, int ch, char **argv, bool *listened,
 	}
 	if (k < CONFIG_NCOMMANDS)
 		return config_commands[k].run(c, optarg, err, errlen);
-	s = &settings[k - CONFIG_NCOMMANDS];
-	if (s->type == SETTING_LISTEN && *listened)
-		return config_add_listen(c, s, optarg, err, errlen);
-	if (s->type == SETTING_LISTEN)
-		*listened = true;
-	return settings_set(c, s, s->argname ? optarg : s->optval, err, errlen);
+	return config_apply_setting(
+	    c, &settings[k - CONFIG_NCOMMANDS], argv, listened, err, errlen);
 }
 
-/* The --config argument, read first: the file comes before the other
- * options. */
-const char *
-config_find_file_arg(int argc, char **argv)
+/* Whether the command line has the command run; arg gets its last
+ * argument. The file and --check-config come before the other options. */
+static bool
+config_scan(int argc, char **argv,
+    int (*run)(struct config *, const char *, char *, size_t), const char **arg)
 {
 	struct config_getopt g;
-	const char *file = NULL;
+	bool found = false;
 	int ch;
 
 	config_getopt_init(&g);
@@ -652,9 +775,30 @@ config_find_file_arg(int argc, char **argv)
 	while (
 	    (ch = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1)
 		if (ch >= 256 && (size_t)(ch - 256) < CONFIG_NCOMMANDS &&
-		    config_commands[ch - 256].run == config_cmd_file)
-			file = optarg;
+		    config_commands[ch - 256].run == run) {
+			found = true;
+			*arg = optarg;
+		}
+	return found;
+}
+
+/* The --config argument. */
+const char *
+config_find_file_arg(int argc, char **argv)
+{
+	const char *file = NULL;
+
+	config_scan(argc, argv, config_cmd_file, &file);
 	return file;
+}
+
+/* Whether --check-config is asked for. */
+bool
+config_find_check_arg(int argc, char **argv)
+{
+	const char *arg;
+
+	return config_scan(argc, argv, config_cmd_check, &arg);
 }
 
 /* Every option in turn; the last of a setting wins, as in the file. */
@@ -672,11 +816,16 @@ config_parse_args(
 	while (
 	    (ch = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1)
 		if ((r = config_apply_option(
-		         c, ch, argv, &listened, err, errlen)) != 0)
+		         c, ch, argv, &listened, err, errlen)) == 1 ||
+		    (r == -1 && !c->check_only))
 			return r;
-	if (optind < argc) {
+		else if (r == -1)
+			config_problem(c, "%s", err);
+	for (; optind < argc; optind++) {
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
-		return -1;
+		if (!c->check_only)
+			return -1;
+		config_problem(c, "%s", err);
 	}
 	return 0;
 }
@@ -806,13 +955,28 @@ static const char config_markdown_intro[] =
     "(`/usr/local/etc` for the default prefix) if it exists, and built-in "
     "defaults\n"
     "alone if not; `--config ''` reads no file.\n"
-    "An unknown section or key, or a bad value, stops start-up "
-    "with\n"
-    "`file:line: message` and exit status 2; `threadlined --check-config "
-    "--config\n"
-    "FILE` checks a file. A bool takes yes/no, true/false or 1/0; a level "
-    "also\n"
-    "takes memcached's verbosity, 0 (warn) to 3 (debug).\n"
+    "An unknown section or key, a key given twice, or a bad "
+    "value,\n"
+    "stops start-up with `file:line: message` and exit status 2, as does\n"
+    "`item_size_max` above half of `memory_limit`. `threadlined "
+    "--check-config\n"
+    "--config FILE` reports every problem it finds, one line each, and what "
+    "start-up\n"
+    "would refuse beyond the file (the user to run as, the log file's and "
+    "the\n"
+    "pidfile's directories, the addresses); it exits 2 if there is any. A "
+    "bool\n"
+    "takes yes/no, true/false or 1/0; a level also takes memcached's "
+    "verbosity\n"
+    "number, 0 (warn) to 3 (debug), as the `verbosity` command does.\n"
+    "\n"
+    "The level is `notice` unless set: start, stop, warnings and errors. "
+    "As\n"
+    "memcached's, `-v` adds a line per connection (level `info`), `-vv` a "
+    "line per\n"
+    "command (the access lines), `-vvv` the internals (level `debug`); "
+    "given on the\n"
+    "command line they override the file.\n"
     "\n"
     "memcached 1.6.18's command line works unchanged: every option of "
     "`memcached -h`\n"

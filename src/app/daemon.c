@@ -1,3 +1,5 @@
+/* Detaching from the terminal, telling the starting parent when the
+ * server is ready, and the pidfile, locked for the process's life. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -5,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +44,7 @@ daemon_wait_child(pid_t pid, int errfd, int rfd)
 	_exit(WEXITSTATUS(status) ? WEXITSTATUS(status) : 1);
 }
 
+/* Fork and detach; the parent waits in daemon_wait_child. */
 void
 daemon_detach(void)
 {
@@ -81,6 +85,7 @@ daemon_detach(void)
 	ready_fd = readyp[1];
 }
 
+/* Tell the waiting parent we listen, and let go of its stderr. */
 void
 daemon_ready(void)
 {
@@ -98,47 +103,58 @@ daemon_ready(void)
 	}
 }
 
+/* The pid a pidfile holds, 0 if none yet: its holder may be between
+ * truncating it and writing, so a moment is given for the number to
+ * appear. */
+static long
+daemon_pidfile_holder(int fd)
+{
+	char buf[32];
+	ssize_t n;
+
+	for (int tries = 0; tries < 50; tries++) {
+		n = pread(fd, buf, sizeof buf - 1, 0);
+		if (n > 0 && buf[n - 1] == '\n') {
+			buf[n] = '\0';
+			return strtol(buf, NULL, 10);
+		}
+		usleep(10000);
+	}
+	return 0;
+}
+
+/* One lock, held for the process's life, makes the pidfile ours: opened
+ * without truncating, so that a running holder's pid stays readable, then
+ * locked, and only then emptied and written. A file nobody holds locked
+ * is stale (its writer died) and is taken over. */
 int
 daemon_pidfile_open(const char *path, char *err, size_t errlen)
 {
-	char tmp[4096], line[32];
+	char line[32];
 	int fd, n;
-	FILE *f;
 
-	/* A live holder keeps its pidfile locked. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == -1 &&
-		    errno == EWOULDBLOCK) {
-			long pid = 0;
-
-			if ((f = fdopen(fd, "r")) != NULL) {
-				if (fscanf(f, "%ld", &pid) != 1)
-					pid = 0;
-				fclose(f);
-			} else
-				close(fd);
-			snprintf(err, errlen,
-			    "pidfile %s is held by running process %ld; "
-			    "is threadlined already running?",
-			    path, pid);
-			return -1;
-		}
-		close(fd);
-	}
-	/* Write beside it and rename, so readers never see a partial one. */
-	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd == -1) {
 		snprintf(err, errlen, "cannot create pidfile %s: %s", path,
 		    strerror(errno));
 		return -1;
 	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK)
+			snprintf(err, errlen,
+			    "pidfile %s is held by running process %ld; is "
+			    "threadlined already running?",
+			    path, daemon_pidfile_holder(fd));
+		else
+			snprintf(err, errlen, "cannot lock pidfile %s: %s",
+			    path, strerror(errno));
+		close(fd);
+		return -1;
+	}
 	n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1 ||
-	    write(fd, line, (size_t)n) != n || rename(tmp, path) == -1) {
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, line, (size_t)n, 0) != n) {
 		snprintf(err, errlen, "cannot write pidfile %s: %s", path,
 		    strerror(errno));
-		unlink(tmp);
 		close(fd);
 		return -1;
 	}
@@ -147,12 +163,18 @@ daemon_pidfile_open(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Remove the pidfile if it is still the one we locked: a file put in its
+ * place by someone else is theirs. */
 void
 daemon_pidfile_remove(void)
 {
+	struct stat ours, there;
+
 	if (pidfile_path == NULL)
 		return;
-	unlink(pidfile_path);
+	if (fstat(pidfile_fd, &ours) == 0 && stat(pidfile_path, &there) == 0 &&
+	    ours.st_dev == there.st_dev && ours.st_ino == there.st_ino)
+		unlink(pidfile_path);
 	close(pidfile_fd);
 	free(pidfile_path);
 	pidfile_path = NULL;

@@ -426,9 +426,11 @@ const struct setting settings[] = {
         .argname = "LVL",
         .type = SETTING_LEVEL,
         .offset = offsetof(struct config, log_level),
-        .def = "info",
+        .def = "notice",
         .stat = "log_level",
-        .help = "lowest level written; \"verbosity\" changes it at run time",
+        .help = "lowest level written: notice logs start, stop, warnings "
+                "and errors, info each connection too; -v, -vv, -vvv set "
+                "it; \"verbosity\" changes it at run time",
     },
     {
         .section = "log",

@@ -16,6 +16,7 @@
 #include "accept.h"
 #include "admin.h"
 #include "cache.h"
+#include "preflight.h"
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
@@ -140,7 +141,8 @@ main_config_file(int argc, char **argv)
 	return TL_CONFIG_FILE;
 }
 
-/* Read settings; exits 2 on a bad one, 0 after --help or --version. */
+/* Read settings; exits 2 on a bad one, 0 after --help or --version.
+ * Under --check-config every problem is reported and counted instead. */
 static void
 main_configure(struct config *cfg, int argc, char **argv)
 {
@@ -149,16 +151,26 @@ main_configure(struct config *cfg, int argc, char **argv)
 	int r;
 
 	config_defaults(cfg);
+	cfg->check_only = config_find_check_arg(argc, argv);
 	if (file != NULL && config_load_file(cfg, file, err, sizeof err)) {
-		fprintf(stderr, "threadlined: %s\n", err);
-		exit(2);
+		if (!cfg->check_only) {
+			fprintf(stderr, "threadlined: %s\n", err);
+			exit(2);
+		}
+		config_problem(cfg, "%s", err);
 	}
 	if ((r = config_parse_args(cfg, argc, argv, err, sizeof err)) == 1)
 		exit(0);
 	if (r == -1) {
-		fprintf(stderr, "threadlined: %s\n", err);
-		config_usage(stderr);
+		fprintf(stderr, "threadlined: %s (see --help)\n", err);
 		exit(2);
+	}
+	if (config_validate(cfg, err, sizeof err) == -1) {
+		if (!cfg->check_only) {
+			fprintf(stderr, "threadlined: %s\n", err);
+			exit(2);
+		}
+		config_problem(cfg, "%s", err);
 	}
 	if (cfg->threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -248,16 +260,13 @@ main_shutdown_request(void)
 }
 
 /* --check-config: what start-up would refuse before it touches anything,
- * the user to run as included. */
+ * beyond what reading the settings reported: exit 2 if anything was. */
 static int
-main_check(const struct config *cfg)
+main_check(struct config *cfg)
 {
-	char err[512];
-
-	if (privdrop_check(cfg->user, err, sizeof err) == -1) {
-		fprintf(stderr, "threadlined: %s\n", err);
+	preflight_run(cfg);
+	if (cfg->problems > 0)
 		return 2;
-	}
 	printf("configuration OK\n");
 	return 0;
 }
