@@ -458,7 +458,8 @@ START_TEST(test_docs_current)
 }
 END_TEST
 
-/* The shipped config loads. */
+/* The shipped config loads, and turns the admin thread on, which the
+ * built-in defaults leave off. */
 START_TEST(test_shipped_config)
 {
 	const char *dir = getenv("TL_SOURCE_DIR");
@@ -468,9 +469,12 @@ START_TEST(test_shipped_config)
 	ck_assert_msg(dir != NULL, "TL_SOURCE_DIR is not set");
 	snprintf(file, sizeof file, "%s/config/threadlined.conf", dir);
 	config_defaults(&c);
+	ck_assert_ptr_null(c.admin_listen);
+	ck_assert_int_eq(c.admin_max_conns, 32);
 	ck_assert_msg(
 	    config_load_file(&c, file, err, sizeof err) == 0, "%s", err);
 	ck_assert_str_eq(c.user, "nobody");
+	ck_assert_str_eq(c.admin_listen, "127.0.0.1:11312");
 	config_free(&c);
 }
 END_TEST
