@@ -210,6 +210,8 @@ START_TEST(test_host_check)
 	ck_assert_int_eq(get(port, "/status", host), 200);
 	ck_assert_int_eq(get(port, "/status", NULL), 200);
 	ck_assert_int_eq(stat_of("admin_refused_hosts"), 10);
+	ck_assert_int_eq(get(port, "/threads", "localhost"), 200);
+	ck_assert_ptr_nonnull(strstr(resp, "\"refused_hosts\":10"));
 }
 END_TEST
 
@@ -397,7 +399,7 @@ START_TEST(test_admin_emfile)
 	/* Two seconds of it: the log barely grows, the thread sleeps. */
 	snprintf(
 	    path, sizeof path, "/proc/%d/task/%d/stat", (int)srv.pid, (int)tid);
-	ck_assert_int_eq(stat(log, &sb), 0);
+	ck_assert_msg(stat(log, &sb) == 0, "stat %s: %s", log, strerror(errno));
 	size0 = (long long)sb.st_size;
 	ck_assert_ptr_nonnull(f = fopen(path, "r"));
 	ck_assert_int_eq(fscanf(f,
@@ -415,7 +417,7 @@ START_TEST(test_admin_emfile)
 	                     &ut1, &st1),
 	    2);
 	fclose(f);
-	ck_assert_int_eq(stat(log, &sb), 0);
+	ck_assert_msg(stat(log, &sb) == 0, "stat %s: %s", log, strerror(errno));
 	printf("admin out of fds for 2 s: log +%lld bytes, admin thread %llu "
 	       "ticks of CPU\n",
 	    (long long)sb.st_size - size0, ut1 + st1 - ut0 - st0);

@@ -198,6 +198,17 @@ admin_thread_counters(struct evbuffer *b, const struct thread *t)
 		admin_json_u64(b, "lines_failed",
 		    stat_get(&logger_counters()->lines_failed));
 		break;
+	case ROLE_ADMIN: {
+		struct admin_guard_counters *g = admin_guard_counters();
+
+		admin_json_u64(b, "connections", stat_get(&g->curr_conns));
+		admin_json_u64(
+		    b, "total_connections", stat_get(&g->total_conns));
+		admin_json_u64(
+		    b, "header_timeouts", stat_get(&g->header_timeouts));
+		admin_json_u64(b, "refused_hosts", stat_get(&g->bad_hosts));
+		break;
+	}
 	case ROLE_ACCEPT:
 		admin_json_u64(
 		    b, "accepted", stat_get(&accept_counters()->accepted));
