@@ -47,7 +47,6 @@ struct admin_guard_conn {
 };
 
 static struct {
-	struct event_base *base;
 	struct evconnlistener *listener; /* NULL: being freed */
 	const struct config *cfg;
 	char listen_host[ADMIN_GUARD_HOST_MAX];
@@ -215,7 +214,6 @@ admin_guard_init(struct event_base *base, struct evhttp *http,
     struct evhttp_bound_socket *bound, const struct config *cfg,
     const char *listen_host, char *err, size_t errlen)
 {
-	guard.base = base;
 	guard.cfg = cfg;
 	guard.listener = evhttp_bound_socket_get_listener(bound);
 	snprintf(
