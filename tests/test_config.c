@@ -463,7 +463,8 @@ START_TEST(test_docs_current)
 }
 END_TEST
 
-/* The shipped config loads. */
+/* The shipped config loads, and turns the admin thread on, which the
+ * built-in defaults leave off. */
 START_TEST(test_shipped_config)
 {
 	const char *dir = getenv("TL_SOURCE_DIR");
@@ -473,9 +474,12 @@ START_TEST(test_shipped_config)
 	ck_assert_msg(dir != NULL, "TL_SOURCE_DIR is not set");
 	snprintf(file, sizeof file, "%s/config/threadlined.conf", dir);
 	config_defaults(&c);
+	ck_assert_ptr_null(c.admin_listen);
+	ck_assert_int_eq(c.admin_max_conns, 32);
 	ck_assert_msg(
 	    config_load_file(&c, file, err, sizeof err) == 0, "%s", err);
 	ck_assert_str_eq(c.user, "nobody");
+	ck_assert_str_eq(c.admin_listen, "127.0.0.1:11312");
 	/* As the built-in default: start, stop, warnings, errors. */
 	ck_assert_int_eq(c.log_level, LOG_LVL_NOTICE);
 	config_free(&c);

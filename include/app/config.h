@@ -58,12 +58,14 @@ struct config {
 	int problems;           /* --check-config: those reported so far */
 	char *admin_listen;     /* the admin thread's HTTP address; NULL: off */
 	char *admin_token;      /* bearer token for all but /metrics; or NULL */
+	int admin_max_conns;    /* admin connections open at once */
+	char *admin_allow_hosts; /* Host names allowed besides loopback */
 	char
 	    *ignored; /* memcached options accepted but ignored, for a notice */
 };
 
 #define CONFIG_ITEM_MAX_LIMIT (64 * 1024 * 1024)
-/* Where the admin thread serves HTTP unless configured. */
+/* The admin port of an address that names none. */
 #define CONFIG_ADMIN_PORT 11312
 
 /* What the command line sees of a command or a setting. */

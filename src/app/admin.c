@@ -24,6 +24,7 @@
 #include "accept.h"
 #include "addr.h"
 #include "admin.h"
+#include "admin_guard.h"
 #include "cache.h"
 #include "config.h"
 #include "conn.h"
@@ -51,6 +52,9 @@
 #define ADMIN_TIMEOUT 10
 /* Log streams open at once: each holds a watcher and its buffer. */
 #define ADMIN_STREAMS 16
+/* Seconds between keep-alive comments on a log stream: a quiet stream
+ * still writes, and so finds out when its client has gone. */
+#define ADMIN_KEEPALIVE_S 3
 
 /* One GET /logs: a watcher whose lines the admin thread sends as
  * Server-Sent Events. */
@@ -58,6 +62,7 @@ struct admin_stream {
 	struct evhttp_request *req; /* NULL: the slot is free */
 	struct watcher *w;
 	struct event *wake; /* activated by the logger thread */
+	struct event *keepalive;
 	struct obuf out;
 };
 
@@ -193,6 +198,17 @@ admin_thread_counters(struct evbuffer *b, const struct thread *t)
 		admin_json_u64(b, "lines_failed",
 		    stat_get(&logger_counters()->lines_failed));
 		break;
+	case ROLE_ADMIN: {
+		struct admin_guard_counters *g = admin_guard_counters();
+
+		admin_json_u64(b, "connections", stat_get(&g->curr_conns));
+		admin_json_u64(
+		    b, "total_connections", stat_get(&g->total_conns));
+		admin_json_u64(
+		    b, "header_timeouts", stat_get(&g->header_timeouts));
+		admin_json_u64(b, "refused_hosts", stat_get(&g->bad_hosts));
+		break;
+	}
 	case ROLE_ACCEPT:
 		admin_json_u64(
 		    b, "accepted", stat_get(&accept_counters()->accepted));
@@ -560,6 +576,7 @@ admin_stream_release(struct admin_stream *s)
 	 * takes: after it, the event is no longer activated. */
 	watch_stop(s->w);
 	event_free(s->wake);
+	event_free(s->keepalive);
 	obuf_free(&s->out);
 	s->w = NULL;
 	s->req = NULL;
@@ -641,6 +658,39 @@ admin_stream_pull(evutil_socket_t fd, short what, void *arg)
 	evbuffer_free(chunk);
 }
 
+/* Every ADMIN_KEEPALIVE_S: a comment line, which EventSource ignores.
+ * A client that closed its end has sent a FIN that nothing reads while
+ * the reply streams: seen, the socket is shut down so that this write
+ * fails and evhttp closes the connection, giving the slot back. */
+static void
+admin_stream_keepalive(evutil_socket_t unused, short what, void *arg)
+{
+	static const char comment[] = ": keep-alive\n\n";
+	struct admin_stream *s = arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(s->req);
+	struct bufferevent *bev;
+	struct evbuffer *chunk;
+	evutil_socket_t fd;
+	char c;
+
+	(void)unused;
+	(void)what;
+	if (evcon == NULL)
+		return;
+	bev = evhttp_connection_get_bufferevent(evcon);
+	fd = bufferevent_getfd(bev);
+	if (fd != -1 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+		log_debug("admin: /logs client gone");
+		shutdown(fd, SHUT_RDWR);
+	}
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	chunk = evbuffer_new();
+	evbuffer_add(chunk, comment, sizeof comment - 1);
+	evhttp_send_reply_chunk(s->req, chunk);
+	evbuffer_free(chunk);
+}
+
 /* GET /logs?level=L&thread=NAME|ROLE&category=general|access: the log
  * lines the filter lets through, live, as Server-Sent Events. */
 static void
@@ -649,6 +699,7 @@ admin_logs(struct evhttp_request *req, struct evkeyvalq *query)
 	static const char *const keys[] = {"level", "thread", "category"};
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	const struct timeval write_timeout = {ADMIN_TIMEOUT, 0};
+	const struct timeval keepalive = {ADMIN_KEEPALIVE_S, 0};
 	struct evhttp_connection *evcon;
 	struct admin_stream *s = NULL;
 	struct log_filter f;
@@ -685,8 +736,11 @@ admin_logs(struct evhttp_request *req, struct evkeyvalq *query)
 	s->req = req;
 	obuf_init(&s->out, NULL);
 	s->wake = event_new(adm.base, -1, 0, admin_stream_pull, s);
+	s->keepalive =
+	    event_new(adm.base, -1, EV_PERSIST, admin_stream_keepalive, s);
+	event_add(s->keepalive, &keepalive);
 	evcon = evhttp_request_get_connection(req);
-	evhttp_connection_set_closecb(evcon, admin_stream_closed, s);
+	admin_guard_set_closecb(req, admin_stream_closed, s);
 	/* A stream is quiet while no line passes its filter: no read
 	 * timeout, but a client that stops reading still times out. */
 	bufferevent_set_timeouts(
@@ -708,8 +762,7 @@ admin_streams_end(void)
 
 		if (req == NULL)
 			continue;
-		evhttp_connection_set_closecb(
-		    evhttp_request_get_connection(req), NULL, NULL);
+		admin_guard_set_closecb(req, NULL, NULL);
 		admin_stream_release(s);
 		evhttp_send_reply_end(req);
 	}
@@ -732,10 +785,10 @@ static const struct admin_page admin_pages[] = {
     {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false, true},
 };
 
-/* Every request: find the page, check the method and the token,
- * answer. */
-static void
-admin_cb(struct evhttp_request *req, void *arg)
+/* Find the page, check the method and the token, answer; true when the
+ * page went on as a stream. */
+static bool
+admin_serve(struct evhttp_request *req)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
 	const char *path =
@@ -751,13 +804,13 @@ admin_cb(struct evhttp_request *req, void *arg)
 			page = &admin_pages[i];
 	if (page == NULL) {
 		admin_reply_text(req, HTTP_NOTFOUND, "Not Found", "not found");
-		return;
+		return false;
 	}
 	if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(out, "Allow", "GET, HEAD");
 		admin_reply_text(req, HTTP_BADMETHOD, "Method Not Allowed",
 		    "method not allowed");
-		return;
+		return false;
 	}
 	evhttp_parse_query_str(
 	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)), &query);
@@ -767,12 +820,12 @@ admin_cb(struct evhttp_request *req, void *arg)
 		    req, 401, "Unauthorized", "a bearer token is required");
 		log_info("admin: %s refused: no valid token", page->path);
 		evhttp_clear_headers(&query);
-		return;
+		return false;
 	}
 	if (page->start != NULL) {
 		page->start(req, &query);
 		evhttp_clear_headers(&query);
-		return;
+		return true;
 	}
 	evhttp_clear_headers(&query);
 	b = evbuffer_new();
@@ -782,6 +835,17 @@ admin_cb(struct evhttp_request *req, void *arg)
 	evbuffer_free(b);
 	log_debug("admin: %s %s 200", method == EVHTTP_REQ_GET ? "GET" : "HEAD",
 	    page->path);
+	return false;
+}
+
+/* Every request: its Host checked, answered; a connection that goes on
+ * to a next request has a new deadline for it. */
+static void
+admin_cb(struct evhttp_request *req, void *arg)
+{
+	(void)arg;
+	if (!admin_guard_request(req) || !admin_serve(req))
+		admin_guard_replied(req);
 }
 
 int
@@ -826,12 +890,14 @@ admin_init(const struct config *cfg, char *err, size_t errlen)
 	getsockname(
 	    evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sslen);
 	addr_format((struct sockaddr *)&ss, sslen, adm.name, sizeof adm.name);
-	return 0;
+	return admin_guard_init(
+	    adm.base, adm.http, bound, cfg, host, err, errlen);
 }
 
 void
 admin_free(void)
 {
+	admin_guard_free();
 	if (adm.http != NULL)
 		evhttp_free(adm.http);
 	adm.http = NULL;

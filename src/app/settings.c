@@ -501,12 +501,35 @@ const struct setting settings[] = {
         .argname = "ADDR",
         .type = SETTING_PATH,
         .offset = offsetof(struct config, admin_listen),
-        .def = "127.0.0.1:" SETTINGS_STR(CONFIG_ADMIN_PORT),
         .expect = "HOST:PORT; empty: off",
         .stat = "admin_listen",
         .help = "where the admin thread serves HTTP (/status, /threads, "
                 "/metrics); port 0 lets the kernel pick one, which the log "
-                "shows; empty: no admin thread",
+                "shows; unset (the default): no admin thread",
+    },
+    {
+        .section = "admin",
+        .key = "max_connections",
+        .type = SETTING_INT,
+        .min = 1,
+        .max = 1024,
+        .offset = offsetof(struct config, admin_max_conns),
+        .def = "32",
+        .expect = "1..1024",
+        .stat = "admin_max_connections",
+        .help = "admin connections open at once (the 16 /logs streams "
+                "leave room for as many requests); the admin port accepts "
+                "no more until one closes",
+    },
+    {
+        .section = "admin",
+        .key = "allow_hosts",
+        .type = SETTING_PATH,
+        .offset = offsetof(struct config, admin_allow_hosts),
+        .expect = "host names, comma-separated; empty: none",
+        .stat = "admin_allow_hosts",
+        .help = "Host header names the admin thread answers besides "
+                "loopback names and its listen address; others get 421",
     },
     {
         .section = "admin",

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "accept.h"
+#include "admin_guard.h"
 #include "cache.h"
 #include "config.h"
 #include "conn.h"
@@ -220,6 +221,7 @@ stats_log_dropped(void)
 void
 stats_general(struct obuf *out)
 {
+	struct admin_guard_counters *ac = admin_guard_counters();
 	struct timespec now;
 	struct rusage ru;
 
@@ -254,7 +256,12 @@ stats_general(struct obuf *out)
 	    "STAT log_worker_written %llu\r\n"
 	    "STAT log_watcher_skipped %llu\r\n"
 	    "STAT log_watcher_sent %llu\r\n"
-	    "STAT log_watchers %d\r\n",
+	    "STAT log_watchers %d\r\n"
+	    "STAT admin_curr_connections %llu\r\n"
+	    "STAT admin_total_connections %llu\r\n"
+	    "STAT admin_listen_disabled_num %llu\r\n"
+	    "STAT admin_header_timeouts %llu\r\n"
+	    "STAT admin_refused_hosts %llu\r\n",
 	    (int)getpid(), (long long)(now.tv_sec - stats_started.tv_sec),
 	    (long long)time(NULL), TL_WIRE_VERSION, event_get_version(),
 	    (int)(8 * sizeof(void *)), (long)ru.ru_utime.tv_sec,
@@ -278,7 +285,11 @@ stats_general(struct obuf *out)
 	        watch_skipped(), &stats_watch_skipped_base),
 	    (unsigned long long)stats_since(
 	        watch_sent(), &stats_watch_sent_base),
-	    watch_count());
+	    watch_count(), (unsigned long long)stat_get(&ac->curr_conns),
+	    (unsigned long long)stats_read(&ac->total_conns),
+	    (unsigned long long)stats_read(&ac->listen_disabled),
+	    (unsigned long long)stats_read(&ac->header_timeouts),
+	    (unsigned long long)stats_read(&ac->bad_hosts));
 	stats_cache(out);
 	stats_end(out);
 }
@@ -1004,6 +1015,8 @@ stats_reset(struct obuf *out)
 	stats_base_block(maint_cache_stats(), sizeof(struct cache_stats));
 	stats_base_block(accept_counters(), sizeof(struct accept_counters));
 	stats_base_block(logger_counters(), sizeof(struct logger_counters));
+	stats_base_block(
+	    admin_guard_counters(), sizeof(struct admin_guard_counters));
 	if (stats_class_nbase != nclasses) {
 		free(stats_class_base);
 		stats_class_base =
