@@ -168,13 +168,14 @@ START_TEST(test_verbose)
 	static const struct {
 		const char *opt, *level;
 		bool shipped, conns, access, debug;
+		int verbosity; /* what stats settings says, as memcached */
 	} cases[] = {
-	    {NULL, "notice", false, false, false, false},
-	    {"-v", "info", false, true, false, false},
-	    {"-vv", "info", false, true, true, false},
-	    {"-vvv", "debug", false, true, true, true},
-	    {NULL, "notice", true, false, false, false},
-	    {"-v", "info", true, true, false, false},
+	    {NULL, "notice", false, false, false, false, 0},
+	    {"-v", "info", false, true, false, false, 1},
+	    {"-vv", "info", false, true, true, false, 1},
+	    {"-vvv", "debug", false, true, true, true, 3},
+	    {NULL, "notice", true, false, false, false, 0},
+	    {"-v", "info", true, true, false, false, 1},
 	};
 	const char *dir = getenv("TL_CONFIG_DIR");
 	char conf[HARNESS_PATH_MAX];
@@ -184,7 +185,8 @@ START_TEST(test_verbose)
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const char *args[4] = {cases[i].opt, NULL};
 		struct harness_server srv;
-		char want[64];
+		char want[64], reply[8192];
+		int fd;
 
 		if (cases[i].shipped) {
 			args[0] = "--config";
@@ -193,6 +195,14 @@ START_TEST(test_verbose)
 		}
 		snprintf(want, sizeof want, " log_level=%s ", cases[i].level);
 		test_start(&srv, args, want);
+		fd = harness_connect(srv.port);
+		harness_cmd(
+		    fd, "stats settings\r\n", "END\r\n", reply, sizeof reply);
+		harness_close(fd);
+		snprintf(want, sizeof want, "STAT verbosity %d\r\n",
+		    cases[i].verbosity);
+		ck_assert_msg(strstr(reply, want) != NULL,
+		    "case %zu: no %s in stats settings", i, want);
 		/* Stopping flushes the log: all of it is there. */
 		ck_assert_int_eq(harness_server_stop(&srv), 0);
 		ck_assert_msg(

@@ -213,7 +213,7 @@ START_TEST(test_file_role_levels)
 	ck_assert_int_eq(config_load_file(&c, path, err, sizeof err), 0);
 	ck_assert_int_eq(c.log_level, LOG_LVL_WARN);
 	ck_assert_int_eq(c.role_level[ROLE_WORKER], LOG_LVL_DEBUG);
-	ck_assert_int_eq(c.role_level[ROLE_MAINT], LOG_LVL_NOTICE);
+	ck_assert_int_eq(c.role_level[ROLE_MAINT], LOG_LVL_INFO);
 	ck_assert_int_eq(c.role_level[ROLE_ACCEPT], -1);
 	config_free(&c);
 	teardown();

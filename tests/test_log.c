@@ -135,9 +135,16 @@ START_TEST(test_levels)
 	ck_assert(!log_enabled(LOG_LVL_INFO));
 	log_set_level(99);
 	ck_assert_int_eq(log_verbosity, LOG_LVL_DEBUG);
-	/* memcached's verbosity numbers. */
-	ck_assert_int_eq(log_level_parse("0"), LOG_LVL_WARN);
+	/* memcached's verbosity numbers, as that many -v: 0 is the
+	 * default, 1 each connection, 3 the internals; and back. */
+	ck_assert_int_eq(log_level_parse("0"), LOG_LVL_NOTICE);
+	ck_assert_int_eq(log_level_parse("1"), LOG_LVL_INFO);
 	ck_assert_int_eq(log_level_parse("2"), LOG_LVL_INFO);
+	ck_assert_int_eq(log_level_parse("3"), LOG_LVL_DEBUG);
+	ck_assert_int_eq(log_verbosity_of_level(LOG_LVL_WARN), 0);
+	ck_assert_int_eq(log_verbosity_of_level(LOG_LVL_NOTICE), 0);
+	ck_assert_int_eq(log_verbosity_of_level(LOG_LVL_INFO), 1);
+	ck_assert_int_eq(log_verbosity_of_level(LOG_LVL_DEBUG), 3);
 	ck_assert_int_eq(log_level_parse("7"), LOG_LVL_DEBUG);
 	ck_assert_int_eq(log_level_parse("2x"), -1);
 }

@@ -131,10 +131,11 @@ END_TEST
 START_TEST(test_verbosity)
 {
 	ck_assert_str_eq(FEED("verbosity\r\n"), "ERROR\r\n");
+	/* As that many -v: 1 each connection (info), 0 the default. */
 	ck_assert_str_eq(FEED("verbosity 1\r\n"), "OK\r\n");
-	ck_assert_int_eq(log_verbosity, LOG_LVL_NOTICE);
+	ck_assert_int_eq(log_verbosity, LOG_LVL_INFO);
 	ck_assert_str_eq(FEED("verbosity 0 noreply\r\n"), "");
-	ck_assert_int_eq(log_verbosity, LOG_LVL_WARN);
+	ck_assert_int_eq(log_verbosity, LOG_LVL_NOTICE);
 	ck_assert_str_eq(FEED("verbosity x\r\n"),
 	    "CLIENT_ERROR bad command line format\r\n");
 	ck_assert_str_eq(FEED("verbosity -1\r\n"),
@@ -142,7 +143,7 @@ START_TEST(test_verbosity)
 	ck_assert_str_eq(FEED("verbosity 99999999999999999999\r\n"),
 	    "CLIENT_ERROR bad command line format\r\n");
 	ck_assert_str_eq(FEED("verbosity 1 2 3\r\n"), "ERROR\r\n");
-	ck_assert_int_eq(log_verbosity, LOG_LVL_WARN);
+	ck_assert_int_eq(log_verbosity, LOG_LVL_NOTICE);
 }
 END_TEST
 

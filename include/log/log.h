@@ -82,9 +82,14 @@ void log_threads_init(void);
 void log_threads_free(void);
 
 const char *log_level_name(int);
-/* A level from its name ("debug") or memcached's verbosity number (0 warn,
- * 1 notice, 2 info, 3 and up debug); -1 when it is neither. */
+/* A level from its name ("debug") or memcached's verbosity number; -1 when
+ * it is neither. */
 int log_level_parse(const char *);
+/* memcached's verbosity number N as a level, as N -v's set it: 0 notice
+ * (start, stop, warnings), 1 and 2 info (each connection; -vv's access
+ * lines are a switch of their own), 3 and up debug; and back. */
+int log_level_of_verbosity(unsigned long);
+int log_verbosity_of_level(int);
 const char *log_category_name(int);
 /* The global level; each thread has its own (log_level_self()). */
 int log_level_global(void);

@@ -505,13 +505,11 @@ stats_threads(struct obuf *out)
 	stats_end(out);
 }
 
-/* memcached's verbosity: 0 for warn and below, up to 3 for debug. */
+/* memcached's verbosity: 0 by default, 1 with -v, 3 at debug. */
 static void
 stats_settings_verbosity(struct obuf *out)
 {
-	int level = log_level_global();
-
-	obuf_printf(out, "%d", level > LOG_LVL_WARN ? level - LOG_LVL_WARN : 0);
+	obuf_printf(out, "%d", log_verbosity_of_level(log_level_global()));
 }
 
 /* The workers running, once 0 ("one per CPU") is resolved. */

@@ -42,7 +42,19 @@ log_level_parse(const char *s)
 	n = strtol(s, &end, 10);
 	if (errno != 0 || *end != '\0')
 		return -1;
-	return LOG_LVL_WARN + (n > 3 ? 3 : (int)n);
+	return log_level_of_verbosity((unsigned long)n);
+}
+
+int
+log_level_of_verbosity(unsigned long n)
+{
+	return n == 0 ? LOG_LVL_NOTICE : n < 3 ? LOG_LVL_INFO : LOG_LVL_DEBUG;
+}
+
+int
+log_verbosity_of_level(int level)
+{
+	return level <= LOG_LVL_NOTICE ? 0 : level == LOG_LVL_INFO ? 1 : 3;
 }
 
 const char *

@@ -757,8 +757,8 @@ cmd_shutdown(struct request *r, int arg)
 	*r->action = PROTO_SHUTDOWN;
 }
 
-/* verbosity LEVEL [THREAD]: LEVEL is memcached's number (0 warn, 1 notice,
- * 2 info, 3 and up debug) or a level name; THREAD, our extension, a
+/* verbosity LEVEL [THREAD]: LEVEL is memcached's number (as -v's:
+ * log_level_of_verbosity) or a level name; THREAD, our extension, a
  * thread's name or a role, limits the change to those threads. */
 static void
 cmd_verbosity(struct request *r, int arg)
@@ -776,7 +776,7 @@ cmd_verbosity(struct request *r, int arg)
 		return;
 	}
 	if (tok_u32(&r->tok[1], &n) == 0)
-		level = LOG_LVL_WARN + (int)(n > 3 ? 3 : n);
+		level = log_level_of_verbosity(n);
 	else if (r->tok[1].len < sizeof name) {
 		memcpy(name, r->tok[1].s, r->tok[1].len);
 		name[r->tok[1].len] = '\0';
