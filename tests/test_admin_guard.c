@@ -188,10 +188,12 @@ START_TEST(test_host_check)
 	static const char *const bad[] = {"evil.example", "evil.example:11312",
 	    "localhost.evil.example", "127.0.0.1.nip.io", "[::2]", "10.0.0.1",
 	    "", "cache.internal.evil", NULL};
+	/* -v: the refusal is an info line. */
+	static const char *const verbose[] = {"-v", NULL};
 	char host[64];
 	int port;
 
-	start_with("[admin]\nallow_hosts = cache.internal, other\n", NULL);
+	start_with("[admin]\nallow_hosts = cache.internal, other\n", verbose);
 	port = harness_admin_port(&srv);
 	ck_assert_int_eq(get(port, "/status", "evil.example"), 421);
 	ck_assert_ptr_nonnull(strstr(resp, "Misdirected Request"));
