@@ -603,8 +603,12 @@ logger_main(struct thread *self)
 	for (;;) {
 		unsigned n = logger_drain();
 
-		if ((status = atomic_load(&lg.exit_status)) != 0)
+		/* fatal() queued its line before it set the status, maybe
+		 * after the drain above began: drain once more. */
+		if ((status = atomic_load(&lg.exit_status)) != 0) {
+			logger_drain();
 			_exit(status - 1);
+		}
 		if (atomic_exchange(&lg.reopen, 0) || logger_reopen_due()) {
 			logger_do_reopen();
 			continue;
