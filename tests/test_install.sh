@@ -78,10 +78,13 @@ cmp "$tmp/strip$default" "$TL_SOURCE_DIR/config/threadlined.conf" ||
 # installed config if this machine has one, or says it has none.
 started() {
 	log=$tmp/started.log
+	# A log left by the last call would say ready before this server has
+	# even opened it (the shell forks before the redirection truncates).
+	rm -f "$log"
 	"$sbin" "$@" -u root -p 0 --admin '' >"$log" 2>&1 &
 	pid=$!
 	tries=0
-	until grep -q ' ready: ' "$log"; do
+	until grep -qs ' ready: ' "$log"; do
 		kill -0 $pid 2>/dev/null || { cat "$log"; fail "threadlined $*"; }
 		tries=$((tries + 1))
 		[ $tries -lt 100 ] || { kill $pid; fail "threadlined $* not ready in 10 s"; }
