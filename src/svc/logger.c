@@ -359,49 +359,37 @@ logger_add_event(const struct log_line *l)
 	watch_publish(l, line, l->len + 1, logger_format_line);
 }
 
-/* Send l to syslogd, connecting anew when a retry is due. */
-static void
-logger_add_syslog(const struct log_line *l)
+/* Connect to syslogd anew, for a retry. */
+static int
+logger_syslog_reconnect(void)
 {
-	int r = 0;
-
-	if (!logger_sink_due(&lg.sys)) {
-		lg.sys.missed++;
-		lg.batch_missed[lg.batch_lines] = true;
-		return;
-	}
-	if (lg.sys.error != 0)
-		r = log_sink_syslog_open(lg.syslog_socket);
-	if (r == 0)
-		r = log_sink_syslog(l);
-	if (r < 0) {
-		logger_sink_failed(&lg.sys, "sending", -r, 1);
-		lg.batch_missed[lg.batch_lines] = true;
-	} else
-		logger_sink_ok(&lg.sys);
+	return log_sink_syslog_open(lg.syslog_socket);
 }
 
-/* Send l to the journal; sd_journal_send drops lines silently when its
- * socket is gone, so a retry looks for the socket first. */
+/* Give l to a sink that may have nobody listening (syslog, the journal):
+ * while it fails, a due retry reconnects first (the journal's check looks
+ * for its socket, as sd_journal_send drops lines silently without one),
+ * and a line it did not take is marked missed. */
 static void
-logger_add_journal(const struct log_line *l)
+logger_add_remote(struct logger_sink *s, int (*reconnect)(void),
+    int (*send)(const struct log_line *), const struct log_line *l)
 {
 	int r = 0;
 
-	if (!logger_sink_due(&lg.journal)) {
-		lg.journal.missed++;
+	if (!logger_sink_due(s)) {
+		s->missed++;
 		lg.batch_missed[lg.batch_lines] = true;
 		return;
 	}
-	if (lg.journal.error != 0)
-		r = log_sink_journald_check();
+	if (s->error != 0)
+		r = reconnect();
 	if (r == 0)
-		r = log_sink_journald(l);
+		r = send(l);
 	if (r < 0) {
-		logger_sink_failed(&lg.journal, "sending", -r, 1);
+		logger_sink_failed(s, "sending", -r, 1);
 		lg.batch_missed[lg.batch_lines] = true;
 	} else
-		logger_sink_ok(&lg.journal);
+		logger_sink_ok(s);
 }
 
 /* Before each drain: a journal whose socket went away is failing, though
@@ -447,9 +435,11 @@ logger_add(const struct thread *from, const struct log_rec *rec)
 	if (lg.stderr_level < LOG_LVL_DEBUG && rec->level <= lg.stderr_level)
 		(void)!write(STDERR_FILENO, line, n);
 	if (lg.syslog)
-		logger_add_syslog(&l);
+		logger_add_remote(
+		    &lg.sys, logger_syslog_reconnect, log_sink_syslog, &l);
 	if (lg.journald)
-		logger_add_journal(&l);
+		logger_add_remote(&lg.journal, log_sink_journald_check,
+		    log_sink_journald, &l);
 	watch_publish(&l, line, n, logger_format_line);
 	lg.batch_len += n;
 	lg.batch_lines++;
