@@ -67,6 +67,10 @@ class Server:
             # Two servers side by side would both want the admin port.
             if self._accepts(binary, "--admin"):
                 args += ["--admin", ""]
+            # A build that reads an installed config by default must not
+            # read this machine's: the figures are of the defaults.
+            if self._accepts(binary, "--config ''"):
+                args += ["--config", ""]
         args += ["-l", "127.0.0.1", "-p", str(port), "-t", str(threads),
                  "-m", str(memory), "-c", str(conns)]
         args += list(extra)
