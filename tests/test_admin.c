@@ -243,7 +243,8 @@ START_TEST(test_metrics)
 	    "assert sum(v(w % ('read_bytes_total', i)) for i in (0, 1)) > 0\n"
 	    "assert sum(v(w % ('written_bytes_total', i)) for i in (0, 1)) > "
 	    "0\n"
-	    "assert v('threadline_log_lines_written_total') > 0\n");
+	    "assert v('threadline_log_lines_written_total') > 0\n"
+	    "assert v('threadline_log_lines_failed_total') == 0\n");
 	harness_close(fd);
 
 	if (!harness_which("promtool", promtool, sizeof promtool)) {

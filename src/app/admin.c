@@ -395,6 +395,10 @@ admin_metrics_threads(struct evbuffer *b)
 	admin_metric(b, "threadline_log_lines_written_total", "counter",
 	    "Log lines the logger wrote.",
 	    stat_get(&logger_counters()->lines_written));
+	admin_metric(b, "threadline_log_lines_failed_total", "counter",
+	    "Log lines a sink meant to get them did not (a failed reopen, a "
+	    "full disk, syslog or the journal not listening).",
+	    stat_get(&logger_counters()->lines_failed));
 }
 
 /* One worker's latencies of one class as a Prometheus histogram: le at
