@@ -418,6 +418,43 @@ START_TEST(test_arith)
 }
 END_TEST
 
+/* A value is read as memcached's strtoull reads it: leading white space,
+ * a sign, leading zeros, and anything after a white space byte pass; a
+ * negative number, overflow and other trailing bytes do not. */
+START_TEST(test_arith_values_as_strtoull)
+{
+	static const char *const ok[][2] = {{" 12", "13"}, {"+5", "6"},
+	    {"12 abc", "13"}, {"-0", "1"}, {"1\t2", "2"}, {"\n5", "6"},
+	    {"00000000000000000000000000000000012", "13"},
+	    {"-18446744073709551615", "2"}};
+	static const char *const bad[] = {
+	    "-1", "18446744073709551616", "5-", "- 5", " ", "+", "x1"};
+	char req[128], want[64];
+
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		snprintf(req, sizeof req, "set v 0 0 %zu\r\n%s\r\nincr v 1\r\n",
+		    strlen(ok[i][0]), ok[i][0]);
+		snprintf(want, sizeof want, "STORED\r\n%s\r\n", ok[i][1]);
+		ck_assert_str_eq(FEED(req), want);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(req, sizeof req, "set v 0 0 %zu\r\n%s\r\ndecr v 1\r\n",
+		    strlen(bad[i]), bad[i]);
+		ck_assert_str_eq(FEED(req),
+		    "STORED\r\nCLIENT_ERROR cannot increment or decrement "
+		    "non-numeric value\r\n");
+	}
+	/* ma reads the value the same way; a delta may have any number of
+	 * leading zeros, as memcached's token is read whole. */
+	ck_assert_str_eq(FEED("set v 0 0 3\r\n 12\r\nma v v\r\n"),
+	    "STORED\r\nVA 2\r\n13\r\n");
+	memset(req, '0', 100);
+	memcpy(req, "incr v ", 7);
+	memcpy(req + 100, "1\r\n", 4);
+	ck_assert_str_eq(feed(req, 104), "14\r\n");
+}
+END_TEST
+
 /* memcached's strtoul/strtol rules: '+' and "-0" pass, flags keep their
  * low 32 bits, exptime its low 32 bits (9999999999 is in 2014). */
 START_TEST(test_numbers_as_memcached)
@@ -627,6 +664,7 @@ main(void)
 	tcase_add_test(tc, test_storage_and_retrieval);
 	tcase_add_test(tc, test_cas);
 	tcase_add_test(tc, test_arith);
+	tcase_add_test(tc, test_arith_values_as_strtoull);
 	tcase_add_test(tc, test_numbers_as_memcached);
 	tcase_add_test(tc, test_data_block_framing);
 	tcase_add_test(tc, test_keys);

@@ -245,6 +245,45 @@ static const struct reply_case cases[] = {
         "STORED\r\n"
         "6\r\n"
         "6\r\n"),
+    /* memcached reads a value with strtoull: white space before it, a
+     * sign, leading zeros and anything after white space are fine. */
+    CASE("incr_strtoull_values",
+        "set l1 0 0 3\r\n 12\r\nincr l1 1\r\n"
+        "set l2 0 0 2\r\n+5\r\nincr l2 1\r\n"
+        "set l3 0 0 6\r\n12 abc\r\nincr l3 1\r\n"
+        "set l4 0 0 2\r\n-0\r\ndecr l4 1\r\n"
+        "set l5 0 0 3\r\n1\t2\r\nincr l5 1\r\n"
+        "set l6 0 0 35\r\n00000000000000000000000000000000012\r\n"
+        "incr l6 1\r\n"
+        "get l1 l3 l6\r\n"
+        "set l7 0 0 3\r\n 12\r\nma l7 v\r\n"
+        "incr l7 000000000000000000000000000000000000000000000000000000000"
+        "00000000000000000000000000000000000000000000000000000000000001\r\n",
+        "STORED\r\n13\r\nSTORED\r\n6\r\nSTORED\r\n13\r\n"
+        "STORED\r\n0\r\nSTORED\r\n2\r\nSTORED\r\n13\r\n"
+        "VALUE l1 0 3\r\n13 \r\n"
+        "VALUE l3 0 6\r\n13    \r\n"
+        "VALUE l6 0 35\r\n13                                 \r\n"
+        "END\r\n"
+        "STORED\r\nVA 2\r\n13\r\n14\r\n"),
+    /* What strtoull refuses stays refused: no digits, a negative
+     * number, overflow, a byte other than white space after it. */
+    CASE("incr_strtoull_refused",
+        "set r1 0 0 2\r\n-1\r\nincr r1 1\r\n"
+        "set r2 0 0 20\r\n18446744073709551616\r\nincr r2 1\r\n"
+        "set r3 0 0 2\r\n5-\r\nincr r3 1\r\n"
+        "set r4 0 0 3\r\n- 5\r\nincr r4 1\r\n"
+        "set r5 0 0 1\r\n \r\nma r5\r\n",
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+        "value\r\n"
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+        "value\r\n"
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+        "value\r\n"
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+        "value\r\n"
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+        "value\r\n"),
     CASE("flush_all",
         "flush_all abc\r\n"
         "flush_all 0 2\r\n"

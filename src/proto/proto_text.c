@@ -162,9 +162,9 @@ tok_is(const struct token *t, const char *s)
  * narrows, keeping the low bits.
  */
 
-/* t as a C string in buf, for strtoull/strtol; false when it is empty or
- * too long to be a meaningful number (even with leading zeros), which is
- * refused outright. */
+/* t as a C string in buf, for strtoull/strtol; false when it is empty.
+ * buf holds a whole request line: memcached reads any number of leading
+ * zeros. */
 static bool
 tok_cstr(const struct token *t, char *buf, size_t cap)
 {
@@ -187,7 +187,7 @@ tok_end_ok(const char *buf, const char *end)
 int
 tok_u64(const struct token *t, uint64_t *out)
 {
-	char buf[64], *end;
+	char buf[PROTO_LINE_MAX + 1], *end;
 	unsigned long long n;
 
 	if (!tok_cstr(t, buf, sizeof buf))
@@ -218,7 +218,7 @@ tok_u32(const struct token *t, uint32_t *out)
 int
 tok_i32(const struct token *t, int32_t *out)
 {
-	char buf[64], *end;
+	char buf[PROTO_LINE_MAX + 1], *end;
 	long n;
 
 	if (!tok_cstr(t, buf, sizeof buf))

@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1376,28 +1375,49 @@ cache_touch(
 	return hit ? CACHE_OK : CACHE_NOT_FOUND;
 }
 
-/* memcached's rule: the value must be a decimal number, optionally
- * followed by spaces (what an in-place decr leaves behind). */
+/* Whether c is white space to strtoull in the C locale. */
+static bool
+value_space(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * The value as memcached reads it: strtoull in base 10 over the value and
+ * the "\r\n" after it, which may stop at white space or a NUL only
+ * (leading white space, a sign and leading zeros are fine: " 12", "+5",
+ * "-0", "12 abc", "1\t2"), refused on overflow, and, as safe_strtoull, when
+ * the number is negative as a signed one and the string holds a '-'.
+ * Scanned in place: a value may be a megabyte long.
+ */
 static bool
 value_to_u64(const struct item *it, uint64_t *out)
 {
-	char buf[32], *end;
-	const char *v = it->data + it->nkey;
-	unsigned long long n;
+	const char *p = it->data + it->nkey, *end = p + it->nbytes, *digits;
+	bool neg = false;
+	uint64_t n = 0;
 
-	if (it->nbytes == 0 || it->nbytes >= sizeof buf)
+	if (it->nbytes == 0)
 		return false;
-	memcpy(buf, v, it->nbytes);
-	buf[it->nbytes] = '\0';
-	if (buf[0] < '0' || buf[0] > '9')
+	while (p < end && value_space(*p))
+		p++;
+	if (p < end && (*p == '+' || *p == '-'))
+		neg = *p++ == '-';
+	for (digits = p; p < end && *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (n > (UINT64_MAX - d) / 10)
+			return false; /* ERANGE */
+		n = n * 10 + d;
+	}
+	/* Past the value come "\r\n": white space, so a number ending the
+	 * value ends well. */
+	if (p == digits || (p < end && *p != '\0' && !value_space(*p)))
 		return false;
-	errno = 0;
-	n = strtoull(buf, &end, 10);
-	if (errno != 0)
-		return false;
-	while (*end == ' ')
-		end++;
-	if (*end != '\0')
+	if (neg)
+		n = -n;
+	if ((int64_t)n < 0 &&
+	    (neg || memchr(p, '-', strnlen(p, (size_t)(end - p))) != NULL))
 		return false;
 	*out = n;
 	return true;
