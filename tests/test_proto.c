@@ -477,6 +477,32 @@ START_TEST(test_numbers_as_memcached)
 }
 END_TEST
 
+/* noreply counts as the last token, as memcached's set_noreply_maybe:
+ * with too few words before it the error it silences is the argument's;
+ * a word count out of range is ERROR all the same. */
+START_TEST(test_noreply_last_token)
+{
+	ck_assert_str_eq(FEED("touch  0 noreply\r\n"), "");
+	ck_assert_str_eq(FEED("decr  +3 noreply\r\n"), "");
+	ck_assert_str_eq(FEED("append  1 0 1 noreply\r\n"), "");
+	ck_assert_str_eq(FEED("cas k 0 0 1 noreply\r\n"), "");
+	ck_assert_str_eq(FEED("delete noreply\r\n"), "NOT_FOUND\r\n");
+	ck_assert_str_eq(FEED("delete a b noreply\r\n"), "");
+	ck_assert_str_eq(FEED("delete a 0 0 noreply\r\n"), "ERROR\r\n");
+	ck_assert_str_eq(FEED("flush_all 0 0 noreply\r\n"), "ERROR\r\n");
+	ck_assert_int_eq(asked.flushed, 0);
+	ck_assert_str_eq(FEED("cache_memlimit 1 2 noreply\r\n"), "ERROR\r\n");
+	ck_assert_str_eq(FEED("cache_memlimit noreply\r\n"), "");
+	ck_assert_str_eq(FEED("touch noreply\r\n"), "ERROR\r\n");
+	/* Under -F too, and a refused flush_all is counted, as there. */
+	proto_text_init(&(struct proto_hooks){.no_flush = true});
+	ck_assert_str_eq(FEED("flush_all noreply\r\n"), "");
+	ck_assert_str_eq(
+	    FEED("flush_all\r\n"), "CLIENT_ERROR flush_all not allowed\r\n");
+	ck_assert_uint_eq(stat_get(&cst.cmd_flush), 2);
+}
+END_TEST
+
 START_TEST(test_data_block_framing)
 {
 	/* The block arrives later: nothing consumed, need says how much. */
@@ -666,6 +692,7 @@ main(void)
 	tcase_add_test(tc, test_arith);
 	tcase_add_test(tc, test_arith_values_as_strtoull);
 	tcase_add_test(tc, test_numbers_as_memcached);
+	tcase_add_test(tc, test_noreply_last_token);
 	tcase_add_test(tc, test_data_block_framing);
 	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_expiry_touch_flush);

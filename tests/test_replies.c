@@ -534,6 +534,29 @@ static const struct reply_case cases[] = {
         "CLIENT_ERROR invalid exptime argument\r\n"
         "ERROR: shutdown not enabled\r\n"
         "ERROR\r\n"),
+    /* noreply is the last token, whatever the count before it; a count
+     * out of range is ERROR before noreply is looked at. */
+    CASE("noreply_last_token",
+        "touch  0 noreply\r\n"
+        "decr  +3 noreply\r\n"
+        "append  1 0 1 noreply\r\n"
+        "delete noreply\r\n"
+        "incr k noreply\r\n"
+        "set k 0 0 noreply\r\n"
+        "cas k 0 0 1 noreply\r\n"
+        "flush_all 0 0 noreply\r\n"
+        "cache_memlimit 1 2 noreply\r\n"
+        "cache_memlimit noreply\r\n"
+        "touch noreply\r\n"
+        "delete a noreply\r\n"
+        "delete a 0 noreply\r\n"
+        "delete a b noreply\r\n"
+        "delete a 0 0 noreply\r\n",
+        "NOT_FOUND\r\n"
+        "ERROR\r\n"
+        "ERROR\r\n"
+        "ERROR\r\n"
+        "ERROR\r\n"),
     CASE("noreply_bad_chunk",
         "set nr 0 0 1 noreply\r\n"
         "xy\r\n"
