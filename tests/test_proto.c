@@ -144,6 +144,19 @@ START_TEST(test_verbosity)
 	    "CLIENT_ERROR bad command line format\r\n");
 	ck_assert_str_eq(FEED("verbosity 1 2 3\r\n"), "ERROR\r\n");
 	ck_assert_int_eq(log_verbosity, LOG_LVL_NOTICE);
+	/* A number is no thread's name: memcached ignores it, as here. */
+	ck_assert_str_eq(FEED("verbosity 1 2\r\n"), "OK\r\n");
+	ck_assert_int_eq(log_verbosity, LOG_LVL_INFO);
+	ck_assert_str_eq(FEED("verbosity 0 2 noreply\r\n"), "ERROR\r\n");
+	ck_assert_int_eq(log_verbosity, LOG_LVL_INFO);
+	ck_assert_str_eq(FEED("verbosity 0 +2\r\n"), "OK\r\n");
+	ck_assert_int_eq(log_verbosity, LOG_LVL_NOTICE);
+	/* A name is looked up, with noreply after it too. */
+	ck_assert_str_eq(FEED("verbosity 1 nosuch\r\n"),
+	    "CLIENT_ERROR no such thread or role\r\n");
+	ck_assert_str_eq(FEED("verbosity 1 nosuch noreply\r\n"), "");
+	ck_assert_str_eq(FEED("verbosity 1 nosuch junk\r\n"), "ERROR\r\n");
+	ck_assert_int_eq(log_verbosity, LOG_LVL_NOTICE);
 }
 END_TEST
 
@@ -656,6 +669,13 @@ START_TEST(test_meta_win_and_arith)
 	ck_assert_str_eq(FEED("ma n\r\nma n N0 J5 v\r\nma n D10 v\r\n"
 	                      "ma n MD D100 v\r\nma n C1\r\nma n q\r\n"),
 	    "NF\r\nVA 1\r\n5\r\nVA 2\r\n15\r\nVA 1\r\n0\r\nEX\r\n");
+	/* As memcached: an empty value is refused before the CAS is
+	 * compared, and a CAS of 0 matches nothing, even with I. */
+	ck_assert_str_eq(FEED("ms e 0\r\n\r\nma e C99 v\r\n"),
+	    "HD\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+	    "value\r\n");
+	ck_assert_str_eq(FEED("ms s 1\r\nA\r\nms s 1 I C0\r\nB\r\nmg s v\r\n"),
+	    "HD\r\nEX\r\nVA 1\r\nA\r\n");
 }
 END_TEST
 

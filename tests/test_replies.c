@@ -557,6 +557,29 @@ static const struct reply_case cases[] = {
         "ERROR\r\n"
         "ERROR\r\n"
         "ERROR\r\n"),
+    /* A CAS of 0 is no CAS given: a cas with it, stale (I) or not, is
+     * refused and the value kept. */
+    CASE("ms_stale_cas0",
+        "set k1 0 0 1\r\nA\r\n"
+        "ms k1 1 I C0\r\nB\r\n"
+        "ms k1 1 C0\r\nB\r\n"
+        "get k1\r\n",
+        "STORED\r\nEX\r\nEX\r\nVALUE k1 0 1\r\nA\r\nEND\r\n"),
+    /* ma refuses an empty value before it compares the CAS, a value that
+     * is not a number after. */
+    CASE("ma_cas_order",
+        "set m3 0 0 0\r\n\r\nma m3 C9999 v\r\n"
+        "set m1 0 0 2\r\nhi\r\nma m1 C9999 v\r\n",
+        "STORED\r\n"
+        "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+        "STORED\r\nEX\r\n"),
+    /* A number after the level is a word memcached ignores. */
+    CASE("verbosity_two_numbers",
+        "verbosity 1 2\r\n"
+        "verbosity 1 2 noreply\r\n"
+        "verbosity 1 noreply noreply\r\n"
+        "verbosity 0 +3\r\n",
+        "OK\r\nERROR\r\nERROR\r\nOK\r\n"),
     CASE("noreply_bad_chunk",
         "set nr 0 0 1 noreply\r\n"
         "xy\r\n"

@@ -765,19 +765,28 @@ cmd_shutdown(struct request *r, int arg)
 
 /* verbosity LEVEL [THREAD]: LEVEL is memcached's number (as -v's:
  * log_level_of_verbosity) or a level name; THREAD, our extension, a
- * thread's name or a role, limits the change to those threads. */
+ * thread's name or a role, limits the change to those threads. A number
+ * there is what memcached reads: a word it ignores ("verbosity 1 2" sets
+ * every thread), as it does not name a thread. */
 static void
 cmd_verbosity(struct request *r, int arg)
 {
 	char name[32];
 	uint32_t n;
 	int level;
+	/* memcached takes 2 or 3 words; THREAD noreply make a 4th, ours. */
+	bool thread = r->ntok >= 3 && r->ntok <= 4 &&
+	              !tok_is(&r->tok[2], "noreply") &&
+	              tok_u32(&r->tok[2], &n) == -1;
 
+	if (r->ntok < 2 || r->ntok > 3 + thread) {
+		REPLY(r, reply_error);
+		return;
+	}
 	/* As memcached, "verbosity noreply" is a bad level, answered
 	 * silently. */
 	r->noreply = has_noreply(r);
-	if (r->ntok < 2 || r->ntok > 3 + r->noreply) {
-		r->noreply = false;
+	if (r->ntok == 4 && !r->noreply) {
 		REPLY(r, reply_error);
 		return;
 	}
@@ -793,7 +802,7 @@ cmd_verbosity(struct request *r, int arg)
 		REPLY(r, reply_bad_format);
 		return;
 	}
-	if (r->ntok == 2 + r->noreply) {
+	if (!thread) {
 		log_set_level(level);
 		log_notice("log level set to %s", log_level_name(level));
 		REPLY(r, "OK\r\n");

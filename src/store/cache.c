@@ -1196,7 +1196,9 @@ store_allowed(enum cache_store_op op, struct item *old, uint64_t cas,
 	case CACHE_CAS_STALE:
 		if (old == NULL)
 			res = CACHE_NOT_FOUND;
-		else if (op == CACHE_CAS_STALE && cas < old->cas)
+		/* A CAS of 0 matches nothing, stale or not: memcached
+		 * reads it as no CAS given, which a cas refuses. */
+		else if (op == CACHE_CAS_STALE && cas != 0 && cas < old->cas)
 			*stale = true;
 		else if (old->cas != cas)
 			res = CACHE_EXISTS;
@@ -1643,6 +1645,10 @@ cache_marith(const char *key, size_t nkey, const struct cache_marith *q,
 		v = q->initial;
 	} else if (*pp == NULL)
 		res = CACHE_NOT_FOUND;
+	/* memcached refuses an empty value before it compares the CAS, a
+	 * value that is not a number after. */
+	else if ((*pp)->nbytes == 0)
+		res = CACHE_NON_NUMERIC;
 	else if (q->cas != 0 && (*pp)->cas != q->cas)
 		res = CACHE_EXISTS;
 	else if (!value_to_u64(*pp, &v))
