@@ -300,6 +300,23 @@ START_TEST(test_access_log_switch)
 }
 END_TEST
 
+/* A failed add or ms ME is a use of the item, not a read: me and mg h
+ * say it was not fetched, as memcached's. */
+START_TEST(test_failed_add_unfetched)
+{
+	const char *r;
+
+	ck_assert_str_eq(FEED("set a 0 0 1\r\nA\r\nadd a 0 0 1\r\nB\r\n"),
+	    "STORED\r\nNOT_STORED\r\n");
+	r = FEED("me a\r\n");
+	ck_assert_msg(strstr(r, " fetch=no ") != NULL, "%s", r);
+	ck_assert_str_eq(FEED("ms a 1 ME\r\nB\r\nmg a h\r\nmg a h v\r\n"),
+	    "NS\r\nHD h0\r\nVA 1 h1\r\nA\r\n");
+	r = FEED("me a\r\n");
+	ck_assert_msg(strstr(r, " fetch=yes ") != NULL, "%s", r);
+}
+END_TEST
+
 /* lru_crawler metadump: memcached's lines for every item, its errors. */
 START_TEST(test_metadump)
 {
@@ -707,6 +724,7 @@ main(void)
 	tcase_add_test(tc, test_stats_goes_to_the_hook);
 	tcase_add_test(tc, test_actions);
 	tcase_add_test(tc, test_metadump);
+	tcase_add_test(tc, test_failed_add_unfetched);
 	tcase_add_test(tc, test_storage_and_retrieval);
 	tcase_add_test(tc, test_cas);
 	tcase_add_test(tc, test_arith);

@@ -580,6 +580,12 @@ static const struct reply_case cases[] = {
         "verbosity 1 noreply noreply\r\n"
         "verbosity 0 +3\r\n",
         "OK\r\nERROR\r\nERROR\r\nOK\r\n"),
+    /* A failed add (ms ME) uses the item, but does not read it. */
+    CASE("add_fails_unfetched",
+        "set u1 0 0 1\r\nA\r\nadd u1 0 0 1\r\nB\r\nmg u1 h\r\n"
+        "set u2 0 0 1\r\nA\r\nms u2 1 ME\r\nB\r\nmg u2 h\r\nmg u2 h\r\n",
+        "STORED\r\nNOT_STORED\r\nHD h0\r\n"
+        "STORED\r\nNS\r\nHD h0\r\nHD h1\r\n"),
     CASE("noreply_bad_chunk",
         "set nr 0 0 1 noreply\r\n"
         "xy\r\n"

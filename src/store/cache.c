@@ -1142,23 +1142,25 @@ item_dup(const struct item *old, size_t nbytes, enum cache_result *res,
 }
 
 /* A use for CLOCK, without a write once the count is full; also the
- * item's last access. Shard lock held. */
+ * item's last access, and when fetch, a read of it (mg's h, me's fetch,
+ * evicted_unfetched). Shard lock held. */
 static void
-item_used(struct item *it, time_t now)
+item_used(struct item *it, time_t now, bool fetch)
 {
 	uint8_t state = atomic_load_explicit(&it->state, memory_order_relaxed);
+	uint8_t mark = fetch ? ITEM_FETCHED : 0;
 
 	it->atime = (uint32_t)now;
 
 	/* The hand may take a use away meanwhile: never past 3. */
 	while ((state & ITEM_FREQ) != ITEM_FREQ &&
 	       !atomic_compare_exchange_weak_explicit(&it->state, &state,
-	           (uint8_t)((state + ITEM_FREQ1) | ITEM_FETCHED),
-	           memory_order_relaxed, memory_order_relaxed))
+	           (uint8_t)((state + ITEM_FREQ1) | mark), memory_order_relaxed,
+	           memory_order_relaxed))
 		;
-	if (!(state & ITEM_FETCHED))
+	if ((state & mark) != mark)
 		atomic_fetch_or_explicit(
-		    &it->state, ITEM_FETCHED, memory_order_relaxed);
+		    &it->state, mark, memory_order_relaxed);
 }
 
 /* Whether op may store over old (NULL when the key is missing), by
@@ -1176,8 +1178,9 @@ store_allowed(enum cache_store_op op, struct item *old, uint64_t cas,
 		break;
 	case CACHE_ADD:
 		if (old != NULL) {
-			/* memcached counts this as a use of the item. */
-			item_used(old, cache_now());
+			/* memcached counts this as a use of the item
+			 * (do_item_update), not as a read of it. */
+			item_used(old, cache_now(), false);
 			res = CACHE_NOT_STORED;
 		}
 		break;
@@ -1317,7 +1320,7 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 
 	if (it != NULL) {
 		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
-		item_used(it, now);
+		item_used(it, now, true);
 		if (touch)
 			it->exptime = (uint32_t)exptime;
 		if (it->cls == CACHE_CLASS_LARGE)
@@ -1367,7 +1370,7 @@ cache_touch(
 
 	if (hit) {
 		(*pp)->exptime = (uint32_t)exptime;
-		item_used(*pp, now);
+		item_used(*pp, now, true);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (st) {
@@ -1539,7 +1542,7 @@ cache_mget(const char *key, size_t nkey, const struct cache_mget *q,
 			atomic_fetch_or_explicit(
 			    &it->state, ITEM_TOKEN, memory_order_relaxed);
 		if (!q->no_bump) {
-			item_used(it, now);
+			item_used(it, now, true);
 			if (it->cls == CACHE_CLASS_LARGE)
 				large_bump(it, now);
 		}
