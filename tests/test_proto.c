@@ -144,6 +144,19 @@ START_TEST(test_verbosity)
 	    "CLIENT_ERROR bad command line format\r\n");
 	ck_assert_str_eq(FEED("verbosity 1 2 3\r\n"), "ERROR\r\n");
 	ck_assert_int_eq(log_verbosity, LOG_LVL_NOTICE);
+	/* A number is no thread's name: memcached ignores it, as here. */
+	ck_assert_str_eq(FEED("verbosity 1 2\r\n"), "OK\r\n");
+	ck_assert_int_eq(log_verbosity, LOG_LVL_INFO);
+	ck_assert_str_eq(FEED("verbosity 0 2 noreply\r\n"), "ERROR\r\n");
+	ck_assert_int_eq(log_verbosity, LOG_LVL_INFO);
+	ck_assert_str_eq(FEED("verbosity 0 +2\r\n"), "OK\r\n");
+	ck_assert_int_eq(log_verbosity, LOG_LVL_NOTICE);
+	/* A name is looked up, with noreply after it too. */
+	ck_assert_str_eq(FEED("verbosity 1 nosuch\r\n"),
+	    "CLIENT_ERROR no such thread or role\r\n");
+	ck_assert_str_eq(FEED("verbosity 1 nosuch noreply\r\n"), "");
+	ck_assert_str_eq(FEED("verbosity 1 nosuch junk\r\n"), "ERROR\r\n");
+	ck_assert_int_eq(log_verbosity, LOG_LVL_NOTICE);
 }
 END_TEST
 
@@ -287,6 +300,23 @@ START_TEST(test_access_log_switch)
 }
 END_TEST
 
+/* A failed add or ms ME is a use of the item, not a read: me and mg h
+ * say it was not fetched, as memcached's. */
+START_TEST(test_failed_add_unfetched)
+{
+	const char *r;
+
+	ck_assert_str_eq(FEED("set a 0 0 1\r\nA\r\nadd a 0 0 1\r\nB\r\n"),
+	    "STORED\r\nNOT_STORED\r\n");
+	r = FEED("me a\r\n");
+	ck_assert_msg(strstr(r, " fetch=no ") != NULL, "%s", r);
+	ck_assert_str_eq(FEED("ms a 1 ME\r\nB\r\nmg a h\r\nmg a h v\r\n"),
+	    "NS\r\nHD h0\r\nVA 1 h1\r\nA\r\n");
+	r = FEED("me a\r\n");
+	ck_assert_msg(strstr(r, " fetch=yes ") != NULL, "%s", r);
+}
+END_TEST
+
 /* lru_crawler metadump: memcached's lines for every item, its errors. */
 START_TEST(test_metadump)
 {
@@ -418,6 +448,43 @@ START_TEST(test_arith)
 }
 END_TEST
 
+/* A value is read as memcached's strtoull reads it: leading white space,
+ * a sign, leading zeros, and anything after a white space byte pass; a
+ * negative number, overflow and other trailing bytes do not. */
+START_TEST(test_arith_values_as_strtoull)
+{
+	static const char *const ok[][2] = {{" 12", "13"}, {"+5", "6"},
+	    {"12 abc", "13"}, {"-0", "1"}, {"1\t2", "2"}, {"\n5", "6"},
+	    {"00000000000000000000000000000000012", "13"},
+	    {"-18446744073709551615", "2"}};
+	static const char *const bad[] = {
+	    "-1", "18446744073709551616", "5-", "- 5", " ", "+", "x1"};
+	char req[128], want[64];
+
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		snprintf(req, sizeof req, "set v 0 0 %zu\r\n%s\r\nincr v 1\r\n",
+		    strlen(ok[i][0]), ok[i][0]);
+		snprintf(want, sizeof want, "STORED\r\n%s\r\n", ok[i][1]);
+		ck_assert_str_eq(FEED(req), want);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(req, sizeof req, "set v 0 0 %zu\r\n%s\r\ndecr v 1\r\n",
+		    strlen(bad[i]), bad[i]);
+		ck_assert_str_eq(FEED(req),
+		    "STORED\r\nCLIENT_ERROR cannot increment or decrement "
+		    "non-numeric value\r\n");
+	}
+	/* ma reads the value the same way; a delta may have any number of
+	 * leading zeros, as memcached's token is read whole. */
+	ck_assert_str_eq(FEED("set v 0 0 3\r\n 12\r\nma v v\r\n"),
+	    "STORED\r\nVA 2\r\n13\r\n");
+	memset(req, '0', 100);
+	memcpy(req, "incr v ", 7);
+	memcpy(req + 100, "1\r\n", 4);
+	ck_assert_str_eq(feed(req, 104), "14\r\n");
+}
+END_TEST
+
 /* memcached's strtoul/strtol rules: '+' and "-0" pass, flags keep their
  * low 32 bits, exptime its low 32 bits (9999999999 is in 2014). */
 START_TEST(test_numbers_as_memcached)
@@ -437,6 +504,32 @@ START_TEST(test_numbers_as_memcached)
 	ck_assert_str_eq(FEED("cache_memlimit abc\r\n"), "ERROR\r\n");
 	ck_assert_str_eq(FEED("cache_memlimit +64\r\n"), "OK\r\n");
 	ck_assert_str_eq(FEED("delete a b c d\r\n"), "ERROR\r\n");
+}
+END_TEST
+
+/* noreply counts as the last token, as memcached's set_noreply_maybe:
+ * with too few words before it the error it silences is the argument's;
+ * a word count out of range is ERROR all the same. */
+START_TEST(test_noreply_last_token)
+{
+	ck_assert_str_eq(FEED("touch  0 noreply\r\n"), "");
+	ck_assert_str_eq(FEED("decr  +3 noreply\r\n"), "");
+	ck_assert_str_eq(FEED("append  1 0 1 noreply\r\n"), "");
+	ck_assert_str_eq(FEED("cas k 0 0 1 noreply\r\n"), "");
+	ck_assert_str_eq(FEED("delete noreply\r\n"), "NOT_FOUND\r\n");
+	ck_assert_str_eq(FEED("delete a b noreply\r\n"), "");
+	ck_assert_str_eq(FEED("delete a 0 0 noreply\r\n"), "ERROR\r\n");
+	ck_assert_str_eq(FEED("flush_all 0 0 noreply\r\n"), "ERROR\r\n");
+	ck_assert_int_eq(asked.flushed, 0);
+	ck_assert_str_eq(FEED("cache_memlimit 1 2 noreply\r\n"), "ERROR\r\n");
+	ck_assert_str_eq(FEED("cache_memlimit noreply\r\n"), "");
+	ck_assert_str_eq(FEED("touch noreply\r\n"), "ERROR\r\n");
+	/* Under -F too, and a refused flush_all is counted, as there. */
+	proto_text_init(&(struct proto_hooks){.no_flush = true});
+	ck_assert_str_eq(FEED("flush_all noreply\r\n"), "");
+	ck_assert_str_eq(
+	    FEED("flush_all\r\n"), "CLIENT_ERROR flush_all not allowed\r\n");
+	ck_assert_uint_eq(stat_get(&cst.cmd_flush), 2);
 }
 END_TEST
 
@@ -593,6 +686,13 @@ START_TEST(test_meta_win_and_arith)
 	ck_assert_str_eq(FEED("ma n\r\nma n N0 J5 v\r\nma n D10 v\r\n"
 	                      "ma n MD D100 v\r\nma n C1\r\nma n q\r\n"),
 	    "NF\r\nVA 1\r\n5\r\nVA 2\r\n15\r\nVA 1\r\n0\r\nEX\r\n");
+	/* As memcached: an empty value is refused before the CAS is
+	 * compared, and a CAS of 0 matches nothing, even with I. */
+	ck_assert_str_eq(FEED("ms e 0\r\n\r\nma e C99 v\r\n"),
+	    "HD\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+	    "value\r\n");
+	ck_assert_str_eq(FEED("ms s 1\r\nA\r\nms s 1 I C0\r\nB\r\nmg s v\r\n"),
+	    "HD\r\nEX\r\nVA 1\r\nA\r\n");
 }
 END_TEST
 
@@ -624,10 +724,13 @@ main(void)
 	tcase_add_test(tc, test_stats_goes_to_the_hook);
 	tcase_add_test(tc, test_actions);
 	tcase_add_test(tc, test_metadump);
+	tcase_add_test(tc, test_failed_add_unfetched);
 	tcase_add_test(tc, test_storage_and_retrieval);
 	tcase_add_test(tc, test_cas);
 	tcase_add_test(tc, test_arith);
+	tcase_add_test(tc, test_arith_values_as_strtoull);
 	tcase_add_test(tc, test_numbers_as_memcached);
+	tcase_add_test(tc, test_noreply_last_token);
 	tcase_add_test(tc, test_data_block_framing);
 	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_expiry_touch_flush);

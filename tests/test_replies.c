@@ -245,6 +245,45 @@ static const struct reply_case cases[] = {
         "STORED\r\n"
         "6\r\n"
         "6\r\n"),
+    /* memcached reads a value with strtoull: white space before it, a
+     * sign, leading zeros and anything after white space are fine. */
+    CASE("incr_strtoull_values",
+        "set l1 0 0 3\r\n 12\r\nincr l1 1\r\n"
+        "set l2 0 0 2\r\n+5\r\nincr l2 1\r\n"
+        "set l3 0 0 6\r\n12 abc\r\nincr l3 1\r\n"
+        "set l4 0 0 2\r\n-0\r\ndecr l4 1\r\n"
+        "set l5 0 0 3\r\n1\t2\r\nincr l5 1\r\n"
+        "set l6 0 0 35\r\n00000000000000000000000000000000012\r\n"
+        "incr l6 1\r\n"
+        "get l1 l3 l6\r\n"
+        "set l7 0 0 3\r\n 12\r\nma l7 v\r\n"
+        "incr l7 000000000000000000000000000000000000000000000000000000000"
+        "00000000000000000000000000000000000000000000000000000000000001\r\n",
+        "STORED\r\n13\r\nSTORED\r\n6\r\nSTORED\r\n13\r\n"
+        "STORED\r\n0\r\nSTORED\r\n2\r\nSTORED\r\n13\r\n"
+        "VALUE l1 0 3\r\n13 \r\n"
+        "VALUE l3 0 6\r\n13    \r\n"
+        "VALUE l6 0 35\r\n13                                 \r\n"
+        "END\r\n"
+        "STORED\r\nVA 2\r\n13\r\n14\r\n"),
+    /* What strtoull refuses stays refused: no digits, a negative
+     * number, overflow, a byte other than white space after it. */
+    CASE("incr_strtoull_refused",
+        "set r1 0 0 2\r\n-1\r\nincr r1 1\r\n"
+        "set r2 0 0 20\r\n18446744073709551616\r\nincr r2 1\r\n"
+        "set r3 0 0 2\r\n5-\r\nincr r3 1\r\n"
+        "set r4 0 0 3\r\n- 5\r\nincr r4 1\r\n"
+        "set r5 0 0 1\r\n \r\nma r5\r\n",
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+        "value\r\n"
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+        "value\r\n"
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+        "value\r\n"
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+        "value\r\n"
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric "
+        "value\r\n"),
     CASE("flush_all",
         "flush_all abc\r\n"
         "flush_all 0 2\r\n"
@@ -495,6 +534,58 @@ static const struct reply_case cases[] = {
         "CLIENT_ERROR invalid exptime argument\r\n"
         "ERROR: shutdown not enabled\r\n"
         "ERROR\r\n"),
+    /* noreply is the last token, whatever the count before it; a count
+     * out of range is ERROR before noreply is looked at. */
+    CASE("noreply_last_token",
+        "touch  0 noreply\r\n"
+        "decr  +3 noreply\r\n"
+        "append  1 0 1 noreply\r\n"
+        "delete noreply\r\n"
+        "incr k noreply\r\n"
+        "set k 0 0 noreply\r\n"
+        "cas k 0 0 1 noreply\r\n"
+        "flush_all 0 0 noreply\r\n"
+        "cache_memlimit 1 2 noreply\r\n"
+        "cache_memlimit noreply\r\n"
+        "touch noreply\r\n"
+        "delete a noreply\r\n"
+        "delete a 0 noreply\r\n"
+        "delete a b noreply\r\n"
+        "delete a 0 0 noreply\r\n",
+        "NOT_FOUND\r\n"
+        "ERROR\r\n"
+        "ERROR\r\n"
+        "ERROR\r\n"
+        "ERROR\r\n"),
+    /* A CAS of 0 is no CAS given: a cas with it, stale (I) or not, is
+     * refused and the value kept. */
+    CASE("ms_stale_cas0",
+        "set k1 0 0 1\r\nA\r\n"
+        "ms k1 1 I C0\r\nB\r\n"
+        "ms k1 1 C0\r\nB\r\n"
+        "get k1\r\n",
+        "STORED\r\nEX\r\nEX\r\nVALUE k1 0 1\r\nA\r\nEND\r\n"),
+    /* ma refuses an empty value before it compares the CAS, a value that
+     * is not a number after. */
+    CASE("ma_cas_order",
+        "set m3 0 0 0\r\n\r\nma m3 C9999 v\r\n"
+        "set m1 0 0 2\r\nhi\r\nma m1 C9999 v\r\n",
+        "STORED\r\n"
+        "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+        "STORED\r\nEX\r\n"),
+    /* A number after the level is a word memcached ignores. */
+    CASE("verbosity_two_numbers",
+        "verbosity 1 2\r\n"
+        "verbosity 1 2 noreply\r\n"
+        "verbosity 1 noreply noreply\r\n"
+        "verbosity 0 +3\r\n",
+        "OK\r\nERROR\r\nERROR\r\nOK\r\n"),
+    /* A failed add (ms ME) uses the item, but does not read it. */
+    CASE("add_fails_unfetched",
+        "set u1 0 0 1\r\nA\r\nadd u1 0 0 1\r\nB\r\nmg u1 h\r\n"
+        "set u2 0 0 1\r\nA\r\nms u2 1 ME\r\nB\r\nmg u2 h\r\nmg u2 h\r\n",
+        "STORED\r\nNOT_STORED\r\nHD h0\r\n"
+        "STORED\r\nNS\r\nHD h0\r\nHD h1\r\n"),
     CASE("noreply_bad_chunk",
         "set nr 0 0 1 noreply\r\n"
         "xy\r\n"

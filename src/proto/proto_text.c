@@ -162,9 +162,9 @@ tok_is(const struct token *t, const char *s)
  * narrows, keeping the low bits.
  */
 
-/* t as a C string in buf, for strtoull/strtol; false when it is empty or
- * too long to be a meaningful number (even with leading zeros), which is
- * refused outright. */
+/* t as a C string in buf, for strtoull/strtol; false when it is empty.
+ * buf holds a whole request line: memcached reads any number of leading
+ * zeros. */
 static bool
 tok_cstr(const struct token *t, char *buf, size_t cap)
 {
@@ -187,7 +187,7 @@ tok_end_ok(const char *buf, const char *end)
 int
 tok_u64(const struct token *t, uint64_t *out)
 {
-	char buf[64], *end;
+	char buf[PROTO_LINE_MAX + 1], *end;
 	unsigned long long n;
 
 	if (!tok_cstr(t, buf, sizeof buf))
@@ -218,7 +218,7 @@ tok_u32(const struct token *t, uint32_t *out)
 int
 tok_i32(const struct token *t, int32_t *out)
 {
-	char buf[64], *end;
+	char buf[PROTO_LINE_MAX + 1], *end;
 	long n;
 
 	if (!tok_cstr(t, buf, sizeof buf))
@@ -264,7 +264,9 @@ tokenize(struct request *r, const char *line, size_t len)
 	return 0;
 }
 
-/* "noreply" as the last token silences the reply. */
+/* "noreply" as the last token silences the reply, whatever the count of
+ * tokens before it (memcached's set_noreply_maybe): "touch  0 noreply"
+ * answers its bad exptime with nothing. */
 static bool
 has_noreply(const struct request *r)
 {
@@ -302,9 +304,10 @@ cmd_exptime_arg(struct request *r, const struct token *t, int32_t *e)
 	return true;
 }
 
-/* What the commands naming one key in tok[1] check first: ntok tokens, or
- * one more that silences the reply when it is "noreply" (memcached ignores
- * any other), else ERROR; then the key. False once an error is answered. */
+/* What the commands naming one key in tok[1] check first: ntok tokens or
+ * one more (memcached ignores any extra word but noreply), else ERROR;
+ * then noreply, as the last token; then the key. False once an error is
+ * answered. */
 static bool
 cmd_keyed_args(struct request *r, int ntok)
 {
@@ -312,7 +315,7 @@ cmd_keyed_args(struct request *r, int ntok)
 		REPLY(r, reply_error);
 		return false;
 	}
-	r->noreply = r->ntok == ntok + 1 && has_noreply(r);
+	r->noreply = has_noreply(r);
 	return cmd_key_arg(r, &r->tok[1]);
 }
 
@@ -606,7 +609,8 @@ cmd_delete(struct request *r, int arg)
 		REPLY(r, reply_error);
 		return;
 	}
-	r->noreply = has_noreply(r);
+	/* "delete noreply" is a delete of the key "noreply". */
+	r->noreply = r->ntok > 2 && has_noreply(r);
 	if (r->ntok > 3 + r->noreply ||
 	    (r->ntok == 3 + r->noreply && !tok_is(&r->tok[2], "0"))) {
 		REPLY(r, "CLIENT_ERROR bad command line format.  Usage: delete "
@@ -680,21 +684,22 @@ cmd_flush_all(struct request *r, int arg)
 {
 	int32_t delay = 0;
 
-	if (hooks.no_flush) {
-		REPLY(r, "CLIENT_ERROR flush_all not allowed\r\n");
-		return;
-	}
-	/* As memcached: a word after the delay other than noreply is
-	 * ignored, and a delay in the past (or negative) means now. */
-	r->noreply = has_noreply(r);
+	/* As memcached: too many words is ERROR even with noreply; a word
+	 * after the delay other than noreply is ignored, and a delay in the
+	 * past (or negative) means now. Counted even when refused. */
 	if (r->ntok > 3) {
 		REPLY(r, reply_error);
+		return;
+	}
+	r->noreply = has_noreply(r);
+	stat_add(&r->ctx->st->cmd_flush, 1);
+	if (hooks.no_flush) {
+		REPLY(r, "CLIENT_ERROR flush_all not allowed\r\n");
 		return;
 	}
 	if (r->ntok != 1 + r->noreply &&
 	    !cmd_exptime_arg(r, &r->tok[1], &delay))
 		return;
-	stat_add(&r->ctx->st->cmd_flush, 1);
 	cache_flush_all(delay > 0 ? cache_exptime(delay, cache_now()) : 0);
 	if (hooks.flushed != NULL)
 		hooks.flushed();
@@ -711,12 +716,13 @@ cmd_cache_memlimit(struct request *r, int arg)
 {
 	uint32_t mb;
 
-	/* memcached answers a bad number with a bare ERROR here. */
-	r->noreply = has_noreply(r);
+	/* memcached answers a bad number with a bare ERROR here, and a bad
+	 * count of words before it looks for noreply. */
 	if (r->ntok != 2 && r->ntok != 3) {
 		REPLY(r, reply_error);
 		return;
 	}
+	r->noreply = has_noreply(r);
 	if (tok_u32(&r->tok[1], &mb) == -1) {
 		REPLY(r, reply_error);
 		return;
@@ -759,19 +765,28 @@ cmd_shutdown(struct request *r, int arg)
 
 /* verbosity LEVEL [THREAD]: LEVEL is memcached's number (as -v's:
  * log_level_of_verbosity) or a level name; THREAD, our extension, a
- * thread's name or a role, limits the change to those threads. */
+ * thread's name or a role, limits the change to those threads. A number
+ * there is what memcached reads: a word it ignores ("verbosity 1 2" sets
+ * every thread), as it does not name a thread. */
 static void
 cmd_verbosity(struct request *r, int arg)
 {
 	char name[32];
 	uint32_t n;
 	int level;
+	/* memcached takes 2 or 3 words; THREAD noreply make a 4th, ours. */
+	bool thread = r->ntok >= 3 && r->ntok <= 4 &&
+	              !tok_is(&r->tok[2], "noreply") &&
+	              tok_u32(&r->tok[2], &n) == -1;
 
+	if (r->ntok < 2 || r->ntok > 3 + thread) {
+		REPLY(r, reply_error);
+		return;
+	}
 	/* As memcached, "verbosity noreply" is a bad level, answered
 	 * silently. */
 	r->noreply = has_noreply(r);
-	if (r->ntok < 2 || r->ntok > 3 + r->noreply) {
-		r->noreply = false;
+	if (r->ntok == 4 && !r->noreply) {
 		REPLY(r, reply_error);
 		return;
 	}
@@ -787,7 +802,7 @@ cmd_verbosity(struct request *r, int arg)
 		REPLY(r, reply_bad_format);
 		return;
 	}
-	if (r->ntok == 2 + r->noreply) {
+	if (!thread) {
 		log_set_level(level);
 		log_notice("log level set to %s", log_level_name(level));
 		REPLY(r, "OK\r\n");

@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1143,23 +1142,25 @@ item_dup(const struct item *old, size_t nbytes, enum cache_result *res,
 }
 
 /* A use for CLOCK, without a write once the count is full; also the
- * item's last access. Shard lock held. */
+ * item's last access, and when fetch, a read of it (mg's h, me's fetch,
+ * evicted_unfetched). Shard lock held. */
 static void
-item_used(struct item *it, time_t now)
+item_used(struct item *it, time_t now, bool fetch)
 {
 	uint8_t state = atomic_load_explicit(&it->state, memory_order_relaxed);
+	uint8_t mark = fetch ? ITEM_FETCHED : 0;
 
 	it->atime = (uint32_t)now;
 
 	/* The hand may take a use away meanwhile: never past 3. */
 	while ((state & ITEM_FREQ) != ITEM_FREQ &&
 	       !atomic_compare_exchange_weak_explicit(&it->state, &state,
-	           (uint8_t)((state + ITEM_FREQ1) | ITEM_FETCHED),
-	           memory_order_relaxed, memory_order_relaxed))
+	           (uint8_t)((state + ITEM_FREQ1) | mark), memory_order_relaxed,
+	           memory_order_relaxed))
 		;
-	if (!(state & ITEM_FETCHED))
+	if ((state & mark) != mark)
 		atomic_fetch_or_explicit(
-		    &it->state, ITEM_FETCHED, memory_order_relaxed);
+		    &it->state, mark, memory_order_relaxed);
 }
 
 /* Whether op may store over old (NULL when the key is missing), by
@@ -1177,8 +1178,9 @@ store_allowed(enum cache_store_op op, struct item *old, uint64_t cas,
 		break;
 	case CACHE_ADD:
 		if (old != NULL) {
-			/* memcached counts this as a use of the item. */
-			item_used(old, cache_now());
+			/* memcached counts this as a use of the item
+			 * (do_item_update), not as a read of it. */
+			item_used(old, cache_now(), false);
 			res = CACHE_NOT_STORED;
 		}
 		break;
@@ -1197,7 +1199,9 @@ store_allowed(enum cache_store_op op, struct item *old, uint64_t cas,
 	case CACHE_CAS_STALE:
 		if (old == NULL)
 			res = CACHE_NOT_FOUND;
-		else if (op == CACHE_CAS_STALE && cas < old->cas)
+		/* A CAS of 0 matches nothing, stale or not: memcached
+		 * reads it as no CAS given, which a cas refuses. */
+		else if (op == CACHE_CAS_STALE && cas != 0 && cas < old->cas)
 			*stale = true;
 		else if (old->cas != cas)
 			res = CACHE_EXISTS;
@@ -1316,7 +1320,7 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 
 	if (it != NULL) {
 		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
-		item_used(it, now);
+		item_used(it, now, true);
 		if (touch)
 			it->exptime = (uint32_t)exptime;
 		if (it->cls == CACHE_CLASS_LARGE)
@@ -1366,7 +1370,7 @@ cache_touch(
 
 	if (hit) {
 		(*pp)->exptime = (uint32_t)exptime;
-		item_used(*pp, now);
+		item_used(*pp, now, true);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (st) {
@@ -1376,28 +1380,49 @@ cache_touch(
 	return hit ? CACHE_OK : CACHE_NOT_FOUND;
 }
 
-/* memcached's rule: the value must be a decimal number, optionally
- * followed by spaces (what an in-place decr leaves behind). */
+/* Whether c is white space to strtoull in the C locale. */
+static bool
+value_space(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * The value as memcached reads it: strtoull in base 10 over the value and
+ * the "\r\n" after it, which may stop at white space or a NUL only
+ * (leading white space, a sign and leading zeros are fine: " 12", "+5",
+ * "-0", "12 abc", "1\t2"), refused on overflow, and, as safe_strtoull, when
+ * the number is negative as a signed one and the string holds a '-'.
+ * Scanned in place: a value may be a megabyte long.
+ */
 static bool
 value_to_u64(const struct item *it, uint64_t *out)
 {
-	char buf[32], *end;
-	const char *v = it->data + it->nkey;
-	unsigned long long n;
+	const char *p = it->data + it->nkey, *end = p + it->nbytes, *digits;
+	bool neg = false;
+	uint64_t n = 0;
 
-	if (it->nbytes == 0 || it->nbytes >= sizeof buf)
+	if (it->nbytes == 0)
 		return false;
-	memcpy(buf, v, it->nbytes);
-	buf[it->nbytes] = '\0';
-	if (buf[0] < '0' || buf[0] > '9')
+	while (p < end && value_space(*p))
+		p++;
+	if (p < end && (*p == '+' || *p == '-'))
+		neg = *p++ == '-';
+	for (digits = p; p < end && *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (n > (UINT64_MAX - d) / 10)
+			return false; /* ERANGE */
+		n = n * 10 + d;
+	}
+	/* Past the value come "\r\n": white space, so a number ending the
+	 * value ends well. */
+	if (p == digits || (p < end && *p != '\0' && !value_space(*p)))
 		return false;
-	errno = 0;
-	n = strtoull(buf, &end, 10);
-	if (errno != 0)
-		return false;
-	while (*end == ' ')
-		end++;
-	if (*end != '\0')
+	if (neg)
+		n = -n;
+	if ((int64_t)n < 0 &&
+	    (neg || memchr(p, '-', strnlen(p, (size_t)(end - p))) != NULL))
 		return false;
 	*out = n;
 	return true;
@@ -1517,7 +1542,7 @@ cache_mget(const char *key, size_t nkey, const struct cache_mget *q,
 			atomic_fetch_or_explicit(
 			    &it->state, ITEM_TOKEN, memory_order_relaxed);
 		if (!q->no_bump) {
-			item_used(it, now);
+			item_used(it, now, true);
 			if (it->cls == CACHE_CLASS_LARGE)
 				large_bump(it, now);
 		}
@@ -1623,6 +1648,10 @@ cache_marith(const char *key, size_t nkey, const struct cache_marith *q,
 		v = q->initial;
 	} else if (*pp == NULL)
 		res = CACHE_NOT_FOUND;
+	/* memcached refuses an empty value before it compares the CAS, a
+	 * value that is not a number after. */
+	else if ((*pp)->nbytes == 0)
+		res = CACHE_NON_NUMERIC;
 	else if (q->cas != 0 && (*pp)->cas != q->cas)
 		res = CACHE_EXISTS;
 	else if (!value_to_u64(*pp, &v))
