@@ -60,7 +60,7 @@ watch_exchange(int port, const char *sock, const char *args, const char *last,
 	char req[128], reply[512];
 	bool eof;
 
-	snprintf(req, sizeof req, "watch %s\r\n", args);
+	snprintf(req, sizeof req, "watch%s%s\r\n", args[0] ? " " : "", args);
 	harness_cmd(w, req, "OK\r\n", reply, sizeof reply);
 	ck_assert_str_eq(reply, "OK\r\n");
 	c = peer_connect(port, sock);
@@ -201,6 +201,48 @@ START_TEST(test_eviction_event)
 }
 END_TEST
 
+/* A bare "watch" streams what "watch fetchers" does: the client's
+ * fetches, no stores, no connections, no log lines. */
+static void
+bare_watch_check(int port, const char *sock, const char *who)
+{
+	static char buf[8192];
+	char line[1024], names[256];
+
+	watch_exchange(
+	    port, sock, "", "type=item_get key=baz", buf, sizeof buf);
+	ck_assert_msg(strncmp(buf, "ts=", 3) == 0, "%s: %s", who, buf);
+	ck_assert_msg(event_line(buf, "item_get", "foo", line, sizeof line,
+	                  names, sizeof names),
+	    "%s: no fetch of foo: %s", who, buf);
+	ck_assert_msg(event_line(buf, "item_get", "nope", line, sizeof line,
+	                  names, sizeof names),
+	    "%s: no fetch of nope: %s", who, buf);
+	ck_assert_msg(strstr(buf, "type=item_store") == NULL &&
+	                  strstr(buf, "type=conn_") == NULL,
+	    "%s: more than fetches: %s", who, buf);
+}
+
+/* Bare "watch" is "watch fetchers", in memcached and here. */
+START_TEST(test_bare_watch_is_fetchers)
+{
+	const char *args[] = {"-s", NULL, "-U", "0", "-t", "1",
+	    getuid() == 0 ? "-u" : NULL, "root", NULL};
+	struct harness_server srv;
+	char bin[HARNESS_PATH_MAX], sock[HARNESS_PATH_MAX];
+
+	ck_assert_msg(harness_which("memcached", bin, sizeof bin),
+	    "memcached is not installed");
+	harness_path(sock, sizeof sock, "mc.sock");
+	args[1] = sock;
+	harness_spawn_prog(bin, "memcached", args);
+	bare_watch_check(0, sock, "memcached");
+	harness_server_start(&srv, "srv", 1, NULL);
+	bare_watch_check(srv.port, NULL, "threadlined");
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 /* Each event type has memcached's fields in memcached's order: the same
  * client against Debian's memcached and against threadlined. */
 START_TEST(test_fields_as_memcached)
@@ -254,7 +296,7 @@ int
 main(void)
 {
 	const TTest *tests[] = {test_events_of_a_client, test_eviction_event,
-	    test_fields_as_memcached, NULL};
+	    test_fields_as_memcached, test_bare_watch_is_fetchers, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "watch_events", .timeout = 60},

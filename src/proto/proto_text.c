@@ -823,7 +823,9 @@ cmd_access_log(struct request *r, int arg)
 }
 
 /* watch [level=L] [thread=NAME|ROLE] [category=C]: from here on the
- * connection receives log lines. */
+ * connection receives log lines; memcached's event words (fetchers...)
+ * stream its events instead, and a bare "watch" is "watch fetchers" as
+ * in memcached. */
 static void
 cmd_watch(struct request *r, int arg)
 {
@@ -843,6 +845,8 @@ cmd_watch(struct request *r, int arg)
 		obuf_printf(r->out, "CLIENT_ERROR %s\r\n", err);
 		return;
 	}
+	if (r->ntok == 1)
+		r->ctx->watch.categories = 1u << LOG_EV_FETCH;
 	REPLY(r, "OK\r\n");
 	*r->action = PROTO_WATCH;
 }
