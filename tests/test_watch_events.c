@@ -48,28 +48,42 @@ peer_connect(int port, const char *sock)
 	return sock != NULL ? unix_connect(sock) : harness_connect(port);
 }
 
-/* Run the client against a server (port, or sock when not NULL) while a
- * watcher of args watches; the stream up to and with the line holding
- * last goes to buf. */
+/* Send reqs as a client of a server (port, or sock when not NULL) while a
+ * watcher of args watches, until the replies end with replies' last line
+ * and are replies; the stream up to and with the line holding last goes to
+ * buf. */
 static void
-watch_exchange(int port, const char *sock, const char *args, const char *last,
-    char *buf, size_t cap)
+watch_run(int port, const char *sock, const char *args, const char *reqs,
+    const char *replies, const char *last, char *buf, size_t cap)
 {
 	int w = peer_connect(port, sock);
 	int c;
 	char req[128], reply[512];
+	const char *end = replies + strlen(replies) - 2;
 	bool eof;
+
+	while (end > replies && end[-1] != '\n')
+		end--;
 
 	snprintf(req, sizeof req, "watch%s%s\r\n", args[0] ? " " : "", args);
 	harness_cmd(w, req, "OK\r\n", reply, sizeof reply);
 	ck_assert_str_eq(reply, "OK\r\n");
 	c = peer_connect(port, sock);
-	harness_cmd(c, client_requests, "NOT_STORED\r\n", reply, sizeof reply);
-	ck_assert_str_eq(reply, client_replies);
+	harness_cmd(c, reqs, end, reply, sizeof reply);
+	ck_assert_str_eq(reply, replies);
 	close(c);
 	harness_recv(w, buf, cap, last, 0, HARNESS_DEADLINE_MS, &eof);
 	ck_assert_msg(strstr(buf, last) != NULL, "no '%s' in: %s", last, buf);
 	close(w);
+}
+
+/* watch_run with the client of client_requests. */
+static void
+watch_exchange(int port, const char *sock, const char *args, const char *last,
+    char *buf, size_t cap)
+{
+	watch_run(
+	    port, sock, args, client_requests, client_replies, last, buf, cap);
 }
 
 /* The line of buf with type=TYPE and, if not NULL, key=KEY; its field
@@ -223,22 +237,88 @@ bare_watch_check(int port, const char *sock, const char *who)
 	    "%s: more than fetches: %s", who, buf);
 }
 
-/* Bare "watch" is "watch fetchers", in memcached and here. */
-START_TEST(test_bare_watch_is_fetchers)
+/* Start Debian's memcached on the Unix socket sock (a path in the test's
+ * dir): memcached takes no port 0. */
+static void
+memcached_start(char *sock, size_t cap)
 {
-	const char *args[] = {"-s", NULL, "-U", "0", "-t", "1",
+	const char *args[] = {"-s", NULL, "-a", "0700", "-U", "0", "-t", "1",
 	    getuid() == 0 ? "-u" : NULL, "root", NULL};
-	struct harness_server srv;
-	char bin[HARNESS_PATH_MAX], sock[HARNESS_PATH_MAX];
+	char bin[HARNESS_PATH_MAX];
 
 	ck_assert_msg(harness_which("memcached", bin, sizeof bin),
 	    "memcached is not installed");
-	harness_path(sock, sizeof sock, "mc.sock");
+	harness_path(sock, cap, "mc.sock");
 	args[1] = sock;
 	harness_spawn_prog(bin, "memcached", args);
+}
+
+/* Bare "watch" is "watch fetchers", in memcached and here. */
+START_TEST(test_bare_watch_is_fetchers)
+{
+	struct harness_server srv;
+	char sock[HARNESS_PATH_MAX];
+
+	memcached_start(sock, sizeof sock);
 	bare_watch_check(0, sock, "memcached");
 	harness_server_start(&srv, "srv", 1, NULL);
 	bare_watch_check(srv.port, NULL, "threadlined");
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* Keys with bytes a terminal or a line reader acts on, stored, got and
+ * missed; one is binary, from base64 ("eAp5" is "x\ny"). */
+static const char odd_requests[] =
+    "set a#b/c%d 0 0 1\r\nx\r\nset \033[31mred 0 0 1\r\nx\r\n"
+    "ms eAp5 1 b\r\nz\r\nmg eAp5 b v\r\nmg a#b/c%d v\r\nget \303\251\r\n";
+static const char odd_replies[] =
+    "STORED\r\nSTORED\r\nHD\r\nVA 1\r\nz\r\nVA 1\r\nx\r\nEND\r\n";
+
+/* Each odd key comes URI-encoded as memcached's uriencode() has it, the
+ * binary one decoded first; no byte of a key comes raw. */
+static void
+odd_keys_check(int port, const char *sock, const char *who)
+{
+	static const struct {
+		const char *type, *key;
+	} want[] = {
+	    {"item_store", "a%23b%2Fc%25d"},
+	    {"item_get", "a%23b%2Fc%25d"},
+	    {"item_store", "%1B%5B31mred"},
+	    {"item_store", "x%0Ay"},
+	    {"item_get", "x%0Ay"},
+	    {"item_get", "%C3%A9"},
+	};
+	static char buf[8192];
+	char line[1024], names[256];
+
+	watch_run(port, sock, "fetchers mutations", odd_requests, odd_replies,
+	    "key=%C3%A9", buf, sizeof buf);
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		ck_assert_msg(event_line(buf, want[i].type, want[i].key, line,
+		                  sizeof line, names, sizeof names),
+		    "%s: no %s key=%s: %s", who, want[i].type, want[i].key,
+		    buf);
+	ck_assert_msg(strchr(buf, '\033') == NULL, "%s: raw ESC: %s", who, buf);
+	for (const char *p = buf; *p != '\0'; p = strchr(p, '\n') + 1) {
+		ck_assert_msg(strncmp(p, "ts=", 3) == 0,
+		    "%s: a line not an event: %s", who, p);
+		if (strchr(p, '\n') == NULL)
+			break;
+	}
+}
+
+/* Keys are URI-encoded in events, in memcached and here. */
+START_TEST(test_keys_uri_encoded)
+{
+	struct harness_server srv;
+	char sock[HARNESS_PATH_MAX];
+
+	memcached_start(sock, sizeof sock);
+	odd_keys_check(0, sock, "memcached");
+	harness_server_start(&srv, "srv", 1, NULL);
+	odd_keys_check(srv.port, NULL, "threadlined");
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
@@ -296,7 +376,8 @@ int
 main(void)
 {
 	const TTest *tests[] = {test_events_of_a_client, test_eviction_event,
-	    test_fields_as_memcached, test_bare_watch_is_fetchers, NULL};
+	    test_fields_as_memcached, test_bare_watch_is_fetchers,
+	    test_keys_uri_encoded, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "watch_events", .timeout = 60},

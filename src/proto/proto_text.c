@@ -366,9 +366,11 @@ void
 proto_event_fetch(const struct proto_ctx *ctx, const char *key, size_t nkey,
     const struct item *it)
 {
+	char k[LOG_EVENT_KEY_MAX];
+
 	log_event(LOG_EV_FETCH,
-	    "type=item_get key=%.*s status=%s clsid=%u cfd=%d size=%u",
-	    (int)nkey, key, it ? "found" : "not_found",
+	    "type=item_get key=%s status=%s clsid=%u cfd=%d size=%u",
+	    log_event_key(k, key, nkey), it ? "found" : "not_found",
 	    it ? item_class_id(it) : 0, ctx->fd, it ? it->nbytes : 0);
 }
 
@@ -383,15 +385,16 @@ proto_event_store(const struct proto_ctx *ctx, int op, const char *key,
 	    [CACHE_PREPEND] = "prepend",
 	    [CACHE_CAS] = "cas",
 	    [CACHE_CAS_STALE] = "cas"};
+	char k[LOG_EVENT_KEY_MAX];
 	const char *status = res == CACHE_STORED      ? "stored"
 	                     : res == CACHE_EXISTS    ? "exists"
 	                     : res == CACHE_NOT_FOUND ? "not_found"
 	                                              : "not_stored";
 
 	log_event(LOG_EV_MUTATION,
-	    "type=item_store key=%.*s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
+	    "type=item_store key=%s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
 	    "size=%llu",
-	    (int)nkey, key, status, ops[op], ttl, cls, ctx->fd,
+	    log_event_key(k, key, nkey), status, ops[op], ttl, cls, ctx->fd,
 	    (unsigned long long)size);
 }
 
