@@ -3,6 +3,9 @@
  * connections in memcached's own line format, checked field by field
  * against Debian's memcached, and never reaches the log file. */
 #include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +326,119 @@ START_TEST(test_keys_uri_encoded)
 }
 END_TEST
 
+/* A connection to port that takes little at a time: a 4 KiB receive
+ * buffer. */
+static int
+small_rcvbuf_connect(int port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), size = 4096;
+
+	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
+	ck_assert(
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) == 0);
+	ck_assert_msg(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0,
+	    "connect: %s", strerror(errno));
+	return fd;
+}
+
+/* Send n pipelined misses of a 250-byte key of '%', each an item_get of
+ * some 850 bytes once encoded, and read their n replies. */
+static void
+long_misses(int fd, int n)
+{
+	static char req[256 * 1000], reply[5 * 1000 + 1];
+	size_t len = 0, got = 0;
+	bool eof;
+
+	ck_assert_int_le(n, 1000);
+	for (int i = 0; i < n; i++) {
+		memcpy(req + len, "get ", 4);
+		memset(req + len + 4, '%', 250);
+		memcpy(req + len + 254, "\r\n", 2);
+		len += 256;
+	}
+	harness_send(fd, req, len);
+	while (got < (size_t)n * 5) {
+		size_t r = harness_recv(fd, reply, (size_t)n * 5 - got + 1,
+		    NULL, (size_t)n * 5 - got, HARNESS_DEADLINE_MS, &eof);
+
+		ck_assert_msg(r > 0, "replies stopped after %zu bytes", got);
+		got += r;
+	}
+}
+
+/* A watcher of memcached's events that falls behind is told how many it
+ * missed as memcached tells it: a line "skipped=N". */
+START_TEST(test_skipped_as_memcached)
+{
+	static char buf[65536 + 1];
+	struct harness_server srv;
+	char reply[16], line[64];
+	long long deadline;
+	size_t keep = 0;
+	const char *p = NULL;
+	regex_t rx;
+	int w, fd;
+
+	harness_server_start(&srv, "srv", 1, NULL);
+	w = small_rcvbuf_connect(srv.port);
+	harness_sends(w, "watch fetchers\r\n");
+	/* Exactly the reply: events may follow it at once. */
+	harness_recv(
+	    w, reply, sizeof reply, NULL, 4, HARNESS_DEADLINE_MS, NULL);
+	ck_assert_str_eq(reply, "OK\r\n");
+	fd = harness_connect(srv.port);
+	/* Until the server says it skipped lines for the watcher. */
+	for (deadline = harness_now_ms() + HARNESS_DEADLINE_MS * 3;;) {
+		static char stats[16384];
+		const char *s;
+
+		long_misses(fd, 1000);
+		harness_cmd(
+		    fd, "stats threads\r\n", "END\r\n", stats, sizeof stats);
+		s = strstr(stats, "STAT logger:watch_skipped ");
+		ck_assert_msg(s != NULL, "no watch_skipped in stats threads");
+		if (atoll(s + strlen("STAT logger:watch_skipped ")) > 0)
+			break;
+		ck_assert_msg(harness_now_ms() < deadline,
+		    "the stalled watcher never overflowed");
+	}
+	/* Now read; the marker comes before the first event after the
+	 * backlog drained, so keep making events. */
+	deadline = harness_now_ms() + HARNESS_DEADLINE_MS * 3;
+	while (harness_now_ms() < deadline) {
+		size_t n = harness_recv(
+		    w, buf + keep, sizeof buf - 1 - keep, NULL, 0, 50, NULL);
+
+		if ((p = strstr(buf, "skipped=")) != NULL &&
+		    strchr(p, '\n') != NULL)
+			break;
+		p = NULL;
+		if (n == 0)
+			long_misses(fd, 1);
+		/* Keep a tail so a marker split across reads is found. */
+		keep += n;
+		if (keep > 4096) {
+			memmove(buf, buf + keep - 1024, 1024);
+			keep = 1024;
+			buf[keep] = '\0';
+		}
+	}
+	ck_assert_msg(p != NULL, "no skipped= in the stalled watcher's stream");
+	ck_assert_msg(p == buf || p[-1] == '\n', "skipped= not a line: %s", p);
+	snprintf(line, sizeof line, "%.*s", (int)strcspn(p, "\n"), p);
+	ck_assert(regcomp(&rx, "^skipped=[1-9][0-9]*$", REG_EXTENDED) == 0);
+	ck_assert_msg(regexec(&rx, line, 0, NULL, 0) == 0, "marker: %s", line);
+	regfree(&rx);
+	close(w);
+	close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 /* Each event type has memcached's fields in memcached's order: the same
  * client against Debian's memcached and against threadlined. */
 START_TEST(test_fields_as_memcached)
@@ -377,7 +493,7 @@ main(void)
 {
 	const TTest *tests[] = {test_events_of_a_client, test_eviction_event,
 	    test_fields_as_memcached, test_bare_watch_is_fetchers,
-	    test_keys_uri_encoded, NULL};
+	    test_keys_uri_encoded, test_skipped_as_memcached, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "watch_events", .timeout = 60},
