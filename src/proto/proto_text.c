@@ -362,21 +362,32 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 	obuf_add_item(out, it, item_value(it), (size_t)it->nbytes + 2);
 }
 
-void
-proto_event_fetch(const struct proto_ctx *ctx, const char *key, size_t nkey,
-    const struct item *it)
+/* memcached's item_get event: a look-up that found an item of class cls
+ * and nbytes, or not. */
+static void
+proto_event_get(const struct proto_ctx *ctx, const char *key, size_t nkey,
+    bool found, unsigned cls, uint32_t nbytes)
 {
 	char k[LOG_EVENT_KEY_MAX];
 
 	log_event(LOG_EV_FETCH,
 	    "type=item_get key=%s status=%s clsid=%u cfd=%d size=%u",
-	    log_event_key(k, key, nkey), it ? "found" : "not_found",
-	    it ? item_class_id(it) : 0, ctx->fd, it ? it->nbytes : 0);
+	    log_event_key(k, key, nkey), found ? "found" : "not_found", cls,
+	    ctx->fd, nbytes);
+}
+
+void
+proto_event_fetch(const struct proto_ctx *ctx, const char *key, size_t nkey,
+    const struct item *it)
+{
+	proto_event_get(ctx, key, nkey, it != NULL, it ? item_class_id(it) : 0,
+	    it ? it->nbytes : 0);
 }
 
 void
 proto_event_store(const struct proto_ctx *ctx, int op, const char *key,
-    size_t nkey, int res, unsigned cls, long ttl, uint64_t size)
+    size_t nkey, int res, unsigned cls, long ttl, uint64_t size,
+    const struct cache_seen *seen)
 {
 	static const char *const ops[] = {[CACHE_SET] = "set",
 	    [CACHE_ADD] = "add",
@@ -391,6 +402,14 @@ proto_event_store(const struct proto_ctx *ctx, int op, const char *key,
 	                     : res == CACHE_NOT_FOUND ? "not_found"
 	                                              : "not_stored";
 
+	if (log_event_wanted(LOG_EV_FETCH))
+		proto_event_get(
+		    ctx, key, nkey, seen->found, seen->cls, seen->nbytes);
+	if (!log_event_wanted(LOG_EV_MUTATION))
+		return;
+	/* memcached's size is the stored item's: the joined value. */
+	if (res == CACHE_STORED && (op == CACHE_APPEND || op == CACHE_PREPEND))
+		size += seen->nbytes;
 	log_event(LOG_EV_MUTATION,
 	    "type=item_store key=%s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
 	    "size=%llu",
@@ -569,6 +588,7 @@ static void
 cmd_store(struct request *r, int op)
 {
 	struct store_args a;
+	struct cache_seen seen;
 	enum cache_result res;
 	struct item *it;
 	unsigned cls;
@@ -592,11 +612,11 @@ cmd_store(struct request *r, int op)
 	if (hooks.no_cas)
 		a.cas = 0;
 	cls = item_class_id(it);
-	res = cache_store(it, op, a.cas, r->ctx->st);
+	res = cache_store_cas(it, op, a.cas, NULL, &seen, r->ctx->st);
 	cmd_store_reply(r, res);
-	if (log_event_wanted(LOG_EV_MUTATION))
+	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
 		proto_event_store(r->ctx, op, r->tok[1].s, r->tok[1].len, res,
-		    cls, a.exptime > 0 ? a.exptime : 0, a.bytes);
+		    cls, a.exptime > 0 ? a.exptime : 0, a.bytes, &seen);
 }
 
 /* delete key [0] [noreply]: memcached still takes a zero hold time. */

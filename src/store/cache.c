@@ -1240,12 +1240,12 @@ enum cache_result
 cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
     struct cache_stats *st)
 {
-	return cache_store_cas(it, op, cas, NULL, st);
+	return cache_store_cas(it, op, cas, NULL, NULL, st);
 }
 
 enum cache_result
 cache_store_cas(struct item *it, enum cache_store_op op, uint64_t cas,
-    uint64_t *cas_out, struct cache_stats *st)
+    uint64_t *cas_out, struct cache_seen *seen, struct cache_stats *st)
 {
 	time_t now = cache_now();
 	struct shard *s;
@@ -1255,6 +1255,10 @@ cache_store_cas(struct item *it, enum cache_store_op op, uint64_t cas,
 	bool stale;
 	enum cache_result res = store_allowed(op, old, cas, &stale, st);
 
+	if (seen != NULL)
+		*seen = (struct cache_seen){.found = old != NULL,
+		    .cls = old ? item_class_id(old) : 0,
+		    .nbytes = old ? old->nbytes : 0};
 	if (res == CACHE_STORED &&
 	    (op == CACHE_APPEND || op == CACHE_PREPEND)) {
 		/* Too large or no memory for the joined value: memcached
