@@ -577,8 +577,8 @@ START_TEST(test_misbehaving_server)
 	        "VALUE k 0 3\r\nabc\r\nJUNK\r\n", false, 1, "", "abc"},
 	    {"notstored", {"set", "k", "v"}, "set k 0 0 1\r\nv\r\n",
 	        "NOT_STORED\r\n", false, 1, "not stored: NOT_STORED", ""},
-	    {"watchbusy", {"watch"}, "watch\r\n", "BUSY\r\n", false, 1,
-	        "unexpected reply to watch: BUSY", ""},
+	    {"watchbusy", {"watch"}, "watch level=debug\r\n", "BUSY\r\n", false,
+	        1, "unexpected reply to watch: BUSY", ""},
 	    {"verbother", {"verbosity", "info"}, "verbosity info\r\n",
 	        "WHAT\r\n", false, 1, "", ""},
 	    {"toolong", {"stats"}, "stats\r\n", NULL, false, 3,
@@ -699,7 +699,7 @@ START_TEST(test_tty_colours)
 	pid = test_client_on_tty(port, watch, &master);
 	fd = test_fake_accept(lfd);
 	harness_recv(fd, req, sizeof req, "\r\n", 0, HARNESS_DEADLINE_MS, &eof);
-	ck_assert_str_eq(req, "watch\r\n");
+	ck_assert_str_eq(req, "watch level=debug\r\n");
 	test_fake_write(fd, stream, sizeof stream - 1);
 	buf[0] = '\0';
 	ck_assert_msg(test_tty_wait(master, buf, sizeof buf, &len, "two words"),
@@ -715,7 +715,7 @@ START_TEST(test_tty_colours)
 	pid = test_client_start("plain", port, watch);
 	fd = test_fake_accept(lfd);
 	harness_recv(fd, req, sizeof req, "\r\n", 0, HARNESS_DEADLINE_MS, &eof);
-	ck_assert_str_eq(req, "watch\r\n");
+	ck_assert_str_eq(req, "watch level=debug\r\n");
 	test_fake_write(fd, stream, sizeof stream - 1);
 	close(fd);
 	ck_assert_int_eq(test_client_wait("plain", pid), 3);

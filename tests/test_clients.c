@@ -410,7 +410,7 @@ START_TEST(test_storm)
 	int storms = 0;
 
 	harness_cmd(ctl, "verbosity debug\r\n", "OK\r\n", buf, sizeof buf);
-	harness_cmd(wfd, "watch\r\n", "OK\r\n", buf, sizeof buf);
+	harness_cmd(wfd, "watch level=debug\r\n", "OK\r\n", buf, sizeof buf);
 	ck_assert_int_eq(pthread_create(&watcher, NULL, watcher_main, &wfd), 0);
 	clients_start(clients);
 	/* Until the clients are done, and at least a few rounds. */

@@ -800,7 +800,7 @@ START_TEST(test_stalled_watcher)
 
 	harness_server_start(&srv, "srv", 2, args);
 	w = test_connect_small_rcvbuf(srv.port);
-	harness_sends(w, "watch\r\n");
+	harness_sends(w, "watch level=debug\r\n");
 	/* Exactly the reply: log lines may follow it at once. */
 	harness_recv(
 	    w, reply, sizeof reply, NULL, 4, HARNESS_DEADLINE_MS, NULL);

@@ -9,6 +9,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "log.h"
 
@@ -37,6 +38,12 @@ void log_event_watchers(unsigned mask, int delta);
 /* Queue one event: "ts=SECONDS.MICROS gid=N " and then fmt. */
 void log_event(enum log_event, const char *, ...)
     __attribute__((format(printf, 2, 3)));
+/* Room for a key of up to 250 bytes URI-encoded, and its NUL. */
+#define LOG_EVENT_KEY_MAX (250 * 3 + 1)
+/* The n bytes of key as memcached's events print it, URI-encoded (bytes
+ * other than A-Z a-z 0-9 - . _ ~ as %XX), into dst of LOG_EVENT_KEY_MAX
+ * bytes; returns dst. */
+const char *log_event_key(char *dst, const char *key, size_t n);
 /* The kind memcached's watch argument names, or -1. */
 int log_event_parse(const char *);
 

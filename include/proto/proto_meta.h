@@ -27,9 +27,11 @@ bool tok_next(const char **, const char *, struct token *);
 void proto_event_fetch(
     const struct proto_ctx *, const char *, size_t, const struct item *);
 /* A store of op (enum cache_store_op) ended with res (enum cache_result);
- * cls as item_class_id(). */
+ * cls as item_class_id(). As memcached: its look-up (what it saw) as an
+ * item_get to fetchers, the store as an item_store to mutations; it
+ * checks log_event_wanted() itself. */
 void proto_event_store(const struct proto_ctx *, int op, const char *, size_t,
-    int res, unsigned cls, long ttl, uint64_t size);
+    int res, unsigned cls, long ttl, uint64_t size, const struct cache_seen *);
 
 /* One meta request: its line and what follows it; the command says how
  * much of that it used, or that it needs more. */

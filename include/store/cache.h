@@ -209,10 +209,18 @@ struct item *cache_mget(const char *, size_t, const struct cache_mget *,
 /* ms with a base64 key: its k flag answers in base64. On a new unlinked
  * item. */
 void cache_item_mark_binary_key(struct item *);
+/* What a store found under its key, read under the key's lock: memcached
+ * logs a store's look-up as a fetch. */
+struct cache_seen {
+	bool found;
+	unsigned cls; /* item_class_id() */
+	uint32_t nbytes;
+};
 /* cache_store, also giving the stored item's CAS in *cas_out (0 when not
- * stored). */
+ * stored) and, if seen is not NULL, what it found before. */
 enum cache_result cache_store_cas(struct item *, enum cache_store_op,
-    uint64_t cas, uint64_t *cas_out, struct cache_stats *);
+    uint64_t cas, uint64_t *cas_out, struct cache_seen *seen,
+    struct cache_stats *);
 /* md: delete, or with stale mark it stale (a new CAS, the win token
  * cleared, exptime when touch). CACHE_OK, CACHE_NOT_FOUND, or
  * CACHE_EXISTS when has_cas and the item's CAS is another. */

@@ -133,6 +133,10 @@ cmd_watch(struct client *c, int argc, char **argv)
 	int tty = isatty(STDOUT_FILENO);
 
 	memcpy(req, "watch", 5);
+	/* A bare "watch" is memcached's "watch fetchers": the whole log
+	 * is level=debug. */
+	if (argc == 0)
+		len += (size_t)sprintf(req + len, " level=debug");
 	for (int i = 0; i < argc; i++) {
 		if (len + strlen(argv[i]) + 4 > sizeof req)
 			die(EXIT_USAGE, "watch filters too long");

@@ -29,6 +29,33 @@ log_event_parse(const char *word)
 	return -1;
 }
 
+const char *
+log_event_key(char *dst, const char *key, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t d = 0;
+
+	/* memcached's uriencode(): its unreserved set, upper-case digits,
+	 * and a key that does not fit cut where it stops fitting. A key
+	 * byte never reaches a watcher raw, so no CR, LF or ESC in one can
+	 * forge or garble a line. */
+	for (size_t i = 0; i < n && d + 4 <= LOG_EVENT_KEY_MAX; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~')
+			dst[d++] = (char)c;
+		else {
+			dst[d++] = '%';
+			dst[d++] = hex[c >> 4];
+			dst[d++] = hex[c & 15];
+		}
+	}
+	dst[d] = '\0';
+	return dst;
+}
+
 void
 log_event_watchers(unsigned mask, int delta)
 {

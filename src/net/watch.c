@@ -92,12 +92,17 @@ watch_pull(struct watcher *w, struct obuf *out)
 	return left;
 }
 
-/* "N lines skipped" in the stream's own format, as the logger's line. */
+/* "N lines skipped" in the stream's own format: memcached's
+ * "skipped=N" line to a watcher of its events, else the logger's line in
+ * the log's format. */
 static size_t
-watch_marker(char *buf, size_t cap, unsigned long long skipped,
+watch_marker(char *buf, size_t cap, const struct watcher *w,
     const struct log_line *l,
     size_t (*format)(char *, size_t, const struct log_line *))
 {
+	const unsigned events =
+	    ((1u << LOG_EV_END) - 1) & ~((1u << LOG_EV_FETCH) - 1);
+	unsigned long long skipped = w->skipped;
 	char msg[128];
 	struct log_line m = {.ts = l->ts,
 	    .level = LOG_LVL_WARN,
@@ -106,6 +111,8 @@ watch_marker(char *buf, size_t cap, unsigned long long skipped,
 	    .role = ROLE_LOGGER,
 	    .msg = msg};
 
+	if (w->filter.categories & events)
+		return (size_t)snprintf(buf, cap, "skipped=%llu\n", skipped);
 	m.len = (size_t)snprintf(msg, sizeof msg,
 	    "watch: %llu lines skipped, the client reads too slowly", skipped);
 	return format(buf, cap, &m);
@@ -139,8 +146,8 @@ watch_publish(const struct log_line *l, const char *line, size_t n,
 		pthread_mutex_lock(&w->lock);
 		if (w->skipped > 0 &&
 		    WATCH_BUF_MAX - w->len >= LOG_LINE_MAX + n) {
-			w->len += watch_marker(w->buf + w->len, LOG_LINE_MAX,
-			    w->skipped, l, format);
+			w->len += watch_marker(
+			    w->buf + w->len, LOG_LINE_MAX, w, l, format);
 			w->skipped = 0;
 		}
 		if (w->skipped == 0 && WATCH_BUF_MAX - w->len >= n) {

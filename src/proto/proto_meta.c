@@ -614,6 +614,7 @@ meta_set(struct meta_req *m, struct meta_line *l)
 {
 	const char *err = meta_bad_format;
 	struct meta_flags f;
+	struct cache_seen seen;
 	enum cache_result res;
 	struct item *it;
 	uint64_t cas;
@@ -672,12 +673,12 @@ meta_set(struct meta_req *m, struct meta_line *l)
 	if (f.binary)
 		cache_item_mark_binary_key(it);
 	cls = item_class_id(it);
-	res = cache_store_cas(it, op, f.cas, &cas, m->ctx->st);
+	res = cache_store_cas(it, op, f.cas, &cas, &seen, m->ctx->st);
 	meta_set_reply(m, l, &f, res, cas);
-	if (log_event_wanted(LOG_EV_MUTATION))
+	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
 		proto_event_store(m->ctx, op, l->key, l->nkey, res, cls,
 		    f.exptime ? (long)f.exptime - (long)cache_now() : 0,
-		    (uint64_t)vlen);
+		    (uint64_t)vlen, &seen);
 }
 
 /* md key flags: delete, or with I mark stale. */

@@ -365,19 +365,32 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 	obuf_add_item(out, it, item_value(it), (size_t)it->nbytes + 2);
 }
 
+/* memcached's item_get event: a look-up that found an item of class cls
+ * and nbytes, or not. */
+static void
+proto_event_get(const struct proto_ctx *ctx, const char *key, size_t nkey,
+    bool found, unsigned cls, uint32_t nbytes)
+{
+	char k[LOG_EVENT_KEY_MAX];
+
+	log_event(LOG_EV_FETCH,
+	    "type=item_get key=%s status=%s clsid=%u cfd=%d size=%u",
+	    log_event_key(k, key, nkey), found ? "found" : "not_found", cls,
+	    ctx->fd, nbytes);
+}
+
 void
 proto_event_fetch(const struct proto_ctx *ctx, const char *key, size_t nkey,
     const struct item *it)
 {
-	log_event(LOG_EV_FETCH,
-	    "type=item_get key=%.*s status=%s clsid=%u cfd=%d size=%u",
-	    (int)nkey, key, it ? "found" : "not_found",
-	    it ? item_class_id(it) : 0, ctx->fd, it ? it->nbytes : 0);
+	proto_event_get(ctx, key, nkey, it != NULL, it ? item_class_id(it) : 0,
+	    it ? it->nbytes : 0);
 }
 
 void
 proto_event_store(const struct proto_ctx *ctx, int op, const char *key,
-    size_t nkey, int res, unsigned cls, long ttl, uint64_t size)
+    size_t nkey, int res, unsigned cls, long ttl, uint64_t size,
+    const struct cache_seen *seen)
 {
 	static const char *const ops[] = {[CACHE_SET] = "set",
 	    [CACHE_ADD] = "add",
@@ -386,15 +399,24 @@ proto_event_store(const struct proto_ctx *ctx, int op, const char *key,
 	    [CACHE_PREPEND] = "prepend",
 	    [CACHE_CAS] = "cas",
 	    [CACHE_CAS_STALE] = "cas"};
+	char k[LOG_EVENT_KEY_MAX];
 	const char *status = res == CACHE_STORED      ? "stored"
 	                     : res == CACHE_EXISTS    ? "exists"
 	                     : res == CACHE_NOT_FOUND ? "not_found"
 	                                              : "not_stored";
 
+	if (log_event_wanted(LOG_EV_FETCH))
+		proto_event_get(
+		    ctx, key, nkey, seen->found, seen->cls, seen->nbytes);
+	if (!log_event_wanted(LOG_EV_MUTATION))
+		return;
+	/* memcached's size is the stored item's: the joined value. */
+	if (res == CACHE_STORED && (op == CACHE_APPEND || op == CACHE_PREPEND))
+		size += seen->nbytes;
 	log_event(LOG_EV_MUTATION,
-	    "type=item_store key=%.*s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
+	    "type=item_store key=%s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
 	    "size=%llu",
-	    (int)nkey, key, status, ops[op], ttl, cls, ctx->fd,
+	    log_event_key(k, key, nkey), status, ops[op], ttl, cls, ctx->fd,
 	    (unsigned long long)size);
 }
 
@@ -569,6 +591,7 @@ static void
 cmd_store(struct request *r, int op)
 {
 	struct store_args a;
+	struct cache_seen seen;
 	enum cache_result res;
 	struct item *it;
 	unsigned cls;
@@ -592,11 +615,11 @@ cmd_store(struct request *r, int op)
 	if (hooks.no_cas)
 		a.cas = 0;
 	cls = item_class_id(it);
-	res = cache_store(it, op, a.cas, r->ctx->st);
+	res = cache_store_cas(it, op, a.cas, NULL, &seen, r->ctx->st);
 	cmd_store_reply(r, res);
-	if (log_event_wanted(LOG_EV_MUTATION))
+	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
 		proto_event_store(r->ctx, op, r->tok[1].s, r->tok[1].len, res,
-		    cls, a.exptime > 0 ? a.exptime : 0, a.bytes);
+		    cls, a.exptime > 0 ? a.exptime : 0, a.bytes, &seen);
 }
 
 /* delete key [0] [noreply]: memcached still takes a zero hold time. */
@@ -838,7 +861,9 @@ cmd_access_log(struct request *r, int arg)
 }
 
 /* watch [level=L] [thread=NAME|ROLE] [category=C]: from here on the
- * connection receives log lines. */
+ * connection receives log lines; memcached's event words (fetchers...)
+ * stream its events instead, and a bare "watch" is "watch fetchers" as
+ * in memcached. */
 static void
 cmd_watch(struct request *r, int arg)
 {
@@ -858,6 +883,8 @@ cmd_watch(struct request *r, int arg)
 		obuf_printf(r->out, "CLIENT_ERROR %s\r\n", err);
 		return;
 	}
+	if (r->ntok == 1)
+		r->ctx->watch.categories = 1u << LOG_EV_FETCH;
 	REPLY(r, "OK\r\n");
 	*r->action = PROTO_WATCH;
 }

@@ -693,13 +693,17 @@ count_victim(struct item *it, time_t now, struct cache_stats *st)
 		stat_add(&st->evictions, 1);
 		if (!fetched)
 			stat_add(&st->evicted_unfetched, 1);
-		if (log_event_wanted(LOG_EV_EVICTION))
+		if (log_event_wanted(LOG_EV_EVICTION)) {
+			char k[LOG_EVENT_KEY_MAX];
+
 			log_event(LOG_EV_EVICTION,
-			    "type=eviction key=%.*s fetch=%s ttl=%lld la=%lld "
+			    "type=eviction key=%s fetch=%s ttl=%lld la=%lld "
 			    "clsid=%u",
-			    (int)it->nkey, item_key(it), fetched ? "yes" : "no",
+			    log_event_key(k, item_key(it), it->nkey),
+			    fetched ? "yes" : "no",
 			    it->exptime ? (long long)it->exptime - now : -1LL,
 			    (long long)now - it->atime, item_class_id(it));
+		}
 	}
 }
 
@@ -1240,12 +1244,12 @@ enum cache_result
 cache_store(struct item *it, enum cache_store_op op, uint64_t cas,
     struct cache_stats *st)
 {
-	return cache_store_cas(it, op, cas, NULL, st);
+	return cache_store_cas(it, op, cas, NULL, NULL, st);
 }
 
 enum cache_result
 cache_store_cas(struct item *it, enum cache_store_op op, uint64_t cas,
-    uint64_t *cas_out, struct cache_stats *st)
+    uint64_t *cas_out, struct cache_seen *seen, struct cache_stats *st)
 {
 	time_t now = cache_now();
 	struct shard *s;
@@ -1255,6 +1259,10 @@ cache_store_cas(struct item *it, enum cache_store_op op, uint64_t cas,
 	bool stale;
 	enum cache_result res = store_allowed(op, old, cas, &stale, st);
 
+	if (seen != NULL)
+		*seen = (struct cache_seen){.found = old != NULL,
+		    .cls = old ? item_class_id(old) : 0,
+		    .nbytes = old ? old->nbytes : 0};
 	if (res == CACHE_STORED &&
 	    (op == CACHE_APPEND || op == CACHE_PREPEND)) {
 		/* Too large or no memory for the joined value: memcached
