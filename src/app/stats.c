@@ -261,7 +261,8 @@ stats_general(struct obuf *out)
 	    "STAT admin_total_connections %llu\r\n"
 	    "STAT admin_listen_disabled_num %llu\r\n"
 	    "STAT admin_header_timeouts %llu\r\n"
-	    "STAT admin_refused_hosts %llu\r\n",
+	    "STAT admin_refused_hosts %llu\r\n"
+	    "STAT threadline_version %s\r\n",
 	    (int)getpid(), (long long)(now.tv_sec - stats_started.tv_sec),
 	    (long long)time(NULL), TL_WIRE_VERSION, event_get_version(),
 	    (int)(8 * sizeof(void *)), (long)ru.ru_utime.tv_sec,
@@ -289,7 +290,7 @@ stats_general(struct obuf *out)
 	    (unsigned long long)stats_read(&ac->total_conns),
 	    (unsigned long long)stats_read(&ac->listen_disabled),
 	    (unsigned long long)stats_read(&ac->header_timeouts),
-	    (unsigned long long)stats_read(&ac->bad_hosts));
+	    (unsigned long long)stats_read(&ac->bad_hosts), TL_VERSION);
 	stats_cache(out);
 	stats_end(out);
 }
