@@ -97,13 +97,6 @@ stats_uptime(void)
 	return (long long)(now.tv_sec - stats_started.tv_sec);
 }
 
-/* The answering thread names itself in every stats reply. */
-static void
-stats_end(struct obuf *out)
-{
-	obuf_printf(out, "STAT thread %s\r\nEND\r\n", thread_self_name());
-}
-
 /* One connection counter summed over the workers. */
 static uint64_t
 stats_conn_sum(size_t offset)
@@ -292,7 +285,7 @@ stats_general(struct obuf *out)
 	    (unsigned long long)stats_read(&ac->header_timeouts),
 	    (unsigned long long)stats_read(&ac->bad_hosts), TL_VERSION);
 	stats_cache(out);
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 int
@@ -411,7 +404,7 @@ stats_latency(struct obuf *out)
 		    out, "", proto_class_name(cls), &total[cls]);
 	}
 	pthread_mutex_unlock(&lock);
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 static void
@@ -503,7 +496,7 @@ stats_threads(struct obuf *out)
 		if (stats_thread_role[t->role] != NULL)
 			stats_thread_role[t->role](out, t);
 	}
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 /* memcached's verbosity: 0 by default, 1 with -v, 3 at debug. */
@@ -678,7 +671,7 @@ stats_settings(struct obuf *out)
 	for (size_t j = 0; j < SETTINGS_COUNT; j++)
 		if (stats_settings_memcached(settings[j].stat) == NULL)
 			stats_settings_table_line(out, &settings[j], "-");
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 void
@@ -686,7 +679,7 @@ stats_conns(struct obuf *out)
 {
 	accept_stats_conns(out);
 	workers_stats_conns(out);
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 /*
@@ -886,7 +879,7 @@ stats_slabs(struct obuf *out)
 	    "STAT active_slabs %d\r\n"
 	    "STAT total_malloced %llu\r\n",
 	    active, (unsigned long long)malloced);
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 /* A class counter since the last reset. */
@@ -940,7 +933,7 @@ stats_items(struct obuf *out)
 		STATS_ITEMS_FIELDS(STATS_ITEMS_LINE)
 #undef STATS_ITEMS_LINE
 	}
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 /* "stats sizes": memcached answers so unless started with track_sizes,
@@ -1137,19 +1130,24 @@ stats_detail(const char *args, const char *end, struct obuf *out)
 int
 stats_answer(const char *line, size_t len, struct obuf *out)
 {
+	/* named: the reply's first line names the answering thread. First,
+	 * not last: clients read the last line before END as the group's
+	 * last entry (memcached's t/watcher_connid.t takes its connection's
+	 * id from it in "stats conns"). */
 	static const struct {
 		const char *name;
 		void (*fn)(struct obuf *);
+		bool named;
 	} groups[] = {
-	    {"", stats_general},
-	    {"settings", stats_settings},
-	    {"items", stats_items},
-	    {"slabs", stats_slabs},
-	    {"sizes", stats_sizes},
-	    {"reset", stats_reset},
-	    {"threads", stats_threads},
-	    {"conns", stats_conns},
-	    {"latency", stats_latency},
+	    {"", stats_general, true},
+	    {"settings", stats_settings, true},
+	    {"items", stats_items, true},
+	    {"slabs", stats_slabs, true},
+	    {"sizes", stats_sizes, false},
+	    {"reset", stats_reset, false},
+	    {"threads", stats_threads, true},
+	    {"conns", stats_conns, true},
+	    {"latency", stats_latency, true},
 	};
 	const char *p = line, *end = line + len, *g;
 	size_t glen;
@@ -1169,6 +1167,9 @@ stats_answer(const char *line, size_t len, struct obuf *out)
 	for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
 		if (strlen(groups[i].name) == glen &&
 		    memcmp(groups[i].name, g, glen) == 0) {
+			if (groups[i].named)
+				obuf_printf(out, "STAT thread %s\r\n",
+				    thread_self_name());
 			groups[i].fn(out);
 			return 0;
 		}
