@@ -139,6 +139,35 @@ stats_cache_sum(size_t offset)
 }
 #define CSUM(field) stats_cache_sum(offsetof(struct cache_stats, field))
 
+/* A class counter since the last reset. */
+static uint64_t
+stats_class_since(int cls, size_t offset, const struct cache_class_stats *cs)
+{
+	uint64_t v = *(const uint64_t *)((const char *)cs + offset), b = 0;
+
+	pthread_mutex_lock(&stats_base_lock);
+	if (stats_class_base != NULL && cls < stats_class_nbase)
+		b = *(const uint64_t *)((const char *)&stats_class_base[cls] +
+		                        offset);
+	pthread_mutex_unlock(&stats_base_lock);
+	return v >= b ? v - b : 0;
+}
+
+/* A class counter summed over the classes, since the last reset. */
+static uint64_t
+stats_classes_since(size_t offset)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < cache_class_count(); i++) {
+		struct cache_class_stats cs;
+
+		cache_class_stats(i, &cs);
+		total += stats_class_since(i, offset, &cs);
+	}
+	return total;
+}
+
 /* A cache counter summed over the workers alone: what they did while
  * serving requests, not maint in the background. */
 static uint64_t
@@ -168,11 +197,17 @@ stats_cache(struct obuf *out)
 	/* Every eviction and every reclaim at a store is made inline by
 	 * the worker storing: memcached's direct reclaims. */
 	obuf_printf(out,
+	    "STAT crawler_items_checked %llu\r\n"
+	    "STAT lrutail_reflocked %llu\r\n"
 	    "STAT direct_reclaims %llu\r\n"
 	    "STAT malloc_fails %llu\r\n"
 	    "STAT limit_maxbytes %llu\r\n"
 	    "STAT bytes %llu\r\n"
 	    "STAT curr_items %llu\r\n",
+	    (unsigned long long)stats_classes_since(
+	        offsetof(struct cache_class_stats, crawler_items_checked)),
+	    (unsigned long long)stats_classes_since(
+	        offsetof(struct cache_class_stats, lrutail_reflocked)),
 	    (unsigned long long)(stats_cache_workers(
 	                             offsetof(struct cache_stats, evictions)) +
 	                         stats_cache_workers(
@@ -506,6 +541,16 @@ stats_settings_verbosity(struct obuf *out)
 	obuf_printf(out, "%d", log_verbosity_of_level(log_level_global()));
 }
 
+/* -s: memcached says NULL when there is none, not nothing. */
+static void
+stats_settings_domain_socket(struct obuf *out)
+{
+	obuf_adds(out,
+	    stats_cfg->unix_socket != NULL && stats_cfg->unix_socket[0] != '\0'
+	        ? stats_cfg->unix_socket
+	        : "NULL");
+}
+
 /* The workers running, once 0 ("one per CPU") is resolved. */
 static void
 stats_settings_num_threads(struct obuf *out)
@@ -609,8 +654,11 @@ static const struct stats_setting {
     {"pidfile", NULL, NULL},
     {"daemonize", NULL, NULL},
     {"maxbytes", NULL, stats_settings_maxbytes},
+    /* -S is refused at start-up: SASL is never on. */
+    {"auth_enabled_sasl", "no", NULL},
     {"item_size_max", NULL, NULL},
     {"evictions", NULL, stats_settings_evictions},
+    {"domain_socket", NULL, stats_settings_domain_socket},
     {"cas_enabled", NULL, NULL},
     {"shutdown_command", NULL, NULL},
     {"stat_key_prefix", NULL, stats_settings_key_prefix},
@@ -882,34 +930,26 @@ stats_slabs(struct obuf *out)
 	obuf_adds(out, "END\r\n");
 }
 
-/* A class counter since the last reset. */
-static uint64_t
-stats_class_since(int cls, size_t offset, const struct cache_class_stats *cs)
-{
-	uint64_t v = *(const uint64_t *)((const char *)cs + offset), b = 0;
-
-	pthread_mutex_lock(&stats_base_lock);
-	if (stats_class_base != NULL && cls < stats_class_nbase)
-		b = *(const uint64_t *)((const char *)&stats_class_base[cls] +
-		                        offset);
-	pthread_mutex_unlock(&stats_base_lock);
-	return v >= b ? v - b : 0;
-}
-
-/* The counters of "stats items", memcached's names. */
+/* The counters of "stats items" after outofmemory and tailrepairs,
+ * memcached's names in memcached's order. */
 #define STATS_ITEMS_FIELDS(X)                                                  \
-	X(evicted)                                                             \
-	X(evicted_nonzero)                                                     \
-	X(outofmemory)                                                         \
 	X(reclaimed)                                                           \
 	X(expired_unfetched)                                                   \
 	X(evicted_unfetched)                                                   \
-	X(crawler_reclaimed)
+	X(crawler_reclaimed)                                                   \
+	X(crawler_items_checked)                                               \
+	X(lrutail_reflocked)
+
+/* A counter of class i, "STAT items:I:name N". */
+#define STATS_ITEMS_LINE(f)                                                    \
+	obuf_printf(out, "STAT items:%d:" #f " %llu\r\n", i + 1,               \
+	    (unsigned long long)stats_class_since(                             \
+	        i, offsetof(struct cache_class_stats, f), &cs));
 
 /* "stats items": every class holding items or having counted something;
  * the last number is the items too large for a chunk. CLOCK keeps no
- * times and no LRU segments, so there is no age, evicted_time or
- * number_hot... line. */
+ * LRU: no number_hot... or age_hot... line, age (the LRU tail's idle
+ * time) is 0, and so is tailrepairs (no refcount repair at the tail). */
 void
 stats_items(struct obuf *out)
 {
@@ -923,18 +963,21 @@ stats_items(struct obuf *out)
 			continue;
 		obuf_printf(out,
 		    "STAT items:%d:number %llu\r\n"
+		    "STAT items:%d:age 0\r\n"
 		    "STAT items:%d:mem_requested %llu\r\n",
-		    i + 1, (unsigned long long)cs.items, i + 1,
+		    i + 1, (unsigned long long)cs.items, i + 1, i + 1,
 		    (unsigned long long)cs.mem_requested);
-#define STATS_ITEMS_LINE(f)                                                    \
-	obuf_printf(out, "STAT items:%d:" #f " %llu\r\n", i + 1,               \
-	    (unsigned long long)stats_class_since(                             \
-	        i, offsetof(struct cache_class_stats, f), &cs));
+		STATS_ITEMS_LINE(evicted)
+		STATS_ITEMS_LINE(evicted_nonzero)
+		obuf_printf(out, "STAT items:%d:evicted_time %llu\r\n", i + 1,
+		    (unsigned long long)cs.evicted_time);
+		STATS_ITEMS_LINE(outofmemory)
+		obuf_printf(out, "STAT items:%d:tailrepairs 0\r\n", i + 1);
 		STATS_ITEMS_FIELDS(STATS_ITEMS_LINE)
-#undef STATS_ITEMS_LINE
 	}
 	obuf_adds(out, "END\r\n");
 }
+#undef STATS_ITEMS_LINE
 
 /* "stats sizes": memcached answers so unless started with track_sizes,
  * which has no counterpart here. */
