@@ -144,18 +144,15 @@ START_TEST(test_stats_round_robin)
 }
 END_TEST
 
-/* "stats conns": the thread line first, so the last line before END is
- * the asking connection's own when it is the only client, the line
- * memcached's t/watcher_connid.t takes the connection's id from. */
-START_TEST(test_stats_conns_last_line)
+/* "stats conns" asked on fd: its first line names the thread, and the
+ * last line before END is fd's own connection's, the newest. */
+static void
+test_conns_last_is(int fd)
 {
-	struct harness_server srv;
 	char buf[BUFSZ], addr[64];
 	const char *p, *last, *end;
-	int fd, id;
+	int id;
 
-	harness_server_start(&srv, "srv", 2, NULL);
-	fd = harness_connect(srv.port);
 	harness_cmd(fd, "stats conns\r\n", "END\r\n", buf, sizeof buf);
 	ck_assert_msg(strncmp(buf, "STAT thread worker-", 19) == 0,
 	    "stats conns does not begin with its thread: %s", buf);
@@ -173,7 +170,29 @@ START_TEST(test_stats_conns_last_line)
 	ck_assert_msg(strncmp(last, "STAT ", 5) == 0 && atoi(last + 5) == id,
 	    "the last line before END is not connection %d's: %.*s", id,
 	    (int)(end - last), last);
-	harness_close(fd);
+}
+
+/* "stats conns" lists connections in descriptor order, as memcached, the
+ * thread line first: the last line before END is then the newest
+ * connection's, the line memcached's t/watcher_connid.t takes a client's
+ * connection id from. With two workers, a, b and c go to worker-0,
+ * worker-1, worker-0: listed worker by worker, b would come last. */
+START_TEST(test_stats_conns_last_line)
+{
+	struct harness_server srv;
+	char buf[64];
+	int a, b, c;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	a = harness_connect(srv.port);
+	test_conns_last_is(a);
+	b = harness_connect(srv.port);
+	harness_cmd(b, "version\r\n", "\r\n", buf, sizeof buf);
+	c = harness_connect(srv.port);
+	test_conns_last_is(c);
+	harness_close(a);
+	harness_close(b);
+	harness_close(c);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
