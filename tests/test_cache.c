@@ -2,6 +2,7 @@
  * references outliving removal, expiry and flush, and the maint pass. */
 #include <check.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,58 @@ START_TEST(test_lru_eviction)
 	cache_set_limit(64 * 1024);
 	cache_totals(&t);
 	ck_assert_uint_le(t.bytes, 64 * 1024);
+}
+END_TEST
+
+/* A class counter summed over every class. */
+static uint64_t
+classes_sum(size_t offset)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < cache_class_count(); i++) {
+		struct cache_class_stats cs;
+
+		cache_class_stats(i, &cs);
+		total += *(uint64_t *)((char *)&cs + offset);
+	}
+	return total;
+}
+
+/* memcached's crawler_items_checked: each item maint's pass looks at;
+ * lrutail_reflocked: each victim the eviction passes over because it is
+ * being read, which then stays. */
+START_TEST(test_checked_and_reflocked)
+{
+	char key[32], value[1000];
+	struct item *held;
+
+	put("a", "1", CACHE_SET, 0);
+	put("b", "2", CACHE_SET, 0);
+	put("c", "3", CACHE_SET, 0);
+	ck_assert_uint_eq(cache_reclaim(1024, &st), 0);
+	ck_assert_uint_eq(classes_sum(offsetof(
+	                      struct cache_class_stats, crawler_items_checked)),
+	    3);
+	teardown();
+	setup_sized(256 * 1024, false);
+	memset(value, 'v', sizeof value - 1);
+	value[sizeof value - 1] = '\0';
+	put("held", value, CACHE_SET, 0);
+	held = cache_get("held", 4, false, 0, &st);
+	ck_assert_ptr_nonnull(held);
+	ck_assert_uint_eq(
+	    classes_sum(offsetof(struct cache_class_stats, lrutail_reflocked)),
+	    0);
+	for (int n = 0; n < 1000; n++) {
+		snprintf(key, sizeof key, "key:%d", n);
+		ck_assert_int_eq(put(key, value, CACHE_SET, 0), CACHE_STORED);
+	}
+	ck_assert_uint_gt(
+	    classes_sum(offsetof(struct cache_class_stats, lrutail_reflocked)),
+	    0);
+	cache_release(held);
+	ck_assert_ptr_nonnull(value_of("held"));
 }
 END_TEST
 
@@ -484,6 +537,7 @@ main(void)
 	tcase_add_test(tc, test_expired_is_gone);
 	tcase_add_test(tc, test_flush_all);
 	tcase_add_test(tc, test_lru_eviction);
+	tcase_add_test(tc, test_checked_and_reflocked);
 	tcase_add_test(tc, test_no_evict);
 	tcase_add_test(tc, test_too_large);
 	tcase_add_test(tc, test_large_flood_keeps_small);

@@ -88,7 +88,7 @@ test_version(int fd)
 	ck_assert_msg(strncmp(buf, "VERSION ", 8) == 0, "version: %s", buf);
 }
 
-/* Which worker answers fd, from the last STAT of "stats". */
+/* Which worker answers fd, from the first STAT of "stats". */
 static void
 test_worker_of(int fd, char *name, size_t len)
 {
@@ -1048,7 +1048,7 @@ START_TEST(test_client_commands)
 		const char *out; /* in its stdout, if not NULL */
 	} cases[] = {
 	    {"ping", {"ping"}, 0, "answered"},
-	    {"stats", {"stats"}, 0, "\nthread worker-"},
+	    {"stats", {"stats"}, 0, "thread worker-"},
 	    {"threads", {"threads"}, 0, "THREAD"},
 	    {"set", {"set", "k", "v"}, 0, NULL},
 	    {"get", {"get", "k"}, 0, NULL},

@@ -37,22 +37,23 @@ test_version(int fd)
 	ck_assert_str_eq(buf, VERSION_REPLY);
 }
 
-/* Send "stats"; the worker its reply names, checking the reply's end. */
+/* Send "stats"; the worker its reply names, checking it is the first
+ * line. */
 static void
 test_stats_worker(int fd, char *name, size_t len)
 {
-	char buf[BUFSZ], *p;
+	char buf[BUFSZ];
 
 	harness_cmd(fd, "stats\r\n", "END\r\n", buf, sizeof buf);
 	ck_assert_msg(harness_stat(buf, "thread", name, len),
 	    "no STAT thread in: %s", buf);
 	ck_assert_msg(strncmp(name, "worker-", 7) == 0,
 	    "stats answered by %s, not a worker", name);
-	p = strstr(buf, "STAT thread ");
-	ck_assert_ptr_nonnull(p);
-	ck_assert_msg(strcmp(p + strlen("STAT thread ") + strlen(name),
-	                  "\r\nEND\r\n") == 0,
-	    "stats does not end with STAT thread %s then END", name);
+	ck_assert_msg(
+	    strncmp(buf, "STAT thread ", 12) == 0 &&
+	        strncmp(buf + 12, name, strlen(name)) == 0 &&
+	        strncmp(buf + 12 + strlen(name), "\r\nSTAT pid ", 11) == 0,
+	    "stats does not begin with STAT thread %s then pid", name);
 }
 
 /* The thread field of the first line of text holding needle. */
@@ -139,6 +140,59 @@ START_TEST(test_stats_round_robin)
 	/* Each connection stays with its worker. */
 	test_stats_worker(a, w2, sizeof w2);
 	ck_assert_str_eq(w1, w2);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* "stats conns" asked on fd: its first line names the thread, and the
+ * last line before END is fd's own connection's, the newest. */
+static void
+test_conns_last_is(int fd)
+{
+	char buf[BUFSZ], addr[64];
+	const char *p, *last, *end;
+	int id;
+
+	harness_cmd(fd, "stats conns\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert_msg(strncmp(buf, "STAT thread worker-", 19) == 0,
+	    "stats conns does not begin with its thread: %s", buf);
+	snprintf(addr, sizeof addr, ":addr tcp:127.0.0.1:%d\r\n",
+	    harness_local_port(fd));
+	p = strstr(buf, addr);
+	ck_assert_msg(p != NULL, "no %s in %s", addr, buf);
+	while (p > buf && p[-1] != ' ')
+		p--;
+	id = atoi(p);
+	end = strstr(buf, "\r\nEND\r\n");
+	ck_assert_ptr_nonnull(end);
+	for (last = end; last > buf && last[-1] != '\n'; last--)
+		;
+	ck_assert_msg(strncmp(last, "STAT ", 5) == 0 && atoi(last + 5) == id,
+	    "the last line before END is not connection %d's: %.*s", id,
+	    (int)(end - last), last);
+}
+
+/* "stats conns" lists connections in descriptor order, as memcached, the
+ * thread line first: the last line before END is then the newest
+ * connection's, the line memcached's t/watcher_connid.t takes a client's
+ * connection id from. With two workers, a, b and c go to worker-0,
+ * worker-1, worker-0: listed worker by worker, b would come last. */
+START_TEST(test_stats_conns_last_line)
+{
+	struct harness_server srv;
+	char buf[64];
+	int a, b, c;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	a = harness_connect(srv.port);
+	test_conns_last_is(a);
+	b = harness_connect(srv.port);
+	harness_cmd(b, "version\r\n", "\r\n", buf, sizeof buf);
+	c = harness_connect(srv.port);
+	test_conns_last_is(c);
+	harness_close(a);
+	harness_close(b);
+	harness_close(c);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
@@ -261,8 +315,8 @@ START_TEST(test_pipelined)
 	harness_sends(fd, "version\r\nstats\r\nversion\r\n");
 	harness_recv(fd, buf, sizeof buf, "END\r\n" VERSION_REPLY, 0,
 	    HARNESS_DEADLINE_MS, &eof);
-	ck_assert_msg(strncmp(buf, VERSION_REPLY "STAT pid ",
-	                  strlen(VERSION_REPLY "STAT pid ")) == 0,
+	ck_assert_msg(strncmp(buf, VERSION_REPLY "STAT thread worker-",
+	                  strlen(VERSION_REPLY "STAT thread worker-")) == 0,
 	    "pipelined stats out of order");
 	ck_assert_msg(strstr(buf, "END\r\n" VERSION_REPLY) != NULL &&
 	                  strcmp(strstr(buf, "END\r\n" VERSION_REPLY),
@@ -999,14 +1053,14 @@ int
 main(void)
 {
 	const TTest *tests[] = {test_thread_names, test_stats_round_robin,
-	    test_stats_threads, test_log_thread_names, test_pipelined,
-	    test_line_too_long, test_long_get_line, test_max_connections,
-	    test_daemon, test_daemon_failed_start_removes_pidfile,
-	    test_sighup_reopen, test_sigterm, test_sigterm_last_line,
-	    test_root_needs_user, test_drops_privileges,
-	    test_config_unknown_key, test_config_bad_value,
-	    test_config_check_shipped, test_config_file_applies,
-	    test_maint_reclaims, NULL};
+	    test_stats_conns_last_line, test_stats_threads,
+	    test_log_thread_names, test_pipelined, test_line_too_long,
+	    test_long_get_line, test_max_connections, test_daemon,
+	    test_daemon_failed_start_removes_pidfile, test_sighup_reopen,
+	    test_sigterm, test_sigterm_last_line, test_root_needs_user,
+	    test_drops_privileges, test_config_unknown_key,
+	    test_config_bad_value, test_config_check_shipped,
+	    test_config_file_applies, test_maint_reclaims, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "server", .timeout = 60}, tests);

@@ -111,5 +111,7 @@ const char *conn_state_name(int);
 /* "stats conns" lines; safe from any thread while the owner's list lock is
  * held. */
 void conn_stats(struct conn *, struct obuf *);
+/* The connection's descriptor: what "stats conns" orders by. */
+int conn_fd(const struct conn *);
 
 #endif

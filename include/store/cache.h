@@ -69,6 +69,7 @@ item_class_id(const struct item *it)
 	X(cmd_set)                                                             \
 	X(cmd_flush)                                                           \
 	X(cmd_touch)                                                           \
+	X(cmd_meta)                                                            \
 	X(get_hits)                                                            \
 	X(get_misses)                                                          \
 	X(get_expired)                                                         \
@@ -306,8 +307,11 @@ struct cache_class_stats {
 	uint64_t evicted_unfetched;
 	uint64_t reclaimed; /* dead items whose memory a store took */
 	uint64_t expired_unfetched;
-	uint64_t crawler_reclaimed; /* removed by cache_reclaim */
+	uint64_t crawler_reclaimed;     /* removed by cache_reclaim */
+	uint64_t crawler_items_checked; /* looked at by cache_reclaim */
+	uint64_t lrutail_reflocked; /* eviction's victims passed over: read */
 	uint64_t outofmemory;       /* stores that found no memory */
+	uint64_t evicted_time; /* seconds the last evicted item went unread */
 };
 /* Classes, the large items' included; numbered from 0. */
 int cache_class_count(void);

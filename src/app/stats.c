@@ -97,13 +97,6 @@ stats_uptime(void)
 	return (long long)(now.tv_sec - stats_started.tv_sec);
 }
 
-/* The answering thread names itself in every stats reply. */
-static void
-stats_end(struct obuf *out)
-{
-	obuf_printf(out, "STAT thread %s\r\nEND\r\n", thread_self_name());
-}
-
 /* One connection counter summed over the workers. */
 static uint64_t
 stats_conn_sum(size_t offset)
@@ -146,6 +139,35 @@ stats_cache_sum(size_t offset)
 }
 #define CSUM(field) stats_cache_sum(offsetof(struct cache_stats, field))
 
+/* A class counter since the last reset. */
+static uint64_t
+stats_class_since(int cls, size_t offset, const struct cache_class_stats *cs)
+{
+	uint64_t v = *(const uint64_t *)((const char *)cs + offset), b = 0;
+
+	pthread_mutex_lock(&stats_base_lock);
+	if (stats_class_base != NULL && cls < stats_class_nbase)
+		b = *(const uint64_t *)((const char *)&stats_class_base[cls] +
+		                        offset);
+	pthread_mutex_unlock(&stats_base_lock);
+	return v >= b ? v - b : 0;
+}
+
+/* A class counter summed over the classes, since the last reset. */
+static uint64_t
+stats_classes_since(size_t offset)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < cache_class_count(); i++) {
+		struct cache_class_stats cs;
+
+		cache_class_stats(i, &cs);
+		total += stats_class_since(i, offset, &cs);
+	}
+	return total;
+}
+
 /* A cache counter summed over the workers alone: what they did while
  * serving requests, not maint in the background. */
 static uint64_t
@@ -175,11 +197,17 @@ stats_cache(struct obuf *out)
 	/* Every eviction and every reclaim at a store is made inline by
 	 * the worker storing: memcached's direct reclaims. */
 	obuf_printf(out,
+	    "STAT crawler_items_checked %llu\r\n"
+	    "STAT lrutail_reflocked %llu\r\n"
 	    "STAT direct_reclaims %llu\r\n"
 	    "STAT malloc_fails %llu\r\n"
 	    "STAT limit_maxbytes %llu\r\n"
 	    "STAT bytes %llu\r\n"
 	    "STAT curr_items %llu\r\n",
+	    (unsigned long long)stats_classes_since(
+	        offsetof(struct cache_class_stats, crawler_items_checked)),
+	    (unsigned long long)stats_classes_since(
+	        offsetof(struct cache_class_stats, lrutail_reflocked)),
 	    (unsigned long long)(stats_cache_workers(
 	                             offsetof(struct cache_stats, evictions)) +
 	                         stats_cache_workers(
@@ -261,7 +289,8 @@ stats_general(struct obuf *out)
 	    "STAT admin_total_connections %llu\r\n"
 	    "STAT admin_listen_disabled_num %llu\r\n"
 	    "STAT admin_header_timeouts %llu\r\n"
-	    "STAT admin_refused_hosts %llu\r\n",
+	    "STAT admin_refused_hosts %llu\r\n"
+	    "STAT threadline_version %s\r\n",
 	    (int)getpid(), (long long)(now.tv_sec - stats_started.tv_sec),
 	    (long long)time(NULL), TL_WIRE_VERSION, event_get_version(),
 	    (int)(8 * sizeof(void *)), (long)ru.ru_utime.tv_sec,
@@ -289,9 +318,9 @@ stats_general(struct obuf *out)
 	    (unsigned long long)stats_read(&ac->total_conns),
 	    (unsigned long long)stats_read(&ac->listen_disabled),
 	    (unsigned long long)stats_read(&ac->header_timeouts),
-	    (unsigned long long)stats_read(&ac->bad_hosts));
+	    (unsigned long long)stats_read(&ac->bad_hosts), TL_VERSION);
 	stats_cache(out);
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 int
@@ -410,7 +439,7 @@ stats_latency(struct obuf *out)
 		    out, "", proto_class_name(cls), &total[cls]);
 	}
 	pthread_mutex_unlock(&lock);
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 static void
@@ -502,7 +531,7 @@ stats_threads(struct obuf *out)
 		if (stats_thread_role[t->role] != NULL)
 			stats_thread_role[t->role](out, t);
 	}
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 /* memcached's verbosity: 0 by default, 1 with -v, 3 at debug. */
@@ -510,6 +539,16 @@ static void
 stats_settings_verbosity(struct obuf *out)
 {
 	obuf_printf(out, "%d", log_verbosity_of_level(log_level_global()));
+}
+
+/* -s: memcached says NULL when there is none, not nothing. */
+static void
+stats_settings_domain_socket(struct obuf *out)
+{
+	obuf_adds(out,
+	    stats_cfg->unix_socket != NULL && stats_cfg->unix_socket[0] != '\0'
+	        ? stats_cfg->unix_socket
+	        : "NULL");
 }
 
 /* The workers running, once 0 ("one per CPU") is resolved. */
@@ -615,8 +654,11 @@ static const struct stats_setting {
     {"pidfile", NULL, NULL},
     {"daemonize", NULL, NULL},
     {"maxbytes", NULL, stats_settings_maxbytes},
+    /* -S is refused at start-up: SASL is never on. */
+    {"auth_enabled_sasl", "no", NULL},
     {"item_size_max", NULL, NULL},
     {"evictions", NULL, stats_settings_evictions},
+    {"domain_socket", NULL, stats_settings_domain_socket},
     {"cas_enabled", NULL, NULL},
     {"shutdown_command", NULL, NULL},
     {"stat_key_prefix", NULL, stats_settings_key_prefix},
@@ -677,7 +719,7 @@ stats_settings(struct obuf *out)
 	for (size_t j = 0; j < SETTINGS_COUNT; j++)
 		if (stats_settings_memcached(settings[j].stat) == NULL)
 			stats_settings_table_line(out, &settings[j], "-");
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 void
@@ -685,7 +727,7 @@ stats_conns(struct obuf *out)
 {
 	accept_stats_conns(out);
 	workers_stats_conns(out);
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
 /*
@@ -885,37 +927,29 @@ stats_slabs(struct obuf *out)
 	    "STAT active_slabs %d\r\n"
 	    "STAT total_malloced %llu\r\n",
 	    active, (unsigned long long)malloced);
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
 
-/* A class counter since the last reset. */
-static uint64_t
-stats_class_since(int cls, size_t offset, const struct cache_class_stats *cs)
-{
-	uint64_t v = *(const uint64_t *)((const char *)cs + offset), b = 0;
-
-	pthread_mutex_lock(&stats_base_lock);
-	if (stats_class_base != NULL && cls < stats_class_nbase)
-		b = *(const uint64_t *)((const char *)&stats_class_base[cls] +
-		                        offset);
-	pthread_mutex_unlock(&stats_base_lock);
-	return v >= b ? v - b : 0;
-}
-
-/* The counters of "stats items", memcached's names. */
+/* The counters of "stats items" after outofmemory and tailrepairs,
+ * memcached's names in memcached's order. */
 #define STATS_ITEMS_FIELDS(X)                                                  \
-	X(evicted)                                                             \
-	X(evicted_nonzero)                                                     \
-	X(outofmemory)                                                         \
 	X(reclaimed)                                                           \
 	X(expired_unfetched)                                                   \
 	X(evicted_unfetched)                                                   \
-	X(crawler_reclaimed)
+	X(crawler_reclaimed)                                                   \
+	X(crawler_items_checked)                                               \
+	X(lrutail_reflocked)
+
+/* A counter of class i, "STAT items:I:name N". */
+#define STATS_ITEMS_LINE(f)                                                    \
+	obuf_printf(out, "STAT items:%d:" #f " %llu\r\n", i + 1,               \
+	    (unsigned long long)stats_class_since(                             \
+	        i, offsetof(struct cache_class_stats, f), &cs));
 
 /* "stats items": every class holding items or having counted something;
  * the last number is the items too large for a chunk. CLOCK keeps no
- * times and no LRU segments, so there is no age, evicted_time or
- * number_hot... line. */
+ * LRU: no number_hot... or age_hot... line, age (the LRU tail's idle
+ * time) is 0, and so is tailrepairs (no refcount repair at the tail). */
 void
 stats_items(struct obuf *out)
 {
@@ -929,18 +963,21 @@ stats_items(struct obuf *out)
 			continue;
 		obuf_printf(out,
 		    "STAT items:%d:number %llu\r\n"
+		    "STAT items:%d:age 0\r\n"
 		    "STAT items:%d:mem_requested %llu\r\n",
-		    i + 1, (unsigned long long)cs.items, i + 1,
+		    i + 1, (unsigned long long)cs.items, i + 1, i + 1,
 		    (unsigned long long)cs.mem_requested);
-#define STATS_ITEMS_LINE(f)                                                    \
-	obuf_printf(out, "STAT items:%d:" #f " %llu\r\n", i + 1,               \
-	    (unsigned long long)stats_class_since(                             \
-	        i, offsetof(struct cache_class_stats, f), &cs));
+		STATS_ITEMS_LINE(evicted)
+		STATS_ITEMS_LINE(evicted_nonzero)
+		obuf_printf(out, "STAT items:%d:evicted_time %llu\r\n", i + 1,
+		    (unsigned long long)cs.evicted_time);
+		STATS_ITEMS_LINE(outofmemory)
+		obuf_printf(out, "STAT items:%d:tailrepairs 0\r\n", i + 1);
 		STATS_ITEMS_FIELDS(STATS_ITEMS_LINE)
-#undef STATS_ITEMS_LINE
 	}
-	stats_end(out);
+	obuf_adds(out, "END\r\n");
 }
+#undef STATS_ITEMS_LINE
 
 /* "stats sizes": memcached answers so unless started with track_sizes,
  * which has no counterpart here. */
@@ -1136,19 +1173,24 @@ stats_detail(const char *args, const char *end, struct obuf *out)
 int
 stats_answer(const char *line, size_t len, struct obuf *out)
 {
+	/* named: the reply's first line names the answering thread. First,
+	 * not last: clients read the last line before END as the group's
+	 * last entry (memcached's t/watcher_connid.t takes its connection's
+	 * id from it in "stats conns"). */
 	static const struct {
 		const char *name;
 		void (*fn)(struct obuf *);
+		bool named;
 	} groups[] = {
-	    {"", stats_general},
-	    {"settings", stats_settings},
-	    {"items", stats_items},
-	    {"slabs", stats_slabs},
-	    {"sizes", stats_sizes},
-	    {"reset", stats_reset},
-	    {"threads", stats_threads},
-	    {"conns", stats_conns},
-	    {"latency", stats_latency},
+	    {"", stats_general, true},
+	    {"settings", stats_settings, true},
+	    {"items", stats_items, true},
+	    {"slabs", stats_slabs, true},
+	    {"sizes", stats_sizes, false},
+	    {"reset", stats_reset, false},
+	    {"threads", stats_threads, true},
+	    {"conns", stats_conns, true},
+	    {"latency", stats_latency, true},
 	};
 	const char *p = line, *end = line + len, *g;
 	size_t glen;
@@ -1168,6 +1210,9 @@ stats_answer(const char *line, size_t len, struct obuf *out)
 	for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
 		if (strlen(groups[i].name) == glen &&
 		    memcmp(groups[i].name, g, glen) == 0) {
+			if (groups[i].named)
+				obuf_printf(out, "STAT thread %s\r\n",
+				    thread_self_name());
 			groups[i].fn(out);
 			return 0;
 		}

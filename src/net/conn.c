@@ -543,6 +543,12 @@ conn_shutdown(struct conn *c, const char *why)
 		conn_wait(c, 0);
 }
 
+int
+conn_fd(const struct conn *c)
+{
+	return c->fd;
+}
+
 void
 conn_stats(struct conn *c, struct obuf *out)
 {

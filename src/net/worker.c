@@ -360,16 +360,43 @@ worker_latency(int i)
 	return &workers[i].lat;
 }
 
+/* Two connections in descriptor order, for qsort. */
+static int
+workers_conn_cmp(const void *a, const void *b)
+{
+	int fa = conn_fd(*(struct conn *const *)a),
+	    fb = conn_fd(*(struct conn *const *)b);
+
+	return (fa > fb) - (fa < fb);
+}
+
+/* Every worker's connections in descriptor order, as memcached lists
+ * them: a client that takes its id from the last line finds its own, the
+ * newest, whichever worker holds it. All the lists are locked at once, in
+ * worker order, which every caller keeps; a worker only ever takes its
+ * own otherwise. */
 void
 workers_stats_conns(struct obuf *out)
 {
-	for (int i = 0; i < nworkers; i++) {
-		struct worker *w = &workers[i];
-		struct conn *c;
+	struct conn **all = NULL, *c;
+	size_t n = 0, cap = 0;
 
-		pthread_mutex_lock(&w->conns_lock);
-		TAILQ_FOREACH(c, &w->conns, entry)
-		conn_stats(c, out);
-		pthread_mutex_unlock(&w->conns_lock);
-	}
+	for (int i = 0; i < nworkers; i++)
+		pthread_mutex_lock(&workers[i].conns_lock);
+	for (int i = 0; i < nworkers; i++)
+		TAILQ_FOREACH(c, &workers[i].conns, entry)
+		{
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				all = xreallocarray(all, cap, sizeof *all);
+			}
+			all[n++] = c;
+		}
+	if (n > 0)
+		qsort(all, n, sizeof *all, workers_conn_cmp);
+	for (size_t k = 0; k < n; k++)
+		conn_stats(all[k], out);
+	for (int i = nworkers - 1; i >= 0; i--)
+		pthread_mutex_unlock(&workers[i].conns_lock);
+	free(all);
 }

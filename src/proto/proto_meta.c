@@ -828,7 +828,9 @@ meta_arith(struct meta_req *m, struct meta_line *l)
 /* me key [b]: memcached's debug line, with our item's numbers: exp (as
  * memcached computes it: seconds since the expiry, -1 for none), la,
  * cas, fetch, cls (our size class, from 1; 0 for an item with a mapping
- * of its own) and size (our header, key and value). */
+ * of its own) and size (our header, key and value). Counted in cmd_meta
+ * once its key is read, found or not: memcached 1.6.18 counts there and
+ * only there (mg, ms, md, ma and mn are not in it). */
 static void
 meta_debug(struct meta_req *m, struct meta_line *l)
 {
@@ -848,6 +850,7 @@ meta_debug(struct meta_req *m, struct meta_line *l)
 			return;
 		}
 	}
+	stat_add(&m->ctx->st->cmd_meta, 1);
 	if (!cache_debug(l->key, l->nkey, &d)) {
 		obuf_add(m->out, "EN\r\n", 4);
 		return;

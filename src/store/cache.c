@@ -86,8 +86,13 @@ struct class_counts {
 	_Atomic uint64_t evicted_unfetched;
 	_Atomic uint64_t reclaimed; /* dead items whose memory was taken */
 	_Atomic uint64_t expired_unfetched;
-	_Atomic uint64_t crawler_reclaimed; /* by maint's background pass */
-	_Atomic uint64_t outofmemory;       /* stores that found no memory */
+	_Atomic uint64_t crawler_reclaimed;     /* by maint's background pass */
+	_Atomic uint64_t crawler_items_checked; /* items that pass looked at */
+	_Atomic uint64_t
+	    lrutail_reflocked;        /* victims passed over: being read */
+	_Atomic uint64_t outofmemory; /* stores that found no memory */
+	/* Seconds the last item evicted had gone unread: a gauge, stored. */
+	_Atomic uint64_t evicted_time;
 };
 
 struct slab_page {
@@ -678,6 +683,9 @@ count_victim(struct item *it, time_t now, struct cache_stats *st)
 			class_count(&cc->expired_unfetched);
 	} else {
 		class_count(&cc->evicted);
+		atomic_store_explicit(&cc->evicted_time,
+		    (uint64_t)((uint32_t)now - it->atime),
+		    memory_order_relaxed);
 		if (it->exptime != 0)
 			class_count(&cc->evicted_nonzero);
 		if (!fetched)
@@ -732,7 +740,10 @@ try_take(struct item *it, time_t now, struct cache_stats *st, bool large)
 		shard_detach(s, shard_slot_of(s, it), it, large);
 		atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
 		taken = true;
-	}
+	} else if (atomic_load_explicit(&it->state, memory_order_relaxed) &
+	           ITEM_LINKED)
+		/* memcached's lrutail_reflocked: a victim someone reads. */
+		class_count(&class_counts_of(it)->lrutail_reflocked);
 	pthread_mutex_unlock(&s->lock);
 	return taken;
 }
@@ -1757,6 +1768,8 @@ cache_reclaim(unsigned budget, struct cache_stats *st)
 			while (*pp != NULL) {
 				struct item *it = *pp;
 
+				class_count(&class_counts_of(it)
+				                 ->crawler_items_checked);
 				if (!item_dead(it, now)) {
 					pp = &it->hnext;
 					continue;
@@ -1849,6 +1862,12 @@ class_counts_copy(struct cache_class_stats *cs, struct class_counts *cc)
 	    atomic_load_explicit(&cc->expired_unfetched, memory_order_relaxed);
 	cs->crawler_reclaimed =
 	    atomic_load_explicit(&cc->crawler_reclaimed, memory_order_relaxed);
+	cs->crawler_items_checked = atomic_load_explicit(
+	    &cc->crawler_items_checked, memory_order_relaxed);
+	cs->lrutail_reflocked =
+	    atomic_load_explicit(&cc->lrutail_reflocked, memory_order_relaxed);
+	cs->evicted_time =
+	    atomic_load_explicit(&cc->evicted_time, memory_order_relaxed);
 	cs->outofmemory =
 	    atomic_load_explicit(&cc->outofmemory, memory_order_relaxed);
 }
