@@ -516,6 +516,46 @@ harness_server_attach(struct harness_server *srv, pid_t pid, const char *log)
 	ck_assert_msg(srv->port > 0 && srv->port < 65536, "bad port %s", port);
 }
 
+/* Each live thread of pid as "name:wchan", for a stop that hangs. */
+static void
+harness_threads(pid_t pid, char *buf, size_t len)
+{
+	char path[320], name[32], wchan[64];
+	struct dirent *d;
+	size_t used = 0;
+	DIR *dir;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if ((dir = opendir(path)) == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL && used + 1 < len) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(name, sizeof name, "?");
+		snprintf(wchan, sizeof wchan, "?");
+		snprintf(path, sizeof path, "/proc/%d/task/%s/comm", (int)pid,
+		    d->d_name);
+		if ((f = fopen(path, "r")) != NULL) {
+			if (fscanf(f, "%31s", name) != 1)
+				snprintf(name, sizeof name, "?");
+			fclose(f);
+		}
+		snprintf(path, sizeof path, "/proc/%d/task/%s/wchan", (int)pid,
+		    d->d_name);
+		if ((f = fopen(path, "r")) != NULL) {
+			if (fscanf(f, "%63s", wchan) != 1)
+				snprintf(wchan, sizeof wchan, "?");
+			fclose(f);
+		}
+		used += (size_t)snprintf(
+		    buf + used, len - used, "%s:%s ", name, wchan);
+	}
+	closedir(dir);
+}
+
 /* SIGTERM, then wait; SIGKILL and fail if it does not exit in time.
  * Returns the exit code. */
 int
@@ -529,11 +569,17 @@ harness_server_stop(struct harness_server *srv)
 	    kill(pid, SIGTERM) == 0, "kill %d: %s", (int)pid, strerror(errno));
 	code = harness_wait(pid, HARNESS_DEADLINE_MS);
 	if (code == -1) {
+		char threads[1024], tail[1024];
+
+		harness_threads(pid, threads, sizeof threads);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		srv->pid = 0;
-		ck_abort_msg("threadlined %d still running %d ms after SIGTERM",
-		    (int)pid, HARNESS_DEADLINE_MS);
+		ck_abort_msg(
+		    "threadlined %d still running %d ms after SIGTERM; "
+		    "threads: %s; log ends: %s",
+		    (int)pid, HARNESS_DEADLINE_MS, threads,
+		    harness_tail(srv->log, tail, sizeof tail));
 	}
 	srv->pid = 0;
 	return code;
