@@ -558,7 +558,6 @@ static void
 bin_stat(struct bin_req *r)
 {
 	struct obuf tmp;
-	char group[64];
 	size_t n;
 	int rc;
 
@@ -593,15 +592,15 @@ bin_stat(struct bin_req *r)
 		} else
 			rc = -1;
 	} else {
-		/* A group of memcached's get_stats: matched whole. */
-		n = r->keylen < sizeof group - 1 ? r->keylen : sizeof group - 1;
-		memcpy(group, r->key, n);
-		group[n] = '\0';
-		rc = n == r->keylen && memchr(group, ' ', n) == NULL &&
-		             strcmp(group, "detail") != 0 &&
-		             strcmp(group, "cachedump") != 0
-		         ? hooks.stats(group, n, &tmp)
-		         : -1;
+		/* The groups of memcached's get_stats, matched whole;
+		 * "conns" and the rest are the text protocol's alone. */
+		static const char *const groups[] = {"items", "slabs", "sizes"};
+
+		rc = -1;
+		for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+			if (r->keylen == strlen(groups[i]) &&
+			    memcmp(r->key, groups[i], r->keylen) == 0)
+				rc = hooks.stats(groups[i], r->keylen, &tmp);
 	}
 	if (rc == -1) {
 		obuf_free(&tmp);
@@ -832,14 +831,15 @@ proto_bin_process(struct proto_ctx *ctx, const char *buf, size_t len,
 			pos += n;
 			continue;
 		}
-		if (h[0] != PROTO_BIN_MAGIC) {
-			/* memcached closes without a word. */
-			*action = PROTO_CLOSE;
-			return len;
-		}
 		if (avail < BIN_HEADER_LEN) {
 			ctx->need = BIN_HEADER_LEN;
 			break;
+		}
+		if (h[0] != PROTO_BIN_MAGIC) {
+			/* memcached reads the whole header, then closes
+			 * without a word. */
+			*action = PROTO_CLOSE;
+			return len;
 		}
 		r.op = h[1];
 		r.keylen = get16(h + 2);
