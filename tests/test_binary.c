@@ -436,10 +436,101 @@ START_TEST(test_catalogue)
 }
 END_TEST
 
+/* A server of its own with -B mode; its port. */
+static int
+binding_server(struct harness_server *srv, const char *mode)
+{
+	const char *args[] = {"-B", mode, NULL};
+
+	harness_server_start(srv, mode, 1, args);
+	return srv->port;
+}
+
+/* -B binary: an ASCII request (once a header's length is in) closes the
+ * connection without a word, as memcached's; stats settings says binary. */
+START_TEST(test_binding_binary)
+{
+	struct harness_server srv;
+	unsigned char req[64], res[256];
+	char buf[256];
+	bool eof = false;
+	size_t n;
+	int fd;
+
+	fd = harness_connect(binding_server(&srv, "binary"));
+	/* A header's worth: memcached reads 24 bytes before it looks. */
+	harness_sends(fd, "version\r\nversion\r\nversion\r\n");
+	n = harness_recv(
+	    fd, buf, sizeof buf, NULL, 1, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_msg(
+	    n == 0 && eof, "-B binary answered ASCII: %.*s", (int)n, buf);
+	harness_close(fd);
+	fd = harness_connect(srv.port);
+	harness_send(
+	    fd, req, pkt_build(req, 0x0a, NULL, NULL, 0, NULL, 0, 0, 9, 0));
+	n = pkt_read(fd, res, sizeof res, "noop");
+	ck_assert_msg(n == 24 && res[0] == 0x81 && res[1] == 0x0a, "noop");
+	harness_close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* -B ascii: the binary header is read as a line (memcached's reads it so
+ * too: a NUL ends it), and stats settings says ascii; the default says
+ * auto-negotiate, as memcached's. */
+START_TEST(test_binding_ascii)
+{
+	struct harness_server srv;
+	char buf[8192];
+	int fd;
+
+	fd = harness_connect(binding_server(&srv, "ascii"));
+	harness_send(fd, "\x80\x0b\0\0\r\n", 6);
+	harness_cmd(fd, "", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "ERROR\r\n");
+	harness_cmd(fd, "stats settings\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert_msg(
+	    strstr(buf, "STAT binding_protocol ascii\r\n"), "%s", buf);
+	harness_close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	fd = harness_connect(tl.port);
+	harness_cmd(fd, "stats settings\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert_msg(
+	    strstr(buf, "STAT binding_protocol auto-negotiate\r\n"), "%s", buf);
+	harness_close(fd);
+}
+END_TEST
+
+/* A value past item_size_max is refused with Too large. and swallowed;
+ * the connection goes on (memcached: the same bytes, sent once the value
+ * is swallowed). */
+START_TEST(test_too_large)
+{
+	static unsigned char req[3 << 20], res[256];
+	static char val[(2 << 20) + 1];
+	size_t n;
+	int fd = harness_connect(tl.port);
+
+	memset(val, 'x', sizeof val - 1);
+	n = pkt_build(req, 0x01, "big", "\0\0\0\0\0\0\0\0", 8, val, 0, 0, 5, 0);
+	n += pkt_build(req + n, 0x0a, NULL, NULL, 0, NULL, 0, 0, 6, 0);
+	harness_send(fd, req, n);
+	n = pkt_read(fd, res, sizeof res, "set");
+	ck_assert_msg(n == 34 && res[7] == 0x03 &&
+	                  memcmp(res + 24, "Too large.", 10) == 0,
+	    "set of 2 MB");
+	n = pkt_read(fd, res, sizeof res, "noop");
+	ck_assert_msg(
+	    n == 24 && res[1] == 0x0a && get32(res + 12) == 6, "noop after");
+	harness_close(fd);
+}
+END_TEST
+
 int
 main(void)
 {
-	const TTest *tests[] = {test_catalogue, NULL};
+	const TTest *tests[] = {test_catalogue, test_binding_binary,
+	    test_binding_ascii, test_too_large, NULL};
 
 	return harness_run_suite(&(struct harness_suite){.name = "binary",
 	                             .setup = setup,
