@@ -279,9 +279,12 @@ pkt_build(unsigned char *buf, uint8_t op, const char *key, const char *ext,
 	put32(buf + 8, (uint32_t)((long)(extlen + nk + nv) + body_extra));
 	put32(buf + 12, opaque);
 	put64(buf + 16, cas);
-	memcpy(buf + 24, ext, extlen);
-	memcpy(buf + 24 + extlen, key, nk);
-	memcpy(buf + 24 + extlen + nk, val, nv);
+	if (ext != NULL)
+		memcpy(buf + 24, ext, extlen);
+	if (key != NULL)
+		memcpy(buf + 24 + extlen, key, nk);
+	if (val != NULL)
+		memcpy(buf + 24 + extlen + nk, val, nv);
 	return 24 + extlen + nk + nv;
 }
 

@@ -214,7 +214,7 @@ bin_ok(struct bin_req *r, const void *body, uint32_t len, uint64_t cas,
 		return;
 	}
 	bin_header(r, BIN_OK, 0, 0, len, cas);
-	if (len > 0)
+	if (body != NULL && len > 0)
 		obuf_add(r->out, body, len);
 }
 
