@@ -493,13 +493,14 @@ START_TEST(test_binding_ascii)
 	ck_assert_str_eq(buf, "ERROR\r\n");
 	harness_cmd(fd, "stats settings\r\n", "END\r\n", buf, sizeof buf);
 	ck_assert_msg(
-	    strstr(buf, "STAT binding_protocol ascii\r\n"), "%s", buf);
+	    strstr(buf, "\r\nSTAT binding_protocol ascii\r\n"), "%s", buf);
 	harness_close(fd);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 	fd = harness_connect(tl.port);
 	harness_cmd(fd, "stats settings\r\n", "END\r\n", buf, sizeof buf);
 	ck_assert_msg(
-	    strstr(buf, "STAT binding_protocol auto-negotiate\r\n"), "%s", buf);
+	    strstr(buf, "\r\nSTAT binding_protocol auto-negotiate\r\n"), "%s",
+	    buf);
 	harness_close(fd);
 }
 END_TEST

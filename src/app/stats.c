@@ -638,10 +638,10 @@ stats_settings_binding(struct obuf *out)
 	static const char *const names[] = {
 	    "ascii", "auto-negotiate", "binary"};
 
-	obuf_printf(out, "STAT binding_protocol %s\r\n",
-	    names[stats_cfg->protocol >= 0 && stats_cfg->protocol <= 2
-	              ? stats_cfg->protocol
-	              : 1]);
+	obuf_adds(
+	    out, names[stats_cfg->protocol >= 0 && stats_cfg->protocol <= 2
+	                   ? stats_cfg->protocol
+	                   : 1]);
 }
 
 /* The lines memcached prints, in its order and under its names, which
