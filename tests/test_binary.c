@@ -530,11 +530,49 @@ START_TEST(test_too_large)
 }
 END_TEST
 
+/* Binary requests get the text protocol's access and slow-request
+ * lines, by the worker that answered. */
+START_TEST(test_access_log)
+{
+	const char *args[] = {"-vv", "--access-log", "--slow-us", "1", NULL};
+	struct harness_server srv;
+	unsigned char req[256], res[256];
+	size_t n;
+	int fd;
+
+	harness_server_start(&srv, "acc", 1, args);
+	fd = harness_connect(srv.port);
+	n = pkt_build(req, 0x01, "ak", "\0\0\0\0\0\0\0\0", 8, "v", 0, 0, 1, 0);
+	n += pkt_build(req + n, 0x00, "ak", NULL, 0, NULL, 0, 0, 2, 0);
+	n += pkt_build(req + n, 0x09, "nokey", NULL, 0, NULL, 0, 0, 3, 0);
+	n += pkt_build(req + n, 0x0a, NULL, NULL, 0, NULL, 0, 0, 4, 0);
+	harness_send(fd, req, n);
+	for (int i = 0; i < 3; i++)
+		ck_assert(pkt_read(fd, res, sizeof res, "reply") > 0);
+	ck_assert(harness_file_wait(
+	    srv.log, "worker-0 info access conn=", HARNESS_DEADLINE_MS));
+	ck_assert_msg(harness_file_wait(srv.log,
+	                  " cmd=set keys=1 key=ak result=stored us=",
+	                  HARNESS_DEADLINE_MS),
+	    "no set line");
+	ck_assert(harness_file_wait(
+	    srv.log, " cmd=get keys=1 key=ak result=hit", HARNESS_DEADLINE_MS));
+	ck_assert(harness_file_wait(srv.log,
+	    " cmd=getq keys=1 key=nokey result=miss", HARNESS_DEADLINE_MS));
+	ck_assert(harness_file_wait(
+	    srv.log, " cmd=noop keys=0 key=- result=ok", HARNESS_DEADLINE_MS));
+	ck_assert(harness_file_wait(
+	    srv.log, "worker-0 warn slow request: conn=", HARNESS_DEADLINE_MS));
+	harness_close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 int
 main(void)
 {
 	const TTest *tests[] = {test_catalogue, test_binding_binary,
-	    test_binding_ascii, test_too_large, NULL};
+	    test_binding_ascii, test_too_large, test_access_log, NULL};
 
 	return harness_run_suite(&(struct harness_suite){.name = "binary",
 	                             .setup = setup,

@@ -300,10 +300,8 @@ bin_get(struct bin_req *r)
 	r->nkeys = 1;
 	if (it == NULL) {
 		r->res = "miss";
-		if (r->quiet) {
-			r->res = "noreply";
+		if (r->quiet)
 			return;
-		}
 		if (!with_key) {
 			bin_error(r, BIN_ENOENT);
 			r->res = "miss";
