@@ -1,8 +1,8 @@
 /* Conformance with real memcached clients, against the real threadlined:
- * memccapable's ASCII suite, a pymemcache round-trip script, memcaslap with
- * data verification (all from Debian packages that tools/dev installs),
- * and a concurrency test of our own: many clients on all workers doing
- * set/get/incr on overlapping keys. */
+ * memccapable's ASCII and binary suites, a pymemcache round-trip script,
+ * memcaslap with data verification (all from Debian packages that tools/dev
+ * installs), and a concurrency test of our own: many clients on all workers
+ * doing set/get/incr on overlapping keys. */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -81,6 +81,35 @@ START_TEST(test_memccapable)
 	ck_assert_msg(code == 0 && strstr(out, "All tests passed") != NULL &&
 	                  strstr(out, "[FAIL]") == NULL,
 	    "memccapable exit %d:\n%s", code, all);
+	free(out);
+	free(all);
+}
+END_TEST
+
+/* How many times needle is in s. */
+static size_t
+count_of(const char *s, const char *needle)
+{
+	size_t n = 0;
+
+	for (; (s = strstr(s, needle)) != NULL; s += strlen(needle))
+		n++;
+	return n;
+}
+
+/* memccapable -b: its 27 binary-protocol tests. */
+START_TEST(test_memccapable_binary)
+{
+	char port[16], *out, *all;
+	const char *args[] = {"-b", "-h", "127.0.0.1", "-p", port, NULL};
+	int code;
+
+	snprintf(port, sizeof port, "%d", srv.port);
+	code = tool_run("memccapable", "memccapable", args, &out, &all);
+	ck_assert_msg(code == 0 && strstr(out, "All tests passed") != NULL &&
+	                  strstr(out, "[FAIL]") == NULL &&
+	                  count_of(out, "[pass]") == 27,
+	    "memccapable -b exit %d:\n%s", code, all);
 	free(out);
 	free(all);
 }
@@ -438,8 +467,9 @@ END_TEST
 int
 main(void)
 {
-	const TTest *tests[] = {test_memccapable, test_pymemcache,
-	    test_memcaslap_verify, test_concurrency, test_storm, NULL};
+	const TTest *tests[] = {test_memccapable, test_memccapable_binary,
+	    test_pymemcache, test_memcaslap_verify, test_concurrency,
+	    test_storm, NULL};
 
 	return harness_run_suite(&(struct harness_suite){.name = "clients",
 	                             .setup = setup,

@@ -266,7 +266,6 @@ START_TEST(test_refused)
 	    {{"-o", "ssl_chain_cert=/etc/c.pem"}, "-o ssl_chain_cert (TLS)"},
 	    {{"-U", "11211"}, "for udp_port: expected 0 (off): threadline has "
 	                      "no UDP"},
-	    {{"-B", "binary"}, "threadline has no binary protocol"},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -390,8 +390,8 @@ START_TEST(test_args_memcached_refused)
 	    {{"-U", "11211"},
 	        "bad value '11211' for udp_port: expected 0 (off): threadline "
 	        "has no UDP"},
-	    {{"-B", "binary"}, "bad value 'binary' for protocol: expected "
-	                       "ascii or auto: threadline has no binary"},
+	    {{"-B", "utf8"}, "bad value 'utf8' for protocol: expected "
+	                     "ascii, auto or binary"},
 	    {{"-o", "bogus"}, "unknown extended option 'bogus' in -o"},
 	    {{"-o", "idle_timeout"}, "-o idle_timeout needs a value"},
 	    {{"-f", "1.0"}, "bad value '1.0' for -f"},

@@ -46,7 +46,7 @@ struct config {
 	int udp_port;      /* -U: only 0, we have no UDP */
 	int backlog;       /* -b */
 	int reqs_per_event;
-	int protocol; /* -B: 0 ascii, 1 auto */
+	int protocol; /* -B: enum proto_binding (ascii, auto, binary) */
 	bool cas;     /* false: -C */
 	bool flush_enabled;
 	bool dump_enabled;

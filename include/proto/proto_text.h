@@ -59,6 +59,14 @@ struct proto_latency {
 	struct lat_hist cls[PROTO_CLS_COUNT];
 };
 
+/* memcached's -B; auto: each connection's first byte says (0x80:
+ * binary). */
+enum proto_binding {
+	PROTO_BIND_ASCII,
+	PROTO_BIND_AUTO,
+	PROTO_BIND_BINARY,
+};
+
 /* What the server lends the protocol, set once before any request. */
 struct proto_hooks {
 	/* Answer "stats" (group of length 0) or "stats GROUP [ARGS]" (the
@@ -79,6 +87,8 @@ struct proto_hooks {
 	/* A request that takes this many microseconds or more is logged
 	 * (warn, a few lines a second per worker at most); 0: none. */
 	unsigned long long slow_us;
+	/* memcached's -B: which protocol a connection speaks. */
+	enum proto_binding binding;
 };
 
 /* One connection's protocol state; lives as long as the connection. */
@@ -93,6 +103,8 @@ struct proto_ctx {
 	unsigned long cmds;        /* requests handled by the last call */
 	size_t need;               /* bytes the next request needs buffered */
 	unsigned long long skip;   /* data bytes still to discard */
+	bool binary;               /* speaks the binary protocol */
+	bool decided;              /* binary is known */
 };
 
 /* Answer every complete request in buf; return the bytes consumed. When a

@@ -22,8 +22,9 @@ static const char *const settings_log_formats[] = {
     NULL,
 };
 
-/* memcached's -B: the binary protocol is not among them. */
-static const char *const settings_protocols[] = {"ascii", "auto", NULL};
+/* memcached's -B, in the order of enum proto_binding. */
+static const char *const settings_protocols[] = {
+    "ascii", "auto", "binary", NULL};
 
 /* The level of every thread of one role, over the global "level". */
 #define SETTINGS_ROLE_LEVEL(role, name, what)                                  \
@@ -272,9 +273,10 @@ const struct setting settings[] = {
         .choices = settings_protocols,
         .offset = offsetof(struct config, protocol),
         .def = "auto",
-        .expect = "ascii or auto: threadline has no binary protocol",
+        .expect = "ascii, auto or binary",
         .stat = "binding_protocol",
-        .help = "memcached's protocol choice; both mean the ASCII protocol",
+        .help = "memcached's protocol choice: auto reads each "
+                "connection's first byte (0x80: binary)",
     },
     {
         .section = "server",

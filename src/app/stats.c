@@ -631,6 +631,19 @@ stats_settings_evictions(struct obuf *out)
 	obuf_adds(out, stats_cfg->evict ? "on" : "off");
 }
 
+/* memcached's word for -B; ours is the option's. */
+static void
+stats_settings_binding(struct obuf *out)
+{
+	static const char *const names[] = {
+	    "ascii", "auto-negotiate", "binary"};
+
+	obuf_adds(
+	    out, names[stats_cfg->protocol >= 0 && stats_cfg->protocol <= 2
+	                   ? stats_cfg->protocol
+	                   : 1]);
+}
+
 /* The lines memcached prints, in its order and under its names, which
  * tools read. A setting of the table whose stats name is here prints
  * here, as configured unless value shows what runs now (levels, threads
@@ -660,6 +673,7 @@ static const struct stats_setting {
     {"evictions", NULL, stats_settings_evictions},
     {"domain_socket", NULL, stats_settings_domain_socket},
     {"cas_enabled", NULL, NULL},
+    {"binding_protocol", NULL, stats_settings_binding},
     {"shutdown_command", NULL, NULL},
     {"stat_key_prefix", NULL, stats_settings_key_prefix},
     {"detail_enabled", NULL, stats_settings_detail_enabled},

@@ -25,6 +25,7 @@
 #include "maint.h"
 #include "notify.h"
 #include "privdrop.h"
+#include "proto_bin.h"
 #include "proto_text.h"
 #include "stats.h"
 #include "thread.h"
@@ -372,7 +373,7 @@ main_setup_service(const struct config *cfg)
 	        .item_max = cfg->item_max,
 	        .no_evict = !cfg->evict}) == -1)
 		fatalx("cannot set up the cache");
-	proto_text_init(&(struct proto_hooks){.stats = stats_answer,
+	struct proto_hooks hooks = {.stats = stats_answer,
 	    .detail = stats_detail_record,
 	    .flushed = maint_kick,
 	    .shutdown = cfg->enable_shutdown,
@@ -381,7 +382,11 @@ main_setup_service(const struct config *cfg)
 	    .no_dump = !cfg->dump_enabled,
 	    .no_watch = !cfg->watch_enabled,
 	    .reqs_per_event = (unsigned)cfg->reqs_per_event,
-	    .slow_us = (unsigned long long)cfg->slow_us});
+	    .slow_us = (unsigned long long)cfg->slow_us,
+	    .binding = (enum proto_binding)cfg->protocol};
+
+	proto_text_init(&hooks);
+	proto_bin_init(&hooks);
 	conn_set_timeouts(
 	    &(struct conn_timeouts){.request = cfg->request_timeout,
 	        .write = cfg->write_timeout,

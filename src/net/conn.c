@@ -15,6 +15,7 @@
 #include "counter.h"
 #include "log.h"
 #include "log_event.h"
+#include "proto_bin.h"
 #include "proto_text.h"
 #include "thread.h"
 #include "watch.h"
@@ -364,7 +365,7 @@ conn_answer(struct conn *c)
 	size_t used;
 
 	conn_set_state(c, CONN_PARSE_CMD);
-	used = proto_text_process(ctx, c->rbuf, c->rlen, &c->out, &action);
+	used = proto_bin_serve(ctx, c->rbuf, c->rlen, &c->out, &action);
 	if (ctx->cmds > 0) {
 		stat_add(&c->own->counters->cmds, ctx->cmds);
 		atomic_store_explicit(
@@ -424,7 +425,8 @@ conn_drive(struct conn *c)
 		}
 		/* Stopped with requests left: at the output limit, go on; at
 		 * the turn's limit, let the others go first. */
-		if (used > 0 && c->rlen > 0 && memchr(c->rbuf, '\n', c->rlen)) {
+		if (used > 0 && c->rlen > 0 &&
+		    (c->proto.binary || memchr(c->rbuf, '\n', c->rlen))) {
 			if (conn_reqs_per_event == 0 ||
 			    answered < conn_reqs_per_event)
 				continue;
