@@ -17,8 +17,9 @@
 #define MAINT_INTERVAL_SECS    1
 /* Class ids automove looks at (memcached's, from 1; 0 the large items). */
 #define MAINT_CLASSES 256
-/* Pages automove 2 may move in one pass; automove 1 moves one. */
-#define MAINT_MOVES_AGGRESSIVE 16
+/* Pages automove may move in one pass: 1, 2. */
+#define MAINT_MOVES_MAX        8
+#define MAINT_MOVES_AGGRESSIVE 32
 
 /* Locks: mt.lock alone, never held across a call into the cache (whose
  * own locks are then taken shard or class first) nor across a sleep. */
@@ -100,12 +101,26 @@ maint_crawl(const bool *want)
 }
 
 /*
- * Automove: the class that evicted most since the last pass takes a page
- * from the class holding most pages that evicted none (automove 1: one
- * page a pass) or fewer than a quarter as many (2: up to 16 pages). When
+ * Automove: the class that evicted most since the last pass takes pages
+ * from the class holding most pages that evicted none (automove 1) or
+ * fewer than a quarter as many (2): as many as its evictions would have
+ * filled, up to 8 a pass (32 at 2). When
  * the mix of sizes shifts, the old size's pages sit full of items nobody
  * asks for while the new size evicts its own: this hands them over.
  */
+/* Pages that evicted items of class id would have filled, at least 1. */
+static unsigned
+maint_pages_for(unsigned id, uint64_t evicted)
+{
+	struct cache_class_stats cs;
+
+	if (cache_class_stats((int)id - 1, &cs) == -1 ||
+	    cs.chunks_per_page == 0)
+		return 1;
+	return (
+	    unsigned)((evicted + cs.chunks_per_page - 1) / cs.chunks_per_page);
+}
+
 static void
 maint_automove(void)
 {
@@ -122,7 +137,9 @@ maint_automove(void)
 	}
 	if (level == 0 || dst == -1)
 		return;
-	moves = level == 2 ? MAINT_MOVES_AGGRESSIVE : 1;
+	moves = maint_pages_for((unsigned)dst, d[dst]);
+	if (moves > (level == 2 ? MAINT_MOVES_AGGRESSIVE : MAINT_MOVES_MAX))
+		moves = level == 2 ? MAINT_MOVES_AGGRESSIVE : MAINT_MOVES_MAX;
 	while (moves-- > 0) {
 		unsigned most = 1;
 		int src = -1;
