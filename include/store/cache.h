@@ -312,7 +312,8 @@ uint64_t cache_reassign_busy(void);
 uint64_t cache_reassign_evicted(void);
 /* Pages of memcached's class id (1 up); 0 for none. */
 unsigned cache_class_pages(int);
-/* The classes' evictions, indexed by memcached's id, n entries at most;
+/* The classes' evictions by their own CLOCK for stores of their size (not
+ * those of page moves), indexed by memcached's id, n entries at most;
  * returns how many were written. For automove. */
 unsigned cache_class_evictions(uint64_t *, unsigned n);
 

@@ -99,6 +99,9 @@ struct class_counts {
 	_Atomic uint64_t outofmemory; /* stores that found no memory */
 	/* Seconds the last item evicted had gone unread: a gauge, stored. */
 	_Atomic uint64_t evicted_time;
+	/* Live items the class's own CLOCK evicted for a store of its size:
+	 * what automove reads, without the evictions page moves make. */
+	_Atomic uint64_t evicted_own;
 };
 
 struct slab_page {
@@ -803,8 +806,11 @@ clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
 			    &it->state, ITEM_FREQ1, memory_order_relaxed);
 			continue;
 		}
-		if (try_take(it, now, st, false))
+		if (try_take(it, now, st, false)) {
+			if (!item_dead(it, now))
+				class_count(&c->counts.evicted_own);
 			return it;
+		}
 	}
 	return NULL;
 }

@@ -15,6 +15,9 @@
  * shard lock is held for long. */
 #define MAINT_BUCKETS_PER_PASS 4096
 #define MAINT_INTERVAL_SECS    1
+/* A class that gave a page away takes none for this many passes: pages
+ * do not go back and forth. */
+#define MAINT_HOLD_PASSES 30
 /* Class ids automove looks at (memcached's, from 1; 0 the large items). */
 #define MAINT_CLASSES 256
 /* Pages automove may move in one pass: 1, 2. */
@@ -39,6 +42,8 @@ static struct {
 	_Atomic uint64_t starts;
 	_Atomic uint64_t moves;
 	uint64_t last_ev[MAINT_CLASSES]; /* the maint thread's alone */
+	/* The pass each class last gave a page away, and the count. */
+	uint64_t gave[MAINT_CLASSES], passes;
 	struct cache_stats cstats;
 } mt = {.lock = PTHREAD_MUTEX_INITIALIZER,
     .crawler = true,
@@ -128,11 +133,15 @@ maint_automove(void)
 	uint64_t ev[MAINT_CLASSES], d[MAINT_CLASSES];
 	int dst = -1;
 
+	mt.passes++;
 	n = cache_class_evictions(ev, MAINT_CLASSES);
 	for (unsigned i = 0; i < n; i++) {
+		bool held = mt.gave[i] != 0 &&
+		            mt.passes - mt.gave[i] < MAINT_HOLD_PASSES;
+
 		d[i] = ev[i] - mt.last_ev[i];
 		mt.last_ev[i] = ev[i];
-		if (i > 0 && d[i] > 0 && (dst == -1 || d[i] > d[dst]))
+		if (i > 0 && !held && d[i] > 0 && (dst == -1 || d[i] > d[dst]))
 			dst = (int)i;
 	}
 	if (level == 0 || dst == -1)
@@ -157,6 +166,7 @@ maint_automove(void)
 		    cache_reassign(src, dst, &mt.cstats) != CACHE_REASSIGN_OK)
 			return;
 		stat_add(&mt.moves, 1);
+		mt.gave[src] = mt.passes;
 		log_info(
 		    "slabs automove: a page from class %d to %d", src, dst);
 	}
