@@ -503,6 +503,113 @@ hammer(void *arg)
 	return NULL;
 }
 
+/* Fill n items of a value of len bytes under keys PREFIX0...; the class
+ * id (memcached's) they went to. */
+static unsigned
+fill_class(const char *prefix, int n, size_t len)
+{
+	char key[32], *v = malloc(len + 1);
+	struct cache_debug d;
+
+	memset(v, 'v', len);
+	v[len] = 0;
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof key, "%s%d", prefix, i);
+		ck_assert_int_eq(put(key, v, CACHE_SET, 0), CACHE_STORED);
+	}
+	free(v);
+	snprintf(key, sizeof key, "%s0", prefix);
+	ck_assert(cache_debug(key, strlen(key), &d));
+	return d.cls;
+}
+
+/* slabs reassign: a page leaves its class with its items evicted and the
+ * destination gets one; the global pool (0) holds pages given to it. */
+START_TEST(test_reassign_moves_page)
+{
+	unsigned src = fill_class("big", 3000, 1000), dst;
+	unsigned before = cache_class_pages((int)src), items = 0;
+	char key[32];
+
+	dst = fill_class("small", 1, 10);
+	ck_assert_uint_ge(before, 3);
+	ck_assert_uint_eq(cache_class_pages((int)dst), 1);
+	ck_assert_uint_eq(
+	    cache_reassign((int)src, (int)src, &st), CACHE_REASSIGN_SAME);
+	ck_assert_uint_eq(
+	    cache_reassign(999, (int)dst, &st), CACHE_REASSIGN_BADCLASS);
+	ck_assert_uint_eq(
+	    cache_reassign((int)dst, (int)src, &st), CACHE_REASSIGN_NOSPARE);
+	ck_assert_uint_eq(
+	    cache_reassign(0, (int)dst, &st), CACHE_REASSIGN_NOSPARE);
+	/* A class that has no page gets the one moved. */
+	dst = 2;
+	ck_assert_uint_eq(cache_class_pages((int)dst), 0);
+	ck_assert_uint_eq(
+	    cache_reassign((int)src, (int)dst, &st), CACHE_REASSIGN_OK);
+	ck_assert_uint_eq(cache_class_pages((int)src), before - 1);
+	ck_assert_uint_eq(cache_class_pages((int)dst), 1);
+	ck_assert_uint_eq(atomic_load(&st.slabs_moved), 1);
+	ck_assert_uint_gt(cache_reassign_evicted(), 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof key, "big%d", i);
+		items += value_of(key) != NULL;
+	}
+	ck_assert_uint_eq(items, 3000 - cache_reassign_evicted());
+	/* Two pages to the pool, then one back. */
+	ck_assert_uint_eq(cache_reassign((int)src, 0, &st), CACHE_REASSIGN_OK);
+	ck_assert_uint_eq(cache_reassign((int)src, 0, &st), CACHE_REASSIGN_OK);
+	ck_assert_uint_eq(cache_pool_pages(), 2);
+	ck_assert_uint_eq(cache_reassign(0, (int)dst, &st), CACHE_REASSIGN_OK);
+	ck_assert_uint_eq(cache_pool_pages(), 1);
+}
+END_TEST
+
+/* A page with an item someone reads is not moved: BUSY, counted, the
+ * pages unchanged; once read, the move goes through. */
+START_TEST(test_reassign_busy)
+{
+	unsigned src = fill_class("big", 3000, 1000), pages;
+	static struct item *held[3000];
+	char key[32];
+	int n = 0;
+
+	pages = cache_class_pages((int)src);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof key, "big%d", i);
+		if ((held[n] = cache_get(key, strlen(key), false, 0, &st)))
+			n++;
+	}
+	ck_assert_uint_eq(
+	    cache_reassign((int)src, 1, &st), CACHE_REASSIGN_BUSY);
+	ck_assert_uint_eq(cache_class_pages((int)src), pages);
+	ck_assert_uint_eq(cache_reassign_busy(), 1);
+	while (n > 0)
+		cache_release(held[--n]);
+	ck_assert_uint_eq(cache_reassign((int)src, 1, &st), CACHE_REASSIGN_OK);
+	ck_assert_uint_eq(cache_class_pages((int)src), pages - 1);
+}
+END_TEST
+
+/* cache_crawl reclaims the dead items of the classes asked for alone. */
+START_TEST(test_crawl_classes)
+{
+	unsigned big = fill_class("big", 10, 1000),
+	         small = fill_class("small", 10, 10);
+	bool want[256] = {false};
+	size_t checked;
+
+	cache_flush_all(0);
+	want[small] = true;
+	ck_assert_uint_eq(
+	    cache_crawl(want, 0, cache_shard_count(), &checked, &st), 10);
+	ck_assert_uint_eq(checked, 10);
+	want[big] = true;
+	ck_assert_uint_eq(
+	    cache_crawl(want, 0, cache_shard_count(), NULL, &st), 10);
+}
+END_TEST
+
 START_TEST(test_concurrent)
 {
 	pthread_t th[4];
@@ -530,6 +637,9 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_store_ops);
+	tcase_add_test(tc, test_reassign_moves_page);
+	tcase_add_test(tc, test_reassign_busy);
+	tcase_add_test(tc, test_crawl_classes);
 	tcase_add_test(tc, test_cas_unique_and_rising);
 	tcase_add_test(tc, test_reference_outlives_delete);
 	tcase_add_test(tc, test_arith);

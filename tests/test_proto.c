@@ -335,10 +335,75 @@ START_TEST(test_metadump)
 	ck_assert_str_eq(FEED("lru_crawler metadump 999\r\n"),
 	    "BADCLASS invalid class id\r\n");
 	ck_assert_str_eq(FEED("lru_crawler metadump\r\n"), "ERROR\r\n");
-	ck_assert_str_eq(FEED("lru_crawler tocrawl 1\r\n"), "ERROR\r\n");
+	ck_assert_str_eq(FEED("lru_crawler tocrawl 1\r\n"), "OK\r\n");
 	proto_text_init(&(struct proto_hooks){.no_dump = true});
 	ck_assert_str_eq(FEED("lru_crawler metadump all\r\n"),
 	    "ERROR metadump not allowed\r\n");
+}
+END_TEST
+
+/* A maint hook that records what it was asked. */
+static bool fake_crawler = true;
+static unsigned fake_last_op = 99, fake_last_arg;
+static bool fake_want[256];
+
+static int
+fake_maint(enum proto_maint_op op, unsigned arg, const bool *want)
+{
+	fake_last_op = op;
+	fake_last_arg = arg;
+	switch (op) {
+	case PROTO_CRAWLER_ENABLED:
+		return fake_crawler;
+	case PROTO_CRAWLER_ENABLE:
+		if (fake_crawler)
+			return -1;
+		fake_crawler = true;
+		return 0;
+	case PROTO_CRAWLER_DISABLE:
+		fake_crawler = false;
+		return 0;
+	case PROTO_CRAWL:
+		memcpy(fake_want, want, sizeof fake_want);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* lru_crawler's and slabs' maintenance commands reach the hook with what
+ * they parsed; a disabled crawler refuses crawl and metadump. */
+START_TEST(test_maint_commands)
+{
+	proto_text_init(&(struct proto_hooks){.maint = fake_maint});
+	ck_assert_str_eq(FEED("lru_crawler crawl 1,,3\r\n"), "OK\r\n");
+	ck_assert_uint_eq(fake_last_op, PROTO_CRAWL);
+	ck_assert(fake_want[1] && !fake_want[2] && fake_want[3]);
+	ck_assert_str_eq(
+	    FEED("lru_crawler crawl 64\r\n"), "BADCLASS invalid class id\r\n");
+	ck_assert_str_eq(FEED("lru_crawler sleep 250\r\n"), "OK\r\n");
+	ck_assert_uint_eq(fake_last_op, PROTO_CRAWLER_SLEEP);
+	ck_assert_uint_eq(fake_last_arg, 250);
+	ck_assert_str_eq(FEED("lru_crawler sleep 1000001\r\n"),
+	    "CLIENT_ERROR sleep must be one second or less\r\n");
+	ck_assert_str_eq(FEED("lru_crawler enable\r\n"),
+	    "ERROR failed to start lru crawler thread\r\n");
+	ck_assert_str_eq(FEED("lru_crawler disable\r\n"), "OK\r\n");
+	ck_assert_str_eq(FEED("lru_crawler crawl all\r\n"),
+	    "CLIENT_ERROR lru crawler disabled\r\n");
+	ck_assert_str_eq(FEED("lru_crawler metadump all\r\n"),
+	    "CLIENT_ERROR lru crawler disabled\r\n");
+	ck_assert_str_eq(FEED("lru_crawler enable\r\n"), "OK\r\n");
+	ck_assert_str_eq(FEED("slabs automove 2\r\n"), "OK\r\n");
+	ck_assert_uint_eq(fake_last_op, PROTO_AUTOMOVE);
+	ck_assert_uint_eq(fake_last_arg, 2);
+	ck_assert_str_eq(FEED("slabs automove 3\r\n"), "ERROR\r\n");
+	ck_assert_str_eq(FEED("slabs automove 0 noreply\r\n"), "");
+	ck_assert_str_eq(FEED("slabs reassign 1 1\r\n"),
+	    "SAME src and dst class are identical\r\n");
+	ck_assert_str_eq(FEED("slabs reassign x 1\r\n"),
+	    "CLIENT_ERROR bad command line format\r\n");
+	proto_text_init(&(struct proto_hooks){0});
 }
 END_TEST
 
@@ -724,6 +789,7 @@ main(void)
 	tcase_add_test(tc, test_stats_goes_to_the_hook);
 	tcase_add_test(tc, test_actions);
 	tcase_add_test(tc, test_metadump);
+	tcase_add_test(tc, test_maint_commands);
 	tcase_add_test(tc, test_failed_add_unfetched);
 	tcase_add_test(tc, test_storage_and_retrieval);
 	tcase_add_test(tc, test_cas);

@@ -12,6 +12,10 @@
  * counted never passed the limit, deleting every key leaves nothing, and
  * the idle store takes an item of any size.
  *
+ * A second case moves pages between size classes (slabs reassign) while
+ * threads set and read many keys of several sizes: a hit always has the
+ * key's bytes, the limit holds, and pages did move.
+ *
  * Seeds: a fixed list, or STRESS_SEED=N for one. STRESS_SECONDS is the run
  * time of them all (default 6), for long runs: STRESS_SECONDS=1800. Every
  * failure names the seed, the thread, the operation and the key's last
@@ -1060,6 +1064,113 @@ START_TEST(test_stress)
 }
 END_TEST
 
+#define MOVE_KEYS   4000
+#define MOVE_LIMIT  (16u << 20)
+#define MOVE_ROUNDS 20000
+
+struct mover {
+	_Atomic bool stop;
+	uint64_t rng, moves, busy;
+	uint64_t mapped_max;
+};
+
+/* Key i's value: its length and bytes follow from i alone. */
+static size_t
+move_value(int i, char *buf)
+{
+	size_t len = 100 + (size_t)(i % 7) * 700;
+
+	for (size_t j = 0; j < len; j++)
+		buf[j] = (char)('a' + (i + (int)j) % 26);
+	return len;
+}
+
+/* Sets and gets over MOVE_KEYS keys; a hit must hold the key's bytes. */
+static void *
+move_worker(void *arg)
+{
+	uint64_t rng = (uint64_t)(uintptr_t)arg * 0x9E3779B97F4A7C15ull + 1;
+	static _Thread_local char want[8192];
+	char key[32];
+	long bad = 0;
+
+	for (int r = 0; r < MOVE_ROUNDS; r++) {
+		int i = (int)(rnd(&rng) % MOVE_KEYS);
+		size_t len = move_value(i, want);
+		int n = snprintf(key, sizeof key, "mv%d", i);
+		enum cache_result res;
+		struct item *it;
+
+		if (rnd(&rng) % 2) {
+			it = cache_alloc(key, (size_t)n, 0, 0, len, &res, NULL);
+			if (it != NULL) {
+				memcpy(item_value(it), want, len);
+				cache_store(it, CACHE_SET, 0, NULL);
+			}
+		} else if ((it = cache_get(key, (size_t)n, false, 0, NULL))) {
+			bad += it->nbytes != len ||
+			       memcmp(item_value(it), want, len) != 0;
+			cache_release(it);
+		}
+	}
+	return (void *)(intptr_t)bad;
+}
+
+/* Moves pages from the class holding most to a random one, as fast as
+ * it can, and watches the memory counted. */
+static void *
+move_mover(void *arg)
+{
+	struct mover *m = arg;
+	struct cache_stats st = {0};
+	struct cache_totals t;
+
+	while (!atomic_load(&m->stop)) {
+		int dst = 1 + (int)(rnd(&m->rng) % 40);
+		enum cache_reassign r = cache_reassign(-1, dst, &st);
+
+		m->moves += r == CACHE_REASSIGN_OK;
+		m->busy += r == CACHE_REASSIGN_BUSY;
+		cache_totals(&t);
+		if (t.mapped > m->mapped_max)
+			m->mapped_max = t.mapped;
+	}
+	return NULL;
+}
+
+/* Page moves under concurrent sets and gets: no torn or foreign value,
+ * the limit holds, pages moved. */
+START_TEST(test_stress_page_moves)
+{
+	pthread_t th[THREADS], mt;
+	struct mover m = {.rng = 42};
+	long bad = 0;
+
+	cache_free();
+	ck_assert_int_eq(cache_init(&(struct cache_config){
+	                     .limit = MOVE_LIMIT, .item_max = ITEM_MAX}),
+	    0);
+	ck_assert_int_eq(pthread_create(&mt, NULL, move_mover, &m), 0);
+	for (int i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, move_worker,
+		                     (void *)(uintptr_t)(i + 1)),
+		    0);
+	for (int i = 0; i < THREADS; i++) {
+		void *rv;
+
+		pthread_join(th[i], &rv);
+		bad += (long)(intptr_t)rv;
+	}
+	atomic_store(&m.stop, true);
+	pthread_join(mt, NULL);
+	ck_assert_msg(bad == 0, "%ld reads saw a wrong value", bad);
+	ck_assert_msg(m.moves > 0, "no page moved (%" PRIu64 " busy)", m.busy);
+	ck_assert_msg(m.mapped_max <= MOVE_LIMIT,
+	    "%" PRIu64 " bytes counted against a limit of %u", m.mapped_max,
+	    MOVE_LIMIT);
+}
+END_TEST
+
 /* Seeds and run time from the environment, or the CI defaults. */
 static void
 configure(void)
@@ -1092,6 +1203,7 @@ main(void)
 	/* MIN_OPS under TSan on a slow machine, then the checks. */
 	tcase_set_timeout(tc, seed_seconds + 120);
 	tcase_add_loop_test(tc, test_stress, 0, nseeds);
+	tcase_add_test(tc, test_stress_page_moves);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -67,6 +67,18 @@ enum proto_binding {
 	PROTO_BIND_BINARY,
 };
 
+/* The maintenance commands the server's background thread carries out:
+ * "lru_crawler enable|disable|crawl|sleep|tocrawl" and "slabs automove". */
+enum proto_maint_op {
+	PROTO_CRAWLER_ENABLED, /* 1 if the crawler is on, else 0 */
+	PROTO_CRAWLER_ENABLE,  /* 0, or -1 when it already is */
+	PROTO_CRAWLER_DISABLE,
+	PROTO_CRAWL,         /* want: the classes; 0, or -1 when one runs */
+	PROTO_CRAWLER_SLEEP, /* arg: microseconds between shards */
+	PROTO_CRAWLER_TOCRAWL,
+	PROTO_AUTOMOVE, /* arg: 0, 1 or 2 */
+};
+
 /* What the server lends the protocol, set once before any request. */
 struct proto_hooks {
 	/* Answer "stats" (group of length 0) or "stats GROUP [ARGS]" (the
@@ -89,6 +101,10 @@ struct proto_hooks {
 	unsigned long long slow_us;
 	/* memcached's -B: which protocol a connection speaks. */
 	enum proto_binding binding;
+	/* Carry out a maintenance command (want: indexed by memcached's
+	 * class id, for PROTO_CRAWL); NULL: the crawler is on and every
+	 * command succeeds without effect. */
+	int (*maint)(enum proto_maint_op, unsigned arg, const bool *want);
 };
 
 /* One connection's protocol state; lives as long as the connection. */

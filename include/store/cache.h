@@ -278,6 +278,45 @@ void cache_set_limit(size_t);
  * going on where the previous call stopped. */
 size_t cache_reclaim(unsigned budget, struct cache_stats *);
 
+/* Reclaim the dead (expired, flushed) items of the classes want says
+ * (indexed by memcached's class id, item_class_id(): 0 the large items),
+ * looking at every bucket of shards [from, to): memcached's "lru_crawler
+ * crawl". Counted as the crawler's in the classes and in st. Returns how
+ * many went; *checked (if not NULL) gets how many were looked at. One
+ * shard lock at a time, none held on return. */
+size_t cache_crawl(const bool *want, unsigned from, unsigned to,
+    size_t *checked, struct cache_stats *);
+unsigned cache_shard_count(void);
+
+/* "slabs reassign SRC DST": memcached's answers. */
+enum cache_reassign {
+	CACHE_REASSIGN_OK,
+	CACHE_REASSIGN_BUSY,     /* another move runs, or the page is in use */
+	CACHE_REASSIGN_BADCLASS, /* no such class */
+	CACHE_REASSIGN_NOSPARE,  /* the source has fewer than two pages */
+	CACHE_REASSIGN_SAME,
+};
+/* Move a page from class src to class dst (memcached's ids: 1 up; 0 the
+ * global page pool; src -1: the class with most pages). The page's items
+ * are evicted as memcached's are and its memory returns to the limit;
+ * one being read or written makes the move BUSY (the items already
+ * evicted stay evicted). dst gets a fresh page unless it is still carving
+ * its last one, which the freed memory then lets it finish. st counts
+ * slabs_moved. */
+enum cache_reassign cache_reassign(int src, int dst, struct cache_stats *);
+/* Pages given to the global pool (dst 0) and not taken back. */
+unsigned cache_pool_pages(void);
+/* Moves refused busy so far (memcached's slab_reassign_busy_items) and
+ * items evicted by moves (slab_reassign_evictions_nomem). */
+uint64_t cache_reassign_busy(void);
+uint64_t cache_reassign_evicted(void);
+/* Pages of memcached's class id (1 up); 0 for none. */
+unsigned cache_class_pages(int);
+/* The classes' evictions by their own CLOCK for stores of their size (not
+ * those of page moves), indexed by memcached's id, n entries at most;
+ * returns how many were written. For automove. */
+unsigned cache_class_evictions(uint64_t *, unsigned n);
+
 struct cache_totals {
 	uint64_t curr_items;
 	uint64_t bytes; /* what the items hold: headers, keys, values */

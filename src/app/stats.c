@@ -182,6 +182,31 @@ stats_cache_workers(size_t offset)
 	return total;
 }
 
+/* memcached's rebalancer and crawler lines: a page move evicts the
+ * page's items (evictions_nomem) or is refused while one is being read
+ * (busy_items); moves run inline, never in the background of a reply. */
+static void
+stats_maint(struct obuf *out)
+{
+	struct maint_state m;
+
+	maint_state(&m);
+	obuf_printf(out,
+	    "STAT slab_reassign_rescues 0\r\n"
+	    "STAT slab_reassign_chunk_rescues 0\r\n"
+	    "STAT slab_reassign_evictions_nomem %llu\r\n"
+	    "STAT slab_reassign_inline_reclaim 0\r\n"
+	    "STAT slab_reassign_busy_items %llu\r\n"
+	    "STAT slab_reassign_busy_deletes 0\r\n"
+	    "STAT slab_reassign_running 0\r\n"
+	    "STAT lru_crawler_running %d\r\n"
+	    "STAT lru_crawler_starts %llu\r\n"
+	    "STAT slab_global_page_pool %u\r\n",
+	    (unsigned long long)cache_reassign_evicted(),
+	    (unsigned long long)cache_reassign_busy(), m.running ? 1 : 0,
+	    (unsigned long long)m.starts, cache_pool_pages());
+}
+
 static void
 stats_cache(struct obuf *out)
 {
@@ -194,6 +219,7 @@ stats_cache(struct obuf *out)
 	        offsetof(struct cache_stats, f)));
 	CACHE_STATS_FIELDS(STATS_CACHE_LINE)
 #undef STATS_CACHE_LINE
+	stats_maint(out);
 	/* Every eviction and every reclaim at a store is made inline by
 	 * the worker storing: memcached's direct reclaims. */
 	obuf_printf(out,
@@ -624,6 +650,43 @@ stats_settings_maxbytes(struct obuf *out)
 	obuf_printf(out, "%llu", (unsigned long long)t.limit);
 }
 
+/* What "slabs automove" and "lru_crawler" set last. */
+static void
+stats_settings_automove(struct obuf *out)
+{
+	struct maint_state m;
+
+	maint_state(&m);
+	obuf_printf(out, "%u", m.automove);
+}
+
+static void
+stats_settings_crawler(struct obuf *out)
+{
+	struct maint_state m;
+
+	maint_state(&m);
+	obuf_adds(out, m.crawler ? "yes" : "no");
+}
+
+static void
+stats_settings_crawler_sleep(struct obuf *out)
+{
+	struct maint_state m;
+
+	maint_state(&m);
+	obuf_printf(out, "%u", m.sleep_us);
+}
+
+static void
+stats_settings_crawler_tocrawl(struct obuf *out)
+{
+	struct maint_state m;
+
+	maint_state(&m);
+	obuf_printf(out, "%u", m.tocrawl);
+}
+
 /* memcached's spelling of the evict setting. */
 static void
 stats_settings_evictions(struct obuf *out)
@@ -677,7 +740,12 @@ static const struct stats_setting {
     {"shutdown_command", NULL, NULL},
     {"stat_key_prefix", NULL, stats_settings_key_prefix},
     {"detail_enabled", NULL, stats_settings_detail_enabled},
+    {"slab_reassign", "yes", NULL},
+    {"slab_automove", NULL, stats_settings_automove},
     {"slab_chunk_max", NULL, stats_settings_slab_chunk_max},
+    {"lru_crawler", NULL, stats_settings_crawler},
+    {"lru_crawler_sleep", NULL, stats_settings_crawler_sleep},
+    {"lru_crawler_tocrawl", NULL, stats_settings_crawler_tocrawl},
     {"dump_enabled", NULL, NULL},
     {"track_sizes", "no", NULL},
 };

@@ -376,6 +376,7 @@ main_setup_service(const struct config *cfg)
 	struct proto_hooks hooks = {.stats = stats_answer,
 	    .detail = stats_detail_record,
 	    .flushed = maint_kick,
+	    .maint = maint_command,
 	    .shutdown = cfg->enable_shutdown,
 	    .no_cas = !cfg->cas,
 	    .no_flush = !cfg->flush_enabled,

@@ -75,6 +75,7 @@ static void cmd_verbosity(struct request *, int);
 static void cmd_version(struct request *, int);
 static void cmd_watch(struct request *, int);
 static void cmd_lru_crawler(struct request *, int);
+static void cmd_slabs(struct request *, int);
 
 /* get flavours */
 #define GET_CAS   1
@@ -105,6 +106,7 @@ static const struct command commands[] = {
     {"shutdown", cmd_shutdown, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"watch", cmd_watch, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"lru_crawler", cmd_lru_crawler, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"slabs", cmd_slabs, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"access_log", cmd_access_log, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"mg", cmd_meta, 'g', CMD_META, PROTO_CLS_META},
     {"ms", cmd_meta, 's', CMD_META, PROTO_CLS_META},
@@ -129,6 +131,12 @@ static const char reply_no_memory[] =
 	do {                                                                   \
 		if (!(r)->noreply)                                             \
 			obuf_add((r)->out, lit, sizeof lit - 1);               \
+	} while (0)
+/* A reply chosen at run time. */
+#define REPLY_STR(r, str)                                                      \
+	do {                                                                   \
+		if (!(r)->noreply)                                             \
+			obuf_adds((r)->out, str);                              \
 	} while (0)
 
 void
@@ -942,6 +950,163 @@ proto_metadump_item(void *arg, const struct cache_debug *d)
 	    d->cls, d->size);
 }
 
+/* The server's maintenance hook, or what answers without one. */
+static int
+proto_maint(enum proto_maint_op op, unsigned arg, const bool *want)
+{
+	if (hooks.maint == NULL)
+		return op == PROTO_CRAWLER_ENABLED;
+	return hooks.maint(op, arg, want);
+}
+
+static const char reply_crawler_off[] = "CLIENT_ERROR lru crawler disabled\r\n";
+
+/* Memcached's crawlable class ids: 1 to 63, whatever the classes are. */
+#define PROTO_CRAWL_IDS 64
+
+/* lru_crawler crawl all|ID[,ID...]: a reclaim pass by maint over those
+ * classes, which answers at once as memcached's crawler does. Empty items
+ * of the list (",1", "1,") are passed over, as memcached's strtok. */
+static void
+lru_crawler_crawl(struct request *r)
+{
+	bool want[256] = {false};
+	const char *p = r->tok[2].s, *end = p + r->tok[2].len;
+
+	if (!proto_maint(PROTO_CRAWLER_ENABLED, 0, NULL)) {
+		REPLY(r, reply_crawler_off);
+		return;
+	}
+	if (tok_is(&r->tok[2], "all"))
+		memset(want, true, sizeof want);
+	else
+		while (p < end) {
+			const char *comma = memchr(p, ',', (size_t)(end - p));
+			struct token id = {
+			    p, (size_t)((comma ? comma : end) - p)};
+			uint32_t v;
+
+			p = comma ? comma + 1 : end;
+			if (id.len == 0)
+				continue;
+			if (tok_u32(&id, &v) == -1 || v == 0 ||
+			    v >= PROTO_CRAWL_IDS) {
+				REPLY(r, "BADCLASS invalid class id\r\n");
+				return;
+			}
+			want[v] = true;
+		}
+	if (proto_maint(PROTO_CRAWL, 0, want) == -1)
+		REPLY(r, "BUSY currently processing crawler request\r\n");
+	else
+		REPLY(r, "OK\r\n");
+}
+
+/* lru_crawler sleep US | tocrawl N: the crawl's pace and its bound. */
+static void
+lru_crawler_set(struct request *r, enum proto_maint_op op)
+{
+	uint32_t v;
+
+	if (tok_u32(&r->tok[2], &v) == -1) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (op == PROTO_CRAWLER_SLEEP && v > 1000000) {
+		REPLY(r, "CLIENT_ERROR sleep must be one second or less\r\n");
+		return;
+	}
+	proto_maint(op, v, NULL);
+	REPLY(r, "OK\r\n");
+}
+
+/* lru_crawler's subcommands but metadump, as memcached parses them. */
+static void
+lru_crawler_tune(struct request *r)
+{
+	if (r->ntok == 3 && tok_is(&r->tok[1], "crawl"))
+		lru_crawler_crawl(r);
+	else if (r->ntok == 3 && tok_is(&r->tok[1], "tocrawl"))
+		lru_crawler_set(r, PROTO_CRAWLER_TOCRAWL);
+	else if (r->ntok == 3 && tok_is(&r->tok[1], "sleep"))
+		lru_crawler_set(r, PROTO_CRAWLER_SLEEP);
+	else if (r->ntok == 2 && tok_is(&r->tok[1], "enable"))
+		REPLY_STR(
+		    r, proto_maint(PROTO_CRAWLER_ENABLE, 0, NULL) == -1
+		           ? "ERROR failed to start lru crawler thread\r\n"
+		           : "OK\r\n");
+	else if (r->ntok == 2 && tok_is(&r->tok[1], "disable"))
+		REPLY_STR(r, proto_maint(PROTO_CRAWLER_DISABLE, 0, NULL) == -1
+		                 ? "ERROR failed to stop lru crawler thread\r\n"
+		                 : "OK\r\n");
+	else
+		REPLY(r, reply_error);
+}
+
+/* slabs reassign SRC DST: move a page between size classes now, its items
+ * evicted. */
+static void
+slabs_reassign(struct request *r)
+{
+	static const char *const replies[] = {
+	    [CACHE_REASSIGN_OK] = "OK\r\n",
+	    [CACHE_REASSIGN_BUSY] =
+	        "BUSY currently processing reassign request\r\n",
+	    [CACHE_REASSIGN_BADCLASS] =
+	        "BADCLASS invalid src or dst class id\r\n",
+	    [CACHE_REASSIGN_NOSPARE] =
+	        "NOSPARE source class has no spare pages\r\n",
+	    [CACHE_REASSIGN_SAME] = "SAME src and dst class are identical\r\n",
+	};
+	int32_t src, dst;
+
+	if (tok_i32(&r->tok[2], &src) == -1 ||
+	    tok_i32(&r->tok[3], &dst) == -1) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	REPLY_STR(r, replies[cache_reassign(src, dst, r->ctx->st)]);
+}
+
+/* slabs automove 0|1|2 [noreply]: maint's background rebalancing. */
+static void
+slabs_automove(struct request *r)
+{
+	uint32_t level;
+
+	r->noreply = has_noreply(r);
+	if (tok_is(&r->tok[2], "ratio")) {
+		/* memcached's window ratio: taken, nothing here uses it. */
+		REPLY_STR(r, r->ntok < 4 || tok_is(&r->tok[3], "noreply")
+		                 ? reply_error
+		                 : "OK\r\n");
+		return;
+	}
+	if (tok_u32(&r->tok[2], &level) == -1) {
+		REPLY(r, reply_bad_format);
+		return;
+	}
+	if (level > 2) {
+		REPLY(r, reply_error);
+		return;
+	}
+	proto_maint(PROTO_AUTOMOVE, level, NULL);
+	REPLY(r, "OK\r\n");
+}
+
+/* slabs reassign|automove ... */
+static void
+cmd_slabs(struct request *r, int arg)
+{
+	(void)arg;
+	if (r->ntok == 4 && tok_is(&r->tok[1], "reassign"))
+		slabs_reassign(r);
+	else if (r->ntok >= 3 && tok_is(&r->tok[1], "automove"))
+		slabs_automove(r);
+	else
+		REPLY(r, reply_error);
+}
+
 /* lru_crawler metadump all|hash|ID[,ID...]: every item's metadata, for
  * memcached-tool's dump and keys. memcached's crawler runs apart and
  * answers later; the store here is walked at once, passing over shards
@@ -954,7 +1119,11 @@ cmd_lru_crawler(struct request *r, int arg)
 	const char *p, *end;
 
 	if (r->ntok != 3 || !tok_is(&r->tok[1], "metadump")) {
-		REPLY(r, reply_error);
+		lru_crawler_tune(r);
+		return;
+	}
+	if (!proto_maint(PROTO_CRAWLER_ENABLED, 0, NULL)) {
+		REPLY(r, reply_crawler_off);
 		return;
 	}
 	if (hooks.no_dump) {

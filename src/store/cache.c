@@ -19,6 +19,12 @@
  * no thread ever waits in the other order. Two class locks are never held
  * at once.
  *
+ * A page move (cache_reassign) takes the reassign lock first, then one
+ * class lock at a time (the source's, released before the destination's),
+ * under which it only tries shard locks, as eviction does: reassign, then
+ * class, then (tried) shard. maint's crawl takes one shard lock at a time
+ * and sleeps with none held.
+ *
  * An item's life: a chunk is taken (ITEM_USED), filled, linked into its
  * shard (ITEM_LINKED, the table's reference), found by readers who take
  * references of their own, unlinked, and its chunk given back when the
@@ -93,6 +99,9 @@ struct class_counts {
 	_Atomic uint64_t outofmemory; /* stores that found no memory */
 	/* Seconds the last item evicted had gone unread: a gauge, stored. */
 	_Atomic uint64_t evicted_time;
+	/* Live items the class's own CLOCK evicted for a store of its size:
+	 * what automove reads, without the evictions page moves make. */
+	_Atomic uint64_t evicted_own;
 };
 
 struct slab_page {
@@ -159,6 +168,11 @@ static struct {
 	 * after that second moves it into flush_cas. */
 	_Atomic uint64_t flush_cas;
 	_Atomic uint32_t flush_at;
+	/* Page moves: one at a time (tried: a second one is BUSY). */
+	pthread_mutex_t reassign_lock;
+	_Atomic unsigned pool_pages;
+	_Atomic uint64_t reassign_busy;
+	_Atomic uint64_t reassign_evicted;
 } cache;
 
 size_t
@@ -284,6 +298,7 @@ cache_init(const struct cache_config *cfg)
 	cache.chunk_max = SLAB_CHUNK_MAX;
 	classes_init();
 	pthread_mutex_init(&cache.large_lock, NULL);
+	pthread_mutex_init(&cache.reassign_lock, NULL);
 	cache_share_set(cfg->limit);
 	cache.item_max = cfg->item_max;
 	cache.no_evict = cfg->no_evict;
@@ -791,8 +806,11 @@ clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
 			    &it->state, ITEM_FREQ1, memory_order_relaxed);
 			continue;
 		}
-		if (try_take(it, now, st, false))
+		if (try_take(it, now, st, false)) {
+			if (!item_dead(it, now))
+				class_count(&c->counts.evicted_own);
 			return it;
+		}
 	}
 	return NULL;
 }
@@ -882,8 +900,8 @@ chunk_get(struct slab_class *c)
  * and the call fails. Class lock held.
  */
 static bool
-class_drop_page(
-    struct slab_class *c, unsigned i, time_t now, struct cache_stats *st)
+class_drop_page(struct slab_class *c, unsigned i, time_t now,
+    struct cache_stats *st, unsigned *taken)
 {
 	char *page = c->pages[i].base,
 	     *end = page + (size_t)c->per_page * c->size;
@@ -900,6 +918,8 @@ class_drop_page(
 		if (!try_take(it, now, st, false))
 			return false;
 		chunk_put(c, it);
+		if (taken)
+			(*taken)++;
 	}
 	for (pp = &c->free; *pp != NULL;)
 		if ((char *)*pp >= page && (char *)*pp < end) {
@@ -975,7 +995,7 @@ steal_page(unsigned except, bool keep_first, time_t now, struct cache_stats *st)
 		 * one being read or written stays. */
 		for (unsigned t = 0; t < 4 && !done && c->npages > floor; t++)
 			done = class_drop_page(
-			    c, (c->hand_page + t) % c->npages, now, st);
+			    c, (c->hand_page + t) % c->npages, now, st, NULL);
 		pthread_mutex_unlock(&c->lock);
 	}
 	return true;
@@ -1838,6 +1858,7 @@ cache_free(void)
 		map_free(l, l->maplen);
 	}
 	pthread_mutex_destroy(&cache.large_lock);
+	pthread_mutex_destroy(&cache.reassign_lock);
 	memset(&cache, 0, sizeof cache);
 }
 
@@ -1969,4 +1990,198 @@ cache_class_dump(int cls, unsigned limit, cache_dump_fn fn, void *arg)
 			    fn, arg);
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+unsigned
+cache_shard_count(void)
+{
+	return cache.nshards;
+}
+
+/* Whether want takes the item's class; want NULL takes all. */
+static bool
+crawl_wants(const bool *want, const struct item *it)
+{
+	return want == NULL || want[item_class_id(it)];
+}
+
+size_t
+cache_crawl(const bool *want, unsigned from, unsigned to, size_t *checked,
+    struct cache_stats *st)
+{
+	time_t now = cache_now();
+	size_t n = 0, seen = 0;
+
+	flush_due(now);
+	for (unsigned i = from; i < to && i < cache.nshards; i++) {
+		struct shard *s = &cache.shards[i];
+
+		pthread_mutex_lock(&s->lock);
+		for (size_t b = 0; b <= s->mask; b++)
+			for (struct item **pp = &s->buckets[b]; *pp != NULL;) {
+				struct item *it = *pp;
+
+				if (!crawl_wants(want, it)) {
+					pp = &it->hnext;
+					continue;
+				}
+				seen++;
+				class_count(&class_counts_of(it)
+				                 ->crawler_items_checked);
+				if (!item_dead(it, now)) {
+					pp = &it->hnext;
+					continue;
+				}
+				if (!(atomic_load_explicit(
+				          &it->state, memory_order_relaxed) &
+				        ITEM_FETCHED) &&
+				    item_expired(it, now)) {
+					stat_add(&st->expired_unfetched, 1);
+					class_count(&class_counts_of(it)
+					                 ->expired_unfetched);
+				}
+				class_count(
+				    &class_counts_of(it)->crawler_reclaimed);
+				shard_unlink(s, pp, it);
+				n++;
+			}
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (checked)
+		*checked = seen;
+	return n;
+}
+
+/* The class (memcached's id) with the most pages but dst, or -1. */
+static int
+reassign_pick_any(int dst)
+{
+	unsigned most = 1;
+	int best = -1;
+
+	for (unsigned i = 0; i < cache.nclasses; i++) {
+		unsigned np = atomic_load_explicit(
+		    &cache.classes[i].npages, memory_order_relaxed);
+
+		if ((int)i + 1 != dst && np > most) {
+			most = np;
+			best = (int)i + 1;
+		}
+	}
+	return best;
+}
+
+/* Drop one page of c, trying each from the hand on; reassign lock held. */
+static bool
+reassign_drop(struct slab_class *c, struct cache_stats *st)
+{
+	time_t now = cache_now();
+	unsigned taken = 0;
+	bool done = false;
+
+	pthread_mutex_lock(&c->lock);
+	for (unsigned t = 0, n = c->npages; t < n && !done && c->npages > 1;
+	     t++)
+		done = class_drop_page(
+		    c, (c->hand_page + t) % c->npages, now, st, &taken);
+	pthread_mutex_unlock(&c->lock);
+	atomic_fetch_add_explicit(
+	    &cache.reassign_evicted, taken, memory_order_relaxed);
+	return done;
+}
+
+/* Give class c a fresh page of address space, carved (and charged) as its
+ * stores need it; a page moved from elsewhere freed the budget for it. */
+static void
+reassign_grow(struct slab_class *c)
+{
+	pthread_mutex_lock(&c->lock);
+	/* The page being carved keeps its place: carving goes on in the new
+	 * one only once it is used up (carve_left 0 means it is). */
+	if (c->carve_left == 0)
+		class_grow(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static enum cache_reassign
+reassign_locked(int src, int dst, struct cache_stats *st)
+{
+	int n = (int)cache.nclasses;
+
+	if (src == dst)
+		return CACHE_REASSIGN_SAME;
+	if (src == -1)
+		src = reassign_pick_any(dst);
+	if (src < 0 || src > n || dst < 0 || dst > n)
+		return CACHE_REASSIGN_BADCLASS;
+	if ((src == 0 ? atomic_load(&cache.pool_pages)
+	              : atomic_load(&cache.classes[src - 1].npages)) < 2)
+		return CACHE_REASSIGN_NOSPARE;
+	if (src == 0) {
+		atomic_fetch_sub(&cache.pool_pages, 1);
+		if (st)
+			stat_add(&st->slabs_moved, 1);
+	} else if (!reassign_drop(&cache.classes[src - 1], st)) {
+		atomic_fetch_add_explicit(
+		    &cache.reassign_busy, 1, memory_order_relaxed);
+		return CACHE_REASSIGN_BUSY;
+	}
+	if (dst == 0)
+		atomic_fetch_add(&cache.pool_pages, 1);
+	else
+		reassign_grow(&cache.classes[dst - 1]);
+	return CACHE_REASSIGN_OK;
+}
+
+enum cache_reassign
+cache_reassign(int src, int dst, struct cache_stats *st)
+{
+	enum cache_reassign r;
+
+	if (pthread_mutex_trylock(&cache.reassign_lock) != 0)
+		return CACHE_REASSIGN_BUSY;
+	r = reassign_locked(src, dst, st);
+	pthread_mutex_unlock(&cache.reassign_lock);
+	return r;
+}
+
+unsigned
+cache_pool_pages(void)
+{
+	return atomic_load_explicit(&cache.pool_pages, memory_order_relaxed);
+}
+
+uint64_t
+cache_reassign_busy(void)
+{
+	return atomic_load_explicit(&cache.reassign_busy, memory_order_relaxed);
+}
+
+uint64_t
+cache_reassign_evicted(void)
+{
+	return atomic_load_explicit(
+	    &cache.reassign_evicted, memory_order_relaxed);
+}
+
+unsigned
+cache_class_pages(int id)
+{
+	if (id < 1 || id > (int)cache.nclasses)
+		return 0;
+	return atomic_load_explicit(
+	    &cache.classes[id - 1].npages, memory_order_relaxed);
+}
+
+unsigned
+cache_class_evictions(uint64_t *ev, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n && i <= cache.nclasses; i++)
+		ev[i] = atomic_load_explicit(
+		    i == 0 ? &cache.large_counts.evicted
+		           : &cache.classes[i - 1].counts.evicted,
+		    memory_order_relaxed);
+	return i;
 }
