@@ -1065,6 +1065,26 @@ proto_line_limit(const char *line, size_t len)
 	                                                 : PROTO_LINE_MAX;
 }
 
+/* A line with no end yet may grow past PROTO_LINE_MAX only if it is a get
+ * or gets (after at most 100 spaces), as in memcached: anything else that
+ * long is junk, and the connection goes without a reply. */
+static size_t
+proto_open_line_limit(const char *line, size_t len)
+{
+	size_t at = 0;
+
+	while (at < len && line[at] == ' ')
+		at++;
+	if (at > PROTO_OPEN_SPACES_MAX)
+		return PROTO_LINE_MAX;
+	len -= at;
+	line += at;
+	if ((len >= 4 && memcmp(line, "get ", 4) == 0) ||
+	    (len >= 5 && memcmp(line, "gets ", 5) == 0))
+		return PROTO_KEYS_LINE_MAX;
+	return PROTO_LINE_MAX;
+}
+
 /* Monotonic nanoseconds: requests are timed between these. */
 static long long
 proto_nsec(void)
@@ -1282,7 +1302,12 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		}
 		nl = memchr(line, '\n', len - pos);
 		linelen = nl ? (size_t)(nl - line) : len - pos;
-		if (linelen > proto_line_limit(line, linelen)) {
+		if (nl == NULL &&
+		    linelen > proto_open_line_limit(line, linelen)) {
+			*action = PROTO_TOO_LONG;
+			return len;
+		}
+		if (nl != NULL && linelen > proto_line_limit(line, linelen)) {
 			r.noreply =
 			    false; /* the last request's, not this one's */
 			REPLY(&r, reply_too_long);
