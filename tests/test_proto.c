@@ -361,6 +361,12 @@ START_TEST(test_metadump)
 	ck_assert_str_eq(FEED("lru_crawler metadump 999\r\n"),
 	    "BADCLASS invalid class id\r\n");
 	ck_assert_str_eq(FEED("lru_crawler metadump\r\n"), "ERROR\r\n");
+	/* Not after another request in the same read, as memcached. */
+	ck_assert_str_eq(FEED("mg zz v\r\nlru_crawler metadump all\r\n"),
+	    "EN\r\nERROR cannot pipeline other commands before metadump\r\n");
+	ck_assert_str_eq(
+	    FEED("delete zz noreply\r\nlru_crawler metadump all\r\n"),
+	    "ERROR cannot pipeline other commands before metadump\r\n");
 	ck_assert_str_eq(FEED("lru_crawler tocrawl 1\r\n"), "ERROR\r\n");
 	proto_text_init(&(struct proto_hooks){.no_dump = true});
 	ck_assert_str_eq(FEED("lru_crawler metadump all\r\n"),

@@ -598,6 +598,15 @@ static const struct reply_case cases[] = {
         "version noreply\r\n",
         "VERSION 1.6.18\r\n"
         "VERSION 1.6.18\r\n"),
+    CASE("metadump_after_pipelined",
+        "mg zz v\r\n"
+        "lru_crawler metadump all\r\n"
+        "set pm 0 0 1 noreply\r\n"
+        "x\r\n"
+        "lru_crawler metadump all\r\n",
+        "EN\r\n"
+        "ERROR cannot pipeline other commands before metadump\r\n"
+        "ERROR cannot pipeline other commands before metadump\r\n"),
     CASE("nul_and_junk",
         "\000\001\377\r\n"
         "get a\000b\r\n"

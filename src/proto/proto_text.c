@@ -961,6 +961,13 @@ cmd_lru_crawler(struct request *r, int arg)
 		REPLY(r, "ERROR metadump not allowed\r\n");
 		return;
 	}
+	/* memcached refuses a dump behind replies not yet sent: any request
+	 * before it in the same read, even one that answers nothing. */
+	if (r->ctx->cmds > 0 || obuf_pending(r->out) > 0) {
+		REPLY(r, "ERROR cannot pipeline other commands before "
+		         "metadump\r\n");
+		return;
+	}
 	if (tok_is(&r->tok[2], "all") || tok_is(&r->tok[2], "hash"))
 		memset(want, true, sizeof want);
 	else
