@@ -96,6 +96,8 @@ struct proto_ctx {
 	unsigned long cmds;        /* requests handled by the last call */
 	size_t need;               /* bytes the next request needs buffered */
 	unsigned long long skip;   /* data bytes still to discard */
+	bool authed;               /* -Y: the client gave good credentials */
+	const char *auth_reply;    /* -Y: the reply not yet sent, or NULL */
 };
 
 /* Answer every complete request in buf; return the bytes consumed. When a
