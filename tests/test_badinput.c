@@ -124,7 +124,8 @@ START_TEST(test_catalogue)
 }
 END_TEST
 
-/* A line past 2048 bytes: refused, and the connection closed. */
+/* A line past 2048 bytes with no end: the connection closed without a
+ * reply, as memcached. */
 START_TEST(test_oversized_line)
 {
 	char line[3000], buf[256];
@@ -134,7 +135,7 @@ START_TEST(test_oversized_line)
 	memset(line, 'a', sizeof line);
 	harness_send(fd, line, sizeof line);
 	harness_recv_all(fd, buf, sizeof buf, HARNESS_DEADLINE_MS, &eof);
-	ck_assert_str_eq(buf, "CLIENT_ERROR line too long\r\n");
+	ck_assert_str_eq(buf, "");
 	ck_assert(eof);
 	harness_close(fd);
 	still_serving();

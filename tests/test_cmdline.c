@@ -260,7 +260,6 @@ START_TEST(test_refused)
 	} cases[] = {
 	    {{"-S"}, "-S (SASL authentication): threadline does not support "
 	             "it, and will not start without what it asks for"},
-	    {{"-Y", "/etc/memcached.auth"}, "-Y (authentication file)"},
 	    {{"-Z"}, "-Z (TLS)"},
 	    {{"-e", "/dev/shm/mc"}, "-e (restartable cache"},
 	    {{"-o", "ssl_chain_cert=/etc/c.pem"}, "-o ssl_chain_cert (TLS)"},

@@ -382,7 +382,6 @@ START_TEST(test_args_memcached_refused)
 		const char *want;
 	} cases[] = {
 	    {{"-S"}, "-S (SASL authentication): threadline does not support"},
-	    {{"-Y", "/etc/auth"}, "-Y (authentication file): threadline"},
 	    {{"-Z"}, "-Z (TLS): threadline does not support it"},
 	    {{"-e", "/dev/shm/m"}, "-e (restartable cache in a memory file)"},
 	    {{"-o", "ssl_chain_cert=/c"},

@@ -191,19 +191,43 @@ START_TEST(test_line_too_long)
 	char *line = malloc(n);
 
 	memset(line, 'x', n);
-	/* Without a newline yet: refused as soon as it is over the limit. */
-	ck_assert_str_eq(feed(line, n), "CLIENT_ERROR line too long\r\n");
-	ck_assert_int_eq(action, PROTO_CLOSE);
-	/* A noreply before it silences its own reply, not this one. */
-	ck_assert_str_eq(FEED("delete x noreply\r\n"), "");
+	/* Without a newline yet: dropped, as memcached, without a reply. */
+	ck_assert_str_eq(feed(line, n), "");
+	ck_assert_int_eq(action, PROTO_TOO_LONG);
+	/* Whatever came before it in the same read is answered. */
 	{
-		char both[PROTO_LINE_MAX + 32] = "delete x noreply\r\n";
+		char both[PROTO_LINE_MAX + 32] = "mn\r\n";
 		size_t at = strlen(both);
 
 		memset(both + at, 'x', sizeof both - at);
+		ck_assert_str_eq(feed(both, sizeof both), "MN\r\n");
+		ck_assert_int_eq(action, PROTO_TOO_LONG);
+	}
+	/* gat is no get here: memcached drops it too. */
+	memcpy(line, "gat 0 ", 6);
+	ck_assert_str_eq(feed(line, n), "");
+	ck_assert_int_eq(action, PROTO_TOO_LONG);
+	/* A get after 100 spaces is not one any more; after 3 it is. */
+	memset(line, ' ', n);
+	memcpy(line + 101, "get ", 4);
+	ck_assert_str_eq(feed(line, n), "");
+	ck_assert_int_eq(action, PROTO_TOO_LONG);
+	memset(line, 'k', n);
+	memcpy(line, "   get ", 7);
+	ck_assert_str_eq(feed(line, n), "");
+	ck_assert_int_eq(action, PROTO_CONTINUE);
+	/* With its end, a long line is refused with a reply. */
+	memset(line, 'x', n);
+	line[n - 1] = '\n';
+	{
+		char *longer = malloc(n + 1);
+
+		memset(longer, 'x', n + 1);
+		longer[n] = '\n';
 		ck_assert_str_eq(
-		    feed(both, sizeof both), "CLIENT_ERROR line too long\r\n");
+		    feed(longer, n + 1), "CLIENT_ERROR line too long\r\n");
 		ck_assert_int_eq(action, PROTO_CLOSE);
+		free(longer);
 	}
 	/* Exactly at the limit is still a line. */
 	line[PROTO_LINE_MAX] = '\n';
@@ -246,8 +270,11 @@ START_TEST(test_retrieval_commands)
 		memcpy(line + n, "\r\n", 3);
 		ck_assert_str_eq(FEED(line), "END\r\n");
 		memset(line + n, 'k', sizeof line - (size_t)n);
+		/* With no line end yet, only get and gets may be that
+		 * long (memcached). */
 		ck_assert_str_eq(feed(line, sizeof line), "");
-		ck_assert_int_eq(action, PROTO_CONTINUE);
+		ck_assert_int_eq(
+		    action, i < 2 ? PROTO_CONTINUE : PROTO_TOO_LONG);
 	}
 	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
 		int n = snprintf(line, sizeof line, "%s", others[i]);
@@ -258,9 +285,8 @@ START_TEST(test_retrieval_commands)
 		memcpy(line + n, "\r\n", 3);
 		ck_assert_str_eq(FEED(line), "ERROR\r\n");
 		memset(line + n, 'k', sizeof line - (size_t)n);
-		ck_assert_str_eq(
-		    feed(line, sizeof line), "CLIENT_ERROR line too long\r\n");
-		ck_assert_int_eq(action, PROTO_CLOSE);
+		ck_assert_str_eq(feed(line, sizeof line), "");
+		ck_assert_int_eq(action, PROTO_TOO_LONG);
 	}
 }
 END_TEST
@@ -335,6 +361,12 @@ START_TEST(test_metadump)
 	ck_assert_str_eq(FEED("lru_crawler metadump 999\r\n"),
 	    "BADCLASS invalid class id\r\n");
 	ck_assert_str_eq(FEED("lru_crawler metadump\r\n"), "ERROR\r\n");
+	/* Not after another request in the same read, as memcached. */
+	ck_assert_str_eq(FEED("mg zz v\r\nlru_crawler metadump all\r\n"),
+	    "EN\r\nERROR cannot pipeline other commands before metadump\r\n");
+	ck_assert_str_eq(
+	    FEED("delete zz noreply\r\nlru_crawler metadump all\r\n"),
+	    "ERROR cannot pipeline other commands before metadump\r\n");
 	ck_assert_str_eq(FEED("lru_crawler tocrawl 1\r\n"), "OK\r\n");
 	proto_text_init(&(struct proto_hooks){.no_dump = true});
 	ck_assert_str_eq(FEED("lru_crawler metadump all\r\n"),

@@ -598,6 +598,15 @@ static const struct reply_case cases[] = {
         "version noreply\r\n",
         "VERSION 1.6.18\r\n"
         "VERSION 1.6.18\r\n"),
+    CASE("metadump_after_pipelined",
+        "mg zz v\r\n"
+        "lru_crawler metadump all\r\n"
+        "set pm 0 0 1 noreply\r\n"
+        "x\r\n"
+        "lru_crawler metadump all\r\n",
+        "EN\r\n"
+        "ERROR cannot pipeline other commands before metadump\r\n"
+        "ERROR cannot pipeline other commands before metadump\r\n"),
     CASE("nul_and_junk",
         "\000\001\377\r\n"
         "get a\000b\r\n"
@@ -751,11 +760,13 @@ peer_close(const struct peer *p, int fd)
 		close(fd);
 }
 
-/* Start memcached, if installed, on a Unix socket in the test's dir. */
+/* Start memcached, if installed, on a Unix socket in the test's dir,
+ * with -Y auth when auth is not NULL. */
 static bool
-memcached_start(struct peer *p)
+memcached_start_as(struct peer *p, const char *sock, const char *auth)
 {
 	const char *args[] = {"-s", NULL, "-U", "0", "-t", "2", "-m", "64",
+	    auth != NULL ? "-Y" : "-t", auth != NULL ? auth : "2",
 	    getuid() == 0 ? "-u" : NULL, "root", NULL};
 	char bin[HARNESS_PATH_MAX];
 	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
@@ -768,7 +779,7 @@ memcached_start(struct peer *p)
 	}
 	p->name = "memcached";
 	p->port = 0;
-	harness_path(p->sock, sizeof p->sock, "mc.sock");
+	harness_path(p->sock, sizeof p->sock, sock);
 	args[1] = p->sock;
 	harness_spawn_prog(bin, "memcached", args);
 	while ((fd = peer_connect(p)) == -1) {
@@ -778,6 +789,12 @@ memcached_start(struct peer *p)
 	}
 	close(fd);
 	return true;
+}
+
+static bool
+memcached_start(struct peer *p)
+{
+	return memcached_start_as(p, "mc.sock", NULL);
 }
 
 /* How many lines of text start with word; *last is the last such line. */
@@ -1157,12 +1174,177 @@ START_TEST(test_quit)
 }
 END_TEST
 
+/* -Y: memcached's ASCII authentication. Each step is one write, and its
+ * reply is read whole before the next; "" expects nothing more before
+ * the next step, EOF a close. Before authentication memcached keeps one
+ * reply, which the next request of the same read overwrites. */
+struct auth_step {
+	const char *req;
+	size_t reqlen;
+	const char *want;
+};
+
+#define STEP(req, want)                                                        \
+	{                                                                      \
+		req, sizeof(req) - 1, want                                     \
+	}
+#define AUTH_EOF "<EOF>"
+
+static const struct auth_case {
+	const char *name;
+	struct auth_step steps[4];
+} auth_cases[] = {
+    {"unauthenticated",
+        {STEP("get foo\r\n", "CLIENT_ERROR unauthenticated\r\n"),
+            STEP("quit\r\n", "CLIENT_ERROR unauthenticated\r\n"),
+            STEP("set a 0 0\r\n", "CLIENT_ERROR unauthenticated\r\n"),
+            STEP("SET a 0 0 7\r\n", "CLIENT_ERROR unauthenticated\r\n")}},
+    {"bad_value", {STEP("set foo 0 0 2\r\nhi\r\n",
+                       "CLIENT_ERROR bad authentication token format\r\n"),
+                      STEP("set foo 0 0 7\r\nfoo barXX",
+                          "CLIENT_ERROR bad command line termination\r\n"),
+                      STEP("set a b c 7\r\nfoo\000bar\r\n",
+                          "CLIENT_ERROR bad authentication token format\r\n"),
+                      STEP("set foo 0 0 7\r\nfoo bab\r\n",
+                          "CLIENT_ERROR authentication failure\r\n")}},
+    {"authenticated", {STEP("set foo 0 0 7\r\nfoo bar\r\n", "STORED\r\n"),
+                          STEP("set t 0 0 2\r\nhi\r\nget t\r\n",
+                              "STORED\r\nVALUE t 0 2\r\nhi\r\nEND\r\n"),
+                          STEP("set foo 0 0 7\r\nfoo bab\r\n", "STORED\r\n")}},
+    {"second_user_noreply",
+        {STEP("set  k  x  y  +12 noreply\r\n baaaz  quux\r\n", "STORED\r\n"),
+            STEP("version\r\n", "VERSION 1.6.18\r\n")}},
+    {"last_reply_of_a_read",
+        {STEP("get foo\r\nquit\r\nset k 0 0 7\r\nfoo bab\r\n",
+             "CLIENT_ERROR authentication failure\r\n"),
+            STEP("get a\r\nset k 0 0 7\r\nfoo bar\r\nversion\r\n",
+                "STORED\r\nVERSION 1.6.18\r\n")}},
+};
+
+/* One auth case on a new connection to p. */
+static void
+auth_run(const struct peer *p, const struct auth_case *c)
+{
+	char buf[4096];
+	int fd = peer_connect(p);
+
+	ck_assert_int_ne(fd, -1);
+	for (size_t i = 0; i < 4 && c->steps[i].req != NULL; i++) {
+		const struct auth_step *st = &c->steps[i];
+		bool eof = false;
+		size_t n;
+
+		harness_send(fd, st->req, st->reqlen);
+		if (strcmp(st->want, AUTH_EOF) == 0) {
+			n = harness_recv_all(
+			    fd, buf, sizeof buf, HARNESS_DEADLINE_MS, &eof);
+			ck_assert_msg(n == 0 && eof,
+			    "%s, case %s step %zu: want a close, got %s%s",
+			    p->name, c->name, i, buf, eof ? "" : " (open)");
+			break;
+		}
+		n = harness_recv(fd, buf, sizeof buf, NULL, strlen(st->want),
+		    HARNESS_DEADLINE_MS, &eof);
+		ck_assert_msg(
+		    n == strlen(st->want) && memcmp(buf, st->want, n) == 0,
+		    "%s, case %s step %zu:\nwant: %s\ngot:  %.*s", p->name,
+		    c->name, i, st->want, (int)n, buf);
+	}
+	peer_close(p, fd);
+}
+
+/* auth_cmds and auth_errors of "stats" on p. */
+static void
+auth_counts(const struct peer *p, long *cmds, long *errors)
+{
+	static char buf[REPLY_MAX];
+	const char *at;
+	int fd = peer_connect(p);
+
+	ck_assert_int_ne(fd, -1);
+	harness_sends(fd, "set k 0 0 7\r\nfoo bar\r\n");
+	harness_recv(
+	    fd, buf, sizeof buf, "STORED\r\n", 0, HARNESS_DEADLINE_MS, NULL);
+	harness_sends(fd, "stats\r\n");
+	harness_recv(
+	    fd, buf, sizeof buf, "END\r\n", 0, HARNESS_DEADLINE_MS, NULL);
+	at = strstr(buf, "STAT auth_cmds ");
+	ck_assert_msg(at != NULL, "%s: no auth_cmds", p->name);
+	*cmds = strtol(at + 15, NULL, 10);
+	at = strstr(buf, "\r\nSTAT auth_errors ");
+	ck_assert_msg(at != NULL && strstr(buf, "STAT store_no_memory ") <
+	                                strstr(buf, "STAT auth_cmds "),
+	    "%s: auth_errors missing or out of memcached's order", p->name);
+	*errors = strtol(at + 19, NULL, 10);
+	peer_close(p, fd);
+}
+
+START_TEST(test_auth)
+{
+	char file[HARNESS_PATH_MAX], arg[HARNESS_PATH_MAX + 64];
+	struct harness_server srv;
+	struct peer ap[2];
+	int n = 1;
+
+	harness_path(file, sizeof file, "authfile");
+	harness_file_write(file, "foo:bar\nbaaaz:quux\n");
+	harness_server_start(
+	    &srv, "auth", 2, (const char *const[]){"-Y", file, NULL});
+	ap[0] = (struct peer){.name = "threadlined", .port = srv.port};
+	if (memcached_start_as(&ap[1], "mc-auth.sock", file))
+		n = 2;
+	for (int p = 0; p < n; p++) {
+		long cmds, errors;
+
+		for (size_t i = 0; i < sizeof auth_cases / sizeof auth_cases[0];
+		     i++)
+			auth_run(&ap[p], &auth_cases[i]);
+		/* A line past 2048 bytes with no end: closed, no reply. */
+		{
+			static char line[3000];
+			char buf[64];
+			bool eof = false;
+			int fd = peer_connect(&ap[p]);
+
+			memset(line, 'x', sizeof line);
+			harness_send(fd, line, sizeof line);
+			ck_assert_uint_eq(harness_recv_all(fd, buf, sizeof buf,
+			                      HARNESS_DEADLINE_MS, &eof),
+			    0);
+			ck_assert_msg(
+			    eof, "%s: open after a long line", ap[p].name);
+			peer_close(&ap[p], fd);
+		}
+		/* Failures and successes checked; malformed ones not. */
+		auth_counts(&ap[p], &cmds, &errors);
+		ck_assert_msg(cmds == 6 && errors == 2,
+		    "%s: auth_cmds %ld auth_errors %ld", ap[p].name, cmds,
+		    errors);
+	}
+	{
+		static char buf[REPLY_MAX];
+		int fd = harness_connect(srv.port);
+
+		snprintf(
+		    arg, sizeof arg, "STAT auth_enabled_ascii %s\r\n", file);
+		harness_sends(fd, "set k 0 0 7\r\nfoo bar\r\n");
+		harness_recv(fd, buf, sizeof buf, "STORED\r\n", 0,
+		    HARNESS_DEADLINE_MS, NULL);
+		harness_cmd(
+		    fd, "stats settings\r\n", "END\r\n", buf, sizeof buf);
+		ck_assert_msg(strstr(buf, arg) != NULL, "no %s", arg);
+		harness_close(fd);
+	}
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 int
 main(void)
 {
 	const TTest *tests[] = {test_catalogue, test_too_large, test_key_length,
 	    test_cas_roundtrip, test_version_plain, test_stats_memcached_lines,
-	    test_cmd_meta, test_quit, NULL};
+	    test_cmd_meta, test_quit, test_auth, NULL};
 
 	return harness_run_suite(&(struct harness_suite){.name = "replies",
 	                             .setup = setup,

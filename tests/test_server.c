@@ -354,6 +354,34 @@ START_TEST(test_line_too_long)
 }
 END_TEST
 
+/* A line past 2048 bytes with no end yet: closed without a reply, as
+ * memcached, and said at info. */
+START_TEST(test_open_line_too_long)
+{
+	struct harness_server srv;
+	char line[3000], buf[BUFSZ], needle[160];
+	bool eof;
+	int fd, port;
+
+	harness_server_start(&srv, "srv", 2, (const char *const[]){"-v", NULL});
+	fd = harness_connect(srv.port);
+	port = harness_local_port(fd);
+	memset(line, 'x', sizeof line);
+	harness_send(fd, line, sizeof line);
+	harness_recv_all(fd, buf, sizeof buf, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_str_eq(buf, "");
+	ck_assert_msg(eof, "no EOF after a line too long");
+	harness_close(fd);
+	snprintf(needle, sizeof needle,
+	    "peer=127.0.0.1:%d sent a request line past 2048 bytes with no "
+	    "line end: closing without a reply",
+	    port);
+	test_wait_log(srv.log, needle);
+	test_version(harness_connect(srv.port));
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 /* Retrieval lines may exceed 2048 bytes. */
 START_TEST(test_long_get_line)
 {
@@ -577,6 +605,43 @@ test_short_conn(int port)
 	harness_close(fd);
 	return p;
 }
+
+/* -Y's file is read again on SIGHUP, as memcached does; a bad one leaves
+ * the users as they were. */
+START_TEST(test_sighup_auth_file)
+{
+	struct harness_server srv;
+	char file[HARNESS_PATH_MAX], buf[BUFSZ];
+	int fd;
+
+	harness_path(file, sizeof file, "authfile");
+	harness_file_write(file, "foo:bar\n");
+	harness_server_start(
+	    &srv, "srv", 2, (const char *const[]){"-Y", file, NULL});
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "set k 0 0 7\r\nfoo bar\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "STORED\r\n");
+	harness_close(fd);
+	harness_file_write(file, "new:pw\n");
+	ck_assert_int_eq(kill(srv.pid, SIGHUP), 0);
+	test_wait_log(srv.log, "read again: 1 users");
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "set k 0 0 7\r\nfoo bar\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "CLIENT_ERROR authentication failure\r\n");
+	harness_cmd(fd, "set k 0 0 6\r\nnew pw\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "STORED\r\n");
+	harness_close(fd);
+	/* A malformed file: warned, the users stay. */
+	harness_file_write(file, "nocolon\n");
+	ck_assert_int_eq(kill(srv.pid, SIGHUP), 0);
+	test_wait_log(srv.log, "the users read before stay");
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "set k 0 0 6\r\nnew pw\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "STORED\r\n");
+	harness_close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
 
 /* SIGHUP after a rename: every line lands in exactly one of the files. */
 START_TEST(test_sighup_reopen)
@@ -1055,12 +1120,13 @@ main(void)
 	const TTest *tests[] = {test_thread_names, test_stats_round_robin,
 	    test_stats_conns_last_line, test_stats_threads,
 	    test_log_thread_names, test_pipelined, test_line_too_long,
-	    test_long_get_line, test_max_connections, test_daemon,
-	    test_daemon_failed_start_removes_pidfile, test_sighup_reopen,
-	    test_sigterm, test_sigterm_last_line, test_root_needs_user,
-	    test_drops_privileges, test_config_unknown_key,
-	    test_config_bad_value, test_config_check_shipped,
-	    test_config_file_applies, test_maint_reclaims, NULL};
+	    test_open_line_too_long, test_long_get_line, test_max_connections,
+	    test_daemon, test_daemon_failed_start_removes_pidfile,
+	    test_sighup_reopen, test_sighup_auth_file, test_sigterm,
+	    test_sigterm_last_line, test_root_needs_user, test_drops_privileges,
+	    test_config_unknown_key, test_config_bad_value,
+	    test_config_check_shipped, test_config_file_applies,
+	    test_maint_reclaims, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "server", .timeout = 60}, tests);

@@ -366,6 +366,44 @@ END_TEST
 
 /* --help prints the usage on stdout and --version the version, each
  * exiting 0 with nothing on stderr. */
+/* -Y: a file that cannot be read, a malformed one, an empty one: one
+ * line, exit 1, before anything listens. */
+START_TEST(test_auth_file_refused)
+{
+	char missing[HARNESS_PATH_MAX], bad[HARNESS_PATH_MAX],
+	    empty[HARNESS_PATH_MAX], want[2 * HARNESS_PATH_MAX];
+	const char *args[] = {"-p", "0", "-u", "root", "-Y", NULL, NULL};
+	char *err;
+
+	harness_path(missing, sizeof missing, "no-such-authfile");
+	harness_path(bad, sizeof bad, "bad-authfile");
+	harness_path(empty, sizeof empty, "empty-authfile");
+	harness_file_write(bad, "foo:bar\n\nbaaaz:quux\n");
+	harness_file_write(empty, "");
+	args[5] = missing;
+	snprintf(want, sizeof want,
+	    "threadlined: cannot open the auth file %s: No such file or "
+	    "directory\n",
+	    missing);
+	test_refused("auth-missing", args, 1, want);
+	args[5] = bad;
+	snprintf(want, sizeof want,
+	    "threadlined: %s:2: a malformed entry: it should be "
+	    "user:password\n",
+	    bad);
+	test_refused("auth-bad", args, 1, want);
+	args[5] = empty;
+	snprintf(want, sizeof want,
+	    "threadlined: %s: no user:password line: nobody could "
+	    "authenticate\n",
+	    empty);
+	test_refused("auth-empty", args, 1, want);
+	err = test_output("auth-empty", "err");
+	ck_assert_str_eq(err, want);
+	free(err);
+}
+END_TEST
+
 START_TEST(test_help_version)
 {
 	const char *help[] = {"--help", NULL}, *version[] = {"-V", NULL};
@@ -826,12 +864,12 @@ int
 main(void)
 {
 	const TTest *tests[] = {test_bad_options, test_check_config_user,
-	    test_bad_config_file, test_help_version, test_port_in_use,
-	    test_listen_unresolvable, test_log_file_unwritable,
-	    test_daemon_relays_failure, test_pidfile_unwritable,
-	    test_pidfile_stale, test_pidfile_held, test_pidfile_daemon,
-	    test_pidfile_race, test_pidfile_not_ours, test_relative_paths,
-	    test_role_level_from_file, test_listen_ipv6,
+	    test_bad_config_file, test_auth_file_refused, test_help_version,
+	    test_port_in_use, test_listen_unresolvable,
+	    test_log_file_unwritable, test_daemon_relays_failure,
+	    test_pidfile_unwritable, test_pidfile_stale, test_pidfile_held,
+	    test_pidfile_daemon, test_pidfile_race, test_pidfile_not_ours,
+	    test_relative_paths, test_role_level_from_file, test_listen_ipv6,
 	    test_item_size_vs_memory, test_check_config_every,
 	    test_check_config_ok, test_check_config_run_user, NULL};
 

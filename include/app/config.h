@@ -27,7 +27,8 @@ struct config {
 	bool daemonize;
 	bool check_only;
 	char *pidfile;
-	char *user; /* to run as after binding, when started as root */
+	char *auth_file; /* -Y: memcached's user:password file */
+	char *user;      /* to run as after binding, when started as root */
 	char *log_file;
 	int log_format; /* enum log_format */
 	bool log_syslog;

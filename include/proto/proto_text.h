@@ -18,6 +18,8 @@ struct cache_stats;
 #define PROTO_LINE_MAX 2048
 /* Key lists of get/gets/gat/gats: room for 10,000 keys of 250 bytes. */
 #define PROTO_KEYS_LINE_MAX (4 * 1024 * 1024)
+/* Leading spaces a get line with no end yet may have and still be one. */
+#define PROTO_OPEN_SPACES_MAX 100
 
 enum proto_action {
 	PROTO_CONTINUE,
@@ -26,6 +28,7 @@ enum proto_action {
 	PROTO_WATCH,    /* stream the log lines ctx->watch lets through */
 	PROTO_HTTP,     /* an HTTP request: close at once, answer nothing */
 	PROTO_SHUTDOWN, /* stop the server, then as PROTO_QUIT */
+	PROTO_TOO_LONG, /* a line past the limit, no end yet: close, no reply */
 };
 
 /* What "stats detail" counts per key prefix. */
@@ -121,6 +124,8 @@ struct proto_ctx {
 	unsigned long long skip;   /* data bytes still to discard */
 	bool binary;               /* speaks the binary protocol */
 	bool decided;              /* binary is known */
+	bool authed;               /* -Y: the client gave good credentials */
+	const char *auth_reply;    /* -Y: the reply not yet sent, or NULL */
 };
 
 /* Answer every complete request in buf; return the bytes consumed. When a

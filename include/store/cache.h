@@ -87,6 +87,8 @@ item_class_id(const struct item *it)
 	X(touch_misses)                                                        \
 	X(store_too_large)                                                     \
 	X(store_no_memory)                                                     \
+	X(auth_cmds)                                                           \
+	X(auth_errors)                                                         \
 	X(total_items)                                                         \
 	X(expired_unfetched)                                                   \
 	X(evicted_unfetched)                                                   \

@@ -337,7 +337,7 @@ config_cmd_napi(struct config *c, const char *arg, char *err, size_t errlen)
 	return 0;
 }
 
-/* -S, -Y, -Z, -e: what cannot be honoured and must not be ignored. */
+/* -S, -Z, -e: what cannot be honoured and must not be ignored. */
 static int
 config_refuse(const char *what, char *err, size_t errlen)
 {
@@ -353,14 +353,6 @@ static int
 config_cmd_sasl(struct config *c, const char *arg, char *err, size_t errlen)
 {
 	return config_refuse("-S (SASL authentication)", err, errlen);
-}
-
-/* -Y */
-static int
-config_cmd_auth_file(
-    struct config *c, const char *arg, char *err, size_t errlen)
-{
-	return config_refuse("-Y (authentication file)", err, errlen);
 }
 
 /* -Z */
@@ -566,10 +558,6 @@ static const struct config_command {
     {'S', "enable-sasl", NULL, false,
         "memcached's SASL: refused, threadline cannot authenticate",
         config_cmd_sasl},
-    {'Y', "auth-file", "FILE", false,
-        "memcached's authentication file: refused, threadline cannot "
-        "authenticate",
-        config_cmd_auth_file},
     {'Z', "enable-ssl", NULL, false,
         "memcached's TLS: refused, threadline has no TLS", config_cmd_ssl},
     {'e', "memory-file", "FILE", false,

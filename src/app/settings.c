@@ -165,6 +165,19 @@ const struct setting settings[] = {
     },
     {
         .section = "server",
+        .key = "auth_file",
+        .shortopt = 'Y',
+        .longopt = "auth-file",
+        .argname = "FILE",
+        .type = SETTING_PATH,
+        .offset = offsetof(struct config, auth_file),
+        .stat = "auth_enabled_ascii",
+        .help = "memcached's ASCII authentication: a file of user:password "
+                "lines; a connection must first send \"set KEY 0 0 LEN\" "
+                "with \"user password\" as the value; read again on SIGHUP",
+    },
+    {
+        .section = "server",
         .key = "user",
         .shortopt = 'u',
         .longopt = "user",

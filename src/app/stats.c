@@ -577,6 +577,14 @@ stats_settings_domain_socket(struct obuf *out)
 	        : "NULL");
 }
 
+/* -Y's file, or "no". */
+static void
+stats_settings_auth(struct obuf *out)
+{
+	obuf_adds(
+	    out, stats_cfg->auth_file != NULL ? stats_cfg->auth_file : "no");
+}
+
 /* The workers running, once 0 ("one per CPU") is resolved. */
 static void
 stats_settings_num_threads(struct obuf *out)
@@ -732,6 +740,7 @@ static const struct stats_setting {
     {"maxbytes", NULL, stats_settings_maxbytes},
     /* -S is refused at start-up: SASL is never on. */
     {"auth_enabled_sasl", "no", NULL},
+    {"auth_enabled_ascii", NULL, stats_settings_auth},
     {"item_size_max", NULL, NULL},
     {"evictions", NULL, stats_settings_evictions},
     {"domain_socket", NULL, stats_settings_domain_socket},

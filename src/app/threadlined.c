@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "cache.h"
 #include "preflight.h"
+#include "proto_auth.h"
 #include "config.h"
 #include "conn.h"
 #include "daemon.h"
@@ -74,6 +75,25 @@ main_libevent_log(int severity, const char *msg)
 	}
 }
 
+/* -Y's file, read again on SIGHUP as memcached does. */
+static const char *main_auth_file;
+
+/* Read the auth file again; a bad one leaves the users as they were. */
+static void
+main_auth_reload(void)
+{
+	char err[512];
+	int n;
+
+	if (main_auth_file == NULL)
+		return;
+	if ((n = proto_auth_load(main_auth_file, err, sizeof err)) == -1)
+		log_warnx("%s; the users read before stay", err);
+	else
+		log_notice(
+		    "auth file %s read again: %d users", main_auth_file, n);
+}
+
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -82,6 +102,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		log_notice("received SIGHUP, reopening the log file");
 		notify_reloading();
 		logger_reopen();
+		main_auth_reload();
 		notify_reloaded();
 		break;
 	case SIGUSR1:
@@ -181,6 +202,7 @@ main_configure(struct config *cfg, int argc, char **argv)
 	main_absolute(&cfg->log_file);
 	main_absolute(&cfg->log_syslog_socket);
 	main_absolute(&cfg->pidfile);
+	main_absolute(&cfg->auth_file);
 	main_absolute(&cfg->unix_socket);
 }
 
@@ -279,6 +301,13 @@ main_prepare(const struct config *cfg)
 {
 	char err[512];
 
+	if (cfg->auth_file != NULL) {
+		if (proto_auth_load(cfg->auth_file, err, sizeof err) == -1) {
+			fprintf(stderr, "threadlined: %s\n", err);
+			return 1;
+		}
+		main_auth_file = cfg->auth_file;
+	}
 	if (privdrop_check(cfg->user, err, sizeof err) == -1) {
 		fprintf(stderr, "threadlined: %s\n", err);
 		return 2;

@@ -349,6 +349,12 @@ conn_act(struct conn *c, enum proto_action action)
 	case PROTO_QUIT:
 		c->close_reason = "closed on quit";
 		break;
+	case PROTO_TOO_LONG:
+		log_info("conn=%d peer=%s sent a request line past %d bytes "
+		         "with no line end: closing without a reply",
+		    c->fd, c->peer, PROTO_LINE_MAX);
+		c->close_reason = "closed after a request line too long";
+		break;
 	case PROTO_CLOSE:
 		c->close_reason = "closed after a protocol error";
 		c->linger_after = true;

@@ -1,5 +1,6 @@
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "log.h"
 #include "log_event.h"
 #include "obuf.h"
+#include "proto_auth.h"
 #include "proto_meta.h"
 #include "proto_text.h"
 #include "tl_build.h"
@@ -1130,6 +1132,13 @@ cmd_lru_crawler(struct request *r, int arg)
 		REPLY(r, "ERROR metadump not allowed\r\n");
 		return;
 	}
+	/* memcached refuses a dump behind replies not yet sent: any request
+	 * before it in the same read, even one that answers nothing. */
+	if (r->ctx->cmds > 0 || obuf_pending(r->out) > 0) {
+		REPLY(r, "ERROR cannot pipeline other commands before "
+		         "metadump\r\n");
+		return;
+	}
 	if (tok_is(&r->tok[2], "all") || tok_is(&r->tok[2], "hash"))
 		memset(want, true, sizeof want);
 	else
@@ -1232,6 +1241,26 @@ proto_line_limit(const char *line, size_t len)
 	cmd = proto_command(&(struct token){line, (size_t)(sp - line)});
 	return cmd != NULL && cmd->kind == CMD_RETRIEVAL ? PROTO_KEYS_LINE_MAX
 	                                                 : PROTO_LINE_MAX;
+}
+
+/* A line with no end yet may grow past PROTO_LINE_MAX only if it is a get
+ * or gets (after at most 100 spaces), as in memcached: anything else that
+ * long is junk, and the connection goes without a reply. */
+static size_t
+proto_open_line_limit(const char *line, size_t len)
+{
+	size_t at = 0;
+
+	while (at < len && line[at] == ' ')
+		at++;
+	if (at > PROTO_OPEN_SPACES_MAX)
+		return PROTO_LINE_MAX;
+	len -= at;
+	line += at;
+	if ((len >= 4 && memcmp(line, "get ", 4) == 0) ||
+	    (len >= 5 && memcmp(line, "gets ", 5) == 0))
+		return PROTO_KEYS_LINE_MAX;
+	return PROTO_LINE_MAX;
 }
 
 /* Monotonic nanoseconds: requests are timed between these. */
@@ -1421,6 +1450,134 @@ proto_run(struct request *r, long long start)
 	return now;
 }
 
+/* Up to max tokens of s, split at spaces as memcached's tokenizer does. */
+static size_t
+proto_auth_split(const char *s, size_t len, struct token *tok, size_t max)
+{
+	size_t n = 0, i = 0;
+
+	while (i < len && n < max) {
+		size_t at;
+
+		while (i < len && s[i] == ' ')
+			i++;
+		if (i == len)
+			break;
+		at = i;
+		while (i < len && s[i] != ' ')
+			i++;
+		tok[n++] = (struct token){s + at, i - at};
+	}
+	return n;
+}
+
+/* The length of an auth set, read as memcached's safe_strtoul: digits,
+ * then the token's end or a space character (its "\r"). */
+static int
+proto_auth_size(const struct token *t, uint32_t *size)
+{
+	unsigned long long v = 0;
+	size_t i = 0;
+	bool neg = false;
+
+	if (i < t->len && (t->s[i] == '+' || t->s[i] == '-'))
+		neg = t->s[i++] == '-';
+	if (i == t->len || !isdigit((unsigned char)t->s[i]))
+		return -1;
+	for (; i < t->len && isdigit((unsigned char)t->s[i]); i++) {
+		if (v > (ULLONG_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (unsigned)(t->s[i] - '0');
+	}
+	if (i < t->len && !isspace((unsigned char)t->s[i]))
+		return -1;
+	if (neg && v != 0)
+		return -1;
+	*size = (uint32_t)v; /* memcached keeps 32 bits of it */
+	return 0;
+}
+
+/* Before authentication memcached keeps one reply, which each request
+ * overwrites until it is sent: of a read's requests only the last is
+ * answered. */
+static void
+proto_auth_reply(struct request *r, const char *reply)
+{
+	r->ctx->auth_reply = reply;
+}
+
+/* Send the reply proto_auth_reply kept. */
+static void
+proto_auth_flush(struct proto_ctx *ctx, struct obuf *out)
+{
+	if (ctx->auth_reply != NULL)
+		obuf_adds(out, ctx->auth_reply);
+	ctx->auth_reply = NULL;
+}
+
+/* The credentials of an auth set: "user pass" and its "\r\n". */
+static void
+proto_auth_value(struct request *r, const char *v, uint32_t size)
+{
+	struct token tok[2];
+
+	if (v[size] != '\r' || v[size + 1] != '\n') {
+		proto_auth_reply(
+		    r, "CLIENT_ERROR bad command line termination\r\n");
+		return;
+	}
+	/* memcached reads the value as a C string. */
+	if (proto_auth_split(v, strnlen(v, size), tok, 2) < 2) {
+		proto_auth_reply(
+		    r, "CLIENT_ERROR bad authentication token format\r\n");
+		return;
+	}
+	stat_add(&r->ctx->st->auth_cmds, 1);
+	if (!proto_auth_check(tok[0].s, tok[0].len, tok[1].s, tok[1].len)) {
+		stat_add(&r->ctx->st->auth_errors, 1);
+		proto_auth_reply(r, "CLIENT_ERROR authentication failure\r\n");
+		return;
+	}
+	r->ctx->authed = true;
+	proto_auth_reply(r, "STORED\r\n");
+}
+
+/* A request before authentication, as memcached's -Y: only "set ANY
+ * FLAGS EXPTIME LEN" whose value is "user password" is read, anything
+ * else answered CLIENT_ERROR unauthenticated. Returns the bytes taken, 0
+ * when more are needed. */
+static size_t
+proto_auth(struct request *r, const char *buf, size_t len)
+{
+	const char *nl;
+	struct token tok[5];
+	size_t linelen;
+	uint32_t size;
+
+	if (len < 2)
+		return 0;
+	nl = memchr(buf, '\n', len);
+	if (nl == NULL) {
+		if (len > PROTO_LINE_MAX) {
+			*r->action = PROTO_TOO_LONG;
+			return len;
+		}
+		return 0;
+	}
+	linelen = (size_t)(nl - buf);
+	if (proto_auth_split(buf, strnlen(buf, linelen), tok, 5) < 5 ||
+	    !tok_is(&tok[0], "set") || proto_auth_size(&tok[4], &size) == -1) {
+		proto_auth_reply(r, "CLIENT_ERROR unauthenticated\r\n");
+		return linelen + 1;
+	}
+	if (len - linelen - 1 < (size_t)size + 2) {
+		r->ctx->need = linelen + 1 + (size_t)size + 2;
+		return 0;
+	}
+	proto_auth_value(r, nl + 1, size);
+	return linelen + 1 + (size_t)size + 2;
+}
+
 size_t
 proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
     struct obuf *out, enum proto_action *action)
@@ -1449,9 +1606,25 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 			pos += n;
 			continue;
 		}
+		if (!ctx->authed && proto_auth_enabled()) {
+			size_t n = proto_auth(&r, line, len - pos);
+
+			if (ctx->authed)
+				proto_auth_flush(ctx, out);
+			if (n == 0)
+				break;
+			pos += n;
+			ctx->cmds++;
+			continue;
+		}
 		nl = memchr(line, '\n', len - pos);
 		linelen = nl ? (size_t)(nl - line) : len - pos;
-		if (linelen > proto_line_limit(line, linelen)) {
+		if (nl == NULL &&
+		    linelen > proto_open_line_limit(line, linelen)) {
+			*action = PROTO_TOO_LONG;
+			return len;
+		}
+		if (nl != NULL && linelen > proto_line_limit(line, linelen)) {
 			r.noreply =
 			    false; /* the last request's, not this one's */
 			REPLY(&r, reply_too_long);
@@ -1482,5 +1655,6 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		pos += linelen + 1 + r.used;
 		ctx->cmds++;
 	}
+	proto_auth_flush(ctx, out);
 	return pos;
 }

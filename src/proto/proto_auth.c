@@ -1,0 +1,184 @@
+/* The user:password table of -Y and the check of credentials against it. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_auth.h"
+#include "xmalloc.h"
+
+struct auth_user {
+	char *user;
+	size_t ulen;
+	char *pass;
+	size_t plen;
+};
+
+struct auth_table {
+	char *data; /* the file; users point into it */
+	size_t n;
+	struct auth_user *users;
+};
+
+/* Swapped by the main thread on a reload, read by every worker. */
+static pthread_mutex_t auth_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct auth_table *auth_table;
+static atomic_bool auth_on;
+
+static void
+auth_table_free(struct auth_table *t)
+{
+	if (t == NULL)
+		return;
+	free(t->users);
+	free(t->data);
+	free(t);
+}
+
+/* Read the whole of path into a NUL-terminated buffer. */
+static char *
+auth_read(const char *path, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *data = NULL;
+	size_t cap = 0, n = 0, got;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "cannot open the auth file %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	do {
+		if (n + 4096 + 1 > cap) {
+			cap = cap * 2 + 4096 + 1;
+			data = xrealloc(data, cap);
+		}
+		got = fread(data + n, 1, cap - n - 1, f);
+		n += got;
+	} while (got > 0);
+	if (ferror(f)) {
+		snprintf(err, errlen, "cannot read the auth file %s: %s", path,
+		    strerror(errno));
+		fclose(f);
+		free(data);
+		return NULL;
+	}
+	fclose(f);
+	data[n] = '\0';
+	*len = n;
+	return data;
+}
+
+/* Split data into users, as memcached reads the file: the user ends at
+ * the first ':', the password at a line end. */
+static int
+auth_parse(struct auth_table *t, const char *path, size_t len, char *err,
+    size_t errlen)
+{
+	char *p = t->data, *end = t->data + len;
+	size_t cap = 0, line = 1;
+
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *eol = nl != NULL ? nl : end;
+		char *colon = memchr(p, ':', (size_t)(eol - p));
+		struct auth_user *u;
+
+		if (colon == NULL || memchr(p, '\0', (size_t)(eol - p))) {
+			snprintf(err, errlen,
+			    "%s:%zu: a malformed entry: it should be "
+			    "user:password",
+			    path, line);
+			return -1;
+		}
+		if (t->n == cap) {
+			cap = cap * 2 + 8;
+			t->users = xrealloc(t->users, cap * sizeof *t->users);
+		}
+		u = &t->users[t->n++];
+		u->user = p;
+		u->ulen = (size_t)(colon - p);
+		u->pass = colon + 1;
+		u->plen = strcspn(u->pass, "\r\n");
+		if (u->pass + u->plen > eol)
+			u->plen = (size_t)(eol - u->pass);
+		p = eol + 1;
+		line++;
+	}
+	if (t->n == 0) {
+		snprintf(err, errlen,
+		    "%s: no user:password line: nobody could authenticate",
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+proto_auth_load(const char *path, char *err, size_t errlen)
+{
+	struct auth_table *t = xcalloc(1, sizeof *t), *old;
+	size_t len;
+	int n;
+
+	t->data = auth_read(path, &len, err, errlen);
+	if (t->data == NULL || auth_parse(t, path, len, err, errlen) == -1) {
+		auth_table_free(t);
+		return -1;
+	}
+	n = (int)t->n;
+	pthread_mutex_lock(&auth_lock);
+	old = auth_table;
+	auth_table = t;
+	pthread_mutex_unlock(&auth_lock);
+	atomic_store(&auth_on, true);
+	auth_table_free(old);
+	return n;
+}
+
+bool
+proto_auth_enabled(void)
+{
+	return atomic_load_explicit(&auth_on, memory_order_relaxed);
+}
+
+/* Compares all of both strings whatever differs, so that the time a check
+ * takes tells nothing of where a guess went wrong. */
+static bool
+auth_same(const char *a, size_t alen, const char *b, size_t blen)
+{
+	unsigned char d = alen != blen;
+
+	for (size_t i = 0; i < alen && i < blen; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+bool
+proto_auth_check(const char *user, size_t ulen, const char *pass, size_t plen)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&auth_lock);
+	for (size_t i = 0; auth_table != NULL && i < auth_table->n; i++) {
+		const struct auth_user *u = &auth_table->users[i];
+
+		if (auth_same(user, ulen, u->user, u->ulen) &
+		    auth_same(pass, plen, u->pass, u->plen))
+			ok = true;
+	}
+	pthread_mutex_unlock(&auth_lock);
+	return ok;
+}
+
+void
+proto_auth_free(void)
+{
+	pthread_mutex_lock(&auth_lock);
+	auth_table_free(auth_table);
+	auth_table = NULL;
+	pthread_mutex_unlock(&auth_lock);
+	atomic_store(&auth_on, false);
+}
