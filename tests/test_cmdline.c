@@ -231,7 +231,7 @@ END_TEST
 START_TEST(test_ignored_notice)
 {
 	const char *args[] = {"-f", "1.25", "-n", "48", "-L", "-o",
-	    "hashpower=20,lru_crawler,slab_reassign,ext_path=/x:1G", "-f",
+	    "hashpower=20,lru_maintainer,slab_reassign,ext_path=/x:1G", "-f",
 	    "1.5", NULL};
 	struct harness_server srv;
 
@@ -242,7 +242,7 @@ START_TEST(test_ignored_notice)
 	ck_assert_uint_eq(harness_count_in(srv.log, " -f ("), 1);
 	ck_assert(harness_file_wait(srv.log,
 	    "; -o hashpower (threadline's store sizes its hash table itself); "
-	    "-o lru_crawler (",
+	    "-o lru_maintainer (",
 	    0));
 	ck_assert(harness_file_wait(srv.log, "; -o slab_reassign (", 0));
 	ck_assert(harness_file_wait(srv.log,

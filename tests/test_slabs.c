@@ -155,11 +155,41 @@ START_TEST(test_reassign_by_hand)
 }
 END_TEST
 
+/* -o no_modern and no_lru_crawler start the crawler off, as memcached's
+ * t/lru-crawler.t expects; lru_crawler enable turns it on. */
+START_TEST(test_no_crawler_at_start)
+{
+	const char *off[][3] = {{"-o", "no_modern", NULL},
+	    {"-o", "no_lru_crawler", NULL}, {"-o", "modern", NULL}};
+	const char *names[] = {"no_modern", "no_lru_crawler", "modern"};
+	char buf[16384], v[64];
+
+	for (int i = 0; i < 3; i++) {
+		int fd;
+
+		harness_server_start(&srv, names[i], 2, off[i]);
+		fd = harness_connect(srv.port);
+		harness_cmd(
+		    fd, "stats settings\r\n", "END\r\n", buf, sizeof buf);
+		ck_assert(harness_stat(buf, "lru_crawler", v, sizeof v));
+		ck_assert_str_eq(v, i < 2 ? "no" : "yes");
+		harness_cmd(
+		    fd, "lru_crawler enable\r\n", "\r\n", buf, sizeof buf);
+		ck_assert_str_eq(buf, i < 2
+		                          ? "OK\r\n"
+		                          : "ERROR failed to start lru crawler "
+		                            "thread\r\n");
+		harness_close(fd);
+		ck_assert_int_eq(harness_server_stop(&srv), 0);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
-	const TTest *tests[] = {
-	    test_automove_recovers, test_reassign_by_hand, NULL};
+	const TTest *tests[] = {test_automove_recovers, test_reassign_by_hand,
+	    test_no_crawler_at_start, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){

@@ -52,6 +52,7 @@ struct config {
 	bool flush_enabled;
 	bool dump_enabled;
 	bool watch_enabled;
+	bool no_crawler;        /* -o no_lru_crawler or no_modern */
 	char *prefix_delimiter; /* -D */
 	bool lock_memory;       /* -k */
 	bool coredumps;         /* -r */

@@ -375,6 +375,7 @@ config_cmd_memory_file(
 enum config_ext_kind {
 	CONFIG_EXT_SETTING, /* sets the setting named by .what */
 	CONFIG_EXT_ACCEPT,  /* what threadline does anyway */
+	CONFIG_EXT_CRAWLER, /* the crawler's state at start: on, or off (no_) */
 	CONFIG_EXT_IGNORE,  /* named in the notice, .what says why */
 	CONFIG_EXT_REFUSE,  /* .what names it in the error */
 };
@@ -388,8 +389,10 @@ static const struct config_ext {
 } config_exts[] = {
     {"idle_timeout", CONFIG_EXT_SETTING, "idle_timeout"},
     {"maxconns_fast", CONFIG_EXT_ACCEPT, NULL},
-    {"modern", CONFIG_EXT_ACCEPT, NULL},
-    {"no_modern", CONFIG_EXT_ACCEPT, NULL},
+    {"modern", CONFIG_EXT_CRAWLER, NULL},
+    {"no_modern", CONFIG_EXT_CRAWLER, NULL},
+    {"lru_crawler", CONFIG_EXT_CRAWLER, NULL},
+    {"no_lru_crawler", CONFIG_EXT_CRAWLER, NULL},
     {"no_maxconns_fast", CONFIG_EXT_IGNORE,
         "threadline always answers connections over the limit with an "
         "error and closes them"},
@@ -478,6 +481,10 @@ config_ext_one(struct config *c, const char *opt, char *err, size_t errlen)
 		return settings_set(
 		    c, settings_find("server", e->what), eq + 1, err, errlen);
 	case CONFIG_EXT_ACCEPT:
+		return 0;
+	case CONFIG_EXT_CRAWLER:
+		/* memcached's no_modern turns its crawler off among others. */
+		c->no_crawler = strncmp(opt, "no_", 3) == 0;
 		return 0;
 	case CONFIG_EXT_IGNORE:
 		config_ignore(c, name, e->what);

@@ -417,6 +417,8 @@ main_setup_service(const struct config *cfg)
 
 	proto_text_init(&hooks);
 	proto_bin_init(&hooks);
+	if (cfg->no_crawler)
+		maint_command(PROTO_CRAWLER_DISABLE, 0, NULL);
 	conn_set_timeouts(
 	    &(struct conn_timeouts){.request = cfg->request_timeout,
 	        .write = cfg->write_timeout,
