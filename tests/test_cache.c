@@ -592,6 +592,22 @@ START_TEST(test_reassign_busy)
 END_TEST
 
 /* cache_crawl reclaims the dead items of the classes asked for alone. */
+/* A store over its key's flushed item counts it reclaimed, as memcached's
+ * t/issue_183.t reads with its crawler off. */
+START_TEST(test_store_reclaims_dead)
+{
+	uint64_t before;
+
+	put("r", "1", CACHE_SET, 0);
+	cache_flush_all(0);
+	before = stat_get(&st.reclaimed);
+	ck_assert_int_eq(put("r", "2", CACHE_SET, 0), CACHE_STORED);
+	ck_assert_uint_eq(stat_get(&st.reclaimed), before + 1);
+	ck_assert_int_eq(put("r", "3", CACHE_SET, 0), CACHE_STORED);
+	ck_assert_uint_eq(stat_get(&st.reclaimed), before + 1);
+}
+END_TEST
+
 START_TEST(test_crawl_classes)
 {
 	unsigned big = fill_class("big", 10, 1000),
@@ -640,6 +656,7 @@ main(void)
 	tcase_add_test(tc, test_reassign_moves_page);
 	tcase_add_test(tc, test_reassign_busy);
 	tcase_add_test(tc, test_crawl_classes);
+	tcase_add_test(tc, test_store_reclaims_dead);
 	tcase_add_test(tc, test_cas_unique_and_rising);
 	tcase_add_test(tc, test_reference_outlives_delete);
 	tcase_add_test(tc, test_arith);

@@ -7,11 +7,14 @@ memcached 1.6.18's t/ files run unmodified in their daemon mode
 (T_MEMD_USE_DAEMON=127.0.0.1:PORT): one server per file, started with the
 flags that file passes to new_memcached(), on a port picked at random, in
 a directory of its own. Cache::Memcached::Fast's t/ runs against one
-server (its t/Memd.pm reads MEMCACHED_SERVERS). The suites come from
-tools/fetch-suites into $TL_SUITES_DIR; without them the test is skipped
-(exit 77). Files in SKIP are not run, each with its reason; the runner
-fails when a file it runs fails. --table prints the assertions passed
-of each file (docs/compat.md's table).
+server on 127.0.0.1:11211, the address its t/Memd.pm names, inside a
+network namespace of its own. The suites come from tools/fetch-suites
+into $TL_SUITES_DIR; without them the test is skipped (exit 77). Files
+in SKIP are not run, each with its reason. A file fails when it fails an
+assertion EXPECTED does not name for it, or stops short of its plan.
+--table adds a row per file: assertions passed/run and the numbers of
+those that failed (docs/compat.md's table); TL_TSUITE_BASELINE=1 prints
+the failed numbers as a list.
 """
 import glob
 import os
@@ -29,11 +32,11 @@ SUITES = os.environ.get("TL_SUITES_DIR", "")
 THREADLINED = os.environ.get("THREADLINED", "")
 MEMCACHED = "/usr/bin/memcached"
 BASELINE = os.environ.get("TL_TSUITE_BASELINE") == "1"
+TABLE = "--table" in sys.argv
 FILE_TIMEOUT = 300
 
-# What threadline does not do, or cannot be asked of a server in daemon
-# mode; and what other branches are implementing (their files pass once
-# that lands).
+# The files not run: what threadline does not do, or what cannot be
+# asked of a server in daemon mode.
 UDP = "UDP: threadline has no UDP listener"
 TLS = "TLS: threadline has no TLS"
 SASL = "SASL: threadline cannot authenticate over SASL"
@@ -41,20 +44,8 @@ EXT = "extstore: threadline has no external storage"
 PROXY = "proxy: threadline has no Lua proxy"
 OWN = "starts memcached's own binary (daemonize, restart, -s, flags at start-up)"
 SLABS = "hard-codes memcached's slab classes, pages or memory accounting"
-BINARY = "expected to pass once the binary protocol lands (r-binary)"
-CRAWLER = "expected to pass once lru_crawler/slabs commands land (r-slabs)"
-METADUMP = "expected to pass once metadump streaming lands (r-auth)"
-AUTH = "expected to pass once ASCII auth lands (r-auth)"
-LONGLINE = "expected to pass once the long-line close lands (r-auth)"
-ITSELF = ("memcached 1.6.18 fails it too in daemon mode (debugtime, "
-          "a fresh server's counters)")
-FOUND = "a divergence this suite found, not fixed yet (see docs/compat.md)"
 SKIP = {
-    "64bit.t": ITSELF, "expirations.t": ITSELF, "flush-all.t": ITSELF,
-    "stats.t": ITSELF, "watcher.t": ITSELF,
-    "issue_67.t": OWN, "stats-conns.t": OWN, "issue_50.t": BINARY,
-    "strtol-testing.t": CRAWLER, "issue_163.t": SLABS, "issue_29.t": SLABS,
-    "issue_22.t": SLABS, "metaget.t": FOUND,
+    "issue_67.t": OWN, "stats-conns.t": OWN,
     "udp.t": UDP,
     "issue_70.t": UDP,
     "ssl_cert_refresh.t": TLS, "ssl_ports.t": TLS,
@@ -66,22 +57,57 @@ SKIP = {
     "extstore-jbod.t": EXT, "extstore.t": EXT,
     "proxy.t": PROXY,
     "daemonize.t": OWN, "restart.t": OWN, "unixsocket.t": OWN,
-    "00-startup.t": OWN, "misbehave.t": OWN, "dyn-maxbytes.t": OWN,
-    "shutdown.t": OWN, "conn-limits.t": OWN, "idle-timeout.t": OWN,
+    "00-startup.t": OWN,
+    "shutdown.t": OWN, "conn-limits.t": OWN,
     "maxconns.t": OWN,
-    "binary.t": BINARY, "binary-get.t": BINARY, "issue_108.t": BINARY,
-    "ascii-auth.t": AUTH,
-    "lru-crawler.t": METADUMP,
-    "slabs_reassign.t": CRAWLER, "slabs-reassign2.t": CRAWLER,
-    "slabs-reassign-chunked.t": CRAWLER, "lru-maintainer.t": CRAWLER,
-    "line-lengths.t": LONGLINE,
-    "evictions.t": SLABS, "lru.t": SLABS, "chunked-items.t": SLABS,
-    "item_size_max.t": SLABS, "dash-M.t": SLABS, "slabhang.t": SLABS,
-    "issue_42.t": SLABS, "issue_192.t": SLABS,
+    "item_size_max.t": SLABS, "slabhang.t": SLABS,
 }
 
-# Assertions a file may fail, by number, each with why.
-EXPECTED = {}
+# Assertions a file may fail, by number, each with why. memcached 1.6.18
+# fails the DAEMON ones too in daemon mode (TL_TSUITE_BASELINE=1 with
+# --server memcached prints them): a file's later new_memcached() calls
+# get the one running server, not one with their own flags.
+DAEMON = "memcached 1.6.18 fails it too in daemon mode"
+UNIX = ("daemon mode listens on TCP; the file wants a unix socket in "
+        "stats settings domain_socket (memcached fails it too)")
+CLASS1 = "names memcached's slab class 1 (our classes are not memcached's)"
+MOVE = "moves pages between memcached's slab classes 31 and 25"
+ALLOC = ("memcached's allocator: pages back to the global pool, rescues, "
+         "chunked items, its exact total_malloced")
+REBALANCE = ("not fixed: after the size shift our automove (once a second) "
+             "rebalances too slowly for the file's pace (docs/compat.md)")
+THREADLINE = "our extra first line, STAT thread worker-K (thread attribution)"
+FLUSHED = ("not fixed: maint frees flushed items at once, so the get after "
+           "flush_all finds none to count in get_flushed")
+EXPECTED = {
+    "64bit.t": dict.fromkeys([3, 5], DAEMON),
+    "expirations.t": dict.fromkeys([3, 8, 16, 17, 36], DAEMON),
+    "flush-all.t": dict.fromkeys([3, 4, 7, 8, 11, 14, 17, 22, 27], DAEMON),
+    "lru-maintainer.t": dict.fromkeys([45, 46, 47, 119, 120, 122, 225,
+                                       226], DAEMON),
+    "watcher.t": dict.fromkeys([26, 28, 29, 30], DAEMON),
+    # The same assertion: the file runs more of them here before it.
+    "binary.t": {3218: UNIX, 3257: UNIX},
+    "stats.t": {1: THREADLINE, 32: CLASS1, 80: UNIX, 111: FLUSHED},
+    "lru-crawler.t": dict.fromkeys([92, 96, 97], CLASS1),
+    "issue_22.t": dict.fromkeys([43, 84], CLASS1),
+    "issue_29.t": {4: CLASS1},
+    "issue_42.t": {11: CLASS1},
+    "issue_163.t": {4: CLASS1},
+    "dyn-maxbytes.t": {41: ("memcached's memory accounting: its 40 values "
+                            "of 65 KiB fit in our -m 3, nothing evicted")},
+    "slabs_reassign.t": dict.fromkeys([125, 127, 128, 129], MOVE),
+    "slabs-reassign2.t": {**dict.fromkeys([2, 6, 8, 9], ALLOC),
+                          **dict.fromkeys([3, 5, 10], REBALANCE)},
+    "slabs-reassign-chunked.t": {**dict.fromkeys([2, 3, 7, 8], ALLOC),
+                                 **dict.fromkeys([5, 6], REBALANCE)},
+}
+
+# Files that stop short of their plan against memcached too, with why.
+SHORT = {
+    "lru-crawler.t": "its end stops a server by pid, which daemon mode has "
+                     "none of (memcached: the same death after 70,225)",
+}
 
 # Flags threadlined refuses or memcached needs no help with: dropped from
 # a file's flags (-l: we pick the address).
@@ -175,7 +201,7 @@ def verdict(name, rc, bad, fdir):
     if unexpected:
         return "FAILED (assertions %s, %s)" % (
             ",".join(str(n) for n in unexpected[:10]), fdir)
-    if rc != min(len(bad), 254):
+    if rc != min(len(bad), 254) and name not in SHORT:
         return "FAILED (exit %d, %s)" % (rc, fdir)
     return ""
 
@@ -195,12 +221,19 @@ def run_perl(cmd, cwd, env, log):
 
 def copy_of_memcached(workdir):
     """A copy of memcached's tree to run t/ in: MemcachedTest.pm wants
-    a memcached-debug beside t/ (it reads its -h for what it supports)."""
+    a memcached-debug beside t/ (it reads its -h for what it supports;
+    in daemon mode it starts nothing)."""
     root = os.path.join(workdir, "memcached")
     src = os.path.join(SUITES, "memcached-1.6.18")
     os.mkdir(root)
     os.symlink(os.path.join(src, "t"), os.path.join(root, "t"))
-    os.symlink(MEMCACHED, os.path.join(root, "memcached-debug"))
+    # Its -h without the extstore options: the files' extstore parts
+    # (metaget.t's waits for items to leave memory) are for a server with
+    # external storage, which neither server here is given.
+    debug = os.path.join(root, "memcached-debug")
+    with open(debug, "w") as f:
+        f.write("#!/bin/sh\n%s \"$@\" | grep -v ext_\n" % MEMCACHED)
+    os.chmod(debug, 0o755)
     os.symlink("/usr/bin/timeout", os.path.join(root, "timedrun"))
     return root
 
@@ -228,6 +261,9 @@ def run_memcached_t(server, workdir, only):
         rows.append((name, ok, total, verdict(name, rc, bad, fdir)))
         if BASELINE:
             print("%s not ok: %s" % (name, bad))
+        if TABLE:
+            print("row\t%s\t%d/%d\t%s" % (name, ok, total, " ".join(
+                str(n) for n in bad)), flush=True)
     return rows
 
 
@@ -296,13 +332,12 @@ def main():
     args = sys.argv[1:]
     server = "threadlined"
     only = []
-    table = False
     while args:
         a = args.pop(0)
         if a == "--server":
             server = args.pop(0)
         elif a == "--table":
-            table = True
+            pass
         elif a == "--cmf-inside":
             return cmf_inside(server, args.pop(0))
         elif a == "--only":

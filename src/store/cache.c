@@ -1284,11 +1284,20 @@ cache_store_cas(struct item *it, enum cache_store_op op, uint64_t cas,
 {
 	time_t now = cache_now();
 	struct shard *s;
+	enum gone gone;
 	struct item **pp =
-	    shard_lock_find(item_key(it), it->nkey, now, &s, NULL, st);
+	    shard_lock_find(item_key(it), it->nkey, now, &s, &gone, st);
 	struct item *old = *pp, *joined;
 	bool stale;
 	enum cache_result res = store_allowed(op, old, cas, &stale, st);
+
+	/* The key's dead item made way for this store: memcached counts
+	 * that memory as reclaimed (t/issue_183.t, with its crawler off). */
+	if (gone != GONE_NOT) {
+		class_count(&class_counts_of(it)->reclaimed);
+		if (st != NULL)
+			stat_add(&st->reclaimed, 1);
+	}
 
 	if (seen != NULL)
 		*seen = (struct cache_seen){.found = old != NULL,
