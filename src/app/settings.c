@@ -289,7 +289,8 @@ const struct setting settings[] = {
         .expect = "ascii, auto or binary",
         .stat = "binding_protocol",
         .help = "memcached's protocol choice: auto reads each "
-                "connection's first byte (0x80: binary)",
+                "connection's first byte (0x80: binary); -Y makes it "
+                "ascii and refuses another",
     },
     {
         .section = "server",
