@@ -42,6 +42,9 @@ static unsigned conn_reqs_per_event;
 static void conn_io_cb(evutil_socket_t, short, void *);
 static void conn_drive(struct conn *);
 
+/* The metadump chunks one turn of a connection sends. */
+#define CONN_DUMP_CHUNKS 8
+
 const char *
 conn_state_name(int state)
 {
@@ -240,6 +243,7 @@ conn_close(struct conn *c, const char *why)
 		conn_event(c, conn_close_word(why));
 	if (c->watch != NULL)
 		watch_stop(c->watch);
+	proto_dump_stop(&c->proto);
 	event_free(c->ev);
 	if (c->linger != NULL)
 		event_free(c->linger);
@@ -405,6 +409,7 @@ conn_drive(struct conn *c)
 	bool left, progressed = false, yield = false;
 	int was = atomic_load_explicit(&c->state, memory_order_relaxed);
 	unsigned long answered = 0;
+	unsigned chunks = 0;
 	size_t used = 0;
 
 	for (;;) {
@@ -414,8 +419,19 @@ conn_drive(struct conn *c)
 			c->rlen = 0;
 			left = watch_pull(c->watch, &c->out);
 		}
+		if (c->proto.dump != NULL) {
+			/* A metadump's next chunk once the last one is out;
+			 * the requests behind it wait for its end, then one
+			 * more turn answers them. */
+			if (obuf_pending(&c->out) == 0) {
+				proto_dump_more(&c->proto, &c->out);
+				chunks++;
+			}
+			left = true;
+		}
 		used = 0;
-		if (c->close_reason == NULL && c->rlen > 0) {
+		if (c->close_reason == NULL && c->rlen > 0 &&
+		    c->proto.dump == NULL) {
 			used = conn_answer(c);
 			answered += c->proto.cmds;
 		}
@@ -442,8 +458,14 @@ conn_drive(struct conn *c)
 		/* A watcher's lines left behind while its output was full
 		 * go now: nothing else would bring them once its buffer is
 		 * full, since skipped lines wake nobody. */
-		if (!left)
+		if (!left && c->proto.dump == NULL)
 			break;
+		/* A dump read as fast as it is made lets the others go
+		 * every few chunks. */
+		if (c->proto.dump != NULL && chunks >= CONN_DUMP_CHUNKS) {
+			yield = true;
+			break;
+		}
 	}
 	conn_await(c, progressed, was);
 	/* After conn_await: waiting anew would cancel the activation. */
