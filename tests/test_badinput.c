@@ -372,6 +372,76 @@ START_TEST(test_metadump_slow_reader)
 }
 END_TEST
 
+/* Wait until n connections but the observer hold half a request (state
+ * conn_read), asking through the observer, which holds "stats" half sent:
+ * it needs no read buffer more than its own. */
+static void
+rbuf_holders(int observer, int n)
+{
+	static char conns[65536];
+
+	for (long long end = harness_now_ms() + HARNESS_DEADLINE_MS;;) {
+		harness_cmd(observer, " conns\r\nstats", "END\r\n", conns,
+		    sizeof conns);
+		if ((int)harness_count(conns, ":state conn_read") >= n)
+			return;
+		ck_assert_msg(
+		    harness_now_ms() < end, "%d holders never read", n);
+		harness_nap();
+	}
+}
+
+/* -o read_buf_mem_limit=1 with one worker: 1 MB / 1 / 16 KiB = 64
+ * buffers, shared by read buffers and replies' text, as memcached's. 63
+ * connections holding half a request each and a 64th reading a get leave
+ * none for its reply: memcached's "SERVER_ERROR out of memory writing get
+ * response". With 64 holders, a further connection finds no read buffer
+ * and is closed, counted in stats read_buf_oom; stats settings says the
+ * limit in bytes. */
+START_TEST(test_read_buf_limit)
+{
+	const char *args[] = {"-o", "read_buf_mem_limit=1", NULL};
+	enum { BUFS = 64 };
+	int hold[BUFS], fd;
+	char buf[8192], val[64];
+	bool eof = false;
+
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	harness_server_start(&srv, "rbuf", 1, args);
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "set a 0 0 1\r\nx\r\nstats settings\r\n", "END\r\n",
+	    buf, sizeof buf);
+	ck_assert(harness_stat(buf, "read_buf_mem_limit", val, sizeof val));
+	ck_assert_str_eq(val, "1048576");
+	harness_close(fd);
+	hold[0] = harness_connect(srv.port);
+	harness_sends(hold[0], "stats");
+	for (int i = 1; i < BUFS - 1; i++) {
+		hold[i] = harness_connect(srv.port);
+		harness_sends(hold[i], "version");
+	}
+	rbuf_holders(hold[0], BUFS - 2);
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "get a\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(
+	    buf, "SERVER_ERROR out of memory writing get response\r\n");
+	/* Answered, its read buffer went back: one more holder takes it. */
+	hold[BUFS - 1] = harness_connect(srv.port);
+	harness_sends(hold[BUFS - 1], "version");
+	rbuf_holders(hold[0], BUFS - 1);
+	harness_sends(fd, "version\r\n");
+	harness_recv(fd, buf, sizeof buf, "\r\n", 0, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_msg(eof && buf[0] == '\0', "no read buffer, yet: %s", buf);
+	harness_close(fd);
+	harness_cmd(hold[0], "\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert(harness_stat(buf, "read_buf_oom", val, sizeof val));
+	ck_assert_str_eq(val, "1");
+	for (int i = 0; i < BUFS; i++)
+		harness_close(hold[i]);
+	still_serving();
+}
+END_TEST
+
 /* A client that trickles a request a byte at a time, ten a second, never
  * finishing it: closed once the request timeout has passed since the
  * request began (bytes arriving do not extend it), and logged. */
@@ -525,8 +595,8 @@ main(void)
 {
 	const TTest *tests[] = {test_catalogue, test_oversized_line,
 	    test_multiget_10000, test_never_reads, test_metadump_slow_reader,
-	    test_slow_client, test_out_of_memory, test_close_mid_block,
-	    test_http_post_refused, NULL};
+	    test_read_buf_limit, test_slow_client, test_out_of_memory,
+	    test_close_mid_block, test_http_post_refused, NULL};
 
 	return harness_run_suite(&(struct harness_suite){.name = "badinput",
 	                             .setup = setup,

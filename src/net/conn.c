@@ -474,27 +474,32 @@ conn_drive(struct conn *c)
 }
 
 /* Room to read into: a pooled buffer, grown past the pool's size for long
- * key lists and large values, up to proto_text_buffer_max(). */
-static void
+ * key lists and large values, up to proto_text_buffer_max(). False when
+ * the pool has none left (read_buf_mem_limit). */
+static bool
 conn_rbuf_reserve(struct conn *c)
 {
 	size_t want = c->rlen + c->own->pool->size / 4;
 	size_t cap = c->rcap;
 
 	if (c->rbuf == NULL) {
-		c->rbuf = bufpool_get(c->own->pool);
+		if ((c->rbuf = bufpool_get(c->own->pool)) == NULL)
+			return false;
 		c->rcap = cap = c->own->pool->size;
 	}
 	if (c->proto.need > want)
 		want = c->proto.need;
 	if (want <= c->rcap)
-		return;
+		return true;
 	while (cap < want)
 		cap *= 2;
 	if (cap > proto_text_buffer_max())
 		cap = proto_text_buffer_max();
+	if (c->rcap == c->own->pool->size)
+		bufpool_detach(c->own->pool);
 	c->rbuf = xrealloc(c->rbuf, cap);
 	c->rcap = cap;
+	return true;
 }
 
 static void
@@ -512,7 +517,13 @@ conn_read(struct conn *c, int fd)
 			conn_close(c, c->close_reason);
 		return;
 	}
-	conn_rbuf_reserve(c);
+	if (!conn_rbuf_reserve(c)) {
+		/* As memcached: no read buffer, the connection goes. */
+		stat_add(&c->own->counters->read_buf_oom, 1);
+		conn_close(
+		    c, "closed: no read buffer left (read_buf_mem_limit)");
+		return;
+	}
 	if (c->rlen == c->rcap)
 		return; /* full of requests waiting for the socket */
 	n = read(fd, c->rbuf + c->rlen, c->rcap - c->rlen);

@@ -461,6 +461,12 @@ cmd_get(struct request *r, int flavour)
 	for (q = p; tok_next(&q, end, &key);)
 		if (!cmd_key_arg(r, &key))
 			return;
+	/* read_buf_mem_limit: the reply would need a buffer none is left
+	 * of; memcached's words. */
+	if (obuf_pool_empty(r->out)) {
+		REPLY(r, "SERVER_ERROR out of memory writing get response\r\n");
+		return;
+	}
 	while (tok_next(&p, end, &key)) {
 		struct item *it;
 
