@@ -43,7 +43,7 @@ static void conn_io_cb(evutil_socket_t, short, void *);
 static void conn_drive(struct conn *);
 
 /* The metadump chunks one turn of a connection sends. */
-#define CONN_DUMP_CHUNKS 8
+#define CONN_DUMP_CHUNKS 16
 
 const char *
 conn_state_name(int state)

@@ -926,9 +926,10 @@ cmd_meta(struct request *r, int which)
 	r->nkeys = which != 'n';
 }
 
-/* Items a metadump copies out of the store per chunk: its output is a
- * few tens of KB (at most ~110 KB with the longest keys). */
-#define PROTO_DUMP_CHUNK 128
+/* Items a metadump copies out of the store per chunk: its output, a few
+ * KB (at most ~55 KB with the longest keys), mostly fits in one pooled
+ * 16 KiB buffer, reused from chunk to chunk. */
+#define PROTO_DUMP_CHUNK 64
 
 /* A metadump under way: where the walk stands, the classes asked for and
  * room for one chunk's copies. One at a time, as in memcached. */
