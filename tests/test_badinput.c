@@ -268,6 +268,180 @@ START_TEST(test_never_reads)
 }
 END_TEST
 
+/* Read a metadump from fd to its END: its lines, its bytes in *bytes. */
+static size_t
+dump_read(int fd, size_t *bytes)
+{
+	static char buf[65536];
+	char tail[8] = "";
+	size_t lines = 0, total = 0;
+
+	for (long long end = harness_now_ms() + 30000;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		ck_assert_msg(
+		    harness_now_ms() < end, "no END after %zu bytes", total);
+		if (poll(&p, 1, 1000) != 1)
+			continue;
+		n = recv(fd, buf, sizeof buf, 0);
+		ck_assert_msg(n > 0, "EOF in the dump after %zu bytes", total);
+		for (ssize_t i = 0; i < n; i++) {
+			lines += buf[i] == '\n';
+			memmove(tail, tail + 1, 4);
+			tail[4] = buf[i];
+		}
+		total += (size_t)n;
+		if (memcmp(tail, "END\r\n", 5) == 0)
+			break;
+	}
+	*bytes = total;
+	return lines - 1;
+}
+
+/* A metadump of 100,000 items (~20 MB) to a client reading slowly is
+ * made as it reads, not whole in memory: the server's RSS grows by less
+ * than a quarter of the dump while that client stalls; another dump
+ * meanwhile is answered memcached's BUSY, other clients are served, and
+ * once the first is read to its END, every item in it, a dump runs
+ * again. */
+START_TEST(test_metadump_slow_reader)
+{
+	enum { ITEMS = 100000, KEY = 150 };
+	static char conns[16384];
+	char buf[256], *req, *q;
+	size_t bytes, got = 0, lines = 0;
+	long base, peak;
+	int fd, other, ctl;
+
+	ctl = harness_connect(srv.port);
+	req = malloc((size_t)ITEMS * (KEY + 40));
+	ck_assert_ptr_nonnull(req);
+	q = req;
+	for (int i = 0; i < ITEMS; i++)
+		q += sprintf(q, "set %0*d 0 0 1 noreply\r\nx\r\n", KEY, i);
+	harness_send(ctl, req, (size_t)(q - req));
+	free(req);
+	harness_cmd(ctl, "version\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_msg(strncmp(buf, "VERSION ", 8) == 0, "%s", buf);
+	harness_cmd(ctl, "stats\r\n", "END\r\n", conns, sizeof conns);
+	ck_assert(harness_stat(conns, "curr_items", buf, sizeof buf));
+	ck_assert_str_eq(buf, "100000");
+	base = rss_kb(srv.pid);
+
+	fd = harness_connect(srv.port);
+	harness_sends(fd, "lru_crawler metadump all\r\n");
+	/* Read a little, then stall until the server waits on the socket. */
+	while (got < 65536) {
+		size_t n = harness_recv(fd, buf, sizeof buf, NULL,
+		    sizeof buf - 1, HARNESS_DEADLINE_MS, &(bool){false});
+
+		ck_assert_uint_gt(n, 0);
+		got += n;
+		for (size_t i = 0; i < n; i++)
+			lines += buf[i] == '\n';
+	}
+	for (long long end = harness_now_ms() + HARNESS_DEADLINE_MS;;) {
+		harness_cmd(
+		    ctl, "stats conns\r\n", "END\r\n", conns, sizeof conns);
+		if (strstr(conns, ":state conn_write") != NULL)
+			break;
+		ck_assert_msg(harness_now_ms() < end, "never in conn_write");
+		harness_nap();
+	}
+	peak = rss_kb(srv.pid);
+	other = harness_connect(srv.port);
+	harness_cmd(
+	    other, "lru_crawler metadump all\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "BUSY currently processing crawler request\r\n");
+	still_serving();
+
+	ck_assert_uint_eq(lines + dump_read(fd, &bytes), ITEMS);
+	printf("metadump to a stalled reader: RSS %ld kB before, %ld kB "
+	       "stalled; dump %zu bytes\n",
+	    base, peak, bytes + got);
+	ck_assert_int_lt((peak - base) * 1024, (long)((bytes + got) / 4));
+	/* The whole dump arrived, and the next one runs (with
+	 * still_serving's probe item). */
+	harness_sends(other, "lru_crawler metadump all\r\n");
+	ck_assert_uint_eq(dump_read(other, &bytes), ITEMS + 1);
+	harness_close(other);
+	harness_close(fd);
+	harness_close(ctl);
+	still_serving();
+}
+END_TEST
+
+/* Wait until n connections but the observer hold half a request (state
+ * conn_read), asking through the observer, which holds "stats" half sent:
+ * it needs no read buffer more than its own. */
+static void
+rbuf_holders(int observer, int n)
+{
+	static char conns[65536];
+
+	for (long long end = harness_now_ms() + HARNESS_DEADLINE_MS;;) {
+		harness_cmd(observer, " conns\r\nstats", "END\r\n", conns,
+		    sizeof conns);
+		if ((int)harness_count(conns, ":state conn_read") >= n)
+			return;
+		ck_assert_msg(
+		    harness_now_ms() < end, "%d holders never read", n);
+		harness_nap();
+	}
+}
+
+/* -o read_buf_mem_limit=1 with one worker: 1 MB / 1 / 16 KiB = 64
+ * buffers, shared by read buffers and replies' text, as memcached's. 63
+ * connections holding half a request each and a 64th reading a get leave
+ * none for its reply: memcached's "SERVER_ERROR out of memory writing get
+ * response". With 64 holders, a further connection finds no read buffer
+ * and is closed, counted in stats read_buf_oom; stats settings says the
+ * limit in bytes. */
+START_TEST(test_read_buf_limit)
+{
+	const char *args[] = {"-o", "read_buf_mem_limit=1", NULL};
+	enum { BUFS = 64 };
+	int hold[BUFS], fd;
+	char buf[8192], val[64];
+	bool eof = false;
+
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	harness_server_start(&srv, "rbuf", 1, args);
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "set a 0 0 1\r\nx\r\nstats settings\r\n", "END\r\n",
+	    buf, sizeof buf);
+	ck_assert(harness_stat(buf, "read_buf_mem_limit", val, sizeof val));
+	ck_assert_str_eq(val, "1048576");
+	harness_close(fd);
+	hold[0] = harness_connect(srv.port);
+	harness_sends(hold[0], "stats");
+	for (int i = 1; i < BUFS - 1; i++) {
+		hold[i] = harness_connect(srv.port);
+		harness_sends(hold[i], "version");
+	}
+	rbuf_holders(hold[0], BUFS - 2);
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "get a\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(
+	    buf, "SERVER_ERROR out of memory writing get response\r\n");
+	/* Answered, its read buffer went back: one more holder takes it. */
+	hold[BUFS - 1] = harness_connect(srv.port);
+	harness_sends(hold[BUFS - 1], "version");
+	rbuf_holders(hold[0], BUFS - 1);
+	harness_sends(fd, "version\r\n");
+	harness_recv(fd, buf, sizeof buf, "\r\n", 0, HARNESS_DEADLINE_MS, &eof);
+	ck_assert_msg(eof && buf[0] == '\0', "no read buffer, yet: %s", buf);
+	harness_close(fd);
+	harness_cmd(hold[0], "\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert(harness_stat(buf, "read_buf_oom", val, sizeof val));
+	ck_assert_str_eq(val, "1");
+	for (int i = 0; i < BUFS; i++)
+		harness_close(hold[i]);
+	still_serving();
+}
+END_TEST
+
 /* A client that trickles a request a byte at a time, ten a second, never
  * finishing it: closed once the request timeout has passed since the
  * request began (bytes arriving do not extend it), and logged. */
@@ -420,9 +594,9 @@ int
 main(void)
 {
 	const TTest *tests[] = {test_catalogue, test_oversized_line,
-	    test_multiget_10000, test_never_reads, test_slow_client,
-	    test_out_of_memory, test_close_mid_block, test_http_post_refused,
-	    NULL};
+	    test_multiget_10000, test_never_reads, test_metadump_slow_reader,
+	    test_read_buf_limit, test_slow_client, test_out_of_memory,
+	    test_close_mid_block, test_http_post_refused, NULL};
 
 	return harness_run_suite(&(struct harness_suite){.name = "badinput",
 	                             .setup = setup,

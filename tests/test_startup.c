@@ -404,6 +404,54 @@ START_TEST(test_auth_file_refused)
 }
 END_TEST
 
+/* -Y makes the protocol ascii, as memcached does, when -B is not given
+ * (stats settings says so); with -B binary or -B auto memcached refuses
+ * to start ("You cannot allow the BINARY protocol while using ascii
+ * authentication tokens."): one line naming the option, exit 2, and
+ * --check-config reports it too. -B ascii with -Y starts. */
+START_TEST(test_auth_file_protocol)
+{
+	char file[HARNESS_PATH_MAX], buf[8192], val[64];
+	const char *bin[] = {"-p", "0", "-Y", file, "-B", "binary", NULL};
+	const char *aut[] = {"-p", "0", "-B", "auto", "-Y", file, NULL};
+	const char *chk[] = {"--check-config", "-Y", file, "-B", "auto", NULL};
+	const char *asc[] = {"-Y", file, "-B", "ascii", NULL};
+	const char *none[] = {"-Y", file, NULL};
+	const char *const *ok[] = {none, asc};
+	struct harness_server srv;
+
+	harness_path(file, sizeof file, "proto-authfile");
+	harness_file_write(file, "foo:bar\n");
+	test_refused("auth-bin", bin, 2,
+	    "threadlined: -B binary: the binary protocol cannot be allowed "
+	    "with ASCII authentication tokens (-Y): use -B ascii or no -B\n");
+	test_one_line("auth-bin", "or no -B\n");
+	test_refused("auth-auto", aut, 2,
+	    "threadlined: -B auto: the binary protocol cannot be allowed "
+	    "with ASCII authentication tokens (-Y)");
+	test_one_line("auth-auto", "or no -B\n");
+	test_refused("auth-check", chk, 2,
+	    "threadlined: -B auto: the binary protocol cannot be allowed");
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		int fd;
+
+		harness_server_start(
+		    &srv, i == 0 ? "auth-none" : "auth-asc", 1, ok[i]);
+		fd = harness_connect(srv.port);
+		harness_cmd(
+		    fd, "set a 0 0 7\r\nfoo bar\r\n", "\r\n", buf, sizeof buf);
+		ck_assert_str_eq(buf, "STORED\r\n");
+		harness_cmd(
+		    fd, "stats settings\r\n", "END\r\n", buf, sizeof buf);
+		ck_assert(
+		    harness_stat(buf, "binding_protocol", val, sizeof val));
+		ck_assert_str_eq(val, "ascii");
+		harness_close(fd);
+		ck_assert_int_eq(harness_server_stop(&srv), 0);
+	}
+}
+END_TEST
+
 START_TEST(test_help_version)
 {
 	const char *help[] = {"--help", NULL}, *version[] = {"-V", NULL};
@@ -864,12 +912,13 @@ int
 main(void)
 {
 	const TTest *tests[] = {test_bad_options, test_check_config_user,
-	    test_bad_config_file, test_auth_file_refused, test_help_version,
-	    test_port_in_use, test_listen_unresolvable,
-	    test_log_file_unwritable, test_daemon_relays_failure,
-	    test_pidfile_unwritable, test_pidfile_stale, test_pidfile_held,
-	    test_pidfile_daemon, test_pidfile_race, test_pidfile_not_ours,
-	    test_relative_paths, test_role_level_from_file, test_listen_ipv6,
+	    test_bad_config_file, test_auth_file_refused,
+	    test_auth_file_protocol, test_help_version, test_port_in_use,
+	    test_listen_unresolvable, test_log_file_unwritable,
+	    test_daemon_relays_failure, test_pidfile_unwritable,
+	    test_pidfile_stale, test_pidfile_held, test_pidfile_daemon,
+	    test_pidfile_race, test_pidfile_not_ours, test_relative_paths,
+	    test_role_level_from_file, test_listen_ipv6,
 	    test_item_size_vs_memory, test_check_config_every,
 	    test_check_config_ok, test_check_config_run_user, NULL};
 

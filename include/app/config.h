@@ -47,8 +47,10 @@ struct config {
 	int udp_port;      /* -U: only 0, we have no UDP */
 	int backlog;       /* -b */
 	int reqs_per_event;
-	int protocol; /* -B: enum proto_binding (ascii, auto, binary) */
-	bool cas;     /* false: -C */
+	size_t read_buf_mb;  /* memcached's read_buf_mem_limit; 0: none */
+	int protocol;        /* -B: enum proto_binding (ascii, auto, binary) */
+	bool protocol_given; /* -B or protocol= was set, not the default */
+	bool cas;            /* false: -C */
 	bool flush_enabled;
 	bool dump_enabled;
 	bool watch_enabled;
@@ -87,9 +89,10 @@ void config_free(struct config *);
  * given twice is one. Under --check-config (check_only) every bad line is
  * reported (config_problem) and only a file that cannot be read fails. */
 int config_load_file(struct config *, const char *, char *, size_t);
-/* What no single setting can refuse: item_size_max above half of
- * memory_limit, which memcached refuses too. -1 with a message. */
-int config_validate(const struct config *, char *, size_t);
+/* What no single setting can refuse, as memcached refuses it:
+ * item_size_max above half of memory_limit, -Y with a protocol other than
+ * ascii chosen. -1 with a message; -Y alone makes the protocol ascii. */
+int config_validate(struct config *, char *, size_t);
 /* --check-config: one problem on stderr, "threadlined: MESSAGE", counted
  * in problems. */
 void config_problem(struct config *, const char *, ...)

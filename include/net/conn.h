@@ -38,6 +38,7 @@ struct conn_counters {
 	_Atomic uint64_t bytes_read;
 	_Atomic uint64_t bytes_written;
 	_Atomic uint64_t http_refused; /* HTTP requests closed unanswered */
+	_Atomic uint64_t read_buf_oom; /* closed: no read buffer left */
 	_Atomic uint64_t idle_kicks;   /* closed for idling past the limit */
 	_Atomic uint64_t
 	    conn_yields; /* -R: turns given up with requests left */

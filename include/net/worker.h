@@ -18,6 +18,9 @@ struct worker_hooks {
 	void (*conn_closed)(void);
 	/* A client asked the server to stop. */
 	void (*shutdown)(void);
+	/* memcached's read_buf_mem_limit: bytes of read buffers all workers
+	 * may have out at once, split evenly; 0: no limit. */
+	size_t read_buf_limit;
 };
 
 /* One worker per thread of role worker in the table. */

@@ -4,6 +4,7 @@
 #ifndef TL_OBUF_H
 #define TL_OBUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/uio.h>
 
@@ -30,11 +31,16 @@ struct obuf {
 	size_t refcap;
 	size_t refbytes;      /* unsent bytes in references */
 	struct bufpool *pool; /* where the text buffer comes from, or NULL */
+	bool pooled;          /* data is the pool's */
 };
 
 /* With a pool, the buffers are taken when output starts and given back
  * when all of it is sent. */
 void obuf_init(struct obuf *, struct bufpool *);
+/* The reply would need a buffer of the pool and it has none left
+ * (read_buf_mem_limit): what memcached's get refuses. Text is still
+ * taken, from malloc. */
+bool obuf_pool_empty(const struct obuf *);
 void obuf_free(struct obuf *);
 void obuf_add(struct obuf *, const void *, size_t);
 void obuf_adds(struct obuf *, const char *);

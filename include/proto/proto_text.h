@@ -126,6 +126,7 @@ struct proto_ctx {
 	bool decided;              /* binary is known */
 	bool authed;               /* -Y: the client gave good credentials */
 	const char *auth_reply;    /* -Y: the reply not yet sent, or NULL */
+	struct proto_dump *dump;   /* a metadump under way, or NULL */
 };
 
 /* Answer every complete request in buf; return the bytes consumed. When a
@@ -136,6 +137,14 @@ struct proto_ctx {
 size_t proto_text_process(struct proto_ctx *, const char *, size_t,
     struct obuf *, enum proto_action *);
 void proto_text_init(const struct proto_hooks *);
+/* lru_crawler metadump answers in chunks: the command gives the first;
+ * while ctx->dump is set no other request is answered, and the
+ * connection asks for each next chunk once its output has drained. True
+ * while more is to come; the last chunk ends with "END". One dump at a
+ * time server-wide: another meanwhile is answered BUSY. */
+bool proto_dump_more(struct proto_ctx *, struct obuf *);
+/* The connection goes away in the middle of a dump: end it. */
+void proto_dump_stop(struct proto_ctx *);
 /* The largest ctx->need can become. */
 size_t proto_text_buffer_max(void);
 

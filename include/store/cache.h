@@ -366,4 +366,19 @@ uint64_t cache_alloc_fails(void);
 typedef void (*cache_dump_fn)(void *, const struct cache_debug *);
 unsigned cache_class_dump(int, unsigned, cache_dump_fn, void *);
 
+/* Where a walk of the whole table stands: a shard, a bucket in it and
+ * how many items of that bucket's chain were seen. Zeroed: the start. */
+struct cache_dump_cursor {
+	unsigned shard;
+	size_t bucket;
+	size_t skip;
+};
+/* Copy up to cap linked items of the classes want takes (indexed by
+ * item_class_id(); NULL: all) from the cursor on, moving it past them;
+ * a shard's lock is held only while copying, a few thousand buckets at a
+ * time. Fewer than cap: the walk is over. Items stored or removed
+ * meanwhile may be seen or not, as in memcached's crawler. */
+size_t cache_dump_next(
+    struct cache_dump_cursor *, const bool *, struct cache_debug *, size_t);
+
 #endif

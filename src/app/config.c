@@ -13,6 +13,7 @@
 #include "config.h"
 #include "log.h"
 #include "manpage.h"
+#include "proto_text.h"
 #include "settings.h"
 #include "tl_build.h"
 #include "xmalloc.h"
@@ -44,6 +45,15 @@ config_free(struct config *c)
 	memset(c, 0, sizeof *c);
 }
 
+/* Note that the protocol was chosen, not defaulted: -Y turns a default
+ * into ascii and refuses a choice of another (config_validate). */
+static void
+config_note_given(struct config *c, const struct setting *s)
+{
+	if (s->offset == offsetof(struct config, protocol))
+		c->protocol_given = true;
+}
+
 /* One key of the file; a section or a key the table lacks is an error. */
 static int
 config_set(struct config *c, const char *section, const char *key,
@@ -51,8 +61,10 @@ config_set(struct config *c, const char *section, const char *key,
 {
 	const struct setting *s = settings_find(section, key);
 
-	if (s != NULL)
+	if (s != NULL) {
+		config_note_given(c, s);
 		return settings_set(c, s, v, err, errlen);
+	}
 	if (!settings_section_exists(section))
 		snprintf(err, errlen, "unknown section [%s]", section);
 	else
@@ -174,10 +186,12 @@ config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* What no single setting refuses. memcached refuses the same at start-up:
- * "Cannot set item size limit higher than 1/2 of memory max." */
+/* What no single setting refuses, as memcached refuses it at start-up:
+ * an item size limit above half of the memory limit; ASCII
+ * authentication tokens (-Y) with a protocol other than ascii chosen.
+ * -Y without a protocol chosen makes it ascii, as in memcached. */
 int
-config_validate(const struct config *c, char *err, size_t errlen)
+config_validate(struct config *c, char *err, size_t errlen)
 {
 	if (c->item_max > (c->memory_mb << 20) / 2) {
 		snprintf(err, errlen,
@@ -186,6 +200,16 @@ config_validate(const struct config *c, char *err, size_t errlen)
 		    c->item_max, c->memory_mb);
 		return -1;
 	}
+	if (c->auth_file != NULL && c->protocol_given &&
+	    c->protocol != PROTO_BIND_ASCII) {
+		snprintf(err, errlen,
+		    "-B %s: the binary protocol cannot be allowed with ASCII "
+		    "authentication tokens (-Y): use -B ascii or no -B",
+		    c->protocol == PROTO_BIND_BINARY ? "binary" : "auto");
+		return -1;
+	}
+	if (c->auth_file != NULL)
+		c->protocol = PROTO_BIND_ASCII;
 	return 0;
 }
 
@@ -400,8 +424,7 @@ static const struct config_ext {
         "threadline bounds a watcher by its output buffer"},
     {"worker_logbuf_size", CONFIG_EXT_IGNORE,
         "threadline sizes its log rings itself"},
-    {"read_buf_mem_limit", CONFIG_EXT_IGNORE,
-        "threadline pools its connection buffers itself"},
+    {"read_buf_mem_limit", CONFIG_EXT_SETTING, "read_buf_mem_limit"},
     {"hashpower", CONFIG_EXT_IGNORE,
         "threadline's store sizes its hash table itself"},
     {"hash_algorithm", CONFIG_EXT_IGNORE, "threadline's store uses xxhash"},
@@ -719,6 +742,7 @@ config_apply_setting(struct config *c, const struct setting *s, char **argv,
 	else
 		r = settings_set(
 		    c, s, s->argname ? optarg : s->optval, msg, sizeof msg);
+	config_note_given(c, s);
 	if (s->type == SETTING_LISTEN)
 		*listened = true;
 	if (r == -1) {

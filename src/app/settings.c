@@ -142,6 +142,23 @@ const struct setting settings[] = {
     },
     {
         .section = "server",
+        .key = "read_buf_mem_limit",
+        .longopt = "read-buf-mem-limit",
+        .argname = "MB",
+        .type = SETTING_SIZE,
+        .min = 0,
+        .max = 1 << 20,
+        .offset = offsetof(struct config, read_buf_mb),
+        .def = "0",
+        .expect = "megabytes, 0 (no limit) to 1048576",
+        .stat = "read_buf_mem_limit",
+        .help = "memcached's read_buf_mem_limit (-o read_buf_mem_limit=MB): "
+                "the connections' 16 KiB read buffers, split between the "
+                "workers (at least one each); a connection that finds none "
+                "left is closed (stats: read_buf_oom); 0: no limit",
+    },
+    {
+        .section = "server",
         .key = "daemonize",
         .shortopt = 'd',
         .longopt = "daemon",
@@ -289,7 +306,8 @@ const struct setting settings[] = {
         .expect = "ascii, auto or binary",
         .stat = "binding_protocol",
         .help = "memcached's protocol choice: auto reads each "
-                "connection's first byte (0x80: binary)",
+                "connection's first byte (0x80: binary); -Y makes it "
+                "ascii and refuses another",
     },
     {
         .section = "server",

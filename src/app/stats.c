@@ -295,6 +295,7 @@ stats_general(struct obuf *out)
 	    "STAT total_connections %llu\r\n"
 	    "STAT rejected_connections %llu\r\n"
 	    "STAT connection_structures %llu\r\n"
+	    "STAT read_buf_oom %llu\r\n"
 	    "STAT reserved_fds 0\r\n"
 	    "STAT http_requests_refused %llu\r\n"
 	    "STAT cmd_total %llu\r\n"
@@ -326,6 +327,7 @@ stats_general(struct obuf *out)
 	    (unsigned long long)SUM(total_conns),
 	    (unsigned long long)stats_read(&accept_counters()->rejected),
 	    (unsigned long long)stat_get_curr_conns(),
+	    (unsigned long long)SUM(read_buf_oom),
 	    (unsigned long long)SUM(http_refused),
 	    (unsigned long long)SUM(cmds), (unsigned long long)SUM(bytes_read),
 	    (unsigned long long)SUM(bytes_written), !accept_paused(),
@@ -649,6 +651,13 @@ stats_settings_slab_chunk_max(struct obuf *out)
 }
 
 /* The cache's limit in bytes now: "cache_memlimit" changes it. */
+/* memcached prints it in bytes. */
+static void
+stats_settings_read_buf(struct obuf *out)
+{
+	obuf_printf(out, "%zu", stats_cfg->read_buf_mb << 20);
+}
+
 static void
 stats_settings_maxbytes(struct obuf *out)
 {
@@ -756,6 +765,7 @@ static const struct stats_setting {
     {"lru_crawler_sleep", NULL, stats_settings_crawler_sleep},
     {"lru_crawler_tocrawl", NULL, stats_settings_crawler_tocrawl},
     {"dump_enabled", NULL, NULL},
+    {"read_buf_mem_limit", NULL, stats_settings_read_buf},
     {"track_sizes", "no", NULL},
 };
 #define STATS_NMEMCACHED                                                       \

@@ -42,6 +42,9 @@ static unsigned conn_reqs_per_event;
 static void conn_io_cb(evutil_socket_t, short, void *);
 static void conn_drive(struct conn *);
 
+/* The metadump chunks one turn of a connection sends. */
+#define CONN_DUMP_CHUNKS 16
+
 const char *
 conn_state_name(int state)
 {
@@ -240,6 +243,7 @@ conn_close(struct conn *c, const char *why)
 		conn_event(c, conn_close_word(why));
 	if (c->watch != NULL)
 		watch_stop(c->watch);
+	proto_dump_stop(&c->proto);
 	event_free(c->ev);
 	if (c->linger != NULL)
 		event_free(c->linger);
@@ -405,6 +409,7 @@ conn_drive(struct conn *c)
 	bool left, progressed = false, yield = false;
 	int was = atomic_load_explicit(&c->state, memory_order_relaxed);
 	unsigned long answered = 0;
+	unsigned chunks = 0;
 	size_t used = 0;
 
 	for (;;) {
@@ -414,8 +419,19 @@ conn_drive(struct conn *c)
 			c->rlen = 0;
 			left = watch_pull(c->watch, &c->out);
 		}
+		if (c->proto.dump != NULL) {
+			/* A metadump's next chunk once the last one is out;
+			 * the requests behind it wait for its end, then one
+			 * more turn answers them. */
+			if (obuf_pending(&c->out) == 0) {
+				proto_dump_more(&c->proto, &c->out);
+				chunks++;
+			}
+			left = true;
+		}
 		used = 0;
-		if (c->close_reason == NULL && c->rlen > 0) {
+		if (c->close_reason == NULL && c->rlen > 0 &&
+		    c->proto.dump == NULL) {
 			used = conn_answer(c);
 			answered += c->proto.cmds;
 		}
@@ -442,8 +458,14 @@ conn_drive(struct conn *c)
 		/* A watcher's lines left behind while its output was full
 		 * go now: nothing else would bring them once its buffer is
 		 * full, since skipped lines wake nobody. */
-		if (!left)
+		if (!left && c->proto.dump == NULL)
 			break;
+		/* A dump read as fast as it is made lets the others go
+		 * every few chunks. */
+		if (c->proto.dump != NULL && chunks >= CONN_DUMP_CHUNKS) {
+			yield = true;
+			break;
+		}
 	}
 	conn_await(c, progressed, was);
 	/* After conn_await: waiting anew would cancel the activation. */
@@ -452,27 +474,32 @@ conn_drive(struct conn *c)
 }
 
 /* Room to read into: a pooled buffer, grown past the pool's size for long
- * key lists and large values, up to proto_text_buffer_max(). */
-static void
+ * key lists and large values, up to proto_text_buffer_max(). False when
+ * the pool has none left (read_buf_mem_limit). */
+static bool
 conn_rbuf_reserve(struct conn *c)
 {
 	size_t want = c->rlen + c->own->pool->size / 4;
 	size_t cap = c->rcap;
 
 	if (c->rbuf == NULL) {
-		c->rbuf = bufpool_get(c->own->pool);
+		if ((c->rbuf = bufpool_get(c->own->pool)) == NULL)
+			return false;
 		c->rcap = cap = c->own->pool->size;
 	}
 	if (c->proto.need > want)
 		want = c->proto.need;
 	if (want <= c->rcap)
-		return;
+		return true;
 	while (cap < want)
 		cap *= 2;
 	if (cap > proto_text_buffer_max())
 		cap = proto_text_buffer_max();
+	if (c->rcap == c->own->pool->size)
+		bufpool_detach(c->own->pool);
 	c->rbuf = xrealloc(c->rbuf, cap);
 	c->rcap = cap;
+	return true;
 }
 
 static void
@@ -490,7 +517,13 @@ conn_read(struct conn *c, int fd)
 			conn_close(c, c->close_reason);
 		return;
 	}
-	conn_rbuf_reserve(c);
+	if (!conn_rbuf_reserve(c)) {
+		/* As memcached: no read buffer, the connection goes. */
+		stat_add(&c->own->counters->read_buf_oom, 1);
+		conn_close(
+		    c, "closed: no read buffer left (read_buf_mem_limit)");
+		return;
+	}
 	if (c->rlen == c->rcap)
 		return; /* full of requests waiting for the socket */
 	n = read(fd, c->rbuf + c->rlen, c->rcap - c->rlen);

@@ -109,6 +109,13 @@ workers_init(const struct worker_hooks *h)
 		STAILQ_INIT(&w->queue);
 		TAILQ_INIT(&w->conns);
 		bufpool_init(&w->pool, WORKER_BUF_SIZE, WORKER_BUFS_KEPT);
+		/* As memcached: limit / threads in buffers, at least one. */
+		if (h->read_buf_limit > 0) {
+			size_t k =
+			    h->read_buf_limit / (size_t)n / WORKER_BUF_SIZE;
+
+			w->pool.limit = k < 1 ? 1 : (unsigned)k;
+		}
 		w->own = (struct conn_owner){.base = w->base,
 		    .thread = w->thread,
 		    .pool = &w->pool,

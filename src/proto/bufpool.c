@@ -8,6 +8,8 @@ bufpool_init(struct bufpool *p, size_t size, unsigned keep)
 {
 	p->size = size;
 	p->keep = keep;
+	p->limit = 0;
+	p->out = 0;
 	p->n = 0;
 	p->free = xcalloc(keep, sizeof *p->free);
 }
@@ -24,14 +26,24 @@ bufpool_free(struct bufpool *p)
 char *
 bufpool_get(struct bufpool *p)
 {
+	if (p->limit > 0 && p->out >= p->limit)
+		return NULL;
+	p->out++;
 	return p->n > 0 ? p->free[--p->n] : xmalloc(p->size);
 }
 
 void
 bufpool_put(struct bufpool *p, char *buf)
 {
+	p->out--;
 	if (p->n < p->keep)
 		p->free[p->n++] = buf;
 	else
 		free(buf);
+}
+
+void
+bufpool_detach(struct bufpool *p)
+{
+	p->out--;
 }

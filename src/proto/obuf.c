@@ -23,12 +23,13 @@ obuf_init(struct obuf *b, struct bufpool *pool)
 static void
 obuf_drop_data(struct obuf *b)
 {
-	if (b->pool != NULL && b->cap == b->pool->size)
+	if (b->pooled)
 		bufpool_put(b->pool, b->data);
 	else
 		free(b->data);
 	b->data = NULL;
 	b->cap = 0;
+	b->pooled = false;
 }
 
 void
@@ -58,14 +59,20 @@ obuf_reserve(struct obuf *b, size_t n)
 		if (b->cap - b->len >= n)
 			return;
 	}
-	if (b->cap == 0 && b->pool != NULL && n <= b->pool->size) {
-		b->data = bufpool_get(b->pool);
+	if (b->cap == 0 && b->pool != NULL && n <= b->pool->size &&
+	    (b->data = bufpool_get(b->pool)) != NULL) {
 		b->cap = b->pool->size;
+		b->pooled = true;
 		return;
 	}
 	cap = b->cap ? b->cap : OBUF_INITIAL;
 	while (cap - b->len < n)
 		cap *= 2;
+	if (b->pooled) {
+		/* Grown past the pool's size: malloc's from now on. */
+		bufpool_detach(b->pool);
+		b->pooled = false;
+	}
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
 }
@@ -194,4 +201,11 @@ obuf_consume(struct obuf *b, size_t n)
 	}
 	if (b->off == b->len && b->ref0 == b->nrefs)
 		obuf_reset(b);
+}
+
+bool
+obuf_pool_empty(const struct obuf *b)
+{
+	return b->cap == 0 && b->pool != NULL && b->pool->limit > 0 &&
+	       b->pool->out >= b->pool->limit;
 }

@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "proto_meta.h"
 #include "proto_text.h"
 #include "tl_build.h"
+#include "xmalloc.h"
 
 /* Stop answering once this much output waits: a client that does not read
  * cannot make us buffer without bound. */
@@ -459,6 +461,12 @@ cmd_get(struct request *r, int flavour)
 	for (q = p; tok_next(&q, end, &key);)
 		if (!cmd_key_arg(r, &key))
 			return;
+	/* read_buf_mem_limit: the reply would need a buffer none is left
+	 * of; memcached's words. */
+	if (obuf_pool_empty(r->out)) {
+		REPLY(r, "SERVER_ERROR out of memory writing get response\r\n");
+		return;
+	}
 	while (tok_next(&p, end, &key)) {
 		struct item *it;
 
@@ -918,21 +926,28 @@ cmd_meta(struct request *r, int which)
 	r->nkeys = which != 'n';
 }
 
-/* The most a metadump reply holds; what is past it is left out. */
-#define PROTO_METADUMP_MAX (64u << 20)
+/* Items a metadump copies out of the store per chunk: its output, a few
+ * KB (at most ~55 KB with the longest keys), mostly fits in one pooled
+ * 16 KiB buffer, reused from chunk to chunk. */
+#define PROTO_DUMP_CHUNK 64
+
+/* A metadump under way: where the walk stands, the classes asked for and
+ * room for one chunk's copies. One at a time, as in memcached. */
+struct proto_dump {
+	struct cache_dump_cursor cur;
+	bool want[256];
+	struct cache_debug items[PROTO_DUMP_CHUNK];
+};
+static atomic_bool proto_dumping;
 
 /* One "key=... exp=... la=... cas=... fetch=... cls=... size=..." line of
  * lru_crawler metadump, the key URI-encoded, as memcached writes it. */
 static void
-proto_metadump_item(void *arg, const struct cache_debug *d)
+proto_metadump_item(struct obuf *out, const struct cache_debug *d)
 {
 	static const char hexdigits[] = "0123456789ABCDEF";
-	struct obuf *out = arg;
 	char key[CACHE_KEY_MAX * 3], *k = key;
 
-	/* Bounded: a dump of millions of items would not fit in memory. */
-	if (out->len - out->off > PROTO_METADUMP_MAX)
-		return;
 	for (size_t i = 0; i < d->nkey; i++) {
 		unsigned char c = (unsigned char)d->key[i];
 
@@ -950,6 +965,35 @@ proto_metadump_item(void *arg, const struct cache_debug *d)
 	    (int)(k - key), key, d->exptime ? (long long)d->exptime : -1LL,
 	    d->atime, (unsigned long long)d->cas, d->fetched ? "yes" : "no",
 	    d->cls, d->size);
+}
+
+bool
+proto_dump_more(struct proto_ctx *ctx, struct obuf *out)
+{
+	struct proto_dump *dp = ctx->dump;
+	size_t n;
+
+	if (dp == NULL)
+		return false;
+	/* The shard locks are held while copying only, not here. */
+	n = cache_dump_next(&dp->cur, dp->want, dp->items, PROTO_DUMP_CHUNK);
+	for (size_t i = 0; i < n; i++)
+		proto_metadump_item(out, &dp->items[i]);
+	if (n == PROTO_DUMP_CHUNK)
+		return true;
+	obuf_add(out, "END\r\n", 5);
+	proto_dump_stop(ctx);
+	return false;
+}
+
+void
+proto_dump_stop(struct proto_ctx *ctx)
+{
+	if (ctx->dump == NULL)
+		return;
+	free(ctx->dump);
+	ctx->dump = NULL;
+	atomic_store_explicit(&proto_dumping, false, memory_order_release);
 }
 
 /* The server's maintenance hook, or what answers without one. */
@@ -1110,15 +1154,17 @@ cmd_slabs(struct request *r, int arg)
 }
 
 /* lru_crawler metadump all|hash|ID[,ID...]: every item's metadata, for
- * memcached-tool's dump and keys. memcached's crawler runs apart and
- * answers later; the store here is walked at once, passing over shards
- * busy that instant. Its other subcommands tune memcached's crawler. */
+ * memcached-tool's dump and keys. As memcached's crawler, the store is
+ * walked a chunk at a time while the client reads (proto_dump_more), one
+ * dump at a time server-wide. Its other subcommands tune memcached's
+ * crawler. */
 static void
 cmd_lru_crawler(struct request *r, int arg)
 {
-	int n = cache_class_count();
 	bool want[256] = {false};
+	int n = cache_class_count();
 	const char *p, *end;
+	bool busy = false;
 
 	if (r->ntok != 3 || !tok_is(&r->tok[1], "metadump")) {
 		lru_crawler_tune(r);
@@ -1157,10 +1203,13 @@ cmd_lru_crawler(struct request *r, int arg)
 			want[v] = true;
 			p = comma ? comma + 1 : end;
 		}
-	for (int c = 0; c < n && c < 256; c++)
-		if (want[c == n - 1 ? 0 : c + 1])
-			cache_class_dump(c, 0, proto_metadump_item, r->out);
-	REPLY(r, "END\r\n");
+	if (!atomic_compare_exchange_strong(&proto_dumping, &busy, true)) {
+		REPLY(r, "BUSY currently processing crawler request\r\n");
+		return;
+	}
+	r->ctx->dump = xcalloc(1, sizeof *r->ctx->dump);
+	memcpy(r->ctx->dump->want, want, sizeof want);
+	proto_dump_more(r->ctx, r->out);
 }
 
 /* stats [GROUP [ARGS]]: the server's to answer, through its hook, which
@@ -1590,7 +1639,7 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 	ctx->cmds = 0;
 	ctx->need = 0;
 	while (
-	    pos < len && *action == PROTO_CONTINUE &&
+	    pos < len && *action == PROTO_CONTINUE && ctx->dump == NULL &&
 	    obuf_pending(out) < PROTO_OUT_HIGH &&
 	    (hooks.reqs_per_event == 0 || ctx->cmds < hooks.reqs_per_event)) {
 		const char *line = buf + pos;

@@ -2001,6 +2001,51 @@ cache_class_dump(int cls, unsigned limit, cache_dump_fn fn, void *arg)
 	return n;
 }
 
+static bool crawl_wants(const bool *, const struct item *);
+
+/* The buckets a dump looks at under one hold of a shard's lock. */
+#define DUMP_BUCKETS_PER_LOCK 4096
+
+size_t
+cache_dump_next(struct cache_dump_cursor *cur, const bool *want,
+    struct cache_debug *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (n < cap && cur->shard < cache.nshards) {
+		struct shard *s = &cache.shards[cur->shard];
+		unsigned seen = 0;
+		bool end;
+
+		pthread_mutex_lock(&s->lock);
+		while (n < cap && cur->bucket <= s->mask &&
+		       seen++ < DUMP_BUCKETS_PER_LOCK) {
+			struct item *it = s->buckets[cur->bucket];
+			size_t k = 0;
+
+			for (; it != NULL && k < cur->skip; it = it->hnext)
+				k++;
+			for (; it != NULL && n < cap; it = it->hnext, k++)
+				if (crawl_wants(want, it))
+					item_debug(it, &out[n++]);
+			if (it != NULL) {
+				cur->skip = k; /* the chain goes on next time */
+				break;
+			}
+			cur->bucket++;
+			cur->skip = 0;
+		}
+		end = cur->bucket > s->mask;
+		pthread_mutex_unlock(&s->lock);
+		if (end) {
+			cur->shard++;
+			cur->bucket = 0;
+			cur->skip = 0;
+		}
+	}
+	return n;
+}
+
 unsigned
 cache_shard_count(void)
 {
