@@ -675,12 +675,11 @@ static const struct reply_case cases[] = {
         "OK\r\n"
         "ERROR\r\n"),
     /* One request a case: memcached stops its crawler thread after
-     * answering, and refuses a metadump pipelined after anything. */
+     * answering, and refuses a metadump pipelined after anything. What a
+     * disabled crawler answers is in test_proto: memcached's thread may
+     * still be stopping when the next request comes, and then it answers
+     * "ERROR an unknown error happened" (seen 1 run in 4). */
     CASE("lru_crawler_disable", "lru_crawler disable\r\n", "OK\r\n"),
-    CASE("lru_crawler_disabled_crawl", "lru_crawler crawl all\r\n",
-        "CLIENT_ERROR lru crawler disabled\r\n"),
-    CASE("lru_crawler_disabled_metadump", "lru_crawler metadump all\r\n",
-        "CLIENT_ERROR lru crawler disabled\r\n"),
     CASE("lru_crawler_disable_again", "lru_crawler disable\r\n", "OK\r\n"),
     CASE("lru_crawler_enable", "lru_crawler enable\r\n", "OK\r\n"),
     CASE("lru_crawler_crawl", "lru_crawler crawl 1,\r\n", "OK\r\n"),
