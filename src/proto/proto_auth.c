@@ -165,8 +165,11 @@ proto_auth_check(const char *user, size_t ulen, const char *pass, size_t plen)
 	for (size_t i = 0; auth_table != NULL && i < auth_table->n; i++) {
 		const struct auth_user *u = &auth_table->users[i];
 
-		if (auth_same(user, ulen, u->user, u->ulen) &
-		    auth_same(pass, plen, u->pass, u->plen))
+		/* Both compared, whichever differs: no timing tells which. */
+		int same = (int)auth_same(user, ulen, u->user, u->ulen) &
+		           (int)auth_same(pass, plen, u->pass, u->plen);
+
+		if (same)
 			ok = true;
 	}
 	pthread_mutex_unlock(&auth_lock);
