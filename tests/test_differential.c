@@ -251,9 +251,14 @@ add_cas(struct req *r)
 static void
 pick_value(char *out, size_t cap)
 {
+	/* No '-': for a number past 2^63 memcached looks for a minus sign
+	 * with strchr from the value on, past its end into whatever the slab
+	 * holds next, and a stale "-1" there makes the number non-numeric
+	 * (1.6.18's safe_strtoull on unterminated item data); we read the
+	 * value only. */
 	static const char *const nums[] = {"0", "1", "42", "007",
 	    "18446744073709551615", "18446744073709551614",
-	    "18446744073709551616", "-1", "12a", " 5", "99999999999999999999"};
+	    "18446744073709551616", "12a", " 5", "99999999999999999999"};
 	size_t n;
 
 	if (chance(35)) {
@@ -332,7 +337,7 @@ gen_retrieval(struct req *r)
 
 /* Meta flags: mostly valid, some invalid or malformed. */
 static void
-add_meta_flags(struct req *r, const char *const *valid, size_t nvalid)
+add_meta_flags(struct req *r, const char *const *valid, size_t nvalid, bool mg)
 {
 	static const char *const bad[] = {"x", "Z", "!", "E5", "T", "Nabc",
 	    "Tabc", "C", "Oaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "MX", "F",
@@ -341,7 +346,13 @@ add_meta_flags(struct req *r, const char *const *valid, size_t nvalid)
 
 	for (unsigned i = 0; i < n; i++) {
 		if (chance(8)) {
-			add(r, " %s", bad[rnd(sizeof bad / sizeof *bad)]);
+			const char *b = bad[rnd(sizeof bad / sizeof *bad)];
+
+			/* mg with an opaque past 32 bytes: memcached applies
+			 * N and T before it answers the error, we change
+			 * nothing (README, "Where we differ"). */
+			if (!(mg && b[0] == 'O'))
+				add(r, " %s", b);
 			continue;
 		}
 		const char *f = valid[rnd((unsigned)nvalid)];
@@ -409,7 +420,7 @@ gen_meta(struct req *r)
 	case 0:
 		add(r, "mg");
 		add_meta_key(r);
-		add_meta_flags(r, mg, sizeof mg / sizeof *mg);
+		add_meta_flags(r, mg, sizeof mg / sizeof *mg, true);
 		add(r, "\r\n");
 		break;
 	case 1:
@@ -417,19 +428,19 @@ gen_meta(struct req *r)
 		add(r, "ms");
 		add_meta_key(r);
 		add(r, " %zu", strlen(val));
-		add_meta_flags(r, ms, sizeof ms / sizeof *ms);
+		add_meta_flags(r, ms, sizeof ms / sizeof *ms, false);
 		add(r, "\r\n%s\r\n", val);
 		break;
 	case 2:
 		add(r, "md");
 		add_meta_key(r);
-		add_meta_flags(r, md, sizeof md / sizeof *md);
+		add_meta_flags(r, md, sizeof md / sizeof *md, false);
 		add(r, "\r\n");
 		break;
 	case 3:
 		add(r, "ma");
 		add_meta_key(r);
-		add_meta_flags(r, ma, sizeof ma / sizeof *ma);
+		add_meta_flags(r, ma, sizeof ma / sizeof *ma, false);
 		add(r, "\r\n");
 		break;
 	default:
@@ -759,6 +770,26 @@ all_digits(const char *s, size_t n)
 	return true;
 }
 
+/* The length of a value without the spaces a decr pads it with: memcached
+ * decrements in place, padded, unless another reference holds the item
+ * (a reply still queued), then it stores the number unpadded; which one
+ * depends on when its replies were written. We always pad. A number's
+ * trailing spaces are left out on both sides. */
+static size_t
+unpadded(const char *v, size_t n)
+{
+	size_t d = 0, t;
+
+	while (d < n && v[d] >= '0' && v[d] <= '9')
+		d++;
+	if (d == 0)
+		return n;
+	for (t = d; t < n; t++)
+		if (v[t] != ' ')
+			return n;
+	return d;
+}
+
 /* Normalise a text reply line by line (see the file comment). */
 static size_t
 norm_text(struct peer *p, const char *in, size_t len, char *out, size_t cap)
@@ -779,8 +810,19 @@ norm_text(struct peer *p, const char *in, size_t len, char *out, size_t cap)
 			/* word by word */
 			bool value =
 			    line[0] == 'V' && line[1] == 'A' && line[2] == 'L';
-			int word = 0;
-			size_t j = 0;
+			bool va = !value && line[0] == 'V';
+			int word = 0, lenword = value ? 3 : va ? 1 : -1;
+			size_t j = 0, dlen = 0, dtrim = 0;
+
+			if (lenword >= 0) {
+				const char *d = in + i;
+				const char *de = memchr(d, '\n', len - i);
+
+				if (de != NULL && de > d && de[-1] == '\r') {
+					dlen = (size_t)(de - d) - 1;
+					dtrim = unpadded(d, dlen);
+				}
+			}
 
 			while (j < ll) {
 				size_t s = j, n;
@@ -789,8 +831,11 @@ norm_text(struct peer *p, const char *in, size_t len, char *out, size_t cap)
 				    j < ll && line[j] != ' ' && line[j] != '\r')
 					j++;
 				n = j - s;
-				if (value && word == 4 &&
-				    all_digits(line + s, n))
+				if (word == lenword && dtrim != dlen)
+					w += (size_t)snprintf(
+					    out + w, cap - w, "%zu", dtrim);
+				else if (value && word == 4 &&
+				         all_digits(line + s, n))
 					w += (size_t)snprintf(out + w, cap - w,
 					    "#%zu",
 					    cas_index(p,
@@ -814,6 +859,13 @@ norm_text(struct peer *p, const char *in, size_t len, char *out, size_t cap)
 					out[w++] = line[j++];
 				word++;
 			}
+			if (dtrim != dlen && w + dtrim + 2 < cap) {
+				memcpy(out + w, in + i, dtrim);
+				w += dtrim;
+				memcpy(out + w, "\r\n", 2);
+				w += 2;
+				i += dlen + 2;
+			}
 			continue;
 		}
 		if (w + ll >= cap)
@@ -832,7 +884,7 @@ norm_bin(struct peer *p, unsigned char *in, size_t len, char *out, size_t cap)
 	size_t w = 0, at = 0;
 
 	while (at + 24 <= len && w + 128 < cap) {
-		size_t body = get32(in + at + 8), n = 24 + body;
+		size_t body = get32(in + at + 8), n = 24 + body, body0 = body;
 		uint64_t cas = get64(in + at + 16);
 
 		if (at + n > len)
@@ -845,11 +897,26 @@ norm_bin(struct peer *p, unsigned char *in, size_t len, char *out, size_t cap)
 			w += (size_t)snprintf(
 			    out + w, cap - w, "#%zu] ", cas_index(p, cas));
 		put64(in + at + 16, 0);
+		if (in[at + 6] == 0 && in[at + 7] == 0 &&
+		    at + n == at + 24 + body) {
+			size_t skip = 24 + in[at + 4] +
+			              ((size_t)in[at + 2] << 8 | in[at + 3]);
+
+			if (skip < n) {
+				size_t t =
+				    unpadded((char *)in + at + skip, n - skip);
+
+				put32(in + at + 8,
+				    (uint32_t)(body - (n - skip - t)));
+				n = skip + t;
+				body = n - 24;
+			}
+		}
 		escape((char *)in + at, n, out + w, cap - w);
 		w += strlen(out + w);
 		if (w + 2 < cap)
 			out[w++] = '\n';
-		at += n;
+		at += 24 + body0;
 	}
 	if (at < len)
 		w += (size_t)snprintf(
@@ -932,14 +999,28 @@ run_batch(uint64_t seed, unsigned first, struct req *batch, unsigned n)
 			peer_close(p, fd);
 	}
 	(void)closes;
+	if (getenv("TL_DIFF_TRACE") != NULL) {
+		static char t[2][BUF_MAX];
+
+		escape(sent[1], slen[1], t[0], sizeof t[0]);
+		if (binary)
+			strcpy(t[1], norm[1]);
+		else
+			escape(norm[1], strlen(norm[1]), t[1], sizeof t[1]);
+		printf("%u: %s=> %s\n", first, t[0], t[1]);
+	}
 	if (strcmp(norm[0], norm[1]) == 0)
 		return true;
 	{
 		static char e[3][BUF_MAX];
 
 		escape(sent[1], slen[1], e[0], sizeof e[0]);
-		escape(norm[1], strlen(norm[1]), e[1], sizeof e[1]);
-		escape(norm[0], strlen(norm[0]), e[2], sizeof e[2]);
+		for (int k = 0; k < 2; k++)
+			if (binary)
+				strcpy(e[2 - k], norm[k]);
+			else
+				escape(norm[k], strlen(norm[k]), e[2 - k],
+				    sizeof e[2 - k]);
 		printf("DIVERGENCE: seed %llu, requests %u..%u (%s)\n"
 		       "request bytes (to memcached):\n%s\n"
 		       "memcached:\n%s\nthreadlined:\n%s\n---\n",
