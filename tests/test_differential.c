@@ -770,29 +770,27 @@ all_digits(const char *s, size_t n)
 	return true;
 }
 
-/* The length of a value without the spaces a decr pads it with: memcached
- * decrements in place, padded, unless another reference holds the item
- * (a reply still queued), then it stores the number unpadded; which one
- * depends on when its replies were written. We always pad. A number's
- * trailing spaces are left out on both sides. */
+/* A value without its spaces, compacted in place; its new length.
+ * memcached decrements in place, padded with spaces, unless another
+ * reference holds the item (a reply still queued), then it stores the
+ * number unpadded; which one depends on when its replies were written,
+ * and the padding lives on through append and prepend. We always pad
+ * (README). Generated values hold no space but " 5"'s, so spaces are
+ * left out on both sides. */
 static size_t
-unpadded(const char *v, size_t n)
+unpadded(char *v, size_t n)
 {
-	size_t d = 0, t;
+	size_t w = 0;
 
-	while (d < n && v[d] >= '0' && v[d] <= '9')
-		d++;
-	if (d == 0)
-		return n;
-	for (t = d; t < n; t++)
-		if (v[t] != ' ')
-			return n;
-	return d;
+	for (size_t r = 0; r < n; r++)
+		if (v[r] != ' ')
+			v[w++] = v[r];
+	return w;
 }
 
 /* Normalise a text reply line by line (see the file comment). */
 static size_t
-norm_text(struct peer *p, const char *in, size_t len, char *out, size_t cap)
+norm_text(struct peer *p, char *in, size_t len, char *out, size_t cap)
 {
 	size_t w = 0, i = 0;
 
@@ -815,7 +813,7 @@ norm_text(struct peer *p, const char *in, size_t len, char *out, size_t cap)
 			size_t j = 0, dlen = 0, dtrim = 0;
 
 			if (lenword >= 0) {
-				const char *d = in + i;
+				char *d = in + i;
 				const char *de = memchr(d, '\n', len - i);
 
 				if (de != NULL && de > d && de[-1] == '\r') {
