@@ -78,8 +78,6 @@ ALLOC = ("memcached's allocator: pages back to the global pool, rescues, "
 REBALANCE = ("not fixed: after the size shift our automove (once a second) "
              "rebalances too slowly for the file's pace (docs/compat.md)")
 THREADLINE = "our extra first line, STAT thread worker-K (thread attribution)"
-FLUSHED = ("not fixed: maint frees flushed items at once, so the get after "
-           "flush_all finds none to count in get_flushed")
 EXPECTED = {
     "64bit.t": dict.fromkeys([3, 5], DAEMON),
     "expirations.t": dict.fromkeys([3, 8, 16, 17, 36], DAEMON),
@@ -90,7 +88,7 @@ EXPECTED = {
     # Its number moves from run to run (5,231 to 5,285 assertions run):
     # named by its line.
     "binary.t": {"line 449": UNIX},
-    "stats.t": {1: THREADLINE, 32: CLASS1, 80: UNIX, 111: FLUSHED},
+    "stats.t": {1: THREADLINE, 32: CLASS1, 80: UNIX},
     "lru-crawler.t": dict.fromkeys([92, 96, 97], CLASS1),
     "issue_22.t": dict.fromkeys([43, 84], CLASS1),
     "issue_29.t": {4: CLASS1},
