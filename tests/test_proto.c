@@ -360,6 +360,13 @@ START_TEST(test_metadump)
 	    FEED("delete zz noreply\r\nlru_crawler metadump all\r\n"),
 	    "ERROR cannot pipeline other commands before metadump\r\n");
 	ck_assert_str_eq(FEED("lru_crawler tocrawl 1\r\n"), "OK\r\n");
+	/* Nor the flushed items, still in the table, nor the expired. */
+	ck_assert_str_eq(FEED("flush_all\r\n"), "OK\r\n");
+	ck_assert_str_eq(FEED("set e 0 -1 1\r\nx\r\n"), "STORED\r\n");
+	ck_assert_str_eq(FEED("lru_crawler metadump all\r\n"), "END\r\n");
+	ck_assert_str_eq(FEED("set b 0 0 1\r\nx\r\n"), "STORED\r\n");
+	r = FEED("lru_crawler metadump all\r\n");
+	ck_assert_msg(strncmp(r, "key=b exp=-1 ", 13) == 0, "%s", r);
 	proto_text_init(&(struct proto_hooks){.no_dump = true});
 	ck_assert_str_eq(FEED("lru_crawler metadump all\r\n"),
 	    "ERROR metadump not allowed\r\n");

@@ -392,6 +392,7 @@ struct cache_dump_cursor {
 };
 /* Copy up to cap linked items of the classes want takes (indexed by
  * item_class_id(); NULL: all) from the cursor on, moving it past them;
+ * as memcached's metadump, not the flushed ones nor the expired;
  * a shard's lock is held only while copying, a few thousand buckets at a
  * time. Fewer than cap: the walk is over. Items stored or removed
  * meanwhile may be seen or not, as in memcached's crawler. */

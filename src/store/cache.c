@@ -2067,6 +2067,14 @@ cache_class_dump(int cls, unsigned limit, cache_dump_fn fn, void *arg)
 
 static bool crawl_wants(const bool *, const struct item *);
 
+/* What memcached's metadump leaves out: the flushed items, and the
+ * expired ones (those expiring this second it still shows). */
+static bool
+dump_skips(const struct item *it, time_t now)
+{
+	return (it->exptime != 0 && it->exptime < now) || item_flushed(it, now);
+}
+
 /* The buckets a dump looks at under one hold of a shard's lock. */
 #define DUMP_BUCKETS_PER_LOCK 4096
 
@@ -2074,6 +2082,7 @@ size_t
 cache_dump_next(struct cache_dump_cursor *cur, const bool *want,
     struct cache_debug *out, size_t cap)
 {
+	time_t now = cache_now();
 	size_t n = 0;
 
 	while (n < cap && cur->shard < cache.nshards) {
@@ -2090,7 +2099,8 @@ cache_dump_next(struct cache_dump_cursor *cur, const bool *want,
 			for (; it != NULL && k < cur->skip; it = it->hnext)
 				k++;
 			for (; it != NULL && n < cap; it = it->hnext, k++)
-				if (crawl_wants(want, it))
+				if (crawl_wants(want, it) &&
+				    !dump_skips(it, now))
 					item_debug(it, &out[n++]);
 			if (it != NULL) {
 				cur->skip = k; /* the chain goes on next time */
