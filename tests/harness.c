@@ -17,12 +17,15 @@
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,10 +34,14 @@
 
 #define HARNESS_MAX_CLIENTS 256
 #define HARNESS_MAX_ARGS    64
+/* What meson takes for "skipped". */
+#define HARNESS_EXIT_SKIP 77
 
 static char harness_tmp[HARNESS_PATH_MAX];
 static int harness_clients[HARNESS_MAX_CLIENTS];
 static int harness_nclients;
+/* harness_skip() calls, in memory the forked tests share with the runner. */
+static int *harness_skips;
 
 /* Milliseconds on the monotonic clock. */
 long long
@@ -115,13 +122,24 @@ harness_tcase_teardown(void)
 	harness_tmp[0] = '\0';
 }
 
+/* Runner: each test in a tcase of its own; EXIT_FAILURE when one failed,
+ * else 77 when one skipped a part. */
 int
 harness_run_suite(const struct harness_suite *h, const TTest *tests[])
 {
 	Suite *s = suite_create(h->name);
 	SRunner *sr;
-	int failed;
+	int failed, skipped;
+	int prot = PROT_READ | PROT_WRITE, flags = MAP_SHARED | MAP_ANONYMOUS;
 
+	/* An anonymous mapping takes fd -1 (mmap(2)). */
+	/* cppcheck-suppress invalidFunctionArg */
+	harness_skips = mmap(NULL, sizeof(int), prot, flags, -1, 0);
+	if (harness_skips == MAP_FAILED) {
+		fprintf(stderr, "harness: mmap: %s\n", strerror(errno));
+		return EXIT_FAILURE;
+	}
+	*harness_skips = 0;
 	for (int i = 0; tests[i] != NULL; i++) {
 		TCase *tc = tcase_create(tests[i]->name);
 
@@ -139,7 +157,34 @@ harness_run_suite(const struct harness_suite *h, const TTest *tests[])
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	skipped = *harness_skips;
+	munmap(harness_skips, sizeof *harness_skips);
+	harness_skips = NULL;
+	if (failed != 0)
+		return EXIT_FAILURE;
+	if (skipped != 0) {
+		printf("%s: %d part(s) skipped (SKIP lines above): not a "
+		       "pass\n",
+		    h->name, skipped);
+		return HARNESS_EXIT_SKIP;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* Test: say why a part of the test is not run, and count it. */
+void
+harness_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("SKIP: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (harness_skips != NULL)
+		(*harness_skips)++;
 }
 
 /* Test: adopt orphaned daemons so they can be waited for. */
@@ -516,6 +561,74 @@ harness_server_attach(struct harness_server *srv, pid_t pid, const char *log)
 	ck_assert_msg(srv->port > 0 && srv->port < 65536, "bad port %s", port);
 }
 
+/* Start memcached on DIR/sock and wait until it takes a connection. */
+bool
+harness_memcached_start(
+    struct harness_memcached *mc, const char *sock, const char *const args[])
+{
+	const char *argv[HARNESS_MAX_ARGS] = {"-s", NULL, "-U", "0"};
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	char bin[HARNESS_PATH_MAX], err[HARNESS_PATH_MAX], tail[1024];
+	int n = 4, fd, status;
+
+	memset(mc, 0, sizeof *mc);
+	if (!harness_which("memcached", bin, sizeof bin)) {
+		harness_skip("memcached is not installed: nothing to compare "
+		             "with");
+		return false;
+	}
+	harness_path(mc->sock, sizeof mc->sock, sock);
+	argv[1] = mc->sock;
+	for (int i = 0; args != NULL && args[i] != NULL; i++) {
+		ck_assert_msg(n < HARNESS_MAX_ARGS - 3, "too many arguments");
+		argv[n++] = args[i];
+	}
+	/* memcached refuses to run as root without a user to become. */
+	if (geteuid() == 0) {
+		argv[n++] = "-u";
+		argv[n++] = "root";
+	}
+	argv[n] = NULL;
+	mc->pid = harness_spawn_prog(bin, "memcached", argv);
+	while ((fd = harness_connect_unix(mc->sock)) == -1) {
+		if (waitpid(mc->pid, &status, WNOHANG) == mc->pid) {
+			mc->pid = 0;
+			harness_path(err, sizeof err, "memcached.err");
+			ck_abort_msg("memcached exited with %d before it "
+			             "listened on %s; stderr ends: %s",
+			    harness_code(status), mc->sock,
+			    harness_tail(err, tail, sizeof tail));
+		}
+		ck_assert_msg(harness_now_ms() < deadline,
+		    "memcached did not listen on %s", mc->sock);
+		harness_nap();
+	}
+	harness_close(fd);
+	return true;
+}
+
+/* SIGTERM, then wait; SIGKILL and fail if it does not exit in time.
+ * Returns the exit code. */
+int
+harness_memcached_stop(struct harness_memcached *mc)
+{
+	pid_t pid = mc->pid;
+	int code;
+
+	if (pid <= 0)
+		return 0;
+	mc->pid = 0;
+	ck_assert_msg(
+	    kill(pid, SIGTERM) == 0, "kill %d: %s", (int)pid, strerror(errno));
+	if ((code = harness_wait(pid, HARNESS_DEADLINE_MS)) == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		ck_abort_msg("memcached %d still running %d ms after SIGTERM",
+		    (int)pid, HARNESS_DEADLINE_MS);
+	}
+	return code;
+}
+
 /* Each live thread of pid as "name:wchan", for a stop that hangs. */
 static void
 harness_threads(pid_t pid, char *buf, size_t len)
@@ -880,7 +993,30 @@ harness_connect(int port)
 	return fd;
 }
 
-/* Close a client from harness_connect. */
+/* A connection to the Unix socket path, closed at teardown if still
+ * open; -1 when nothing listens there (yet). */
+int
+harness_connect_unix(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	ck_assert_msg(strlen(path) < sizeof sun.sun_path,
+	    "socket path too long: %s", path);
+	ck_assert_msg(
+	    harness_nclients < HARNESS_MAX_CLIENTS, "too many clients");
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		close(fd);
+		return -1;
+	}
+	harness_clients[harness_nclients++] = fd;
+	return fd;
+}
+
+/* Close a client from harness_connect or harness_connect_unix. */
 void
 harness_close(int fd)
 {

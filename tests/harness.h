@@ -40,6 +40,9 @@ struct harness_suite {
 	int timeout;                  /* seconds per test */
 };
 int harness_run_suite(const struct harness_suite *, const TTest *tests[]);
+/* Say "SKIP: why" and count the running test as skipped: a suite that
+ * skipped any and failed none exits 77, which meson shows as SKIP. */
+void harness_skip(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 const char *harness_dir(void);
 void harness_path(char *, size_t, const char *);
@@ -62,6 +65,19 @@ void harness_server_start(
 void harness_server_attach(struct harness_server *, pid_t, const char *);
 int harness_server_stop(struct harness_server *);
 
+/* Debian's memcached, the peer replies are compared with: on the Unix
+ * socket DIR/sock (it cannot report a port it picked) with -U 0, args,
+ * and -u root as root. Returns once it accepts connections; false, and the
+ * test skipped, when memcached is not installed. Stopping one not started
+ * does nothing. */
+struct harness_memcached {
+	pid_t pid;
+	char sock[HARNESS_PATH_MAX];
+};
+bool harness_memcached_start(
+    struct harness_memcached *, const char *, const char *const[]);
+int harness_memcached_stop(struct harness_memcached *);
+
 /* Files: read whole (NULL when missing), write, and wait for content. */
 char *harness_file_read(const char *);
 void harness_file_write(const char *, const char *);
@@ -82,6 +98,9 @@ char harness_proc_state(pid_t, pid_t);
 /* Clients. Receives stop at the terminator, at count bytes, at EOF or at
  * the deadline; the buffer is always NUL-terminated. */
 int harness_connect(int);
+/* A connection to the Unix socket path, closed at teardown if still open;
+ * -1 when nothing listens there. */
+int harness_connect_unix(const char *);
 void harness_close(int);
 int harness_local_port(int);
 void harness_send(int, const void *, size_t);

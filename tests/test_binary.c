@@ -11,14 +11,10 @@
  * Each case's packets are followed by a NOOP whose reply ends the case,
  * unless the case closes the connection, read then to its end. */
 #include <check.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "harness.h"
 
@@ -165,68 +161,16 @@ static const struct bcase cases[] = {
 struct peer {
 	const char *name;
 	int port;
-	char sock[HARNESS_PATH_MAX];
+	const char *sock;
 };
 
 static struct harness_server tl;
-static struct peer peers[2];
-static int npeers;
 
 static int
 peer_connect(const struct peer *p)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (p->port != 0)
-		return harness_connect(p->port);
-	ck_assert(strlen(p->sock) < sizeof sun.sun_path);
-	strcpy(sun.sun_path, p->sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void
-peer_close(const struct peer *p, int fd)
-{
-	if (p->port != 0)
-		harness_close(fd);
-	else
-		close(fd);
-}
-
-/* Start memcached, if installed, on a Unix socket in the test's dir. */
-static bool
-memcached_start(struct peer *p)
-{
-	const char *args[] = {"-s", NULL, "-U", "0", "-t", "2", "-m", "64",
-	    getuid() == 0 ? "-u" : NULL, "root", NULL};
-	char bin[HARNESS_PATH_MAX];
-	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
-	int fd;
-
-	if (!harness_which("memcached", bin, sizeof bin)) {
-		printf("SKIP: memcached is not installed; the binary catalogue "
-		       "is checked against threadlined only\n");
-		return false;
-	}
-	p->name = "memcached";
-	p->port = 0;
-	harness_path(p->sock, sizeof p->sock, "mc.sock");
-	args[1] = p->sock;
-	harness_spawn_prog(bin, "memcached", args);
-	while ((fd = peer_connect(p)) == -1) {
-		ck_assert_msg(harness_now_ms() < deadline,
-		    "memcached did not listen on %s", p->sock);
-		harness_nap();
-	}
-	close(fd);
-	return true;
+	return p->port != 0 ? harness_connect(p->port)
+	                    : harness_connect_unix(p->sock);
 }
 
 static void
@@ -381,7 +325,7 @@ run_case(const struct peer *peer, const struct bcase *c, char *out, size_t cap)
 			break;
 		len += pkt_normalise(res, got, out + len, cap - len);
 	}
-	peer_close(peer, fd);
+	harness_close(fd);
 	return len;
 }
 
@@ -390,10 +334,6 @@ setup(void)
 {
 	harness_test_setup();
 	harness_server_start(&tl, "tl", 2, NULL);
-	peers[0] = (struct peer){.name = "threadlined", .port = tl.port};
-	npeers = 1;
-	if (memcached_start(&peers[1]))
-		npeers = 2;
 }
 
 static void
@@ -419,8 +359,15 @@ hex(const char *p, size_t n, char *out, size_t cap)
 START_TEST(test_catalogue)
 {
 	static char got[2][REPLY_MAX], hg[2][8192];
+	struct peer peers[2] = {{.name = "threadlined", .port = tl.port}};
+	struct harness_memcached mc;
 	size_t len[2];
+	int npeers = 1;
 
+	if (harness_memcached_start(&mc, "mc.sock",
+	        (const char *const[]){"-t", "2", "-m", "64", NULL}))
+		peers[npeers++] =
+		    (struct peer){.name = "memcached", .sock = mc.sock};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		for (int p = 0; p < npeers; p++)
 			len[p] = run_case(

@@ -23,14 +23,12 @@
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -78,68 +76,28 @@ chance(unsigned pct)
 struct peer {
 	const char *name;
 	int port;
-	char sock[HARNESS_PATH_MAX];
-	pid_t pid;
+	const char *sock;
 	int text, bin; /* connections, -1 when closed */
 	uint64_t cas[CAS_SEEN];
 	size_t ncas;
 };
 
 static struct peer peers[2];
-static char mc_bin[HARNESS_PATH_MAX];
 
 static int
 peer_connect(const struct peer *p)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (p->port != 0)
-		return harness_connect(p->port);
-	ck_assert(strlen(p->sock) < sizeof sun.sun_path);
-	strcpy(sun.sun_path, p->sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return p->port != 0 ? harness_connect(p->port)
+	                    : harness_connect_unix(p->sock);
 }
 
 static void
-peer_close(struct peer *p, int *fd)
+peer_close(int *fd)
 {
 	if (*fd == -1)
 		return;
-	if (p->port != 0)
-		harness_close(*fd);
-	else
-		close(*fd);
+	harness_close(*fd);
 	*fd = -1;
-}
-
-static void
-memcached_start(struct peer *p, uint64_t seed)
-{
-	const char *args[] = {"-s", NULL, "-U", "0", "-t", "2", "-m", "64",
-	    getuid() == 0 ? "-u" : NULL, "root", NULL};
-	char name[64];
-	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
-	int fd;
-
-	p->name = "memcached";
-	p->port = 0;
-	snprintf(name, sizeof name, "mc%llu.sock", (unsigned long long)seed);
-	harness_path(p->sock, sizeof p->sock, name);
-	args[1] = p->sock;
-	p->pid = harness_spawn_prog(mc_bin, "memcached", args);
-	while ((fd = peer_connect(p)) == -1) {
-		ck_assert_msg(harness_now_ms() < deadline,
-		    "memcached did not listen on %s", p->sock);
-		harness_nap();
-	}
-	close(fd);
 }
 
 /* Escape bytes for a message. */
@@ -930,7 +888,7 @@ reconnect(struct peer *p, bool binary)
 {
 	int *fd = binary ? &p->bin : &p->text;
 
-	peer_close(p, fd);
+	peer_close(fd);
 	*fd = peer_connect(p);
 	ck_assert_msg(*fd != -1, "%s: cannot connect", p->name);
 }
@@ -1021,7 +979,7 @@ run_batch(
 			eof[s] = true;
 			late[s] = false;
 			strcpy(norm[s], "[send failed]");
-			peer_close(p, fd);
+			peer_close(fd);
 			continue;
 		}
 		got = read_reply(
@@ -1036,7 +994,7 @@ run_batch(
 		if (late[s])
 			strcat(norm[s], "[no fence]");
 		if (eof[s] || late[s])
-			peer_close(p, fd);
+			peer_close(fd);
 	}
 	(void)closes;
 	if (getenv("TL_DIFF_TRACE") != NULL) {
@@ -1088,23 +1046,28 @@ env_num(const char *name, unsigned dflt)
 	return v != NULL && *v != '\0' ? (unsigned)strtoul(v, NULL, 10) : dflt;
 }
 
-/* One seed on fresh servers; true when the replies agree throughout. */
-static bool
+/* One seed on fresh servers: 1 when the replies agree throughout, 0 when
+ * they diverge, -1 (skipped) when memcached is not installed. */
+static int
 run_seed(uint64_t seed, unsigned ops)
 {
 	static struct req batch[BATCH_MAX];
 	struct harness_server tl;
+	struct harness_memcached mc;
 	char tag[32];
 	bool ok = true, stop = false;
 	unsigned i = 0;
 
+	snprintf(tag, sizeof tag, "mc%llu.sock", (unsigned long long)seed);
+	if (!harness_memcached_start(
+	        &mc, tag, (const char *const[]){"-t", "2", "-m", "64", NULL}))
+		return -1;
 	snprintf(tag, sizeof tag, "tl%llu", (unsigned long long)seed);
 	harness_server_start(&tl, tag, 2, NULL);
 	peers[0] = (struct peer){
 	    .name = "threadlined", .port = tl.port, .text = -1, .bin = -1};
-	peers[1] = (struct peer){.text = -1, .bin = -1};
-	memcached_start(&peers[1], seed);
-	peers[1].text = peers[1].bin = -1;
+	peers[1] = (struct peer){
+	    .name = "memcached", .sock = mc.sock, .text = -1, .bin = -1};
 	rng_state = seed * 0x2545f4914f6cdd1dULL;
 	while (i < ops && ok && !stop) {
 		unsigned n = 0, want = 1 + rnd(BATCH_MAX);
@@ -1134,11 +1097,10 @@ run_seed(uint64_t seed, unsigned ops)
 		i += n;
 	}
 	for (int s = 0; s < 2; s++) {
-		peer_close(&peers[s], &peers[s].text);
-		peer_close(&peers[s], &peers[s].bin);
+		peer_close(&peers[s].text);
+		peer_close(&peers[s].bin);
 	}
-	kill(peers[1].pid, SIGTERM);
-	harness_wait(peers[1].pid, HARNESS_DEADLINE_MS);
+	harness_memcached_stop(&mc);
 	ck_assert_int_eq(harness_server_stop(&tl), 0);
 	return ok;
 }
@@ -1148,24 +1110,22 @@ START_TEST(test_differential)
 	unsigned nseeds = env_num("TL_DIFF_SEEDS", 0);
 	unsigned ops = env_num("TL_DIFF_OPS", OPS_DEFAULT);
 	unsigned one = env_num("TL_DIFF_SEED", 0);
-	unsigned failed = 0, runs = 0;
+	unsigned failed = 0,
+	         runs = sizeof default_seeds / sizeof *default_seeds;
 
-	if (!harness_which("memcached", mc_bin, sizeof mc_bin)) {
-		printf("SKIP: memcached is not installed; nothing to compare "
-		       "with\n");
-		return;
-	}
-	if (one != 0) {
-		failed += !run_seed(one, ops);
+	if (one != 0)
 		runs = 1;
-	} else if (nseeds != 0) {
-		for (unsigned s = 1; s <= nseeds; s++, runs++)
-			failed += !run_seed(s, ops);
-	} else {
-		for (size_t s = 0;
-		     s < sizeof default_seeds / sizeof *default_seeds;
-		     s++, runs++)
-			failed += !run_seed(default_seeds[s], ops);
+	else if (nseeds != 0)
+		runs = nseeds;
+	for (unsigned r = 0; r < runs; r++) {
+		uint64_t seed = one != 0      ? one
+		                : nseeds != 0 ? r + 1
+		                              : default_seeds[r];
+		int agreed = run_seed(seed, ops);
+
+		if (agreed == -1)
+			return;
+		failed += agreed == 0;
 	}
 	printf("differential: %u seeds x %u requests, %u diverged\n", runs, ops,
 	    failed);

@@ -15,13 +15,9 @@
  * opaques, W/X/Z, errors, values) is compared as is. The two servers'
  * normalised replies must equal the expected text, hence each other. */
 #include <check.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "harness.h"
 
@@ -454,10 +450,11 @@ static const struct meta_case cases[] = {
 struct peer {
 	const char *name;
 	int port;
-	char sock[HARNESS_PATH_MAX];
+	const char *sock;
 };
 
 static struct harness_server tl;
+static struct harness_memcached mc;
 static struct peer peers[2];
 static int npeers;
 
@@ -465,59 +462,8 @@ static int npeers;
 static int
 peer_connect(const struct peer *p)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (p->port != 0)
-		return harness_connect(p->port);
-	ck_assert(strlen(p->sock) < sizeof sun.sun_path);
-	strcpy(sun.sun_path, p->sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Close a connection made by peer_connect. */
-static void
-peer_close(const struct peer *p, int fd)
-{
-	if (p->port != 0)
-		harness_close(fd);
-	else
-		close(fd);
-}
-
-/* Start memcached, if installed, on a Unix socket in the test's dir. */
-static bool
-memcached_start(struct peer *p)
-{
-	const char *args[] = {"-s", NULL, "-U", "0", "-t", "2", "-m", "64",
-	    getuid() == 0 ? "-u" : NULL, "root", NULL};
-	char bin[HARNESS_PATH_MAX];
-	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
-	int fd;
-
-	if (!harness_which("memcached", bin, sizeof bin)) {
-		printf("SKIP: memcached is not installed; the meta catalogue "
-		       "is checked against threadlined only\n");
-		return false;
-	}
-	p->name = "memcached";
-	p->port = 0;
-	harness_path(p->sock, sizeof p->sock, "mc.sock");
-	args[1] = p->sock;
-	harness_spawn_prog(bin, "memcached", args);
-	while ((fd = peer_connect(p)) == -1) {
-		ck_assert_msg(harness_now_ms() < deadline,
-		    "memcached did not listen on %s", p->sock);
-		harness_nap();
-	}
-	close(fd);
-	return true;
+	return p->port != 0 ? harness_connect(p->port)
+	                    : harness_connect_unix(p->sock);
 }
 
 /* How many "MN\r\n" lines are in text. */
@@ -630,8 +576,10 @@ setup(void)
 	harness_server_start(&tl, "tl", 2, NULL);
 	peers[0] = (struct peer){.name = "threadlined", .port = tl.port};
 	npeers = 1;
-	if (memcached_start(&peers[1]))
-		npeers = 2;
+	if (harness_memcached_start(&mc, "mc.sock",
+	        (const char *const[]){"-t", "2", "-m", "64", NULL}))
+		peers[npeers++] =
+		    (struct peer){.name = "memcached", .sock = mc.sock};
 }
 
 static void
@@ -661,7 +609,7 @@ START_TEST(test_catalogue)
 			        memcmp(norm, c->want, c->wantlen) == 0,
 			    "%s, case %s:\nwant: %s\ngot:  %s", peers[p].name,
 			    c->name, c->want, norm);
-			peer_close(&peers[p], fd);
+			harness_close(fd);
 		}
 }
 END_TEST
@@ -707,8 +655,8 @@ START_TEST(test_two_clients)
 			    "%s, step %zu (%s): want %s got %s", peers[p].name,
 			    i, steps[i][1], steps[i][2], norm);
 		}
-		peer_close(&peers[p], a);
-		peer_close(&peers[p], b);
+		harness_close(a);
+		harness_close(b);
 	}
 }
 END_TEST
@@ -754,7 +702,7 @@ START_TEST(test_stats)
 			ck_assert_msg(seen[p][i] >= 0, "%s: no %s (%lld)",
 			    peers[p].name, names[i], seen[p][i]);
 		}
-		peer_close(&peers[p], fd);
+		harness_close(fd);
 	}
 	for (int p = 1; p < npeers; p++)
 		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

@@ -8,14 +8,11 @@
  * differently. After every case, "version" on the same connection proves
  * the connection still works. */
 #include <check.h>
-#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -724,76 +721,19 @@ static const struct reply_case cases[] = {
 struct peer {
 	const char *name;
 	int port;
-	char sock[HARNESS_PATH_MAX];
+	const char *sock;
 };
 
 static struct harness_server tl;
+static struct harness_memcached mc;
 static struct peer peers[2];
 static int npeers;
 
 static int
 peer_connect(const struct peer *p)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (p->port != 0)
-		return harness_connect(p->port);
-	ck_assert(strlen(p->sock) < sizeof sun.sun_path);
-	strcpy(sun.sun_path, p->sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void
-peer_close(const struct peer *p, int fd)
-{
-	if (p->port != 0)
-		harness_close(fd);
-	else
-		close(fd);
-}
-
-/* Start memcached, if installed, on a Unix socket in the test's dir,
- * with -Y auth when auth is not NULL. */
-static bool
-memcached_start_as(struct peer *p, const char *sock, const char *auth)
-{
-	const char *args[] = {"-s", NULL, "-U", "0", "-t", "2", "-m", "64",
-	    auth != NULL ? "-Y" : "-t", auth != NULL ? auth : "2",
-	    getuid() == 0 ? "-u" : NULL, "root", NULL};
-	char bin[HARNESS_PATH_MAX];
-	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
-	int fd;
-
-	if (!harness_which("memcached", bin, sizeof bin)) {
-		printf("SKIP: memcached is not installed; the catalogue is "
-		       "checked against threadlined only\n");
-		return false;
-	}
-	p->name = "memcached";
-	p->port = 0;
-	harness_path(p->sock, sizeof p->sock, sock);
-	args[1] = p->sock;
-	harness_spawn_prog(bin, "memcached", args);
-	while ((fd = peer_connect(p)) == -1) {
-		ck_assert_msg(harness_now_ms() < deadline,
-		    "memcached did not listen on %s", p->sock);
-		harness_nap();
-	}
-	close(fd);
-	return true;
-}
-
-static bool
-memcached_start(struct peer *p)
-{
-	return memcached_start_as(p, "mc.sock", NULL);
+	return p->port != 0 ? harness_connect(p->port)
+	                    : harness_connect_unix(p->sock);
 }
 
 /* How many lines of text start with word; *last is the last such line. */
@@ -871,8 +811,10 @@ setup(void)
 	harness_server_start(&tl, "tl", 2, NULL);
 	peers[0] = (struct peer){.name = "threadlined", .port = tl.port};
 	npeers = 1;
-	if (memcached_start(&peers[1]))
-		npeers = 2;
+	if (harness_memcached_start(&mc, "mc.sock",
+	        (const char *const[]){"-t", "2", "-m", "64", NULL}))
+		peers[npeers++] =
+		    (struct peer){.name = "memcached", .sock = mc.sock};
 }
 
 static void
@@ -899,7 +841,7 @@ START_TEST(test_catalogue)
 			    reply_matches(c->want, c->wantlen, buf, n),
 			    "%s, case %s:\nwant: %s\ngot:  %.*s", peers[p].name,
 			    c->name, c->want, (int)n, buf);
-			peer_close(&peers[p], fd);
+			harness_close(fd);
 		}
 }
 END_TEST
@@ -915,7 +857,7 @@ ask(const struct peer *p, const void *req, size_t len, char *buf, size_t cap)
 	ck_assert_int_ne(fd, -1);
 	n = exchange(fd, req, len, buf, cap, p->name);
 	buf[n] = '\0';
-	peer_close(p, fd);
+	harness_close(fd);
 	return n;
 }
 
@@ -1031,7 +973,7 @@ START_TEST(test_version_plain)
 		    fd, buf, sizeof buf, "\r\n", 0, HARNESS_DEADLINE_MS, &eof);
 		ck_assert_msg(strcmp(buf, "VERSION 1.6.18\r\n") == 0, "%s: %s",
 		    peers[p].name, buf);
-		peer_close(&peers[p], fd);
+		harness_close(fd);
 		ask(&peers[p], "stats\r\n", 7, buf, sizeof buf);
 		ck_assert_msg(harness_stat(buf, "version", val, sizeof val),
 		    "%s: no version in %s", peers[p].name, buf);
@@ -1168,7 +1110,7 @@ START_TEST(test_quit)
 		    fd, buf, sizeof buf, HARNESS_DEADLINE_MS, &eof);
 		ck_assert_msg(eof, "%s: still open after quit", peers[p].name);
 		ck_assert_str_eq(buf, "STORED\r\n");
-		peer_close(&peers[p], fd);
+		harness_close(fd);
 	}
 }
 END_TEST
@@ -1249,7 +1191,7 @@ auth_run(const struct peer *p, const struct auth_case *c)
 		    "%s, case %s step %zu:\nwant: %s\ngot:  %.*s", p->name,
 		    c->name, i, st->want, (int)n, buf);
 	}
-	peer_close(p, fd);
+	harness_close(fd);
 }
 
 /* auth_cmds and auth_errors of "stats" on p. */
@@ -1275,13 +1217,14 @@ auth_counts(const struct peer *p, long *cmds, long *errors)
 	                                strstr(buf, "STAT auth_cmds "),
 	    "%s: auth_errors missing or out of memcached's order", p->name);
 	*errors = strtol(at + 19, NULL, 10);
-	peer_close(p, fd);
+	harness_close(fd);
 }
 
 START_TEST(test_auth)
 {
 	char file[HARNESS_PATH_MAX], arg[HARNESS_PATH_MAX + 64];
 	struct harness_server srv;
+	struct harness_memcached amc;
 	struct peer ap[2];
 	int n = 1;
 
@@ -1290,8 +1233,9 @@ START_TEST(test_auth)
 	harness_server_start(
 	    &srv, "auth", 2, (const char *const[]){"-Y", file, NULL});
 	ap[0] = (struct peer){.name = "threadlined", .port = srv.port};
-	if (memcached_start_as(&ap[1], "mc-auth.sock", file))
-		n = 2;
+	if (harness_memcached_start(&amc, "mc-auth.sock",
+	        (const char *const[]){"-t", "2", "-m", "64", "-Y", file, NULL}))
+		ap[n++] = (struct peer){.name = "memcached", .sock = amc.sock};
 	for (int p = 0; p < n; p++) {
 		long cmds, errors;
 
@@ -1312,7 +1256,7 @@ START_TEST(test_auth)
 			    0);
 			ck_assert_msg(
 			    eof, "%s: open after a long line", ap[p].name);
-			peer_close(&ap[p], fd);
+			harness_close(fd);
 		}
 		/* Failures and successes checked; malformed ones not. */
 		auth_counts(&ap[p], &cmds, &errors);
