@@ -629,6 +629,30 @@ harness_memcached_stop(struct harness_memcached *mc)
 	return code;
 }
 
+/* A connection to a peer, by its port or its socket. */
+int
+harness_peer_connect(const struct harness_peer *p)
+{
+	return p->port != 0 ? harness_connect(p->port)
+	                    : harness_connect_unix(p->sock);
+}
+
+/* threadlined, then memcached where it is installed. */
+int
+harness_peers(struct harness_peer peers[2], const struct harness_server *tl,
+    struct harness_memcached *mc)
+{
+	int n = 0;
+
+	peers[n++] =
+	    (struct harness_peer){.name = "threadlined", .port = tl->port};
+	if (harness_memcached_start(mc, "mc.sock",
+	        (const char *const[]){"-t", "2", "-m", "64", NULL}))
+		peers[n++] = (struct harness_peer){
+		    .name = "memcached", .sock = mc->sock};
+	return n;
+}
+
 /* Each live thread of pid as "name:wchan", for a stop that hangs. */
 static void
 harness_threads(pid_t pid, char *buf, size_t len)
@@ -1177,6 +1201,45 @@ harness_stat(const char *reply, const char *name, char *val, size_t len)
 		p += klen;
 	}
 	return false;
+}
+
+void
+harness_put16(unsigned char *p, unsigned v)
+{
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+}
+
+void
+harness_put32(unsigned char *p, uint32_t v)
+{
+	harness_put16(p, v >> 16);
+	harness_put16(p + 2, v & 0xffff);
+}
+
+void
+harness_put64(unsigned char *p, uint64_t v)
+{
+	harness_put32(p, (uint32_t)(v >> 32));
+	harness_put32(p + 4, (uint32_t)v);
+}
+
+unsigned
+harness_get16(const unsigned char *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+uint32_t
+harness_get32(const unsigned char *p)
+{
+	return (uint32_t)harness_get16(p) << 16 | harness_get16(p + 2);
+}
+
+uint64_t
+harness_get64(const unsigned char *p)
+{
+	return (uint64_t)harness_get32(p) << 32 | harness_get32(p + 4);
 }
 
 /* The TCP port a server listens on, found through its socket inodes in

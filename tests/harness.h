@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Longest wait of any kind, in milliseconds. */
@@ -78,6 +79,22 @@ bool harness_memcached_start(
     struct harness_memcached *, const char *, const char *const[]);
 int harness_memcached_stop(struct harness_memcached *);
 
+/* A server replies are compared on: threadlined on a TCP port, or
+ * memcached on a Unix socket (port 0). */
+struct harness_peer {
+	const char *name;
+	int port;
+	const char *sock;
+};
+/* A connection to the peer, closed at teardown if still open; -1 when
+ * its Unix socket refuses. */
+int harness_peer_connect(const struct harness_peer *);
+/* The peers of a reply catalogue: peers[0] threadlined tl, peers[1]
+ * memcached with -t 2 -m 64 on DIR/mc.sock, started into mc where
+ * installed (else the test skips). Returns how many there are. */
+int harness_peers(struct harness_peer peers[2], const struct harness_server *tl,
+    struct harness_memcached *mc);
+
 /* Files: read whole (NULL when missing), write, and wait for content. */
 char *harness_file_read(const char *);
 void harness_file_write(const char *, const char *);
@@ -112,6 +129,13 @@ void harness_cmd(int, const char *, const char *, char *, size_t);
  * serves. */
 void harness_serves(int port, int n);
 bool harness_stat(const char *, const char *, char *, size_t);
+/* Big-endian fields, as the binary protocol's packets have them. */
+void harness_put16(unsigned char *, unsigned);
+void harness_put32(unsigned char *, uint32_t);
+void harness_put64(unsigned char *, uint64_t);
+unsigned harness_get16(const unsigned char *);
+uint32_t harness_get32(const unsigned char *);
+uint64_t harness_get64(const unsigned char *);
 
 /* The TCP port pid listens on, from its socket inodes in /proc, for a
  * server whose log cannot be read; 0 if none yet. */

@@ -74,22 +74,13 @@ chance(unsigned pct)
 
 /* One server: threadlined over TCP, memcached over a Unix socket. */
 struct peer {
-	const char *name;
-	int port;
-	const char *sock;
+	struct harness_peer srv;
 	int text, bin; /* connections, -1 when closed */
 	uint64_t cas[CAS_SEEN];
 	size_t ncas;
 };
 
 static struct peer peers[2];
-
-static int
-peer_connect(const struct peer *p)
-{
-	return p->port != 0 ? harness_connect(p->port)
-	                    : harness_connect_unix(p->sock);
-}
 
 static void
 peer_close(int *fd)
@@ -448,35 +439,6 @@ gen_bad(struct req *r)
 	add(r, "%s", s);
 }
 
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 static uint32_t
 pick_bexp(void)
 {
@@ -507,8 +469,9 @@ gen_binary(struct req *r)
 		break;
 	case 1:
 		r->op = stores[rnd(6)];
-		put32(r->ext, (uint32_t)strtoul(pick_flags(), NULL, 10));
-		put32(r->ext + 4, pick_bexp());
+		harness_put32(
+		    r->ext, (uint32_t)strtoul(pick_flags(), NULL, 10));
+		harness_put32(r->ext + 4, pick_bexp());
 		r->extlen = 8;
 		pick_value(r->val, sizeof r->val);
 		if (chance(25))
@@ -521,9 +484,10 @@ gen_binary(struct req *r)
 		break;
 	case 3:
 		r->op = arith[rnd(4)];
-		put64(r->ext, deltas[rnd(5)]);
-		put64(r->ext + 8, inits[rnd(3)]);
-		put32(r->ext + 16, chance(30) ? 0xffffffffu : pick_bexp());
+		harness_put64(r->ext, deltas[rnd(5)]);
+		harness_put64(r->ext + 8, inits[rnd(3)]);
+		harness_put32(
+		    r->ext + 16, chance(30) ? 0xffffffffu : pick_bexp());
 		r->extlen = 20;
 		if (chance(15))
 			r->cas = pick_cas();
@@ -536,12 +500,12 @@ gen_binary(struct req *r)
 		break;
 	case 5:
 		r->op = 0x1c;
-		put32(r->ext, pick_bexp());
+		harness_put32(r->ext, pick_bexp());
 		r->extlen = 4;
 		break;
 	case 6:
 		r->op = gats[rnd(4)];
-		put32(r->ext, pick_bexp());
+		harness_put32(r->ext, pick_bexp());
 		r->extlen = 4;
 		break;
 	default:
@@ -609,9 +573,9 @@ req_bytes(const struct req *r, const struct peer *p, char *out, size_t cap)
 		b[2] = (unsigned char)(nk >> 8);
 		b[3] = (unsigned char)nk;
 		b[4] = r->extlen;
-		put32(b + 8, (uint32_t)(r->extlen + nk + nv));
-		put32(b + 12, 0x100u);
-		put64(b + 16, r->cas == -2 ? 0 : cas_value(p, r->cas));
+		harness_put32(b + 8, (uint32_t)(r->extlen + nk + nv));
+		harness_put32(b + 12, 0x100u);
+		harness_put64(b + 16, r->cas == -2 ? 0 : cas_value(p, r->cas));
 		memcpy(b + 24, r->ext, r->extlen);
 		memcpy(b + 24 + r->extlen, r->key, nk);
 		memcpy(b + 24 + r->extlen + nk, r->val, nv);
@@ -654,9 +618,10 @@ bin_fenced(const unsigned char *buf, size_t len)
 	size_t at = 0;
 
 	while (at + 24 <= len) {
-		size_t body = get32(buf + at + 8);
+		size_t body = harness_get32(buf + at + 8);
 
-		if (buf[at + 1] == 0x0a && get32(buf + at + 12) == SENTINEL)
+		if (buf[at + 1] == 0x0a &&
+		    harness_get32(buf + at + 12) == SENTINEL)
 			return true;
 		at += 24 + body;
 	}
@@ -840,8 +805,9 @@ norm_bin(struct peer *p, unsigned char *in, size_t len, char *out, size_t cap)
 	size_t w = 0, at = 0;
 
 	while (at + 24 <= len && w + 128 < cap) {
-		size_t body = get32(in + at + 8), n = 24 + body, body0 = body;
-		uint64_t cas = get64(in + at + 16);
+		size_t body = harness_get32(in + at + 8), n = 24 + body,
+		       body0 = body;
+		uint64_t cas = harness_get64(in + at + 16);
 
 		if (at + n > len)
 			n = len - at;
@@ -852,7 +818,7 @@ norm_bin(struct peer *p, unsigned char *in, size_t len, char *out, size_t cap)
 		else
 			w += (size_t)snprintf(
 			    out + w, cap - w, "#%zu] ", cas_index(p, cas));
-		put64(in + at + 16, 0);
+		harness_put64(in + at + 16, 0);
 		if (in[at + 6] == 0 && in[at + 7] == 0 &&
 		    at + n == at + 24 + body) {
 			size_t skip = 24 + in[at + 4] +
@@ -862,7 +828,7 @@ norm_bin(struct peer *p, unsigned char *in, size_t len, char *out, size_t cap)
 				size_t t =
 				    unpadded((char *)in + at + skip, n - skip);
 
-				put32(in + at + 8,
+				harness_put32(in + at + 8,
 				    (uint32_t)(body - (n - skip - t)));
 				n = skip + t;
 				body = n - 24;
@@ -889,8 +855,8 @@ reconnect(struct peer *p, bool binary)
 	int *fd = binary ? &p->bin : &p->text;
 
 	peer_close(fd);
-	*fd = peer_connect(p);
-	ck_assert_msg(*fd != -1, "%s: cannot connect", p->name);
+	*fd = harness_peer_connect(&p->srv);
+	ck_assert_msg(*fd != -1, "%s: cannot connect", p->srv.name);
 }
 
 /* Is line a (memcached's) and b (ours) the minus scan's mark: memcached
@@ -969,7 +935,7 @@ run_batch(
 			memset(f, 0, 24);
 			f[0] = 0x80;
 			f[1] = 0x0a;
-			put32(f + 12, SENTINEL);
+			harness_put32(f + 12, SENTINEL);
 			w += 24;
 		} else {
 			memcpy(sent[s] + w, "mn\r\n", 4);
@@ -1064,10 +1030,13 @@ run_seed(uint64_t seed, unsigned ops)
 		return -1;
 	snprintf(tag, sizeof tag, "tl%llu", (unsigned long long)seed);
 	harness_server_start(&tl, tag, 2, NULL);
-	peers[0] = (struct peer){
-	    .name = "threadlined", .port = tl.port, .text = -1, .bin = -1};
-	peers[1] = (struct peer){
-	    .name = "memcached", .sock = mc.sock, .text = -1, .bin = -1};
+	peers[0] =
+	    (struct peer){.srv = {.name = "threadlined", .port = tl.port},
+	        .text = -1,
+	        .bin = -1};
+	peers[1] = (struct peer){.srv = {.name = "memcached", .sock = mc.sock},
+	    .text = -1,
+	    .bin = -1};
 	rng_state = seed * 0x2545f4914f6cdd1dULL;
 	while (i < ops && ok && !stop) {
 		unsigned n = 0, want = 1 + rnd(BATCH_MAX);

@@ -445,26 +445,10 @@ static const struct meta_case cases[] = {
         "END\r\n"),
 };
 
-/* A server under test: threadlined over TCP, memcached over a Unix
- * socket. */
-struct peer {
-	const char *name;
-	int port;
-	const char *sock;
-};
-
 static struct harness_server tl;
 static struct harness_memcached mc;
-static struct peer peers[2];
+static struct harness_peer peers[2];
 static int npeers;
-
-/* A new connection to p; -1 when it refuses. */
-static int
-peer_connect(const struct peer *p)
-{
-	return p->port != 0 ? harness_connect(p->port)
-	                    : harness_connect_unix(p->sock);
-}
 
 /* How many "MN\r\n" lines are in text. */
 static int
@@ -574,12 +558,7 @@ setup(void)
 {
 	harness_test_setup();
 	harness_server_start(&tl, "tl", 2, NULL);
-	peers[0] = (struct peer){.name = "threadlined", .port = tl.port};
-	npeers = 1;
-	if (harness_memcached_start(&mc, "mc.sock",
-	        (const char *const[]){"-t", "2", "-m", "64", NULL}))
-		peers[npeers++] =
-		    (struct peer){.name = "memcached", .sock = mc.sock};
+	npeers = harness_peers(peers, &tl, &mc);
 }
 
 static void
@@ -597,7 +576,7 @@ START_TEST(test_catalogue)
 	for (int p = 0; p < npeers; p++)
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 			const struct meta_case *c = &cases[i];
-			int fd = peer_connect(&peers[p]);
+			int fd = harness_peer_connect(&peers[p]);
 			size_t n;
 
 			ck_assert_int_ne(fd, -1);
@@ -644,7 +623,8 @@ START_TEST(test_two_clients)
 	char buf[1024], norm[1024];
 
 	for (int p = 0; p < npeers; p++) {
-		int a = peer_connect(&peers[p]), b = peer_connect(&peers[p]);
+		int a = harness_peer_connect(&peers[p]),
+		    b = harness_peer_connect(&peers[p]);
 
 		ck_assert(a != -1 && b != -1);
 		for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
@@ -688,7 +668,7 @@ START_TEST(test_stats)
 	long long seen[2][sizeof names / sizeof names[0]];
 
 	for (int p = 0; p < npeers; p++) {
-		int fd = peer_connect(&peers[p]);
+		int fd = harness_peer_connect(&peers[p]);
 		size_t n;
 
 		ck_assert_int_ne(fd, -1);

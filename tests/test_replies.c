@@ -716,25 +716,10 @@ static const struct reply_case cases[] = {
         "OK\r\n"),
 };
 
-/* A server under test: threadlined over TCP, memcached over a Unix socket
- * (memcached cannot listen on an ephemeral TCP port and report it). */
-struct peer {
-	const char *name;
-	int port;
-	const char *sock;
-};
-
 static struct harness_server tl;
 static struct harness_memcached mc;
-static struct peer peers[2];
+static struct harness_peer peers[2];
 static int npeers;
-
-static int
-peer_connect(const struct peer *p)
-{
-	return p->port != 0 ? harness_connect(p->port)
-	                    : harness_connect_unix(p->sock);
-}
 
 /* How many lines of text start with word; *last is the last such line. */
 static int
@@ -809,12 +794,7 @@ setup(void)
 {
 	harness_test_setup();
 	harness_server_start(&tl, "tl", 2, NULL);
-	peers[0] = (struct peer){.name = "threadlined", .port = tl.port};
-	npeers = 1;
-	if (harness_memcached_start(&mc, "mc.sock",
-	        (const char *const[]){"-t", "2", "-m", "64", NULL}))
-		peers[npeers++] =
-		    (struct peer){.name = "memcached", .sock = mc.sock};
+	npeers = harness_peers(peers, &tl, &mc);
 }
 
 static void
@@ -831,7 +811,7 @@ START_TEST(test_catalogue)
 	for (int p = 0; p < npeers; p++)
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 			const struct reply_case *c = &cases[i];
-			int fd = peer_connect(&peers[p]);
+			int fd = harness_peer_connect(&peers[p]);
 			size_t n;
 
 			ck_assert_int_ne(fd, -1);
@@ -849,9 +829,10 @@ END_TEST
 /* One request on a new connection; the reply (NUL-terminated, without the
  * version sentinel) in buf. */
 static size_t
-ask(const struct peer *p, const void *req, size_t len, char *buf, size_t cap)
+ask(const struct harness_peer *p, const void *req, size_t len, char *buf,
+    size_t cap)
 {
-	int fd = peer_connect(p);
+	int fd = harness_peer_connect(p);
 	size_t n;
 
 	ck_assert_int_ne(fd, -1);
@@ -965,7 +946,7 @@ START_TEST(test_version_plain)
 	ck_assert_msg(harness_which("perl", perl, sizeof perl),
 	    "perl is not installed (tools/dev deps installs it)");
 	for (int p = 0; p < npeers; p++) {
-		int fd = peer_connect(&peers[p]);
+		int fd = harness_peer_connect(&peers[p]);
 
 		ck_assert_int_ne(fd, -1);
 		harness_sends(fd, "version\r\n");
@@ -1102,7 +1083,7 @@ START_TEST(test_quit)
 	bool eof;
 
 	for (int p = 0; p < npeers; p++) {
-		int fd = peer_connect(&peers[p]);
+		int fd = harness_peer_connect(&peers[p]);
 
 		ck_assert_int_ne(fd, -1);
 		harness_sends(fd, "set q1 0 0 1\r\nx\r\nquit\r\nget q1\r\n");
@@ -1164,10 +1145,10 @@ static const struct auth_case {
 
 /* One auth case on a new connection to p. */
 static void
-auth_run(const struct peer *p, const struct auth_case *c)
+auth_run(const struct harness_peer *p, const struct auth_case *c)
 {
 	char buf[4096];
-	int fd = peer_connect(p);
+	int fd = harness_peer_connect(p);
 
 	ck_assert_int_ne(fd, -1);
 	for (size_t i = 0; i < 4 && c->steps[i].req != NULL; i++) {
@@ -1196,11 +1177,11 @@ auth_run(const struct peer *p, const struct auth_case *c)
 
 /* auth_cmds and auth_errors of "stats" on p. */
 static void
-auth_counts(const struct peer *p, long *cmds, long *errors)
+auth_counts(const struct harness_peer *p, long *cmds, long *errors)
 {
 	static char buf[REPLY_MAX];
 	const char *at;
-	int fd = peer_connect(p);
+	int fd = harness_peer_connect(p);
 
 	ck_assert_int_ne(fd, -1);
 	harness_sends(fd, "set k 0 0 7\r\nfoo bar\r\n");
@@ -1225,17 +1206,18 @@ START_TEST(test_auth)
 	char file[HARNESS_PATH_MAX], arg[HARNESS_PATH_MAX + 64];
 	struct harness_server srv;
 	struct harness_memcached amc;
-	struct peer ap[2];
+	struct harness_peer ap[2];
 	int n = 1;
 
 	harness_path(file, sizeof file, "authfile");
 	harness_file_write(file, "foo:bar\nbaaaz:quux\n");
 	harness_server_start(
 	    &srv, "auth", 2, (const char *const[]){"-Y", file, NULL});
-	ap[0] = (struct peer){.name = "threadlined", .port = srv.port};
+	ap[0] = (struct harness_peer){.name = "threadlined", .port = srv.port};
 	if (harness_memcached_start(&amc, "mc-auth.sock",
 	        (const char *const[]){"-t", "2", "-m", "64", "-Y", file, NULL}))
-		ap[n++] = (struct peer){.name = "memcached", .sock = amc.sock};
+		ap[n++] = (struct harness_peer){
+		    .name = "memcached", .sock = amc.sock};
 	for (int p = 0; p < n; p++) {
 		long cmds, errors;
 
@@ -1247,7 +1229,7 @@ START_TEST(test_auth)
 			static char line[3000];
 			char buf[64];
 			bool eof = false;
-			int fd = peer_connect(&ap[p]);
+			int fd = harness_peer_connect(&ap[p]);
 
 			memset(line, 'x', sizeof line);
 			harness_send(fd, line, sizeof line);
