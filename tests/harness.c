@@ -42,6 +42,8 @@ static int harness_clients[HARNESS_MAX_CLIENTS];
 static int harness_nclients;
 /* harness_skip() calls, in memory the forked tests share with the runner. */
 static int *harness_skips;
+/* struct harness_suite's server. */
+static struct harness_server *harness_suite_server;
 
 /* Milliseconds on the monotonic clock. */
 long long
@@ -140,6 +142,7 @@ harness_run_suite(const struct harness_suite *h, const TTest *tests[])
 		return EXIT_FAILURE;
 	}
 	*harness_skips = 0;
+	harness_suite_server = h->server;
 	for (int i = 0; tests[i] != NULL; i++) {
 		TCase *tc = tcase_create(tests[i]->name);
 
@@ -202,10 +205,13 @@ harness_test_setup(void)
 	harness_nclients = 0;
 }
 
-/* Test: close the clients, kill and reap every server still running. */
+/* Test: stop the suite's server, close the clients, kill and reap every
+ * other server still running. */
 void
 harness_test_teardown(void)
 {
+	if (harness_suite_server != NULL && harness_suite_server->pid > 0)
+		ck_assert_int_eq(harness_server_stop(harness_suite_server), 0);
 	while (harness_nclients > 0)
 		harness_close(harness_clients[harness_nclients - 1]);
 	harness_kill_children();
@@ -998,6 +1004,13 @@ harness_thread_comms(pid_t pid, char (*comms)[16], size_t max)
 int
 harness_connect(int port)
 {
+	return harness_connect_rcvbuf(port, 0);
+}
+
+/* The same with SO_RCVBUF set first, unless rcvbuf is 0. */
+int
+harness_connect_rcvbuf(int port, int rcvbuf)
+{
 	struct sockaddr_in sin = {.sin_family = AF_INET,
 	    .sin_port = htons((uint16_t)port),
 	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -1007,6 +1020,9 @@ harness_connect(int port)
 	    harness_nclients < HARNESS_MAX_CLIENTS, "too many clients");
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
+	ck_assert_msg(rcvbuf == 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF,
+	                                 &rcvbuf, sizeof rcvbuf) == 0,
+	    "SO_RCVBUF: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == -1) {
 		int error = errno;
 

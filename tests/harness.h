@@ -39,6 +39,9 @@ struct harness_suite {
 	void (*teardown)(void);       /* in the test process */
 	void (*tcase_teardown)(void); /* in the runner, after the test */
 	int timeout;                  /* seconds per test */
+	/* The suite's server: harness_test_teardown stops it, and fails
+	 * unless it exits 0, when the test left it running. */
+	struct harness_server *server;
 };
 int harness_run_suite(const struct harness_suite *, const TTest *tests[]);
 /* Say "SKIP: why" and count the running test as skipped: a suite that
@@ -115,6 +118,9 @@ char harness_proc_state(pid_t, pid_t);
 /* Clients. Receives stop at the terminator, at count bytes, at EOF or at
  * the deadline; the buffer is always NUL-terminated. */
 int harness_connect(int);
+/* As harness_connect, with the receive buffer set to bytes before it
+ * connects, so the window the server sees is small from the start. */
+int harness_connect_rcvbuf(int, int);
 /* A connection to the Unix socket path, closed at teardown if still open;
  * -1 when nothing listens there. */
 int harness_connect_unix(const char *);

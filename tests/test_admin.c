@@ -16,14 +16,6 @@
 static struct harness_server srv;
 static char resp[RESP_MAX];
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* Send raw bytes on a connection of their own, the whole response in
  * resp; returns the status code. */
 static int
@@ -360,6 +352,6 @@ main(void)
 
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "admin", .teardown = teardown, .timeout = 120},
+	        .name = "admin", .server = &srv, .timeout = 120},
 	    tests);
 }

@@ -41,14 +41,6 @@ restart(const char *const args[])
 	harness_server_start(&srv, "srv2", 2, args);
 }
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 struct bad_case {
 	const char *name;
 	const char *req;
@@ -600,7 +592,7 @@ main(void)
 
 	return harness_run_suite(&(struct harness_suite){.name = "badinput",
 	                             .setup = setup,
-	                             .teardown = teardown,
+	                             .server = &srv,
 	                             .timeout = 120},
 	    tests);
 }

@@ -290,13 +290,6 @@ setup(void)
 	harness_server_start(&tl, "tl", 2, NULL);
 }
 
-static void
-teardown(void)
-{
-	ck_assert_int_eq(harness_server_stop(&tl), 0);
-	harness_test_teardown();
-}
-
 /* Bytes as hex, for a failure's message. */
 static void
 hex(const char *p, size_t n, char *out, size_t cap)
@@ -473,7 +466,7 @@ main(void)
 
 	return harness_run_suite(&(struct harness_suite){.name = "binary",
 	                             .setup = setup,
-	                             .teardown = teardown,
+	                             .server = &tl,
 	                             .timeout = 120},
 	    tests);
 }

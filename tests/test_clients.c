@@ -33,14 +33,6 @@ setup(void)
 	harness_server_start(&srv, "srv", WORKERS, args);
 }
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* Run a tool (a name looked up on PATH, or a path) to completion as tag;
  * its exit code, its stdout in *out, and stdout and stderr together in
  * *all for failure messages. */
@@ -473,7 +465,7 @@ main(void)
 
 	return harness_run_suite(&(struct harness_suite){.name = "clients",
 	                             .setup = setup,
-	                             .teardown = teardown,
+	                             .server = &srv,
 	                             .timeout = 300},
 	    tests);
 }

@@ -18,14 +18,6 @@
 static struct harness_server srv;
 static char resp[RESP_MAX];
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* Send GET path on a new connection, kept open; its socket. */
 static int
 get(int port, const char *path)
@@ -282,6 +274,6 @@ main(void)
 
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "dashboard", .teardown = teardown, .timeout = 120},
+	        .name = "dashboard", .server = &srv, .timeout = 120},
 	    tests);
 }

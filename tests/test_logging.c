@@ -745,24 +745,6 @@ START_TEST(test_watch_filters)
 }
 END_TEST
 
-/* A TCP connection with a small receive buffer, set before connecting
- * so the window the server sees is small from the start. */
-static int
-test_connect_small_rcvbuf(int port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET,
-	    .sin_port = htons((uint16_t)port),
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), size = 4096;
-
-	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	ck_assert(
-	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) == 0);
-	ck_assert_msg(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0,
-	    "connect: %s", strerror(errno));
-	return fd;
-}
-
 /* Send n pipelined "version" commands and read all n replies. */
 static void
 test_versions(int fd, int n)
@@ -800,7 +782,7 @@ START_TEST(test_stalled_watcher)
 	bool found = false;
 
 	harness_server_start(&srv, "srv", 2, args);
-	w = test_connect_small_rcvbuf(srv.port);
+	w = harness_connect_rcvbuf(srv.port, 4096);
 	harness_sends(w, "watch level=debug\r\n");
 	/* Exactly the reply: log lines may follow it at once. */
 	harness_recv(
@@ -872,7 +854,7 @@ START_TEST(test_stalled_watcher)
 		ck_assert_msg(atoll(line + m[1].rm_so) > 0, "marker: %s", line);
 	}
 	test_version(fd);
-	close(w);
+	harness_close(w);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST

@@ -561,13 +561,6 @@ setup(void)
 	npeers = harness_peers(peers, &tl, &mc);
 }
 
-static void
-teardown(void)
-{
-	ck_assert_int_eq(harness_server_stop(&tl), 0);
-	harness_test_teardown();
-}
-
 /* Every case, on each server, normalised, equals the expected reply. */
 START_TEST(test_catalogue)
 {
@@ -698,9 +691,8 @@ main(void)
 	const TTest *tests[] = {
 	    test_catalogue, test_two_clients, test_stats, NULL};
 
-	return harness_run_suite(&(struct harness_suite){.name = "meta",
-	                             .setup = setup,
-	                             .teardown = teardown,
-	                             .timeout = 120},
+	return harness_run_suite(
+	    &(struct harness_suite){
+	        .name = "meta", .setup = setup, .server = &tl, .timeout = 120},
 	    tests);
 }

@@ -797,13 +797,6 @@ setup(void)
 	npeers = harness_peers(peers, &tl, &mc);
 }
 
-static void
-teardown(void)
-{
-	ck_assert_int_eq(harness_server_stop(&tl), 0);
-	harness_test_teardown();
-}
-
 START_TEST(test_catalogue)
 {
 	static char buf[REPLY_MAX];
@@ -1273,7 +1266,7 @@ main(void)
 
 	return harness_run_suite(&(struct harness_suite){.name = "replies",
 	                             .setup = setup,
-	                             .teardown = teardown,
+	                             .server = &tl,
 	                             .timeout = 120},
 	    tests);
 }

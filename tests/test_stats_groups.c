@@ -20,14 +20,6 @@
 static struct harness_server srv;
 static char reply[REPLY_MAX];
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* Every line of a stats reply up to END splits, as gomemcache splits
  * it, in "STAT", a key and a value (settings: or 4 parts); none is
  * ERROR. */
@@ -282,6 +274,6 @@ main(void)
 
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "stats_groups", .teardown = teardown, .timeout = 120},
+	        .name = "stats_groups", .server = &srv, .timeout = 120},
 	    tests);
 }

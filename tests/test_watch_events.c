@@ -3,13 +3,10 @@
  * connections in memcached's own line format, checked field by field
  * against Debian's memcached, and never reaches the log file. */
 #include <check.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -369,24 +366,6 @@ START_TEST(test_store_looks_up_as_memcached)
 }
 END_TEST
 
-/* A connection to port that takes little at a time: a 4 KiB receive
- * buffer. */
-static int
-small_rcvbuf_connect(int port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET,
-	    .sin_port = htons((uint16_t)port),
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), size = 4096;
-
-	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	ck_assert(
-	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) == 0);
-	ck_assert_msg(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0,
-	    "connect: %s", strerror(errno));
-	return fd;
-}
-
 /* Send n pipelined misses of a 250-byte key of '%', each an item_get of
  * some 850 bytes once encoded, and read their n replies. */
 static void
@@ -427,7 +406,8 @@ START_TEST(test_skipped_as_memcached)
 	int w, fd;
 
 	harness_server_start(&srv, "srv", 1, NULL);
-	w = small_rcvbuf_connect(srv.port);
+	/* A watcher that takes little at a time: 4 KiB of receive buffer. */
+	w = harness_connect_rcvbuf(srv.port, 4096);
 	harness_sends(w, "watch fetchers\r\n");
 	/* Exactly the reply: events may follow it at once. */
 	harness_recv(
@@ -476,8 +456,8 @@ START_TEST(test_skipped_as_memcached)
 	ck_assert(regcomp(&rx, "^skipped=[1-9][0-9]*$", REG_EXTENDED) == 0);
 	ck_assert_msg(regexec(&rx, line, 0, NULL, 0) == 0, "marker: %s", line);
 	regfree(&rx);
-	close(w);
-	close(fd);
+	harness_close(w);
+	harness_close(fd);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
