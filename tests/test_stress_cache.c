@@ -32,6 +32,7 @@
 
 #include "cache.h"
 #include "counter.h"
+#include "unit.h"
 
 #define THREADS  4
 #define KEYS     50
@@ -1193,21 +1194,15 @@ configure(void)
 int
 main(void)
 {
-	Suite *s = suite_create("stress_cache");
-	TCase *tc = tcase_create("stress");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_stress_page_moves, NULL};
 
 	configure();
-	tcase_add_checked_fixture(tc, setup, teardown);
 	/* MIN_OPS under TSan on a slow machine, then the checks. */
-	tcase_set_timeout(tc, seed_seconds + 120);
-	tcase_add_loop_test(tc, test_stress, 0, nseeds);
-	tcase_add_test(tc, test_stress_page_moves);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(&(struct unit_suite){.name = "stress_cache",
+	                    .setup = setup,
+	                    .teardown = teardown,
+	                    .timeout = seed_seconds + 120,
+	                    .loop = test_stress,
+	                    .loops = nseeds},
+	    tests);
 }
