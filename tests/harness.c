@@ -445,16 +445,42 @@ harness_wait(pid_t pid, int timeout_ms)
 int
 harness_run(const char *tag, const char *const args[])
 {
-	pid_t pid = harness_spawn(tag, args);
+	return harness_wait_exit(harness_spawn(tag, args), "threadlined", tag);
+}
+
+/* Run prog with args to completion; its exit code. */
+int
+harness_run_prog(const char *prog, const char *tag, const char *const args[])
+{
+	return harness_wait_exit(
+	    harness_spawn_prog(prog, tag, args), prog, tag);
+}
+
+/* Wait for pid's exit; kill it and fail at the deadline. */
+int
+harness_wait_exit(pid_t pid, const char *prog, const char *tag)
+{
 	int code = harness_wait(pid, HARNESS_DEADLINE_MS);
 
 	if (code == -1) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		ck_abort_msg("threadlined (%s) still running after %d ms", tag,
+		ck_abort_msg("%s (%s) still running after %d ms", prog, tag,
 		    HARNESS_DEADLINE_MS);
 	}
 	return code;
+}
+
+/* The client binary the tests run. */
+const char *
+harness_client_bin(void)
+{
+	const char *bin = getenv("THREADLINE");
+
+	ck_assert_msg(bin != NULL && access(bin, X_OK) == 0,
+	    "THREADLINE must name the threadline binary (is '%s')",
+	    bin ? bin : "(unset)");
+	return bin;
 }
 
 /* The last len - 1 bytes of a file, escaped, for failure messages. */
@@ -1106,6 +1132,25 @@ harness_send(int fd, const void *buf, size_t len)
 	}
 }
 
+/* Write all of buf; no assertion, for client threads. */
+int
+harness_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? EPIPE : errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 /* Write a string. */
 void
 harness_sends(int fd, const char *s)
@@ -1165,6 +1210,22 @@ size_t
 harness_recv_all(int fd, char *buf, size_t cap, int timeout_ms, bool *eof)
 {
 	return harness_recv(fd, buf, cap, NULL, 0, timeout_ms, eof);
+}
+
+/* A request and its whole response; the status code. */
+int
+harness_http(int port, const char *req, size_t len, char *resp, size_t cap)
+{
+	bool eof;
+	int fd = harness_connect(port), code = 0;
+
+	harness_send(fd, req, len);
+	harness_recv_all(fd, resp, cap, HARNESS_DEADLINE_MS, &eof);
+	harness_close(fd);
+	ck_assert_msg(eof, "no end of response: %s", resp);
+	ck_assert_msg(sscanf(resp, "HTTP/1.1 %d ", &code) == 1,
+	    "no status line: %s", resp);
+	return code;
 }
 
 void

@@ -60,6 +60,13 @@ pid_t harness_spawn_prog(const char *, const char *, const char *const[]);
 bool harness_which(const char *, char *, size_t);
 int harness_wait(pid_t, int);
 int harness_run(const char *, const char *const[]);
+/* As harness_run, for any program. */
+int harness_run_prog(const char *, const char *, const char *const[]);
+/* Wait for pid (prog, started as tag) to exit; its exit code. At the
+ * deadline it is killed and the test fails. */
+int harness_wait_exit(pid_t, const char *, const char *);
+/* $THREADLINE, the threadline client; the test fails when it is unset. */
+const char *harness_client_bin(void);
 int harness_kill_children(void);
 
 /* The server: started in the foreground with -p 0 -t N --log-file DIR/tag.log
@@ -98,6 +105,20 @@ int harness_peer_connect(const struct harness_peer *);
 int harness_peers(struct harness_peer peers[2], const struct harness_server *tl,
     struct harness_memcached *mc);
 
+/* A case of a text reply catalogue: a request and the reply it must get,
+ * each of explicit length (they may hold NUL bytes). */
+struct harness_case {
+	const char *name;
+	const char *req;
+	size_t reqlen;
+	const char *want;
+	size_t wantlen;
+};
+#define HARNESS_CASE(name, req, want)                                          \
+	{                                                                      \
+		name, req, sizeof(req) - 1, want, sizeof(want) - 1             \
+	}
+
 /* Files: read whole (NULL when missing), write, and wait for content. */
 char *harness_file_read(const char *);
 void harness_file_write(const char *, const char *);
@@ -128,9 +149,16 @@ void harness_close(int);
 int harness_local_port(int);
 void harness_send(int, const void *, size_t);
 void harness_sends(int, const char *);
+/* Write all of buf, blocking; 0, or the errno of the failure. It asserts
+ * nothing, so threads other than the test's may call it. */
+int harness_write_all(int, const void *, size_t);
 size_t harness_recv(int, char *, size_t, const char *, size_t, int, bool *);
 size_t harness_recv_all(int, char *, size_t, int, bool *);
 void harness_cmd(int, const char *, const char *, char *, size_t);
+/* A request of len bytes on a connection of its own (Connection:
+ * close): the whole response into resp, which must end and start with a
+ * status line; the status code. */
+int harness_http(int port, const char *req, size_t len, char *resp, size_t cap);
 /* A new connection stores and reads back key "probeN": the server still
  * serves. */
 void harness_serves(int port, int n);

@@ -21,16 +21,7 @@ static char resp[RESP_MAX];
 static int
 http_raw(int port, const char *req, size_t len)
 {
-	bool eof;
-	int fd = harness_connect(port), code = 0;
-
-	harness_send(fd, req, len);
-	harness_recv_all(fd, resp, sizeof resp, HARNESS_DEADLINE_MS, &eof);
-	harness_close(fd);
-	ck_assert_msg(eof, "no end of response: %s", resp);
-	ck_assert_msg(sscanf(resp, "HTTP/1.1 %d ", &code) == 1,
-	    "no status line: %s", resp);
-	return code;
+	return harness_http(port, req, len, resp, sizeof resp);
 }
 
 /* One request; its response names the admin thread. */

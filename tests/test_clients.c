@@ -191,19 +191,11 @@ client_fail(struct client *c, const char *fmt, const char *detail)
 static bool
 send_all(struct client *c, const char *buf, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	int error = harness_write_all(c->fd, buf, len);
 
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			client_fail(c, "send: %s", strerror(errno));
-			return false;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
+	if (error != 0)
+		client_fail(c, "send: %s", strerror(error));
+	return error == 0;
 }
 
 /* Make at least want bytes available; the socket has a receive timeout. */

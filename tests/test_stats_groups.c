@@ -5,11 +5,9 @@
  * the values it parses numbers), Debian's memcached-tool, and counters
  * that must move. */
 #include <check.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -107,18 +105,12 @@ tool(const char *view, const char *want)
 {
 	char addr[64], tag[32];
 	const char *args[3] = {addr, view, NULL};
-	pid_t pid;
 	int code;
 	char *out;
 
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
 	snprintf(tag, sizeof tag, "tool-%s", view ? view : "display");
-	pid = harness_spawn_prog(MEMCACHED_TOOL, tag, args);
-	code = harness_wait(pid, HARNESS_DEADLINE_MS);
-	if (code == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
+	code = harness_run_prog(MEMCACHED_TOOL, tag, args);
 	ck_assert_msg(code == 0, "memcached-tool %s: exit %d", tag, code);
 	out = harness_output(tag, "out");
 	ck_assert_msg(strstr(out, want) != NULL,

@@ -395,19 +395,11 @@ cas_seen(struct client *c, int k, uint64_t cas)
 static bool
 send_all(struct client *c, const char *buf, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	int error = harness_write_all(c->fd, buf, len);
 
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			client_fail(c, -1, "send: %s", strerror(errno));
-			return false;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
+	if (error != 0)
+		client_fail(c, -1, "send: %s", strerror(error));
+	return error == 0;
 }
 
 /* At least want unread bytes at c->in + c->inoff; the socket has a
