@@ -227,17 +227,24 @@ memcached_start(struct harness_memcached *mc)
 	    (const char *const[]){"-a", "0700", "-t", "1", NULL});
 }
 
-/* Bare "watch" is "watch fetchers", in memcached and here. */
-START_TEST(test_bare_watch_is_fetchers)
+/* check on memcached where it is installed, then on threadlined. */
+static void
+check_both(void (*check)(int port, const char *sock, const char *who))
 {
 	struct harness_server srv;
 	struct harness_memcached mc;
 
 	if (memcached_start(&mc))
-		bare_watch_check(0, mc.sock, "memcached");
+		check(0, mc.sock, "memcached");
 	harness_server_start(&srv, "srv", 1, NULL);
-	bare_watch_check(srv.port, NULL, "threadlined");
+	check(srv.port, NULL, "threadlined");
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+
+/* Bare "watch" is "watch fetchers", in memcached and here. */
+START_TEST(test_bare_watch_is_fetchers)
+{
+	check_both(bare_watch_check);
 }
 END_TEST
 
@@ -286,14 +293,7 @@ odd_keys_check(int port, const char *sock, const char *who)
 /* Keys are URI-encoded in events, in memcached and here. */
 START_TEST(test_keys_uri_encoded)
 {
-	struct harness_server srv;
-	struct harness_memcached mc;
-
-	if (memcached_start(&mc))
-		odd_keys_check(0, mc.sock, "memcached");
-	harness_server_start(&srv, "srv", 1, NULL);
-	odd_keys_check(srv.port, NULL, "threadlined");
-	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	check_both(odd_keys_check);
 }
 END_TEST
 
