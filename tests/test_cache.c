@@ -9,6 +9,7 @@
 
 #include "cache.h"
 #include "counter.h"
+#include "unit.h"
 
 static struct cache_stats st;
 
@@ -645,38 +646,19 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("cache");
-	TCase *tc = tcase_create("cache");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_store_ops, test_reassign_moves_page,
+	    test_reassign_busy, test_crawl_classes, test_store_reclaims_dead,
+	    test_cas_unique_and_rising, test_reference_outlives_delete,
+	    test_arith, test_exptime_rules, test_expired_is_gone,
+	    test_flush_all, test_lru_eviction, test_checked_and_reflocked,
+	    test_no_evict, test_too_large, test_large_flood_keeps_small,
+	    test_small_limit_every_size, test_expired_in_chain,
+	    test_overwrite_reuses_chunk, test_replace_keeps_chain,
+	    test_concurrent, NULL};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_store_ops);
-	tcase_add_test(tc, test_reassign_moves_page);
-	tcase_add_test(tc, test_reassign_busy);
-	tcase_add_test(tc, test_crawl_classes);
-	tcase_add_test(tc, test_store_reclaims_dead);
-	tcase_add_test(tc, test_cas_unique_and_rising);
-	tcase_add_test(tc, test_reference_outlives_delete);
-	tcase_add_test(tc, test_arith);
-	tcase_add_test(tc, test_exptime_rules);
-	tcase_add_test(tc, test_expired_is_gone);
-	tcase_add_test(tc, test_flush_all);
-	tcase_add_test(tc, test_lru_eviction);
-	tcase_add_test(tc, test_checked_and_reflocked);
-	tcase_add_test(tc, test_no_evict);
-	tcase_add_test(tc, test_too_large);
-	tcase_add_test(tc, test_large_flood_keeps_small);
-	tcase_add_test(tc, test_small_limit_every_size);
-	tcase_add_test(tc, test_expired_in_chain);
-	tcase_add_test(tc, test_overwrite_reuses_chunk);
-	tcase_add_test(tc, test_replace_keeps_chain);
-	tcase_add_test(tc, test_concurrent);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(&(struct unit_suite){.name = "cache",
+	                    .setup = setup,
+	                    .teardown = teardown,
+	                    .timeout = 60},
+	    tests);
 }

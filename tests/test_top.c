@@ -85,7 +85,7 @@ worker0_ops(const char *s)
 START_TEST(test_top_under_tmux)
 {
 	struct harness_server srv;
-	const char *client = getenv("THREADLINE");
+	const char *client;
 	char cmd[HARNESS_PATH_MAX + 64], *s;
 	int traffic;
 
@@ -93,7 +93,7 @@ START_TEST(test_top_under_tmux)
 		printf("SKIP: tmux is not installed\n");
 		return;
 	}
-	ck_assert_ptr_nonnull(client);
+	client = harness_client_bin();
 	harness_path(sock, sizeof sock, "tmux.sock");
 	harness_server_start(&srv, "srv", 1, NULL);
 	snprintf(cmd, sizeof cmd, "%s -p %d top -d 0.3", client, srv.port);
