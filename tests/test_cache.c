@@ -13,14 +13,21 @@
 static struct cache_stats st;
 
 static void
-setup_sized(size_t limit, bool no_evict)
+setup_temporary(size_t limit, bool no_evict, int temporary_ttl)
 {
 	memset(&st, 0, sizeof st);
 	ck_assert_int_eq(cache_init(&(struct cache_config){.limit = limit,
 	                     .item_max = 1024 * 1024,
 	                     .no_evict = no_evict,
+	                     .temporary_ttl = temporary_ttl,
 	                     .nshards = 4}),
 	    0);
+}
+
+static void
+setup_sized(size_t limit, bool no_evict)
+{
+	setup_temporary(limit, no_evict, 0);
 }
 
 static void
@@ -231,6 +238,44 @@ START_TEST(test_lru_eviction)
 	cache_set_limit(64 * 1024);
 	cache_totals(&t);
 	ck_assert_uint_le(t.bytes, 64 * 1024);
+}
+END_TEST
+
+/* Store key with a TTL of ttl seconds and a value of n bytes. */
+static void
+put_ttl(const char *key, long long ttl, size_t n)
+{
+	enum cache_result res;
+	struct item *it = cache_alloc(
+	    key, strlen(key), 0, cache_exptime(ttl, cache_now()), n, &res, &st);
+
+	ck_assert_ptr_nonnull(it);
+	memset(item_value(it), 'v', n);
+	ck_assert_int_eq(cache_store(it, CACHE_SET, 0, &st), CACHE_STORED);
+}
+
+/* With temporary_ttl (memcached's -o temporary_ttl=N), an item that
+ * expires within N seconds is never evicted, even unread while the cache
+ * fills with longer-lived ones (memcached's t/lru-maintainer.t canary);
+ * without it, that item goes first. */
+START_TEST(test_temporary_ttl)
+{
+	char key[32];
+
+	for (int ttl = 61; ttl >= 0; ttl -= 61) {
+		teardown();
+		setup_temporary(256 * 1024, false, ttl);
+		put_ttl("canary", 30, 1000);
+		for (int n = 0; n < 1000; n++) {
+			snprintf(key, sizeof key, "key:%d", n);
+			put_ttl(key, 3600, 1000);
+		}
+		ck_assert_uint_gt(stat_get(&st.evictions), 0);
+		if (ttl > 0)
+			ck_assert_ptr_nonnull(value_of("canary"));
+		else
+			ck_assert_ptr_null(value_of("canary"));
+	}
 }
 END_TEST
 
@@ -653,6 +698,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_store_ops);
+	tcase_add_test(tc, test_temporary_ttl);
 	tcase_add_test(tc, test_reassign_moves_page);
 	tcase_add_test(tc, test_reassign_busy);
 	tcase_add_test(tc, test_crawl_classes);

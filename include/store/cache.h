@@ -127,9 +127,11 @@ enum cache_result {
 };
 
 struct cache_config {
-	size_t limit;     /* bytes */
-	size_t item_max;  /* largest key + value accepted */
-	bool no_evict;    /* -M */
+	size_t limit;    /* bytes */
+	size_t item_max; /* largest key + value accepted */
+	bool no_evict;   /* -M */
+	/* Seconds: an item expiring this soon is never evicted; 0: off. */
+	int temporary_ttl;
 	unsigned nshards; /* power of two; 0 picks a default */
 };
 
