@@ -1,6 +1,7 @@
 /* The store without sockets: operations, memory limit and eviction order,
  * references outliving removal, expiry and flush, and the maint pass. */
 #include <check.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -636,7 +637,6 @@ START_TEST(test_reassign_busy)
 }
 END_TEST
 
-/* cache_crawl reclaims the dead items of the classes asked for alone. */
 /* A store over its key's flushed item counts it reclaimed, as memcached's
  * t/issue_183.t reads with its crawler off. */
 START_TEST(test_store_reclaims_dead)
@@ -653,21 +653,29 @@ START_TEST(test_store_reclaims_dead)
 }
 END_TEST
 
+/* cache_crawl reclaims the dead items of the classes asked for alone,
+ * and looks at no more of a class than its bound (memcached's lru_crawler
+ * tocrawl). */
 START_TEST(test_crawl_classes)
 {
 	unsigned big = fill_class("big", 10, 1000),
 	         small = fill_class("small", 10, 10);
-	bool want[256] = {false};
+	unsigned left[256] = {0};
 	size_t checked;
 
 	cache_flush_all(0);
-	want[small] = true;
+	left[small] = 3;
 	ck_assert_uint_eq(
-	    cache_crawl(want, 0, cache_shard_count(), &checked, &st), 10);
-	ck_assert_uint_eq(checked, 10);
-	want[big] = true;
+	    cache_crawl(left, 0, cache_shard_count(), &checked, &st), 3);
+	ck_assert_uint_eq(checked, 3);
+	ck_assert_uint_eq(left[small], 0);
+	left[small] = UINT_MAX;
 	ck_assert_uint_eq(
-	    cache_crawl(want, 0, cache_shard_count(), NULL, &st), 10);
+	    cache_crawl(left, 0, cache_shard_count(), &checked, &st), 7);
+	ck_assert_uint_eq(checked, 7);
+	left[big] = UINT_MAX;
+	ck_assert_uint_eq(
+	    cache_crawl(left, 0, cache_shard_count(), NULL, &st), 10);
 }
 END_TEST
 

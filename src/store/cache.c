@@ -2076,7 +2076,7 @@ crawl_wants(const bool *want, const struct item *it)
 }
 
 size_t
-cache_crawl(const bool *want, unsigned from, unsigned to, size_t *checked,
+cache_crawl(unsigned *left, unsigned from, unsigned to, size_t *checked,
     struct cache_stats *st)
 {
 	time_t now = cache_now();
@@ -2090,11 +2090,16 @@ cache_crawl(const bool *want, unsigned from, unsigned to, size_t *checked,
 		for (size_t b = 0; b <= s->mask; b++)
 			for (struct item **pp = &s->buckets[b]; *pp != NULL;) {
 				struct item *it = *pp;
+				unsigned *n_left =
+				    left != NULL ? &left[item_class_id(it)]
+				                 : NULL;
 
-				if (!crawl_wants(want, it)) {
+				if (n_left != NULL && *n_left == 0) {
 					pp = &it->hnext;
 					continue;
 				}
+				if (n_left != NULL)
+					(*n_left)--;
 				seen++;
 				class_count(&class_counts_of(it)
 				                 ->crawler_items_checked);
