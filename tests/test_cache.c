@@ -1,6 +1,7 @@
 /* The store without sockets: operations, memory limit and eviction order,
  * references outliving removal, expiry and flush, and the maint pass. */
 #include <check.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -14,14 +15,21 @@
 static struct cache_stats st;
 
 static void
-setup_sized(size_t limit, bool no_evict)
+setup_temporary(size_t limit, bool no_evict, int temporary_ttl)
 {
 	memset(&st, 0, sizeof st);
 	ck_assert_int_eq(cache_init(&(struct cache_config){.limit = limit,
 	                     .item_max = 1024 * 1024,
 	                     .no_evict = no_evict,
+	                     .temporary_ttl = temporary_ttl,
 	                     .nshards = 4}),
 	    0);
+}
+
+static void
+setup_sized(size_t limit, bool no_evict)
+{
+	setup_temporary(limit, no_evict, 0);
 }
 
 static void
@@ -232,6 +240,44 @@ START_TEST(test_lru_eviction)
 	cache_set_limit(64 * 1024);
 	cache_totals(&t);
 	ck_assert_uint_le(t.bytes, 64 * 1024);
+}
+END_TEST
+
+/* Store key with a TTL of ttl seconds and a value of n bytes. */
+static void
+put_ttl(const char *key, long long ttl, size_t n)
+{
+	enum cache_result res;
+	struct item *it = cache_alloc(
+	    key, strlen(key), 0, cache_exptime(ttl, cache_now()), n, &res, &st);
+
+	ck_assert_ptr_nonnull(it);
+	memset(item_value(it), 'v', n);
+	ck_assert_int_eq(cache_store(it, CACHE_SET, 0, &st), CACHE_STORED);
+}
+
+/* With temporary_ttl (memcached's -o temporary_ttl=N), an item that
+ * expires within N seconds is never evicted, even unread while the cache
+ * fills with longer-lived ones (memcached's t/lru-maintainer.t canary);
+ * without it, that item goes first. */
+START_TEST(test_temporary_ttl)
+{
+	char key[32];
+
+	for (int ttl = 61; ttl >= 0; ttl -= 61) {
+		teardown();
+		setup_temporary(256 * 1024, false, ttl);
+		put_ttl("canary", 30, 1000);
+		for (int n = 0; n < 1000; n++) {
+			snprintf(key, sizeof key, "key:%d", n);
+			put_ttl(key, 3600, 1000);
+		}
+		ck_assert_uint_gt(stat_get(&st.evictions), 0);
+		if (ttl > 0)
+			ck_assert_ptr_nonnull(value_of("canary"));
+		else
+			ck_assert_ptr_null(value_of("canary"));
+	}
 }
 END_TEST
 
@@ -592,7 +638,6 @@ START_TEST(test_reassign_busy)
 }
 END_TEST
 
-/* cache_crawl reclaims the dead items of the classes asked for alone. */
 /* A store over its key's flushed item counts it reclaimed, as memcached's
  * t/issue_183.t reads with its crawler off. */
 START_TEST(test_store_reclaims_dead)
@@ -609,21 +654,29 @@ START_TEST(test_store_reclaims_dead)
 }
 END_TEST
 
+/* cache_crawl reclaims the dead items of the classes asked for alone,
+ * and looks at no more of a class than its bound (memcached's lru_crawler
+ * tocrawl). */
 START_TEST(test_crawl_classes)
 {
 	unsigned big = fill_class("big", 10, 1000),
 	         small = fill_class("small", 10, 10);
-	bool want[256] = {false};
+	unsigned left[256] = {0};
 	size_t checked;
 
 	cache_flush_all(0);
-	want[small] = true;
+	left[small] = 3;
 	ck_assert_uint_eq(
-	    cache_crawl(want, 0, cache_shard_count(), &checked, &st), 10);
-	ck_assert_uint_eq(checked, 10);
-	want[big] = true;
+	    cache_crawl(left, 0, cache_shard_count(), &checked, &st), 3);
+	ck_assert_uint_eq(checked, 3);
+	ck_assert_uint_eq(left[small], 0);
+	left[small] = UINT_MAX;
 	ck_assert_uint_eq(
-	    cache_crawl(want, 0, cache_shard_count(), NULL, &st), 10);
+	    cache_crawl(left, 0, cache_shard_count(), &checked, &st), 7);
+	ck_assert_uint_eq(checked, 7);
+	left[big] = UINT_MAX;
+	ck_assert_uint_eq(
+	    cache_crawl(left, 0, cache_shard_count(), NULL, &st), 10);
 }
 END_TEST
 
@@ -646,15 +699,15 @@ END_TEST
 int
 main(void)
 {
-	const TTest *tests[] = {test_store_ops, test_reassign_moves_page,
-	    test_reassign_busy, test_crawl_classes, test_store_reclaims_dead,
-	    test_cas_unique_and_rising, test_reference_outlives_delete,
-	    test_arith, test_exptime_rules, test_expired_is_gone,
-	    test_flush_all, test_lru_eviction, test_checked_and_reflocked,
-	    test_no_evict, test_too_large, test_large_flood_keeps_small,
-	    test_small_limit_every_size, test_expired_in_chain,
-	    test_overwrite_reuses_chunk, test_replace_keeps_chain,
-	    test_concurrent, NULL};
+	const TTest *tests[] = {test_store_ops, test_temporary_ttl,
+	    test_reassign_moves_page, test_reassign_busy, test_crawl_classes,
+	    test_store_reclaims_dead, test_cas_unique_and_rising,
+	    test_reference_outlives_delete, test_arith, test_exptime_rules,
+	    test_expired_is_gone, test_flush_all, test_lru_eviction,
+	    test_checked_and_reflocked, test_no_evict, test_too_large,
+	    test_large_flood_keeps_small, test_small_limit_every_size,
+	    test_expired_in_chain, test_overwrite_reuses_chunk,
+	    test_replace_keeps_chain, test_concurrent, NULL};
 
 	return unit_run(&(struct unit_suite){.name = "cache",
 	                    .setup = setup,

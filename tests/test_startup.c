@@ -898,6 +898,14 @@ START_TEST(test_listen_ipv6)
 	    fd, buf, sizeof buf, "END\r\n", 0, HARNESS_DEADLINE_MS, &eof);
 	ck_assert_msg(strstr(buf, "\r\nSTAT inter [::1]:0\r\n") != NULL,
 	    "stats settings: %s", buf);
+	/* stats conns words it as memcached: tcp6:[::1]:PORT. */
+	harness_cmd(fd, "stats conns\r\n", "END\r\n", buf, sizeof buf);
+	snprintf(needle, sizeof needle, ":addr tcp6:[::1]:%d\r\n",
+	    ntohs(sin6.sin6_port));
+	ck_assert_msg(strstr(buf, needle), "no '%s' in: %s", needle, buf);
+	snprintf(
+	    needle, sizeof needle, ":listen_addr tcp6:[::1]:%d\r\n", srv.port);
+	ck_assert_msg(strstr(buf, needle), "no '%s' in: %s", needle, buf);
 	close(fd);
 	snprintf(needle, sizeof needle, " peer=[::1]:%d accepted",
 	    ntohs(sin6.sin6_port));

@@ -127,9 +127,11 @@ enum cache_result {
 };
 
 struct cache_config {
-	size_t limit;     /* bytes */
-	size_t item_max;  /* largest key + value accepted */
-	bool no_evict;    /* -M */
+	size_t limit;    /* bytes */
+	size_t item_max; /* largest key + value accepted */
+	bool no_evict;   /* -M */
+	/* Seconds: an item expiring this soon is never evicted; 0: off. */
+	int temporary_ttl;
 	unsigned nshards; /* power of two; 0 picks a default */
 };
 
@@ -280,14 +282,15 @@ void cache_set_limit(size_t);
  * going on where the previous call stopped. */
 size_t cache_reclaim(unsigned budget, struct cache_stats *);
 
-/* Reclaim the dead (expired, flushed) items of the classes want says
- * (indexed by memcached's class id, item_class_id(): 0 the large items),
- * looking at every bucket of shards [from, to): memcached's "lru_crawler
- * crawl". Counted as the crawler's in the classes and in st. Returns how
- * many went; *checked (if not NULL) gets how many were looked at. One
- * shard lock at a time, none held on return. */
-size_t cache_crawl(const bool *want, unsigned from, unsigned to,
-    size_t *checked, struct cache_stats *);
+/* Reclaim the dead (expired, flushed) items of each class while left[]
+ * (indexed by memcached's class id, item_class_id(): 0 the large items)
+ * allows, one item looked at taking one, in the buckets of shards [from,
+ * to): memcached's "lru_crawler crawl" (its tocrawl bound); NULL: every
+ * class, no bound. Counted as the crawler's in the classes and in st.
+ * Returns how many went; *checked (if not NULL) gets how many were looked
+ * at. One shard lock at a time, none held on return. */
+size_t cache_crawl(unsigned *left, unsigned from, unsigned to, size_t *checked,
+    struct cache_stats *);
 unsigned cache_shard_count(void);
 
 /* "slabs reassign SRC DST": memcached's answers. */

@@ -704,6 +704,21 @@ stats_settings_crawler_tocrawl(struct obuf *out)
 	obuf_printf(out, "%u", m.tocrawl);
 }
 
+/* memcached's temporary LRU is on when -o temporary_ttl is given. */
+static void
+stats_settings_temp_lru(struct obuf *out)
+{
+	obuf_adds(out, stats_cfg->temporary_ttl > 0 ? "yes" : "no");
+}
+
+/* Off, memcached prints its default, 61. */
+static void
+stats_settings_temporary_ttl(struct obuf *out)
+{
+	obuf_printf(out, "%d",
+	    stats_cfg->temporary_ttl > 0 ? stats_cfg->temporary_ttl : 61);
+}
+
 /* memcached's spelling of the evict setting. */
 static void
 stats_settings_evictions(struct obuf *out)
@@ -765,6 +780,8 @@ static const struct stats_setting {
     {"lru_crawler_sleep", NULL, stats_settings_crawler_sleep},
     {"lru_crawler_tocrawl", NULL, stats_settings_crawler_tocrawl},
     {"dump_enabled", NULL, NULL},
+    {"temp_lru", NULL, stats_settings_temp_lru},
+    {"temporary_ttl", NULL, stats_settings_temporary_ttl},
     {"read_buf_mem_limit", NULL, stats_settings_read_buf},
     {"track_sizes", "no", NULL},
 };

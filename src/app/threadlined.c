@@ -400,7 +400,8 @@ main_setup_service(const struct config *cfg)
 	stats_init(cfg);
 	if (cache_init(&(struct cache_config){.limit = cfg->memory_mb << 20,
 	        .item_max = cfg->item_max,
-	        .no_evict = !cfg->evict}) == -1)
+	        .no_evict = !cfg->evict,
+	        .temporary_ttl = cfg->temporary_ttl}) == -1)
 		fatalx("cannot set up the cache");
 	struct proto_hooks hooks = {.stats = stats_answer,
 	    .detail = stats_detail_record,

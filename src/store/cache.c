@@ -162,6 +162,7 @@ static struct {
 	_Atomic size_t limit;
 	size_t item_max;
 	bool no_evict;
+	int temporary_ttl;
 	_Atomic uint64_t next_cas;
 	/* flush_all: items with a CAS at or below flush_cas are gone. A
 	 * delayed flush waits in flush_at until the first operation at or
@@ -302,6 +303,7 @@ cache_init(const struct cache_config *cfg)
 	cache_share_set(cfg->limit);
 	cache.item_max = cfg->item_max;
 	cache.no_evict = cfg->no_evict;
+	cache.temporary_ttl = cfg->temporary_ttl;
 	return 0;
 }
 
@@ -730,6 +732,17 @@ count_victim(struct item *it, time_t now, struct cache_stats *st)
 	}
 }
 
+/* memcached's temporary LRU: an item that expires within temporary_ttl
+ * is left to expire, never evicted. memcached sorts by the TTL an item was
+ * stored with; we keep no store time, and take what is left of it. */
+static bool
+item_temporary(const struct item *it, time_t now)
+{
+	return cache.temporary_ttl > 0 && it->exptime != 0 &&
+	       (time_t)it->exptime - now <= cache.temporary_ttl &&
+	       !item_dead(it, now);
+}
+
 /*
  * Unlink it if it is linked, nobody but the table holds it, and its shard
  * is free: the caller holds the lock of the chunk's owner (its class or
@@ -806,6 +819,8 @@ clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
 			    &it->state, ITEM_FREQ1, memory_order_relaxed);
 			continue;
 		}
+		if (item_temporary(it, now))
+			continue;
 		if (try_take(it, now, st, false)) {
 			if (!item_dead(it, now))
 				class_count(&c->counts.evicted_own);
@@ -954,7 +969,8 @@ large_evict(time_t now, struct cache_stats *st)
 	pthread_mutex_lock(&cache.large_lock);
 	for (l = cache.large_tail; l != NULL && scanned < LARGE_SCAN_MAX;
 	     l = l->prev, scanned++)
-		if (try_take(large_item(l), now, st, true))
+		if (!item_temporary(large_item(l), now) &&
+		    try_take(large_item(l), now, st, true))
 			break;
 	pthread_mutex_unlock(&cache.large_lock);
 	if (l == NULL || scanned == LARGE_SCAN_MAX)
@@ -2060,7 +2076,7 @@ crawl_wants(const bool *want, const struct item *it)
 }
 
 size_t
-cache_crawl(const bool *want, unsigned from, unsigned to, size_t *checked,
+cache_crawl(unsigned *left, unsigned from, unsigned to, size_t *checked,
     struct cache_stats *st)
 {
 	time_t now = cache_now();
@@ -2074,11 +2090,16 @@ cache_crawl(const bool *want, unsigned from, unsigned to, size_t *checked,
 		for (size_t b = 0; b <= s->mask; b++)
 			for (struct item **pp = &s->buckets[b]; *pp != NULL;) {
 				struct item *it = *pp;
+				unsigned *n_left =
+				    left != NULL ? &left[item_class_id(it)]
+				                 : NULL;
 
-				if (!crawl_wants(want, it)) {
+				if (n_left != NULL && *n_left == 0) {
 					pp = &it->hnext;
 					continue;
 				}
+				if (n_left != NULL)
+					(*n_left)--;
 				seen++;
 				class_count(&class_counts_of(it)
 				                 ->crawler_items_checked);
