@@ -231,8 +231,7 @@ START_TEST(test_metrics)
 	harness_close(fd);
 
 	if (!harness_which("promtool", promtool, sizeof promtool)) {
-		printf(
-		    "SKIP: promtool is not installed (Debian's prometheus)\n");
+		harness_skip("promtool is not installed (Debian's prometheus)");
 		return;
 	}
 	harness_path(path, sizeof path, "metrics.body");

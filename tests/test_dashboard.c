@@ -219,7 +219,7 @@ START_TEST(test_in_chromium)
 	int port, code;
 
 	if (!harness_which("chromium", chromium, sizeof chromium)) {
-		printf("SKIP: chromium is not installed\n");
+		harness_skip("chromium is not installed");
 		return;
 	}
 	ck_assert_ptr_nonnull(dir);

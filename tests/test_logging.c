@@ -33,12 +33,10 @@
 /* Names of the files the runner removes should the test die early. */
 #define CLEANUP_LIST "cleanup.list"
 
-/* Print why a test does not apply; Check has no skip. */
+/* Say why a test does not apply, counted as a skip, and leave it. */
 #define SKIP(...)                                                              \
 	do {                                                                   \
-		printf("SKIP: " __VA_ARGS__);                                  \
-		printf("\n");                                                  \
-		fflush(stdout);                                                \
+		harness_skip(__VA_ARGS__);                                     \
 		return;                                                        \
 	} while (0)
 

@@ -161,7 +161,7 @@ START_TEST(test_check_config_user)
 	    "--check-config", "-u", "no-such-user-tl", NULL};
 
 	if (geteuid() != 0) {
-		fprintf(stderr, "SKIP: the user is checked only as root\n");
+		harness_skip("the user is checked only as root");
 		return;
 	}
 	test_refused("checkuser", args, 2,
@@ -330,7 +330,7 @@ START_TEST(test_check_config_run_user)
 	    "--check-config", "--log-file", log, "-P", pid, NULL};
 
 	if (geteuid() != 0) {
-		fprintf(stderr, "SKIP: the run user is checked only as root\n");
+		harness_skip("the run user is checked only as root");
 		return;
 	}
 	/* nobody may pass through the test's directory, not write in it. */
@@ -876,7 +876,7 @@ START_TEST(test_listen_ipv6)
 	/* Where the host has no IPv6 loopback there is nothing to test. */
 	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1 || bind(fd, (struct sockaddr *)&sin6, sizeof sin6) == -1) {
-		printf("SKIP: no IPv6 loopback: %s\n", strerror(errno));
+		harness_skip("no IPv6 loopback: %s", strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return;

@@ -90,7 +90,7 @@ START_TEST(test_top_under_tmux)
 	int traffic;
 
 	if (!harness_which("tmux", tmux, sizeof tmux)) {
-		printf("SKIP: tmux is not installed\n");
+		harness_skip("tmux is not installed");
 		return;
 	}
 	client = harness_client_bin();
