@@ -171,11 +171,11 @@ def verdict(name, rc, bad, fdir):
     return ""
 
 
-def run_perl(cmd, cwd, env, log):
+def run_perl(cmd, cwd, env, log, fds=()):
     try:
         p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=FILE_TIMEOUT,
-                           start_new_session=True)
+                           start_new_session=True, pass_fds=fds)
         out, rc = p.stdout.decode("latin-1"), p.returncode
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode("latin-1") + "\n# timed out\n"
@@ -191,8 +191,9 @@ def run_perl(cmd, cwd, env, log):
 # seccomp build, which neither is; both refuse it. The harness adds
 # -U PORT to every TCP server whose -h is not memcached 1.1's: threadline
 # has no UDP and refuses a UDP port, so its wrapper drops -U (the files
-# that test UDP are in SKIP). The server's output goes to a log beside
-# the file's TAP.
+# that test UDP are in SKIP). The server's output goes to the log beside
+# the file's TAP, opened outside the file's namespaces: its descriptor is
+# in TL_LOG_FD.
 WRAPPER = """#!/bin/bash
 args=()
 while [ $# -gt 0 ]; do
@@ -204,7 +205,8 @@ while [ $# -gt 0 ]; do
     args+=("$1")
     shift
 done
-exec %(exe)s "${args[@]}" >>"$TL_SERVER_LOG" 2>&1
+exec >&"$TL_LOG_FD" 2>&1 {TL_LOG_FD}>&-
+exec %(exe)s "${args[@]}"
 """
 
 
@@ -232,9 +234,13 @@ def copy_of_memcached(server, workdir):
 
 
 # Each file runs in a network and mount namespace of its own: its servers'
-# ports (picked at random by the file) are nobody else's, and the unix
-# sockets it makes under /tmp land in its own directory.
-ISOLATE = ("ip link set lo up && mount --bind \"$TL_FILE_DIR/tmp\" /tmp && "
+# ports (picked at random by the file) are nobody else's, and what it
+# makes under /tmp (memcached's t/ puts its unix sockets there) goes to
+# a tmpfs of its own, laid over /tmp, which stays readable beneath (the
+# build and the suites may be under /tmp).
+ISOLATE = ("ip link set lo up && mount -t tmpfs tsuite /mnt && "
+           "mkdir /mnt/up /mnt/work && mount -t overlay overlay -o "
+           "lowerdir=/tmp,upperdir=/mnt/up,workdir=/mnt/work /tmp && "
            "exec perl \"t/$TL_FILE\"")
 
 
@@ -249,11 +255,12 @@ def run_memcached_t(server, workdir, only):
             rows.append((name, None, None, SKIP[name]))
             continue
         fdir = tempfile.mkdtemp(prefix=name + ".", dir=workdir)
-        os.mkdir(os.path.join(fdir, "tmp"))
-        env = dict(os.environ, TL_FILE=name, TL_FILE_DIR=fdir,
-                   TL_SERVER_LOG=os.path.join(fdir, "server.log"))
-        out, rc = run_perl(["unshare", "-n", "-m", "sh", "-c", ISOLATE],
-                           root, env, os.path.join(fdir, "tap.log"))
+        with open(os.path.join(fdir, "server.log"), "w") as slog:
+            env = dict(os.environ, TL_FILE=name,
+                       TL_LOG_FD=str(slog.fileno()))
+            out, rc = run_perl(["unshare", "-n", "-m", "sh", "-c", ISOLATE],
+                               root, env, os.path.join(fdir, "tap.log"),
+                               (slog.fileno(),))
         ok, total, bad = tap(out)
         rows.append((name, ok, total, verdict(name, rc, bad, fdir)))
         if BASELINE:
@@ -351,7 +358,6 @@ def main():
     if server == "threadlined" and not THREADLINED:
         print("tsuite: THREADLINED not set")
         return 2
-    # Not under /tmp, which each file's namespace covers with its own.
     workdir = tempfile.mkdtemp(prefix="tsuite.",
                                dir=os.environ.get("TL_TSUITE_DIR", "."))
     rows = run_memcached_t(server, workdir, only)
