@@ -320,17 +320,18 @@ uint64_t cache_reassign_rescued(void);
  * Rebalancing on demand, as a production cache must do it within a
  * burst: a class at its share that is out of chunks first takes a page
  * whose items fit in the free chunks of their class's other pages (they
- * move there), else a page of an idle class (no stores nor evictions of
- * its own for a tick) none of whose items were read since its CLOCK hand
- * last passed, and only then evicts its own. On unless
+ * move there), else a page of an idle class (no store into it for half a
+ * second) none of whose items were read since its CLOCK hand last
+ * passed, and only then evicts its own. On unless
  * cache_rebalance_enable(false) (slabs automove 0).
  */
 void cache_rebalance_enable(bool);
-/* Once a second (maint): marks which classes were idle since the last
- * tick, and returns the pages of idle classes holding more than two
- * pages' worth of free chunks to the global pool, their items moved;
- * returns how many. */
+/* Once a second (maint): returns the pages of idle classes holding more
+ * than two pages' worth of free chunks to the global pool, their items
+ * moved; returns how many. */
 unsigned cache_rebalance_tick(struct cache_stats *);
+/* Whether memcached's class id (1 up) is idle, as rebalancing sees it. */
+bool cache_class_idle(int);
 /* Pages of memcached's class id (1 up); 0 for none. */
 unsigned cache_class_pages(int);
 /* The classes' evictions by their own CLOCK for stores of their size (not

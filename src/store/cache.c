@@ -64,6 +64,9 @@
 /* Chunks of an idle class the cold sweep looks at for one store that
  * would evict its own: a bound on what that store pays. */
 #define STEAL_SCAN 256
+/* A class no store took a chunk of for this long is idle: its pages may
+ * go to a burst of another size, or to the global pool. */
+#define CLASS_IDLE_MS 500
 /* A rebalance tick returns a class's pages to the global pool while it
  * keeps this many pages' worth of free chunks. */
 #define POOL_KEEP_PAGES 2
@@ -135,13 +138,9 @@ struct slab_class {
 	/* Chunks on the free list: written under the lock, read by the
 	 * classes looking for one to compact. */
 	_Atomic size_t nfree;
-	/* Stores into the class, and what the last rebalance tick saw of
-	 * them and of its own evictions: idle when neither moved for a
-	 * tick's whole interval. */
-	_Atomic uint64_t allocs;
-	_Atomic uint64_t allocs_mark;
-	uint64_t evict_mark; /* the tick's alone */
-	_Atomic bool idle;
+	/* When a store last took a chunk of it (monotonic ms): idle after
+	 * CLASS_IDLE_MS without (its own evictions come with stores). */
+	_Atomic uint64_t stored_ms;
 	/* Where the cold sweep (class_steal_cold) left the hand, and whether
 	 * every item since the start of the hand's page was unread. */
 	unsigned sweep_page, sweep_chunk;
@@ -1219,24 +1218,39 @@ class_compact(unsigned except, time_t now, struct cache_stats *st)
 	return done;
 }
 
-/* The idle class (no stores, no evictions of its own for a rebalance
- * tick) holding the most pages, more than one, but except; or NULL. */
+/* Milliseconds of the coarse monotonic clock. */
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* No store took a chunk of c for CLASS_IDLE_MS, at ms. */
+static bool
+class_idle(struct slab_class *c, uint64_t ms)
+{
+	return ms - atomic_load_explicit(&c->stored_ms, memory_order_relaxed) >=
+	       CLASS_IDLE_MS;
+}
+
+/* The idle class holding the most pages, more than one, but except; or
+ * NULL. */
 static struct slab_class *
 class_idle_most(unsigned except)
 {
 	struct slab_class *best = NULL;
 	unsigned most = 1;
+	uint64_t ms = mono_ms();
 
 	for (unsigned i = 0; i < cache.nclasses; i++) {
 		struct slab_class *k = &cache.classes[i];
 		unsigned np =
 		    atomic_load_explicit(&k->npages, memory_order_relaxed);
 
-		if (i != except && np > most &&
-		    atomic_load_explicit(&k->idle, memory_order_relaxed) &&
-		    atomic_load_explicit(&k->allocs, memory_order_relaxed) ==
-		        atomic_load_explicit(
-		            &k->allocs_mark, memory_order_relaxed)) {
+		if (i != except && np > most && class_idle(k, ms)) {
 			most = np;
 			best = k;
 		}
@@ -1456,9 +1470,14 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 	}
 	it = total > cache.chunk_max ? large_alloc(total, now, st)
 	                             : slab_alloc(class_for(total), now, st);
-	if (it != NULL && it->cls != CACHE_CLASS_LARGE)
-		atomic_fetch_add_explicit(
-		    &cache.classes[it->cls].allocs, 1, memory_order_relaxed);
+	if (it != NULL && it->cls != CACHE_CLASS_LARGE) {
+		_Atomic uint64_t *at = &cache.classes[it->cls].stored_ms;
+		uint64_t ms = mono_ms();
+
+		/* Written once a tick of the coarse clock at most. */
+		if (atomic_load_explicit(at, memory_order_relaxed) != ms)
+			atomic_store_explicit(at, ms, memory_order_relaxed);
+	}
 	if (it == NULL) {
 		class_count(
 		    total > cache.chunk_max
@@ -2597,20 +2616,21 @@ unsigned
 cache_rebalance_tick(struct cache_stats *st)
 {
 	time_t now = cache_now();
+	uint64_t ms = mono_ms();
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < cache.nclasses; i++) {
-		struct slab_class *c = &cache.classes[i];
-		uint64_t a = atomic_load(&c->allocs),
-		         e = atomic_load(&c->counts.evicted_own);
-		bool idle =
-		    a == atomic_load(&c->allocs_mark) && e == c->evict_mark;
-
-		atomic_store(&c->idle, idle);
-		atomic_store(&c->allocs_mark, a);
-		c->evict_mark = e;
-		if (idle && atomic_load(&cache.rebalance))
-			n += class_release(c, now, st);
-	}
+	if (!atomic_load(&cache.rebalance))
+		return 0;
+	for (unsigned i = 0; i < cache.nclasses; i++)
+		if (class_idle(&cache.classes[i], ms))
+			n += class_release(&cache.classes[i], now, st);
 	return n;
+}
+
+bool
+cache_class_idle(int id)
+{
+	if (id < 1 || id > (int)cache.nclasses)
+		return false;
+	return class_idle(&cache.classes[id - 1], mono_ms());
 }
