@@ -22,8 +22,11 @@
  * A page move (cache_reassign) takes the reassign lock first, then one
  * class lock at a time (the source's, released before the destination's),
  * under which it only tries shard locks, as eviction does: reassign, then
- * class, then (tried) shard. maint's crawl takes one shard lock at a time
- * and sleeps with none held.
+ * class, then (tried) shard. A store moving a page on demand (compaction,
+ * a cold page of an idle class) and maint's tick do the same without the
+ * reassign lock, letting their own class's lock go first; an item moved
+ * (rescued) is copied under its tried shard lock, one item at a time.
+ * maint's crawl takes one shard lock at a time and sleeps with none held.
  *
  * An item's life: a chunk is taken (ITEM_USED), filled, linked into its
  * shard (ITEM_LINKED, the table's reference), found by readers who take
