@@ -1231,12 +1231,14 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* No store took a chunk of c for CLASS_IDLE_MS, at ms. */
+/* No store took a chunk of c for CLASS_IDLE_MS, at ms (a store another
+ * thread stamped later than ms was read is no older). */
 static bool
 class_idle(struct slab_class *c, uint64_t ms)
 {
-	return ms - atomic_load_explicit(&c->stored_ms, memory_order_relaxed) >=
-	       CLASS_IDLE_MS;
+	uint64_t at = atomic_load_explicit(&c->stored_ms, memory_order_relaxed);
+
+	return at <= ms && ms - at >= CLASS_IDLE_MS;
 }
 
 /* The idle class holding the most pages, more than one, but except; or
