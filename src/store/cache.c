@@ -1004,17 +1004,24 @@ item_move(struct shard *s, struct item *it, struct item *to)
 	atomic_store_explicit(&it->state, 0, memory_order_relaxed);
 }
 
+/* What emptying a page does with its live items. */
+enum drop {
+	DROP_MOVE,   /* move them to the class's free chunks, or fail */
+	DROP_RESCUE, /* move them, evicting those that find no room */
+	DROP_EVICT,  /* evict them: the page was picked for its cold items */
+};
+
 /*
  * Clear one item off page i of c, which is being emptied: a dead one goes
- * (reclaimed), a live one moves to a free chunk elsewhere in the class
- * (memcached's slab_reassign_rescues), or, when evict, is evicted
+ * (reclaimed), a live one, as how says, moves to a free chunk elsewhere in
+ * the class (memcached's slab_reassign_rescues) or is evicted
  * (slab_reassign_evictions_nomem). False when it must stay: someone reads
  * or writes it, its shard is busy, or it has nowhere to go. Class lock
  * held; the shard's is only tried.
  */
 static bool
 page_clear_item(struct slab_class *c, unsigned i, struct item *it, time_t now,
-    struct cache_stats *st, bool evict)
+    struct cache_stats *st, enum drop how)
 {
 	struct shard *s;
 	struct item *to;
@@ -1033,12 +1040,12 @@ page_clear_item(struct slab_class *c, unsigned i, struct item *it, time_t now,
 		return false;
 	}
 	dead = item_dead(it, now);
-	if (!dead && (to = chunk_spare(c, i)) != NULL) {
+	if (!dead && how != DROP_EVICT && (to = chunk_spare(c, i)) != NULL) {
 		item_move(s, it, to);
 		atomic_fetch_add_explicit(
 		    &cache.reassign_rescued, 1, memory_order_relaxed);
 		ok = true;
-	} else if (dead || evict) {
+	} else if (dead || how != DROP_MOVE) {
 		count_victim(it, now, st);
 		shard_detach(s, shard_slot_of(s, it), it, false);
 		atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
@@ -1073,19 +1080,18 @@ page_fits_elsewhere(const struct slab_class *c, unsigned i)
 
 /*
  * Empty page i of c and hand its memory back to the system: dead items
- * go, live ones move to the class's free chunks on its other pages, and
- * those that find none are evicted when evict (else the page stays). An
- * item being read or written keeps the page and the call fails; what
- * moved stays moved. Class lock held.
+ * go, live ones move to the class's free chunks on its other pages or are
+ * evicted, as how says. An item being read or written keeps the page and
+ * the call fails; what moved stays moved. Class lock held.
  */
 static bool
 class_drop_page(struct slab_class *c, unsigned i, time_t now,
-    struct cache_stats *st, bool evict)
+    struct cache_stats *st, enum drop how)
 {
 	char *page = c->pages[i].base, *end = page_used_end(c, i);
 	size_t charged = c->pages[i].charged;
 
-	if (!evict && !page_fits_elsewhere(c, i))
+	if (how == DROP_MOVE && !page_fits_elsewhere(c, i))
 		return false;
 	/* Its free chunks leave the list first, so nothing moves there. */
 	page_unfree(c, page, end);
@@ -1094,7 +1100,7 @@ class_drop_page(struct slab_class *c, unsigned i, time_t now,
 
 		if (atomic_load_explicit(&it->state, memory_order_acquire) !=
 		        0 &&
-		    !page_clear_item(c, i, it, now, st, evict)) {
+		    !page_clear_item(c, i, it, now, st, how)) {
 			page_refree(c, page, end);
 			return false;
 		}
@@ -1138,8 +1144,9 @@ large_evict(time_t now, struct cache_stats *st)
 }
 
 /* Give back a page of the class holding the most, else of the next, for
- * a class below its share or for a large item. keep_first: leave every
- * class one page. */
+ * a class below its share or for a large item, its items evicted (the
+ * hand's page: what that class would evict next). keep_first: leave
+ * every class one page. */
 static bool
 steal_page(unsigned except, bool keep_first, time_t now, struct cache_stats *st)
 {
@@ -1168,8 +1175,9 @@ steal_page(unsigned except, bool keep_first, time_t now, struct cache_stats *st)
 		/* The page the hand is on holds what it would evict next;
 		 * one being read or written stays. */
 		for (unsigned t = 0; t < 4 && !done && c->npages > floor; t++)
-			done = class_drop_page(
-			    c, (c->hand_page + t) % c->npages, now, st, true);
+			done =
+			    class_drop_page(c, (c->hand_page + t) % c->npages,
+			        now, st, DROP_EVICT);
 		pthread_mutex_unlock(&c->lock);
 	}
 	return true;
@@ -1183,7 +1191,7 @@ class_compact_locked(
 {
 	for (unsigned t = 0; t < tries && t < c->npages; t++)
 		if (class_drop_page(
-		        c, (c->hand_page + t) % c->npages, now, st, false))
+		        c, (c->hand_page + t) % c->npages, now, st, DROP_MOVE))
 			return true;
 	return false;
 }
@@ -1268,7 +1276,7 @@ class_idle_most(unsigned except)
  * idle class: that class's CLOCK hand goes on up to STEAL_SCAN chunks,
  * taking a use from each item read since it last passed, and the first
  * page it crosses with none read (none since a turn of the hand ago) is
- * emptied, its items rescued where there is room and evicted otherwise.
+ * emptied, its items evicted: they are what its CLOCK would take next.
  * A burst of one size so takes the memory of sizes nobody writes and
  * reads no longer, at once; items that are read keep their page. Nothing
  * but the idle class's lock and, tried, shard locks.
@@ -1305,7 +1313,7 @@ class_steal_cold(unsigned except, time_t now, struct cache_stats *st)
 			k->sweep_clean = false;
 		}
 		if (k->hand_chunk == 0 && k->sweep_clean) {
-			done = class_drop_page(k, pg, now, st, true);
+			done = class_drop_page(k, pg, now, st, DROP_EVICT);
 			k->sweep_clean = false;
 		}
 	}
@@ -2479,7 +2487,7 @@ reassign_drop(struct slab_class *c, struct cache_stats *st)
 	for (unsigned t = 0, n = c->npages; t < n && !done && c->npages > 1;
 	     t++)
 		done = class_drop_page(
-		    c, (c->hand_page + t) % c->npages, now, st, true);
+		    c, (c->hand_page + t) % c->npages, now, st, DROP_RESCUE);
 	pthread_mutex_unlock(&c->lock);
 	return done;
 }
