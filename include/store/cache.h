@@ -300,9 +300,10 @@ enum cache_reassign {
 };
 /* Move a page from class src to class dst (memcached's ids: 1 up; 0 the
  * global page pool; src -1: the class with most pages). The page's items
- * are evicted as memcached's are and its memory returns to the limit;
- * one being read or written makes the move BUSY (the items already
- * evicted stay evicted). dst gets a fresh page unless it is still carving
+ * move to free chunks of their class where there are any (rescued), the
+ * others are evicted, as memcached's are, and its memory returns to the
+ * limit; one being read or written makes the move BUSY (the items already
+ * moved or evicted stay so). dst gets a fresh page unless it is still carving
  * its last one, which the freed memory then lets it finish. st counts
  * slabs_moved. */
 enum cache_reassign cache_reassign(int src, int dst, struct cache_stats *);
