@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "counter.h"
@@ -638,6 +639,166 @@ START_TEST(test_reassign_busy)
 }
 END_TEST
 
+/* A size shift within a small limit: OLD_N values of 11,000 bytes fill
+ * it, then NEW_N values of NEW_LEN bytes come in a burst. */
+#define SHIFT_LIMIT (16u << 20)
+#define OLD_N       1400
+#define OLD_LEN     11000
+
+/* The value of key PREFIXi: its own bytes, so a moved item that lands
+ * on another's chunk shows. */
+static void
+shift_value(char *v, const char *prefix, int i, size_t len)
+{
+	for (size_t j = 0; j < len; j++)
+		v[j] = (char)('a' + (prefix[0] + i * 7 + (int)j) % 26);
+}
+
+static void
+shift_put(const char *prefix, int i, size_t len)
+{
+	char key[32];
+	enum cache_result res;
+	struct item *it;
+
+	snprintf(key, sizeof key, "%s%d", prefix, i);
+	it = cache_alloc(key, strlen(key), 0, 0, len, &res, &st);
+	ck_assert_ptr_nonnull(it);
+	shift_value(item_value(it), prefix, i, len);
+	ck_assert_int_eq(cache_store(it, CACHE_SET, 0, &st), CACHE_STORED);
+}
+
+/* 1 when PREFIXi holds its value, 0 when it is missing; a wrong value
+ * fails the test. */
+static int
+shift_has(const char *prefix, int i, size_t len)
+{
+	char key[32], *v = malloc(len);
+	struct item *it;
+
+	snprintf(key, sizeof key, "%s%d", prefix, i);
+	if ((it = cache_get(key, strlen(key), false, 0, &st)) == NULL) {
+		free(v);
+		return 0;
+	}
+	shift_value(v, prefix, i, len);
+	ck_assert_uint_eq(it->nbytes, len);
+	ck_assert_msg(
+	    memcmp(item_value(it), v, len) == 0, "%s: wrong value", key);
+	cache_release(it);
+	free(v);
+	return 1;
+}
+
+/* Wait (5 s at most) until no store took a chunk of key's class for
+ * long enough for rebalancing to call it idle. */
+static void
+shift_wait_idle(const char *key)
+{
+	struct cache_debug d;
+
+	ck_assert(cache_debug(key, strlen(key), &d));
+	for (int i = 0; i < 500 && !cache_class_idle((int)d.cls); i++)
+		nanosleep(
+		    &(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	ck_assert(cache_class_idle((int)d.cls));
+}
+
+/* The old size fills the limit; every second one is deleted. */
+static void
+shift_fill_old(bool delete_half)
+{
+	teardown();
+	setup_sized(SHIFT_LIMIT, false);
+	for (int i = 0; i < OLD_N; i++)
+		shift_put("old", i, OLD_LEN);
+	ck_assert_uint_eq(stat_get(&st.evictions), 0);
+	for (int i = 0; delete_half && i < OLD_N; i += 2) {
+		char key[32];
+
+		snprintf(key, sizeof key, "old%d", i);
+		ck_assert_int_eq(cache_delete(key, strlen(key), &st), CACHE_OK);
+	}
+}
+
+/* slabs-reassign2.t's shift: half the old size deleted, a burst of 7,000
+ * bytes takes the pages the old size's free chunks can empty, its items
+ * moved into them; nothing is evicted, every value stays right. */
+START_TEST(test_shift_compacts)
+{
+	int n = 0;
+
+	shift_fill_old(true);
+	for (int i = 0; i < 600; i++)
+		shift_put("new", i, 7000);
+	for (int i = 0; i < 600; i++)
+		n += shift_has("new", i, 7000);
+	ck_assert_int_eq(n, 600);
+	ck_assert_uint_eq(stat_get(&st.evictions), 0);
+	for (int i = 1; i < OLD_N; i += 2)
+		ck_assert_int_eq(shift_has("old", i, OLD_LEN), 1);
+	ck_assert_uint_gt(cache_reassign_rescued(), 0);
+}
+END_TEST
+
+/* The old size read once and idle, then a burst of OLD_N values of
+ * 3,000 bytes; how many of each are held after. */
+static void
+shift_burst(bool rebalance, int *held_new, int *held_old)
+{
+	shift_fill_old(false);
+	cache_rebalance_enable(rebalance);
+	for (int i = 0; i < OLD_N; i++)
+		ck_assert_int_eq(shift_has("old", i, OLD_LEN), 1);
+	shift_wait_idle("old0");
+	for (int i = 0; i < OLD_N; i++)
+		shift_put("new", i, 3000);
+	*held_new = *held_old = 0;
+	for (int i = 0; i < OLD_N; i++) {
+		*held_new += shift_has("new", i, 3000);
+		*held_old += shift_has("old", i, OLD_LEN);
+	}
+}
+
+/* slabs-reassign-chunked.t's shift: the burst takes the idle size's
+ * pages once their items went unread for a turn of its hand, and keeps
+ * its values; the old size keeps what the new one does not need. With
+ * rebalancing off (slabs automove 0) the burst evicts its own instead. */
+START_TEST(test_shift_takes_idle)
+{
+	int held_new, held_old;
+
+	shift_burst(false, &held_new, &held_old);
+	ck_assert_int_lt(held_new, OLD_N / 2);
+	shift_burst(true, &held_new, &held_old);
+	ck_assert_int_ge(held_new, OLD_N * 9 / 10);
+	ck_assert_int_gt(held_old, OLD_N / 3);
+	ck_assert_uint_gt(cache_reassign_evicted(), 0);
+}
+END_TEST
+
+/* An idle class with over two pages' worth of free chunks gives pages
+ * to the global pool at a tick, its items moved; classes growing take
+ * them back. */
+START_TEST(test_shift_pool)
+{
+	unsigned pool;
+
+	shift_fill_old(true);
+	shift_wait_idle("old1");
+	pool = cache_rebalance_tick(&st);
+	ck_assert_uint_ge(pool, 4);
+	ck_assert_uint_eq(cache_pool_pages(), pool);
+	for (int i = 1; i < OLD_N; i += 2)
+		ck_assert_int_eq(shift_has("old", i, OLD_LEN), 1);
+	for (int i = 0; i < 1000; i++)
+		shift_put("new", i, 7000);
+	ck_assert_uint_eq(cache_pool_pages(), 0);
+	ck_assert_uint_eq(stat_get(&st.evictions), 0);
+}
+END_TEST
+
+/* cache_crawl reclaims the dead items of the classes asked for alone. */
 /* A store over its key's flushed item counts it reclaimed, as memcached's
  * t/issue_183.t reads with its crawler off. */
 START_TEST(test_store_reclaims_dead)
@@ -700,7 +861,8 @@ int
 main(void)
 {
 	const TTest *tests[] = {test_store_ops, test_temporary_ttl,
-	    test_reassign_moves_page, test_reassign_busy, test_crawl_classes,
+	    test_reassign_moves_page, test_reassign_busy, test_shift_compacts,
+	    test_shift_takes_idle, test_shift_pool, test_crawl_classes,
 	    test_store_reclaims_dead, test_cas_unique_and_rising,
 	    test_reference_outlives_delete, test_arith, test_exptime_rules,
 	    test_expired_is_gone, test_flush_all, test_lru_eviction,

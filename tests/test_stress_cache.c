@@ -14,7 +14,9 @@
  *
  * A second case moves pages between size classes (slabs reassign) while
  * threads set and read many keys of several sizes: a hit always has the
- * key's bytes, the limit holds, and pages did move.
+ * key's bytes, the limit holds, and pages did move. A third shifts the
+ * sizes written while threads read, so pages move on demand and go to
+ * the global pool, items rescued under the readers.
  *
  * Seeds: a fixed list, or STRESS_SEED=N for one. STRESS_SECONDS is the run
  * time of them all (default 6), for long runs: STRESS_SECONDS=1800. Every
@@ -1051,11 +1053,130 @@ START_TEST(test_stress_page_moves)
 }
 END_TEST
 
+/* The size shift under threads: keys of old sizes are written, then only
+ * read and deleted while new sizes are written, so the old classes go
+ * idle and their pages move on demand (compacted, or cold ones taken) and
+ * at the ticks of a maint-like thread, items rescued while others read
+ * them. */
+#define SHIFT_MS 1500
+
+struct shifter {
+	_Atomic bool stop;
+	_Atomic bool shifted; /* the workers write the new sizes */
+	uint64_t mapped_max;
+	unsigned pooled;
+};
+
+/* Key PREFIXi's value; its length follows from i and the size set. */
+static size_t
+shift_value(const char *prefix, int i, char *buf)
+{
+	size_t len = prefix[0] == 'o' ? 100 + (size_t)(i % 4) * 900
+	                              : 4000 + (size_t)(i % 3) * 1100;
+
+	for (size_t j = 0; j < len; j++)
+		buf[j] = (char)('a' + (prefix[0] + i + (int)j) % 26);
+	return len;
+}
+
+static void *
+shift_worker(void *arg)
+{
+	struct shifter *sh = arg;
+	uint64_t rng = (uint64_t)(uintptr_t)&rng | 1;
+	static _Thread_local char want[8192];
+	char key[32];
+	long bad = 0;
+
+	while (!atomic_load(&sh->stop)) {
+		bool shifted = atomic_load(&sh->shifted);
+		int i = (int)(stress_rnd(&rng) % MOVE_KEYS);
+		unsigned op = (unsigned)(stress_rnd(&rng) % 8);
+		const char *prefix = shifted && op < 4 ? "new" : "old";
+		size_t len = shift_value(prefix, i, want);
+		int n = snprintf(key, sizeof key, "%s%d", prefix, i);
+		enum cache_result res;
+		struct item *it;
+
+		if (op < 2 || (!shifted && op < 4)) {
+			it = cache_alloc(key, (size_t)n, 0, 0, len, &res, NULL);
+			if (it != NULL) {
+				memcpy(item_value(it), want, len);
+				cache_store(it, CACHE_SET, 0, NULL);
+			}
+		} else if (shifted && op == 7)
+			cache_delete(key, (size_t)n, NULL);
+		else if ((it = cache_get(key, (size_t)n, false, 0, NULL))) {
+			bad += it->nbytes != len ||
+			       memcmp(item_value(it), want, len) != 0;
+			cache_release(it);
+		}
+	}
+	return (void *)(intptr_t)bad;
+}
+
+/* maint's part: the rebalance tick, often; watches the memory counted. */
+static void *
+shift_ticker(void *arg)
+{
+	struct shifter *sh = arg;
+	struct cache_stats st = {0};
+	struct cache_totals t;
+
+	while (!atomic_load(&sh->stop)) {
+		sh->pooled += cache_rebalance_tick(&st);
+		cache_totals(&t);
+		if (t.mapped > sh->mapped_max)
+			sh->mapped_max = t.mapped;
+		nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+	}
+	return NULL;
+}
+
+START_TEST(test_stress_size_shift)
+{
+	pthread_t th[THREADS], tt;
+	struct shifter sh = {0};
+	long bad = 0;
+
+	cache_free();
+	ck_assert_int_eq(cache_init(&(struct cache_config){
+	                     .limit = MOVE_LIMIT, .item_max = ITEM_MAX}),
+	    0);
+	ck_assert_int_eq(pthread_create(&tt, NULL, shift_ticker, &sh), 0);
+	for (int i = 0; i < THREADS; i++)
+		ck_assert_int_eq(
+		    pthread_create(&th[i], NULL, shift_worker, &sh), 0);
+	nanosleep(&(struct timespec){0, 500 * 1000 * 1000}, NULL);
+	atomic_store(&sh.shifted, true);
+	nanosleep(&(struct timespec){SHIFT_MS / 1000,
+	              (SHIFT_MS % 1000) * 1000 * 1000},
+	    NULL);
+	atomic_store(&sh.stop, true);
+	for (int i = 0; i < THREADS; i++) {
+		void *rv;
+
+		pthread_join(th[i], &rv);
+		bad += (long)(intptr_t)rv;
+	}
+	pthread_join(tt, NULL);
+	fprintf(stderr,
+	    "size shift: %" PRIu64 " rescued, %" PRIu64
+	    " evicted by moves, %u pages to the pool\n",
+	    cache_reassign_rescued(), cache_reassign_evicted(), sh.pooled);
+	ck_assert_msg(bad == 0, "%ld reads saw a wrong value", bad);
+	ck_assert_msg(sh.mapped_max <= MOVE_LIMIT,
+	    "%" PRIu64 " bytes counted against a limit of %u", sh.mapped_max,
+	    MOVE_LIMIT);
+}
+END_TEST
+
 /* One forked test per seed. */
 int
 main(void)
 {
-	const TTest *tests[] = {test_stress_page_moves, NULL};
+	const TTest *tests[] = {
+	    test_stress_page_moves, test_stress_size_shift, NULL};
 
 	nseeds = stress_seeds(seeds, default_seeds,
 	    (int)(sizeof default_seeds / sizeof default_seeds[0]),

@@ -182,8 +182,9 @@ stats_cache_workers(size_t offset)
 	return total;
 }
 
-/* memcached's rebalancer and crawler lines: a page move evicts the
- * page's items (evictions_nomem) or is refused while one is being read
+/* memcached's rebalancer and crawler lines: a page move moves the page's
+ * items to free chunks of their class (rescues), evicts those that find
+ * none (evictions_nomem) or is refused while one is being read
  * (busy_items); moves run inline, never in the background of a reply. */
 static void
 stats_maint(struct obuf *out)
@@ -192,7 +193,7 @@ stats_maint(struct obuf *out)
 
 	maint_state(&m);
 	obuf_printf(out,
-	    "STAT slab_reassign_rescues 0\r\n"
+	    "STAT slab_reassign_rescues %llu\r\n"
 	    "STAT slab_reassign_chunk_rescues 0\r\n"
 	    "STAT slab_reassign_evictions_nomem %llu\r\n"
 	    "STAT slab_reassign_inline_reclaim 0\r\n"
@@ -202,6 +203,7 @@ stats_maint(struct obuf *out)
 	    "STAT lru_crawler_running %d\r\n"
 	    "STAT lru_crawler_starts %llu\r\n"
 	    "STAT slab_global_page_pool %u\r\n",
+	    (unsigned long long)cache_reassign_rescued(),
 	    (unsigned long long)cache_reassign_evicted(),
 	    (unsigned long long)cache_reassign_busy(), m.running ? 1 : 0,
 	    (unsigned long long)m.starts, cache_pool_pages());

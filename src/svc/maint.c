@@ -140,6 +140,8 @@ maint_automove(void)
 	int dst = -1;
 
 	mt.passes++;
+	if ((n = cache_rebalance_tick(&mt.cstats)) > 0)
+		log_info("slabs automove: %u pages back to the global pool", n);
 	n = cache_class_evictions(ev, MAINT_CLASSES);
 	for (unsigned i = 0; i < n; i++) {
 		bool held = mt.gave[i] != 0 &&
@@ -261,6 +263,7 @@ maint_command(enum proto_maint_op op, unsigned arg, const bool *want)
 		return 0;
 	case PROTO_AUTOMOVE:
 		atomic_store(&mt.automove, arg);
+		cache_rebalance_enable(arg > 0);
 		return 0;
 	}
 	return -1;
