@@ -17,12 +17,15 @@
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,10 +34,16 @@
 
 #define HARNESS_MAX_CLIENTS 256
 #define HARNESS_MAX_ARGS    64
+/* What meson takes for "skipped". */
+#define HARNESS_EXIT_SKIP 77
 
 static char harness_tmp[HARNESS_PATH_MAX];
 static int harness_clients[HARNESS_MAX_CLIENTS];
 static int harness_nclients;
+/* harness_skip() calls, in memory the forked tests share with the runner. */
+static int *harness_skips;
+/* struct harness_suite's server. */
+static struct harness_server *harness_suite_server;
 
 /* Milliseconds on the monotonic clock. */
 long long
@@ -115,13 +124,25 @@ harness_tcase_teardown(void)
 	harness_tmp[0] = '\0';
 }
 
+/* Runner: each test in a tcase of its own; EXIT_FAILURE when one failed,
+ * else 77 when one skipped a part. */
 int
 harness_run_suite(const struct harness_suite *h, const TTest *tests[])
 {
 	Suite *s = suite_create(h->name);
 	SRunner *sr;
-	int failed;
+	int failed, skipped;
+	int prot = PROT_READ | PROT_WRITE, flags = MAP_SHARED | MAP_ANONYMOUS;
 
+	/* An anonymous mapping takes fd -1 (mmap(2)). */
+	/* cppcheck-suppress invalidFunctionArg */
+	harness_skips = mmap(NULL, sizeof(int), prot, flags, -1, 0);
+	if (harness_skips == MAP_FAILED) {
+		fprintf(stderr, "harness: mmap: %s\n", strerror(errno));
+		return EXIT_FAILURE;
+	}
+	*harness_skips = 0;
+	harness_suite_server = h->server;
 	for (int i = 0; tests[i] != NULL; i++) {
 		TCase *tc = tcase_create(tests[i]->name);
 
@@ -139,7 +160,34 @@ harness_run_suite(const struct harness_suite *h, const TTest *tests[])
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	skipped = *harness_skips;
+	munmap(harness_skips, sizeof *harness_skips);
+	harness_skips = NULL;
+	if (failed != 0)
+		return EXIT_FAILURE;
+	if (skipped != 0) {
+		printf("%s: %d part(s) skipped (SKIP lines above): not a "
+		       "pass\n",
+		    h->name, skipped);
+		return HARNESS_EXIT_SKIP;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* Test: say why a part of the test is not run, and count it. */
+void
+harness_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("SKIP: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (harness_skips != NULL)
+		(*harness_skips)++;
 }
 
 /* Test: adopt orphaned daemons so they can be waited for. */
@@ -157,10 +205,13 @@ harness_test_setup(void)
 	harness_nclients = 0;
 }
 
-/* Test: close the clients, kill and reap every server still running. */
+/* Test: stop the suite's server, close the clients, kill and reap every
+ * other server still running. */
 void
 harness_test_teardown(void)
 {
+	if (harness_suite_server != NULL && harness_suite_server->pid > 0)
+		ck_assert_int_eq(harness_server_stop(harness_suite_server), 0);
 	while (harness_nclients > 0)
 		harness_close(harness_clients[harness_nclients - 1]);
 	harness_kill_children();
@@ -394,16 +445,42 @@ harness_wait(pid_t pid, int timeout_ms)
 int
 harness_run(const char *tag, const char *const args[])
 {
-	pid_t pid = harness_spawn(tag, args);
+	return harness_wait_exit(harness_spawn(tag, args), "threadlined", tag);
+}
+
+/* Run prog with args to completion; its exit code. */
+int
+harness_run_prog(const char *prog, const char *tag, const char *const args[])
+{
+	return harness_wait_exit(
+	    harness_spawn_prog(prog, tag, args), prog, tag);
+}
+
+/* Wait for pid's exit; kill it and fail at the deadline. */
+int
+harness_wait_exit(pid_t pid, const char *prog, const char *tag)
+{
 	int code = harness_wait(pid, HARNESS_DEADLINE_MS);
 
 	if (code == -1) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		ck_abort_msg("threadlined (%s) still running after %d ms", tag,
+		ck_abort_msg("%s (%s) still running after %d ms", prog, tag,
 		    HARNESS_DEADLINE_MS);
 	}
 	return code;
+}
+
+/* The client binary the tests run. */
+const char *
+harness_client_bin(void)
+{
+	const char *bin = getenv("THREADLINE");
+
+	ck_assert_msg(bin != NULL && access(bin, X_OK) == 0,
+	    "THREADLINE must name the threadline binary (is '%s')",
+	    bin ? bin : "(unset)");
+	return bin;
 }
 
 /* The last len - 1 bytes of a file, escaped, for failure messages. */
@@ -514,6 +591,98 @@ harness_server_attach(struct harness_server *srv, pid_t pid, const char *log)
 	}
 	srv->port = atoi(port);
 	ck_assert_msg(srv->port > 0 && srv->port < 65536, "bad port %s", port);
+}
+
+/* Start memcached on DIR/sock and wait until it takes a connection. */
+bool
+harness_memcached_start(
+    struct harness_memcached *mc, const char *sock, const char *const args[])
+{
+	const char *argv[HARNESS_MAX_ARGS] = {"-s", NULL, "-U", "0"};
+	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	char bin[HARNESS_PATH_MAX], err[HARNESS_PATH_MAX], tail[1024];
+	int n = 4, fd, status;
+
+	memset(mc, 0, sizeof *mc);
+	if (!harness_which("memcached", bin, sizeof bin)) {
+		harness_skip("memcached is not installed: nothing to compare "
+		             "with");
+		return false;
+	}
+	harness_path(mc->sock, sizeof mc->sock, sock);
+	argv[1] = mc->sock;
+	for (int i = 0; args != NULL && args[i] != NULL; i++) {
+		ck_assert_msg(n < HARNESS_MAX_ARGS - 3, "too many arguments");
+		argv[n++] = args[i];
+	}
+	/* memcached refuses to run as root without a user to become. */
+	if (geteuid() == 0) {
+		argv[n++] = "-u";
+		argv[n++] = "root";
+	}
+	argv[n] = NULL;
+	mc->pid = harness_spawn_prog(bin, "memcached", argv);
+	while ((fd = harness_connect_unix(mc->sock)) == -1) {
+		if (waitpid(mc->pid, &status, WNOHANG) == mc->pid) {
+			mc->pid = 0;
+			harness_path(err, sizeof err, "memcached.err");
+			ck_abort_msg("memcached exited with %d before it "
+			             "listened on %s; stderr ends: %s",
+			    harness_code(status), mc->sock,
+			    harness_tail(err, tail, sizeof tail));
+		}
+		ck_assert_msg(harness_now_ms() < deadline,
+		    "memcached did not listen on %s", mc->sock);
+		harness_nap();
+	}
+	harness_close(fd);
+	return true;
+}
+
+/* SIGTERM, then wait; SIGKILL and fail if it does not exit in time.
+ * Returns the exit code. */
+int
+harness_memcached_stop(struct harness_memcached *mc)
+{
+	pid_t pid = mc->pid;
+	int code;
+
+	if (pid <= 0)
+		return 0;
+	mc->pid = 0;
+	ck_assert_msg(
+	    kill(pid, SIGTERM) == 0, "kill %d: %s", (int)pid, strerror(errno));
+	if ((code = harness_wait(pid, HARNESS_DEADLINE_MS)) == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		ck_abort_msg("memcached %d still running %d ms after SIGTERM",
+		    (int)pid, HARNESS_DEADLINE_MS);
+	}
+	return code;
+}
+
+/* A connection to a peer, by its port or its socket. */
+int
+harness_peer_connect(const struct harness_peer *p)
+{
+	return p->port != 0 ? harness_connect(p->port)
+	                    : harness_connect_unix(p->sock);
+}
+
+/* threadlined, then memcached where it is installed. */
+int
+harness_peers(struct harness_peer peers[2], const struct harness_server *tl,
+    struct harness_memcached *mc)
+{
+	int n = 0;
+
+	peers[n++] =
+	    (struct harness_peer){.name = "threadlined", .port = tl->port};
+	if (harness_memcached_start(mc, "mc.sock",
+	        (const char *const[]){"-t", "2", "-m", "64", NULL}))
+		peers[n++] = (struct harness_peer){
+		    .name = "memcached", .sock = mc->sock};
+	return n;
 }
 
 /* Each live thread of pid as "name:wchan", for a stop that hangs. */
@@ -861,6 +1030,13 @@ harness_thread_comms(pid_t pid, char (*comms)[16], size_t max)
 int
 harness_connect(int port)
 {
+	return harness_connect_rcvbuf(port, 0);
+}
+
+/* The same with SO_RCVBUF set first, unless rcvbuf is 0. */
+int
+harness_connect_rcvbuf(int port, int rcvbuf)
+{
 	struct sockaddr_in sin = {.sin_family = AF_INET,
 	    .sin_port = htons((uint16_t)port),
 	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -870,6 +1046,9 @@ harness_connect(int port)
 	    harness_nclients < HARNESS_MAX_CLIENTS, "too many clients");
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
+	ck_assert_msg(rcvbuf == 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF,
+	                                 &rcvbuf, sizeof rcvbuf) == 0,
+	    "SO_RCVBUF: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == -1) {
 		int error = errno;
 
@@ -880,7 +1059,30 @@ harness_connect(int port)
 	return fd;
 }
 
-/* Close a client from harness_connect. */
+/* A connection to the Unix socket path, closed at teardown if still
+ * open; -1 when nothing listens there (yet). */
+int
+harness_connect_unix(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	ck_assert_msg(strlen(path) < sizeof sun.sun_path,
+	    "socket path too long: %s", path);
+	ck_assert_msg(
+	    harness_nclients < HARNESS_MAX_CLIENTS, "too many clients");
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		close(fd);
+		return -1;
+	}
+	harness_clients[harness_nclients++] = fd;
+	return fd;
+}
+
+/* Close a client from harness_connect or harness_connect_unix. */
 void
 harness_close(int fd)
 {
@@ -928,6 +1130,25 @@ harness_send(int fd, const void *buf, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+}
+
+/* Write all of buf; no assertion, for client threads. */
+int
+harness_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? EPIPE : errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 /* Write a string. */
@@ -991,6 +1212,22 @@ harness_recv_all(int fd, char *buf, size_t cap, int timeout_ms, bool *eof)
 	return harness_recv(fd, buf, cap, NULL, 0, timeout_ms, eof);
 }
 
+/* A request and its whole response; the status code. */
+int
+harness_http(int port, const char *req, size_t len, char *resp, size_t cap)
+{
+	bool eof;
+	int fd = harness_connect(port), code = 0;
+
+	harness_send(fd, req, len);
+	harness_recv_all(fd, resp, cap, HARNESS_DEADLINE_MS, &eof);
+	harness_close(fd);
+	ck_assert_msg(eof, "no end of response: %s", resp);
+	ck_assert_msg(sscanf(resp, "HTTP/1.1 %d ", &code) == 1,
+	    "no status line: %s", resp);
+	return code;
+}
+
 void
 harness_serves(int port, int n)
 {
@@ -1041,6 +1278,45 @@ harness_stat(const char *reply, const char *name, char *val, size_t len)
 		p += klen;
 	}
 	return false;
+}
+
+void
+harness_put16(unsigned char *p, unsigned v)
+{
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+}
+
+void
+harness_put32(unsigned char *p, uint32_t v)
+{
+	harness_put16(p, v >> 16);
+	harness_put16(p + 2, v & 0xffff);
+}
+
+void
+harness_put64(unsigned char *p, uint64_t v)
+{
+	harness_put32(p, (uint32_t)(v >> 32));
+	harness_put32(p + 4, (uint32_t)v);
+}
+
+unsigned
+harness_get16(const unsigned char *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+uint32_t
+harness_get32(const unsigned char *p)
+{
+	return (uint32_t)harness_get16(p) << 16 | harness_get16(p + 2);
+}
+
+uint64_t
+harness_get64(const unsigned char *p)
+{
+	return (uint64_t)harness_get32(p) << 32 | harness_get32(p + 4);
 }
 
 /* The TCP port a server listens on, found through its socket inodes in

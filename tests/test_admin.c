@@ -16,29 +16,12 @@
 static struct harness_server srv;
 static char resp[RESP_MAX];
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* Send raw bytes on a connection of their own, the whole response in
  * resp; returns the status code. */
 static int
 http_raw(int port, const char *req, size_t len)
 {
-	bool eof;
-	int fd = harness_connect(port), code = 0;
-
-	harness_send(fd, req, len);
-	harness_recv_all(fd, resp, sizeof resp, HARNESS_DEADLINE_MS, &eof);
-	harness_close(fd);
-	ck_assert_msg(eof, "no end of response: %s", resp);
-	ck_assert_msg(sscanf(resp, "HTTP/1.1 %d ", &code) == 1,
-	    "no status line: %s", resp);
-	return code;
+	return harness_http(port, req, len, resp, sizeof resp);
 }
 
 /* One request; its response names the admin thread. */
@@ -248,8 +231,7 @@ START_TEST(test_metrics)
 	harness_close(fd);
 
 	if (!harness_which("promtool", promtool, sizeof promtool)) {
-		printf(
-		    "SKIP: promtool is not installed (Debian's prometheus)\n");
+		harness_skip("promtool is not installed (Debian's prometheus)");
 		return;
 	}
 	harness_path(path, sizeof path, "metrics.body");
@@ -360,6 +342,6 @@ main(void)
 
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "admin", .teardown = teardown, .timeout = 120},
+	        .name = "admin", .server = &srv, .timeout = 120},
 	    tests);
 }

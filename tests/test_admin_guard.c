@@ -30,14 +30,6 @@
 static struct harness_server srv;
 static char resp[RESP_MAX];
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* Start a server with these lines as its config file, with 2 workers. */
 static void
 start_with(const char *conf_text, const char *const extra[])
@@ -501,6 +493,6 @@ main(void)
 
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "admin_guard", .teardown = teardown, .timeout = 120},
+	        .name = "admin_guard", .server = &srv, .timeout = 120},
 	    tests);
 }

@@ -41,14 +41,6 @@ restart(const char *const args[])
 	harness_server_start(&srv, "srv2", 2, args);
 }
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 struct bad_case {
 	const char *name;
 	const char *req;
@@ -196,6 +188,22 @@ rss_kb(pid_t pid)
 	return kb;
 }
 
+/* Wait, asking on ctl, until a connection's replies stall (conn_write). */
+static void
+wait_conn_write(int ctl)
+{
+	static char conns[16384];
+
+	for (long long end = harness_now_ms() + HARNESS_DEADLINE_MS;;) {
+		harness_cmd(
+		    ctl, "stats conns\r\n", "END\r\n", conns, sizeof conns);
+		if (strstr(conns, ":state conn_write") != NULL)
+			return;
+		ck_assert_msg(harness_now_ms() < end, "never in conn_write");
+		harness_nap();
+	}
+}
+
 /* 100,000 pipelined gets of a 4 KiB value from a client that never reads:
  * the server's output for it stays bounded (it stops reading that client),
  * the write timeout closes it and says so in the log, and the memory comes
@@ -237,16 +245,7 @@ START_TEST(test_never_reads)
 		sent += (size_t)n;
 	}
 	/* Measure while the server holds the stalled replies. */
-	for (long long end = harness_now_ms() + HARNESS_DEADLINE_MS;;) {
-		static char conns[16384];
-
-		harness_cmd(
-		    ctl, "stats conns\r\n", "END\r\n", conns, sizeof conns);
-		if (strstr(conns, ":state conn_write") != NULL)
-			break;
-		ck_assert_msg(harness_now_ms() < end, "never in conn_write");
-		harness_nap();
-	}
+	wait_conn_write(ctl);
 	peak = rss_kb(srv.pid);
 	ck_assert_msg(harness_file_wait(srv.log,
 	                  "closed: its replies waited 2 s for the client to "
@@ -341,14 +340,7 @@ START_TEST(test_metadump_slow_reader)
 		for (size_t i = 0; i < n; i++)
 			lines += buf[i] == '\n';
 	}
-	for (long long end = harness_now_ms() + HARNESS_DEADLINE_MS;;) {
-		harness_cmd(
-		    ctl, "stats conns\r\n", "END\r\n", conns, sizeof conns);
-		if (strstr(conns, ":state conn_write") != NULL)
-			break;
-		ck_assert_msg(harness_now_ms() < end, "never in conn_write");
-		harness_nap();
-	}
+	wait_conn_write(ctl);
 	peak = rss_kb(srv.pid);
 	other = harness_connect(srv.port);
 	harness_cmd(
@@ -600,7 +592,7 @@ main(void)
 
 	return harness_run_suite(&(struct harness_suite){.name = "badinput",
 	                             .setup = setup,
-	                             .teardown = teardown,
+	                             .server = &srv,
 	                             .timeout = 120},
 	    tests);
 }

@@ -11,14 +11,10 @@
  * Each case's packets are followed by a NOOP whose reply ends the case,
  * unless the case closes the connection, read then to its end. */
 #include <check.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "harness.h"
 
@@ -160,108 +156,7 @@ static const struct bcase cases[] = {
     {"bad_magic_after_binary", {{0x0a}, {0x0a, .magic = 0x81}}, true},
 };
 
-/* A server under test: threadlined over TCP, memcached over a Unix
- * socket. */
-struct peer {
-	const char *name;
-	int port;
-	char sock[HARNESS_PATH_MAX];
-};
-
 static struct harness_server tl;
-static struct peer peers[2];
-static int npeers;
-
-static int
-peer_connect(const struct peer *p)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (p->port != 0)
-		return harness_connect(p->port);
-	ck_assert(strlen(p->sock) < sizeof sun.sun_path);
-	strcpy(sun.sun_path, p->sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void
-peer_close(const struct peer *p, int fd)
-{
-	if (p->port != 0)
-		harness_close(fd);
-	else
-		close(fd);
-}
-
-/* Start memcached, if installed, on a Unix socket in the test's dir. */
-static bool
-memcached_start(struct peer *p)
-{
-	const char *args[] = {"-s", NULL, "-U", "0", "-t", "2", "-m", "64",
-	    getuid() == 0 ? "-u" : NULL, "root", NULL};
-	char bin[HARNESS_PATH_MAX];
-	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
-	int fd;
-
-	if (!harness_which("memcached", bin, sizeof bin)) {
-		printf("SKIP: memcached is not installed; the binary catalogue "
-		       "is checked against threadlined only\n");
-		return false;
-	}
-	p->name = "memcached";
-	p->port = 0;
-	harness_path(p->sock, sizeof p->sock, "mc.sock");
-	args[1] = p->sock;
-	harness_spawn_prog(bin, "memcached", args);
-	while ((fd = peer_connect(p)) == -1) {
-		ck_assert_msg(harness_now_ms() < deadline,
-		    "memcached did not listen on %s", p->sock);
-		harness_nap();
-	}
-	close(fd);
-	return true;
-}
-
-static void
-put16(unsigned char *p, unsigned v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-}
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
 
 /* One request packet into buf; its length. */
 static size_t
@@ -274,11 +169,12 @@ pkt_build(unsigned char *buf, uint8_t op, const char *key, const char *ext,
 	memset(buf, 0, 24);
 	buf[0] = magic ? (unsigned char)magic : 0x80;
 	buf[1] = op;
-	put16(buf + 2, (unsigned)nk);
+	harness_put16(buf + 2, (unsigned)nk);
 	buf[4] = extlen;
-	put32(buf + 8, (uint32_t)((long)(extlen + nk + nv) + body_extra));
-	put32(buf + 12, opaque);
-	put64(buf + 16, cas);
+	harness_put32(
+	    buf + 8, (uint32_t)((long)(extlen + nk + nv) + body_extra));
+	harness_put32(buf + 12, opaque);
+	harness_put64(buf + 16, cas);
 	if (ext != NULL)
 		memcpy(buf + 24, ext, extlen);
 	if (key != NULL)
@@ -301,7 +197,7 @@ pkt_read(int fd, unsigned char *buf, size_t cap, const char *who)
 		return 0;
 	ck_assert_msg(n == 24, "%s: a header of %zu bytes%s", who, n,
 	    eof ? " then EOF" : " (timed out)");
-	body = get32(buf + 8);
+	body = harness_get32(buf + 8);
 	ck_assert_msg(24 + body <= cap, "%s: body of %zu", who, body);
 	if (body > 0) {
 		n = harness_recv(fd, (char *)buf + 24, cap - 24, NULL, body,
@@ -320,7 +216,7 @@ cas_now(int fd, const char *key, const char *who)
 	harness_send(
 	    fd, req, pkt_build(req, 0x0c, key, NULL, 0, NULL, 0, 0, 7, 0));
 	ck_assert(pkt_read(fd, res, sizeof res, who) > 0);
-	return get64(res + 16);
+	return harness_get64(res + 16);
 }
 
 /* Append packet p to out, normalised (see the file comment). */
@@ -329,8 +225,8 @@ pkt_normalise(unsigned char *p, size_t len, char *out, size_t cap)
 {
 	size_t keylen = (size_t)p[2] << 8 | p[3];
 
-	if (get64(p + 16) != 0)
-		put64(p + 16, 1);
+	if (harness_get64(p + 16) != 0)
+		harness_put64(p + 16, 1);
 	if (p[1] == 0x0b && p[7] == 0) /* VERSION's body */
 		return (size_t)snprintf(out, cap, "[version packet]\n");
 	if (p[1] == 0x10 && keylen > 0 && p[7] == 0) /* a stat: left out */
@@ -343,10 +239,11 @@ pkt_normalise(unsigned char *p, size_t len, char *out, size_t cap)
 
 /* Run case c on a new connection to peer; the normalised reply in out. */
 static size_t
-run_case(const struct peer *peer, const struct bcase *c, char *out, size_t cap)
+run_case(const struct harness_peer *peer, const struct bcase *c, char *out,
+    size_t cap)
 {
 	static unsigned char req[REPLY_MAX], res[REPLY_MAX];
-	int fd = peer_connect(peer);
+	int fd = harness_peer_connect(peer);
 	size_t n = 0, len = 0, got;
 
 	ck_assert_int_ne(fd, -1);
@@ -377,11 +274,12 @@ run_case(const struct peer *peer, const struct bcase *c, char *out, size_t cap)
 			len += (size_t)snprintf(out + len, cap - len, "[EOF]");
 			break;
 		}
-		if (!c->closes && res[1] == 0x0a && get32(res + 12) == SENTINEL)
+		if (!c->closes && res[1] == 0x0a &&
+		    harness_get32(res + 12) == SENTINEL)
 			break;
 		len += pkt_normalise(res, got, out + len, cap - len);
 	}
-	peer_close(peer, fd);
+	harness_close(fd);
 	return len;
 }
 
@@ -390,17 +288,6 @@ setup(void)
 {
 	harness_test_setup();
 	harness_server_start(&tl, "tl", 2, NULL);
-	peers[0] = (struct peer){.name = "threadlined", .port = tl.port};
-	npeers = 1;
-	if (memcached_start(&peers[1]))
-		npeers = 2;
-}
-
-static void
-teardown(void)
-{
-	ck_assert_int_eq(harness_server_stop(&tl), 0);
-	harness_test_teardown();
 }
 
 /* Bytes as hex, for a failure's message. */
@@ -419,7 +306,10 @@ hex(const char *p, size_t n, char *out, size_t cap)
 START_TEST(test_catalogue)
 {
 	static char got[2][REPLY_MAX], hg[2][8192];
+	struct harness_peer peers[2];
+	struct harness_memcached mc;
 	size_t len[2];
+	int npeers = harness_peers(peers, &tl, &mc);
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		for (int p = 0; p < npeers; p++)
@@ -524,8 +414,8 @@ START_TEST(test_too_large)
 	                  memcmp(res + 24, "Too large.", 10) == 0,
 	    "set of 2 MB");
 	n = pkt_read(fd, res, sizeof res, "noop");
-	ck_assert_msg(
-	    n == 24 && res[1] == 0x0a && get32(res + 12) == 6, "noop after");
+	ck_assert_msg(n == 24 && res[1] == 0x0a && harness_get32(res + 12) == 6,
+	    "noop after");
 	harness_close(fd);
 }
 END_TEST
@@ -576,7 +466,7 @@ main(void)
 
 	return harness_run_suite(&(struct harness_suite){.name = "binary",
 	                             .setup = setup,
-	                             .teardown = teardown,
+	                             .server = &tl,
 	                             .timeout = 120},
 	    tests);
 }

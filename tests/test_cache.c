@@ -1,6 +1,7 @@
 /* The store without sockets: operations, memory limit and eviction order,
  * references outliving removal, expiry and flush, and the maint pass. */
 #include <check.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -10,18 +11,26 @@
 
 #include "cache.h"
 #include "counter.h"
+#include "unit.h"
 
 static struct cache_stats st;
 
 static void
-setup_sized(size_t limit, bool no_evict)
+setup_temporary(size_t limit, bool no_evict, int temporary_ttl)
 {
 	memset(&st, 0, sizeof st);
 	ck_assert_int_eq(cache_init(&(struct cache_config){.limit = limit,
 	                     .item_max = 1024 * 1024,
 	                     .no_evict = no_evict,
+	                     .temporary_ttl = temporary_ttl,
 	                     .nshards = 4}),
 	    0);
+}
+
+static void
+setup_sized(size_t limit, bool no_evict)
+{
+	setup_temporary(limit, no_evict, 0);
 }
 
 static void
@@ -427,6 +436,44 @@ START_TEST(test_lru_eviction)
 }
 END_TEST
 
+/* Store key with a TTL of ttl seconds and a value of n bytes. */
+static void
+put_ttl(const char *key, long long ttl, size_t n)
+{
+	enum cache_result res;
+	struct item *it = cache_alloc(
+	    key, strlen(key), 0, cache_exptime(ttl, cache_now()), n, &res, &st);
+
+	ck_assert_ptr_nonnull(it);
+	memset(item_value(it), 'v', n);
+	ck_assert_int_eq(cache_store(it, CACHE_SET, 0, &st), CACHE_STORED);
+}
+
+/* With temporary_ttl (memcached's -o temporary_ttl=N), an item that
+ * expires within N seconds is never evicted, even unread while the cache
+ * fills with longer-lived ones (memcached's t/lru-maintainer.t canary);
+ * without it, that item goes first. */
+START_TEST(test_temporary_ttl)
+{
+	char key[32];
+
+	for (int ttl = 61; ttl >= 0; ttl -= 61) {
+		teardown();
+		setup_temporary(256 * 1024, false, ttl);
+		put_ttl("canary", 30, 1000);
+		for (int n = 0; n < 1000; n++) {
+			snprintf(key, sizeof key, "key:%d", n);
+			put_ttl(key, 3600, 1000);
+		}
+		ck_assert_uint_gt(stat_get(&st.evictions), 0);
+		if (ttl > 0)
+			ck_assert_ptr_nonnull(value_of("canary"));
+		else
+			ck_assert_ptr_null(value_of("canary"));
+	}
+}
+END_TEST
+
 /* A class counter summed over every class. */
 static uint64_t
 classes_sum(size_t offset)
@@ -784,6 +831,165 @@ START_TEST(test_reassign_busy)
 }
 END_TEST
 
+/* A size shift within a small limit: OLD_N values of 11,000 bytes fill
+ * it, then NEW_N values of NEW_LEN bytes come in a burst. */
+#define SHIFT_LIMIT (16u << 20)
+#define OLD_N       1400
+#define OLD_LEN     11000
+
+/* The value of key PREFIXi: its own bytes, so a moved item that lands
+ * on another's chunk shows. */
+static void
+shift_value(char *v, const char *prefix, int i, size_t len)
+{
+	for (size_t j = 0; j < len; j++)
+		v[j] = (char)('a' + (prefix[0] + i * 7 + (int)j) % 26);
+}
+
+static void
+shift_put(const char *prefix, int i, size_t len)
+{
+	char key[32];
+	enum cache_result res;
+	struct item *it;
+
+	snprintf(key, sizeof key, "%s%d", prefix, i);
+	it = cache_alloc(key, strlen(key), 0, 0, len, &res, &st);
+	ck_assert_ptr_nonnull(it);
+	shift_value(item_value(it), prefix, i, len);
+	ck_assert_int_eq(cache_store(it, CACHE_SET, 0, &st), CACHE_STORED);
+}
+
+/* 1 when PREFIXi holds its value, 0 when it is missing; a wrong value
+ * fails the test. */
+static int
+shift_has(const char *prefix, int i, size_t len)
+{
+	char key[32], *v = malloc(len);
+	struct item *it;
+
+	snprintf(key, sizeof key, "%s%d", prefix, i);
+	if ((it = cache_get(key, strlen(key), false, 0, &st)) == NULL) {
+		free(v);
+		return 0;
+	}
+	shift_value(v, prefix, i, len);
+	ck_assert_uint_eq(it->nbytes, len);
+	ck_assert_msg(
+	    memcmp(item_value(it), v, len) == 0, "%s: wrong value", key);
+	cache_release(it);
+	free(v);
+	return 1;
+}
+
+/* Wait (5 s at most) until no store took a chunk of key's class for
+ * long enough for rebalancing to call it idle. */
+static void
+shift_wait_idle(const char *key)
+{
+	struct cache_debug d;
+
+	ck_assert(cache_debug(key, strlen(key), &d, &st));
+	for (int i = 0; i < 500 && !cache_class_idle((int)d.cls); i++)
+		nanosleep(
+		    &(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	ck_assert(cache_class_idle((int)d.cls));
+}
+
+/* The old size fills the limit; every second one is deleted. */
+static void
+shift_fill_old(bool delete_half)
+{
+	teardown();
+	setup_sized(SHIFT_LIMIT, false);
+	for (int i = 0; i < OLD_N; i++)
+		shift_put("old", i, OLD_LEN);
+	ck_assert_uint_eq(stat_get(&st.evictions), 0);
+	for (int i = 0; delete_half && i < OLD_N; i += 2) {
+		char key[32];
+
+		snprintf(key, sizeof key, "old%d", i);
+		ck_assert_int_eq(cache_delete(key, strlen(key), &st), CACHE_OK);
+	}
+}
+
+/* slabs-reassign2.t's shift: half the old size deleted, a burst of 7,000
+ * bytes takes the pages the old size's free chunks can empty, its items
+ * moved into them; nothing is evicted, every value stays right. */
+START_TEST(test_shift_compacts)
+{
+	int n = 0;
+
+	shift_fill_old(true);
+	for (int i = 0; i < 600; i++)
+		shift_put("new", i, 7000);
+	for (int i = 0; i < 600; i++)
+		n += shift_has("new", i, 7000);
+	ck_assert_int_eq(n, 600);
+	ck_assert_uint_eq(stat_get(&st.evictions), 0);
+	for (int i = 1; i < OLD_N; i += 2)
+		ck_assert_int_eq(shift_has("old", i, OLD_LEN), 1);
+	ck_assert_uint_gt(cache_reassign_rescued(), 0);
+}
+END_TEST
+
+/* The old size read once and idle, then a burst of OLD_N values of
+ * 3,000 bytes; how many of each are held after. */
+static void
+shift_burst(bool rebalance, int *held_new, int *held_old)
+{
+	shift_fill_old(false);
+	cache_rebalance_enable(rebalance);
+	for (int i = 0; i < OLD_N; i++)
+		ck_assert_int_eq(shift_has("old", i, OLD_LEN), 1);
+	shift_wait_idle("old0");
+	for (int i = 0; i < OLD_N; i++)
+		shift_put("new", i, 3000);
+	*held_new = *held_old = 0;
+	for (int i = 0; i < OLD_N; i++) {
+		*held_new += shift_has("new", i, 3000);
+		*held_old += shift_has("old", i, OLD_LEN);
+	}
+}
+
+/* slabs-reassign-chunked.t's shift: the burst takes the idle size's
+ * pages once their items went unread for a turn of its hand, and keeps
+ * its values; the old size keeps what the new one does not need. With
+ * rebalancing off (slabs automove 0) the burst evicts its own instead. */
+START_TEST(test_shift_takes_idle)
+{
+	int held_new, held_old;
+
+	shift_burst(false, &held_new, &held_old);
+	ck_assert_int_lt(held_new, OLD_N / 2);
+	shift_burst(true, &held_new, &held_old);
+	ck_assert_int_ge(held_new, OLD_N * 9 / 10);
+	ck_assert_int_gt(held_old, OLD_N / 3);
+	ck_assert_uint_gt(cache_reassign_evicted(), 0);
+}
+END_TEST
+
+/* An idle class with over two pages' worth of free chunks gives pages
+ * to the global pool at a tick, its items moved; classes growing take
+ * them back. */
+START_TEST(test_shift_pool)
+{
+	unsigned pool;
+
+	shift_fill_old(true);
+	shift_wait_idle("old1");
+	pool = cache_rebalance_tick(&st);
+	ck_assert_uint_ge(pool, 4);
+	ck_assert_uint_eq(cache_pool_pages(), pool);
+	for (int i = 1; i < OLD_N; i += 2)
+		ck_assert_int_eq(shift_has("old", i, OLD_LEN), 1);
+	for (int i = 0; i < 1000; i++)
+		shift_put("new", i, 7000);
+	ck_assert_uint_eq(cache_pool_pages(), 0);
+	ck_assert_uint_eq(stat_get(&st.evictions), 0);
+}
+END_TEST
+
 /* cache_crawl reclaims the dead items of the classes asked for alone. */
 /* A store over its key's flushed item counts it reclaimed, as memcached's
  * t/issue_183.t reads with its crawler off. */
@@ -801,21 +1007,29 @@ START_TEST(test_store_reclaims_dead)
 }
 END_TEST
 
+/* cache_crawl reclaims the dead items of the classes asked for alone,
+ * and looks at no more of a class than its bound (memcached's lru_crawler
+ * tocrawl). */
 START_TEST(test_crawl_classes)
 {
 	unsigned big = fill_class("big", 10, 1000),
 	         small = fill_class("small", 10, 10);
-	bool want[256] = {false};
+	unsigned left[256] = {0};
 	size_t checked;
 
 	cache_flush_all(0);
-	want[small] = true;
+	left[small] = 3;
 	ck_assert_uint_eq(
-	    cache_crawl(want, 0, cache_shard_count(), &checked, &st), 10);
-	ck_assert_uint_eq(checked, 10);
-	want[big] = true;
+	    cache_crawl(left, 0, cache_shard_count(), &checked, &st), 3);
+	ck_assert_uint_eq(checked, 3);
+	ck_assert_uint_eq(left[small], 0);
+	left[small] = UINT_MAX;
 	ck_assert_uint_eq(
-	    cache_crawl(want, 0, cache_shard_count(), NULL, &st), 10);
+	    cache_crawl(left, 0, cache_shard_count(), &checked, &st), 7);
+	ck_assert_uint_eq(checked, 7);
+	left[big] = UINT_MAX;
+	ck_assert_uint_eq(
+	    cache_crawl(left, 0, cache_shard_count(), NULL, &st), 10);
 }
 END_TEST
 
@@ -838,44 +1052,23 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("cache");
-	TCase *tc = tcase_create("cache");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_store_ops, test_temporary_ttl,
+	    test_reassign_moves_page, test_reassign_busy, test_shift_compacts,
+	    test_shift_takes_idle, test_shift_pool, test_crawl_classes,
+	    test_store_reclaims_dead, test_cas_unique_and_rising,
+	    test_reference_outlives_delete, test_arith, test_exptime_rules,
+	    test_expired_is_gone, test_flush_all,
+	    test_flushed_counted_everywhere, test_expired_counted_everywhere,
+	    test_reclaim_after_flush_waits, test_flush_takes_a_cas,
+	    test_flush_before_start, test_flush_second, test_lru_eviction,
+	    test_checked_and_reflocked, test_no_evict, test_too_large,
+	    test_large_flood_keeps_small, test_small_limit_every_size,
+	    test_expired_in_chain, test_overwrite_reuses_chunk,
+	    test_replace_keeps_chain, test_concurrent, NULL};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_store_ops);
-	tcase_add_test(tc, test_reassign_moves_page);
-	tcase_add_test(tc, test_reassign_busy);
-	tcase_add_test(tc, test_crawl_classes);
-	tcase_add_test(tc, test_store_reclaims_dead);
-	tcase_add_test(tc, test_cas_unique_and_rising);
-	tcase_add_test(tc, test_reference_outlives_delete);
-	tcase_add_test(tc, test_arith);
-	tcase_add_test(tc, test_exptime_rules);
-	tcase_add_test(tc, test_expired_is_gone);
-	tcase_add_test(tc, test_flush_all);
-	tcase_add_test(tc, test_flushed_counted_everywhere);
-	tcase_add_test(tc, test_expired_counted_everywhere);
-	tcase_add_test(tc, test_reclaim_after_flush_waits);
-	tcase_add_test(tc, test_flush_takes_a_cas);
-	tcase_add_test(tc, test_flush_before_start);
-	tcase_add_test(tc, test_flush_second);
-	tcase_add_test(tc, test_lru_eviction);
-	tcase_add_test(tc, test_checked_and_reflocked);
-	tcase_add_test(tc, test_no_evict);
-	tcase_add_test(tc, test_too_large);
-	tcase_add_test(tc, test_large_flood_keeps_small);
-	tcase_add_test(tc, test_small_limit_every_size);
-	tcase_add_test(tc, test_expired_in_chain);
-	tcase_add_test(tc, test_overwrite_reuses_chunk);
-	tcase_add_test(tc, test_replace_keeps_chain);
-	tcase_add_test(tc, test_concurrent);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(&(struct unit_suite){.name = "cache",
+	                    .setup = setup,
+	                    .teardown = teardown,
+	                    .timeout = 60},
+	    tests);
 }

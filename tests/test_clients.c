@@ -33,14 +33,6 @@ setup(void)
 	harness_server_start(&srv, "srv", WORKERS, args);
 }
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* Run a tool (a name looked up on PATH, or a path) to completion as tag;
  * its exit code, its stdout in *out, and stdout and stderr together in
  * *all for failure messages. */
@@ -199,19 +191,11 @@ client_fail(struct client *c, const char *fmt, const char *detail)
 static bool
 send_all(struct client *c, const char *buf, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	int error = harness_write_all(c->fd, buf, len);
 
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			client_fail(c, "send: %s", strerror(errno));
-			return false;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
+	if (error != 0)
+		client_fail(c, "send: %s", strerror(error));
+	return error == 0;
 }
 
 /* Make at least want bytes available; the socket has a receive timeout. */
@@ -473,7 +457,7 @@ main(void)
 
 	return harness_run_suite(&(struct harness_suite){.name = "clients",
 	                             .setup = setup,
-	                             .teardown = teardown,
+	                             .server = &srv,
 	                             .timeout = 300},
 	    tests);
 }

@@ -284,7 +284,8 @@ START_TEST(test_refused)
 }
 END_TEST
 
-/* -A: a client's shutdown stops the server, exit 0. */
+/* -A: a client's shutdown stops the server, exit 0; "shutdown graceful"
+ * is memcached's other mode, any other word memcached's error. */
 START_TEST(test_shutdown_enabled)
 {
 	const char *args[] = {"-A", NULL};
@@ -295,7 +296,11 @@ START_TEST(test_shutdown_enabled)
 
 	test_start(&srv, args, NULL);
 	fd = harness_connect(srv.port);
-	harness_sends(fd, "shutdown\r\n");
+	harness_cmd(fd, "shutdown foo\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "CLIENT_ERROR invalid shutdown mode\r\n");
+	harness_cmd(fd, "shutdown graceful now\r\n", "\r\n", buf, sizeof buf);
+	ck_assert_str_eq(buf, "CLIENT_ERROR invalid shutdown mode\r\n");
+	harness_sends(fd, "shutdown graceful\r\n");
 	harness_recv_all(fd, buf, sizeof buf, HARNESS_DEADLINE_MS, &eof);
 	ck_assert(eof);
 	ck_assert_int_eq(harness_wait(srv.pid, HARNESS_DEADLINE_MS), 0);
@@ -333,6 +338,35 @@ START_TEST(test_disabled_commands)
 END_TEST
 
 /* -s FILE -a 0770: a UNIX socket of that mode, and no TCP listener. */
+/* "stats conns" words a unix socket as memcached: the listener and each
+ * connection's listen_addr unix:PATH, a client (which has no address)
+ * ?:<AF 0>; a connection whose value is still to come is in conn_nread. */
+static void
+test_unix_conns(int fd, const struct sockaddr_un *sun, const char *path)
+{
+	char buf[BUFSZ], want[HARNESS_PATH_MAX + 32];
+	int mid = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_eq(
+	    connect(mid, (const struct sockaddr *)sun, sizeof *sun), 0);
+	harness_sends(mid, "set foo 0 0 6\r\n");
+	for (long long end = harness_now_ms() + HARNESS_DEADLINE_MS;;) {
+		harness_cmd(fd, "stats conns\r\n", "END\r\n", buf, sizeof buf);
+		if (strstr(buf, ":state conn_nread\r\n"))
+			break;
+		ck_assert_msg(harness_now_ms() < end,
+		    "no connection in conn_nread: %s", buf);
+		harness_nap();
+	}
+	snprintf(want, sizeof want, ":addr unix:%s\r\n", path);
+	ck_assert_uint_eq(harness_count(buf, want), 1);
+	snprintf(want, sizeof want, ":listen_addr unix:%s\r\n", path);
+	ck_assert_uint_eq(harness_count(buf, want), 2);
+	ck_assert_uint_eq(harness_count(buf, ":addr ?:<AF 0>\r\n"), 2);
+	ck_assert_uint_eq(harness_count(buf, ":addr tcp:"), 0);
+	close(mid);
+}
+
 START_TEST(test_unix_socket)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -361,6 +395,7 @@ START_TEST(test_unix_socket)
 	ck_assert_msg(connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0,
 	    "connect %s: %s", sock, strerror(errno));
 	test_version_set_get(fd);
+	test_unix_conns(fd, &sun, sock);
 	close(fd);
 	ck_assert_int_eq(kill(pid, SIGTERM), 0);
 	ck_assert_int_eq(harness_wait(pid, HARNESS_DEADLINE_MS), 0);

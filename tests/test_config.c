@@ -10,6 +10,7 @@
 #include "log.h"
 #include "logger.h"
 #include "settings.h"
+#include "unit.h"
 
 static char path[64];
 
@@ -602,36 +603,16 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_defaults, test_table, test_role_level_keys,
+	    test_file_values, test_file_unknown_key, test_file_bad_values,
+	    test_file_syntax_and_section, test_file_role_levels,
+	    test_file_missing, test_args_override_file, test_args_every_option,
+	    test_args_errors, test_args_memcached, test_args_memcached_refused,
+	    test_docs_current, test_shipped_config, test_args_verbose,
+	    test_file_duplicate_key, test_validate_item_size, test_split_listen,
+	    NULL};
 
-	tcase_add_checked_fixture(tc, NULL, teardown);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_table);
-	tcase_add_test(tc, test_role_level_keys);
-	tcase_add_test(tc, test_file_values);
-	tcase_add_test(tc, test_file_unknown_key);
-	tcase_add_test(tc, test_file_bad_values);
-	tcase_add_test(tc, test_file_syntax_and_section);
-	tcase_add_test(tc, test_file_role_levels);
-	tcase_add_test(tc, test_file_missing);
-	tcase_add_test(tc, test_args_override_file);
-	tcase_add_test(tc, test_args_every_option);
-	tcase_add_test(tc, test_args_errors);
-	tcase_add_test(tc, test_args_memcached);
-	tcase_add_test(tc, test_args_memcached_refused);
-	tcase_add_test(tc, test_docs_current);
-	tcase_add_test(tc, test_shipped_config);
-	tcase_add_test(tc, test_args_verbose);
-	tcase_add_test(tc, test_file_duplicate_key);
-	tcase_add_test(tc, test_validate_item_size);
-	tcase_add_test(tc, test_split_listen);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(
+	    &(struct unit_suite){.name = "config", .teardown = teardown},
+	    tests);
 }

@@ -18,14 +18,6 @@
 static struct harness_server srv;
 static char resp[RESP_MAX];
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* Send GET path on a new connection, kept open; its socket. */
 static int
 get(int port, const char *path)
@@ -44,19 +36,11 @@ static int
 get_all(int port, const char *path)
 {
 	char req[512];
-	bool eof;
-	int fd = harness_connect(port), code = 0;
-
-	snprintf(req, sizeof req,
+	int n = snprintf(req, sizeof req,
 	    "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
 	    path);
-	harness_sends(fd, req);
-	harness_recv_all(fd, resp, sizeof resp, HARNESS_DEADLINE_MS, &eof);
-	harness_close(fd);
-	ck_assert_msg(eof, "no end of response: %s", resp);
-	ck_assert_msg(sscanf(resp, "HTTP/1.1 %d ", &code) == 1,
-	    "no status line: %s", resp);
-	return code;
+
+	return harness_http(port, req, (size_t)n, resp, sizeof resp);
 }
 
 /* Open and close connections to the cache until the stream on fd has a
@@ -235,7 +219,7 @@ START_TEST(test_in_chromium)
 	int port, code;
 
 	if (!harness_which("chromium", chromium, sizeof chromium)) {
-		printf("SKIP: chromium is not installed\n");
+		harness_skip("chromium is not installed");
 		return;
 	}
 	ck_assert_ptr_nonnull(dir);
@@ -282,6 +266,6 @@ main(void)
 
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "dashboard", .teardown = teardown, .timeout = 120},
+	        .name = "dashboard", .server = &srv, .timeout = 120},
 	    tests);
 }

@@ -23,14 +23,12 @@
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -76,70 +74,21 @@ chance(unsigned pct)
 
 /* One server: threadlined over TCP, memcached over a Unix socket. */
 struct peer {
-	const char *name;
-	int port;
-	char sock[HARNESS_PATH_MAX];
-	pid_t pid;
+	struct harness_peer srv;
 	int text, bin; /* connections, -1 when closed */
 	uint64_t cas[CAS_SEEN];
 	size_t ncas;
 };
 
 static struct peer peers[2];
-static char mc_bin[HARNESS_PATH_MAX];
-
-static int
-peer_connect(const struct peer *p)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (p->port != 0)
-		return harness_connect(p->port);
-	ck_assert(strlen(p->sock) < sizeof sun.sun_path);
-	strcpy(sun.sun_path, p->sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 static void
-peer_close(struct peer *p, int *fd)
+peer_close(int *fd)
 {
 	if (*fd == -1)
 		return;
-	if (p->port != 0)
-		harness_close(*fd);
-	else
-		close(*fd);
+	harness_close(*fd);
 	*fd = -1;
-}
-
-static void
-memcached_start(struct peer *p, uint64_t seed)
-{
-	const char *args[] = {"-s", NULL, "-U", "0", "-t", "2", "-m", "64",
-	    getuid() == 0 ? "-u" : NULL, "root", NULL};
-	char name[64];
-	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
-	int fd;
-
-	p->name = "memcached";
-	p->port = 0;
-	snprintf(name, sizeof name, "mc%llu.sock", (unsigned long long)seed);
-	harness_path(p->sock, sizeof p->sock, name);
-	args[1] = p->sock;
-	p->pid = harness_spawn_prog(mc_bin, "memcached", args);
-	while ((fd = peer_connect(p)) == -1) {
-		ck_assert_msg(harness_now_ms() < deadline,
-		    "memcached did not listen on %s", p->sock);
-		harness_nap();
-	}
-	close(fd);
 }
 
 /* Escape bytes for a message. */
@@ -490,35 +439,6 @@ gen_bad(struct req *r)
 	add(r, "%s", s);
 }
 
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 static uint32_t
 pick_bexp(void)
 {
@@ -549,8 +469,9 @@ gen_binary(struct req *r)
 		break;
 	case 1:
 		r->op = stores[rnd(6)];
-		put32(r->ext, (uint32_t)strtoul(pick_flags(), NULL, 10));
-		put32(r->ext + 4, pick_bexp());
+		harness_put32(
+		    r->ext, (uint32_t)strtoul(pick_flags(), NULL, 10));
+		harness_put32(r->ext + 4, pick_bexp());
 		r->extlen = 8;
 		pick_value(r->val, sizeof r->val);
 		if (chance(25))
@@ -563,9 +484,10 @@ gen_binary(struct req *r)
 		break;
 	case 3:
 		r->op = arith[rnd(4)];
-		put64(r->ext, deltas[rnd(5)]);
-		put64(r->ext + 8, inits[rnd(3)]);
-		put32(r->ext + 16, chance(30) ? 0xffffffffu : pick_bexp());
+		harness_put64(r->ext, deltas[rnd(5)]);
+		harness_put64(r->ext + 8, inits[rnd(3)]);
+		harness_put32(
+		    r->ext + 16, chance(30) ? 0xffffffffu : pick_bexp());
 		r->extlen = 20;
 		if (chance(15))
 			r->cas = pick_cas();
@@ -578,12 +500,12 @@ gen_binary(struct req *r)
 		break;
 	case 5:
 		r->op = 0x1c;
-		put32(r->ext, pick_bexp());
+		harness_put32(r->ext, pick_bexp());
 		r->extlen = 4;
 		break;
 	case 6:
 		r->op = gats[rnd(4)];
-		put32(r->ext, pick_bexp());
+		harness_put32(r->ext, pick_bexp());
 		r->extlen = 4;
 		break;
 	default:
@@ -651,9 +573,9 @@ req_bytes(const struct req *r, const struct peer *p, char *out, size_t cap)
 		b[2] = (unsigned char)(nk >> 8);
 		b[3] = (unsigned char)nk;
 		b[4] = r->extlen;
-		put32(b + 8, (uint32_t)(r->extlen + nk + nv));
-		put32(b + 12, 0x100u);
-		put64(b + 16, r->cas == -2 ? 0 : cas_value(p, r->cas));
+		harness_put32(b + 8, (uint32_t)(r->extlen + nk + nv));
+		harness_put32(b + 12, 0x100u);
+		harness_put64(b + 16, r->cas == -2 ? 0 : cas_value(p, r->cas));
 		memcpy(b + 24, r->ext, r->extlen);
 		memcpy(b + 24 + r->extlen, r->key, nk);
 		memcpy(b + 24 + r->extlen + nk, r->val, nv);
@@ -696,9 +618,10 @@ bin_fenced(const unsigned char *buf, size_t len)
 	size_t at = 0;
 
 	while (at + 24 <= len) {
-		size_t body = get32(buf + at + 8);
+		size_t body = harness_get32(buf + at + 8);
 
-		if (buf[at + 1] == 0x0a && get32(buf + at + 12) == SENTINEL)
+		if (buf[at + 1] == 0x0a &&
+		    harness_get32(buf + at + 12) == SENTINEL)
 			return true;
 		at += 24 + body;
 	}
@@ -882,8 +805,9 @@ norm_bin(struct peer *p, unsigned char *in, size_t len, char *out, size_t cap)
 	size_t w = 0, at = 0;
 
 	while (at + 24 <= len && w + 128 < cap) {
-		size_t body = get32(in + at + 8), n = 24 + body, body0 = body;
-		uint64_t cas = get64(in + at + 16);
+		size_t body = harness_get32(in + at + 8), n = 24 + body,
+		       body0 = body;
+		uint64_t cas = harness_get64(in + at + 16);
 
 		if (at + n > len)
 			n = len - at;
@@ -894,7 +818,7 @@ norm_bin(struct peer *p, unsigned char *in, size_t len, char *out, size_t cap)
 		else
 			w += (size_t)snprintf(
 			    out + w, cap - w, "#%zu] ", cas_index(p, cas));
-		put64(in + at + 16, 0);
+		harness_put64(in + at + 16, 0);
 		if (in[at + 6] == 0 && in[at + 7] == 0 &&
 		    at + n == at + 24 + body) {
 			size_t skip = 24 + in[at + 4] +
@@ -904,7 +828,7 @@ norm_bin(struct peer *p, unsigned char *in, size_t len, char *out, size_t cap)
 				size_t t =
 				    unpadded((char *)in + at + skip, n - skip);
 
-				put32(in + at + 8,
+				harness_put32(in + at + 8,
 				    (uint32_t)(body - (n - skip - t)));
 				n = skip + t;
 				body = n - 24;
@@ -930,9 +854,9 @@ reconnect(struct peer *p, bool binary)
 {
 	int *fd = binary ? &p->bin : &p->text;
 
-	peer_close(p, fd);
-	*fd = peer_connect(p);
-	ck_assert_msg(*fd != -1, "%s: cannot connect", p->name);
+	peer_close(fd);
+	*fd = harness_peer_connect(&p->srv);
+	ck_assert_msg(*fd != -1, "%s: cannot connect", p->srv.name);
 }
 
 /* Is line a (memcached's) and b (ours) the minus scan's mark: memcached
@@ -1011,7 +935,7 @@ run_batch(
 			memset(f, 0, 24);
 			f[0] = 0x80;
 			f[1] = 0x0a;
-			put32(f + 12, SENTINEL);
+			harness_put32(f + 12, SENTINEL);
 			w += 24;
 		} else {
 			memcpy(sent[s] + w, "mn\r\n", 4);
@@ -1021,7 +945,7 @@ run_batch(
 			eof[s] = true;
 			late[s] = false;
 			strcpy(norm[s], "[send failed]");
-			peer_close(p, fd);
+			peer_close(fd);
 			continue;
 		}
 		got = read_reply(
@@ -1036,7 +960,7 @@ run_batch(
 		if (late[s])
 			strcat(norm[s], "[no fence]");
 		if (eof[s] || late[s])
-			peer_close(p, fd);
+			peer_close(fd);
 	}
 	(void)closes;
 	if (getenv("TL_DIFF_TRACE") != NULL) {
@@ -1088,23 +1012,31 @@ env_num(const char *name, unsigned dflt)
 	return v != NULL && *v != '\0' ? (unsigned)strtoul(v, NULL, 10) : dflt;
 }
 
-/* One seed on fresh servers; true when the replies agree throughout. */
-static bool
+/* One seed on fresh servers: 1 when the replies agree throughout, 0 when
+ * they diverge, -1 (skipped) when memcached is not installed. */
+static int
 run_seed(uint64_t seed, unsigned ops)
 {
 	static struct req batch[BATCH_MAX];
 	struct harness_server tl;
+	struct harness_memcached mc;
 	char tag[32];
 	bool ok = true, stop = false;
 	unsigned i = 0;
 
+	snprintf(tag, sizeof tag, "mc%llu.sock", (unsigned long long)seed);
+	if (!harness_memcached_start(
+	        &mc, tag, (const char *const[]){"-t", "2", "-m", "64", NULL}))
+		return -1;
 	snprintf(tag, sizeof tag, "tl%llu", (unsigned long long)seed);
 	harness_server_start(&tl, tag, 2, NULL);
-	peers[0] = (struct peer){
-	    .name = "threadlined", .port = tl.port, .text = -1, .bin = -1};
-	peers[1] = (struct peer){.text = -1, .bin = -1};
-	memcached_start(&peers[1], seed);
-	peers[1].text = peers[1].bin = -1;
+	peers[0] =
+	    (struct peer){.srv = {.name = "threadlined", .port = tl.port},
+	        .text = -1,
+	        .bin = -1};
+	peers[1] = (struct peer){.srv = {.name = "memcached", .sock = mc.sock},
+	    .text = -1,
+	    .bin = -1};
 	rng_state = seed * 0x2545f4914f6cdd1dULL;
 	while (i < ops && ok && !stop) {
 		unsigned n = 0, want = 1 + rnd(BATCH_MAX);
@@ -1134,11 +1066,10 @@ run_seed(uint64_t seed, unsigned ops)
 		i += n;
 	}
 	for (int s = 0; s < 2; s++) {
-		peer_close(&peers[s], &peers[s].text);
-		peer_close(&peers[s], &peers[s].bin);
+		peer_close(&peers[s].text);
+		peer_close(&peers[s].bin);
 	}
-	kill(peers[1].pid, SIGTERM);
-	harness_wait(peers[1].pid, HARNESS_DEADLINE_MS);
+	harness_memcached_stop(&mc);
 	ck_assert_int_eq(harness_server_stop(&tl), 0);
 	return ok;
 }
@@ -1148,24 +1079,22 @@ START_TEST(test_differential)
 	unsigned nseeds = env_num("TL_DIFF_SEEDS", 0);
 	unsigned ops = env_num("TL_DIFF_OPS", OPS_DEFAULT);
 	unsigned one = env_num("TL_DIFF_SEED", 0);
-	unsigned failed = 0, runs = 0;
+	unsigned failed = 0,
+	         runs = sizeof default_seeds / sizeof *default_seeds;
 
-	if (!harness_which("memcached", mc_bin, sizeof mc_bin)) {
-		printf("SKIP: memcached is not installed; nothing to compare "
-		       "with\n");
-		return;
-	}
-	if (one != 0) {
-		failed += !run_seed(one, ops);
+	if (one != 0)
 		runs = 1;
-	} else if (nseeds != 0) {
-		for (unsigned s = 1; s <= nseeds; s++, runs++)
-			failed += !run_seed(s, ops);
-	} else {
-		for (size_t s = 0;
-		     s < sizeof default_seeds / sizeof *default_seeds;
-		     s++, runs++)
-			failed += !run_seed(default_seeds[s], ops);
+	else if (nseeds != 0)
+		runs = nseeds;
+	for (unsigned r = 0; r < runs; r++) {
+		uint64_t seed = one != 0      ? one
+		                : nseeds != 0 ? r + 1
+		                              : default_seeds[r];
+		int agreed = run_seed(seed, ops);
+
+		if (agreed == -1)
+			return;
+		failed += agreed == 0;
 	}
 	printf("differential: %u seeds x %u requests, %u diverged\n", runs, ops,
 	    failed);

@@ -20,15 +20,6 @@ static struct harness_server srv;
 static char value[VALUE_MAX], request[REPLY_MAX], expect[REPLY_MAX],
     reply[REPLY_MAX];
 
-/* Stop the case's server and check it exits cleanly after the churn. */
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* Each case needs its own memory limit, so it starts its own server. */
 static int
 start(const char *const args[])
@@ -256,8 +247,10 @@ main(void)
 	const TTest *tests[] = {
 	    test_chunked_toast, test_lru_order, test_mixed_sizes, NULL};
 
+	/* The teardown stops each case's server: it must exit 0 after the
+	 * churn. */
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "evict", .teardown = teardown, .timeout = 120},
+	        .name = "evict", .server = &srv, .timeout = 120},
 	    tests);
 }

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "obuf.h"
 #include "proto_text.h"
+#include "unit.h"
 
 /* A snapshot of h, as stats reads one. */
 static void
@@ -176,19 +177,8 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("latency");
-	TCase *tc = tcase_create("latency");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {
+	    test_buckets, test_quantiles, test_merge, test_proto_classes, NULL};
 
-	tcase_add_test(tc, test_buckets);
-	tcase_add_test(tc, test_quantiles);
-	tcase_add_test(tc, test_merge);
-	tcase_add_test(tc, test_proto_classes);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(&(struct unit_suite){.name = "latency"}, tests);
 }

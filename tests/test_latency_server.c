@@ -16,14 +16,6 @@
 static struct harness_server srv;
 static char reply[REPLY_MAX];
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* The number "STAT key N" gives in r; fails when it is missing. */
 static unsigned long long
 num(const char *r, const char *key)
@@ -265,6 +257,6 @@ main(void)
 
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "latency_server", .teardown = teardown, .timeout = 120},
+	        .name = "latency_server", .server = &srv, .timeout = 120},
 	    tests);
 }

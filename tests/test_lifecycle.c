@@ -7,8 +7,6 @@
 #include <check.h>
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -145,23 +143,6 @@ START_TEST(test_linger_bounded)
 }
 END_TEST
 
-/* A connection whose receive buffer is small, so replies back up. */
-static int
-test_connect_small(int port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET,
-	    .sin_port = htons((uint16_t)port),
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), rcv = 4096;
-
-	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(
-	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv), 0);
-	ck_assert_msg(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0,
-	    "connect: %s", strerror(errno));
-	return fd;
-}
-
 /* Store a value of len bytes under "big". */
 static void
 test_store_big(int port, size_t len)
@@ -188,7 +169,8 @@ test_slow_reader(int port, int *lport)
 {
 	struct pollfd pfd = {.events = POLLIN};
 
-	pfd.fd = test_connect_small(port);
+	/* A small receive buffer, so replies back up. */
+	pfd.fd = harness_connect_rcvbuf(port, 4096);
 	*lport = harness_local_port(pfd.fd);
 	harness_sends(pfd.fd, "get big\r\nget big\r\nget big\r\nget big\r\n");
 	ck_assert_int_eq(poll(&pfd, 1, HARNESS_DEADLINE_MS), 1);
@@ -212,7 +194,7 @@ START_TEST(test_shutdown_deadline)
 	code = harness_wait(srv.pid, HARNESS_DEADLINE_MS);
 	ck_assert_msg(code == 0, "exit %d", code);
 	srv.pid = 0;
-	close(slow);
+	harness_close(slow);
 	ck_assert_uint_eq(harness_count_in(srv.log,
 	                      " warn 1 connections still sending after 5 "
 	                      "seconds, closing"),
@@ -241,7 +223,7 @@ START_TEST(test_reset_while_writing)
 	/* Linger 0: close sends a reset, not a FIN. */
 	ck_assert_int_eq(
 	    setsockopt(slow, SOL_SOCKET, SO_LINGER, &lin, sizeof lin), 0);
-	close(slow);
+	harness_close(slow);
 	snprintf(needle, sizeof needle,
 	    "peer=127.0.0.1:%d closed on write error: ", lport);
 	test_wait_log(srv.log, needle);

@@ -11,6 +11,7 @@
 #include "log_ring.h"
 #include "logger.h"
 #include "thread.h"
+#include "unit.h"
 
 /* A line as the logger sees it. */
 static struct log_line
@@ -275,24 +276,11 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("log");
-	TCase *tc = tcase_create("log");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_format_text, test_format_escapes,
+	    test_format_truncates, test_format_json,
+	    test_format_json_worst_case_fits, test_levels,
+	    test_ring_drops_when_full, test_logger_writes_lines_of_the_caller,
+	    test_logger_reports_drops, NULL};
 
-	tcase_add_test(tc, test_format_text);
-	tcase_add_test(tc, test_format_escapes);
-	tcase_add_test(tc, test_format_truncates);
-	tcase_add_test(tc, test_format_json);
-	tcase_add_test(tc, test_format_json_worst_case_fits);
-	tcase_add_test(tc, test_levels);
-	tcase_add_test(tc, test_ring_drops_when_full);
-	tcase_add_test(tc, test_logger_writes_lines_of_the_caller);
-	tcase_add_test(tc, test_logger_reports_drops);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(&(struct unit_suite){.name = "log"}, tests);
 }

@@ -33,42 +33,12 @@
 /* Names of the files the runner removes should the test die early. */
 #define CLEANUP_LIST "cleanup.list"
 
-/* Print why a test does not apply; Check has no skip. */
+/* Say why a test does not apply, counted as a skip, and leave it. */
 #define SKIP(...)                                                              \
 	do {                                                                   \
-		printf("SKIP: " __VA_ARGS__);                                  \
-		printf("\n");                                                  \
-		fflush(stdout);                                                \
+		harness_skip(__VA_ARGS__);                                     \
 		return;                                                        \
 	} while (0)
-
-/* The threadline client, from $THREADLINE. */
-static const char *
-test_client_bin(void)
-{
-	const char *bin = getenv("THREADLINE");
-
-	ck_assert_msg(bin != NULL && access(bin, X_OK) == 0,
-	    "THREADLINE must name the threadline binary (is '%s')",
-	    bin ? bin : "(unset)");
-	return bin;
-}
-
-/* Run prog to completion; its exit code. */
-static int
-test_run_prog(const char *tag, const char *prog, const char *const args[])
-{
-	pid_t pid = harness_spawn_prog(prog, tag, args);
-	int code = harness_wait(pid, HARNESS_DEADLINE_MS);
-
-	if (code == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		ck_abort_msg("%s (%s) still running after %d ms", prog, tag,
-		    HARNESS_DEADLINE_MS);
-	}
-	return code;
-}
 
 /* Wait until path holds needle, failing at the deadline. */
 static void
@@ -485,7 +455,7 @@ START_TEST(test_json_valid)
 		    "open(sys.argv[1])]",
 		    log, NULL};
 
-		code = test_run_prog("py", PYTHON, py);
+		code = harness_run_prog(PYTHON, "py", py);
 		err = harness_output("py", "err");
 		ck_assert_msg(code == 0, "json.loads failed (%d) on %s: %s",
 		    code, log, err);
@@ -497,7 +467,7 @@ START_TEST(test_json_valid)
 
 		snprintf(
 		    nacc, sizeof nacc, "%zu", sizeof reqs / sizeof reqs[0] + 1);
-		code = test_run_prog("check", PYTHON, py);
+		code = harness_run_prog(PYTHON, "check", py);
 		err = harness_output("check", "err");
 		ck_assert_msg(
 		    code == 0, "bad JSON access lines in %s: %s", log, err);
@@ -745,24 +715,6 @@ START_TEST(test_watch_filters)
 }
 END_TEST
 
-/* A TCP connection with a small receive buffer, set before connecting
- * so the window the server sees is small from the start. */
-static int
-test_connect_small_rcvbuf(int port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET,
-	    .sin_port = htons((uint16_t)port),
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), size = 4096;
-
-	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	ck_assert(
-	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) == 0);
-	ck_assert_msg(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0,
-	    "connect: %s", strerror(errno));
-	return fd;
-}
-
 /* Send n pipelined "version" commands and read all n replies. */
 static void
 test_versions(int fd, int n)
@@ -800,7 +752,7 @@ START_TEST(test_stalled_watcher)
 	bool found = false;
 
 	harness_server_start(&srv, "srv", 2, args);
-	w = test_connect_small_rcvbuf(srv.port);
+	w = harness_connect_rcvbuf(srv.port, 4096);
 	harness_sends(w, "watch level=debug\r\n");
 	/* Exactly the reply: log lines may follow it at once. */
 	harness_recv(
@@ -872,7 +824,7 @@ START_TEST(test_stalled_watcher)
 		ck_assert_msg(atoll(line + m[1].rm_so) > 0, "marker: %s", line);
 	}
 	test_version(fd);
-	close(w);
+	harness_close(w);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
@@ -1036,7 +988,7 @@ test_client(const char *tag, int port, const char *const args[])
 	for (int i = 0; args[i] != NULL && n < 15; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	return test_run_prog(tag, test_client_bin(), argv);
+	return harness_run_prog(harness_client_bin(), tag, argv);
 }
 
 /* threadline: exit codes and output of each command. */
@@ -1126,7 +1078,7 @@ START_TEST(test_client_commands)
 		char path[HARNESS_PATH_MAX];
 
 		snprintf(p, sizeof p, "%d", srv.port);
-		watch = harness_spawn_prog(test_client_bin(), "watch", a);
+		watch = harness_spawn_prog(harness_client_bin(), "watch", a);
 		harness_path(path, sizeof path, "watch.out");
 		/* Lines only flow once it watches: keep making some. */
 		deadline = harness_now_ms() + HARNESS_DEADLINE_MS;

@@ -337,7 +337,7 @@ main(void)
 {
 #ifndef TL_HAVE_SYSTEMD
 	/* Without libsystemd the server sends nothing: meson's skip. */
-	printf("SKIP: this build has no libsystemd, no notifications\n");
+	harness_skip("this build has no libsystemd, no notifications");
 	return 77;
 #endif
 	const TTest *tests[] = {test_ready_reload_stop, test_watchdog_interval,

@@ -69,7 +69,7 @@ START_TEST(test_prometheus_scrapes)
 	int aport, pport, fd;
 
 	if (!harness_which("prometheus", prom, sizeof prom)) {
-		printf("SKIP: prometheus is not installed\n");
+		harness_skip("prometheus is not installed");
 		return;
 	}
 	harness_server_start(&srv, "srv", 2, NULL);

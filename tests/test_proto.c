@@ -11,6 +11,7 @@
 #include "obuf.h"
 #include "proto_text.h"
 #include "tl_build.h"
+#include "unit.h"
 
 #define V "VERSION " TL_WIRE_VERSION "\r\n"
 
@@ -802,46 +803,21 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("proto_text");
-	TCase *tc = tcase_create("proto_text");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_version_and_unknown,
+	    test_pipelined_in_order, test_partial_line_waits, test_verbosity,
+	    test_quit_stops_processing, test_http_request_line,
+	    test_line_too_long, test_key_lists_may_be_long,
+	    test_retrieval_commands, test_stats_goes_to_the_hook, test_actions,
+	    test_metadump, test_maint_commands, test_failed_add_unfetched,
+	    test_storage_and_retrieval, test_cas, test_arith,
+	    test_arith_values_as_strtoull, test_numbers_as_memcached,
+	    test_noreply_last_token, test_data_block_framing, test_keys,
+	    test_expiry_touch_flush, test_shutdown_disabled, test_meta_basic,
+	    test_meta_flag_errors, test_meta_set_framing, test_meta_base64,
+	    test_meta_win_and_arith, test_access_log_switch, NULL};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_version_and_unknown);
-	tcase_add_test(tc, test_pipelined_in_order);
-	tcase_add_test(tc, test_partial_line_waits);
-	tcase_add_test(tc, test_verbosity);
-	tcase_add_test(tc, test_quit_stops_processing);
-	tcase_add_test(tc, test_http_request_line);
-	tcase_add_test(tc, test_line_too_long);
-	tcase_add_test(tc, test_key_lists_may_be_long);
-	tcase_add_test(tc, test_retrieval_commands);
-	tcase_add_test(tc, test_stats_goes_to_the_hook);
-	tcase_add_test(tc, test_actions);
-	tcase_add_test(tc, test_metadump);
-	tcase_add_test(tc, test_maint_commands);
-	tcase_add_test(tc, test_failed_add_unfetched);
-	tcase_add_test(tc, test_storage_and_retrieval);
-	tcase_add_test(tc, test_cas);
-	tcase_add_test(tc, test_arith);
-	tcase_add_test(tc, test_arith_values_as_strtoull);
-	tcase_add_test(tc, test_numbers_as_memcached);
-	tcase_add_test(tc, test_noreply_last_token);
-	tcase_add_test(tc, test_data_block_framing);
-	tcase_add_test(tc, test_keys);
-	tcase_add_test(tc, test_expiry_touch_flush);
-	tcase_add_test(tc, test_shutdown_disabled);
-	tcase_add_test(tc, test_meta_basic);
-	tcase_add_test(tc, test_meta_flag_errors);
-	tcase_add_test(tc, test_meta_set_framing);
-	tcase_add_test(tc, test_meta_base64);
-	tcase_add_test(tc, test_meta_win_and_arith);
-	tcase_add_test(tc, test_access_log_switch);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(
+	    &(struct unit_suite){
+	        .name = "proto_text", .setup = setup, .teardown = teardown},
+	    tests);
 }

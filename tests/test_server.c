@@ -945,7 +945,7 @@ START_TEST(test_root_needs_user)
 	    "--config", "", "-p", "0", "-u", "no-such-user-tl", NULL};
 
 	if (geteuid() != 0) {
-		printf("SKIP: root refusal: not running as root\n");
+		harness_skip("root refusal: not running as root");
 		return;
 	}
 	test_refused("noroot", none, "refusing to run as root");
@@ -967,7 +967,7 @@ START_TEST(test_drops_privileges)
 	int fd;
 
 	if (geteuid() != 0) {
-		printf("SKIP: privilege drop: not running as root\n");
+		harness_skip("privilege drop: not running as root");
 		return;
 	}
 	harness_server_start(&srv, "srv", 2, args);
@@ -1027,7 +1027,7 @@ START_TEST(test_config_check_shipped)
 	ck_assert_msg(dir != NULL, "TL_CONFIG_DIR is not set");
 	snprintf(conf, sizeof conf, "%s/threadlined.conf", dir);
 	if (access(conf, R_OK) == -1) {
-		fprintf(stderr, "SKIP: no %s to check\n", conf);
+		harness_skip("no %s to check", conf);
 		return;
 	}
 	{

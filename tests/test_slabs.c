@@ -22,14 +22,6 @@
 static struct harness_server srv;
 static char req[BATCH * (OLD_SIZE + 64)], reply[BATCH * (OLD_SIZE + 64)];
 
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
-
 /* Key i's value of n bytes: its number, then a pattern of it. */
 static void
 fill(char *buf, const char *prefix, int i, size_t n)
@@ -193,6 +185,6 @@ main(void)
 
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "slabs", .teardown = teardown, .timeout = 300},
+	        .name = "slabs", .server = &srv, .timeout = 300},
 	    tests);
 }

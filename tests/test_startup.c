@@ -161,7 +161,7 @@ START_TEST(test_check_config_user)
 	    "--check-config", "-u", "no-such-user-tl", NULL};
 
 	if (geteuid() != 0) {
-		fprintf(stderr, "SKIP: the user is checked only as root\n");
+		harness_skip("the user is checked only as root");
 		return;
 	}
 	test_refused("checkuser", args, 2,
@@ -330,7 +330,7 @@ START_TEST(test_check_config_run_user)
 	    "--check-config", "--log-file", log, "-P", pid, NULL};
 
 	if (geteuid() != 0) {
-		fprintf(stderr, "SKIP: the run user is checked only as root\n");
+		harness_skip("the run user is checked only as root");
 		return;
 	}
 	/* nobody may pass through the test's directory, not write in it. */
@@ -876,7 +876,7 @@ START_TEST(test_listen_ipv6)
 	/* Where the host has no IPv6 loopback there is nothing to test. */
 	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1 || bind(fd, (struct sockaddr *)&sin6, sizeof sin6) == -1) {
-		printf("SKIP: no IPv6 loopback: %s\n", strerror(errno));
+		harness_skip("no IPv6 loopback: %s", strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return;
@@ -898,6 +898,14 @@ START_TEST(test_listen_ipv6)
 	    fd, buf, sizeof buf, "END\r\n", 0, HARNESS_DEADLINE_MS, &eof);
 	ck_assert_msg(strstr(buf, "\r\nSTAT inter [::1]:0\r\n") != NULL,
 	    "stats settings: %s", buf);
+	/* stats conns words it as memcached: tcp6:[::1]:PORT. */
+	harness_cmd(fd, "stats conns\r\n", "END\r\n", buf, sizeof buf);
+	snprintf(needle, sizeof needle, ":addr tcp6:[::1]:%d\r\n",
+	    ntohs(sin6.sin6_port));
+	ck_assert_msg(strstr(buf, needle), "no '%s' in: %s", needle, buf);
+	snprintf(
+	    needle, sizeof needle, ":listen_addr tcp6:[::1]:%d\r\n", srv.port);
+	ck_assert_msg(strstr(buf, needle), "no '%s' in: %s", needle, buf);
 	close(fd);
 	snprintf(needle, sizeof needle, " peer=[::1]:%d accepted",
 	    ntohs(sin6.sin6_port));

@@ -13,6 +13,7 @@
 #include "stats.h"
 #include "thread.h"
 #include "worker.h"
+#include "unit.h"
 
 static struct config cfg;
 static struct obuf out;
@@ -210,21 +211,13 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("stats");
-	TCase *tc = tcase_create("stats");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {test_groups_name_answering_thread,
+	    test_counters_come_from_their_owners,
+	    test_slabs_and_items_from_the_store, test_reset_counts_from_then,
+	    test_detail, NULL};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_groups_name_answering_thread);
-	tcase_add_test(tc, test_counters_come_from_their_owners);
-	tcase_add_test(tc, test_slabs_and_items_from_the_store);
-	tcase_add_test(tc, test_reset_counts_from_then);
-	tcase_add_test(tc, test_detail);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(
+	    &(struct unit_suite){
+	        .name = "stats", .setup = setup, .teardown = teardown},
+	    tests);
 }

@@ -5,11 +5,9 @@
  * the values it parses numbers), Debian's memcached-tool, and counters
  * that must move. */
 #include <check.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -19,14 +17,6 @@
 
 static struct harness_server srv;
 static char reply[REPLY_MAX];
-
-static void
-teardown(void)
-{
-	if (srv.pid > 0)
-		ck_assert_int_eq(harness_server_stop(&srv), 0);
-	harness_test_teardown();
-}
 
 /* Every line of a stats reply up to END splits, as gomemcache splits
  * it, in "STAT", a key and a value (settings: or 4 parts); none is
@@ -115,18 +105,12 @@ tool(const char *view, const char *want)
 {
 	char addr[64], tag[32];
 	const char *args[3] = {addr, view, NULL};
-	pid_t pid;
 	int code;
 	char *out;
 
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
 	snprintf(tag, sizeof tag, "tool-%s", view ? view : "display");
-	pid = harness_spawn_prog(MEMCACHED_TOOL, tag, args);
-	code = harness_wait(pid, HARNESS_DEADLINE_MS);
-	if (code == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
+	code = harness_run_prog(MEMCACHED_TOOL, tag, args);
 	ck_assert_msg(code == 0, "memcached-tool %s: exit %d", tag, code);
 	out = harness_output(tag, "out");
 	ck_assert_msg(strstr(out, want) != NULL,
@@ -282,6 +266,6 @@ main(void)
 
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "stats_groups", .teardown = teardown, .timeout = 120},
+	        .name = "stats_groups", .server = &srv, .timeout = 120},
 	    tests);
 }

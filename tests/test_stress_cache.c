@@ -14,7 +14,9 @@
  *
  * A second case moves pages between size classes (slabs reassign) while
  * threads set and read many keys of several sizes: a hit always has the
- * key's bytes, the limit holds, and pages did move.
+ * key's bytes, the limit holds, and pages did move. A third shifts the
+ * sizes written while threads read, so pages move on demand and go to
+ * the global pool, items rescued under the readers.
  *
  * Seeds: a fixed list, or STRESS_SEED=N for one. STRESS_SECONDS is the run
  * time of them all (default 6), for long runs: STRESS_SECONDS=1800. Every
@@ -32,6 +34,8 @@
 
 #include "cache.h"
 #include "counter.h"
+#include "stress.h"
+#include "unit.h"
 
 #define THREADS  4
 #define KEYS     50
@@ -39,8 +43,6 @@
 #define ITEM_MAX (1u << 20)
 /* Seconds after its expiry that an item may still be seen. */
 #define SLACK 2
-/* Segments a value may be built of by append and prepend. */
-#define SEGS_MAX 6
 /* Items kept referenced across later operations are at most this large,
  * so the references pin a bounded share of the limit. */
 #define HELD_MAX (64u << 10)
@@ -97,22 +99,6 @@ static const unsigned op_weights[OP_ABANDON + 1] = {
 static const char *const res_names[] = {"OK", "STORED", "NOT_STORED", "EXISTS",
     "NOT_FOUND", "NO_MEMORY", "TOO_LARGE", "NON_NUMERIC"};
 
-struct seg {
-	uint32_t ver;
-	uint32_t len;
-};
-
-/* A value as the model knows it: a number, or segments each filled from
- * (thread, key, version), so a value of another key or version shows. */
-struct value {
-	bool numeric;
-	uint64_t num;
-	uint32_t flags;
-	int nseg;
-	struct seg seg[SEGS_MAX];
-	size_t len;
-};
-
 struct hist {
 	enum op op;
 	int res; /* a cache_result; reads and flushes report OK */
@@ -123,19 +109,13 @@ struct hist {
 
 struct key_model {
 	bool present; /* written by us, not removed since as far as we know */
-	struct value v;
+	struct stress_value v;
 	time_t exp;        /* absolute; 0 never */
 	uint32_t ver;      /* the version of v */
 	uint32_t next_ver; /* every write attempt gets a fresh one */
 	uint64_t cas; /* this version's cas once a gets saw it; 0 unknown */
 	struct hist hist[HIST];
 	unsigned nhist;
-};
-
-struct caslog {
-	uint64_t cas;
-	uint32_t owner; /* thread * KEYS + key */
-	uint32_t ver;
 };
 
 struct worker {
@@ -149,10 +129,10 @@ struct worker {
 	char key[KEYS][CACHE_KEY_MAX + 1];
 	size_t nkey[KEYS];
 	char *buf, *expect; /* ITEM_MAX each */
-	struct caslog *log;
+	struct stress_caslog *log;
 	size_t nlog;
 	struct item *held;
-	struct value held_v;
+	struct stress_value held_v;
 	int held_key, held_left;
 	int limit_left;
 	uint64_t hits, cas_stored, arith_hits;
@@ -165,26 +145,6 @@ struct maint {
 	struct cache_stats st;
 	uint64_t mapped_max; /* the most memory seen counted against limit */
 };
-
-/* The monotonic clock in milliseconds, for the run's deadline. */
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* xorshift64*: the one source of every random choice, per thread. */
-static uint64_t
-rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
 
 /* A failure message naming everything needed to replay and understand
  * it; only the first failure of a thread is kept. */
@@ -232,48 +192,19 @@ note(struct worker *w, int k, enum op op, enum cache_result res, time_t now)
 	    .now = now};
 }
 
-/* Segment (thread, key, version)'s bytes: a header naming them, then
- * letters from a generator they seed. */
-static void
-seg_fill(char *dst, int id, int k, const struct seg *s)
-{
-	char head[48];
-	size_t n = (size_t)snprintf(
-	    head, sizeof head, "t%dk%dv%" PRIu32 ":", id, k, s->ver);
-	uint64_t x = ((uint64_t)id << 40 ^ (uint64_t)k << 32 ^ s->ver) *
-	                 0x9E3779B97F4A7C15ull |
-	             1;
-	uint64_t r = 0;
-	size_t i;
-
-	memcpy(dst, head, n < s->len ? n : s->len);
-	for (i = n; i < s->len; i++) {
-		if ((i & 7) == 0 || i == n)
-			r = rnd(&x);
-		dst[i] = (char)('a' + ((r >> ((i & 7) * 8)) & 15));
-	}
-}
-
 /* The bytes the model expects for v, into dst; its length. */
 static size_t
-value_render(const struct worker *w, int k, const struct value *v, char *dst)
+value_render(
+    const struct worker *w, int k, const struct stress_value *v, char *dst)
 {
-	size_t len = 0;
-
-	if (v->numeric)
-		return (size_t)sprintf(dst, "%" PRIu64, v->num);
-	for (int i = 0; i < v->nseg; i++) {
-		seg_fill(dst + len, w->id, k, &v->seg[i]);
-		len += v->seg[i].len;
-	}
-	return len;
+	return stress_value_render(v, 't', w->id, k, dst);
 }
 
 /* Does the item hold value v? Numbers compare as numbers after trailing
  * spaces, as incr and decr keep a value's length. */
 static bool
-value_check(struct worker *w, int k, const struct value *v, struct item *it,
-    const char *what)
+value_check(struct worker *w, int k, const struct stress_value *v,
+    struct item *it, const char *what)
 {
 	const char *got = item_value(it);
 	size_t len = value_render(w, k, v, w->expect);
@@ -283,25 +214,16 @@ value_check(struct worker *w, int k, const struct value *v, struct item *it,
 		    it->flags, v->flags);
 		return false;
 	}
-	if (v->numeric) {
-		size_t d = 0;
-
-		while (d < it->nbytes && got[d] >= '0' && got[d] <= '9')
-			d++;
-		for (size_t i = d; i < it->nbytes; i++)
-			if (got[i] != ' ')
-				d = 0;
-		if (d == len && memcmp(got, w->expect, len) == 0)
-			return true;
+	if (stress_value_is(v, w->expect, len, got, it->nbytes))
+		return true;
+	if (v->numeric)
 		model_fail(w, k, "%s: value '%.*s', want the number %s", what,
 		    (int)(it->nbytes < 40 ? it->nbytes : 40), got, w->expect);
-		return false;
-	}
-	if (it->nbytes == len && memcmp(got, w->expect, len) == 0)
-		return true;
-	model_fail(w, k, "%s: %" PRIu32 " bytes '%.*s', want %zu bytes '%.*s'",
-	    what, it->nbytes, (int)(it->nbytes < 40 ? it->nbytes : 40), got,
-	    len, (int)(len < 40 ? len : 40), w->expect);
+	else
+		model_fail(w, k,
+		    "%s: %" PRIu32 " bytes '%.*s', want %zu bytes '%.*s'", what,
+		    it->nbytes, (int)(it->nbytes < 40 ? it->nbytes : 40), got,
+		    len, (int)(len < 40 ? len : 40), w->expect);
 	return false;
 }
 
@@ -372,7 +294,7 @@ cas_seen(struct worker *w, int k, uint64_t cas)
 		return;
 	}
 	if (m->cas == 0 && w->nlog < CASLOG_MAX)
-		w->log[w->nlog++] = (struct caslog){.cas = cas,
+		w->log[w->nlog++] = (struct stress_caslog){.cas = cas,
 		    .owner = (uint32_t)(w->id * KEYS + k),
 		    .ver = m->ver};
 	m->cas = cas;
@@ -383,17 +305,18 @@ cas_seen(struct worker *w, int k, uint64_t cas)
 static size_t
 size_pick(struct worker *w, size_t max)
 {
-	unsigned r = (unsigned)(rnd(&w->rng) % 100);
+	unsigned r = (unsigned)(stress_rnd(&w->rng) % 100);
 	size_t n;
 
 	if (r < 5)
 		return 0;
 	if (r < 10) /* the limit itself, or just below */
-		n = rnd(&w->rng) % 2 ? 0 : rnd(&w->rng) % 4096;
+		n = stress_rnd(&w->rng) % 2 ? 0 : stress_rnd(&w->rng) % 4096;
 	else if (r < 14)
-		n = rnd(&w->rng) % (max / 2 + 1);
+		n = stress_rnd(&w->rng) % (max / 2 + 1);
 	else /* log-uniform up to 64 KiB */
-		return rnd(&w->rng) % ((size_t)1 << (1 + rnd(&w->rng) % 16)) %
+		return stress_rnd(&w->rng) %
+		       ((size_t)1 << (1 + stress_rnd(&w->rng) % 16)) %
 		       (max + 1);
 	return n > max ? 0 : max - n;
 }
@@ -403,11 +326,11 @@ size_pick(struct worker *w, size_t max)
 static time_t
 ttl_pick(struct worker *w, time_t now)
 {
-	switch (rnd(&w->rng) % 20) {
+	switch (stress_rnd(&w->rng) % 20) {
 	case 0:
 	case 1:
 		return cache_exptime(
-		    -1 - (long long)(rnd(&w->rng) % 1000), now);
+		    -1 - (long long)(stress_rnd(&w->rng) % 1000), now);
 	case 2:
 	case 3:
 		return cache_exptime(1, now);
@@ -421,28 +344,11 @@ ttl_pick(struct worker *w, time_t now)
 	}
 }
 
-/* A number for a value or a delta, near 0, near 2^64 or anywhere, so
- * incr wraps and decr floors. */
-static uint64_t
-num_pick(struct worker *w)
-{
-	switch (rnd(&w->rng) % 4) {
-	case 0:
-		return rnd(&w->rng) % 1000;
-	case 1:
-		return UINT64_MAX - rnd(&w->rng) % 1000;
-	case 2:
-		return rnd(&w->rng) % 4294967296u;
-	default:
-		return rnd(&w->rng);
-	}
-}
-
 /* Client flags: zero or any 32 bits, kept through every update. */
 static uint32_t
 flags_pick(struct worker *w)
 {
-	return rnd(&w->rng) % 2 ? 0 : (uint32_t)rnd(&w->rng);
+	return stress_rnd(&w->rng) % 2 ? 0 : (uint32_t)stress_rnd(&w->rng);
 }
 
 /* The next operation, by weight; flush_all and set_limit rarely, as
@@ -453,7 +359,7 @@ op_pick(struct worker *w)
 	unsigned total = 0, r;
 	int i;
 
-	r = (unsigned)(rnd(&w->rng) % 10000);
+	r = (unsigned)(stress_rnd(&w->rng) % 10000);
 	if (r < 2)
 		return OP_FLUSH;
 	if (r < 4)
@@ -462,7 +368,7 @@ op_pick(struct worker *w)
 		return OP_LIMIT;
 	for (i = 0; i <= OP_ABANDON; i++)
 		total += op_weights[i];
-	r = (unsigned)(rnd(&w->rng) % total);
+	r = (unsigned)(stress_rnd(&w->rng) % total);
 	for (i = 0; r >= op_weights[i]; i++)
 		r -= op_weights[i];
 	return (enum op)i;
@@ -518,7 +424,7 @@ do_store(struct worker *w, int k, enum op op, time_t now)
 {
 	struct key_model *m = &w->keys[k];
 	size_t max = ITEM_MAX - w->nkey[k];
-	struct value v = {.flags = flags_pick(w)};
+	struct stress_value v = {.flags = flags_pick(w)};
 	time_t exp = ttl_pick(w, now);
 	uint32_t ver = ++m->next_ver;
 	bool joined = op == OP_APPEND || op == OP_PREPEND;
@@ -529,13 +435,13 @@ do_store(struct worker *w, int k, enum op op, time_t now)
 	size_t len;
 
 	if (joined && m->present &&
-	    (m->v.numeric || m->v.nseg == SEGS_MAX || m->v.len == max))
+	    (m->v.numeric || m->v.nseg == STRESS_SEGS_MAX || m->v.len == max))
 		op = OP_SET;
 	joined = op == OP_APPEND || op == OP_PREPEND;
 	if (op == OP_CAS) {
 		/* A cas from an earlier gets of this version, or a fresh gets;
 		 * now and then one known to be wrong. */
-		if (m->cas != 0 && rnd(&w->rng) % 2)
+		if (m->cas != 0 && stress_rnd(&w->rng) % 2)
 			cas = m->cas;
 		else {
 			struct item *it =
@@ -554,23 +460,23 @@ do_store(struct worker *w, int k, enum op op, time_t now)
 			if (w->error[0] != '\0')
 				return;
 		}
-		wrong_cas = rnd(&w->rng) % 8 == 0;
+		wrong_cas = stress_rnd(&w->rng) % 8 == 0;
 		if (wrong_cas)
-			cas ^= 1 + rnd(&w->rng) % 1000;
+			cas ^= 1 + stress_rnd(&w->rng) % 1000;
 	}
 	if (op == OP_SETNUM) {
 		v.numeric = true;
-		v.num = num_pick(w);
+		v.num = stress_num_pick(&w->rng);
 		len = (size_t)sprintf(w->buf, "%" PRIu64, v.num);
 		v.len = len;
 	} else {
 		if (joined && m->present)
 			max -= m->v.len;
 		v.nseg = 1;
-		v.seg[0] = (struct seg){
+		v.seg[0] = (struct stress_seg){
 		    .ver = ver, .len = (uint32_t)size_pick(w, max)};
 		v.len = len = v.seg[0].len;
-		seg_fill(w->buf, w->id, k, &v.seg[0]);
+		value_render(w, k, &v, w->buf);
 	}
 	sop = op == OP_ADD       ? CACHE_ADD
 	      : op == OP_REPLACE ? CACHE_REPLACE
@@ -675,11 +581,11 @@ do_read(struct worker *w, int k, enum op op, time_t now)
 	/* Keep a small one referenced for a while: its bytes must survive
 	 * whatever happens to the key meanwhile. */
 	if (w->held == NULL && it->nbytes <= HELD_MAX &&
-	    rnd(&w->rng) % 4 == 0) {
+	    stress_rnd(&w->rng) % 4 == 0) {
 		w->held = it;
 		w->held_v = m->v;
 		w->held_key = k;
-		w->held_left = 1 + (int)(rnd(&w->rng) % 16);
+		w->held_left = 1 + (int)(stress_rnd(&w->rng) % 16);
 		return;
 	}
 	cache_release(it);
@@ -710,7 +616,7 @@ do_arith(struct worker *w, int k, enum op op, time_t now)
 {
 	struct key_model *m = &w->keys[k];
 	bool incr = op == OP_INCR;
-	uint64_t delta = num_pick(w), got = 0, want;
+	uint64_t delta = stress_num_pick(&w->rng), got = 0, want;
 	enum cache_result res =
 	    cache_arith(w->key[k], w->nkey[k], incr, delta, &got, &w->st);
 
@@ -794,7 +700,7 @@ held_drop(struct worker *w)
 static void
 step(struct worker *w)
 {
-	int k = (int)(rnd(&w->rng) % KEYS);
+	int k = (int)(stress_rnd(&w->rng) % KEYS);
 	time_t now = cache_now();
 	enum op op = op_pick(w);
 
@@ -826,7 +732,7 @@ step(struct worker *w)
 		}
 		break;
 	case OP_FLUSH_LATER:
-		cache_flush_all(now + 1 + (time_t)(rnd(&w->rng) % 2));
+		cache_flush_all(now + 1 + (time_t)(stress_rnd(&w->rng) % 2));
 		break;
 	case OP_LIMIT:
 		cache_set_limit(LIMIT / 4 * 3);
@@ -851,7 +757,7 @@ worker_main(void *arg)
 	struct worker *w = arg;
 
 	while (!atomic_load(&stopping) &&
-	       (w->ops < MIN_OPS || now_ms() < w->deadline_ms))
+	       (w->ops < MIN_OPS || stress_now_ms() < w->deadline_ms))
 		step(w);
 	if (w->held != NULL)
 		held_drop(w);
@@ -879,42 +785,18 @@ maint_main(void *arg)
 	return NULL;
 }
 
-/* qsort order of CAS log entries: by cas. */
-static int
-caslog_cmp(const void *a, const void *b)
-{
-	const struct caslog *x = a, *y = b;
-
-	return x->cas < y->cas ? -1 : x->cas > y->cas;
-}
-
 /* No cas unique names two stored versions, across all threads. */
 static void
-check_cas_unique(uint64_t seed, struct worker *ws)
+check_cas_unique(uint64_t seed, const struct worker *ws)
 {
-	size_t n = 0, total = 0;
-	struct caslog *all;
+	struct stress_caslog *logs[THREADS];
+	size_t counts[THREADS];
 
-	for (int i = 0; i < THREADS; i++)
-		total += ws[i].nlog;
-	all = malloc((total + 1) * sizeof *all);
-	ck_assert_ptr_nonnull(all);
 	for (int i = 0; i < THREADS; i++) {
-		memcpy(all + n, ws[i].log, ws[i].nlog * sizeof *all);
-		n += ws[i].nlog;
+		logs[i] = ws[i].log;
+		counts[i] = ws[i].nlog;
 	}
-	qsort(all, n, sizeof *all, caslog_cmp);
-	for (size_t i = 1; i < n; i++)
-		ck_assert_msg(all[i].cas != all[i - 1].cas ||
-		                  (all[i].owner == all[i - 1].owner &&
-		                      all[i].ver == all[i - 1].ver),
-		    "seed %" PRIu64 ": cas %" PRIu64
-		    " names thread %u key %u version %u and thread %u key %u "
-		    "version %u",
-		    seed, all[i].cas, all[i - 1].owner / KEYS,
-		    all[i - 1].owner % KEYS, all[i - 1].ver,
-		    all[i].owner / KEYS, all[i].owner % KEYS, all[i].ver);
-	free(all);
+	stress_cas_unique(seed, "thread", KEYS, logs, counts, THREADS);
 }
 
 /* The counters the model can predict exactly, per thread. */
@@ -1004,7 +886,7 @@ START_TEST(test_stress)
 	static struct worker ws[THREADS];
 	uint64_t seed = seeds[_i], hits = 0, cas_stored = 0, arith = 0;
 	uint64_t evictions = 0;
-	long long deadline = now_ms() + (long long)(seed_seconds * 1000);
+	long long deadline = stress_now_ms() + (long long)(seed_seconds * 1000);
 	struct maint mt = {0};
 	struct cache_stats st = {0};
 	struct cache_totals t;
@@ -1095,13 +977,13 @@ move_worker(void *arg)
 	long bad = 0;
 
 	for (int r = 0; r < MOVE_ROUNDS; r++) {
-		int i = (int)(rnd(&rng) % MOVE_KEYS);
+		int i = (int)(stress_rnd(&rng) % MOVE_KEYS);
 		size_t len = move_value(i, want);
 		int n = snprintf(key, sizeof key, "mv%d", i);
 		enum cache_result res;
 		struct item *it;
 
-		if (rnd(&rng) % 2) {
+		if (stress_rnd(&rng) % 2) {
 			it = cache_alloc(key, (size_t)n, 0, 0, len, &res, NULL);
 			if (it != NULL) {
 				memcpy(item_value(it), want, len);
@@ -1126,7 +1008,7 @@ move_mover(void *arg)
 	struct cache_totals t;
 
 	while (!atomic_load(&m->stop)) {
-		int dst = 1 + (int)(rnd(&m->rng) % 40);
+		int dst = 1 + (int)(stress_rnd(&m->rng) % 40);
 		enum cache_reassign r = cache_reassign(-1, dst, &st);
 
 		m->moves += r == CACHE_REASSIGN_OK;
@@ -1171,43 +1053,140 @@ START_TEST(test_stress_page_moves)
 }
 END_TEST
 
-/* Seeds and run time from the environment, or the CI defaults. */
-static void
-configure(void)
-{
-	const char *seed = getenv("STRESS_SEED");
-	const char *secs = getenv("STRESS_SECONDS");
-	double total = secs ? strtod(secs, NULL) : 6;
+/* The size shift under threads: keys of old sizes are written, then only
+ * read and deleted while new sizes are written, so the old classes go
+ * idle and their pages move on demand (compacted, or cold ones taken) and
+ * at the ticks of a maint-like thread, items rescued while others read
+ * them. */
+#define SHIFT_MS 1500
 
-	if (seed != NULL) {
-		seeds[0] = strtoull(seed, NULL, 0);
-		nseeds = 1;
-	} else {
-		memcpy(seeds, default_seeds, sizeof default_seeds);
-		nseeds = (int)(sizeof default_seeds / sizeof default_seeds[0]);
-	}
-	seed_seconds = (total > 0 ? total : 6) / nseeds;
+struct shifter {
+	_Atomic bool stop;
+	_Atomic bool shifted; /* the workers write the new sizes */
+	uint64_t mapped_max;
+	unsigned pooled;
+};
+
+/* Key PREFIXi's value; its length follows from i and the size set. */
+static size_t
+shift_value(const char *prefix, int i, char *buf)
+{
+	size_t len = prefix[0] == 'o' ? 100 + (size_t)(i % 4) * 900
+	                              : 4000 + (size_t)(i % 3) * 1100;
+
+	for (size_t j = 0; j < len; j++)
+		buf[j] = (char)('a' + (prefix[0] + i + (int)j) % 26);
+	return len;
 }
+
+static void *
+shift_worker(void *arg)
+{
+	struct shifter *sh = arg;
+	uint64_t rng = (uint64_t)(uintptr_t)&rng | 1;
+	static _Thread_local char want[8192];
+	char key[32];
+	long bad = 0;
+
+	while (!atomic_load(&sh->stop)) {
+		bool shifted = atomic_load(&sh->shifted);
+		int i = (int)(stress_rnd(&rng) % MOVE_KEYS);
+		unsigned op = (unsigned)(stress_rnd(&rng) % 8);
+		const char *prefix = shifted && op < 4 ? "new" : "old";
+		size_t len = shift_value(prefix, i, want);
+		int n = snprintf(key, sizeof key, "%s%d", prefix, i);
+		enum cache_result res;
+		struct item *it;
+
+		if (op < 2 || (!shifted && op < 4)) {
+			it = cache_alloc(key, (size_t)n, 0, 0, len, &res, NULL);
+			if (it != NULL) {
+				memcpy(item_value(it), want, len);
+				cache_store(it, CACHE_SET, 0, NULL);
+			}
+		} else if (shifted && op == 7)
+			cache_delete(key, (size_t)n, NULL);
+		else if ((it = cache_get(key, (size_t)n, false, 0, NULL))) {
+			bad += it->nbytes != len ||
+			       memcmp(item_value(it), want, len) != 0;
+			cache_release(it);
+		}
+	}
+	return (void *)(intptr_t)bad;
+}
+
+/* maint's part: the rebalance tick, often; watches the memory counted. */
+static void *
+shift_ticker(void *arg)
+{
+	struct shifter *sh = arg;
+	struct cache_stats st = {0};
+	struct cache_totals t;
+
+	while (!atomic_load(&sh->stop)) {
+		sh->pooled += cache_rebalance_tick(&st);
+		cache_totals(&t);
+		if (t.mapped > sh->mapped_max)
+			sh->mapped_max = t.mapped;
+		nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+	}
+	return NULL;
+}
+
+START_TEST(test_stress_size_shift)
+{
+	pthread_t th[THREADS], tt;
+	struct shifter sh = {0};
+	long bad = 0;
+
+	cache_free();
+	ck_assert_int_eq(cache_init(&(struct cache_config){
+	                     .limit = MOVE_LIMIT, .item_max = ITEM_MAX}),
+	    0);
+	ck_assert_int_eq(pthread_create(&tt, NULL, shift_ticker, &sh), 0);
+	for (int i = 0; i < THREADS; i++)
+		ck_assert_int_eq(
+		    pthread_create(&th[i], NULL, shift_worker, &sh), 0);
+	nanosleep(&(struct timespec){0, 500 * 1000 * 1000}, NULL);
+	atomic_store(&sh.shifted, true);
+	nanosleep(&(struct timespec){SHIFT_MS / 1000,
+	              (SHIFT_MS % 1000) * 1000 * 1000},
+	    NULL);
+	atomic_store(&sh.stop, true);
+	for (int i = 0; i < THREADS; i++) {
+		void *rv;
+
+		pthread_join(th[i], &rv);
+		bad += (long)(intptr_t)rv;
+	}
+	pthread_join(tt, NULL);
+	fprintf(stderr,
+	    "size shift: %" PRIu64 " rescued, %" PRIu64
+	    " evicted by moves, %u pages to the pool\n",
+	    cache_reassign_rescued(), cache_reassign_evicted(), sh.pooled);
+	ck_assert_msg(bad == 0, "%ld reads saw a wrong value", bad);
+	ck_assert_msg(sh.mapped_max <= MOVE_LIMIT,
+	    "%" PRIu64 " bytes counted against a limit of %u", sh.mapped_max,
+	    MOVE_LIMIT);
+}
+END_TEST
 
 /* One forked test per seed. */
 int
 main(void)
 {
-	Suite *s = suite_create("stress_cache");
-	TCase *tc = tcase_create("stress");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {
+	    test_stress_page_moves, test_stress_size_shift, NULL};
 
-	configure();
-	tcase_add_checked_fixture(tc, setup, teardown);
+	nseeds = stress_seeds(seeds, default_seeds,
+	    (int)(sizeof default_seeds / sizeof default_seeds[0]),
+	    &seed_seconds);
 	/* MIN_OPS under TSan on a slow machine, then the checks. */
-	tcase_set_timeout(tc, seed_seconds + 120);
-	tcase_add_loop_test(tc, test_stress, 0, nseeds);
-	tcase_add_test(tc, test_stress_page_moves);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(&(struct unit_suite){.name = "stress_cache",
+	                    .setup = setup,
+	                    .teardown = teardown,
+	                    .timeout = seed_seconds + 120,
+	                    .loop = test_stress,
+	                    .loops = nseeds},
+	    tests);
 }

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "stress.h"
 
 #define CLIENTS  6
 #define KEYS     50
@@ -39,8 +40,6 @@
 #define KEY_MAX  250
 /* Seconds after its expiry that an item may still be seen. */
 #define SLACK 2
-/* Segments a value may be built of by append and prepend. */
-#define SEGS_MAX 6
 /* Commands in one pipelined batch, keys in one multi-key get, and the
  * largest value in a batch: its requests fit the socket buffers, so
  * sending them all before reading cannot stall on the replies. */
@@ -97,22 +96,6 @@ static const char *const op_cmds[OP_COUNT] = {"set", "set", "add", "replace",
 static const unsigned op_weights[OP_TOO_LARGE + 1] = {
     20, 6, 6, 6, 5, 5, 8, 14, 8, 4, 3, 4, 5, 5, 6, 1};
 
-struct seg {
-	uint32_t ver;
-	uint32_t len;
-};
-
-/* A value as the model knows it: a number, or segments each filled from
- * (client, key, version), so a value of another key or version shows. */
-struct value {
-	bool numeric;
-	uint64_t num;
-	uint32_t flags;
-	int nseg;
-	struct seg seg[SEGS_MAX];
-	size_t len;
-};
-
 struct hist {
 	enum op op;
 	char reply[24];
@@ -123,19 +106,13 @@ struct hist {
 
 struct key_model {
 	bool present; /* written by us, not removed since as far as we know */
-	struct value v;
+	struct stress_value v;
 	time_t exp;        /* an upper bound; 0 never */
 	uint32_t ver;      /* the version of v */
 	uint32_t next_ver; /* every write attempt gets a fresh one */
 	uint64_t cas; /* this version's cas once a gets saw it; 0 unknown */
 	struct hist hist[HIST];
 	unsigned nhist;
-};
-
-struct caslog {
-	uint64_t cas;
-	uint32_t owner; /* client * KEYS + key */
-	uint32_t ver;
 };
 
 /* One command of a batch, as sent. */
@@ -146,7 +123,7 @@ struct cmd {
 	bool noreply, wrong_cas;
 	bool probe; /* a get after a joined store answered NOT_STORED */
 	int ttl;
-	struct value v; /* what a store writes */
+	struct stress_value v; /* what a store writes */
 	uint32_t ver;
 	uint64_t cas, delta;
 };
@@ -171,7 +148,7 @@ struct client {
 	struct cmd batch[BATCH_MAX + 1];
 	int nbatch;
 	bool probe[KEYS];
-	struct caslog *log;
+	struct stress_caslog *log;
 	size_t nlog;
 	struct seen seen;
 	char error[3072];
@@ -187,26 +164,6 @@ coarse_now(void)
 
 	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	return ts.tv_sec;
-}
-
-/* The monotonic clock in milliseconds, for the run's deadline. */
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* xorshift64*: the one source of every random choice, per client. */
-static uint64_t
-rnd(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
 }
 
 /* The first failure of a client, with what is needed to replay and
@@ -255,40 +212,12 @@ note(struct client *c, int k, enum op op, const char *reply, time_t now)
 	snprintf(h->reply, sizeof h->reply, "%s", reply);
 }
 
-/* Segment (client, key, version)'s bytes: a header naming them, then
- * letters from a generator they seed. */
-static void
-seg_fill(char *dst, int id, int k, const struct seg *s)
-{
-	char head[48];
-	size_t n = (size_t)snprintf(
-	    head, sizeof head, "c%dk%dv%" PRIu32 ":", id, k, s->ver);
-	uint64_t x = ((uint64_t)id << 40 ^ (uint64_t)k << 32 ^ s->ver) *
-	                 0x9E3779B97F4A7C15ull |
-	             1;
-	uint64_t r = 0;
-
-	memcpy(dst, head, n < s->len ? n : s->len);
-	for (size_t i = n; i < s->len; i++) {
-		if ((i & 7) == 0 || i == n)
-			r = rnd(&x);
-		dst[i] = (char)('a' + ((r >> ((i & 7) * 8)) & 15));
-	}
-}
-
 /* The bytes the model expects for v, into dst; its length. */
 static size_t
-value_render(const struct client *c, int k, const struct value *v, char *dst)
+value_render(
+    const struct client *c, int k, const struct stress_value *v, char *dst)
 {
-	size_t len = 0;
-
-	if (v->numeric)
-		return (size_t)sprintf(dst, "%" PRIu64, v->num);
-	for (int i = 0; i < v->nseg; i++) {
-		seg_fill(dst + len, c->id, k, &v->seg[i]);
-		len += v->seg[i].len;
-	}
-	return len;
+	return stress_value_render(v, 'c', c->id, k, dst);
 }
 
 /* Is data (n bytes, flags) the model's value of key k? Numbers compare
@@ -297,7 +226,7 @@ static bool
 value_check(struct client *c, int k, const char *data, size_t n, uint32_t flags,
     const char *what)
 {
-	const struct value *v = &c->keys[k].v;
+	const struct stress_value *v = &c->keys[k].v;
 	size_t len = value_render(c, k, v, c->expect);
 
 	if (flags != v->flags) {
@@ -305,25 +234,15 @@ value_check(struct client *c, int k, const char *data, size_t n, uint32_t flags,
 		    flags, v->flags);
 		return false;
 	}
-	if (v->numeric) {
-		size_t d = 0;
-
-		while (d < n && data[d] >= '0' && data[d] <= '9')
-			d++;
-		for (size_t i = d; i < n; i++)
-			if (data[i] != ' ')
-				d = 0;
-		if (d == len && memcmp(data, c->expect, len) == 0)
-			return true;
+	if (stress_value_is(v, c->expect, len, data, n))
+		return true;
+	if (v->numeric)
 		client_fail(c, k, "%s: value '%.*s', want the number %s", what,
 		    (int)(n < 40 ? n : 40), data, c->expect);
-		return false;
-	}
-	if (n == len && memcmp(data, c->expect, len) == 0)
-		return true;
-	client_fail(c, k, "%s: %zu bytes '%.*s', want %zu bytes '%.*s'", what,
-	    n, (int)(n < 40 ? n : 40), data, len, (int)(len < 40 ? len : 40),
-	    c->expect);
+	else
+		client_fail(c, k, "%s: %zu bytes '%.*s', want %zu bytes '%.*s'",
+		    what, n, (int)(n < 40 ? n : 40), data, len,
+		    (int)(len < 40 ? len : 40), c->expect);
 	return false;
 }
 
@@ -384,7 +303,7 @@ cas_seen(struct client *c, int k, uint64_t cas)
 		    cas, m->cas);
 	else {
 		if (m->cas == 0 && c->nlog < CASLOG_MAX)
-			c->log[c->nlog++] = (struct caslog){.cas = cas,
+			c->log[c->nlog++] = (struct stress_caslog){.cas = cas,
 			    .owner = (uint32_t)(c->id * KEYS + k),
 			    .ver = m->ver};
 		m->cas = cas;
@@ -395,19 +314,11 @@ cas_seen(struct client *c, int k, uint64_t cas)
 static bool
 send_all(struct client *c, const char *buf, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	int error = harness_write_all(c->fd, buf, len);
 
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			client_fail(c, -1, "send: %s", strerror(errno));
-			return false;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
+	if (error != 0)
+		client_fail(c, -1, "send: %s", strerror(error));
+	return error == 0;
 }
 
 /* At least want unread bytes at c->in + c->inoff; the socket has a
@@ -462,17 +373,18 @@ read_line(struct client *c)
 static size_t
 size_pick(struct client *c, size_t max)
 {
-	unsigned r = (unsigned)(rnd(&c->rng) % 100);
+	unsigned r = (unsigned)(stress_rnd(&c->rng) % 100);
 	size_t n;
 
 	if (r < 5)
 		return 0;
 	if (r < 25) /* the limit itself, or just below */
-		n = rnd(&c->rng) % 2 ? 0 : rnd(&c->rng) % 4096;
+		n = stress_rnd(&c->rng) % 2 ? 0 : stress_rnd(&c->rng) % 4096;
 	else if (r < 30)
-		n = rnd(&c->rng) % (max / 2 + 1);
+		n = stress_rnd(&c->rng) % (max / 2 + 1);
 	else /* log-uniform up to 64 KiB */
-		return rnd(&c->rng) % ((size_t)1 << (1 + rnd(&c->rng) % 16)) %
+		return stress_rnd(&c->rng) %
+		       ((size_t)1 << (1 + stress_rnd(&c->rng) % 16)) %
 		       (max + 1);
 	return n > max ? 0 : max - n;
 }
@@ -484,24 +396,7 @@ ttl_pick(struct client *c)
 {
 	static const int ttls[20] = {-1, -1000, 1, 1, 2, 2, 1000};
 
-	return ttls[rnd(&c->rng) % 20];
-}
-
-/* A number for a value or a delta, near 0, near 2^64 or anywhere, so
- * incr wraps and decr floors. */
-static uint64_t
-num_pick(struct client *c)
-{
-	switch (rnd(&c->rng) % 4) {
-	case 0:
-		return rnd(&c->rng) % 1000;
-	case 1:
-		return UINT64_MAX - rnd(&c->rng) % 1000;
-	case 2:
-		return rnd(&c->rng) % 4294967296u;
-	default:
-		return rnd(&c->rng);
-	}
+	return ttls[stress_rnd(&c->rng) % 20];
 }
 
 /* A key not yet in the batch; -1 when a few draws find none. */
@@ -509,7 +404,7 @@ static int
 key_pick(struct client *c, const bool *used)
 {
 	for (int tries = 0; tries < 8; tries++) {
-		int k = (int)(rnd(&c->rng) % KEYS);
+		int k = (int)(stress_rnd(&c->rng) % KEYS);
 
 		if (!used[k])
 			return k;
@@ -587,7 +482,7 @@ gen_store(struct client *c, struct cmd *cmd, bool small)
 	size_t max = ITEM_MAX - c->nkey[k];
 
 	if ((cmd->op == OP_APPEND || cmd->op == OP_PREPEND) && m->present &&
-	    (m->v.numeric || m->v.nseg == SEGS_MAX || m->v.len == max))
+	    (m->v.numeric || m->v.nseg == STRESS_SEGS_MAX || m->v.len == max))
 		cmd->op = OP_SET;
 	if (cmd->op == OP_CAS && m->cas == 0) {
 		/* No cas known for this version: read one first. */
@@ -596,16 +491,18 @@ gen_store(struct client *c, struct cmd *cmd, bool small)
 	}
 	cmd->ver = ++m->next_ver;
 	cmd->ttl = ttl_pick(c);
-	cmd->v.flags = rnd(&c->rng) % 2 ? 0 : (uint32_t)rnd(&c->rng);
-	cmd->noreply = cmd->op == OP_SET && rnd(&c->rng) % 8 == 0;
+	cmd->v.flags =
+	    stress_rnd(&c->rng) % 2 ? 0 : (uint32_t)stress_rnd(&c->rng);
+	cmd->noreply = cmd->op == OP_SET && stress_rnd(&c->rng) % 8 == 0;
 	if (cmd->op == OP_CAS) {
-		cmd->wrong_cas = rnd(&c->rng) % 8 == 0;
+		cmd->wrong_cas = stress_rnd(&c->rng) % 8 == 0;
 		cmd->cas =
-		    m->cas ^ (cmd->wrong_cas ? 1 + rnd(&c->rng) % 1000 : 0);
+		    m->cas ^
+		    (cmd->wrong_cas ? 1 + stress_rnd(&c->rng) % 1000 : 0);
 	}
 	if (cmd->op == OP_SETNUM) {
 		cmd->v.numeric = true;
-		cmd->v.num = num_pick(c);
+		cmd->v.num = stress_num_pick(&c->rng);
 		cmd->v.len = (size_t)snprintf(NULL, 0, "%" PRIu64, cmd->v.num);
 		return;
 	}
@@ -614,8 +511,8 @@ gen_store(struct client *c, struct cmd *cmd, bool small)
 	if (small && max > BATCH_VALUE)
 		max = BATCH_VALUE;
 	cmd->v.nseg = 1;
-	cmd->v.seg[0] =
-	    (struct seg){.ver = cmd->ver, .len = (uint32_t)size_pick(c, max)};
+	cmd->v.seg[0] = (struct stress_seg){
+	    .ver = cmd->ver, .len = (uint32_t)size_pick(c, max)};
 	cmd->v.len = cmd->v.seg[0].len;
 }
 
@@ -623,21 +520,21 @@ gen_store(struct client *c, struct cmd *cmd, bool small)
 static bool
 gen_cmd(struct client *c, struct cmd *cmd, bool *used, bool small)
 {
-	unsigned total = 0, r = (unsigned)(rnd(&c->rng) % 40000);
+	unsigned total = 0, r = (unsigned)(stress_rnd(&c->rng) % 40000);
 	int i, k;
 
 	memset(cmd, 0, sizeof *cmd);
 	if (r < 2 && !small) {
 		cmd->op = r == 0 ? OP_FLUSH : OP_FLUSH_LATER;
-		cmd->ttl = 1 + (int)(rnd(&c->rng) % 2);
-		cmd->noreply = rnd(&c->rng) % 2;
+		cmd->ttl = 1 + (int)(stress_rnd(&c->rng) % 2);
+		cmd->noreply = stress_rnd(&c->rng) % 2;
 		return true;
 	}
 	if ((k = key_pick(c, used)) == -1)
 		return false;
 	for (i = 0; i <= OP_TOO_LARGE; i++)
 		total += op_weights[i];
-	r = (unsigned)(rnd(&c->rng) % total);
+	r = (unsigned)(stress_rnd(&c->rng) % total);
 	for (i = 0; r >= op_weights[i]; i++)
 		r -= op_weights[i];
 	cmd->op = (enum op)i;
@@ -650,7 +547,7 @@ gen_cmd(struct client *c, struct cmd *cmd, bool *used, bool small)
 	case OP_GAT:
 	case OP_GATS:
 		cmd->ttl = ttl_pick(c);
-		for (int n = (int)(rnd(&c->rng) % MULTI_MAX); n > 0; n--)
+		for (int n = (int)(stress_rnd(&c->rng) % MULTI_MAX); n > 0; n--)
 			if ((k = key_pick(c, used)) != -1) {
 				cmd->keys[cmd->nkeys++] = k;
 				used[k] = true;
@@ -659,11 +556,11 @@ gen_cmd(struct client *c, struct cmd *cmd, bool *used, bool small)
 	case OP_TOUCH:
 	case OP_DELETE:
 		cmd->ttl = ttl_pick(c);
-		cmd->noreply = rnd(&c->rng) % 4 == 0;
+		cmd->noreply = stress_rnd(&c->rng) % 4 == 0;
 		break;
 	case OP_INCR:
 	case OP_DECR:
-		cmd->delta = num_pick(c);
+		cmd->delta = stress_num_pick(&c->rng);
 		break;
 	case OP_TOO_LARGE:
 		if (small)
@@ -995,8 +892,8 @@ static void
 step(struct client *c)
 {
 	bool used[KEYS] = {false};
-	bool small = rnd(&c->rng) % 4 == 0;
-	int want = small ? 2 + (int)(rnd(&c->rng) % (BATCH_MAX - 1)) : 1;
+	bool small = stress_rnd(&c->rng) % 4 == 0;
+	int want = small ? 2 + (int)(stress_rnd(&c->rng) % (BATCH_MAX - 1)) : 1;
 
 	c->nbatch = 0;
 	while (
@@ -1035,7 +932,7 @@ client_main(void *arg)
 	struct client *c = arg;
 
 	while (!atomic_load(&stopping) &&
-	       (c->ops < MIN_OPS || now_ms() < c->deadline_ms))
+	       (c->ops < MIN_OPS || stress_now_ms() < c->deadline_ms))
 		step(c);
 	/* Delete every key, checking each answer. */
 	for (int k = 0; k < KEYS && !atomic_load(&stopping); k++) {
@@ -1082,42 +979,18 @@ client_init(
 	    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
 }
 
-/* qsort order of CAS log entries: by cas. */
-static int
-caslog_cmp(const void *a, const void *b)
-{
-	const struct caslog *x = a, *y = b;
-
-	return x->cas < y->cas ? -1 : x->cas > y->cas;
-}
-
 /* No cas unique names two stored versions, across all clients. */
 static void
-check_cas_unique(uint64_t seed, struct client *cs)
+check_cas_unique(uint64_t seed, const struct client *cs)
 {
-	size_t n = 0, total = 0;
-	struct caslog *all;
+	struct stress_caslog *logs[CLIENTS];
+	size_t counts[CLIENTS];
 
-	for (int i = 0; i < CLIENTS; i++)
-		total += cs[i].nlog;
-	all = malloc((total + 1) * sizeof *all);
-	ck_assert_ptr_nonnull(all);
 	for (int i = 0; i < CLIENTS; i++) {
-		memcpy(all + n, cs[i].log, cs[i].nlog * sizeof *all);
-		n += cs[i].nlog;
+		logs[i] = cs[i].log;
+		counts[i] = cs[i].nlog;
 	}
-	qsort(all, n, sizeof *all, caslog_cmp);
-	for (size_t i = 1; i < n; i++)
-		ck_assert_msg(all[i].cas != all[i - 1].cas ||
-		                  (all[i].owner == all[i - 1].owner &&
-		                      all[i].ver == all[i - 1].ver),
-		    "seed %" PRIu64 ": cas %" PRIu64
-		    " names client %u key %u version %u and client %u key %u "
-		    "version %u",
-		    seed, all[i].cas, all[i - 1].owner / KEYS,
-		    all[i - 1].owner % KEYS, all[i - 1].ver,
-		    all[i].owner / KEYS, all[i].owner % KEYS, all[i].ver);
-	free(all);
+	stress_cas_unique(seed, "client", KEYS, logs, counts, CLIENTS);
 }
 
 /* A counter of a stats reply, as a number. */
@@ -1157,7 +1030,7 @@ stress_one(uint64_t seed)
 	static char stats[16384];
 	char tag[32];
 	const char *args[] = {"-m", "8", "-I", "512k", NULL};
-	long long deadline = now_ms() + (long long)(seed_seconds * 1000);
+	long long deadline = stress_now_ms() + (long long)(seed_seconds * 1000);
 	struct harness_server srv;
 	struct seen sum = {0};
 	int fd, i;
@@ -1241,31 +1114,15 @@ START_TEST(test_stress_server)
 }
 END_TEST
 
-/* Seeds and run time from the environment, or the CI defaults. */
-static void
-configure(void)
-{
-	const char *seed = getenv("STRESS_SEED");
-	const char *secs = getenv("STRESS_SECONDS");
-	double total = secs ? strtod(secs, NULL) : 6;
-
-	if (seed != NULL) {
-		seeds[0] = strtoull(seed, NULL, 0);
-		nseeds = 1;
-	} else {
-		memcpy(seeds, default_seeds, sizeof default_seeds);
-		nseeds = (int)(sizeof default_seeds / sizeof default_seeds[0]);
-	}
-	seed_seconds = (total > 0 ? total : 6) / nseeds;
-}
-
 /* One test, with a timeout that fits every seed. */
 int
 main(void)
 {
 	const TTest *tests[] = {test_stress_server, NULL};
 
-	configure();
+	nseeds = stress_seeds(seeds, default_seeds,
+	    (int)(sizeof default_seeds / sizeof default_seeds[0]),
+	    &seed_seconds);
 	/* MIN_OPS under TSan on a slow machine, then the checks, per seed. */
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "stress_server",

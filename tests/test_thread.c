@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "thread.h"
+#include "unit.h"
 
 static const int counts[ROLE_COUNT] = {
     [ROLE_LOGGER] = 1, [ROLE_ACCEPT] = 1, [ROLE_WORKER] = 3, [ROLE_MAINT] = 1};
@@ -92,17 +93,8 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("thread");
-	TCase *tc = tcase_create("thread");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {
+	    test_table_names, test_thread_gets_its_name, NULL};
 
-	tcase_add_test(tc, test_table_names);
-	tcase_add_test(tc, test_thread_gets_its_name);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(&(struct unit_suite){.name = "thread"}, tests);
 }

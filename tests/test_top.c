@@ -85,15 +85,15 @@ worker0_ops(const char *s)
 START_TEST(test_top_under_tmux)
 {
 	struct harness_server srv;
-	const char *client = getenv("THREADLINE");
+	const char *client;
 	char cmd[HARNESS_PATH_MAX + 64], *s;
 	int traffic;
 
 	if (!harness_which("tmux", tmux, sizeof tmux)) {
-		printf("SKIP: tmux is not installed\n");
+		harness_skip("tmux is not installed");
 		return;
 	}
-	ck_assert_ptr_nonnull(client);
+	client = harness_client_bin();
 	harness_path(sock, sizeof sock, "tmux.sock");
 	harness_server_start(&srv, "srv", 1, NULL);
 	snprintf(cmd, sizeof cmd, "%s -p %d top -d 0.3", client, srv.port);

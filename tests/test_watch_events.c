@@ -3,14 +3,10 @@
  * connections in memcached's own line format, checked field by field
  * against Debian's memcached, and never reaches the log file. */
 #include <check.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -23,32 +19,15 @@ static const char client_requests[] =
 static const char client_replies[] = "STORED\r\nVALUE foo 5 3\r\nbar\r\nEND\r\n"
                                      "HD\r\nVA 2\r\nhi\r\nNOT_STORED\r\n";
 
-/* Connect to a Unix socket, waiting for it to appear. */
-static int
-unix_connect(const char *path)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	long long deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
-	int fd;
-
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-	for (;;) {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		ck_assert_int_ne(fd, -1);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
-			return fd;
-		close(fd);
-		ck_assert_msg(
-		    harness_now_ms() < deadline, "nothing listens on %s", path);
-		harness_nap();
-	}
-}
-
 /* A connection to a server on a TCP port, or on a Unix socket. */
 static int
 peer_connect(int port, const char *sock)
 {
-	return sock != NULL ? unix_connect(sock) : harness_connect(port);
+	int fd =
+	    sock != NULL ? harness_connect_unix(sock) : harness_connect(port);
+
+	ck_assert_msg(fd != -1, "nothing listens on %s", sock);
+	return fd;
 }
 
 /* Send reqs as a client of a server (port, or sock when not NULL) while a
@@ -74,10 +53,10 @@ watch_run(int port, const char *sock, const char *args, const char *reqs,
 	c = peer_connect(port, sock);
 	harness_cmd(c, reqs, end, reply, sizeof reply);
 	ck_assert_str_eq(reply, replies);
-	close(c);
+	harness_close(c);
 	harness_recv(w, buf, cap, last, 0, HARNESS_DEADLINE_MS, &eof);
 	ck_assert_msg(strstr(buf, last) != NULL, "no '%s' in: %s", last, buf);
-	close(w);
+	harness_close(w);
 }
 
 /* watch_run with the client of client_requests. */
@@ -240,33 +219,32 @@ bare_watch_check(int port, const char *sock, const char *who)
 	    "%s: more than fetches: %s", who, buf);
 }
 
-/* Start Debian's memcached on the Unix socket sock (a path in the test's
- * dir): memcached takes no port 0. */
-static void
-memcached_start(char *sock, size_t cap)
+/* memcached as the watch tests want it: one worker, the socket 0700. */
+static bool
+memcached_start(struct harness_memcached *mc)
 {
-	const char *args[] = {"-s", NULL, "-a", "0700", "-U", "0", "-t", "1",
-	    getuid() == 0 ? "-u" : NULL, "root", NULL};
-	char bin[HARNESS_PATH_MAX];
+	return harness_memcached_start(mc, "mc.sock",
+	    (const char *const[]){"-a", "0700", "-t", "1", NULL});
+}
 
-	ck_assert_msg(harness_which("memcached", bin, sizeof bin),
-	    "memcached is not installed");
-	harness_path(sock, cap, "mc.sock");
-	args[1] = sock;
-	harness_spawn_prog(bin, "memcached", args);
+/* check on memcached where it is installed, then on threadlined. */
+static void
+check_both(void (*check)(int port, const char *sock, const char *who))
+{
+	struct harness_server srv;
+	struct harness_memcached mc;
+
+	if (memcached_start(&mc))
+		check(0, mc.sock, "memcached");
+	harness_server_start(&srv, "srv", 1, NULL);
+	check(srv.port, NULL, "threadlined");
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 
 /* Bare "watch" is "watch fetchers", in memcached and here. */
 START_TEST(test_bare_watch_is_fetchers)
 {
-	struct harness_server srv;
-	char sock[HARNESS_PATH_MAX];
-
-	memcached_start(sock, sizeof sock);
-	bare_watch_check(0, sock, "memcached");
-	harness_server_start(&srv, "srv", 1, NULL);
-	bare_watch_check(srv.port, NULL, "threadlined");
-	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	check_both(bare_watch_check);
 }
 END_TEST
 
@@ -315,14 +293,7 @@ odd_keys_check(int port, const char *sock, const char *who)
 /* Keys are URI-encoded in events, in memcached and here. */
 START_TEST(test_keys_uri_encoded)
 {
-	struct harness_server srv;
-	char sock[HARNESS_PATH_MAX];
-
-	memcached_start(sock, sizeof sock);
-	odd_keys_check(0, sock, "memcached");
-	harness_server_start(&srv, "srv", 1, NULL);
-	odd_keys_check(srv.port, NULL, "threadlined");
-	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	check_both(odd_keys_check);
 }
 END_TEST
 
@@ -375,12 +346,13 @@ item_events(const char *buf, char *out, size_t cap)
 START_TEST(test_store_looks_up_as_memcached)
 {
 	struct harness_server srv;
-	char sock[HARNESS_PATH_MAX];
+	struct harness_memcached mc;
 	static char buf[16384], want[8192], got[8192];
 
-	memcached_start(sock, sizeof sock);
-	watch_run(0, sock, "fetchers mutations", store_requests, store_replies,
-	    "type=item_store key=e1 ", buf, sizeof buf);
+	if (!memcached_start(&mc))
+		return;
+	watch_run(0, mc.sock, "fetchers mutations", store_requests,
+	    store_replies, "type=item_store key=e1 ", buf, sizeof buf);
 	item_events(buf, want, sizeof want);
 	ck_assert_msg(strstr(want, "type=item_get key=s1 status=not_found "
 	                           "size=0 \ntype=item_store key=s1 ") == want,
@@ -393,24 +365,6 @@ START_TEST(test_store_looks_up_as_memcached)
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
-
-/* A connection to port that takes little at a time: a 4 KiB receive
- * buffer. */
-static int
-small_rcvbuf_connect(int port)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET,
-	    .sin_port = htons((uint16_t)port),
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), size = 4096;
-
-	ck_assert_msg(fd != -1, "socket: %s", strerror(errno));
-	ck_assert(
-	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) == 0);
-	ck_assert_msg(connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0,
-	    "connect: %s", strerror(errno));
-	return fd;
-}
 
 /* Send n pipelined misses of a 250-byte key of '%', each an item_get of
  * some 850 bytes once encoded, and read their n replies. */
@@ -452,7 +406,8 @@ START_TEST(test_skipped_as_memcached)
 	int w, fd;
 
 	harness_server_start(&srv, "srv", 1, NULL);
-	w = small_rcvbuf_connect(srv.port);
+	/* A watcher that takes little at a time: 4 KiB of receive buffer. */
+	w = harness_connect_rcvbuf(srv.port, 4096);
 	harness_sends(w, "watch fetchers\r\n");
 	/* Exactly the reply: events may follow it at once. */
 	harness_recv(
@@ -501,8 +456,8 @@ START_TEST(test_skipped_as_memcached)
 	ck_assert(regcomp(&rx, "^skipped=[1-9][0-9]*$", REG_EXTENDED) == 0);
 	ck_assert_msg(regexec(&rx, line, 0, NULL, 0) == 0, "marker: %s", line);
 	regfree(&rx);
-	close(w);
-	close(fd);
+	harness_close(w);
+	harness_close(fd);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
@@ -522,21 +477,14 @@ START_TEST(test_fields_as_memcached)
 	    {"conn_new", NULL},
 	    {"conn_close", NULL},
 	};
-	const char *args[] = {"-s", NULL, "-U", "0", "-t", "1",
-	    getuid() == 0 ? "-u" : NULL, "root", NULL};
 	struct harness_server srv;
-	char bin[HARNESS_PATH_MAX], sock[HARNESS_PATH_MAX];
+	struct harness_memcached memcached;
 	static char mc[8192], tl[8192];
 	char line[1024], want[256], got[256];
 
-	if (!harness_which("memcached", bin, sizeof bin)) {
-		printf("SKIP: memcached is not installed\n");
+	if (!memcached_start(&memcached))
 		return;
-	}
-	harness_path(sock, sizeof sock, "mc.sock");
-	args[1] = sock;
-	harness_spawn_prog(bin, "memcached", args);
-	watch_exchange(0, sock, "fetchers mutations connevents",
+	watch_exchange(0, memcached.sock, "fetchers mutations connevents",
 	    "type=conn_close", mc, sizeof mc);
 	harness_server_start(&srv, "srv", 1, NULL);
 	watch_exchange(srv.port, NULL, "fetchers mutations connevents",

@@ -23,7 +23,8 @@ struct watcher;
 /* Where a connection is; shown by "stats conns" with memcached's names. */
 enum conn_state {
 	CONN_WAITING,   /* idle, waiting for a request */
-	CONN_READ,      /* part of a request is buffered */
+	CONN_READ,      /* part of a request line is buffered */
+	CONN_NREAD,     /* a request line is in, its value is not */
 	CONN_PARSE_CMD, /* answering requests */
 	CONN_WRITE,     /* replies wait for the socket */
 	CONN_CLOSING,   /* last reply sent, draining the client's input */

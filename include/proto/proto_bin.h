@@ -19,6 +19,9 @@ size_t proto_bin_process(struct proto_ctx *, const char *, size_t,
  * first byte chooses, once. */
 size_t proto_bin_serve(struct proto_ctx *, const char *, size_t, struct obuf *,
     enum proto_action *);
+/* Whether what is buffered is a request whose line (or binary header) is
+ * in and whose value is not: memcached's conn_nread. */
+bool proto_awaits_value(const struct proto_ctx *, const char *, size_t);
 void proto_bin_init(const struct proto_hooks *);
 
 #endif

@@ -127,10 +127,12 @@ enum cache_result {
 };
 
 struct cache_config {
-	size_t limit;     /* bytes */
-	size_t item_max;  /* largest key + value accepted */
-	bool no_evict;    /* -M */
-	bool no_cas;      /* -C: flush_all cannot tell items apart by CAS */
+	size_t limit;    /* bytes */
+	size_t item_max; /* largest key + value accepted */
+	bool no_evict;   /* -M */
+	bool no_cas;     /* -C: flush_all cannot tell items apart by CAS */
+	/* Seconds: an item expiring this soon is never evicted; 0: off. */
+	int temporary_ttl;
 	unsigned nshards; /* power of two; 0 picks a default */
 };
 
@@ -297,14 +299,15 @@ void cache_set_limit(size_t);
  * find and count. */
 size_t cache_reclaim(unsigned budget, struct cache_stats *);
 
-/* Reclaim the dead (expired, flushed) items of the classes want says
- * (indexed by memcached's class id, item_class_id(): 0 the large items),
- * looking at every bucket of shards [from, to): memcached's "lru_crawler
- * crawl". Counted as the crawler's in the classes and in st. Returns how
- * many went; *checked (if not NULL) gets how many were looked at. One
- * shard lock at a time, none held on return. */
-size_t cache_crawl(const bool *want, unsigned from, unsigned to,
-    size_t *checked, struct cache_stats *);
+/* Reclaim the dead (expired, flushed) items of each class while left[]
+ * (indexed by memcached's class id, item_class_id(): 0 the large items)
+ * allows, one item looked at taking one, in the buckets of shards [from,
+ * to): memcached's "lru_crawler crawl" (its tocrawl bound); NULL: every
+ * class, no bound. Counted as the crawler's in the classes and in st.
+ * Returns how many went; *checked (if not NULL) gets how many were looked
+ * at. One shard lock at a time, none held on return. */
+size_t cache_crawl(unsigned *left, unsigned from, unsigned to, size_t *checked,
+    struct cache_stats *);
 unsigned cache_shard_count(void);
 
 /* "slabs reassign SRC DST": memcached's answers. */
@@ -317,18 +320,39 @@ enum cache_reassign {
 };
 /* Move a page from class src to class dst (memcached's ids: 1 up; 0 the
  * global page pool; src -1: the class with most pages). The page's items
- * are evicted as memcached's are and its memory returns to the limit;
- * one being read or written makes the move BUSY (the items already
- * evicted stay evicted). dst gets a fresh page unless it is still carving
+ * move to free chunks of their class where there are any (rescued), the
+ * others are evicted, as memcached's are, and its memory returns to the
+ * limit; one being read or written makes the move BUSY (the items already
+ * moved or evicted stay so). dst gets a fresh page unless it is still carving
  * its last one, which the freed memory then lets it finish. st counts
  * slabs_moved. */
 enum cache_reassign cache_reassign(int src, int dst, struct cache_stats *);
-/* Pages given to the global pool (dst 0) and not taken back. */
+/* Pages given to the global pool (dst 0, or by cache_rebalance_tick)
+ * and not taken back by a class growing. */
 unsigned cache_pool_pages(void);
 /* Moves refused busy so far (memcached's slab_reassign_busy_items) and
  * items evicted by moves (slab_reassign_evictions_nomem). */
 uint64_t cache_reassign_busy(void);
 uint64_t cache_reassign_evicted(void);
+/* Items moved to a free chunk of their class when their page left it
+ * (memcached's slab_reassign_rescues). */
+uint64_t cache_reassign_rescued(void);
+/*
+ * Rebalancing on demand, as a production cache must do it within a
+ * burst: a class at its share that is out of chunks first takes a page
+ * whose items fit in the free chunks of their class's other pages (they
+ * move there), else a page of an idle class (no store into it for half a
+ * second) none of whose items were read since its CLOCK hand last
+ * passed, and only then evicts its own. On unless
+ * cache_rebalance_enable(false) (slabs automove 0).
+ */
+void cache_rebalance_enable(bool);
+/* Once a second (maint): returns the pages of idle classes holding more
+ * than two pages' worth of free chunks to the global pool, their items
+ * moved; returns how many. */
+unsigned cache_rebalance_tick(struct cache_stats *);
+/* Whether memcached's class id (1 up) is idle, as rebalancing sees it. */
+bool cache_class_idle(int);
 /* Pages of memcached's class id (1 up); 0 for none. */
 unsigned cache_class_pages(int);
 /* The classes' evictions by their own CLOCK for stores of their size (not

@@ -397,7 +397,7 @@ config_cmd_memory_file(
 
 /* What one memcached -o key means here. */
 enum config_ext_kind {
-	CONFIG_EXT_SETTING, /* sets the setting named by .what */
+	CONFIG_EXT_SETTING, /* sets the setting .what, "section.key" */
 	CONFIG_EXT_ACCEPT,  /* what threadline does anyway */
 	CONFIG_EXT_CRAWLER, /* the crawler's state at start: on, or off (no_) */
 	CONFIG_EXT_IGNORE,  /* named in the notice, .what says why */
@@ -411,7 +411,7 @@ static const struct config_ext {
 	enum config_ext_kind kind;
 	const char *what;
 } config_exts[] = {
-    {"idle_timeout", CONFIG_EXT_SETTING, "idle_timeout"},
+    {"idle_timeout", CONFIG_EXT_SETTING, "server.idle_timeout"},
     {"maxconns_fast", CONFIG_EXT_ACCEPT, NULL},
     {"modern", CONFIG_EXT_CRAWLER, NULL},
     {"no_modern", CONFIG_EXT_CRAWLER, NULL},
@@ -424,7 +424,7 @@ static const struct config_ext {
         "threadline bounds a watcher by its output buffer"},
     {"worker_logbuf_size", CONFIG_EXT_IGNORE,
         "threadline sizes its log rings itself"},
-    {"read_buf_mem_limit", CONFIG_EXT_SETTING, "read_buf_mem_limit"},
+    {"read_buf_mem_limit", CONFIG_EXT_SETTING, "server.read_buf_mem_limit"},
     {"hashpower", CONFIG_EXT_IGNORE,
         "threadline's store sizes its hash table itself"},
     {"hash_algorithm", CONFIG_EXT_IGNORE, "threadline's store uses xxhash"},
@@ -445,8 +445,7 @@ static const struct config_ext {
         "threadline's store has no hot, warm and cold LRUs"},
     {"warm_", CONFIG_EXT_IGNORE,
         "threadline's store has no hot, warm and cold LRUs"},
-    {"temporary_ttl", CONFIG_EXT_IGNORE,
-        "threadline's store has no separate LRU for short TTLs"},
+    {"temporary_ttl", CONFIG_EXT_SETTING, "cache.temporary_ttl"},
     {"track_sizes", CONFIG_EXT_IGNORE, "threadline has no stats sizes"},
     {"inline_ascii_response", CONFIG_EXT_IGNORE,
         "threadline's replies reference the values in place"},
@@ -486,7 +485,8 @@ config_ext_one(struct config *c, const char *opt, char *err, size_t errlen)
 	const char *eq = strchr(opt, '=');
 	size_t len = eq != NULL ? (size_t)(eq - opt) : strlen(opt);
 	const struct config_ext *e = config_ext_find(opt, len);
-	char name[80], what[96];
+	char name[80], what[96], section[16];
+	const char *dot;
 
 	snprintf(name, sizeof name, "-o %.*s", (int)len, opt);
 	if (e == NULL) {
@@ -501,8 +501,11 @@ config_ext_one(struct config *c, const char *opt, char *err, size_t errlen)
 			    name + 3);
 			return -1;
 		}
+		dot = strchr(e->what, '.');
+		snprintf(section, sizeof section, "%.*s", (int)(dot - e->what),
+		    e->what);
 		return settings_set(
-		    c, settings_find("server", e->what), eq + 1, err, errlen);
+		    c, settings_find(section, dot + 1), eq + 1, err, errlen);
 	case CONFIG_EXT_ACCEPT:
 		return 0;
 	case CONFIG_EXT_CRAWLER:

@@ -380,6 +380,22 @@ const struct setting settings[] = {
     },
     {
         .section = "cache",
+        .key = "temporary_ttl",
+        .longopt = "temporary-ttl",
+        .argname = "SECONDS",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 2592000,
+        .offset = offsetof(struct config, temporary_ttl),
+        .def = "0",
+        .expect = "seconds, 0 (off) to 2592000",
+        .stat = "temporary_ttl",
+        .help = "memcached's temporary LRU (-o temporary_ttl=N): an item "
+                "that expires within N seconds is never evicted, it frees "
+                "itself; 0: off",
+    },
+    {
+        .section = "cache",
         .key = "cas",
         .shortopt = 'C',
         .longopt = "disable-cas",

@@ -182,8 +182,9 @@ stats_cache_workers(size_t offset)
 	return total;
 }
 
-/* memcached's rebalancer and crawler lines: a page move evicts the
- * page's items (evictions_nomem) or is refused while one is being read
+/* memcached's rebalancer and crawler lines: a page move moves the page's
+ * items to free chunks of their class (rescues), evicts those that find
+ * none (evictions_nomem) or is refused while one is being read
  * (busy_items); moves run inline, never in the background of a reply. */
 static void
 stats_maint(struct obuf *out)
@@ -192,7 +193,7 @@ stats_maint(struct obuf *out)
 
 	maint_state(&m);
 	obuf_printf(out,
-	    "STAT slab_reassign_rescues 0\r\n"
+	    "STAT slab_reassign_rescues %llu\r\n"
 	    "STAT slab_reassign_chunk_rescues 0\r\n"
 	    "STAT slab_reassign_evictions_nomem %llu\r\n"
 	    "STAT slab_reassign_inline_reclaim 0\r\n"
@@ -202,6 +203,7 @@ stats_maint(struct obuf *out)
 	    "STAT lru_crawler_running %d\r\n"
 	    "STAT lru_crawler_starts %llu\r\n"
 	    "STAT slab_global_page_pool %u\r\n",
+	    (unsigned long long)cache_reassign_rescued(),
 	    (unsigned long long)cache_reassign_evicted(),
 	    (unsigned long long)cache_reassign_busy(), m.running ? 1 : 0,
 	    (unsigned long long)m.starts, cache_pool_pages());
@@ -704,6 +706,21 @@ stats_settings_crawler_tocrawl(struct obuf *out)
 	obuf_printf(out, "%u", m.tocrawl);
 }
 
+/* memcached's temporary LRU is on when -o temporary_ttl is given. */
+static void
+stats_settings_temp_lru(struct obuf *out)
+{
+	obuf_adds(out, stats_cfg->temporary_ttl > 0 ? "yes" : "no");
+}
+
+/* Off, memcached prints its default, 61. */
+static void
+stats_settings_temporary_ttl(struct obuf *out)
+{
+	obuf_printf(out, "%d",
+	    stats_cfg->temporary_ttl > 0 ? stats_cfg->temporary_ttl : 61);
+}
+
 /* memcached's spelling of the evict setting. */
 static void
 stats_settings_evictions(struct obuf *out)
@@ -765,6 +782,8 @@ static const struct stats_setting {
     {"lru_crawler_sleep", NULL, stats_settings_crawler_sleep},
     {"lru_crawler_tocrawl", NULL, stats_settings_crawler_tocrawl},
     {"dump_enabled", NULL, NULL},
+    {"temp_lru", NULL, stats_settings_temp_lru},
+    {"temporary_ttl", NULL, stats_settings_temporary_ttl},
     {"read_buf_mem_limit", NULL, stats_settings_read_buf},
     {"track_sizes", "no", NULL},
 };

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "addr.h"
 
@@ -25,6 +26,30 @@ addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 		snprintf(buf, size, "%s:%u", host, ntohs(s4->sin_port));
 	} else
 		snprintf(buf, size, "unknown");
+}
+
+void
+addr_format_stats(
+    const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+{
+	const size_t off = offsetof(struct sockaddr_un, sun_path);
+	char host[ADDR_MAX];
+
+	if (sa->sa_family == AF_UNIX) {
+		const struct sockaddr_un *su = (const void *)sa;
+		size_t n = len > off ? strnlen(su->sun_path, len - off) : 0;
+
+		/* A unix-domain client has no address: memcached prints
+		 * the empty one it keeps for it. */
+		if (n == 0)
+			snprintf(buf, size, "?:<AF 0>");
+		else
+			snprintf(buf, size, "unix:%.*s", (int)n, su->sun_path);
+		return;
+	}
+	addr_format(sa, len, host, sizeof host);
+	snprintf(buf, size, "%s:%s", sa->sa_family == AF_INET6 ? "tcp6" : "tcp",
+	    host);
 }
 
 int

@@ -344,12 +344,18 @@ accept_stats_conns(struct obuf *out)
 	pthread_mutex_lock(&acc.lock);
 	for (int i = 0; i < acc.nlisteners; i++) {
 		int fd = evconnlistener_get_fd(acc.listeners[i]);
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof ss;
+		char name[ADDR_STATS_MAX] = "?:<AF 0>";
 
+		if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+			addr_format_stats(
+			    (struct sockaddr *)&ss, sslen, name, sizeof name);
 		obuf_printf(out,
-		    "STAT %d:addr tcp:%s\r\n"
+		    "STAT %d:addr %s\r\n"
 		    "STAT %d:state conn_listening\r\n"
 		    "STAT %d:thread %s\r\n",
-		    fd, acc.names[i], fd, fd, acc.thread->name);
+		    fd, name, fd, fd, acc.thread->name);
 	}
 	pthread_mutex_unlock(&acc.lock);
 }

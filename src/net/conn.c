@@ -29,6 +29,7 @@
 static const char *const conn_state_names[CONN_STATE_MAX] = {
     [CONN_WAITING] = "conn_waiting",
     [CONN_READ] = "conn_read",
+    [CONN_NREAD] = "conn_nread",
     [CONN_PARSE_CMD] = "conn_parse_cmd",
     [CONN_WRITE] = "conn_write",
     [CONN_CLOSING] = "conn_closing",
@@ -123,6 +124,7 @@ conn_tick(struct conn *c)
 		}
 		break;
 	case CONN_READ:
+	case CONN_NREAD:
 		limit = conn_limits.request;
 		if (limit > 0 && now - c->read_since >= limit) {
 			snprintf(why, sizeof why,
@@ -393,11 +395,18 @@ conn_answer(struct conn *c)
 static void
 conn_await(struct conn *c, bool progressed, int was)
 {
+	int state = CONN_WAITING;
+
 	if (c->rlen == 0 && c->rbuf != NULL)
 		conn_rbuf_drop(c);
-	if (c->rlen > 0 && (progressed || was != CONN_READ))
+	if (c->rlen > 0)
+		state = proto_awaits_value(&c->proto, c->rbuf, c->rlen)
+		            ? CONN_NREAD
+		            : CONN_READ;
+	if (c->rlen > 0 &&
+	    (progressed || (was != CONN_READ && was != CONN_NREAD)))
 		c->read_since = conn_now();
-	conn_set_state(c, c->rlen > 0 ? CONN_READ : CONN_WAITING);
+	conn_set_state(c, state);
 	conn_wait(c, EV_READ);
 }
 
@@ -597,20 +606,26 @@ conn_stats(struct conn *c, struct obuf *out)
 	              atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof ss;
-	char local[ADDR_MAX] = "unknown";
+	char peer[ADDR_STATS_MAX] = "?:<AF 0>";
+	char local[ADDR_STATS_MAX] = "?:<AF 0>";
 
 	/* Asked for here rather than kept: "stats conns" is rare, and a
 	 * connection's every byte is paid ten thousand times. */
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sslen) == 0)
+		addr_format_stats(
+		    (struct sockaddr *)&ss, sslen, peer, sizeof peer);
+	sslen = sizeof ss;
 	if (getsockname(c->fd, (struct sockaddr *)&ss, &sslen) == 0)
-		addr_format((struct sockaddr *)&ss, sslen, local, sizeof local);
+		addr_format_stats(
+		    (struct sockaddr *)&ss, sslen, local, sizeof local);
 
 	obuf_printf(out,
-	    "STAT %d:addr tcp:%s\r\n"
-	    "STAT %d:listen_addr tcp:%s\r\n"
+	    "STAT %d:addr %s\r\n"
+	    "STAT %d:listen_addr %s\r\n"
 	    "STAT %d:state %s\r\n"
 	    "STAT %d:secs_since_last_cmd %lld\r\n"
 	    "STAT %d:thread %s\r\n",
-	    c->fd, c->peer, c->fd, local, c->fd,
+	    c->fd, peer, c->fd, local, c->fd,
 	    conn_state_name(
 	        atomic_load_explicit(&c->state, memory_order_relaxed)),
 	    c->fd, (long long)idle, c->fd, c->own->thread->name);

@@ -875,3 +875,11 @@ proto_bin_serve(struct proto_ctx *ctx, const char *buf, size_t len,
 	return ctx->binary ? proto_bin_process(ctx, buf, len, out, action)
 	                   : proto_text_process(ctx, buf, len, out, action);
 }
+
+bool
+proto_awaits_value(const struct proto_ctx *ctx, const char *buf, size_t len)
+{
+	if (ctx->binary)
+		return len >= BIN_HEADER_LEN;
+	return memchr(buf, '\n', len) != NULL;
+}

@@ -790,12 +790,17 @@ cmd_quit(struct request *r, int arg)
 	*r->action = PROTO_QUIT;
 }
 
-/* Stops the server, when the config allows it. */
+/* shutdown [graceful] stops the server, when the config allows it. Ours
+ * is always memcached's graceful one: replies already made are sent. */
 static void
 cmd_shutdown(struct request *r, int arg)
 {
 	if (!hooks.shutdown) {
 		REPLY(r, "ERROR: shutdown not enabled\r\n");
+		return;
+	}
+	if (r->ntok > 2 || (r->ntok == 2 && !tok_is(&r->tok[1], "graceful"))) {
+		REPLY(r, "CLIENT_ERROR invalid shutdown mode\r\n");
 		return;
 	}
 	log_notice("shutdown requested by a client");

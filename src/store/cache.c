@@ -22,8 +22,11 @@
  * A page move (cache_reassign) takes the reassign lock first, then one
  * class lock at a time (the source's, released before the destination's),
  * under which it only tries shard locks, as eviction does: reassign, then
- * class, then (tried) shard. maint's crawl takes one shard lock at a time
- * and sleeps with none held.
+ * class, then (tried) shard. A store moving a page on demand (compaction,
+ * a cold page of an idle class) and maint's tick do the same without the
+ * reassign lock, letting their own class's lock go first; an item moved
+ * (rescued) is copied under its tried shard lock, one item at a time.
+ * maint's crawl takes one shard lock at a time and sleeps with none held.
  *
  * An item's life: a chunk is taken (ITEM_USED), filled, linked into its
  * shard (ITEM_LINKED, the table's reference), found by readers who take
@@ -70,6 +73,15 @@
  * every worker's CPU to flush its TLB, costing more than the copy. Kept
  * ones stay charged and are the first to go when room is needed. */
 #define LARGE_PARK_MAX 32
+/* Chunks of an idle class the cold sweep looks at for one store that
+ * would evict its own: a bound on what that store pays. */
+#define STEAL_SCAN 256
+/* A class no store took a chunk of for this long is idle: its pages may
+ * go to a burst of another size, or to the global pool. */
+#define CLASS_IDLE_MS 500
+/* A rebalance tick returns a class's pages to the global pool while it
+ * keeps this many pages' worth of free chunks. */
+#define POOL_KEEP_PAGES 2
 
 #define ITEM_HDR     offsetof(struct item, data)
 #define ITEM_USED    0x01 /* the chunk is taken */
@@ -135,7 +147,16 @@ struct slab_class {
 	unsigned hand_chunk;
 	_Atomic size_t items; /* linked; read by stats */
 	_Atomic size_t bytes; /* what the linked items hold; read by stats */
-	size_t nfree;         /* chunks on the free list */
+	/* Chunks on the free list: written under the lock, read by the
+	 * classes looking for one to compact. */
+	_Atomic size_t nfree;
+	/* When a store last took a chunk of it (monotonic ms): idle after
+	 * CLASS_IDLE_MS without (its own evictions come with stores). */
+	_Atomic uint64_t stored_ms;
+	/* Where the cold sweep (class_steal_cold) left the hand, and whether
+	 * every item since the start of the hand's page was unread. */
+	unsigned sweep_page, sweep_chunk;
+	bool sweep_clean;
 	struct class_counts counts;
 } __attribute__((aligned(64)));
 
@@ -173,6 +194,7 @@ static struct {
 	bool no_evict;
 	bool no_cas;
 	time_t started; /* memcached's process_started */
+	int temporary_ttl;
 	_Atomic uint64_t next_cas;
 	/* flush_all, as memcached's oldest_live and oldest_cas: an item
 	 * with a CAS below flush_cas is flushed, and from the second
@@ -188,6 +210,9 @@ static struct {
 	_Atomic unsigned pool_pages;
 	_Atomic uint64_t reassign_busy;
 	_Atomic uint64_t reassign_evicted;
+	_Atomic uint64_t reassign_rescued;
+	/* Pages move on demand (slabs automove above 0). */
+	_Atomic bool rebalance;
 } cache;
 
 size_t
@@ -320,6 +345,8 @@ cache_init(const struct cache_config *cfg)
 	cache.no_evict = cfg->no_evict;
 	cache.no_cas = cfg->no_cas;
 	cache.started = cache_now() - STARTED_BEFORE;
+	cache.temporary_ttl = cfg->temporary_ttl;
+	cache.rebalance = true;
 	return 0;
 }
 
@@ -757,6 +784,17 @@ count_victim(struct item *it, time_t now, struct cache_stats *st)
 	}
 }
 
+/* memcached's temporary LRU: an item that expires within temporary_ttl
+ * is left to expire, never evicted. memcached sorts by the TTL an item was
+ * stored with; we keep no store time, and take what is left of it. */
+static bool
+item_temporary(const struct item *it, time_t now)
+{
+	return cache.temporary_ttl > 0 && it->exptime != 0 &&
+	       (time_t)it->exptime - now <= cache.temporary_ttl &&
+	       !item_dead(it, now);
+}
+
 /*
  * Unlink it if it is linked, nobody but the table holds it, and its shard
  * is free: the caller holds the lock of the chunk's owner (its class or
@@ -833,6 +871,8 @@ clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
 			    &it->state, ITEM_FREQ1, memory_order_relaxed);
 			continue;
 		}
+		if (item_temporary(it, now))
+			continue;
 		if (try_take(it, now, st, false)) {
 			if (!item_dead(it, now))
 				class_count(&c->counts.evicted_own);
@@ -865,6 +905,18 @@ class_charge(struct slab_class *c, size_t end)
 	pg->charged += want;
 	c->charged += want;
 	return true;
+}
+
+/* One page fewer in the global pool, if it has any: a class grew by it. */
+static bool
+pool_take(void)
+{
+	unsigned n = atomic_load(&cache.pool_pages);
+
+	while (n > 0 &&
+	       !atomic_compare_exchange_weak(&cache.pool_pages, &n, n - 1))
+		;
+	return n > 0;
 }
 
 /* A new page of address space for c, nothing charged yet. */
@@ -907,6 +959,8 @@ chunk_get(struct slab_class *c)
 			budget_give(SLAB_BLOCK);
 			if (!class_grow(c))
 				return NULL;
+			/* The global pool's page, if it holds one. */
+			pool_take();
 		}
 		if (!class_charge(
 		        c, (size_t)(c->carve - c->pages[c->npages - 1].base) +
@@ -921,45 +975,186 @@ chunk_get(struct slab_class *c)
 	return it;
 }
 
-/*
- * Empty page i of c and hand its memory back to the system: every item on
- * it is evicted, unless one is being read or written, when the page stays
- * and the call fails. Class lock held.
- */
-static bool
-class_drop_page(struct slab_class *c, unsigned i, time_t now,
-    struct cache_stats *st, unsigned *taken)
+/* Where the chunks of page i of c that were ever used end: the last page
+ * is carved up to c->carve. */
+static char *
+page_used_end(const struct slab_class *c, unsigned i)
 {
-	char *page = c->pages[i].base,
-	     *end = page + (size_t)c->per_page * c->size;
-	size_t charged = c->pages[i].charged;
-	struct item **pp;
+	char *page = c->pages[i].base;
 
-	for (char *p = page; p < end; p += c->size) {
-		struct item *it = (struct item *)p;
-		uint8_t state =
-		    atomic_load_explicit(&it->state, memory_order_acquire);
+	if (i == c->npages - 1 && c->carve_left > 0)
+		return c->carve;
+	return page + (size_t)c->per_page * c->size;
+}
 
-		if (state == 0)
-			continue;
-		if (!try_take(it, now, st, false))
-			return false;
-		chunk_put(c, it);
-		if (taken)
-			(*taken)++;
-	}
-	for (pp = &c->free; *pp != NULL;)
+/* Take the free chunks of [page, end) off the free list. Class lock. */
+static void
+page_unfree(struct slab_class *c, const char *page, const char *end)
+{
+	for (struct item **pp = &c->free; *pp != NULL;)
 		if ((char *)*pp >= page && (char *)*pp < end) {
 			*pp = (*pp)->hnext;
 			c->nfree--;
 		} else
 			pp = &(*pp)->hnext;
+}
+
+/* Put the chunks of [page, end) nothing holds back on the free list: a
+ * page that could not be emptied stays. Class lock held. */
+static void
+page_refree(struct slab_class *c, char *page, const char *end)
+{
+	for (char *p = page; p < end; p += c->size)
+		if (atomic_load_explicit(
+		        &((struct item *)p)->state, memory_order_relaxed) == 0)
+			chunk_put(c, (struct item *)p);
+}
+
+/* A free chunk of c off page skip for an item being moved: the free list
+ * (which holds none of skip's), else the last page's uncarved rest while
+ * the limit allows. Class lock held. */
+static struct item *
+chunk_spare(struct slab_class *c, unsigned skip)
+{
+	if (c->free == NULL && (c->carve_left == 0 || skip == c->npages - 1))
+		return NULL;
+	return chunk_get(c);
+}
+
+/* Move it into chunk to of the same class, keeping its place in the
+ * table, its CAS and its marks, as memcached's rescues. Shard lock held;
+ * only the table holds it, so nobody reads the old copy. */
+static void
+item_move(struct shard *s, struct item *it, struct item *to)
+{
+	struct item **pp = shard_slot_of(s, it);
+	uint8_t state = atomic_load_explicit(&it->state, memory_order_relaxed);
+
+	to->hnext = it->hnext;
+	to->cas = it->cas;
+	to->exptime = it->exptime;
+	to->flags = it->flags;
+	to->nbytes = it->nbytes;
+	to->atime = it->atime;
+	to->nkey = it->nkey;
+	to->cls = it->cls;
+	memcpy(to->data, it->data, (size_t)it->nkey + it->nbytes + 2);
+	atomic_store_explicit(&to->refs, 1, memory_order_relaxed);
+	atomic_store_explicit(&to->state, state, memory_order_release);
+	*pp = to;
+	atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
+	atomic_store_explicit(&it->state, 0, memory_order_relaxed);
+}
+
+/* What emptying a page does with its live items. */
+enum drop {
+	DROP_MOVE,   /* move them to the class's free chunks, or fail */
+	DROP_RESCUE, /* move them, evicting those that find no room */
+	DROP_EVICT,  /* evict them: the page was picked for its cold items */
+};
+
+/*
+ * Clear one item off page i of c, which is being emptied: a dead one goes
+ * (reclaimed), a live one, as how says, moves to a free chunk elsewhere in
+ * the class (memcached's slab_reassign_rescues) or is evicted
+ * (slab_reassign_evictions_nomem). False when it must stay: someone reads
+ * or writes it, its shard is busy, or it has nowhere to go. Class lock
+ * held; the shard's is only tried.
+ */
+static bool
+page_clear_item(struct slab_class *c, unsigned i, struct item *it, time_t now,
+    struct cache_stats *st, enum drop how)
+{
+	struct shard *s;
+	struct item *to;
+	bool ok = false, dead;
+
+	if (!(atomic_load_explicit(&it->state, memory_order_acquire) &
+	        ITEM_LINKED))
+		return false;
+	s = shard_of(cache_hash(item_key(it), it->nkey));
+	if (pthread_mutex_trylock(&s->lock) != 0)
+		return false;
+	if (!(atomic_load_explicit(&it->state, memory_order_relaxed) &
+	        ITEM_LINKED) ||
+	    atomic_load_explicit(&it->refs, memory_order_acquire) != 1) {
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
+	dead = item_dead(it, now);
+	if (!dead && how != DROP_EVICT && (to = chunk_spare(c, i)) != NULL) {
+		item_move(s, it, to);
+		atomic_fetch_add_explicit(
+		    &cache.reassign_rescued, 1, memory_order_relaxed);
+		ok = true;
+	} else if (dead || how != DROP_MOVE) {
+		count_victim(it, now, st);
+		shard_detach(s, shard_slot_of(s, it), it, false);
+		atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
+		atomic_store_explicit(&it->state, 0, memory_order_relaxed);
+		if (!dead)
+			atomic_fetch_add_explicit(
+			    &cache.reassign_evicted, 1, memory_order_relaxed);
+		ok = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+/* Whether page i's items could all move to the class's other free
+ * chunks: its used chunks against the spare ones. Class lock held. */
+static bool
+page_fits_elsewhere(const struct slab_class *c, unsigned i)
+{
+	char *page = c->pages[i].base, *end = page_used_end(c, i);
+	size_t used = 0, spare = atomic_load(&c->nfree), mine = 0;
+
+	for (char *p = page; p < end; p += c->size)
+		if (atomic_load_explicit(
+		        &((struct item *)p)->state, memory_order_relaxed) != 0)
+			used++;
+		else
+			mine++; /* on the free list: not spare for it */
+	if (i != c->npages - 1)
+		spare += c->carve_left;
+	return used <= spare - mine;
+}
+
+/*
+ * Empty page i of c and hand its memory back to the system: dead items
+ * go, live ones move to the class's free chunks on its other pages or are
+ * evicted, as how says. An item being read or written keeps the page and
+ * the call fails; what moved stays moved. Class lock held.
+ */
+static bool
+class_drop_page(struct slab_class *c, unsigned i, time_t now,
+    struct cache_stats *st, enum drop how)
+{
+	char *page = c->pages[i].base, *end = page_used_end(c, i);
+	size_t charged = c->pages[i].charged;
+
+	if (how == DROP_MOVE && !page_fits_elsewhere(c, i))
+		return false;
+	/* Its free chunks leave the list first, so nothing moves there. */
+	page_unfree(c, page, end);
+	for (char *p = page; p < end; p += c->size) {
+		struct item *it = (struct item *)p;
+
+		if (atomic_load_explicit(&it->state, memory_order_acquire) !=
+		        0 &&
+		    !page_clear_item(c, i, it, now, st, how)) {
+			page_refree(c, page, end);
+			return false;
+		}
+	}
 	/* Only the last page is being carved: keep the order. */
 	if (i == c->npages - 1)
 		c->carve_left = 0;
 	memmove(&c->pages[i], &c->pages[i + 1],
 	    (c->npages - 1 - i) * sizeof *c->pages);
 	c->npages--;
+	if (c->hand_page > i)
+		c->hand_page--;
 	if (c->hand_page >= c->npages)
 		c->hand_page = 0;
 	c->hand_chunk = 0;
@@ -981,7 +1176,8 @@ large_evict(time_t now, struct cache_stats *st)
 	pthread_mutex_lock(&cache.large_lock);
 	for (l = cache.large_tail; l != NULL && scanned < LARGE_SCAN_MAX;
 	     l = l->prev, scanned++)
-		if (try_take(large_item(l), now, st, true))
+		if (!item_temporary(large_item(l), now) &&
+		    try_take(large_item(l), now, st, true))
 			break;
 	pthread_mutex_unlock(&cache.large_lock);
 	if (l == NULL || scanned == LARGE_SCAN_MAX)
@@ -991,8 +1187,9 @@ large_evict(time_t now, struct cache_stats *st)
 }
 
 /* Give back a page of the class holding the most, else of the next, for
- * a class below its share or for a large item. keep_first: leave every
- * class one page. */
+ * a class below its share or for a large item, its items evicted (the
+ * hand's page: what that class would evict next). keep_first: leave
+ * every class one page. */
 static bool
 steal_page(unsigned except, bool keep_first, time_t now, struct cache_stats *st)
 {
@@ -1021,11 +1218,163 @@ steal_page(unsigned except, bool keep_first, time_t now, struct cache_stats *st)
 		/* The page the hand is on holds what it would evict next;
 		 * one being read or written stays. */
 		for (unsigned t = 0; t < 4 && !done && c->npages > floor; t++)
-			done = class_drop_page(
-			    c, (c->hand_page + t) % c->npages, now, st, NULL);
+			done =
+			    class_drop_page(c, (c->hand_page + t) % c->npages,
+			        now, st, DROP_EVICT);
 		pthread_mutex_unlock(&c->lock);
 	}
 	return true;
+}
+
+/* Empty up to tries pages of c from the hand on into its other free
+ * chunks, evicting nothing; true when one went. Class lock held. */
+static bool
+class_compact_locked(
+    struct slab_class *c, unsigned tries, time_t now, struct cache_stats *st)
+{
+	for (unsigned t = 0; t < tries && t < c->npages; t++)
+		if (class_drop_page(
+		        c, (c->hand_page + t) % c->npages, now, st, DROP_MOVE))
+			return true;
+	return false;
+}
+
+/*
+ * Memory for class except without evicting anything: a page of the class
+ * whose free chunks hold the most bytes, a page's worth at least, its
+ * items moved into the free chunks of its other pages (memcached's
+ * rebalancer rescuing them). A page with an item being read is passed
+ * over.
+ */
+static bool
+class_compact(unsigned except, time_t now, struct cache_stats *st)
+{
+	unsigned best = SLAB_CLASS_MAX;
+	size_t most = 0;
+	bool done;
+
+	for (unsigned i = 0; i < cache.nclasses; i++) {
+		struct slab_class *k = &cache.classes[i];
+		size_t nfree =
+		    atomic_load_explicit(&k->nfree, memory_order_relaxed);
+
+		if (i != except && nfree >= k->per_page &&
+		    nfree * k->size > most) {
+			most = nfree * k->size;
+			best = i;
+		}
+	}
+	if (best == SLAB_CLASS_MAX)
+		return false;
+	pthread_mutex_lock(&cache.classes[best].lock);
+	done = class_compact_locked(&cache.classes[best], 4, now, st);
+	pthread_mutex_unlock(&cache.classes[best].lock);
+	return done;
+}
+
+/* Milliseconds of the coarse monotonic clock. */
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* No store took a chunk of c for CLASS_IDLE_MS, at ms (a store another
+ * thread stamped later than ms was read is no older). */
+static bool
+class_idle(struct slab_class *c, uint64_t ms)
+{
+	uint64_t at = atomic_load_explicit(&c->stored_ms, memory_order_relaxed);
+
+	return at <= ms && ms - at >= CLASS_IDLE_MS;
+}
+
+/* The idle class holding the most pages, more than one, but except; or
+ * NULL. */
+static struct slab_class *
+class_idle_most(unsigned except)
+{
+	struct slab_class *best = NULL;
+	unsigned most = 1;
+	uint64_t ms = mono_ms();
+
+	for (unsigned i = 0; i < cache.nclasses; i++) {
+		struct slab_class *k = &cache.classes[i];
+		unsigned np =
+		    atomic_load_explicit(&k->npages, memory_order_relaxed);
+
+		if (i != except && np > most && class_idle(k, ms)) {
+			most = np;
+			best = k;
+		}
+	}
+	return best;
+}
+
+/*
+ * A page for class except, which would otherwise evict its own, from an
+ * idle class: that class's CLOCK hand goes on up to STEAL_SCAN chunks,
+ * taking a use from each item read since it last passed, and the first
+ * page it crosses with none read (none since a turn of the hand ago) is
+ * emptied, its items evicted: they are what its CLOCK would take next.
+ * A burst of one size so takes the memory of sizes nobody writes and
+ * reads no longer, at once; items that are read keep their page. Nothing
+ * but the idle class's lock and, tried, shard locks.
+ */
+static bool
+class_steal_cold(unsigned except, time_t now, struct cache_stats *st)
+{
+	struct slab_class *k = class_idle_most(except);
+	bool done = false;
+
+	if (k == NULL)
+		return false;
+	pthread_mutex_lock(&k->lock);
+	/* Its own CLOCK moved the hand meanwhile: start the page again. */
+	if (k->hand_page != k->sweep_page || k->hand_chunk != k->sweep_chunk)
+		k->sweep_clean = false;
+	for (unsigned n = 0; n < STEAL_SCAN && !done && k->npages > 1; n++) {
+		unsigned pg;
+		struct item *it;
+		uint8_t state;
+
+		if (k->hand_page >= k->npages) {
+			k->hand_page = 0;
+			k->hand_chunk = 0;
+		}
+		if (k->hand_chunk == 0)
+			k->sweep_clean = true;
+		pg = k->hand_page;
+		it = clock_next(k);
+		state = atomic_load_explicit(&it->state, memory_order_acquire);
+		if ((state & ITEM_LINKED) && (state & ITEM_FREQ)) {
+			atomic_fetch_sub_explicit(
+			    &it->state, ITEM_FREQ1, memory_order_relaxed);
+			k->sweep_clean = false;
+		}
+		if (k->hand_chunk == 0 && k->sweep_clean) {
+			done = class_drop_page(k, pg, now, st, DROP_EVICT);
+			k->sweep_clean = false;
+		}
+	}
+	k->sweep_page = k->hand_page;
+	k->sweep_chunk = k->hand_chunk;
+	pthread_mutex_unlock(&k->lock);
+	return done;
+}
+
+/* Memory for class ci, which is at its share and out of chunks, before
+ * it evicts its own: compaction, else a cold page of an idle class. */
+static bool
+class_rebalance(unsigned ci, time_t now, struct cache_stats *st)
+{
+	if (!atomic_load_explicit(&cache.rebalance, memory_order_relaxed))
+		return false;
+	return class_compact(ci, now, st) ||
+	       (!cache.no_evict && class_steal_cold(ci, now, st));
 }
 
 /* A kept mapping of len bytes (any length if 0), or NULL. */
@@ -1046,8 +1395,9 @@ large_unpark(size_t len)
 	return l;
 }
 
-/* Make the limit hold another need bytes: kept mappings go first, then
- * large items, oldest first, then pages of the classes holding the most. */
+/* Make the limit hold another need bytes: kept mappings go first, then a
+ * page a class's free chunks can take the items of, then large items,
+ * oldest first, then pages of the classes holding the most. */
 static bool
 make_room(size_t need, unsigned except, bool keep_first, time_t now,
     struct cache_stats *st)
@@ -1062,7 +1412,8 @@ make_room(size_t need, unsigned except, bool keep_first, time_t now,
 
 			map_free(l, len);
 			budget_give(len);
-		} else if (!large_evict(now, st) &&
+		} else if (!class_compact(except, now, st) &&
+		           !large_evict(now, st) &&
 		           !steal_page(except, keep_first, now, st))
 			return false;
 	}
@@ -1133,9 +1484,16 @@ slab_alloc(unsigned ci, time_t now, struct cache_stats *st)
 		it = chunk_get(c);
 		below = c->charged < atomic_load_explicit(
 		                         &cache.share, memory_order_relaxed);
-		if (it == NULL && !cache.no_evict && !below)
-			it = clock_evict(c, now, st);
 		pthread_mutex_unlock(&c->lock);
+		/* At its share, memory other sizes do not use comes before
+		 * its own items: at once, not at automove's next pass. */
+		if (it == NULL && !below && class_rebalance(ci, now, st))
+			continue;
+		if (it == NULL && !cache.no_evict && !below) {
+			pthread_mutex_lock(&c->lock);
+			it = clock_evict(c, now, st);
+			pthread_mutex_unlock(&c->lock);
+		}
 		if (it != NULL || cache.no_evict)
 			return it;
 		/* Every class keeps a page while there is anything else to
@@ -1168,6 +1526,14 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 	}
 	it = total > cache.chunk_max ? large_alloc(total, now, st)
 	                             : slab_alloc(class_for(total), now, st);
+	if (it != NULL && it->cls != CACHE_CLASS_LARGE) {
+		_Atomic uint64_t *at = &cache.classes[it->cls].stored_ms;
+		uint64_t ms = mono_ms();
+
+		/* Written once a tick of the coarse clock at most. */
+		if (atomic_load_explicit(at, memory_order_relaxed) != ms)
+			atomic_store_explicit(at, ms, memory_order_relaxed);
+	}
 	if (it == NULL) {
 		class_count(
 		    total > cache.chunk_max
@@ -2134,7 +2500,7 @@ crawl_wants(const bool *want, const struct item *it)
 }
 
 size_t
-cache_crawl(const bool *want, unsigned from, unsigned to, size_t *checked,
+cache_crawl(unsigned *left, unsigned from, unsigned to, size_t *checked,
     struct cache_stats *st)
 {
 	time_t now = cache_now();
@@ -2147,11 +2513,16 @@ cache_crawl(const bool *want, unsigned from, unsigned to, size_t *checked,
 		for (size_t b = 0; b <= s->mask; b++)
 			for (struct item **pp = &s->buckets[b]; *pp != NULL;) {
 				struct item *it = *pp;
+				unsigned *n_left =
+				    left != NULL ? &left[item_class_id(it)]
+				                 : NULL;
 
-				if (!crawl_wants(want, it)) {
+				if (n_left != NULL && *n_left == 0) {
 					pp = &it->hnext;
 					continue;
 				}
+				if (n_left != NULL)
+					(*n_left)--;
 				seen++;
 				class_count(&class_counts_of(it)
 				                 ->crawler_items_checked);
@@ -2198,22 +2569,20 @@ reassign_pick_any(int dst)
 	return best;
 }
 
-/* Drop one page of c, trying each from the hand on; reassign lock held. */
+/* Drop one page of c, trying each from the hand on, its items rescued
+ * into the class's free chunks or evicted; reassign lock held. */
 static bool
 reassign_drop(struct slab_class *c, struct cache_stats *st)
 {
 	time_t now = cache_now();
-	unsigned taken = 0;
 	bool done = false;
 
 	pthread_mutex_lock(&c->lock);
 	for (unsigned t = 0, n = c->npages; t < n && !done && c->npages > 1;
 	     t++)
 		done = class_drop_page(
-		    c, (c->hand_page + t) % c->npages, now, st, &taken);
+		    c, (c->hand_page + t) % c->npages, now, st, DROP_RESCUE);
 	pthread_mutex_unlock(&c->lock);
-	atomic_fetch_add_explicit(
-	    &cache.reassign_evicted, taken, memory_order_relaxed);
 	return done;
 }
 
@@ -2311,4 +2680,64 @@ cache_class_evictions(uint64_t *ev, unsigned n)
 		           : &cache.classes[i - 1].counts.evicted,
 		    memory_order_relaxed);
 	return i;
+}
+
+uint64_t
+cache_reassign_rescued(void)
+{
+	return atomic_load_explicit(
+	    &cache.reassign_rescued, memory_order_relaxed);
+}
+
+void
+cache_rebalance_enable(bool on)
+{
+	atomic_store(&cache.rebalance, on);
+}
+
+/* Return pages of idle class c to the global pool while it keeps
+ * POOL_KEEP_PAGES pages' worth of free chunks, moving their items into
+ * the others'; the lock is let go between pages. */
+static unsigned
+class_release(struct slab_class *c, time_t now, struct cache_stats *st)
+{
+	unsigned n = 0;
+	bool done = true;
+
+	while (done) {
+		pthread_mutex_lock(&c->lock);
+		done = c->npages > 0 &&
+		       atomic_load(&c->nfree) >=
+		           (size_t)c->per_page * POOL_KEEP_PAGES &&
+		       class_compact_locked(c, 4, now, st);
+		pthread_mutex_unlock(&c->lock);
+		if (done) {
+			atomic_fetch_add(&cache.pool_pages, 1);
+			n++;
+		}
+	}
+	return n;
+}
+
+unsigned
+cache_rebalance_tick(struct cache_stats *st)
+{
+	time_t now = cache_now();
+	uint64_t ms = mono_ms();
+	unsigned n = 0;
+
+	if (!atomic_load(&cache.rebalance))
+		return 0;
+	for (unsigned i = 0; i < cache.nclasses; i++)
+		if (class_idle(&cache.classes[i], ms))
+			n += class_release(&cache.classes[i], now, st);
+	return n;
+}
+
+bool
+cache_class_idle(int id)
+{
+	if (id < 1 || id > (int)cache.nclasses)
+		return false;
+	return class_idle(&cache.classes[id - 1], mono_ms());
 }

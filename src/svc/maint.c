@@ -1,5 +1,6 @@
 /* The maint thread: background reclaim, requested crawls, automove. */
 #include <pthread.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -76,22 +77,27 @@ maint_reclaim(void)
 	}
 }
 
-/* "lru_crawler crawl": every bucket of every shard, the classes asked for;
- * after a shard that held some of them, the crawler's sleep, taken with no
- * lock held (memcached sleeps between batches of items checked). */
+/* "lru_crawler crawl": every bucket of every shard, the classes asked for,
+ * up to tocrawl items of each (0: all); after a shard that held some of
+ * them, the crawler's sleep, taken with no lock held (memcached sleeps
+ * between batches of items checked). */
 static void
 maint_crawl(const bool *want)
 {
 	unsigned nshards = cache_shard_count();
+	unsigned tocrawl = atomic_load(&mt.tocrawl);
+	unsigned left[MAINT_CLASSES];
 	size_t n = 0;
 
+	for (unsigned c = 0; c < MAINT_CLASSES; c++)
+		left[c] = !want[c] ? 0 : tocrawl > 0 ? tocrawl : UINT_MAX;
 	atomic_store(&mt.running, true);
 	stat_add(&mt.starts, 1);
 	for (unsigned i = 0; i < nshards; i++) {
 		unsigned us = atomic_load(&mt.sleep_us);
 		size_t checked;
 
-		n += cache_crawl(want, i, i + 1, &checked, &mt.cstats);
+		n += cache_crawl(left, i, i + 1, &checked, &mt.cstats);
 		if (us > 0 && checked > 0 && i + 1 < nshards)
 			nanosleep(&(struct timespec){.tv_sec = us / 1000000,
 			              .tv_nsec = (long)(us % 1000000) * 1000},
@@ -133,6 +139,8 @@ maint_automove(void)
 	int dst = -1;
 
 	mt.passes++;
+	if ((n = cache_rebalance_tick(&mt.cstats)) > 0)
+		log_info("slabs automove: %u pages back to the global pool", n);
 	n = cache_class_evictions(ev, MAINT_CLASSES);
 	for (unsigned i = 0; i < n; i++) {
 		bool held = mt.gave[i] != 0 &&
@@ -253,6 +261,7 @@ maint_command(enum proto_maint_op op, unsigned arg, const bool *want)
 		return 0;
 	case PROTO_AUTOMOVE:
 		atomic_store(&mt.automove, arg);
+		cache_rebalance_enable(arg > 0);
 		return 0;
 	}
 	return -1;
