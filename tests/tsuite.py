@@ -84,9 +84,6 @@ EXPECTED = {
         "pipelined request against read_buf_mem_limit; threadline charges "
         "the bytes a reply takes, and a 500-key get of misses is one END")),
     "expirations.t": dict.fromkeys([3, 8, 16, 17, 36], RELEASE),
-    "flush-all.t": {27: ("asserts that memcached -C loses a set made in the "
-                         "second of a flush_all (its flush clock counts "
-                         "seconds); threadline keeps it")},
     "lru-maintainer.t": dict.fromkeys([122, 225], CLASS31),
     "stats-conns.t": {10: UDP},
     "stats.t": {1: THREADLINE, 32: CLASS1},
