@@ -202,13 +202,205 @@ START_TEST(test_flush_all)
 	put("c", "3", CACHE_SET, 0);
 	ck_assert_ptr_null(value_of("a"));
 	ck_assert_str_eq(value_of("c"), "3");
-	/* b is still in the table until maint or a reader finds it. */
-	ck_assert_uint_eq(cache_reclaim(1024, &st), 1);
+	/* b is still in the table until a reader, maint or a crawl finds it. */
+	ck_assert_uint_eq(
+	    cache_crawl(NULL, 0, cache_shard_count(), NULL, &st), 1);
 	cache_totals(&t);
 	ck_assert_uint_eq(t.curr_items, 1);
 	/* A delayed flush leaves items alone until its time comes. */
 	cache_flush_all(cache_now() + 1000);
 	ck_assert_str_eq(value_of("c"), "3");
+	cache_flush_all(1000);
+	ck_assert_str_eq(value_of("c"), "3");
+}
+END_TEST
+
+/* Put key, flush, then run one look-up: memcached counts the flushed
+ * item it met in get_flushed whatever the command. */
+#define FLUSHED_BY(what)                                                       \
+	do {                                                                   \
+		uint64_t before = stat_get(&st.get_flushed);                   \
+                                                                               \
+		put("f", "5", CACHE_SET, 0);                                   \
+		cache_flush_all(0);                                            \
+		what;                                                          \
+		ck_assert_msg(stat_get(&st.get_flushed) == before + 1,         \
+		    "%s: get_flushed %llu, not %llu", #what,                   \
+		    (unsigned long long)stat_get(&st.get_flushed),             \
+		    (unsigned long long)before + 1);                           \
+	} while (0)
+
+START_TEST(test_flushed_counted_everywhere)
+{
+	struct cache_mget_info mi;
+	struct cache_marith_info ai;
+	struct cache_debug d;
+	uint64_t v;
+
+	FLUSHED_BY(ck_assert_ptr_null(value_of("f")));
+	FLUSHED_BY(ck_assert_ptr_null(cache_get("f", 1, true, 0, &st)));
+	FLUSHED_BY(ck_assert_ptr_null(
+	    cache_mget("f", 1, &(struct cache_mget){0}, &mi, &st)));
+	FLUSHED_BY(
+	    ck_assert_int_eq(cache_touch("f", 1, 0, &st), CACHE_NOT_FOUND));
+	FLUSHED_BY(ck_assert_int_eq(
+	    cache_arith("f", 1, true, 1, &v, &st), CACHE_NOT_FOUND));
+	FLUSHED_BY(ck_assert_int_eq(
+	    cache_marith(
+	        "f", 1, &(struct cache_marith){.incr = true}, &ai, &st),
+	    CACHE_NOT_FOUND));
+	FLUSHED_BY(
+	    ck_assert_int_eq(cache_delete("f", 1, &st), CACHE_NOT_FOUND));
+	FLUSHED_BY(ck_assert_int_eq(
+	    cache_mdelete("f", 1, false, 0, false, false, 0, &st),
+	    CACHE_NOT_FOUND));
+	FLUSHED_BY(ck_assert_int_eq(put("f", "6", CACHE_SET, 0), CACHE_STORED));
+	FLUSHED_BY(
+	    ck_assert_int_eq(put("f", "6", CACHE_APPEND, 0), CACHE_NOT_STORED));
+	FLUSHED_BY(ck_assert(!cache_debug("f", 1, &d, &st)));
+	FLUSHED_BY(cache_drop("f", 1, &st));
+	/* Each counted once, and get_expired not at all. */
+	ck_assert_uint_eq(stat_get(&st.get_expired), 0);
+}
+END_TEST
+
+/* A store, a delete, an incr over an expired item count get_expired, as
+ * memcached's. */
+START_TEST(test_expired_counted_everywhere)
+{
+	enum cache_result res;
+	uint64_t v;
+
+	for (int i = 0; i < 3; i++) {
+		struct item *it = cache_alloc(
+		    "x", 1, 0, cache_exptime(-1, cache_now()), 1, &res, &st);
+
+		item_value(it)[0] = '1';
+		ck_assert_int_eq(
+		    cache_store(it, CACHE_SET, 0, &st), CACHE_STORED);
+		if (i == 0)
+			put("x", "2", CACHE_ADD, 0);
+		else if (i == 1)
+			cache_delete("x", 1, &st);
+		else
+			cache_arith("x", 1, true, 1, &v, &st);
+		ck_assert_uint_eq(stat_get(&st.get_expired), (uint64_t)i + 1);
+		cache_delete("x", 1, &st);
+	}
+	ck_assert_uint_eq(stat_get(&st.get_flushed), 0);
+}
+END_TEST
+
+/* What maint does right after a flush_all leaves the flushed items for
+ * the reads that follow; within a few seconds it takes them. */
+START_TEST(test_reclaim_after_flush_waits)
+{
+	struct cache_totals t;
+	long long end;
+	size_t n = 0;
+
+	put("g", "1", CACHE_SET, 0);
+	put("h", "2", CACHE_SET, 0);
+	cache_flush_all(0);
+	ck_assert_uint_eq(cache_reclaim(1024, &st), 0);
+	ck_assert_ptr_null(value_of("g"));
+	ck_assert_uint_eq(stat_get(&st.get_flushed), 1);
+	for (end = cache_now() + 5; n == 0 && cache_now() <= end;) {
+		n = cache_reclaim(1024, &st);
+		if (n == 0)
+			nanosleep(
+			    &(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	ck_assert_uint_eq(n, 1);
+	cache_totals(&t);
+	ck_assert_uint_eq(t.curr_items, 0);
+}
+END_TEST
+
+/* A flush at once takes a CAS of its own, as memcached's: the next store
+ * gets the one after it. */
+START_TEST(test_flush_takes_a_cas)
+{
+	uint64_t a, b;
+
+	ck_assert_int_eq(put("a", "1", CACHE_SET, 0), CACHE_STORED);
+	a = cache_get("a", 1, false, 0, &st)->cas;
+	cache_release(cache_get("a", 1, false, 0, &st));
+	cache_release(cache_get("a", 1, false, 0, &st));
+	cache_flush_all(0);
+	ck_assert_int_eq(put("b", "1", CACHE_SET, 0), CACHE_STORED);
+	b = cache_get("b", 1, false, 0, &st)->cas;
+	cache_release(cache_get("b", 1, false, 0, &st));
+	cache_release(cache_get("b", 1, false, 0, &st));
+	ck_assert_uint_eq(b, a + 2);
+	/* A delayed one takes none. */
+	cache_flush_all(1000);
+	ck_assert_int_eq(put("c", "1", CACHE_SET, 0), CACHE_STORED);
+	ck_assert_uint_eq(cache_get("c", 1, false, 0, &st)->cas, b + 1);
+	cache_release(cache_get("c", 1, false, 0, &st));
+	cache_release(cache_get("c", 1, false, 0, &st));
+}
+END_TEST
+
+/* An absolute time before the start flushes nothing (memcached's
+ * oldest_live of 0), but, unlike memcached's, leaves an earlier flush's
+ * items flushed; one past but after the start (memcached's, a minute
+ * before it) flushes now. */
+START_TEST(test_flush_before_start)
+{
+	put("a", "1", CACHE_SET, 0);
+	cache_flush_all(CACHE_REL_MAX + 1);
+	ck_assert_str_eq(value_of("a"), "1");
+	cache_flush_all(cache_now() - 3600);
+	ck_assert_str_eq(value_of("a"), "1");
+	cache_flush_all(cache_now() - 30);
+	ck_assert_ptr_null(value_of("a"));
+	put("b", "1", CACHE_SET, 0);
+	cache_flush_all(0);
+	cache_flush_all(CACHE_REL_MAX + 1);
+	ck_assert_ptr_null(value_of("b"));
+	/* Nor does a delayed flush bring them back. */
+	put("c", "1", CACHE_SET, 0);
+	cache_flush_all(0);
+	cache_flush_all(1000);
+	ck_assert_ptr_null(value_of("c"));
+}
+END_TEST
+
+/* flush_all 1 takes effect at once, and, as memcached's, so do the stores
+ * of the rest of that second; under -C a flush at once does the same.
+ * Tried again when the clock turned a second during a try. */
+static bool
+stored_in_flush_second_lives(time_t delay)
+{
+	for (int tries = 0; tries < 10; tries++) {
+		time_t t0 = cache_now();
+		const char *v;
+
+		put("s", "1", CACHE_SET, 0);
+		cache_flush_all(delay);
+		ck_assert_ptr_null(value_of("s"));
+		put("s", "2", CACHE_SET, 0);
+		v = value_of("s");
+		if (cache_now() == t0)
+			return v != NULL;
+	}
+	ck_abort_msg("the clock turned a second in every try");
+	return false;
+}
+
+START_TEST(test_flush_second)
+{
+	ck_assert(stored_in_flush_second_lives(0));
+	ck_assert(!stored_in_flush_second_lives(1));
+	teardown();
+	memset(&st, 0, sizeof st);
+	ck_assert_int_eq(cache_init(&(struct cache_config){.limit = 8 << 20,
+	                     .item_max = 1024 * 1024,
+	                     .no_cas = true,
+	                     .nshards = 4}),
+	    0);
+	ck_assert(!stored_in_flush_second_lives(0));
 }
 END_TEST
 
@@ -567,7 +759,7 @@ fill_class(const char *prefix, int n, size_t len)
 	}
 	free(v);
 	snprintf(key, sizeof key, "%s0", prefix);
-	ck_assert(cache_debug(key, strlen(key), &d));
+	ck_assert(cache_debug(key, strlen(key), &d, &st));
 	return d.cls;
 }
 
@@ -697,7 +889,7 @@ shift_wait_idle(const char *key)
 {
 	struct cache_debug d;
 
-	ck_assert(cache_debug(key, strlen(key), &d));
+	ck_assert(cache_debug(key, strlen(key), &d, &st));
 	for (int i = 0; i < 500 && !cache_class_idle((int)d.cls); i++)
 		nanosleep(
 		    &(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
@@ -865,7 +1057,10 @@ main(void)
 	    test_shift_takes_idle, test_shift_pool, test_crawl_classes,
 	    test_store_reclaims_dead, test_cas_unique_and_rising,
 	    test_reference_outlives_delete, test_arith, test_exptime_rules,
-	    test_expired_is_gone, test_flush_all, test_lru_eviction,
+	    test_expired_is_gone, test_flush_all,
+	    test_flushed_counted_everywhere, test_expired_counted_everywhere,
+	    test_reclaim_after_flush_waits, test_flush_takes_a_cas,
+	    test_flush_before_start, test_flush_second, test_lru_eviction,
 	    test_checked_and_reflocked, test_no_evict, test_too_large,
 	    test_large_flood_keeps_small, test_small_limit_every_size,
 	    test_expired_in_chain, test_overwrite_reuses_chunk,

@@ -26,7 +26,6 @@ static char *flat;
 static struct {
 	char group[32];
 	int stats;
-	int flushed;
 } asked;
 
 static int
@@ -41,17 +40,10 @@ stats_hook(const char *group, size_t len, struct obuf *o)
 }
 
 static void
-flushed_hook(void)
-{
-	asked.flushed++;
-}
-
-static void
 setup(void)
 {
 	memset(&asked, 0, sizeof asked);
-	proto_text_init(&(struct proto_hooks){
-	    .stats = stats_hook, .flushed = flushed_hook});
+	proto_text_init(&(struct proto_hooks){.stats = stats_hook});
 	obuf_init(&out, NULL);
 	log_set_level(LOG_LVL_WARN); /* keep stderr quiet */
 	ck_assert_int_eq(cache_init(&(struct cache_config){
@@ -369,6 +361,13 @@ START_TEST(test_metadump)
 	    FEED("delete zz noreply\r\nlru_crawler metadump all\r\n"),
 	    "ERROR cannot pipeline other commands before metadump\r\n");
 	ck_assert_str_eq(FEED("lru_crawler tocrawl 1\r\n"), "OK\r\n");
+	/* Nor the flushed items, still in the table, nor the expired. */
+	ck_assert_str_eq(FEED("flush_all\r\n"), "OK\r\n");
+	ck_assert_str_eq(FEED("set e 0 -1 1\r\nx\r\n"), "STORED\r\n");
+	ck_assert_str_eq(FEED("lru_crawler metadump all\r\n"), "END\r\n");
+	ck_assert_str_eq(FEED("set b 0 0 1\r\nx\r\n"), "STORED\r\n");
+	r = FEED("lru_crawler metadump all\r\n");
+	ck_assert_msg(strncmp(r, "key=b exp=-1 ", 13) == 0, "%s", r);
 	proto_text_init(&(struct proto_hooks){.no_dump = true});
 	ck_assert_str_eq(FEED("lru_crawler metadump all\r\n"),
 	    "ERROR metadump not allowed\r\n");
@@ -443,7 +442,7 @@ END_TEST
 START_TEST(test_actions)
 {
 	ck_assert_str_eq(FEED("flush_all\r\n"), "OK\r\n");
-	ck_assert_int_eq(asked.flushed, 1);
+	ck_assert_uint_eq(stat_get(&cst.cmd_flush), 1);
 	ck_assert_str_eq(FEED("version\r\nquit\r\nversion\r\n"), V);
 	ck_assert_int_eq(action, PROTO_QUIT);
 	/* Without a connection there is nothing to stream to. */
@@ -618,7 +617,7 @@ START_TEST(test_noreply_last_token)
 	ck_assert_str_eq(FEED("delete a b noreply\r\n"), "");
 	ck_assert_str_eq(FEED("delete a 0 0 noreply\r\n"), "ERROR\r\n");
 	ck_assert_str_eq(FEED("flush_all 0 0 noreply\r\n"), "ERROR\r\n");
-	ck_assert_int_eq(asked.flushed, 0);
+	ck_assert_uint_eq(stat_get(&cst.cmd_flush), 0);
 	ck_assert_str_eq(FEED("cache_memlimit 1 2 noreply\r\n"), "ERROR\r\n");
 	ck_assert_str_eq(FEED("cache_memlimit noreply\r\n"), "");
 	ck_assert_str_eq(FEED("touch noreply\r\n"), "ERROR\r\n");

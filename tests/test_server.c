@@ -1079,7 +1079,8 @@ START_TEST(test_config_file_applies)
 END_TEST
 
 /* flush_all leaves items for the maint thread, which reclaims them in the
- * background and says so in a line of its own; stats agree. */
+ * background a second or two later and says so in a line of its own;
+ * stats agree. */
 START_TEST(test_maint_reclaims)
 {
 	struct harness_server srv;
@@ -1113,6 +1114,49 @@ START_TEST(test_maint_reclaims)
 }
 END_TEST
 
+/* memcached's t/stats.t: the get right after flush_all finds the flushed
+ * item and counts it in get_flushed; so does every other command that
+ * looks its key up, each answering as if the item were gone. */
+START_TEST(test_get_flushed_counted)
+{
+	static const char *const cmds[][2] = {
+	    {"get k\r\n", "END\r\n"},
+	    {"gets k\r\n", "END\r\n"},
+	    {"gat 0 k\r\n", "END\r\n"},
+	    {"touch k 0\r\n", "NOT_FOUND\r\n"},
+	    {"incr k 1\r\n", "NOT_FOUND\r\n"},
+	    {"delete k\r\n", "NOT_FOUND\r\n"},
+	    {"append k 0 0 1\r\n6\r\n", "NOT_STORED\r\n"},
+	    {"set k 0 0 1\r\n6\r\n", "STORED\r\n"},
+	    {"mg k v\r\n", "EN\r\n"},
+	    {"me k\r\n", "EN\r\n"},
+	};
+	struct harness_server srv;
+	char buf[BUFSZ], val[64], want[16];
+	int fd;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	fd = harness_connect(srv.port);
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		harness_cmd(
+		    fd, "set k 0 0 1\r\n5\r\n", "\r\n", buf, sizeof buf);
+		ck_assert_str_eq(buf, "STORED\r\n");
+		harness_cmd(fd, "flush_all\r\n", "\r\n", buf, sizeof buf);
+		ck_assert_str_eq(buf, "OK\r\n");
+		harness_cmd(fd, cmds[i][0], "\r\n", buf, sizeof buf);
+		ck_assert_str_eq(buf, cmds[i][1]);
+		harness_cmd(fd, "stats\r\n", "END\r\n", buf, sizeof buf);
+		ck_assert(harness_stat(buf, "get_flushed", val, sizeof val));
+		snprintf(want, sizeof want, "%zu", i + 1);
+		ck_assert_msg(strcmp(val, want) == 0,
+		    "after %.*s: get_flushed %s, not %s",
+		    (int)strcspn(cmds[i][0], "\r"), cmds[i][0], val, want);
+	}
+	harness_close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 /* Run every test; exit status 1 if any failed. */
 int
 main(void)
@@ -1126,7 +1170,7 @@ main(void)
 	    test_sigterm_last_line, test_root_needs_user, test_drops_privileges,
 	    test_config_unknown_key, test_config_bad_value,
 	    test_config_check_shipped, test_config_file_applies,
-	    test_maint_reclaims, NULL};
+	    test_maint_reclaims, test_get_flushed_counted, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "server", .timeout = 60}, tests);

@@ -75,8 +75,6 @@ MALLOCED = ("memcached's total_malloced counts the pages in its global "
 CHUNKED = ("memcached's chunked items (slab_chunk_max): its class 17 holds "
            "them, ours has no page to give; no chunk rescues")
 THREADLINE = "our extra first line, STAT thread worker-K (thread attribution)"
-FLUSHED = ("not fixed: maint frees flushed items at once, so the get after "
-           "flush_all finds none to count in get_flushed")
 EXPECTED = {
     "00-startup.t": {20: ("-t 0 is threadline's default, one worker per "
                           "online CPU; memcached refuses it")},
@@ -86,12 +84,9 @@ EXPECTED = {
         "pipelined request against read_buf_mem_limit; threadline charges "
         "the bytes a reply takes, and a 500-key get of misses is one END")),
     "expirations.t": dict.fromkeys([3, 8, 16, 17, 36], RELEASE),
-    "flush-all.t": {27: ("asserts that memcached -C loses a set made in the "
-                         "second of a flush_all (its flush clock counts "
-                         "seconds); threadline keeps it")},
     "lru-maintainer.t": dict.fromkeys([122, 225], CLASS31),
     "stats-conns.t": {10: UDP},
-    "stats.t": {1: THREADLINE, 32: CLASS1, 111: FLUSHED},
+    "stats.t": {1: THREADLINE, 32: CLASS1},
     "lru-crawler.t": dict.fromkeys([92, 96, 97], CLASS1),
     "issue_22.t": dict.fromkeys([43, 84], CLASS1),
     "issue_29.t": {4: CLASS1},

@@ -87,8 +87,6 @@ struct proto_hooks {
 	/* Answer "stats" (group of length 0) or "stats GROUP [ARGS]" (the
 	 * line from GROUP on); -1 for a group it does not know. */
 	int (*stats)(const char *group, size_t len, struct obuf *);
-	/* flush_all ran: reclaim what it dropped now. */
-	void (*flushed)(void);
 	bool shutdown; /* whether "shutdown" may stop the server */
 	/* memcached's -C, -F, -X, -W. */
 	bool no_cas;   /* gets shows CAS 0, cas answers EXISTS */

@@ -130,6 +130,7 @@ struct cache_config {
 	size_t limit;    /* bytes */
 	size_t item_max; /* largest key + value accepted */
 	bool no_evict;   /* -M */
+	bool no_cas;     /* -C: flush_all cannot tell items apart by CAS */
 	/* Seconds: an item expiring this soon is never evicted; 0: off. */
 	int temporary_ttl;
 	unsigned nshards; /* power of two; 0 picks a default */
@@ -159,14 +160,21 @@ struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags,
 enum cache_result cache_store(
     struct item *, enum cache_store_op, uint64_t cas, struct cache_stats *);
 
-/* A live item with a reference held, or NULL. Counts hits, misses, expired
- * and flushed in st. exptime >= 0 also sets a new expiry (gat). */
+/* Every look-up by key below (and cache_store's, cache_debug's) removes
+ * the key's expired or flushed item and counts it in st's get_expired or
+ * get_flushed, as memcached's do_item_get. */
+
+/* A live item with a reference held, or NULL. Counts hits and misses in
+ * st. exptime >= 0 also sets a new expiry (gat). */
 struct item *cache_get(
     const char *, size_t, bool touch, time_t exptime, struct cache_stats *);
 void cache_release(struct item *);
 
 /* CACHE_OK, or CACHE_NOT_FOUND. */
 enum cache_result cache_delete(const char *, size_t, struct cache_stats *);
+/* What a failed set does to the old value: removed, counted as a look-up
+ * and not as a delete. */
+void cache_drop(const char *, size_t, struct cache_stats *);
 /* A new expiry; CACHE_OK, or CACHE_NOT_FOUND. */
 enum cache_result cache_touch(
     const char *, size_t, time_t exptime, struct cache_stats *);
@@ -270,16 +278,25 @@ struct cache_debug {
 	size_t nkey;
 };
 /* false on a miss. */
-bool cache_debug(const char *, size_t, struct cache_debug *);
+bool cache_debug(
+    const char *, size_t, struct cache_debug *, struct cache_stats *);
 
-/* Invalidate every item stored before when (unix seconds; now if 0). */
-void cache_flush_all(time_t when);
+/* flush_all DELAY, as memcached's: DELAY 0 or below flushes now, up to
+ * 30 days is relative, above an absolute time (one before the start
+ * flushes nothing). Nothing is removed here: an item is flushed when it
+ * is looked at (memcached's oldest_live). A delayed flush takes effect in
+ * the second before DELAY's and takes the items used in that second too,
+ * as does a flush at once under -C. An earlier flush's items stay
+ * flushed whatever flush comes next (memcached's may come back). */
+void cache_flush_all(time_t delay);
 /* Change the limit at run time; evicts down to it. */
 void cache_set_limit(size_t);
 
 /* Remove expired and flushed items; returns how many. The maint thread
  * calls this; each call looks at up to budget hash buckets per shard,
- * going on where the previous call stopped. */
+ * going on where the previous call stopped. A flush's items are left for
+ * a second or two after it takes effect, for the reads that follow it to
+ * find and count. */
 size_t cache_reclaim(unsigned budget, struct cache_stats *);
 
 /* Reclaim the dead (expired, flushed) items of each class while left[]
@@ -399,6 +416,7 @@ struct cache_dump_cursor {
 };
 /* Copy up to cap linked items of the classes want takes (indexed by
  * item_class_id(); NULL: all) from the cursor on, moving it past them;
+ * as memcached's metadump, not the flushed ones nor the expired;
  * a shard's lock is held only while copying, a few thousand buckets at a
  * time. Fewer than cap: the walk is over. Items stored or removed
  * meanwhile may be seen or not, as in memcached's crawler. */

@@ -17,8 +17,6 @@ struct thread;
 void maint_main(struct thread *);
 /* What its passes did to the cache. */
 struct cache_stats *maint_cache_stats(void);
-/* Run a pass now (after flush_all). */
-void maint_kick(void);
 void maint_stop(void);
 /* proto_hooks.maint: lru_crawler's and slabs automove's commands. */
 int maint_command(enum proto_maint_op, unsigned arg, const bool *want);

@@ -401,11 +401,11 @@ main_setup_service(const struct config *cfg)
 	if (cache_init(&(struct cache_config){.limit = cfg->memory_mb << 20,
 	        .item_max = cfg->item_max,
 	        .no_evict = !cfg->evict,
+	        .no_cas = !cfg->cas,
 	        .temporary_ttl = cfg->temporary_ttl}) == -1)
 		fatalx("cannot set up the cache");
 	struct proto_hooks hooks = {.stats = stats_answer,
 	    .detail = stats_detail_record,
-	    .flushed = maint_kick,
 	    .maint = maint_command,
 	    .shutdown = cfg->enable_shutdown,
 	    .no_cas = !cfg->cas,

@@ -337,7 +337,7 @@ bin_store_refused(struct bin_req *r, bool too_large)
 	    1);
 	bin_error(r, too_large ? BIN_E2BIG : BIN_ENOMEM);
 	if (r->base == BIN_SET)
-		cache_delete(r->key, r->keylen, NULL);
+		cache_drop(r->key, r->keylen, r->ctx->st);
 }
 
 /* The value of a storage request: here whole, or asked for. False when
@@ -505,9 +505,7 @@ bin_flush(struct bin_req *r)
 		return;
 	}
 	stat_add(&r->ctx->st->cmd_flush, 1);
-	cache_flush_all(delay > 0 ? cache_exptime(delay, cache_now()) : 0);
-	if (hooks.flushed != NULL)
-		hooks.flushed();
+	cache_flush_all(delay);
 	log_info("flush_all%s", delay > 0 ? " (delayed)" : "");
 	bin_ok(r, NULL, 0, 0, "ok");
 }

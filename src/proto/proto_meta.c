@@ -604,7 +604,7 @@ meta_set_failed(struct meta_req *m, const struct meta_line *l, int32_t vlen,
 {
 	meta_error(m, err);
 	if (drop)
-		cache_delete(l->key, l->nkey, NULL);
+		cache_drop(l->key, l->nkey, m->ctx->st);
 	m->ctx->skip = (unsigned long long)vlen + 2;
 }
 
@@ -666,7 +666,7 @@ meta_set(struct meta_req *m, struct meta_line *l)
 	    (size_t)vlen, &res, m->ctx->st);
 	if (it == NULL) {
 		meta_error(m, "SERVER_ERROR out of memory storing object");
-		cache_delete(l->key, l->nkey, NULL);
+		cache_drop(l->key, l->nkey, m->ctx->st);
 		return;
 	}
 	memcpy(item_value(it), m->data, (size_t)vlen);
@@ -851,7 +851,7 @@ meta_debug(struct meta_req *m, struct meta_line *l)
 		}
 	}
 	stat_add(&m->ctx->st->cmd_meta, 1);
-	if (!cache_debug(l->key, l->nkey, &d)) {
+	if (!cache_debug(l->key, l->nkey, &d, m->ctx->st)) {
 		obuf_add(m->out, "EN\r\n", 4);
 		return;
 	}

@@ -521,7 +521,7 @@ static void
 cmd_store_failed(struct request *r, int op)
 {
 	if (op == CACHE_SET)
-		cache_delete(r->tok[1].s, r->tok[1].len, NULL);
+		cache_drop(r->tok[1].s, r->tok[1].len, r->ctx->st);
 }
 
 /* A store refused for its size or for want of memory: counted, and
@@ -741,9 +741,7 @@ cmd_flush_all(struct request *r, int arg)
 	if (r->ntok != 1 + r->noreply &&
 	    !cmd_exptime_arg(r, &r->tok[1], &delay))
 		return;
-	cache_flush_all(delay > 0 ? cache_exptime(delay, cache_now()) : 0);
-	if (hooks.flushed != NULL)
-		hooks.flushed();
+	cache_flush_all(delay);
 	if (delay > 0)
 		log_info("flush_all in %d", (int)delay);
 	else

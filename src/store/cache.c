@@ -56,6 +56,15 @@
 /* An oldest-first large item moves back to the head at most once a
  * minute, as memcached's ITEM_UPDATE_INTERVAL. */
 #define LARGE_BUMP_SECS 60
+/* memcached's process_started is this many seconds before its start
+ * (ITEM_UPDATE_INTERVAL and 2): an absolute flush_all time at or before
+ * it flushes nothing. */
+#define STARTED_BEFORE 62
+/* A flush's items are left to the readers that come right after it for
+ * at least a second (two seconds of the coarse clock) before
+ * cache_reclaim takes them: each finds its item flushed and counts it in
+ * get_flushed, as memcached's readers do before its maintainer comes by. */
+#define FLUSH_GRACE_SECS 2
 /* How far eviction looks for an item nobody is reading before it gives
  * up: four turns of the hand for CLOCK, this many large items. */
 #define LARGE_SCAN_MAX 64
@@ -183,13 +192,19 @@ static struct {
 	_Atomic size_t limit;
 	size_t item_max;
 	bool no_evict;
+	bool no_cas;
+	time_t started; /* memcached's process_started */
 	int temporary_ttl;
 	_Atomic uint64_t next_cas;
-	/* flush_all: items with a CAS at or below flush_cas are gone. A
-	 * delayed flush waits in flush_at until the first operation at or
-	 * after that second moves it into flush_cas. */
+	/* flush_all, as memcached's oldest_live and oldest_cas: an item
+	 * with a CAS below flush_cas is flushed, and from the second
+	 * flush_live on (0: never) so is one last used at or before it.
+	 * flush_since: the second the last flush took or takes effect.
+	 * Written under flush_lock; read without it. */
+	pthread_mutex_t flush_lock;
 	_Atomic uint64_t flush_cas;
-	_Atomic uint32_t flush_at;
+	_Atomic uint32_t flush_live;
+	_Atomic uint32_t flush_since;
 	/* Page moves: one at a time (tried: a second one is BUSY). */
 	pthread_mutex_t reassign_lock;
 	_Atomic unsigned pool_pages;
@@ -324,9 +339,12 @@ cache_init(const struct cache_config *cfg)
 	classes_init();
 	pthread_mutex_init(&cache.large_lock, NULL);
 	pthread_mutex_init(&cache.reassign_lock, NULL);
+	pthread_mutex_init(&cache.flush_lock, NULL);
 	cache_share_set(cfg->limit);
 	cache.item_max = cfg->item_max;
 	cache.no_evict = cfg->no_evict;
+	cache.no_cas = cfg->no_cas;
+	cache.started = cache_now() - STARTED_BEFORE;
 	cache.temporary_ttl = cfg->temporary_ttl;
 	cache.rebalance = true;
 	return 0;
@@ -473,30 +491,34 @@ item_expired(const struct item *it, time_t now)
 	return it->exptime != 0 && it->exptime <= now;
 }
 
-/* A delayed flush_all takes effect at the first look at or after its
- * time: everything stored up to then has a CAS at or below next_cas. */
-static void
-flush_due(time_t now)
-{
-	uint32_t at =
-	    atomic_load_explicit(&cache.flush_at, memory_order_relaxed);
-
-	if (at != 0 && at <= now &&
-	    atomic_compare_exchange_strong(&cache.flush_at, &at, 0))
-		atomic_store(&cache.flush_cas, atomic_load(&cache.next_cas));
-}
-
+/* memcached's item_is_flushed. Its item time is our atime: both the
+ * second of the store or a later use, and a use after the flush took
+ * effect finds the item flushed first. Shard lock held. */
 static bool
-item_flushed(const struct item *it)
+item_flushed(const struct item *it, time_t now)
 {
-	return it->cas <=
-	       atomic_load_explicit(&cache.flush_cas, memory_order_relaxed);
+	uint32_t live;
+
+	if (it->cas < atomic_load(&cache.flush_cas))
+		return true;
+	live = atomic_load(&cache.flush_live);
+	return live != 0 && live <= now && it->atime <= live;
 }
 
 static bool
 item_dead(const struct item *it, time_t now)
 {
-	return item_expired(it, now) || item_flushed(it);
+	return item_expired(it, now) || item_flushed(it, now);
+}
+
+/* Whether the last flush took effect too lately for cache_reclaim to
+ * take its items yet. */
+static bool
+flush_recent(time_t now)
+{
+	uint32_t since = atomic_load(&cache.flush_since);
+
+	return since != 0 && now >= since && now - since < FLUSH_GRACE_SECS;
 }
 
 /* Where the table points at key in s, or the end of its chain. */
@@ -664,8 +686,10 @@ shard_replace(struct shard *s, struct item **pp, struct item *old,
 
 enum gone { GONE_NOT, GONE_EXPIRED, GONE_FLUSHED };
 
-/* Find key in s; an expired or flushed item is removed on the way and
- * reported through *gone when gone is not NULL. */
+/* Find key in s; an expired or flushed item is removed on the way,
+ * reported through *gone when gone is not NULL and counted in st's
+ * get_flushed or get_expired: memcached counts them in every look-up by
+ * key (retrievals, stores, deletes, touches, arithmetic, me). */
 static struct item **
 shard_find(struct shard *s, uint64_t hash, const char *key, size_t nkey,
     time_t now, enum gone *gone, struct cache_stats *st)
@@ -674,10 +698,14 @@ shard_find(struct shard *s, uint64_t hash, const char *key, size_t nkey,
 	struct item *it = *pp;
 	enum gone why = GONE_NOT;
 
-	if (it != NULL && item_flushed(it))
+	if (it != NULL && item_flushed(it, now)) {
 		why = GONE_FLUSHED;
-	else if (it != NULL && item_expired(it, now)) {
+		if (st)
+			stat_add(&st->get_flushed, 1);
+	} else if (it != NULL && item_expired(it, now)) {
 		why = GONE_EXPIRED;
+		if (st)
+			stat_add(&st->get_expired, 1);
 		if (!(atomic_load_explicit(&it->state, memory_order_relaxed) &
 		        ITEM_FETCHED)) {
 			class_count(&class_counts_of(it)->expired_unfetched);
@@ -696,7 +724,7 @@ shard_find(struct shard *s, uint64_t hash, const char *key, size_t nkey,
 }
 
 /* Lock key's shard (into *sp, for the caller to unlock) and find key in
- * it as shard_find does, once a delayed flush due by now has begun. */
+ * it as shard_find does. */
 static struct item **
 shard_lock_find(const char *key, size_t nkey, time_t now, struct shard **sp,
     enum gone *gone, struct cache_stats *st)
@@ -704,7 +732,6 @@ shard_lock_find(const char *key, size_t nkey, time_t now, struct shard **sp,
 	uint64_t hash = cache_hash(key, nkey);
 	struct shard *s = shard_of(hash);
 
-	flush_due(now);
 	pthread_mutex_lock(&s->lock);
 	*sp = s;
 	return shard_find(s, hash, key, nkey, now, gone, st);
@@ -1729,8 +1756,7 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 {
 	time_t now = cache_now();
 	struct shard *s;
-	enum gone gone;
-	struct item *it = *shard_lock_find(key, nkey, now, &s, &gone, st);
+	struct item *it = *shard_lock_find(key, nkey, now, &s, NULL, st);
 
 	if (it != NULL) {
 		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
@@ -1750,10 +1776,6 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 		stat_add(&st->cmd_get, 1);
 		stat_add(it ? &st->get_hits : &st->get_misses, 1);
 	}
-	if (gone == GONE_EXPIRED)
-		stat_add(&st->get_expired, 1);
-	else if (gone == GONE_FLUSHED)
-		stat_add(&st->get_flushed, 1);
 	return it;
 }
 
@@ -1771,6 +1793,18 @@ cache_delete(const char *key, size_t nkey, struct cache_stats *st)
 	if (st)
 		stat_add(hit ? &st->delete_hits : &st->delete_misses, 1);
 	return hit ? CACHE_OK : CACHE_NOT_FOUND;
+}
+
+void
+cache_drop(const char *key, size_t nkey, struct cache_stats *st)
+{
+	struct shard *s;
+	struct item **pp =
+	    shard_lock_find(key, nkey, cache_now(), &s, NULL, st);
+
+	if (*pp != NULL)
+		shard_unlink(s, pp, *pp);
+	pthread_mutex_unlock(&s->lock);
 }
 
 enum cache_result
@@ -1909,8 +1943,7 @@ cache_mget(const char *key, size_t nkey, const struct cache_mget *q,
 {
 	time_t now = cache_now();
 	struct shard *s;
-	enum gone gone;
-	struct item **pp = shard_lock_find(key, nkey, now, &s, &gone, st);
+	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
 	struct item *it = *pp;
 	enum cache_result res;
 	uint8_t state;
@@ -1974,10 +2007,6 @@ cache_mget(const char *key, size_t nkey, const struct cache_mget *q,
 		stat_add(&st->cmd_get, 1);
 		stat_add(it ? &st->get_hits : &st->get_misses, 1);
 	}
-	if (gone == GONE_EXPIRED)
-		stat_add(&st->get_expired, 1);
-	else if (gone == GONE_FLUSHED)
-		stat_add(&st->get_flushed, 1);
 	return it;
 }
 
@@ -2116,11 +2145,12 @@ item_debug(const struct item *it, struct cache_debug *d)
 }
 
 bool
-cache_debug(const char *key, size_t nkey, struct cache_debug *d)
+cache_debug(
+    const char *key, size_t nkey, struct cache_debug *d, struct cache_stats *st)
 {
 	time_t now = cache_now();
 	struct shard *s;
-	struct item *it = *shard_lock_find(key, nkey, now, &s, NULL, NULL);
+	struct item *it = *shard_lock_find(key, nkey, now, &s, NULL, st);
 
 	if (it != NULL)
 		item_debug(it, d);
@@ -2128,14 +2158,47 @@ cache_debug(const char *key, size_t nkey, struct cache_debug *d)
 	return it != NULL;
 }
 
-void
-cache_flush_all(time_t when)
+/* memcached's oldest_live for flush_all DELAY: once that second has
+ * come, the items used at or before it are flushed. 0 for a time before
+ * the start: such a flush flushes nothing. */
+static time_t
+flush_live_of(time_t delay, time_t now)
 {
-	if (when == 0 || when <= cache_now()) {
-		atomic_store(&cache.flush_cas, atomic_load(&cache.next_cas));
-		atomic_store(&cache.flush_at, 0);
-	} else
-		atomic_store(&cache.flush_at, (uint32_t)when);
+	time_t live = delay > CACHE_REL_MAX ? delay
+	              : delay > 0           ? now + delay
+	                                    : now;
+
+	if (delay > CACHE_REL_MAX && delay <= cache.started)
+		return 0;
+	/* With CAS, a flush at once tells what it takes by CAS, and the
+	 * items stored after it in its second live. */
+	if (!cache.no_cas)
+		live--;
+	return live <= cache.started ? 0 : live;
+}
+
+void
+cache_flush_all(time_t delay)
+{
+	time_t now = cache_now(), live;
+
+	pthread_mutex_lock(&cache.flush_lock);
+	live = flush_live_of(delay, now);
+	/* A flush at once takes a CAS of its own, as memcached's
+	 * get_cas_id(): what is stored next has a CAS above it. Unlike
+	 * memcached's oldest_cas it stays in force whatever flush comes
+	 * next, so a delayed flush does not bring back what this one took. */
+	if (live <= now) {
+		uint64_t cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
+
+		if (live != 0)
+			atomic_store(&cache.flush_cas, cas);
+	}
+	if (live != 0)
+		atomic_store(
+		    &cache.flush_since, (uint32_t)(live > now ? live : now));
+	atomic_store(&cache.flush_live, (uint32_t)live);
+	pthread_mutex_unlock(&cache.flush_lock);
 }
 
 void
@@ -2149,9 +2212,9 @@ size_t
 cache_reclaim(unsigned budget, struct cache_stats *st)
 {
 	time_t now = cache_now();
+	bool flushed = !flush_recent(now);
 	size_t n = 0;
 
-	flush_due(now);
 	for (unsigned i = 0; i < cache.nshards; i++) {
 		struct shard *s = &cache.shards[i];
 
@@ -2165,7 +2228,8 @@ cache_reclaim(unsigned budget, struct cache_stats *st)
 
 				class_count(&class_counts_of(it)
 				                 ->crawler_items_checked);
-				if (!item_dead(it, now)) {
+				if (!item_expired(it, now) &&
+				    !(flushed && item_flushed(it, now))) {
 					pp = &it->hnext;
 					continue;
 				}
@@ -2369,6 +2433,14 @@ cache_class_dump(int cls, unsigned limit, cache_dump_fn fn, void *arg)
 
 static bool crawl_wants(const bool *, const struct item *);
 
+/* What memcached's metadump leaves out: the flushed items, and the
+ * expired ones (those expiring this second it still shows). */
+static bool
+dump_skips(const struct item *it, time_t now)
+{
+	return (it->exptime != 0 && it->exptime < now) || item_flushed(it, now);
+}
+
 /* The buckets a dump looks at under one hold of a shard's lock. */
 #define DUMP_BUCKETS_PER_LOCK 4096
 
@@ -2376,6 +2448,7 @@ size_t
 cache_dump_next(struct cache_dump_cursor *cur, const bool *want,
     struct cache_debug *out, size_t cap)
 {
+	time_t now = cache_now();
 	size_t n = 0;
 
 	while (n < cap && cur->shard < cache.nshards) {
@@ -2392,7 +2465,8 @@ cache_dump_next(struct cache_dump_cursor *cur, const bool *want,
 			for (; it != NULL && k < cur->skip; it = it->hnext)
 				k++;
 			for (; it != NULL && n < cap; it = it->hnext, k++)
-				if (crawl_wants(want, it))
+				if (crawl_wants(want, it) &&
+				    !dump_skips(it, now))
 					item_debug(it, &out[n++]);
 			if (it != NULL) {
 				cur->skip = k; /* the chain goes on next time */
@@ -2432,7 +2506,6 @@ cache_crawl(unsigned *left, unsigned from, unsigned to, size_t *checked,
 	time_t now = cache_now();
 	size_t n = 0, seen = 0;
 
-	flush_due(now);
 	for (unsigned i = from; i < to && i < cache.nshards; i++) {
 		struct shard *s = &cache.shards[i];
 

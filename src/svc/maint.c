@@ -31,7 +31,6 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;
-	bool kick;
 	bool ready;
 	bool crawl;                /* a crawl waits for the thread */
 	bool want[MAINT_CLASSES];  /* its classes; mt.lock */
@@ -199,12 +198,11 @@ maint_main(struct thread *self)
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
 		deadline.tv_sec += MAINT_INTERVAL_SECS;
 		while (
-		    !mt.stop && !mt.kick && !mt.crawl &&
+		    !mt.stop && !mt.crawl &&
 		    pthread_cond_timedwait(&mt.cond, &mt.lock, &deadline) == 0)
 			;
 		if (mt.stop)
 			break;
-		mt.kick = false;
 		crawl = mt.crawl;
 		memcpy(want, mt.want, sizeof want);
 		pthread_mutex_unlock(&mt.lock);
@@ -279,16 +277,6 @@ maint_state(struct maint_state *s)
 	s->running = atomic_load(&mt.running);
 	s->starts = atomic_load(&mt.starts);
 	s->moves = atomic_load(&mt.moves);
-}
-
-void
-maint_kick(void)
-{
-	pthread_mutex_lock(&mt.lock);
-	mt.kick = true;
-	if (mt.ready)
-		pthread_cond_signal(&mt.cond);
-	pthread_mutex_unlock(&mt.lock);
 }
 
 void
