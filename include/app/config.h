@@ -86,6 +86,9 @@ struct setting;
 
 void config_defaults(struct config *);
 void config_free(struct config *);
+/* Note that the protocol was chosen, not defaulted: -Y turns a default
+ * into ascii and refuses a choice of another (config_validate). */
+void config_note_given(struct config *, const struct setting *);
 /* Errors are written to err as "file:line: message"; returns -1. A key
  * given twice is one. Under --check-config (check_only) every bad line is
  * reported (config_problem) and only a file that cannot be read fails. */
