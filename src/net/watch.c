@@ -139,8 +139,7 @@ watch_publish(const struct log_line *l, const char *line, size_t n,
 	if (watch_count() == 0)
 		return;
 	pthread_mutex_lock(&watch_lock);
-	LIST_FOREACH(w, &watchers, entry)
-	{
+	LIST_FOREACH(w, &watchers, entry) {
 		if (!log_filter_match(&w->filter, l))
 			continue;
 		pthread_mutex_lock(&w->lock);
@@ -174,9 +173,9 @@ watch_wake(void)
 		return;
 	pthread_mutex_lock(&watch_lock);
 	LIST_FOREACH(w, &watchers, entry)
-	if (w->pending) {
-		w->pending = false;
-		w->wake(w->wake_arg);
-	}
+		if (w->pending) {
+			w->pending = false;
+			w->wake(w->wake_arg);
+		}
 	pthread_mutex_unlock(&watch_lock);
 }

@@ -391,8 +391,7 @@ workers_stats_conns(struct obuf *out)
 	for (int i = 0; i < nworkers; i++)
 		pthread_mutex_lock(&workers[i].conns_lock);
 	for (int i = 0; i < nworkers; i++)
-		TAILQ_FOREACH(c, &workers[i].conns, entry)
-		{
+		TAILQ_FOREACH(c, &workers[i].conns, entry) {
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;
 				all = xreallocarray(all, cap, sizeof *all);
