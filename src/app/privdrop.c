@@ -1,3 +1,4 @@
+/* Dropping root for the run user: groups, gid, uid, and no way back. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>

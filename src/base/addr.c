@@ -1,3 +1,4 @@
+/* Addresses as text: memcached's stats words and listen specs. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

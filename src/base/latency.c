@@ -1,3 +1,4 @@
+/* Latency histograms of single-writer counters, log-linear buckets. */
 #include <stdint.h>
 
 #include "latency.h"

@@ -1,3 +1,4 @@
+/* The thread table: names, roles, tids, the calling thread's identity. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* threadline's connection to the server: lines and stats rows. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>

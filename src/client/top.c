@@ -1,3 +1,4 @@
+/* threadline top: every thread's figures, redrawn every -d seconds. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* Which lines a watcher wants: level, thread and category filters. */
 #include <stdio.h>
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* A log record as a text line or a JSON object. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* Each thread's queue of log lines, drained by the logger. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* Allocation that cannot fail: running out of memory is fatal here. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

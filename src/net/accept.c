@@ -1,3 +1,4 @@
+/* The accept thread: listeners, and each new connection to a worker. */
 #include <errno.h>
 #include <pthread.h>
 #include <netdb.h>

@@ -1,3 +1,4 @@
+/* Live log streams: memcached's watch and the admin's /logs. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* Each worker's pool of output buffers (read_buf_mem_limit). */
 #include <stdlib.h>
 
 #include "bufpool.h"

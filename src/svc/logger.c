@@ -1,3 +1,4 @@
+/* The logger thread: every ring drained into the sinks and watchers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
