@@ -28,8 +28,8 @@ enum log_level {
 enum log_category {
 	LOG_CAT_GENERAL,
 	LOG_CAT_ACCESS,
-	LOG_CAT_EVENTS, /* and after: memcached's watcher events (log_event.h)
-	                 */
+	/* This and after: memcached's watcher events (log_event.h). */
+	LOG_CAT_EVENTS,
 };
 
 /* Longest message kept; longer ones are cut and end in "...". */
