@@ -105,20 +105,6 @@ int harness_peer_connect(const struct harness_peer *);
 int harness_peers(struct harness_peer peers[2], const struct harness_server *tl,
     struct harness_memcached *mc);
 
-/* A case of a text reply catalogue: a request and the reply it must get,
- * each of explicit length (they may hold NUL bytes). */
-struct harness_case {
-	const char *name;
-	const char *req;
-	size_t reqlen;
-	const char *want;
-	size_t wantlen;
-};
-#define HARNESS_CASE(name, req, want)                                          \
-	{                                                                      \
-		name, req, sizeof(req) - 1, want, sizeof(want) - 1             \
-	}
-
 /* Files: read whole (NULL when missing), write, and wait for content. */
 char *harness_file_read(const char *);
 void harness_file_write(const char *, const char *);
