@@ -13,7 +13,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
-#include "config.h"
+#include "obs.h"
 
 /* Seconds from a connection's accept (or its last reply) to the end of
  * the next request's headers, however the bytes trickle in. */
@@ -31,8 +31,8 @@ struct admin_guard_counters {
 /* Police the connections of http, served on bound by base; listen_host is
  * the host part of the listen address. */
 int admin_guard_init(struct event_base *, struct evhttp *,
-    struct evhttp_bound_socket *, const struct config *, const char *, char *,
-    size_t);
+    struct evhttp_bound_socket *, const struct obs_config *, const char *,
+    char *, size_t);
 /* Before evhttp_free: the listener goes with it. */
 void admin_guard_free(void);
 /* A request's headers arrived: stop its deadline. False when its Host

@@ -3,9 +3,8 @@
  * GET /status and /threads in JSON and /metrics for Prometheus, from the
  * thread table, the settings and the counters each module owns, /logs,
  * the log lines of a watch filter as Server-Sent Events, and /, a
- * dashboard of them all. It lives in
- * app, not svc, because what it reports is app's: the table of settings, the
- * parsed config and the process's uptime that stats keeps.
+ * dashboard of them all. It lives in obs, above svc, because it reports
+ * every floor's figures.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,7 +25,6 @@
 #include "admin.h"
 #include "admin_guard.h"
 #include "cache.h"
-#include "config.h"
 #include "conn.h"
 #include "counter.h"
 #include "latency.h"
@@ -35,9 +33,10 @@
 #include "logger.h"
 #include "log_filter.h"
 #include "maint.h"
+#include "obs.h"
 #include "obuf.h"
+#include "prom.h"
 #include "proto_text.h"
-#include "settings.h"
 #include "stats.h"
 #include "thread.h"
 #include "tl_build.h"
@@ -69,7 +68,7 @@ struct admin_stream {
 static struct {
 	struct event_base *base;
 	struct evhttp *http;
-	const struct config *cfg;
+	const struct obs_config *cfg;
 	char name[ADDR_MAX];
 	struct admin_stream streams[ADMIN_STREAMS];
 } adm;
@@ -119,19 +118,21 @@ admin_json_member(struct evbuffer *b, bool first, const char *k, const char *v)
 static void
 admin_status(struct evbuffer *b)
 {
+	struct obs_setting s;
+
 	evbuffer_add_printf(b, "{\"served_by\":");
 	admin_json_str(b, thread_self_name());
 	evbuffer_add_printf(b,
 	    ",\"version\":\"%s\",\"wire_version\":\"%s\",\"pid\":%d,"
 	    "\"uptime\":%lld,\"settings\":{",
-	    TL_VERSION, TL_WIRE_VERSION, (int)getpid(), stats_uptime());
-	for (size_t i = 0; i < SETTINGS_COUNT; i++) {
-		const struct setting *s = &settings[i];
-		char key[128], *v = settings_format(adm.cfg, s, "");
+	    TL_VERSION, TL_WIRE_VERSION, (int)getpid(), obs_uptime());
+	for (size_t i = 0; adm.cfg->setting(adm.cfg->setting_arg, i, "", &s);
+	     i++) {
+		char key[128];
 
-		snprintf(key, sizeof key, "%s.%s", s->section, s->key);
-		admin_json_member(b, i == 0, key, v);
-		free(v);
+		snprintf(key, sizeof key, "%s.%s", s.section, s.key);
+		admin_json_member(b, i == 0, key, s.value);
+		free(s.value);
 	}
 	evbuffer_add_printf(b, "},\"threads\":[");
 	for (int i = 0; i < thread_count(); i++) {
@@ -246,280 +247,6 @@ admin_threads(struct evbuffer *b)
 		evbuffer_add(b, "}", 1);
 	}
 	evbuffer_add_printf(b, "]}\n");
-}
-
-/* One cache counter summed over the threads that count it: the workers
- * and maint. */
-static uint64_t
-admin_cache_sum(size_t offset)
-{
-	uint64_t total = stat_get(
-	    (_Atomic uint64_t *)((char *)maint_cache_stats() + offset));
-
-	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
-		total += stat_get(
-		    (_Atomic uint64_t *)((char *)worker_cache_stats(i) +
-		                         offset));
-	return total;
-}
-#define ADMIN_CSUM(f) admin_cache_sum(offsetof(struct cache_stats, f))
-
-/* One connection counter summed over the workers. */
-static uint64_t
-admin_conn_sum(size_t offset)
-{
-	uint64_t total = 0;
-
-	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
-		total += stat_get(
-		    (_Atomic uint64_t *)((char *)worker_counters(i) + offset));
-	return total;
-}
-#define ADMIN_SUM(f) admin_conn_sum(offsetof(struct conn_counters, f))
-
-/* The # HELP and # TYPE lines of a metric family. */
-static void
-admin_family(
-    struct evbuffer *b, const char *name, const char *type, const char *help)
-{
-	evbuffer_add_printf(
-	    b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* A family of one sample without labels. */
-static void
-admin_metric(struct evbuffer *b, const char *name, const char *type,
-    const char *help, uint64_t v)
-{
-	admin_family(b, name, type, help);
-	evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)v);
-}
-
-/* memcached_commands_total: memcached_exporter's commands and statuses. */
-static void
-admin_metrics_commands(struct evbuffer *b)
-{
-	static const struct {
-		const char *command, *status;
-		size_t offset;
-	} cmds[] = {
-#define ADMIN_CMD(c, s, f) {c, s, offsetof(struct cache_stats, f)}
-	    ADMIN_CMD("get", "hit", get_hits),
-	    ADMIN_CMD("get", "miss", get_misses),
-	    ADMIN_CMD("set", "hit", cmd_set),
-	    ADMIN_CMD("delete", "hit", delete_hits),
-	    ADMIN_CMD("delete", "miss", delete_misses),
-	    ADMIN_CMD("incr", "hit", incr_hits),
-	    ADMIN_CMD("incr", "miss", incr_misses),
-	    ADMIN_CMD("decr", "hit", decr_hits),
-	    ADMIN_CMD("decr", "miss", decr_misses),
-	    ADMIN_CMD("cas", "hit", cas_hits),
-	    ADMIN_CMD("cas", "miss", cas_misses),
-	    ADMIN_CMD("cas", "badval", cas_badval),
-	    ADMIN_CMD("touch", "hit", touch_hits),
-	    ADMIN_CMD("touch", "miss", touch_misses),
-	    ADMIN_CMD("flush", "hit", cmd_flush),
-#undef ADMIN_CMD
-	};
-
-	admin_family(b, "memcached_commands_total", "counter",
-	    "Total number of all requests broken down by command (get, set, "
-	    "etc.) and status.");
-	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		evbuffer_add_printf(b,
-		    "memcached_commands_total{command=\"%s\",status=\"%s\"} "
-		    "%llu\n",
-		    cmds[i].command, cmds[i].status,
-		    (unsigned long long)admin_cache_sum(cmds[i].offset));
-}
-
-/* One sample per worker of a worker counter, labelled by thread. */
-static void
-admin_metrics_per_worker(struct evbuffer *b, const char *name, const char *type,
-    const char *help, size_t offset)
-{
-	admin_family(b, name, type, help);
-	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++) {
-		const struct thread *t = thread_get(ROLE_WORKER, i);
-
-		evbuffer_add_printf(b, "%s{thread=\"%s\",role=\"%s\"} %llu\n",
-		    name, t->name, thread_role_name(t->role),
-		    (unsigned long long)stat_get(
-		        (_Atomic uint64_t *)((char *)worker_counters(i) +
-		                             offset)));
-	}
-}
-#define ADMIN_PER_WORKER(b, name, type, help, f)                               \
-	admin_metrics_per_worker(                                              \
-	    b, name, type, help, offsetof(struct conn_counters, f))
-
-/* The threads' families: CPU time and log drops of every thread, what
- * each worker served. */
-static void
-admin_metrics_threads(struct evbuffer *b)
-{
-	admin_family(b, "threadline_thread_cpu_seconds_total", "counter",
-	    "CPU time the kernel charged to each thread, by mode.");
-	for (int i = 0; i < thread_count(); i++) {
-		const struct thread *t = thread_at(i);
-		double user = 0, sys = 0;
-
-		stats_thread_cpu(t->tid, &user, &sys);
-		evbuffer_add_printf(b,
-		    "threadline_thread_cpu_seconds_total{thread=\"%s\","
-		    "role=\"%s\",mode=\"user\"} %.6f\n"
-		    "threadline_thread_cpu_seconds_total{thread=\"%s\","
-		    "role=\"%s\",mode=\"system\"} %.6f\n",
-		    t->name, thread_role_name(t->role), user, t->name,
-		    thread_role_name(t->role), sys);
-	}
-	admin_family(b, "threadline_thread_log_lines_dropped_total", "counter",
-	    "Log lines each thread dropped because its ring was full.");
-	for (int i = 0; i < thread_count(); i++) {
-		const struct thread *t = thread_at(i);
-
-		evbuffer_add_printf(b,
-		    "threadline_thread_log_lines_dropped_total{thread=\"%s\","
-		    "role=\"%s\"} %llu\n",
-		    t->name, thread_role_name(t->role),
-		    (unsigned long long)log_ring_dropped(t->ring));
-	}
-	ADMIN_PER_WORKER(b, "threadline_thread_commands_total", "counter",
-	    "Commands each worker answered.", cmds);
-	ADMIN_PER_WORKER(b, "threadline_thread_connections", "gauge",
-	    "Connections each worker has open.", curr_conns);
-	ADMIN_PER_WORKER(b, "threadline_thread_read_bytes_total", "counter",
-	    "Bytes each worker read from its connections.", bytes_read);
-	ADMIN_PER_WORKER(b, "threadline_thread_written_bytes_total", "counter",
-	    "Bytes each worker wrote to its connections.", bytes_written);
-	admin_metric(b, "threadline_log_lines_written_total", "counter",
-	    "Log lines the logger wrote.",
-	    stat_get(&logger_counters()->lines_written));
-	admin_metric(b, "threadline_log_lines_failed_total", "counter",
-	    "Log lines a sink meant to get them did not (a failed reopen, a "
-	    "full disk, syslog or the journal not listening).",
-	    stat_get(&logger_counters()->lines_failed));
-}
-
-/* One worker's latencies of one class as a Prometheus histogram: le at
- * each power of two of microseconds (the edges of our buckets), in
- * seconds. */
-static void
-admin_metrics_latency_class(struct evbuffer *b, const struct thread *t, int cls)
-{
-	struct lat_hist *h = &worker_latency(t->index)->cls[cls];
-	const char *name = proto_class_name(cls);
-	uint64_t cum = 0;
-	unsigned k = 0;
-
-	for (unsigned e = 0; e <= LAT_TOP_LOG2; e++) {
-		uint64_t le = (uint64_t)1 << e;
-
-		/* A bucket [low, high) of whole microseconds is <= le when
-		 * high <= le + 1. */
-		while (k < LAT_BUCKETS - 1 && lat_bucket_high(k) <= le + 1)
-			cum += stat_get(&h->bucket[k++]);
-		evbuffer_add_printf(b,
-		    "threadline_request_duration_seconds_bucket{thread=\"%s\","
-		    "role=\"worker\",command=\"%s\",le=\"%.9g\"} %llu\n",
-		    t->name, name, (double)le / 1e6, (unsigned long long)cum);
-	}
-	while (k < LAT_BUCKETS)
-		cum += stat_get(&h->bucket[k++]);
-	evbuffer_add_printf(b,
-	    "threadline_request_duration_seconds_bucket{thread=\"%s\","
-	    "role=\"worker\",command=\"%s\",le=\"+Inf\"} %llu\n"
-	    "threadline_request_duration_seconds_sum{thread=\"%s\","
-	    "role=\"worker\",command=\"%s\"} %.6f\n"
-	    "threadline_request_duration_seconds_count{thread=\"%s\","
-	    "role=\"worker\",command=\"%s\"} %llu\n",
-	    t->name, name, (unsigned long long)cum, t->name, name,
-	    (double)stat_get(&h->sum_us) / 1e6, t->name, name,
-	    (unsigned long long)cum);
-}
-
-/* Each worker's request latencies, by command class. */
-static void
-admin_metrics_latency(struct evbuffer *b)
-{
-	admin_family(b, "threadline_request_duration_seconds", "histogram",
-	    "Time each worker took to answer a request, by command class, "
-	    "from the whole request read to its reply queued.");
-	for (int w = 0; w < thread_role_count(ROLE_WORKER); w++)
-		for (int cls = 0; cls < PROTO_CLS_COUNT; cls++)
-			admin_metrics_latency_class(
-			    b, thread_get(ROLE_WORKER, w), cls);
-}
-
-/* GET /metrics: the Prometheus text format, memcached_exporter's names
- * where memcached has the figure, threadline_ ones per thread. Counters
- * count since start: "stats reset" does not move them back. */
-static void
-admin_metrics(struct evbuffer *b)
-{
-	struct cache_totals ct;
-	struct rusage ru;
-
-	cache_totals(&ct);
-	getrusage(RUSAGE_SELF, &ru);
-	admin_metric(b, "memcached_up", "gauge",
-	    "Could the memcached server be reached.", 1);
-	admin_metric(b, "memcached_uptime_seconds", "gauge",
-	    "Number of seconds since the server started.",
-	    (uint64_t)stats_uptime());
-	admin_family(b, "memcached_version", "gauge",
-	    "The version of this memcached server.");
-	evbuffer_add_printf(
-	    b, "memcached_version{version=\"%s\"} 1\n", TL_WIRE_VERSION);
-	admin_family(b, "memcached_process_user_cpu_seconds_total", "counter",
-	    "Accumulated user time for this process.");
-	evbuffer_add_printf(b,
-	    "memcached_process_user_cpu_seconds_total %ld.%06ld\n",
-	    (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec);
-	admin_family(b, "memcached_process_system_cpu_seconds_total", "counter",
-	    "Accumulated system time for this process.");
-	evbuffer_add_printf(b,
-	    "memcached_process_system_cpu_seconds_total %ld.%06ld\n",
-	    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec);
-	admin_metric(b, "memcached_max_connections", "gauge",
-	    "Maximum number of clients allowed.", (uint64_t)adm.cfg->max_conns);
-	admin_metric(b, "memcached_current_connections", "gauge",
-	    "Current number of open connections.", ADMIN_SUM(curr_conns));
-	admin_metric(b, "memcached_connections_total", "counter",
-	    "Total number of connections opened since the server started "
-	    "running.",
-	    ADMIN_SUM(total_conns));
-	admin_metric(b, "memcached_connections_rejected_total", "counter",
-	    "Total number of connections rejected due to hitting the "
-	    "memcached's -c limit in maxconns_fast mode.",
-	    stat_get(&accept_counters()->rejected));
-	admin_metric(b, "memcached_read_bytes_total", "counter",
-	    "Total number of bytes read by this server from network.",
-	    ADMIN_SUM(bytes_read));
-	admin_metric(b, "memcached_written_bytes_total", "counter",
-	    "Total number of bytes sent by this server to network.",
-	    ADMIN_SUM(bytes_written));
-	admin_metric(b, "memcached_limit_bytes", "gauge",
-	    "Number of bytes this server is allowed to use for storage.",
-	    ct.limit);
-	admin_metric(b, "memcached_current_bytes", "gauge",
-	    "Current number of bytes used to store items.", ct.bytes);
-	admin_metric(b, "memcached_current_items", "gauge",
-	    "Current number of items stored by this instance.", ct.curr_items);
-	admin_metric(b, "memcached_items_total", "counter",
-	    "Total number of items stored during the life of this instance.",
-	    ADMIN_CSUM(total_items));
-	admin_metric(b, "memcached_items_evicted_total", "counter",
-	    "Total number of valid items removed from cache to free memory "
-	    "for new items.",
-	    ADMIN_CSUM(evictions));
-	admin_metric(b, "memcached_items_reclaimed_total", "counter",
-	    "Total number of times an entry was stored using memory from an "
-	    "expired entry.",
-	    ADMIN_CSUM(reclaimed));
-	admin_metrics_commands(b);
-	admin_metrics_threads(b);
-	admin_metrics_latency(b);
 }
 
 /* A short plain-text reply: errors. */
@@ -783,8 +510,8 @@ admin_dashboard(struct evbuffer *b)
 static const struct admin_page admin_pages[] = {
     {"/status", "application/json", admin_status, NULL, false, false},
     {"/threads", "application/json", admin_threads, NULL, false, false},
-    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", admin_metrics,
-        NULL, true, false},
+    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", prom_metrics, NULL,
+        true, false},
     {"/logs", "text/event-stream", NULL, admin_logs, false, true},
     {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false, true},
 };
@@ -853,8 +580,10 @@ admin_cb(struct evhttp_request *req, void *arg)
 }
 
 int
-admin_init(const struct config *cfg, char *err, size_t errlen)
+admin_init(char *err, size_t errlen)
 {
+	const struct obs_config *cfg = obs_config();
+
 	struct evhttp_bound_socket *bound;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof ss;
@@ -862,7 +591,7 @@ admin_init(const struct config *cfg, char *err, size_t errlen)
 	int port;
 
 	adm.cfg = cfg;
-	if (addr_split(cfg->admin_listen, CONFIG_ADMIN_PORT, host, sizeof host,
+	if (addr_split(cfg->admin_listen, cfg->admin_port, host, sizeof host,
 	        &port) == -1) {
 		snprintf(err, errlen, "bad admin listen address '%s'",
 		    cfg->admin_listen);

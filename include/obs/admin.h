@@ -7,12 +7,11 @@
 
 #include <stddef.h>
 
-struct config;
 struct thread;
 
-/* Bind cfg->admin_listen; on failure err says which and why. Not called
- * when the admin thread is off. */
-int admin_init(const struct config *, char *, size_t);
+/* Bind obs_config()'s admin_listen; on failure err says which and why.
+ * Not called when the admin thread is off. */
+int admin_init(char *, size_t);
 void admin_free(void);
 void admin_main(struct thread *);
 void admin_stop(void);

@@ -14,7 +14,6 @@
 #include "accept.h"
 #include "admin_guard.h"
 #include "cache.h"
-#include "config.h"
 #include "conn.h"
 #include "counter.h"
 #include "latency.h"
@@ -24,16 +23,14 @@
 #include "maint.h"
 #include "obuf.h"
 #include "proto_text.h"
-#include "settings.h"
+#include "obs.h"
 #include "stats.h"
+#include "stats_detail.h"
 #include "thread.h"
 #include "tl_build.h"
 #include "watch.h"
 #include "worker.h"
 #include "xmalloc.h"
-
-static const struct config *stats_cfg;
-static struct timespec stats_started;
 
 /*
  * "stats reset". Each counter has one writer, its owner, so the reset
@@ -79,22 +76,6 @@ stats_read(_Atomic uint64_t *c)
 	}
 	pthread_mutex_unlock(&stats_base_lock);
 	return v >= base ? v - base : 0;
-}
-
-void
-stats_init(const struct config *cfg)
-{
-	stats_cfg = cfg;
-	clock_gettime(CLOCK_MONOTONIC, &stats_started);
-}
-
-long long
-stats_uptime(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long long)(now.tv_sec - stats_started.tv_sec);
 }
 
 /* One connection counter summed over the workers. */
@@ -278,10 +259,8 @@ void
 stats_general(struct obuf *out)
 {
 	struct admin_guard_counters *ac = admin_guard_counters();
-	struct timespec now;
 	struct rusage ru;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	getrusage(RUSAGE_SELF, &ru);
 	obuf_printf(out,
 	    "STAT pid %d\r\n"
@@ -320,12 +299,11 @@ stats_general(struct obuf *out)
 	    "STAT admin_header_timeouts %llu\r\n"
 	    "STAT admin_refused_hosts %llu\r\n"
 	    "STAT threadline_version %s\r\n",
-	    (int)getpid(), (long long)(now.tv_sec - stats_started.tv_sec),
-	    (long long)time(NULL), TL_WIRE_VERSION, event_get_version(),
-	    (int)(8 * sizeof(void *)), (long)ru.ru_utime.tv_sec,
-	    (long)ru.ru_utime.tv_usec, (long)ru.ru_stime.tv_sec,
-	    (long)ru.ru_stime.tv_usec, stats_cfg->max_conns,
-	    (unsigned long long)SUM(curr_conns),
+	    (int)getpid(), obs_uptime(), (long long)time(NULL), TL_WIRE_VERSION,
+	    event_get_version(), (int)(8 * sizeof(void *)),
+	    (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec,
+	    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec,
+	    obs_config()->max_conns, (unsigned long long)SUM(curr_conns),
 	    (unsigned long long)SUM(total_conns),
 	    (unsigned long long)stats_read(&accept_counters()->rejected),
 	    (unsigned long long)stat_get_curr_conns(),
@@ -575,18 +553,18 @@ stats_settings_verbosity(struct obuf *out)
 static void
 stats_settings_domain_socket(struct obuf *out)
 {
-	obuf_adds(out,
-	    stats_cfg->unix_socket != NULL && stats_cfg->unix_socket[0] != '\0'
-	        ? stats_cfg->unix_socket
-	        : "NULL");
+	obuf_adds(out, obs_config()->unix_socket != NULL &&
+	                       obs_config()->unix_socket[0] != '\0'
+	                   ? obs_config()->unix_socket
+	                   : "NULL");
 }
 
 /* -Y's file, or "no". */
 static void
 stats_settings_auth(struct obuf *out)
 {
-	obuf_adds(
-	    out, stats_cfg->auth_file != NULL ? stats_cfg->auth_file : "no");
+	obuf_adds(out,
+	    obs_config()->auth_file != NULL ? obs_config()->auth_file : "no");
 }
 
 /* The workers running, once 0 ("one per CPU") is resolved. */
@@ -596,21 +574,11 @@ stats_settings_num_threads(struct obuf *out)
 	obuf_printf(out, "%d", thread_role_count(ROLE_WORKER));
 }
 
-/* -D: what ends a key's prefix for "stats detail"; ':' unless set. */
-static const char *
-stats_delimiter(void)
-{
-	return stats_cfg->prefix_delimiter != NULL &&
-	               stats_cfg->prefix_delimiter[0] != '\0'
-	           ? stats_cfg->prefix_delimiter
-	           : ":";
-}
-
 /* The delimiter "stats detail" cuts prefixes at (-D). */
 static void
 stats_settings_key_prefix(struct obuf *out)
 {
-	obuf_adds(out, stats_delimiter());
+	obuf_adds(out, stats_detail_delimiter());
 }
 
 /* The global level now: "verbosity" changes it. */
@@ -625,21 +593,15 @@ stats_settings_log_level(struct obuf *out)
 static void
 stats_settings_config_file(struct obuf *out)
 {
-	if (stats_cfg->config_file != NULL)
+	if (obs_config()->config_file != NULL)
 		obuf_printf(
-		    out, "STAT config_file %s\r\n", stats_cfg->config_file);
+		    out, "STAT config_file %s\r\n", obs_config()->config_file);
 }
-
-/* Whether "stats detail on" counts per key prefix now. */
-static _Atomic bool stats_detail_on;
 
 static void
 stats_settings_detail_enabled(struct obuf *out)
 {
-	obuf_adds(
-	    out, atomic_load_explicit(&stats_detail_on, memory_order_relaxed)
-	             ? "yes"
-	             : "no");
+	obuf_adds(out, stats_detail_enabled() ? "yes" : "no");
 }
 
 /* The largest chunk: larger items get a mapping of their own. */
@@ -657,7 +619,7 @@ stats_settings_slab_chunk_max(struct obuf *out)
 static void
 stats_settings_read_buf(struct obuf *out)
 {
-	obuf_printf(out, "%zu", stats_cfg->read_buf_mb << 20);
+	obuf_printf(out, "%zu", obs_config()->read_buf_mb << 20);
 }
 
 static void
@@ -710,7 +672,7 @@ stats_settings_crawler_tocrawl(struct obuf *out)
 static void
 stats_settings_temp_lru(struct obuf *out)
 {
-	obuf_adds(out, stats_cfg->temporary_ttl > 0 ? "yes" : "no");
+	obuf_adds(out, obs_config()->temporary_ttl > 0 ? "yes" : "no");
 }
 
 /* Off, memcached prints its default, 61. */
@@ -718,14 +680,14 @@ static void
 stats_settings_temporary_ttl(struct obuf *out)
 {
 	obuf_printf(out, "%d",
-	    stats_cfg->temporary_ttl > 0 ? stats_cfg->temporary_ttl : 61);
+	    obs_config()->temporary_ttl > 0 ? obs_config()->temporary_ttl : 61);
 }
 
 /* memcached's spelling of the evict setting. */
 static void
 stats_settings_evictions(struct obuf *out)
 {
-	obuf_adds(out, stats_cfg->evict ? "on" : "off");
+	obuf_adds(out, obs_config()->evict ? "on" : "off");
 }
 
 /* memcached's word for -B; ours is the option's. */
@@ -735,10 +697,10 @@ stats_settings_binding(struct obuf *out)
 	static const char *const names[] = {
 	    "ascii", "auto-negotiate", "binary"};
 
-	obuf_adds(
-	    out, names[stats_cfg->protocol >= 0 && stats_cfg->protocol <= 2
-	                   ? stats_cfg->protocol
-	                   : 1]);
+	obuf_adds(out,
+	    names[obs_config()->protocol >= 0 && obs_config()->protocol <= 2
+	              ? obs_config()->protocol
+	              : 1]);
 }
 
 /* The lines memcached prints, in its order and under its names, which
@@ -803,28 +765,33 @@ stats_settings_memcached(const char *name)
 /* "STAT name value" of a setting of the table; an unset one says unset,
  * an unset path has no line (memcached has none of ours to copy). */
 static void
-stats_settings_table_line(
-    struct obuf *out, const struct setting *s, const char *unset)
+stats_settings_table_line(struct obuf *out, size_t i, const char *unset)
 {
-	char *v = settings_format(stats_cfg, s, unset);
+	const struct obs_config *cfg = obs_config();
+	struct obs_setting s;
 
-	if (s->type != SETTING_PATH || strcmp(v, unset) != 0)
-		obuf_printf(out, "STAT %s %s\r\n", s->stat, v);
-	free(v);
+	cfg->setting(cfg->setting_arg, i, unset, &s);
+	if (!s.path || strcmp(s.value, unset) != 0)
+		obuf_printf(out, "STAT %s %s\r\n", s.stat, s.value);
+	free(s.value);
 }
 
 /* memcached's lines first, then the rest of the table of settings. */
 void
 stats_settings(struct obuf *out)
 {
+	const struct obs_config *cfg = obs_config();
+	struct obs_setting s;
+
 	for (size_t i = 0; i < STATS_NMEMCACHED; i++) {
 		const struct stats_setting *m = &stats_memcached_settings[i];
 
 		if (m->fixed == NULL && m->value == NULL) {
-			for (size_t j = 0; j < SETTINGS_COUNT; j++)
-				if (strcmp(settings[j].stat, m->name) == 0)
+			for (size_t j = 0;
+			     cfg->setting(cfg->setting_arg, j, NULL, &s); j++)
+				if (strcmp(s.stat, m->name) == 0)
 					stats_settings_table_line(
-					    out, &settings[j], "NULL");
+					    out, j, "NULL");
 			continue;
 		}
 
@@ -836,9 +803,9 @@ stats_settings(struct obuf *out)
 		obuf_adds(out, "\r\n");
 	}
 	stats_settings_config_file(out);
-	for (size_t j = 0; j < SETTINGS_COUNT; j++)
-		if (stats_settings_memcached(settings[j].stat) == NULL)
-			stats_settings_table_line(out, &settings[j], "-");
+	for (size_t j = 0; cfg->setting(cfg->setting_arg, j, NULL, &s); j++)
+		if (stats_settings_memcached(s.stat) == NULL)
+			stats_settings_table_line(out, j, "-");
 	obuf_adds(out, "END\r\n");
 }
 
@@ -848,166 +815,6 @@ stats_conns(struct obuf *out)
 	accept_stats_conns(out);
 	workers_stats_conns(out);
 	obuf_adds(out, "END\r\n");
-}
-
-/*
- * "stats detail": gets, hits, sets and deletes per key prefix (up to the
- * first ':'), as memcached's. Each worker counts in a table of its own
- * under a lock only "stats detail dump" and "stats reset" also take, so
- * workers never wait for each other.
- */
-#define STATS_DETAIL_BUCKETS 256
-/* Prefixes a worker keeps at most: a client picks them. */
-#define STATS_DETAIL_MAX 4096
-/* memcached's cap on a cachedump reply, in bytes. */
-#define STATS_DUMP_MAX (2u << 20)
-
-struct stats_prefix {
-	struct stats_prefix *next;
-	uint64_t get, hit, set, del;
-	size_t len;
-	char name[];
-};
-
-struct stats_detail_table {
-	pthread_mutex_t lock;
-	struct stats_detail_table *next; /* every worker's, for the dump */
-	struct stats_prefix *buckets[STATS_DETAIL_BUCKETS];
-	size_t n;
-};
-
-static pthread_mutex_t stats_detail_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct stats_detail_table *stats_detail_tables;
-static _Thread_local struct stats_detail_table *stats_detail_mine;
-
-/* The entry of prefix p in t, made if t has fewer than max; NULL if not.
- * Table lock held. */
-static struct stats_prefix *
-stats_detail_find(
-    struct stats_detail_table *t, const char *p, size_t len, size_t max)
-{
-	size_t h = 5381;
-	struct stats_prefix **pp, *e;
-
-	for (size_t i = 0; i < len; i++)
-		h = h * 33 + (unsigned char)p[i];
-	pp = &t->buckets[h % STATS_DETAIL_BUCKETS];
-	for (e = *pp; e != NULL; e = e->next)
-		if (e->len == len && memcmp(e->name, p, len) == 0)
-			return e;
-	if (t->n >= max)
-		return NULL;
-	e = xcalloc(1, sizeof *e + len + 1);
-	memcpy(e->name, p, len);
-	e->len = len;
-	e->next = *pp;
-	*pp = e;
-	t->n++;
-	return e;
-}
-
-/* Empty t. Table lock held. */
-static void
-stats_detail_empty(struct stats_detail_table *t)
-{
-	for (int b = 0; b < STATS_DETAIL_BUCKETS; b++)
-		while (t->buckets[b] != NULL) {
-			struct stats_prefix *e = t->buckets[b];
-
-			t->buckets[b] = e->next;
-			free(e);
-		}
-	t->n = 0;
-}
-
-void
-stats_detail_record(
-    enum proto_detail op, const char *key, size_t nkey, bool hit)
-{
-	struct stats_detail_table *t = stats_detail_mine;
-	const char *colon;
-	struct stats_prefix *e;
-
-	if (!atomic_load_explicit(&stats_detail_on, memory_order_relaxed) ||
-	    (colon = memchr(key, stats_delimiter()[0], nkey)) == NULL)
-		return;
-	if (t == NULL) {
-		t = xcalloc(1, sizeof *t);
-		pthread_mutex_init(&t->lock, NULL);
-		pthread_mutex_lock(&stats_detail_lock);
-		t->next = stats_detail_tables;
-		stats_detail_tables = t;
-		pthread_mutex_unlock(&stats_detail_lock);
-		stats_detail_mine = t;
-	}
-	pthread_mutex_lock(&t->lock);
-	e = stats_detail_find(t, key, (size_t)(colon - key), STATS_DETAIL_MAX);
-	if (e != NULL)
-		switch (op) {
-		case PROTO_DETAIL_GET:
-			e->get++;
-			e->hit += hit;
-			break;
-		case PROTO_DETAIL_SET:
-			e->set++;
-			break;
-		case PROTO_DETAIL_DEL:
-			e->del++;
-			break;
-		}
-	pthread_mutex_unlock(&t->lock);
-}
-
-/* "PREFIX p get N hit N set N del N" per prefix, every worker's summed. */
-static void
-stats_detail_dump(struct obuf *out)
-{
-	struct stats_detail_table sum = {.n = 0};
-
-	pthread_mutex_lock(&stats_detail_lock);
-	for (struct stats_detail_table *t = stats_detail_tables; t != NULL;
-	     t = t->next) {
-		pthread_mutex_lock(&t->lock);
-		for (int b = 0; b < STATS_DETAIL_BUCKETS; b++)
-			for (struct stats_prefix *e = t->buckets[b]; e != NULL;
-			     e = e->next) {
-				struct stats_prefix *s;
-
-				/* Every worker may hold its own prefixes. */
-				s = stats_detail_find(
-				    &sum, e->name, e->len, SIZE_MAX);
-				s->get += e->get;
-				s->hit += e->hit;
-				s->set += e->set;
-				s->del += e->del;
-			}
-		pthread_mutex_unlock(&t->lock);
-	}
-	pthread_mutex_unlock(&stats_detail_lock);
-	for (int b = 0; b < STATS_DETAIL_BUCKETS; b++)
-		for (struct stats_prefix *e = sum.buckets[b]; e != NULL;
-		     e = e->next)
-			obuf_printf(out,
-			    "PREFIX %s get %llu hit %llu set %llu del %llu\r\n",
-			    e->name, (unsigned long long)e->get,
-			    (unsigned long long)e->hit,
-			    (unsigned long long)e->set,
-			    (unsigned long long)e->del);
-	stats_detail_empty(&sum);
-}
-
-/* Forget every prefix: "stats reset". */
-static void
-stats_detail_clear(void)
-{
-	pthread_mutex_lock(&stats_detail_lock);
-	for (struct stats_detail_table *t = stats_detail_tables; t != NULL;
-	     t = t->next) {
-		pthread_mutex_lock(&t->lock);
-		stats_detail_empty(t);
-		pthread_mutex_unlock(&t->lock);
-	}
-	pthread_mutex_unlock(&stats_detail_lock);
 }
 
 /* "stats slabs": the size classes that have pages, memcached's lines.
@@ -1188,6 +995,9 @@ stats_reset(struct obuf *out)
 	obuf_adds(out, "RESET\r\n");
 }
 
+/* memcached's cap on a cachedump reply, in bytes. */
+#define STATS_DUMP_MAX (2u << 20)
+
 /* One "ITEM key [N b; T s]" line of "stats cachedump". */
 struct stats_dump {
 	struct obuf *out;
@@ -1277,10 +1087,10 @@ stats_detail(const char *args, const char *end, struct obuf *out)
 	if (!stats_word(&args, end, &w, &l))
 		l = 0;
 	if (l == 2 && memcmp(w, "on", 2) == 0) {
-		atomic_store(&stats_detail_on, true);
+		stats_detail_set(true);
 		obuf_adds(out, "OK\r\n");
 	} else if (l == 3 && memcmp(w, "off", 3) == 0) {
-		atomic_store(&stats_detail_on, false);
+		stats_detail_set(false);
 		obuf_adds(out, "OK\r\n");
 	} else if (l == 4 && memcmp(w, "dump", 4) == 0) {
 		stats_detail_dump(out);
