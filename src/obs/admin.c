@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,28 +19,17 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "accept.h"
 #include "addr.h"
 #include "admin.h"
 #include "admin_guard.h"
-#include "cache.h"
-#include "conn.h"
-#include "counter.h"
-#include "latency.h"
 #include "log.h"
-#include "log_ring.h"
-#include "logger.h"
 #include "log_filter.h"
-#include "maint.h"
 #include "obs.h"
+#include "json.h"
 #include "obuf.h"
 #include "prom.h"
-#include "proto_text.h"
-#include "stats.h"
 #include "thread.h"
-#include "tl_build.h"
 #include "watch.h"
-#include "worker.h"
 
 /* A request's headers and a GET's body are small: anything larger is not
  * an admin request. */
@@ -84,170 +72,6 @@ struct admin_page {
 	 * address bar cannot send headers. */
 	bool query_token;
 };
-
-/* s as a JSON string, quotes included. */
-static void
-admin_json_str(struct evbuffer *b, const char *s)
-{
-	evbuffer_add(b, "\"", 1);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			evbuffer_add_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			evbuffer_add_printf(b, "\\u%04x", c);
-		else
-			evbuffer_add(b, s, 1);
-	}
-	evbuffer_add(b, "\"", 1);
-}
-
-/* "name":"value" with a comma before all but the first. */
-static void
-admin_json_member(struct evbuffer *b, bool first, const char *k, const char *v)
-{
-	if (!first)
-		evbuffer_add(b, ",", 1);
-	admin_json_str(b, k);
-	evbuffer_add(b, ":", 1);
-	admin_json_str(b, v);
-}
-
-/* GET /status: who runs, since when, with which settings and threads. */
-static void
-admin_status(struct evbuffer *b)
-{
-	struct obs_setting s;
-
-	evbuffer_add_printf(b, "{\"served_by\":");
-	admin_json_str(b, thread_self_name());
-	evbuffer_add_printf(b,
-	    ",\"version\":\"%s\",\"wire_version\":\"%s\",\"pid\":%d,"
-	    "\"uptime\":%lld,\"settings\":{",
-	    TL_VERSION, TL_WIRE_VERSION, (int)getpid(), obs_uptime());
-	for (size_t i = 0; adm.cfg->setting(adm.cfg->setting_arg, i, "", &s);
-	     i++) {
-		char key[128];
-
-		snprintf(key, sizeof key, "%s.%s", s.section, s.key);
-		admin_json_member(b, i == 0, key, s.value);
-		free(s.value);
-	}
-	evbuffer_add_printf(b, "},\"threads\":[");
-	for (int i = 0; i < thread_count(); i++) {
-		const struct thread *t = thread_at(i);
-
-		evbuffer_add_printf(b, "%s{\"name\":", i == 0 ? "" : ",");
-		admin_json_str(b, t->name);
-		evbuffer_add_printf(b, ",\"role\":\"%s\",\"tid\":%d}",
-		    thread_role_name(t->role), (int)t->tid);
-	}
-	evbuffer_add_printf(b, "]}\n");
-}
-
-/* A counter member of a thread's object. */
-static void
-admin_json_u64(struct evbuffer *b, const char *k, uint64_t v)
-{
-	evbuffer_add_printf(b, ",\"%s\":%llu", k, (unsigned long long)v);
-}
-
-/* Worker w's latencies of every class since start: /metrics and /threads
- * count since start, whatever "stats reset" did. */
-static void
-admin_latency_worker(int w, struct lat_snap *all)
-{
-	memset(all, 0, sizeof *all);
-	for (int cls = 0; cls < PROTO_CLS_COUNT; cls++) {
-		struct lat_hist *h = &worker_latency(w)->cls[cls];
-		struct lat_snap s;
-
-		for (unsigned b = 0; b < LAT_BUCKETS; b++)
-			s.bucket[b] = stat_get(&h->bucket[b]);
-		s.max_us = stat_get(&h->max_us);
-		lat_finish(&s);
-		lat_merge(all, &s);
-	}
-	lat_finish(all);
-}
-
-/* What a thread's role counts, asked of the module that owns it. */
-static void
-admin_thread_counters(struct evbuffer *b, const struct thread *t)
-{
-	struct lat_snap lat;
-
-	switch (t->role) {
-	case ROLE_WORKER: {
-		struct conn_counters *c = worker_counters(t->index);
-
-		admin_json_u64(b, "connections", stat_get(&c->curr_conns));
-		admin_json_u64(
-		    b, "total_connections", stat_get(&c->total_conns));
-		admin_json_u64(b, "commands", stat_get(&c->cmds));
-		admin_json_u64(b, "bytes_read", stat_get(&c->bytes_read));
-		admin_json_u64(b, "bytes_written", stat_get(&c->bytes_written));
-		admin_latency_worker(t->index, &lat);
-		admin_json_u64(b, "p50_us", lat_quantile(&lat, 0.5));
-		admin_json_u64(b, "p99_us", lat_quantile(&lat, 0.99));
-		break;
-	}
-	case ROLE_LOGGER:
-		admin_json_u64(b, "lines_written",
-		    stat_get(&logger_counters()->lines_written));
-		admin_json_u64(b, "lines_failed",
-		    stat_get(&logger_counters()->lines_failed));
-		break;
-	case ROLE_ADMIN: {
-		struct admin_guard_counters *g = admin_guard_counters();
-
-		admin_json_u64(b, "connections", stat_get(&g->curr_conns));
-		admin_json_u64(
-		    b, "total_connections", stat_get(&g->total_conns));
-		admin_json_u64(
-		    b, "header_timeouts", stat_get(&g->header_timeouts));
-		admin_json_u64(b, "refused_hosts", stat_get(&g->bad_hosts));
-		break;
-	}
-	case ROLE_ACCEPT:
-		admin_json_u64(
-		    b, "accepted", stat_get(&accept_counters()->accepted));
-		admin_json_u64(
-		    b, "rejected", stat_get(&accept_counters()->rejected));
-		break;
-	default:
-		break;
-	}
-}
-
-/* GET /threads: every thread, its CPU time, level and counters, counted
- * since start ("stats reset" changes only what stats shows). */
-static void
-admin_threads(struct evbuffer *b)
-{
-	evbuffer_add_printf(b, "{\"served_by\":");
-	admin_json_str(b, thread_self_name());
-	evbuffer_add_printf(b, ",\"threads\":[");
-	for (int i = 0; i < thread_count(); i++) {
-		const struct thread *t = thread_at(i);
-		double user = 0, sys = 0;
-
-		stats_thread_cpu(t->tid, &user, &sys);
-		evbuffer_add_printf(b, "%s{\"name\":", i == 0 ? "" : ",");
-		admin_json_str(b, t->name);
-		evbuffer_add_printf(b,
-		    ",\"role\":\"%s\",\"tid\":%d,\"cpu_user\":%.6f,"
-		    "\"cpu_system\":%.6f,\"log_level\":\"%s\"",
-		    thread_role_name(t->role), (int)t->tid, user, sys,
-		    log_level_name(atomic_load_explicit(
-		        &t->log_level, memory_order_relaxed)));
-		admin_json_u64(b, "log_dropped", log_ring_dropped(t->ring));
-		admin_thread_counters(b, t);
-		evbuffer_add(b, "}", 1);
-	}
-	evbuffer_add_printf(b, "]}\n");
-}
 
 /* A short plain-text reply: errors. */
 static void
@@ -508,8 +332,8 @@ admin_dashboard(struct evbuffer *b)
 }
 
 static const struct admin_page admin_pages[] = {
-    {"/status", "application/json", admin_status, NULL, false, false},
-    {"/threads", "application/json", admin_threads, NULL, false, false},
+    {"/status", "application/json", json_status, NULL, false, false},
+    {"/threads", "application/json", json_threads, NULL, false, false},
     {"/metrics", "text/plain; version=0.0.4; charset=utf-8", prom_metrics, NULL,
         true, false},
     {"/logs", "text/event-stream", NULL, admin_logs, false, true},
