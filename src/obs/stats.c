@@ -1,5 +1,6 @@
+/* The replies of "stats" and its groups, rendered from the table of
+ * figures (figures.h) read since "stats reset". */
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,18 +13,14 @@
 #include <event2/event.h>
 
 #include "accept.h"
-#include "admin_guard.h"
 #include "cache.h"
-#include "conn.h"
-#include "counter.h"
+#include "figures.h"
 #include "latency.h"
-#include "log.h"
 #include "log_ring.h"
-#include "logger.h"
 #include "maint.h"
+#include "obs.h"
 #include "obuf.h"
 #include "proto_text.h"
-#include "obs.h"
 #include "stats.h"
 #include "stats_detail.h"
 #include "thread.h"
@@ -32,135 +29,74 @@
 #include "worker.h"
 #include "xmalloc.h"
 
-/*
- * "stats reset". Each counter has one writer, its owner, so the reset
- * writes none: it notes what every counter reads then, and replies show
- * what they count since. Gauges (connections, items, bytes) are not
- * counters and stay as they are.
- */
-#define STATS_BASE_MIN 1024
-static pthread_mutex_t stats_base_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct stats_base {
-	const _Atomic uint64_t *c;
-	uint64_t v;
-} * stats_base;            /* open addressing by counter address */
-static size_t stats_nbase; /* slots, a power of two; 0: no reset yet */
-static struct cache_class_stats *stats_class_base;
-static int stats_class_nbase;
-static uint64_t stats_log_dropped_base, stats_watch_skipped_base,
-    stats_watch_sent_base;
-
-/* The slot of counter c in the table of nslots. */
-static struct stats_base *
-stats_base_slot(struct stats_base *tab, size_t nslots, const void *c)
+/* pid to max_connections: the process, before any counter. */
+static void
+stats_process(struct obuf *out, const struct obs_reading *r)
 {
-	size_t i = ((uintptr_t)c >> 3) * 0x9e3779b97f4a7c15ull & (nslots - 1);
+	struct rusage ru;
 
-	while (tab[i].c != NULL && tab[i].c != c)
-		i = (i + 1) & (nslots - 1);
-	return &tab[i];
+	(void)r;
+	getrusage(RUSAGE_SELF, &ru);
+	obuf_printf(out,
+	    "STAT pid %d\r\n"
+	    "STAT uptime %lld\r\n"
+	    "STAT time %lld\r\n"
+	    "STAT version %s\r\n"
+	    "STAT libevent %s\r\n"
+	    "STAT pointer_size %d\r\n"
+	    "STAT rusage_user %ld.%06ld\r\n"
+	    "STAT rusage_system %ld.%06ld\r\n"
+	    "STAT max_connections %d\r\n",
+	    (int)getpid(), obs_uptime(), (long long)time(NULL), TL_WIRE_VERSION,
+	    event_get_version(), (int)(8 * sizeof(void *)),
+	    (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec,
+	    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec,
+	    obs_config()->max_conns);
 }
 
-/* What counter c has counted since the last reset. */
-static uint64_t
-stats_read(_Atomic uint64_t *c)
+/* Each connection has one struct conn, made at accept and freed at
+ * close: memcached's connection_structures are the open ones. */
+static void
+stats_structures(struct obuf *out, const struct obs_reading *r)
 {
-	uint64_t v = stat_get(c), base = 0;
-
-	pthread_mutex_lock(&stats_base_lock);
-	if (stats_nbase > 0) {
-		struct stats_base *b =
-		    stats_base_slot(stats_base, stats_nbase, c);
-
-		base = b->c != NULL ? b->v : 0;
-	}
-	pthread_mutex_unlock(&stats_base_lock);
-	return v >= base ? v - base : 0;
+	obuf_printf(out, "STAT connection_structures %llu\r\n",
+	    (unsigned long long)obs_total(r, OBS_CONN_curr_conns));
 }
 
-/* One connection counter summed over the workers. */
-static uint64_t
-stats_conn_sum(size_t offset)
+/* memcached's reserve of descriptors: none is kept. */
+static void
+stats_reserved_fds(struct obuf *out, const struct obs_reading *r)
 {
-	uint64_t total = 0;
-
-	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
-		total += stats_read(
-		    (_Atomic uint64_t *)((char *)worker_counters(i) + offset));
-	return total;
-}
-#define SUM(field) stats_conn_sum(offsetof(struct conn_counters, field))
-
-/* Connections open now: a gauge, which a reset leaves alone. Each has
- * one struct conn, made at accept and freed at close: memcached's
- * connection_structures. */
-static uint64_t
-stat_get_curr_conns(void)
-{
-	uint64_t total = 0;
-
-	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
-		total += stat_get(&worker_counters(i)->curr_conns);
-	return total;
+	(void)r;
+	obuf_adds(out, "STAT reserved_fds 0\r\n");
 }
 
-/* One cache counter summed over the threads that use the cache: the
- * workers and maint. */
-static uint64_t
-stats_cache_sum(size_t offset)
+static void
+stats_accepting(struct obuf *out, const struct obs_reading *r)
 {
-	uint64_t total = stats_read(
-	    (_Atomic uint64_t *)((char *)maint_cache_stats() + offset));
-
-	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
-		total += stats_read(
-		    (_Atomic uint64_t *)((char *)worker_cache_stats(i) +
-		                         offset));
-	return total;
-}
-#define CSUM(field) stats_cache_sum(offsetof(struct cache_stats, field))
-
-/* A class counter since the last reset. */
-static uint64_t
-stats_class_since(int cls, size_t offset, const struct cache_class_stats *cs)
-{
-	uint64_t v = *(const uint64_t *)((const char *)cs + offset), b = 0;
-
-	pthread_mutex_lock(&stats_base_lock);
-	if (stats_class_base != NULL && cls < stats_class_nbase)
-		b = *(const uint64_t *)((const char *)&stats_class_base[cls] +
-		                        offset);
-	pthread_mutex_unlock(&stats_base_lock);
-	return v >= b ? v - b : 0;
+	(void)r;
+	obuf_printf(out, "STAT accepting_conns %d\r\n", !accept_paused());
 }
 
-/* A class counter summed over the classes, since the last reset. */
-static uint64_t
-stats_classes_since(size_t offset)
+static void
+stats_nthreads(struct obuf *out, const struct obs_reading *r)
 {
-	uint64_t total = 0;
-
-	for (int i = 0; i < cache_class_count(); i++) {
-		struct cache_class_stats cs;
-
-		cache_class_stats(i, &cs);
-		total += stats_class_since(i, offset, &cs);
-	}
-	return total;
+	(void)r;
+	obuf_printf(out, "STAT threads %d\r\n", thread_role_count(ROLE_WORKER));
 }
 
-/* A cache counter summed over the workers alone: what they did while
- * serving requests, not maint in the background. */
-static uint64_t
-stats_cache_workers(size_t offset)
+static void
+stats_watchers(struct obuf *out, const struct obs_reading *r)
 {
-	uint64_t total = 0;
+	(void)r;
+	obuf_printf(out, "STAT log_watchers %d\r\n", watch_count());
+}
 
-	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
-		total += stats_read(
-		    (_Atomic uint64_t *)((char *)worker_cache_stats(i) +
-		                         offset));
-	return total;
+static void
+stats_version(struct obuf *out, const struct obs_reading *r)
+{
+	(void)r;
+	obuf_printf(out, "STAT threadline_version %s\r\n", TL_VERSION);
 }
 
 /* memcached's rebalancer and crawler lines: a page move moves the page's
@@ -168,10 +104,11 @@ stats_cache_workers(size_t offset)
  * none (evictions_nomem) or is refused while one is being read
  * (busy_items); moves run inline, never in the background of a reply. */
 static void
-stats_maint(struct obuf *out)
+stats_maint(struct obuf *out, const struct obs_reading *r)
 {
 	struct maint_state m;
 
+	(void)r;
 	maint_state(&m);
 	obuf_printf(out,
 	    "STAT slab_reassign_rescues %llu\r\n"
@@ -190,21 +127,25 @@ stats_maint(struct obuf *out)
 	    (unsigned long long)m.starts, cache_pool_pages());
 }
 
+/* The classes' crawler counters, the reclaims made inline and the
+ * cache's levels. Every eviction and every reclaim at a store is made
+ * inline by the worker storing: memcached's direct reclaims. */
 static void
-stats_cache(struct obuf *out)
+stats_cache_tail(struct obuf *out, const struct obs_reading *r)
 {
+	struct cache_class_stats *cs = obs_classes(r->view);
+	uint64_t checked = 0, reflocked = 0, direct = 0;
 	struct cache_totals t;
 
+	for (int i = 0; i < cache_class_count(); i++) {
+		checked += cs[i].crawler_items_checked;
+		reflocked += cs[i].lrutail_reflocked;
+	}
+	free(cs);
+	for (int i = 0; i < thread_role_count(ROLE_WORKER); i++)
+		direct += obs_value(r, OBS_CACHE_evictions, i) +
+		          obs_value(r, OBS_CACHE_reclaimed, i);
 	cache_totals(&t);
-#define STATS_CACHE_LINE(f)                                                    \
-	obuf_printf(out, "STAT " #f " %llu\r\n",                               \
-	    (unsigned long long)stats_cache_sum(                               \
-	        offsetof(struct cache_stats, f)));
-	CACHE_STATS_FIELDS(STATS_CACHE_LINE)
-#undef STATS_CACHE_LINE
-	stats_maint(out);
-	/* Every eviction and every reclaim at a store is made inline by
-	 * the worker storing: memcached's direct reclaims. */
 	obuf_printf(out,
 	    "STAT crawler_items_checked %llu\r\n"
 	    "STAT lrutail_reflocked %llu\r\n"
@@ -213,121 +154,106 @@ stats_cache(struct obuf *out)
 	    "STAT limit_maxbytes %llu\r\n"
 	    "STAT bytes %llu\r\n"
 	    "STAT curr_items %llu\r\n",
-	    (unsigned long long)stats_classes_since(
-	        offsetof(struct cache_class_stats, crawler_items_checked)),
-	    (unsigned long long)stats_classes_since(
-	        offsetof(struct cache_class_stats, lrutail_reflocked)),
-	    (unsigned long long)(stats_cache_workers(
-	                             offsetof(struct cache_stats, evictions)) +
-	                         stats_cache_workers(
-	                             offsetof(struct cache_stats, reclaimed))),
-	    (unsigned long long)cache_alloc_fails(),
+	    (unsigned long long)checked, (unsigned long long)reflocked,
+	    (unsigned long long)direct, (unsigned long long)cache_alloc_fails(),
 	    (unsigned long long)t.limit, (unsigned long long)t.bytes,
 	    (unsigned long long)t.curr_items);
 }
 
-/* Lines the threads' log rings dropped, since start. */
-static uint64_t
-stats_log_dropped_all(void)
-{
-	uint64_t total = 0;
+/* A line of "stats": a row, every row of a block, or what no row holds. */
+struct stats_line {
+	enum { STATS_ROW, STATS_BLOCK, STATS_FN } what;
+	int id; /* the row or the block */
+	void (*fn)(struct obuf *, const struct obs_reading *);
+};
+#define STATS_ROW(id)                                                          \
+	{                                                                      \
+		STATS_ROW, id, NULL                                            \
+	}
+#define STATS_BLOCK(b)                                                         \
+	{                                                                      \
+		STATS_BLOCK, b, NULL                                           \
+	}
+#define STATS_FN(fn)                                                           \
+	{                                                                      \
+		STATS_FN, 0, fn                                                \
+	}
 
-	for (int i = 0; i < thread_count(); i++)
-		total += log_ring_dropped(thread_at(i)->ring);
-	return total;
+/* memcached's order. A row with a STAT name that is not here follows. */
+static const struct stats_line stats_lines[] = {
+    STATS_FN(stats_process),
+    STATS_ROW(OBS_CONN_curr_conns),
+    STATS_ROW(OBS_CONN_total_conns),
+    STATS_ROW(OBS_ACCEPT_rejected),
+    STATS_FN(stats_structures),
+    STATS_ROW(OBS_CONN_read_buf_oom),
+    STATS_FN(stats_reserved_fds),
+    STATS_ROW(OBS_CONN_http_refused),
+    STATS_ROW(OBS_CONN_cmds),
+    STATS_ROW(OBS_CONN_bytes_read),
+    STATS_ROW(OBS_CONN_bytes_written),
+    STATS_FN(stats_accepting),
+    STATS_ROW(OBS_ACCEPT_pauses),
+    STATS_ROW(OBS_ACCEPT_paused_us),
+    STATS_FN(stats_nthreads),
+    STATS_ROW(OBS_CONN_conn_yields),
+    STATS_ROW(OBS_CONN_idle_kicks),
+    STATS_ROW(OBS_LOG_dropped),
+    STATS_ROW(OBS_LOGGER_lines_written),
+    STATS_ROW(OBS_LOG_watch_skipped),
+    STATS_ROW(OBS_LOG_watch_sent),
+    STATS_FN(stats_watchers),
+    STATS_BLOCK(OBS_ADMIN),
+    STATS_FN(stats_version),
+    STATS_BLOCK(OBS_CACHE),
+    STATS_FN(stats_maint),
+    STATS_FN(stats_cache_tail),
+};
+#define STATS_NLINES (sizeof stats_lines / sizeof stats_lines[0])
+
+static void
+stats_row(struct obuf *out, const struct obs_reading *r, int id)
+{
+	obuf_printf(out, "STAT %s %llu\r\n", obs_rows[id].stat,
+	    (unsigned long long)obs_total(r, id));
 }
 
-/* A total kept outside a counter, since the last reset. */
-static uint64_t
-stats_since(uint64_t v, const uint64_t *base)
+/* Whether stats_lines[] names row id, itself or by its block. */
+static bool
+stats_listed(int id)
 {
-	uint64_t b;
-
-	pthread_mutex_lock(&stats_base_lock);
-	b = *base;
-	pthread_mutex_unlock(&stats_base_lock);
-	return v >= b ? v - b : 0;
-}
-
-static uint64_t
-stats_log_dropped(void)
-{
-	return stats_since(stats_log_dropped_all(), &stats_log_dropped_base);
+	for (size_t i = 0; i < STATS_NLINES; i++)
+		if ((stats_lines[i].what == STATS_ROW &&
+		        stats_lines[i].id == id) ||
+		    (stats_lines[i].what == STATS_BLOCK &&
+		        stats_lines[i].id == (int)obs_rows[id].block))
+			return true;
+	return false;
 }
 
 void
 stats_general(struct obuf *out)
 {
-	struct admin_guard_counters *ac = admin_guard_counters();
-	struct rusage ru;
+	struct obs_reading r;
 
-	getrusage(RUSAGE_SELF, &ru);
-	obuf_printf(out,
-	    "STAT pid %d\r\n"
-	    "STAT uptime %lld\r\n"
-	    "STAT time %lld\r\n"
-	    "STAT version %s\r\n"
-	    "STAT libevent %s\r\n"
-	    "STAT pointer_size %d\r\n"
-	    "STAT rusage_user %ld.%06ld\r\n"
-	    "STAT rusage_system %ld.%06ld\r\n"
-	    "STAT max_connections %d\r\n"
-	    "STAT curr_connections %llu\r\n"
-	    "STAT total_connections %llu\r\n"
-	    "STAT rejected_connections %llu\r\n"
-	    "STAT connection_structures %llu\r\n"
-	    "STAT read_buf_oom %llu\r\n"
-	    "STAT reserved_fds 0\r\n"
-	    "STAT http_requests_refused %llu\r\n"
-	    "STAT cmd_total %llu\r\n"
-	    "STAT bytes_read %llu\r\n"
-	    "STAT bytes_written %llu\r\n"
-	    "STAT accepting_conns %d\r\n"
-	    "STAT listen_disabled_num %llu\r\n"
-	    "STAT time_in_listen_disabled_us %llu\r\n"
-	    "STAT threads %d\r\n"
-	    "STAT conn_yields %llu\r\n"
-	    "STAT idle_kicks %llu\r\n"
-	    "STAT log_worker_dropped %llu\r\n"
-	    "STAT log_worker_written %llu\r\n"
-	    "STAT log_watcher_skipped %llu\r\n"
-	    "STAT log_watcher_sent %llu\r\n"
-	    "STAT log_watchers %d\r\n"
-	    "STAT admin_curr_connections %llu\r\n"
-	    "STAT admin_total_connections %llu\r\n"
-	    "STAT admin_listen_disabled_num %llu\r\n"
-	    "STAT admin_header_timeouts %llu\r\n"
-	    "STAT admin_refused_hosts %llu\r\n"
-	    "STAT threadline_version %s\r\n",
-	    (int)getpid(), obs_uptime(), (long long)time(NULL), TL_WIRE_VERSION,
-	    event_get_version(), (int)(8 * sizeof(void *)),
-	    (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec,
-	    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec,
-	    obs_config()->max_conns, (unsigned long long)SUM(curr_conns),
-	    (unsigned long long)SUM(total_conns),
-	    (unsigned long long)stats_read(&accept_counters()->rejected),
-	    (unsigned long long)stat_get_curr_conns(),
-	    (unsigned long long)SUM(read_buf_oom),
-	    (unsigned long long)SUM(http_refused),
-	    (unsigned long long)SUM(cmds), (unsigned long long)SUM(bytes_read),
-	    (unsigned long long)SUM(bytes_written), !accept_paused(),
-	    (unsigned long long)stats_read(&accept_counters()->pauses),
-	    (unsigned long long)stats_read(&accept_counters()->paused_us),
-	    thread_role_count(ROLE_WORKER),
-	    (unsigned long long)SUM(conn_yields),
-	    (unsigned long long)SUM(idle_kicks),
-	    (unsigned long long)stats_log_dropped(),
-	    (unsigned long long)stats_read(&logger_counters()->lines_written),
-	    (unsigned long long)stats_since(
-	        watch_skipped(), &stats_watch_skipped_base),
-	    (unsigned long long)stats_since(
-	        watch_sent(), &stats_watch_sent_base),
-	    watch_count(), (unsigned long long)stat_get(&ac->curr_conns),
-	    (unsigned long long)stats_read(&ac->total_conns),
-	    (unsigned long long)stats_read(&ac->listen_disabled),
-	    (unsigned long long)stats_read(&ac->header_timeouts),
-	    (unsigned long long)stats_read(&ac->bad_hosts), TL_VERSION);
-	stats_cache(out);
+	obs_read(&r, OBS_SINCE_RESET);
+	for (size_t i = 0; i < STATS_NLINES; i++) {
+		const struct stats_line *l = &stats_lines[i];
+
+		if (l->what == STATS_ROW)
+			stats_row(out, &r, l->id);
+		else if (l->what == STATS_FN)
+			l->fn(out, &r);
+		else
+			for (int id = 0; id < OBS_NROWS; id++)
+				if ((int)obs_rows[id].block == l->id &&
+				    obs_rows[id].stat != NULL)
+					stats_row(out, &r, id);
+	}
+	for (int id = 0; id < OBS_NROWS; id++)
+		if (obs_rows[id].stat != NULL && !stats_listed(id))
+			stats_row(out, &r, id);
+	obs_reading_free(&r);
 	obuf_adds(out, "END\r\n");
 }
 
@@ -367,32 +293,6 @@ stats_thread_line(
 	    out, "STAT %s:%s %llu\r\n", t->name, name, (unsigned long long)v);
 }
 
-/* Worker w's latencies of class cls since the last reset. */
-static void
-stats_latency_read(int w, int cls, struct lat_snap *s)
-{
-	struct lat_hist *h = &worker_latency(w)->cls[cls];
-
-	for (unsigned b = 0; b < LAT_BUCKETS; b++)
-		s->bucket[b] = stats_read(&h->bucket[b]);
-	s->max_us = stat_get(&h->max_us);
-	lat_finish(s);
-}
-
-/* Worker w's latencies of every class together. */
-static void
-stats_latency_worker(int w, struct lat_snap *all)
-{
-	struct lat_snap s;
-
-	memset(all, 0, sizeof *all);
-	for (int cls = 0; cls < PROTO_CLS_COUNT; cls++) {
-		stats_latency_read(w, cls, &s);
-		lat_merge(all, &s);
-	}
-	lat_finish(all);
-}
-
 /* The lines of one histogram: "STAT <prefix>count N", the percentiles
  * and the max. */
 static void
@@ -420,13 +320,10 @@ stats_latency_lines(struct obuf *out, const char *prefix, const char *cls,
 static void
 stats_latency(struct obuf *out)
 {
-	static struct lat_snap total[PROTO_CLS_COUNT];
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct obs_lat *l = obs_latency(OBS_SINCE_RESET);
+	struct lat_snap *total = xcalloc(PROTO_CLS_COUNT, sizeof *total);
 	struct lat_snap s;
 
-	/* The totals are large: one set, for one reader at a time. */
-	pthread_mutex_lock(&lock);
-	memset(total, 0, sizeof total);
 	for (int i = 0; i < thread_count(); i++) {
 		const struct thread *t = thread_at(i);
 		char prefix[48];
@@ -435,7 +332,7 @@ stats_latency(struct obuf *out)
 			continue;
 		snprintf(prefix, sizeof prefix, "%s:", t->name);
 		for (int cls = 0; cls < PROTO_CLS_COUNT; cls++) {
-			stats_latency_read(t->index, cls, &s);
+			obs_lat_snap(&l[t->index * PROTO_CLS_COUNT + cls], &s);
 			stats_latency_lines(
 			    out, prefix, proto_class_name(cls), &s);
 			lat_merge(&total[cls], &s);
@@ -446,366 +343,57 @@ stats_latency(struct obuf *out)
 		stats_latency_lines(
 		    out, "", proto_class_name(cls), &total[cls]);
 	}
-	pthread_mutex_unlock(&lock);
+	free(total);
+	free(l);
 	obuf_adds(out, "END\r\n");
 }
 
+/* One thread's lines: who it is, its CPU time and log drops, then the
+ * rows of its blocks that name a "stats threads" line; a worker's
+ * latency last. */
 static void
-stats_thread_worker(struct obuf *out, const struct thread *t)
+stats_thread(struct obuf *out, const struct thread *t,
+    const struct obs_reading *r, const struct obs_lat *lat)
 {
+	const char *n = t->name;
+	double user = 0, sys = 0;
 	struct lat_snap all;
 
-	struct conn_counters *c = worker_counters(t->index);
-	struct cache_stats *cs = worker_cache_stats(t->index);
+	stats_thread_cpu(t->tid, &user, &sys);
+	obuf_printf(out,
+	    "STAT %s:role %s\r\n"
+	    "STAT %s:tid %d\r\n"
+	    "STAT %s:cpu_user %.6f\r\n"
+	    "STAT %s:cpu_system %.6f\r\n",
+	    n, thread_role_name(t->role), n, (int)t->tid, n, user, n, sys);
+	stats_thread_line(out, t, "log_dropped", log_ring_dropped(t->ring));
+	for (int id = 0; id < OBS_NROWS; id++) {
+		int i = obs_block_instance(obs_rows[id].block, t);
 
-	stats_thread_line(out, t, "curr_connections", stat_get(&c->curr_conns));
-	stats_thread_line(
-	    out, t, "total_connections", stats_read(&c->total_conns));
-	stats_thread_line(out, t, "cmds", stats_read(&c->cmds));
-	stats_thread_line(out, t, "bytes_read", stats_read(&c->bytes_read));
-	stats_thread_line(
-	    out, t, "bytes_written", stats_read(&c->bytes_written));
-	stats_thread_line(out, t, "http_refused", stats_read(&c->http_refused));
-	stats_thread_line(out, t, "conn_yields", stats_read(&c->conn_yields));
-	stats_thread_line(out, t, "idle_kicks", stats_read(&c->idle_kicks));
-#define STATS_THREAD_LINE(f) stats_thread_line(out, t, #f, stats_read(&cs->f));
-	CACHE_STATS_FIELDS(STATS_THREAD_LINE)
-#undef STATS_THREAD_LINE
-	stats_latency_worker(t->index, &all);
-	stats_thread_line(out, t, "latency_p50_us", lat_quantile(&all, 0.5));
-	stats_thread_line(out, t, "latency_p99_us", lat_quantile(&all, 0.99));
+		if (obs_rows[id].thread != NULL && i >= 0)
+			stats_thread_line(
+			    out, t, obs_rows[id].thread, obs_value(r, id, i));
+	}
+	if (t->role == ROLE_WORKER) {
+		obs_lat_worker(lat, t->index, &all);
+		stats_thread_line(
+		    out, t, "latency_p50_us", lat_quantile(&all, 0.5));
+		stats_thread_line(
+		    out, t, "latency_p99_us", lat_quantile(&all, 0.99));
+	}
 }
-
-static void
-stats_thread_maint(struct obuf *out, const struct thread *t)
-{
-	struct cache_stats *cs = maint_cache_stats();
-
-	stats_thread_line(
-	    out, t, "crawler_reclaimed", stats_read(&cs->crawler_reclaimed));
-	stats_thread_line(
-	    out, t, "expired_unfetched", stats_read(&cs->expired_unfetched));
-}
-
-static void
-stats_thread_accept(struct obuf *out, const struct thread *t)
-{
-	stats_thread_line(
-	    out, t, "accepted", stats_read(&accept_counters()->accepted));
-	stats_thread_line(
-	    out, t, "rejected", stats_read(&accept_counters()->rejected));
-}
-
-static void
-stats_thread_logger(struct obuf *out, const struct thread *t)
-{
-	struct logger_counters *c = logger_counters();
-
-	stats_thread_line(
-	    out, t, "lines_written", stats_read(&c->lines_written));
-	stats_thread_line(out, t, "lines_failed", stats_read(&c->lines_failed));
-	stats_thread_line(out, t, "lines_dropped", stats_log_dropped());
-	stats_thread_line(out, t, "watch_skipped",
-	    stats_since(watch_skipped(), &stats_watch_skipped_base));
-}
-
-/* What only threads of a role count, asked of the module that owns it. */
-static void (*const stats_thread_role[ROLE_COUNT])(
-    struct obuf *, const struct thread *) = {
-    [ROLE_WORKER] = stats_thread_worker,
-    [ROLE_MAINT] = stats_thread_maint,
-    [ROLE_ACCEPT] = stats_thread_accept,
-    [ROLE_LOGGER] = stats_thread_logger,
-};
 
 void
 stats_threads(struct obuf *out)
 {
-	for (int i = 0; i < thread_count(); i++) {
-		const struct thread *t = thread_at(i);
-		double user = 0, sys = 0;
-		const char *n = t->name;
+	struct obs_lat *lat = obs_latency(OBS_SINCE_RESET);
+	struct obs_reading r;
 
-		stats_thread_cpu(t->tid, &user, &sys);
-		obuf_printf(out,
-		    "STAT %s:role %s\r\n"
-		    "STAT %s:tid %d\r\n"
-		    "STAT %s:cpu_user %.6f\r\n"
-		    "STAT %s:cpu_system %.6f\r\n",
-		    n, thread_role_name(t->role), n, (int)t->tid, n, user, n,
-		    sys);
-		stats_thread_line(
-		    out, t, "log_dropped", log_ring_dropped(t->ring));
-		if (stats_thread_role[t->role] != NULL)
-			stats_thread_role[t->role](out, t);
-	}
-	obuf_adds(out, "END\r\n");
-}
-
-/* memcached's verbosity: 0 by default, 1 with -v, 3 at debug. */
-static void
-stats_settings_verbosity(struct obuf *out)
-{
-	obuf_printf(out, "%d", log_verbosity_of_level(log_level_global()));
-}
-
-/* -s: memcached says NULL when there is none, not nothing. */
-static void
-stats_settings_domain_socket(struct obuf *out)
-{
-	obuf_adds(out, obs_config()->unix_socket != NULL &&
-	                       obs_config()->unix_socket[0] != '\0'
-	                   ? obs_config()->unix_socket
-	                   : "NULL");
-}
-
-/* -Y's file, or "no". */
-static void
-stats_settings_auth(struct obuf *out)
-{
-	obuf_adds(out,
-	    obs_config()->auth_file != NULL ? obs_config()->auth_file : "no");
-}
-
-/* The workers running, once 0 ("one per CPU") is resolved. */
-static void
-stats_settings_num_threads(struct obuf *out)
-{
-	obuf_printf(out, "%d", thread_role_count(ROLE_WORKER));
-}
-
-/* The delimiter "stats detail" cuts prefixes at (-D). */
-static void
-stats_settings_key_prefix(struct obuf *out)
-{
-	obuf_adds(out, stats_detail_delimiter());
-}
-
-/* The global level now: "verbosity" changes it. */
-static void
-stats_settings_log_level(struct obuf *out)
-{
-	obuf_adds(out, log_level_name(log_level_global()));
-}
-
-/* The file read at start-up: where settings came from, not one of them;
- * no line without one. */
-static void
-stats_settings_config_file(struct obuf *out)
-{
-	if (obs_config()->config_file != NULL)
-		obuf_printf(
-		    out, "STAT config_file %s\r\n", obs_config()->config_file);
-}
-
-static void
-stats_settings_detail_enabled(struct obuf *out)
-{
-	obuf_adds(out, stats_detail_enabled() ? "yes" : "no");
-}
-
-/* The largest chunk: larger items get a mapping of their own. */
-static void
-stats_settings_slab_chunk_max(struct obuf *out)
-{
-	struct cache_class_stats cs;
-
-	cache_class_stats(cache_class_count() - 2, &cs);
-	obuf_printf(out, "%zu", cs.chunk_size);
-}
-
-/* The cache's limit in bytes now: "cache_memlimit" changes it. */
-/* memcached prints it in bytes. */
-static void
-stats_settings_read_buf(struct obuf *out)
-{
-	obuf_printf(out, "%zu", obs_config()->read_buf_mb << 20);
-}
-
-static void
-stats_settings_maxbytes(struct obuf *out)
-{
-	struct cache_totals t;
-
-	cache_totals(&t);
-	obuf_printf(out, "%llu", (unsigned long long)t.limit);
-}
-
-/* What "slabs automove" and "lru_crawler" set last. */
-static void
-stats_settings_automove(struct obuf *out)
-{
-	struct maint_state m;
-
-	maint_state(&m);
-	obuf_printf(out, "%u", m.automove);
-}
-
-static void
-stats_settings_crawler(struct obuf *out)
-{
-	struct maint_state m;
-
-	maint_state(&m);
-	obuf_adds(out, m.crawler ? "yes" : "no");
-}
-
-static void
-stats_settings_crawler_sleep(struct obuf *out)
-{
-	struct maint_state m;
-
-	maint_state(&m);
-	obuf_printf(out, "%u", m.sleep_us);
-}
-
-static void
-stats_settings_crawler_tocrawl(struct obuf *out)
-{
-	struct maint_state m;
-
-	maint_state(&m);
-	obuf_printf(out, "%u", m.tocrawl);
-}
-
-/* memcached's temporary LRU is on when -o temporary_ttl is given. */
-static void
-stats_settings_temp_lru(struct obuf *out)
-{
-	obuf_adds(out, obs_config()->temporary_ttl > 0 ? "yes" : "no");
-}
-
-/* Off, memcached prints its default, 61. */
-static void
-stats_settings_temporary_ttl(struct obuf *out)
-{
-	obuf_printf(out, "%d",
-	    obs_config()->temporary_ttl > 0 ? obs_config()->temporary_ttl : 61);
-}
-
-/* memcached's spelling of the evict setting. */
-static void
-stats_settings_evictions(struct obuf *out)
-{
-	obuf_adds(out, obs_config()->evict ? "on" : "off");
-}
-
-/* memcached's word for -B; ours is the option's. */
-static void
-stats_settings_binding(struct obuf *out)
-{
-	static const char *const names[] = {
-	    "ascii", "auto-negotiate", "binary"};
-
-	obuf_adds(out,
-	    names[obs_config()->protocol >= 0 && obs_config()->protocol <= 2
-	              ? obs_config()->protocol
-	              : 1]);
-}
-
-/* The lines memcached prints, in its order and under its names, which
- * tools read. A setting of the table whose stats name is here prints
- * here, as configured unless value shows what runs now (levels, threads
- * and the memory limit change after start-up) or memcached's spelling;
- * the other settings follow under their own names. */
-static const struct stats_setting {
-	const char *name;
-	const char *fixed;
-	void (*value)(struct obuf *);
-} stats_memcached_settings[] = {
-    {"maxconns", NULL, NULL},
-    {"tcpport", NULL, NULL},
-    {"udpport", "0", NULL},
-    {"inter", NULL, NULL},
-    {"verbosity", NULL, stats_settings_verbosity},
-    {"num_threads", NULL, stats_settings_num_threads},
-    {"tcp_backlog", NULL, NULL},
-    {"maxconns_fast", "yes", NULL},
-    {"log_level", NULL, stats_settings_log_level},
-    {"log_file", NULL, NULL},
-    {"pidfile", NULL, NULL},
-    {"daemonize", NULL, NULL},
-    {"maxbytes", NULL, stats_settings_maxbytes},
-    /* -S is refused at start-up: SASL is never on. */
-    {"auth_enabled_sasl", "no", NULL},
-    {"auth_enabled_ascii", NULL, stats_settings_auth},
-    {"item_size_max", NULL, NULL},
-    {"evictions", NULL, stats_settings_evictions},
-    {"domain_socket", NULL, stats_settings_domain_socket},
-    {"cas_enabled", NULL, NULL},
-    {"binding_protocol", NULL, stats_settings_binding},
-    {"shutdown_command", NULL, NULL},
-    {"stat_key_prefix", NULL, stats_settings_key_prefix},
-    {"detail_enabled", NULL, stats_settings_detail_enabled},
-    {"slab_reassign", "yes", NULL},
-    {"slab_automove", NULL, stats_settings_automove},
-    {"slab_chunk_max", NULL, stats_settings_slab_chunk_max},
-    {"lru_crawler", NULL, stats_settings_crawler},
-    {"lru_crawler_sleep", NULL, stats_settings_crawler_sleep},
-    {"lru_crawler_tocrawl", NULL, stats_settings_crawler_tocrawl},
-    {"dump_enabled", NULL, NULL},
-    {"temp_lru", NULL, stats_settings_temp_lru},
-    {"temporary_ttl", NULL, stats_settings_temporary_ttl},
-    {"read_buf_mem_limit", NULL, stats_settings_read_buf},
-    {"track_sizes", "no", NULL},
-};
-#define STATS_NMEMCACHED                                                       \
-	(sizeof stats_memcached_settings / sizeof stats_memcached_settings[0])
-
-/* The memcached line named name, or NULL. */
-static const struct stats_setting *
-stats_settings_memcached(const char *name)
-{
-	for (size_t i = 0; i < STATS_NMEMCACHED; i++)
-		if (strcmp(stats_memcached_settings[i].name, name) == 0)
-			return &stats_memcached_settings[i];
-	return NULL;
-}
-
-/* "STAT name value" of a setting of the table; an unset one says unset,
- * an unset path has no line (memcached has none of ours to copy). */
-static void
-stats_settings_table_line(struct obuf *out, size_t i, const char *unset)
-{
-	const struct obs_config *cfg = obs_config();
-	struct obs_setting s;
-
-	cfg->setting(cfg->setting_arg, i, unset, &s);
-	if (!s.path || strcmp(s.value, unset) != 0)
-		obuf_printf(out, "STAT %s %s\r\n", s.stat, s.value);
-	free(s.value);
-}
-
-/* memcached's lines first, then the rest of the table of settings. */
-void
-stats_settings(struct obuf *out)
-{
-	const struct obs_config *cfg = obs_config();
-	struct obs_setting s;
-
-	for (size_t i = 0; i < STATS_NMEMCACHED; i++) {
-		const struct stats_setting *m = &stats_memcached_settings[i];
-
-		if (m->fixed == NULL && m->value == NULL) {
-			for (size_t j = 0;
-			     cfg->setting(cfg->setting_arg, j, NULL, &s); j++)
-				if (strcmp(s.stat, m->name) == 0)
-					stats_settings_table_line(
-					    out, j, "NULL");
-			continue;
-		}
-
-		obuf_printf(out, "STAT %s ", m->name);
-		if (m->fixed != NULL)
-			obuf_adds(out, m->fixed);
-		else
-			m->value(out);
-		obuf_adds(out, "\r\n");
-	}
-	stats_settings_config_file(out);
-	for (size_t j = 0; cfg->setting(cfg->setting_arg, j, NULL, &s); j++)
-		if (stats_settings_memcached(s.stat) == NULL)
-			stats_settings_table_line(out, j, "-");
+	obs_read(&r, OBS_SINCE_RESET);
+	for (int i = 0; i < thread_count(); i++)
+		stats_thread(out, thread_at(i), &r, lat);
+	obs_reading_free(&r);
+	free(lat);
 	obuf_adds(out, "END\r\n");
 }
 
@@ -870,41 +458,52 @@ stats_slabs(struct obuf *out)
 /* A counter of class i, "STAT items:I:name N". */
 #define STATS_ITEMS_LINE(f)                                                    \
 	obuf_printf(out, "STAT items:%d:" #f " %llu\r\n", i + 1,               \
-	    (unsigned long long)stats_class_since(                             \
-	        i, offsetof(struct cache_class_stats, f), &cs));
+	    (unsigned long long)cs->f);
 
-/* "stats items": every class holding items or having counted something;
- * the last number is the items too large for a chunk. CLOCK keeps no
- * LRU: no number_hot... or age_hot... line, age (the LRU tail's idle
- * time) is 0, and so is tailrepairs (no refcount repair at the tail). */
+/* "stats items" of class i: cs since reset. */
+static void
+stats_items_class(struct obuf *out, int i, const struct cache_class_stats *cs)
+{
+	obuf_printf(out,
+	    "STAT items:%d:number %llu\r\n"
+	    "STAT items:%d:age 0\r\n"
+	    "STAT items:%d:mem_requested %llu\r\n",
+	    i + 1, (unsigned long long)cs->items, i + 1, i + 1,
+	    (unsigned long long)cs->mem_requested);
+	STATS_ITEMS_LINE(evicted)
+	STATS_ITEMS_LINE(evicted_nonzero)
+	obuf_printf(out, "STAT items:%d:evicted_time %llu\r\n", i + 1,
+	    (unsigned long long)cs->evicted_time);
+	STATS_ITEMS_LINE(outofmemory)
+	obuf_printf(out, "STAT items:%d:tailrepairs 0\r\n", i + 1);
+	STATS_ITEMS_FIELDS(STATS_ITEMS_LINE)
+}
+#undef STATS_ITEMS_LINE
+
+/* "stats items": every class holding items or having counted something
+ * since start; the last number is the items too large for a chunk.
+ * CLOCK keeps no LRU: no number_hot... or age_hot... line, age (the LRU
+ * tail's idle time) is 0, and so is tailrepairs (no refcount repair at
+ * the tail). */
 void
 stats_items(struct obuf *out)
 {
-	for (int i = 0; i < cache_class_count(); i++) {
-		struct cache_class_stats cs;
+	struct cache_class_stats *all = obs_classes(OBS_SINCE_START);
+	struct cache_class_stats *since = obs_classes(OBS_SINCE_RESET);
 
-		cache_class_stats(i, &cs);
-		if (cs.items == 0 && cs.pages == 0 && cs.evicted == 0 &&
-		    cs.outofmemory == 0 && cs.reclaimed == 0 &&
-		    cs.crawler_reclaimed == 0)
+	for (int i = 0; i < cache_class_count(); i++) {
+		const struct cache_class_stats *cs = &all[i];
+
+		if (cs->items == 0 && cs->pages == 0 && cs->evicted == 0 &&
+		    cs->outofmemory == 0 && cs->reclaimed == 0 &&
+		    cs->crawler_reclaimed == 0)
 			continue;
-		obuf_printf(out,
-		    "STAT items:%d:number %llu\r\n"
-		    "STAT items:%d:age 0\r\n"
-		    "STAT items:%d:mem_requested %llu\r\n",
-		    i + 1, (unsigned long long)cs.items, i + 1, i + 1,
-		    (unsigned long long)cs.mem_requested);
-		STATS_ITEMS_LINE(evicted)
-		STATS_ITEMS_LINE(evicted_nonzero)
-		obuf_printf(out, "STAT items:%d:evicted_time %llu\r\n", i + 1,
-		    (unsigned long long)cs.evicted_time);
-		STATS_ITEMS_LINE(outofmemory)
-		obuf_printf(out, "STAT items:%d:tailrepairs 0\r\n", i + 1);
-		STATS_ITEMS_FIELDS(STATS_ITEMS_LINE)
+		stats_items_class(out, i, &since[i]);
 	}
+	free(all);
+	free(since);
 	obuf_adds(out, "END\r\n");
 }
-#undef STATS_ITEMS_LINE
 
 /* "stats sizes": memcached answers so unless started with track_sizes,
  * which has no counterpart here. */
@@ -914,83 +513,15 @@ stats_sizes(struct obuf *out)
 	obuf_adds(out, "STAT sizes_status disabled\r\nEND\r\n");
 }
 
-/* Note what counter c reads now as its zero. Lock held. */
-static void
-stats_base_note(_Atomic uint64_t *c)
-{
-	struct stats_base *b = stats_base_slot(stats_base, stats_nbase, c);
-
-	b->c = c;
-	b->v = stat_get(c);
-}
-
-/* Every counter of a block of them (a struct of counters only). */
-static void
-stats_base_block(void *block, size_t size)
-{
-	for (size_t o = 0; o < size; o += sizeof(_Atomic uint64_t))
-		stats_base_note((_Atomic uint64_t *)((char *)block + o));
-}
-
 /* "stats reset": the counters memcached resets (commands, connections
  * made and refused, bytes, evictions, the classes' counters, per thread
- * and in total) and the per-prefix detail start again from 0. */
+ * and in total) and the per-prefix detail start again from 0. No counter
+ * is written: each has one writer, its owner; replies subtract what
+ * obs_reset() noted. */
 static void
 stats_reset(struct obuf *out)
 {
-	int nworkers = thread_role_count(ROLE_WORKER);
-	int nclasses = cache_class_count();
-	/* Two slots per counter at least: probes stay short. */
-	size_t need =
-	    (size_t)(nworkers + 1) *
-	        (sizeof(struct conn_counters) + sizeof(struct cache_stats) +
-	            sizeof(struct proto_latency)) /
-	        sizeof(_Atomic uint64_t) * 2 +
-	    STATS_BASE_MIN;
-	size_t n = STATS_BASE_MIN;
-
-	while (n < need)
-		n *= 2;
-	pthread_mutex_lock(&stats_base_lock);
-	if (n != stats_nbase) {
-		free(stats_base);
-		stats_base = xcalloc(n, sizeof *stats_base);
-		stats_nbase = n;
-	} else
-		memset(stats_base, 0, n * sizeof *stats_base);
-	for (int i = 0; i < nworkers; i++) {
-		struct conn_counters *c = worker_counters(i);
-
-		stats_base_block(c, sizeof *c);
-		/* A gauge: the count of open connections stays. */
-		stats_base_slot(stats_base, stats_nbase, &c->curr_conns)->v = 0;
-		stats_base_block(
-		    worker_cache_stats(i), sizeof(struct cache_stats));
-		/* Histograms are counters; each max is a gauge and stays. */
-		stats_base_block(
-		    worker_latency(i), sizeof(struct proto_latency));
-		for (int cls = 0; cls < PROTO_CLS_COUNT; cls++)
-			stats_base_slot(stats_base, stats_nbase,
-			    &worker_latency(i)->cls[cls].max_us)
-			    ->v = 0;
-	}
-	stats_base_block(maint_cache_stats(), sizeof(struct cache_stats));
-	stats_base_block(accept_counters(), sizeof(struct accept_counters));
-	stats_base_block(logger_counters(), sizeof(struct logger_counters));
-	stats_base_block(
-	    admin_guard_counters(), sizeof(struct admin_guard_counters));
-	if (stats_class_nbase != nclasses) {
-		free(stats_class_base);
-		stats_class_base =
-		    xcalloc((size_t)nclasses, sizeof *stats_class_base);
-		stats_class_nbase = nclasses;
-	}
-	for (int i = 0; i < nclasses; i++)
-		cache_class_stats(i, &stats_class_base[i]);
-	stats_log_dropped_base = stats_log_dropped_all();
-	stats_watch_skipped_base = watch_skipped();
-	stats_watch_sent_base = watch_sent();
-	pthread_mutex_unlock(&stats_base_lock);
+	obs_reset();
 	stats_detail_clear();
 	obuf_adds(out, "RESET\r\n");
 }
