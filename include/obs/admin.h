@@ -15,7 +15,12 @@ int admin_init(char *, size_t);
 void admin_free(void);
 void admin_main(struct thread *);
 void admin_stop(void);
-/* The dashboard GET / serves (admin_page.c). */
-extern const char admin_page_html[];
+/* The dashboard GET / serves: src/obs/dashboard.html, built in by
+ * tools/embed. It polls /threads every second (CPU % and ops/s from the
+ * deltas of the counters), charts ops/s per worker over five minutes and
+ * tails /logs through EventSource; ?thread=, ?level= and ?token= in its
+ * address set the filters and the token. */
+extern const unsigned char admin_dashboard_html[];
+extern const size_t admin_dashboard_html_len;
 
 #endif

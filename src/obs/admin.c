@@ -328,7 +328,7 @@ static void
 admin_dashboard(struct evbuffer *b)
 {
 	evbuffer_add_reference(
-	    b, admin_page_html, strlen(admin_page_html), NULL, NULL);
+	    b, admin_dashboard_html, admin_dashboard_html_len, NULL, NULL);
 }
 
 static const struct admin_page admin_pages[] = {
