@@ -9,13 +9,17 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "obs.h"
 #include "obuf.h"
+#include "settings.h"
 #include "stats.h"
+#include "stats_detail.h"
 #include "thread.h"
 #include "worker.h"
 #include "unit.h"
 
 static struct config cfg;
+static struct obs_config ocfg;
 static struct obuf out;
 static char *text;
 
@@ -37,7 +41,8 @@ setup(void)
 	ck_assert_int_eq(threads_init(counts), 0);
 	log_threads_init();
 	workers_init(&(struct worker_hooks){.conn_closed = conn_closed});
-	stats_init(&cfg);
+	settings_obs_config(&cfg, &ocfg);
+	obs_init(&ocfg);
 	ck_assert_int_eq(cache_init(&(struct cache_config){
 	                     .limit = 8 << 20, .item_max = 1024 * 1024}),
 	    0);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "obs.h"
 
 enum setting_type {
 	SETTING_INT,    /* an int in [min, max] */
@@ -60,5 +61,8 @@ char *settings_format(
     const struct config *, const struct setting *, const char *);
 /* What a value must be, for errors and the documentation. */
 const char *settings_expect(const struct setting *);
+/* What obs reads of c (which must outlive it) and its settings iterator
+ * over the table. */
+void settings_obs_config(const struct config *, struct obs_config *);
 
 #endif

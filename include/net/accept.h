@@ -23,12 +23,24 @@ struct accept_config {
 	int backlog;             /* 0: ACCEPT_BACKLOG */
 };
 
-/* Written by the accept thread only. */
+/* Written by the accept thread only; rows as CONN_COUNTERS_ROWS. */
+#define ACCEPT_COUNTERS_ROWS(X)                                                \
+	X(accepted, COUNTER, .thread = "accepted", .json = "accepted",         \
+	    .help = "Connections accepted.")                                   \
+	X(rejected, COUNTER, .stat = "rejected_connections",                   \
+	    .thread = "rejected", .json = "rejected",                          \
+	    .prom = "memcached_connections_rejected_total",                    \
+	    .help = "Total number of connections rejected due to hitting the " \
+	            "memcached's -c limit in maxconns_fast mode.")             \
+	X(pauses, COUNTER, .stat = "listen_disabled_num",                      \
+	    .help = "Pauses of accept for lack of file descriptors.")          \
+	X(paused_us, COUNTER, .stat = "time_in_listen_disabled_us",            \
+	    .help = "Time spent paused, counted when a pause ended.")
+
 struct accept_counters {
-	_Atomic uint64_t accepted;
-	_Atomic uint64_t rejected;  /* over max_conns */
-	_Atomic uint64_t pauses;    /* for lack of file descriptors */
-	_Atomic uint64_t paused_us; /* time spent paused, when it ended */
+#define ACCEPT_COUNTERS_FIELD(f, ...) _Atomic uint64_t f;
+	ACCEPT_COUNTERS_ROWS(ACCEPT_COUNTERS_FIELD)
+#undef ACCEPT_COUNTERS_FIELD
 };
 
 /* Bind every listen address; on failure err says which and why. */

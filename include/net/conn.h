@@ -31,18 +31,55 @@ enum conn_state {
 	CONN_STATE_MAX
 };
 
-/* A worker's connection counters: written by the worker only. */
+/*
+ * A worker's connection counters, written by the worker only, one row
+ * each: X(field, COUNTER or GAUGE, its names in the reports obs renders:
+ * .stat in "stats", .thread in "stats threads", .json in /threads, .prom
+ * in /metrics summed and .prom_thread per worker, with their .help and
+ * .thread_help). A row is all it takes to add one.
+ */
+#define CONN_COUNTERS_ROWS(X)                                                  \
+	X(curr_conns, GAUGE, .stat = "curr_connections",                       \
+	    .thread = "curr_connections", .json = "connections",               \
+	    .prom = "memcached_current_connections",                           \
+	    .help = "Current number of open connections.",                     \
+	    .prom_thread = "threadline_thread_connections",                    \
+	    .thread_help = "Connections each worker has open.")                \
+	X(total_conns, COUNTER, .stat = "total_connections",                   \
+	    .thread = "total_connections", .json = "total_connections",        \
+	    .prom = "memcached_connections_total",                             \
+	    .help = "Total number of connections opened since the server "     \
+	            "started running.")                                        \
+	X(cmds, COUNTER, .stat = "cmd_total", .thread = "cmds",                \
+	    .json = "commands", .help = "Commands answered.",                  \
+	    .prom_thread = "threadline_thread_commands_total",                 \
+	    .thread_help = "Commands each worker answered.")                   \
+	X(bytes_read, COUNTER, .stat = "bytes_read", .thread = "bytes_read",   \
+	    .json = "bytes_read", .prom = "memcached_read_bytes_total",        \
+	    .help = "Total number of bytes read by this server from network.", \
+	    .prom_thread = "threadline_thread_read_bytes_total",               \
+	    .thread_help = "Bytes each worker read from its connections.")     \
+	X(bytes_written, COUNTER, .stat = "bytes_written",                     \
+	    .thread = "bytes_written", .json = "bytes_written",                \
+	    .prom = "memcached_written_bytes_total",                           \
+	    .help = "Total number of bytes sent by this server to network.",   \
+	    .prom_thread = "threadline_thread_written_bytes_total",            \
+	    .thread_help = "Bytes each worker wrote to its connections.")      \
+	X(http_refused, COUNTER, .stat = "http_requests_refused",              \
+	    .thread = "http_refused",                                          \
+	    .help = "HTTP requests closed unanswered.")                        \
+	X(read_buf_oom, COUNTER, .stat = "read_buf_oom",                       \
+	    .help = "Connections closed: no read buffer left.")                \
+	X(conn_yields, COUNTER, .stat = "conn_yields",                         \
+	    .thread = "conn_yields",                                           \
+	    .help = "-R: turns given up with requests left.")                  \
+	X(idle_kicks, COUNTER, .stat = "idle_kicks", .thread = "idle_kicks",   \
+	    .help = "Connections closed for idling past the limit.")
+
 struct conn_counters {
-	_Atomic uint64_t curr_conns;
-	_Atomic uint64_t total_conns;
-	_Atomic uint64_t cmds;
-	_Atomic uint64_t bytes_read;
-	_Atomic uint64_t bytes_written;
-	_Atomic uint64_t http_refused; /* HTTP requests closed unanswered */
-	_Atomic uint64_t read_buf_oom; /* closed: no read buffer left */
-	_Atomic uint64_t idle_kicks;   /* closed for idling past the limit */
-	_Atomic uint64_t
-	    conn_yields; /* -R: turns given up with requests left */
+#define CONN_COUNTERS_FIELD(f, ...) _Atomic uint64_t f;
+	CONN_COUNTERS_ROWS(CONN_COUNTERS_FIELD)
+#undef CONN_COUNTERS_FIELD
 };
 
 /* What a connection has from the worker that owns it. */

@@ -30,12 +30,26 @@ struct logger_config {
 	bool journald;
 };
 
-/* Written by the logger only. A line is failed when a sink meant to get
- * it did not: a write or send that failed, a file that could not be
- * reopened (the line went to the old one), a sink waiting for a retry. */
+/* Written by the logger only; rows as CONN_COUNTERS_ROWS. A line is
+ * failed when a sink meant to get it did not: a write or send that
+ * failed, a file that could not be reopened (the line went to the old
+ * one), a sink waiting for a retry. */
+#define LOGGER_COUNTERS_ROWS(X)                                                \
+	X(lines_written, COUNTER, .stat = "log_worker_written",                \
+	    .thread = "lines_written", .json = "lines_written",                \
+	    .prom = "threadline_log_lines_written_total",                      \
+	    .help = "Log lines the logger wrote.")                             \
+	X(lines_failed, COUNTER, .thread = "lines_failed",                     \
+	    .json = "lines_failed",                                            \
+	    .prom = "threadline_log_lines_failed_total",                       \
+	    .help = "Log lines a sink meant to get them did not (a failed "    \
+	            "reopen, a full disk, syslog or the journal not "          \
+	            "listening).")
+
 struct logger_counters {
-	_Atomic uint64_t lines_written;
-	_Atomic uint64_t lines_failed;
+#define LOGGER_COUNTERS_FIELD(f, ...) _Atomic uint64_t f;
+	LOGGER_COUNTERS_ROWS(LOGGER_COUNTERS_FIELD)
+#undef LOGGER_COUNTERS_FIELD
 };
 
 /* Open the sinks before any thread starts, so a bad path fails start-up. */

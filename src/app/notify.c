@@ -11,8 +11,7 @@
 
 #include <event2/event.h>
 
-#include "conn.h"
-#include "counter.h"
+#include "figures.h"
 #include "log.h"
 #include "notify.h"
 #include "thread.h"
@@ -75,18 +74,15 @@ notify_send(const char *fmt, ...)
 static void
 notify_status_line(char *buf, size_t len)
 {
-	uint64_t conns = 0, cmds = 0;
+	struct obs_reading r;
 
-	for (int i = 0; i < nt.nworkers; i++) {
-		struct conn_counters *c = worker_counters(i);
-
-		conns += stat_get(&c->curr_conns);
-		cmds += stat_get(&c->cmds);
-	}
+	obs_read(&r, OBS_SINCE_START);
 	snprintf(buf, len,
 	    "%d workers, %d threads, %" PRIu64 " connections, %" PRIu64
 	    " commands",
-	    nt.nworkers, thread_count(), conns, cmds);
+	    nt.nworkers, thread_count(), obs_total(&r, OBS_CONN_curr_conns),
+	    obs_total(&r, OBS_CONN_cmds));
+	obs_reading_free(&r);
 }
 
 /* Every NOTIFY_STATUS_SECS: what systemctl status shows. */

@@ -956,3 +956,41 @@ settings_format(
 	}
 	return xstrdup(str != NULL ? str : unset);
 }
+
+/* obs's settings iterator over the table, arg the config. */
+static bool
+settings_obs_setting(
+    const void *arg, size_t i, const char *unset, struct obs_setting *o)
+{
+	const struct setting *s = &settings[i];
+
+	if (i >= SETTINGS_COUNT)
+		return false;
+	o->section = s->section;
+	o->key = s->key;
+	o->stat = s->stat;
+	o->path = s->type == SETTING_PATH;
+	o->value = unset != NULL ? settings_format(arg, s, unset) : NULL;
+	return true;
+}
+
+void
+settings_obs_config(const struct config *c, struct obs_config *o)
+{
+	*o = (struct obs_config){.max_conns = c->max_conns,
+	    .unix_socket = c->unix_socket,
+	    .auth_file = c->auth_file,
+	    .prefix_delimiter = c->prefix_delimiter,
+	    .config_file = c->config_file,
+	    .read_buf_mb = c->read_buf_mb,
+	    .temporary_ttl = c->temporary_ttl,
+	    .evict = c->evict,
+	    .protocol = c->protocol,
+	    .admin_listen = c->admin_listen,
+	    .admin_token = c->admin_token,
+	    .admin_allow_hosts = c->admin_allow_hosts,
+	    .admin_max_conns = c->admin_max_conns,
+	    .admin_port = CONFIG_ADMIN_PORT,
+	    .setting = settings_obs_setting,
+	    .setting_arg = c};
+}

@@ -25,10 +25,13 @@
 #include "logger.h"
 #include "maint.h"
 #include "notify.h"
+#include "obs.h"
 #include "privdrop.h"
 #include "proto_bin.h"
 #include "proto_text.h"
+#include "settings.h"
 #include "stats.h"
+#include "stats_detail.h"
 #include "thread.h"
 #include "tl_build.h"
 #include "worker.h"
@@ -395,9 +398,11 @@ main_events(void)
 static void
 main_setup_service(const struct config *cfg)
 {
+	struct obs_config ocfg;
 	char err[512];
 
-	stats_init(cfg);
+	settings_obs_config(cfg, &ocfg);
+	obs_init(&ocfg);
 	if (cache_init(&(struct cache_config){.limit = cfg->memory_mb << 20,
 	        .item_max = cfg->item_max,
 	        .no_evict = !cfg->evict,
@@ -439,7 +444,7 @@ main_setup_service(const struct config *cfg)
 	            .backlog = cfg->backlog},
 	        err, sizeof err) == -1)
 		fatalx("%s", err);
-	if (cfg->admin_listen != NULL && admin_init(cfg, err, sizeof err) == -1)
+	if (cfg->admin_listen != NULL && admin_init(err, sizeof err) == -1)
 		fatalx("%s", err);
 	/* Ports bound, log file open: root is no longer needed. */
 	if (privdrop_switch(err, sizeof err) == -1)

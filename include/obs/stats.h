@@ -6,14 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "proto_text.h"
-
 struct obuf;
-struct config;
 
-void stats_init(const struct config *);
-/* Seconds since stats_init(): the server's uptime. */
-long long stats_uptime(void);
 void stats_general(struct obuf *);
 void stats_threads(struct obuf *);
 void stats_settings(struct obuf *);
@@ -25,8 +19,5 @@ void stats_items(struct obuf *);
 int stats_answer(const char *, size_t, struct obuf *);
 /* Seconds of user and system CPU the kernel charged to thread tid. */
 int stats_thread_cpu(int, double *, double *);
-/* The protocol's detail hook: a get (hit or not), set or delete of key,
- * counted per prefix while "stats detail on". */
-void stats_detail_record(enum proto_detail, const char *, size_t, bool);
 
 #endif

@@ -48,7 +48,7 @@ struct admin_guard_conn {
 
 static struct {
 	struct evconnlistener *listener; /* NULL: being freed */
-	const struct config *cfg;
+	const struct obs_config *cfg;
 	char listen_host[ADMIN_GUARD_HOST_MAX];
 	struct admin_guard_conn *conns;
 	int nconns;
@@ -211,7 +211,7 @@ admin_guard_accept_error(struct evconnlistener *l, void *arg)
 
 int
 admin_guard_init(struct event_base *base, struct evhttp *http,
-    struct evhttp_bound_socket *bound, const struct config *cfg,
+    struct evhttp_bound_socket *bound, const struct obs_config *cfg,
     const char *listen_host, char *err, size_t errlen)
 {
 	guard.cfg = cfg;
