@@ -7,31 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct item;
 struct obuf;
 struct proto_ctx;
-
-struct token {
-	const char *s;
-	size_t len;
-};
-
-/* memcached's number readers, in proto_text.c: -1 when t is not one. */
-int tok_u64(const struct token *, uint64_t *);
-int tok_u32(const struct token *, uint32_t *);
-int tok_i32(const struct token *, int32_t *);
-bool tok_next(const char **, const char *, struct token *);
-
-/* memcached's watcher events, in proto_text.c; the caller checks
- * log_event_wanted() first. it NULL: a miss. */
-void proto_event_fetch(
-    const struct proto_ctx *, const char *, size_t, const struct item *);
-/* A store of op (enum cache_store_op) ended with res (enum cache_result);
- * cls as item_class_id(). As memcached: its look-up (what it saw) as an
- * item_get to fetchers, the store as an item_store to mutations; it
- * checks log_event_wanted() itself. */
-void proto_event_store(const struct proto_ctx *, int op, const char *, size_t,
-    int res, unsigned cls, long ttl, uint64_t size, const struct cache_seen *);
 
 /* One meta request: its line and what follows it; the command says how
  * much of that it used, or that it needs more. */

@@ -12,7 +12,7 @@
 #include "log_event.h"
 #include "obuf.h"
 #include "proto_bin.h"
-#include "proto_meta.h"
+#include "proto_observe.h"
 #include "tl_build.h"
 
 /* Stop answering once this much output waits, as the text protocol. */

@@ -13,7 +13,9 @@
 #include "log_event.h"
 #include "obuf.h"
 #include "proto_meta.h"
+#include "proto_observe.h"
 #include "proto_text.h"
+#include "proto_tok.h"
 
 /* memcached's MAX_TOKENS: the tokenizer keeps this many, which is more
  * than a request may have (META_NTOK_MAX). */
@@ -139,12 +141,9 @@ meta_b64_encode(const char *s, size_t n, char *p)
 static void
 meta_split(const struct meta_req *m, struct meta_line *l)
 {
-	const char *p = m->line, *end = m->line + m->linelen;
-	struct token t;
-
-	l->ntok = 0;
-	while (l->ntok < META_TOKENS && tok_next(&p, end, &t))
-		l->tok[l->ntok++] = t;
+	l->ntok = tok_split(m->line, m->linelen, l->tok, META_TOKENS);
+	if (l->ntok == -1)
+		l->ntok = META_TOKENS;
 	if (l->ntok > 1) {
 		l->key = l->tok[1].s;
 		l->nkey = l->tok[1].len;

@@ -1,6 +1,5 @@
 #include <ctype.h>
 #include <stdatomic.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +13,9 @@
 #include "obuf.h"
 #include "proto_auth.h"
 #include "proto_meta.h"
+#include "proto_observe.h"
 #include "proto_text.h"
+#include "proto_tok.h"
 #include "tl_build.h"
 #include "xmalloc.h"
 
@@ -158,122 +159,15 @@ proto_text_buffer_max(void)
 	return data > PROTO_KEYS_LINE_MAX + 2 ? data : PROTO_KEYS_LINE_MAX + 2;
 }
 
-/* Whether t is the word s. */
-static int
-tok_is(const struct token *t, const char *s)
-{
-	size_t n = strlen(s);
-
-	return t->len == n && memcmp(t->s, s, n) == 0;
-}
-
-/*
- * Numbers are read as memcached reads them, so that the same requests get
- * the same replies: strtoull/strtol in base 10 (a leading '+' or "-0" is
- * fine, trailing garbage is not), then narrowed to 32 bits where memcached
- * narrows, keeping the low bits.
- */
-
-/* t as a C string in buf, for strtoull/strtol; false when it is empty.
- * buf holds a whole request line: memcached reads any number of leading
- * zeros. */
-static bool
-tok_cstr(const struct token *t, char *buf, size_t cap)
-{
-	if (t->len == 0 || t->len >= cap)
-		return false;
-	memcpy(buf, t->s, t->len);
-	buf[t->len] = '\0';
-	return true;
-}
-
-/* Whether strtoull/strtol read a number from buf and stopped at its end
- * or at white space, as memcached's safe_strto* check. */
-static bool
-tok_end_ok(const char *buf, const char *end)
-{
-	return end != buf && (*end == '\0' || isspace((unsigned char)*end));
-}
-
-/* memcached's safe_strtoull: a '-' is refused unless the value is small. */
-int
-tok_u64(const struct token *t, uint64_t *out)
-{
-	char buf[PROTO_LINE_MAX + 1], *end;
-	unsigned long long n;
-
-	if (!tok_cstr(t, buf, sizeof buf))
-		return -1;
-	errno = 0;
-	n = strtoull(buf, &end, 10);
-	if (errno == ERANGE || !tok_end_ok(buf, end) ||
-	    ((long long)n < 0 && strchr(buf, '-') != NULL))
-		return -1;
-	*out = n;
-	return 0;
-}
-
-/* memcached's safe_strtoul into 32 bits (flags, memory limit, verbosity
- * level). */
-int
-tok_u32(const struct token *t, uint32_t *out)
-{
-	uint64_t n;
-
-	if (tok_u64(t, &n) == -1)
-		return -1;
-	*out = (uint32_t)n;
-	return 0;
-}
-
-/* memcached's safe_strtol into 32 bits (exptime, bytes, flush delay). */
-int
-tok_i32(const struct token *t, int32_t *out)
-{
-	char buf[PROTO_LINE_MAX + 1], *end;
-	long n;
-
-	if (!tok_cstr(t, buf, sizeof buf))
-		return -1;
-	errno = 0;
-	n = strtol(buf, &end, 10);
-	if (errno == ERANGE || !tok_end_ok(buf, end))
-		return -1;
-	*out = (int32_t)(uint32_t)(unsigned long)n;
-	return 0;
-}
-
-/* The next space-separated token from *p on, before end; false when only
- * spaces are left. */
-bool
-tok_next(const char **p, const char *end, struct token *t)
-{
-	const char *s = *p;
-
-	while (s < end && *s == ' ')
-		s++;
-	t->s = s;
-	while (s < end && *s != ' ')
-		s++;
-	t->len = (size_t)(s - t->s);
-	*p = s;
-	return t->len > 0;
-}
-
 /* Split on spaces as memcached does; -1 when there are too many tokens. */
 static int
 tokenize(struct request *r, const char *line, size_t len)
 {
-	const char *p = line;
-	struct token t;
-
-	r->ntok = 0;
-	while (tok_next(&p, line + len, &t)) {
-		if (r->ntok == PROTO_MAX_TOKENS)
-			return -1;
-		r->tok[r->ntok++] = t;
-	}
-	return 0;
+	r->ntok = tok_split(line, len, r->tok, PROTO_MAX_TOKENS);
+	if (r->ntok != -1)
+		return 0;
+	r->ntok = PROTO_MAX_TOKENS;
+	return -1;
 }
 
 /* "noreply" as the last token silences the reply, whatever the count of
@@ -331,22 +225,11 @@ cmd_keyed_args(struct request *r, int ntok)
 	return cmd_key_arg(r, &r->tok[1]);
 }
 
-/* Decimal digits of n at the end of buf; returns where they start. */
-static char *
-fmt_u64(char *end, uint64_t n)
-{
-	do {
-		*--end = (char)('0' + n % 10);
-		n /= 10;
-	} while (n != 0);
-	return end;
-}
-
 /* Decimal digits of n at p; returns where they end. */
 static char *
 fmt_u64_at(char *p, uint64_t n)
 {
-	char num[24], *d = fmt_u64(num + sizeof num, n);
+	char num[24], *d = tok_fmt_u64(num + sizeof num, n);
 	size_t len = (size_t)(num + sizeof num - d);
 
 	memcpy(p, d, len);
@@ -375,61 +258,6 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 	*p++ = '\n';
 	obuf_add(out, head, (size_t)(p - head));
 	obuf_add_item(out, it, item_value(it), (size_t)it->nbytes + 2);
-}
-
-/* memcached's item_get event: a look-up that found an item of class cls
- * and nbytes, or not. */
-static void
-proto_event_get(const struct proto_ctx *ctx, const char *key, size_t nkey,
-    bool found, unsigned cls, uint32_t nbytes)
-{
-	char k[LOG_EVENT_KEY_MAX];
-
-	log_event(LOG_EV_FETCH,
-	    "type=item_get key=%s status=%s clsid=%u cfd=%d size=%u",
-	    log_event_key(k, key, nkey), found ? "found" : "not_found", cls,
-	    ctx->fd, nbytes);
-}
-
-void
-proto_event_fetch(const struct proto_ctx *ctx, const char *key, size_t nkey,
-    const struct item *it)
-{
-	proto_event_get(ctx, key, nkey, it != NULL, it ? item_class_id(it) : 0,
-	    it ? it->nbytes : 0);
-}
-
-void
-proto_event_store(const struct proto_ctx *ctx, int op, const char *key,
-    size_t nkey, int res, unsigned cls, long ttl, uint64_t size,
-    const struct cache_seen *seen)
-{
-	static const char *const ops[] = {[CACHE_SET] = "set",
-	    [CACHE_ADD] = "add",
-	    [CACHE_REPLACE] = "replace",
-	    [CACHE_APPEND] = "append",
-	    [CACHE_PREPEND] = "prepend",
-	    [CACHE_CAS] = "cas",
-	    [CACHE_CAS_STALE] = "cas"};
-	char k[LOG_EVENT_KEY_MAX];
-	const char *status = res == CACHE_STORED      ? "stored"
-	                     : res == CACHE_EXISTS    ? "exists"
-	                     : res == CACHE_NOT_FOUND ? "not_found"
-	                                              : "not_stored";
-
-	if (log_event_wanted(LOG_EV_FETCH))
-		proto_event_get(
-		    ctx, key, nkey, seen->found, seen->cls, seen->nbytes);
-	if (!log_event_wanted(LOG_EV_MUTATION))
-		return;
-	/* memcached's size is the stored item's: the joined value. */
-	if (res == CACHE_STORED && (op == CACHE_APPEND || op == CACHE_PREPEND))
-		size += seen->nbytes;
-	log_event(LOG_EV_MUTATION,
-	    "type=item_store key=%s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
-	    "size=%llu",
-	    log_event_key(k, key, nkey), status, ops[op], ttl, cls, ctx->fd,
-	    (unsigned long long)size);
 }
 
 /* get/gets key...; gat/gats exptime key... Keys are walked straight from
@@ -687,7 +515,7 @@ cmd_arith(struct request *r, int incr)
 	case CACHE_OK:
 		if (r->noreply)
 			break;
-		d = fmt_u64(num + sizeof num - 2, value);
+		d = tok_fmt_u64(num + sizeof num - 2, value);
 		memcpy(num + sizeof num - 2, "\r\n", 2);
 		obuf_add(r->out, d, (size_t)(num + sizeof num - d));
 		break;
@@ -1361,7 +1189,7 @@ acc_num(char **p, const char *end, long long v)
 		acc_put(p, end, "-", 1);
 		v = -v;
 	}
-	d = fmt_u64(num + sizeof num, (uint64_t)v);
+	d = tok_fmt_u64(num + sizeof num, (uint64_t)v);
 	acc_put(p, end, d, (size_t)(num + sizeof num - d));
 }
 
@@ -1502,27 +1330,6 @@ proto_run(struct request *r, long long start)
 	return now;
 }
 
-/* Up to max tokens of s, split at spaces as memcached's tokenizer does. */
-static size_t
-proto_auth_split(const char *s, size_t len, struct token *tok, size_t max)
-{
-	size_t n = 0, i = 0;
-
-	while (i < len && n < max) {
-		size_t at;
-
-		while (i < len && s[i] == ' ')
-			i++;
-		if (i == len)
-			break;
-		at = i;
-		while (i < len && s[i] != ' ')
-			i++;
-		tok[n++] = (struct token){s + at, i - at};
-	}
-	return n;
-}
-
 /* The length of an auth set, read as memcached's safe_strtoul: digits,
  * then the token's end or a space character (its "\r"). */
 static int
@@ -1572,6 +1379,7 @@ static void
 proto_auth_value(struct request *r, const char *v, uint32_t size)
 {
 	struct token tok[2];
+	int n;
 
 	if (v[size] != '\r' || v[size + 1] != '\n') {
 		proto_auth_reply(
@@ -1579,7 +1387,8 @@ proto_auth_value(struct request *r, const char *v, uint32_t size)
 		return;
 	}
 	/* memcached reads the value as a C string. */
-	if (proto_auth_split(v, strnlen(v, size), tok, 2) < 2) {
+	n = tok_split(v, strnlen(v, size), tok, 2);
+	if (n != -1 && n < 2) {
 		proto_auth_reply(
 		    r, "CLIENT_ERROR bad authentication token format\r\n");
 		return;
@@ -1605,6 +1414,7 @@ proto_auth(struct request *r, const char *buf, size_t len)
 	struct token tok[5];
 	size_t linelen;
 	uint32_t size;
+	int n;
 
 	if (len < 2)
 		return 0;
@@ -1617,8 +1427,9 @@ proto_auth(struct request *r, const char *buf, size_t len)
 		return 0;
 	}
 	linelen = (size_t)(nl - buf);
-	if (proto_auth_split(buf, strnlen(buf, linelen), tok, 5) < 5 ||
-	    !tok_is(&tok[0], "set") || proto_auth_size(&tok[4], &size) == -1) {
+	n = tok_split(buf, strnlen(buf, linelen), tok, 5);
+	if ((n != -1 && n < 5) || !tok_is(&tok[0], "set") ||
+	    proto_auth_size(&tok[4], &size) == -1) {
 		proto_auth_reply(r, "CLIENT_ERROR unauthenticated\r\n");
 		return linelen + 1;
 	}
