@@ -1,25 +1,55 @@
 /* Inside the proto floor: what is seen of each request besides its reply,
- * for the text, meta and binary commands alike: memcached's watcher
- * events. Not for other floors. */
+ * for the text, meta and binary commands alike: its latency, its access
+ * line and slow-request line, memcached's watcher events. Not for other
+ * floors. */
 #ifndef TL_PROTO_OBSERVE_H
 #define TL_PROTO_OBSERVE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto_text.h"
+
 struct cache_seen;
 struct item;
-struct proto_ctx;
+
+/* What the access and slow-request lines say of a request. */
+struct proto_seen {
+	const char *cmd; /* its command's name, "-" for none */
+	size_t ncmd;
+	const char *key; /* its first key; NULL: it names none */
+	size_t nkey;
+	unsigned nkeys;  /* keys asked for */
+	const char *res; /* how it went: "stored", "miss", "none"... */
+	size_t nres;
+	char buf[24]; /* room for a cmd or res made up */
+};
+
+/* A request's describe hook: fills in what the lines say of arg. */
+typedef void proto_describe_fn(const void *arg, struct proto_seen *);
+
+/* Monotonic nanoseconds: requests are timed between these. */
+long long proto_observe_now(void);
+/* A request of class cls that began at start (ns) ended: its latency is
+ * counted, and its access line and slow-request line written when they
+ * are on, with what describe says of it (asked only then). Returns when
+ * it ended: one clock read per request, each ends where the next one
+ * begins. */
+long long proto_observe(const struct proto_ctx *, enum proto_class,
+    long long start, proto_describe_fn *, const void *);
+/* Requests that take this many microseconds or more are logged; 0:
+ * none. */
+void proto_observe_init(unsigned long long slow_us);
 
 /* memcached's item_get event; the caller checks log_event_wanted()
  * first. it NULL: a miss. */
-void proto_event_fetch(
+void proto_observe_fetch(
     const struct proto_ctx *, const char *, size_t, const struct item *);
 /* A store of op (enum cache_store_op) ended with res (enum cache_result);
  * cls as item_class_id(). As memcached: its look-up (what it saw) as an
  * item_get to fetchers, the store as an item_store to mutations; it
  * checks log_event_wanted() itself. */
-void proto_event_store(const struct proto_ctx *, int op, const char *, size_t,
+void proto_observe_store(const struct proto_ctx *, int op, const char *, size_t,
     int res, unsigned cls, long ttl, uint64_t size, const struct cache_seen *);
 
 #endif

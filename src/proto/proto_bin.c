@@ -143,6 +143,7 @@ void
 proto_bin_init(const struct proto_hooks *h)
 {
 	hooks = *h;
+	proto_observe_init(h->slow_us);
 }
 
 static void
@@ -294,7 +295,7 @@ bin_get(struct bin_req *r)
 		exptime = cache_exptime(get32(r->ext), cache_now());
 	it = cache_get(r->key, r->keylen, touch, exptime, r->ctx->st);
 	if (log_event_wanted(LOG_EV_FETCH))
-		proto_event_fetch(r->ctx, r->key, r->keylen, it);
+		proto_observe_fetch(r->ctx, r->key, r->keylen, it);
 	if (hooks.detail != NULL)
 		hooks.detail(PROTO_DETAIL_GET, r->key, r->keylen, it != NULL);
 	r->nkeys = 1;
@@ -432,7 +433,7 @@ bin_store(struct bin_req *r, size_t avail)
 	    r->ctx->st);
 	bin_store_reply(r, res, hooks.no_cas ? 0 : cas);
 	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
-		proto_event_store(r->ctx, op, r->key, r->keylen, res, cls,
+		proto_observe_store(r->ctx, op, r->key, r->keylen, res, cls,
 		    (long)exptime, r->vlen, &seen);
 }
 
@@ -716,90 +717,27 @@ bin_dispatch(struct bin_req *r, size_t avail)
 	}
 }
 
-static long long
-bin_nsec(void)
+/* What the access and slow-request lines say of r (a struct bin_req):
+ * the opcode's name (its number for one memcached does not know), the
+ * key as far as its first NUL, as printf's "%.*s" wrote it. */
+static void
+bin_describe(const void *arg, struct proto_seen *s)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* "conn=FD peer=ADDR cmd=NAME keys=K key=K" of r into buf; its length. */
-static int
-bin_describe(const struct bin_req *r, char *buf, size_t cap)
-{
-	const struct proto_ctx *c = r->ctx;
+	const struct bin_req *r = arg;
 	const char *name = bin_commands[r->op].name;
-	int keyed = r->nkeys > 0 && r->keylen > 0;
-	int n;
-	char op[8];
+	size_t nkey = r->keylen < CACHE_KEY_MAX ? r->keylen : CACHE_KEY_MAX;
 
 	if (name == NULL) {
-		snprintf(op, sizeof op, "0x%02x", r->op);
-		name = op;
+		snprintf(s->buf, sizeof s->buf, "0x%02x", r->op);
+		name = s->buf;
 	}
-	n = snprintf(buf, cap, "conn=%d peer=%s cmd=%s keys=%u key=%.*s",
-	    c->peer ? c->fd : -1, c->peer ? c->peer : "-", name, r->nkeys,
-	    keyed ? (int)(r->keylen < CACHE_KEY_MAX ? r->keylen : CACHE_KEY_MAX)
-	          : 1,
-	    keyed ? r->key : "-");
-	return n < 0 ? 0 : n >= (int)cap ? (int)cap - 1 : n;
-}
-
-/* At most this many slow-request lines a second per worker. */
-#define BIN_SLOW_PER_SEC 10
-
-/* The slow-request line of the text protocol, rate-limited the same. */
-static void
-bin_slow_log(const struct bin_req *r, long long now, uint64_t us)
-{
-	static _Thread_local long long window;
-	static _Thread_local unsigned in_window;
-	static _Thread_local unsigned long suppressed;
-	char line[CACHE_KEY_MAX + 160];
-	int n;
-
-	if (now / 1000000000 != window) {
-		window = now / 1000000000;
-		in_window = 0;
-	}
-	if (in_window == BIN_SLOW_PER_SEC) {
-		suppressed++;
-		return;
-	}
-	in_window++;
-	n = bin_describe(r, line, sizeof line);
-	log_warnx("slow request: %.*s us=%llu suppressed=%lu", n, line,
-	    (unsigned long long)us, suppressed);
-	suppressed = 0;
-}
-
-/* Time the request that began at start, write its access line; returns
- * when it ended. */
-static long long
-bin_observe(struct bin_req *r, long long start)
-{
-	long long now = bin_nsec();
-	uint64_t us = now > start ? ((uint64_t)(now - start) + 999) / 1000 : 0;
-	const struct bin_command *c = &bin_commands[r->op];
-
-	if (r->ctx->lat != NULL)
-		lat_record(
-		    &r->ctx->lat->cls[c->name ? c->cls : PROTO_CLS_OTHER], us);
-	if (log_access_enabled()) {
-		char line[CACHE_KEY_MAX + 200];
-		int n = bin_describe(r, line, sizeof line);
-
-		n += snprintf(line + n, sizeof line - (size_t)n,
-		    " result=%s us=%llu", r->res ? r->res : "none",
-		    (unsigned long long)us);
-		log_access_raw(
-		    line, n < (int)sizeof line ? (size_t)n : sizeof line - 1);
-	}
-	if (hooks.slow_us != 0 && us >= hooks.slow_us)
-		bin_slow_log(r, now, us);
-	return now;
+	s->cmd = name;
+	s->ncmd = strlen(name);
+	s->key = r->nkeys > 0 && r->keylen > 0 ? r->key : NULL;
+	s->nkey = s->key != NULL ? strnlen(r->key, nkey) : 0;
+	s->nkeys = r->nkeys;
+	s->res = r->res ? r->res : "none";
+	s->nres = strlen(s->res);
 }
 
 size_t
@@ -851,11 +789,14 @@ proto_bin_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		r.ext = h + BIN_HEADER_LEN;
 		r.key = (const char *)r.ext + r.extlen;
 		if (start == 0)
-			start = bin_nsec();
+			start = proto_observe_now();
 		bin_dispatch(&r, avail);
 		if (r.more)
 			break;
-		start = bin_observe(&r, start);
+		start = proto_observe(ctx,
+		    bin_commands[r.op].name ? bin_commands[r.op].cls
+		                            : PROTO_CLS_OTHER,
+		    start, bin_describe, &r);
 		pos += r.used;
 		ctx->cmds++;
 	}

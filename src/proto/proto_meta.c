@@ -463,7 +463,7 @@ meta_get(struct meta_req *m, struct meta_line *l)
 	        .no_bump = f.no_bump},
 	    &info, m->ctx->st);
 	if (log_event_wanted(LOG_EV_FETCH))
-		proto_event_fetch(m->ctx, l->key, l->nkey, it);
+		proto_observe_fetch(m->ctx, l->key, l->nkey, it);
 	if (it == NULL) {
 		if (!f.quiet)
 			meta_reply_plain(m, l, &f, "EN");
@@ -675,7 +675,7 @@ meta_set(struct meta_req *m, struct meta_line *l)
 	res = cache_store_cas(it, op, f.cas, &cas, &seen, m->ctx->st);
 	meta_set_reply(m, l, &f, res, cas);
 	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
-		proto_event_store(m->ctx, op, l->key, l->nkey, res, cls,
+		proto_observe_store(m->ctx, op, l->key, l->nkey, res, cls,
 		    f.exptime ? (long)f.exptime - (long)cache_now() : 0,
 		    (uint64_t)vlen, &seen);
 }

@@ -16,6 +16,7 @@
 #include "proto_observe.h"
 #include "proto_text.h"
 #include "proto_tok.h"
+#include "ratelimit.h"
 #include "tl_build.h"
 #include "xmalloc.h"
 
@@ -41,6 +42,7 @@ struct request {
 	bool more;                 /* the command needs more input */
 	bool noreply;              /* replies suppressed */
 	unsigned nkeys, hits;      /* of a retrieval, for the access log */
+	size_t reply_at;           /* where its reply begins in out */
 	const struct command *cmd; /* what the line asked for; NULL unknown */
 	enum proto_action *action;
 };
@@ -148,6 +150,7 @@ void
 proto_text_init(const struct proto_hooks *h)
 {
 	hooks = *h;
+	proto_observe_init(h->slow_us);
 }
 
 size_t
@@ -300,7 +303,7 @@ cmd_get(struct request *r, int flavour)
 
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
 		if (log_event_wanted(LOG_EV_FETCH))
-			proto_event_fetch(r->ctx, key.s, key.len, it);
+			proto_observe_fetch(r->ctx, key.s, key.len, it);
 		if (hooks.detail != NULL)
 			hooks.detail(
 			    PROTO_DETAIL_GET, key.s, key.len, it != NULL);
@@ -358,25 +361,20 @@ cmd_store_failed(struct request *r, int op)
 static void
 cmd_store_refused(struct request *r, bool too_large, uint64_t bytes)
 {
-	static _Thread_local time_t logged_at[2];
-	static _Thread_local unsigned long unlogged[2];
-	time_t now = cache_now();
+	static _Thread_local struct ratelimit limit[2];
+	struct ratelimit *rl = &limit[too_large];
 
 	stat_add(too_large ? &r->ctx->st->store_too_large
 	                   : &r->ctx->st->store_no_memory,
 	    1);
-	if (logged_at[too_large] != 0 && now - logged_at[too_large] < 60) {
-		unlogged[too_large]++;
+	if (!ratelimit_allow(rl, cache_now(), 60, 1))
 		return;
-	}
 	log_warnx("not stored: a value of %llu bytes %s (%lu more in the "
 	          "minute before, at most one line a minute)",
 	    (unsigned long long)bytes,
 	    too_large ? "is larger than item_size_max"
 	              : "found no memory, the cache is full",
-	    unlogged[too_large]);
-	logged_at[too_large] = now;
-	unlogged[too_large] = 0;
+	    ratelimit_take_suppressed(rl));
 }
 
 /* Whether the data block of bytes after the line is here, whole and ended
@@ -464,7 +462,7 @@ cmd_store(struct request *r, int op)
 	res = cache_store_cas(it, op, a.cas, NULL, &seen, r->ctx->st);
 	cmd_store_reply(r, res);
 	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
-		proto_event_store(r->ctx, op, r->tok[1].s, r->tok[1].len, res,
+		proto_observe_store(r->ctx, op, r->tok[1].s, r->tok[1].len, res,
 		    cls, a.exptime > 0 ? a.exptime : 0, a.bytes, &seen);
 }
 
@@ -1143,162 +1141,47 @@ proto_open_line_limit(const char *line, size_t len)
 	return PROTO_LINE_MAX;
 }
 
-/* Monotonic nanoseconds: requests are timed between these. */
-static long long
-proto_nsec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-const char *
-proto_class_name(int cls)
-{
-	static const char *const names[PROTO_CLS_COUNT] = {
-	    [PROTO_CLS_GET] = "get",
-	    [PROTO_CLS_SET] = "set",
-	    [PROTO_CLS_DELETE] = "delete",
-	    [PROTO_CLS_ARITH] = "arith",
-	    [PROTO_CLS_TOUCH] = "touch",
-	    [PROTO_CLS_META] = "meta",
-	    [PROTO_CLS_OTHER] = "other",
-	};
-
-	return cls >= 0 && cls < PROTO_CLS_COUNT ? names[cls] : "other";
-}
-
-/* Append s to the access line at *p, bounded by end. */
+/* What the access and slow-request lines say of request r (a struct
+ * request): its command and first key, "-" when it names none, and its
+ * result: the reply's first word, lower-cased ("stored", "not_found",
+ * "client_error"), ok for a number, none or noreply for no reply, and for
+ * retrievals hit, miss or partial. */
 static void
-acc_put(char **p, const char *end, const char *s, size_t n)
+proto_describe(const void *arg, struct proto_seen *s)
 {
-	if (n > (size_t)(end - *p))
-		n = (size_t)(end - *p);
-	memcpy(*p, s, n);
-	*p += n;
-}
-
-/* Append v, in decimal, to the access line at *p, bounded by end. */
-static void
-acc_num(char **p, const char *end, long long v)
-{
-	char num[24], *d;
-
-	if (v < 0) {
-		acc_put(p, end, "-", 1);
-		v = -v;
-	}
-	d = tok_fmt_u64(num + sizeof num, (uint64_t)v);
-	acc_put(p, end, d, (size_t)(num + sizeof num - d));
-}
-
-/* "conn=FD peer=ADDR cmd=NAME keys=K" of request r, at *p, bounded by
- * end: what the access and slow-request lines begin with. */
-static void
-acc_request(const struct request *r, char **p, const char *end)
-{
-	const struct proto_ctx *c = r->ctx;
-	const struct token *cmd = &r->tok[0];
-
-	acc_put(p, end, "conn=", 5);
-	acc_num(p, end, c->peer ? c->fd : -1);
-	acc_put(p, end, " peer=", 6);
-	acc_put(p, end, c->peer ? c->peer : "-", c->peer ? strlen(c->peer) : 1);
-	acc_put(p, end, " cmd=", 5);
-	if (r->ntok > 0)
-		acc_put(p, end, cmd->s, cmd->len > 32 ? 32 : cmd->len);
-	else
-		acc_put(p, end, "-", 1);
-	acc_put(p, end, " keys=", 6);
-	acc_num(p, end, r->nkeys);
-}
-
-/* " key=K", the request's first key, "-" when the command names none.
- * Its bytes go as they are: the log's formats escape them (text: control
- * bytes as \xNN and "\" as "\\"; JSON: as a string), and a key holds no
- * space, so the field stays one word. */
-static void
-acc_key(const struct request *r, char **p, const char *end)
-{
+	const struct request *r = arg;
+	size_t avail = r->out->len - r->out->off - r->reply_at;
+	const char *p = avail ? r->out->data + r->out->off + r->reply_at : NULL;
 	int i = r->cmd == NULL || r->cmd->kind == CMD_OTHER ? 0
 	        : r->cmd->kind == CMD_RETRIEVAL && (r->cmd->arg & GET_TOUCH)
 	            ? 2
 	            : 1;
-	const struct token *k = &r->tok[i];
+	size_t n = 0;
 
-	acc_put(p, end, " key=", 5);
-	if (i == 0 || r->ntok <= i)
-		acc_put(p, end, "-", 1);
-	else
-		acc_put(p, end, k->s,
-		    k->len < CACHE_KEY_MAX ? k->len : CACHE_KEY_MAX);
-}
-
-/* At most this many slow-request lines a second per worker. */
-#define PROTO_SLOW_PER_SEC 10
-
-/* One warn line for a request slower than slow_us; rate-limited per
- * thread, the lines left out counted in the next one written. */
-static void
-proto_slow_log(const struct request *r, long long now, uint64_t us)
-{
-	static _Thread_local long long window; /* its second */
-	static _Thread_local unsigned in_window;
-	static _Thread_local unsigned long suppressed;
-	char line[CACHE_KEY_MAX + 160], *w = line;
-
-	if (now / 1000000000 != window) {
-		window = now / 1000000000;
-		in_window = 0;
-	}
-	if (in_window == PROTO_SLOW_PER_SEC) {
-		suppressed++;
+	s->cmd = r->ntok > 0 ? r->tok[0].s : "-";
+	s->ncmd = r->ntok > 0 ? r->tok[0].len : 1;
+	s->key = i == 0 || r->ntok <= i ? NULL : r->tok[i].s;
+	s->nkey = s->key != NULL ? r->tok[i].len : 0;
+	s->nkeys = r->nkeys;
+	s->res = NULL;
+	if (r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL && r->nkeys > 0)
+		s->res = r->hits == 0          ? "miss"
+		         : r->hits == r->nkeys ? "hit"
+		                               : "partial";
+	else if (avail == 0)
+		s->res = r->noreply ? "noreply" : "none";
+	else if (p[0] >= '0' && p[0] <= '9')
+		s->res = "ok";
+	if (s->res != NULL) {
+		s->nres = strlen(s->res);
 		return;
 	}
-	in_window++;
-	acc_request(r, &w, line + sizeof line);
-	acc_key(r, &w, line + sizeof line);
-	log_warnx("slow request: %.*s us=%llu suppressed=%lu", (int)(w - line),
-	    line, (unsigned long long)us, suppressed);
-	suppressed = 0;
-}
-
-/* One access line per command: who asked what, and how it went. The
- * result is the reply's first word, lower-cased ("stored", "not_found",
- * "client_error"), ok for a number, none or noreply for no reply, and for
- * retrievals hit, miss or partial. Formatted by hand: this runs once per
- * request. */
-static void
-proto_access_log(struct request *r, size_t reply_at, uint64_t us)
-{
-	size_t avail = r->out->len - r->out->off - reply_at;
-	const char *p = avail ? r->out->data + r->out->off + reply_at : NULL;
-	char line[CACHE_KEY_MAX + 200], *w = line, *end = line + sizeof line;
-	const char *res = NULL;
-
-	acc_request(r, &w, end);
-	acc_key(r, &w, end);
-	acc_put(&w, end, " result=", 8);
-	if (r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL && r->nkeys > 0)
-		res = r->hits == 0          ? "miss"
-		      : r->hits == r->nkeys ? "hit"
-		                            : "partial";
-	else if (avail == 0)
-		res = r->noreply ? "noreply" : "none";
-	else if (p[0] >= '0' && p[0] <= '9')
-		res = "ok";
-	if (res != NULL)
-		acc_put(&w, end, res, strlen(res));
-	else
-		for (size_t n = 0; n < avail && n < 24 && p[n] != ' ' &&
-		                   p[n] != '\r' && w < end;
-		     n++)
-			*w++ = (char)(p[n] >= 'A' && p[n] <= 'Z' ? p[n] + 32
-			                                         : p[n]);
-	acc_put(&w, end, " us=", 4);
-	acc_num(&w, end, (long long)us);
-	log_access_raw(line, (size_t)(w - line));
+	for (; n < avail && n < sizeof s->buf && p[n] != ' ' && p[n] != '\r';
+	     n++)
+		s->buf[n] =
+		    (char)(p[n] >= 'A' && p[n] <= 'Z' ? p[n] + 32 : p[n]);
+	s->res = s->buf;
+	s->nres = n;
 }
 
 /* Run the request begun at start (ns), count its latency and write its
@@ -1308,26 +1191,13 @@ proto_access_log(struct request *r, size_t reply_at, uint64_t us)
 static long long
 proto_run(struct request *r, long long start)
 {
-	size_t reply_at = r->out->len - r->out->off;
-	long long now;
-	uint64_t us;
-
+	r->reply_at = r->out->len - r->out->off;
 	proto_dispatch(r);
 	if (r->more)
 		return start;
-	now = proto_nsec();
-	/* Rounded up: a microsecond bucket reads "at most", and any request
-	 * that took time is over a threshold of 1. */
-	us = now > start ? ((uint64_t)(now - start) + 999) / 1000 : 0;
-	if (r->ctx->lat != NULL)
-		lat_record(&r->ctx->lat->cls[r->cmd != NULL ? r->cmd->cls
-		                                            : PROTO_CLS_OTHER],
-		    us);
-	if (log_access_enabled())
-		proto_access_log(r, reply_at, us);
-	if (hooks.slow_us != 0 && us >= hooks.slow_us)
-		proto_slow_log(r, now, us);
-	return now;
+	return proto_observe(r->ctx,
+	    r->cmd != NULL ? r->cmd->cls : PROTO_CLS_OTHER, start,
+	    proto_describe, r);
 }
 
 /* The length of an auth set, read as memcached's safe_strtoul: digits,
@@ -1509,7 +1379,7 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		/* One clock read per request: each ends where the next
 		 * begins. */
 		if (start == 0)
-			start = proto_nsec();
+			start = proto_observe_now();
 		start = proto_run(&r, start);
 		if (r.more) {
 			ctx->need += linelen + 1;
