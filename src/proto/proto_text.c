@@ -12,8 +12,8 @@
 #include "log_event.h"
 #include "obuf.h"
 #include "proto_auth.h"
-#include "proto_meta.h"
 #include "proto_observe.h"
+#include "proto_req.h"
 #include "proto_text.h"
 #include "proto_tok.h"
 #include "ratelimit.h"
@@ -23,30 +23,6 @@
 /* Stop answering once this much output waits: a client that does not read
  * cannot make us buffer without bound. */
 #define PROTO_OUT_HIGH (256 * 1024)
-/* memcached's limit; the key lists of retrieval commands are walked
- * separately and are not bound by it. */
-#define PROTO_MAX_TOKENS 24
-/* Longer than any command's name. */
-#define PROTO_NAME_MAX 16
-
-struct request {
-	struct proto_ctx *ctx;
-	struct obuf *out;
-	struct token tok[PROTO_MAX_TOKENS];
-	int ntok;
-	const char *line; /* the request line, without its end */
-	size_t linelen;
-	const char *data; /* what follows the line in the buffer */
-	size_t avail;
-	size_t used;               /* bytes of data the command consumed */
-	bool more;                 /* the command needs more input */
-	bool noreply;              /* replies suppressed */
-	unsigned nkeys, hits;      /* of a retrieval, for the access log */
-	size_t reply_at;           /* where its reply begins in out */
-	const struct command *cmd; /* what the line asked for; NULL unknown */
-	enum proto_action *action;
-};
-
 enum command_kind {
 	CMD_OTHER,
 	CMD_KEYED, /* names one key, for the access log */
@@ -160,17 +136,6 @@ proto_text_buffer_max(void)
 	size_t data = PROTO_LINE_MAX + 1 + cache_item_max() + 2;
 
 	return data > PROTO_KEYS_LINE_MAX + 2 ? data : PROTO_KEYS_LINE_MAX + 2;
-}
-
-/* Split on spaces as memcached does; -1 when there are too many tokens. */
-static int
-tokenize(struct request *r, const char *line, size_t len)
-{
-	r->ntok = tok_split(line, len, r->tok, PROTO_MAX_TOKENS);
-	if (r->ntok != -1)
-		return 0;
-	r->ntok = PROTO_MAX_TOKENS;
-	return -1;
 }
 
 /* "noreply" as the last token silences the reply, whatever the count of
@@ -741,17 +706,7 @@ cmd_watch(struct request *r, int arg)
 static void
 cmd_meta(struct request *r, int which)
 {
-	struct meta_req m = {.ctx = r->ctx,
-	    .out = r->out,
-	    .line = r->line,
-	    .linelen = r->linelen,
-	    .data = r->data,
-	    .avail = r->avail};
-
-	meta_command(&m, which);
-	r->used = m.used;
-	r->more = m.more;
-	r->noreply = m.noreply;
+	meta_command(r, which);
 	r->nkeys = which != 'n';
 }
 
@@ -1070,22 +1025,53 @@ proto_command(const struct token *t)
 	return NULL;
 }
 
+/* Read the request line at line, len bytes before its "\n", once: its
+ * end, its tokens and its command. memcached reads a request line as a C
+ * string: a NUL ends it. */
+static void
+proto_read_line(struct request *r, const char *line, size_t len)
+{
+	const char *nul;
+
+	r->line = line;
+	r->linelen = len > 0 && line[len - 1] == '\r' ? len - 1 : len;
+	if ((nul = memchr(line, '\0', r->linelen)) != NULL)
+		r->linelen = (size_t)(nul - line);
+	r->ntok = tok_split(r->line, r->linelen, r->tok, PROTO_MAX_TOKENS);
+	r->too_many = r->ntok == -1;
+	if (r->too_many)
+		r->ntok = PROTO_MAX_TOKENS;
+	r->cmd = r->ntok > 0 ? proto_command(&r->tok[0]) : NULL;
+}
+
+/* Retrieval commands carry key lists far longer than other lines: a line
+ * that begins with one's name and a space may be that long. */
+static size_t
+proto_line_limit(const struct request *r)
+{
+	const struct token *name = &r->tok[0];
+
+	/* The byte after the name is in the buffer: at worst the "\n". */
+	return r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL &&
+	               name->s == r->line && r->line[name->len] == ' '
+	           ? PROTO_KEYS_LINE_MAX
+	           : PROTO_LINE_MAX;
+}
+
 /* Run the request line's command. */
 static void
 proto_dispatch(struct request *r)
 {
-	bool too_many = tokenize(r, r->line, r->linelen) == -1;
-
 	r->noreply = false;
 	r->used = 0;
 	r->more = false;
 	r->nkeys = r->hits = 0;
-	r->cmd = r->ntok > 0 ? proto_command(&r->tok[0]) : NULL;
 	/* Only retrieval commands may carry more than 24 tokens: they walk
 	 * their keys from the line itself. */
 	if (r->ntok == 0 ||
-	    (too_many && (r->cmd == NULL || (r->cmd->kind != CMD_RETRIEVAL &&
-	                                        r->cmd->kind != CMD_META)))) {
+	    (r->too_many &&
+	        (r->cmd == NULL || (r->cmd->kind != CMD_RETRIEVAL &&
+	                               r->cmd->kind != CMD_META)))) {
 		REPLY(r, reply_error);
 		return;
 	}
@@ -1102,23 +1088,6 @@ proto_dispatch(struct request *r)
 		return;
 	}
 	REPLY(r, reply_error);
-}
-
-/* Retrieval commands carry key lists far longer than other lines: a line
- * that begins with one's name and a space may be that long. */
-static size_t
-proto_line_limit(const char *line, size_t len)
-{
-	/* Only the start is looked at: the line may be megabytes long. */
-	const char *sp =
-	    memchr(line, ' ', len < PROTO_NAME_MAX ? len : PROTO_NAME_MAX);
-	const struct command *cmd;
-
-	if (sp == NULL)
-		return PROTO_LINE_MAX;
-	cmd = proto_command(&(struct token){line, (size_t)(sp - line)});
-	return cmd != NULL && cmd->kind == CMD_RETRIEVAL ? PROTO_KEYS_LINE_MAX
-	                                                 : PROTO_LINE_MAX;
 }
 
 /* A line with no end yet may grow past PROTO_LINE_MAX only if it is a get
@@ -1329,7 +1298,6 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		const char *line = buf + pos;
 		const char *nl;
 		size_t linelen;
-		const char *nul;
 
 		if (ctx->skip > 0) {
 			size_t n =
@@ -1352,34 +1320,27 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		}
 		nl = memchr(line, '\n', len - pos);
 		linelen = nl ? (size_t)(nl - line) : len - pos;
-		if (nl == NULL &&
-		    linelen > proto_open_line_limit(line, linelen)) {
-			*action = PROTO_TOO_LONG;
-			return len;
+		if (nl == NULL) {
+			if (linelen > proto_open_line_limit(line, linelen)) {
+				*action = PROTO_TOO_LONG;
+				return len;
+			}
+			break;
 		}
-		if (nl != NULL && linelen > proto_line_limit(line, linelen)) {
+		/* One clock read per request: each ends where the next
+		 * begins. */
+		if (start == 0)
+			start = proto_observe_now();
+		proto_read_line(&r, line, linelen);
+		if (linelen > proto_line_limit(&r)) {
 			r.noreply =
 			    false; /* the last request's, not this one's */
 			REPLY(&r, reply_too_long);
 			*action = PROTO_CLOSE;
 			return len;
 		}
-		if (nl == NULL)
-			break;
-		r.line = line;
-		r.linelen = linelen > 0 && line[linelen - 1] == '\r'
-		                ? linelen - 1
-		                : linelen;
-		/* memcached reads a request line as a C string: a NUL ends
-		 * it. */
-		if ((nul = memchr(line, '\0', r.linelen)) != NULL)
-			r.linelen = (size_t)(nul - line);
 		r.data = nl + 1;
 		r.avail = len - pos - linelen - 1;
-		/* One clock read per request: each ends where the next
-		 * begins. */
-		if (start == 0)
-			start = proto_observe_now();
 		start = proto_run(&r, start);
 		if (r.more) {
 			ctx->need += linelen + 1;
