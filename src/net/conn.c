@@ -147,30 +147,6 @@ conn_tick(struct conn *c)
 	}
 }
 
-/* memcached's "conn_new" / "conn_close" watcher event; reason NULL for a
- * new connection. */
-static void
-conn_event(const struct conn *c, const char *reason)
-{
-	const char *colon = strrchr(c->peer, ':');
-	int hlen = colon ? (int)(colon - c->peer) : (int)strlen(c->peer);
-	const char *host = c->peer;
-
-	if (host[0] == '[' && hlen >= 2) {
-		host++;
-		hlen -= 2;
-	}
-	if (reason == NULL)
-		log_event(LOG_EV_CONN,
-		    "type=conn_new rip=%.*s rport=%s transport=tcp cfd=%d",
-		    hlen, host, colon ? colon + 1 : "0", c->fd);
-	else
-		log_event(LOG_EV_CONN,
-		    "type=conn_close rip=%.*s rport=%s transport=tcp "
-		    "reason=%s cfd=%d",
-		    hlen, host, colon ? colon + 1 : "0", reason, c->fd);
-}
-
 /* What memcached's conn_close event calls why a connection closed. */
 static const char *
 conn_close_word(const char *why)
@@ -205,7 +181,7 @@ conn_new(const struct conn_owner *own, int fd, const char *peer)
 	c->ev_what = EV_READ;
 	event_add(c->ev, NULL);
 	if (log_event_wanted(LOG_EV_CONN))
-		conn_event(c, NULL);
+		log_event_conn(c->peer, c->fd, NULL);
 	return c;
 }
 
@@ -242,7 +218,7 @@ conn_close(struct conn *c, const char *why)
 {
 	log_info("conn=%d peer=%s %s", c->fd, c->peer, why);
 	if (log_event_wanted(LOG_EV_CONN))
-		conn_event(c, conn_close_word(why));
+		log_event_conn(c->peer, c->fd, conn_close_word(why));
 	if (c->watch != NULL)
 		watch_stop(c->watch);
 	proto_dump_stop(&c->proto);

@@ -160,26 +160,12 @@ proto_observe(const struct proto_ctx *c, enum proto_class cls, long long start,
 	return now;
 }
 
-/* memcached's item_get event: a look-up that found an item of class cls
- * and nbytes, or not. */
-static void
-observe_event_get(const struct proto_ctx *ctx, const char *key, size_t nkey,
-    bool found, unsigned cls, uint32_t nbytes)
-{
-	char k[LOG_EVENT_KEY_MAX];
-
-	log_event(LOG_EV_FETCH,
-	    "type=item_get key=%s status=%s clsid=%u cfd=%d size=%u",
-	    log_event_key(k, key, nkey), found ? "found" : "not_found", cls,
-	    ctx->fd, nbytes);
-}
-
 void
 proto_observe_fetch(const struct proto_ctx *ctx, const char *key, size_t nkey,
     const struct item *it)
 {
-	observe_event_get(ctx, key, nkey, it != NULL,
-	    it ? item_class_id(it) : 0, it ? it->nbytes : 0);
+	log_event_item_get(key, nkey, it != NULL, it ? item_class_id(it) : 0,
+	    ctx->fd, it ? it->nbytes : 0);
 }
 
 void
@@ -194,23 +180,19 @@ proto_observe_store(const struct proto_ctx *ctx, int op, const char *key,
 	    [CACHE_PREPEND] = "prepend",
 	    [CACHE_CAS] = "cas",
 	    [CACHE_CAS_STALE] = "cas"};
-	char k[LOG_EVENT_KEY_MAX];
 	const char *status = res == CACHE_STORED      ? "stored"
 	                     : res == CACHE_EXISTS    ? "exists"
 	                     : res == CACHE_NOT_FOUND ? "not_found"
 	                                              : "not_stored";
 
 	if (log_event_wanted(LOG_EV_FETCH))
-		observe_event_get(
-		    ctx, key, nkey, seen->found, seen->cls, seen->nbytes);
+		log_event_item_get(
+		    key, nkey, seen->found, seen->cls, ctx->fd, seen->nbytes);
 	if (!log_event_wanted(LOG_EV_MUTATION))
 		return;
 	/* memcached's size is the stored item's: the joined value. */
 	if (res == CACHE_STORED && (op == CACHE_APPEND || op == CACHE_PREPEND))
 		size += seen->nbytes;
-	log_event(LOG_EV_MUTATION,
-	    "type=item_store key=%s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
-	    "size=%llu",
-	    log_event_key(k, key, nkey), status, ops[op], ttl, cls, ctx->fd,
+	log_event_item_store(key, nkey, status, ops[op], ttl, cls, ctx->fd,
 	    (unsigned long long)size);
 }
