@@ -97,8 +97,8 @@ struct conn_timeouts {
 
 void conn_set_timeouts(const struct conn_timeouts *);
 /* memcached's -R: a connection that answered this many requests in one
- * turn lets the others go first; 0: no limit. The protocol is given the
- * same number (proto_hooks.reqs_per_event). */
+ * turn lets the others go first; 0: no limit. Its own setting alone: each
+ * connection hands it to the protocol as proto_ctx.max_cmds. */
 void conn_set_reqs_per_event(unsigned);
 /* Close c if it outstayed a limit; from the owner's once-a-second tick. */
 void conn_tick(struct conn *);

@@ -37,9 +37,6 @@ long long proto_observe_now(void);
  * begins. */
 long long proto_observe(const struct proto_ctx *, enum proto_class,
     long long start, proto_describe_fn *, const void *);
-/* Requests that take this many microseconds or more are logged; 0:
- * none. */
-void proto_observe_init(unsigned long long slow_us);
 
 /* memcached's item_get event; the caller checks log_event_wanted()
  * first. it NULL: a miss. */

@@ -1,7 +1,7 @@
-/* Inside the proto floor: one request of the text protocol, classic or
- * meta, as its line is read once (split into tokens, its command looked
- * up) and handed to the command; what the command files share. Not for
- * other floors. */
+/* Inside the proto floor: what its files share: the config and callbacks
+ * proto_init() was given, and one request of the text protocol, classic
+ * or meta, as its line is read once (split into tokens, its command
+ * looked up) and handed to the command. Not for other floors. */
 #ifndef TL_PROTO_REQ_H
 #define TL_PROTO_REQ_H
 
@@ -15,6 +15,10 @@
 /* memcached's limit; the key lists of retrieval commands are walked
  * separately and are not bound by it. */
 #define PROTO_MAX_TOKENS 24
+
+/* proto_init()'s, read by the text and binary protocols alike. */
+extern struct proto_config proto_cfg;
+extern struct proto_callbacks proto_cb;
 
 struct request {
 	struct proto_ctx *ctx;

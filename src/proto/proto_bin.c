@@ -13,6 +13,7 @@
 #include "obuf.h"
 #include "proto_bin.h"
 #include "proto_observe.h"
+#include "proto_req.h"
 #include "tl_build.h"
 
 /* Stop answering once this much output waits, as the text protocol. */
@@ -136,15 +137,6 @@ static const struct bin_command bin_commands[256] = {
     [BIN_GATK] = {"gatk", BIN_GATK, false, PROTO_CLS_GET},
     [BIN_GATKQ] = {"gatkq", BIN_GATK, true, PROTO_CLS_GET},
 };
-
-static struct proto_hooks hooks;
-
-void
-proto_bin_init(const struct proto_hooks *h)
-{
-	hooks = *h;
-	proto_observe_init(h->slow_us);
-}
 
 static void
 put16(unsigned char *p, uint16_t v)
@@ -296,8 +288,9 @@ bin_get(struct bin_req *r)
 	it = cache_get(r->key, r->keylen, touch, exptime, r->ctx->st);
 	if (log_event_wanted(LOG_EV_FETCH))
 		proto_observe_fetch(r->ctx, r->key, r->keylen, it);
-	if (hooks.detail != NULL)
-		hooks.detail(PROTO_DETAIL_GET, r->key, r->keylen, it != NULL);
+	if (proto_cb.detail != NULL)
+		proto_cb.detail(
+		    PROTO_DETAIL_GET, r->key, r->keylen, it != NULL);
 	r->nkeys = 1;
 	if (it == NULL) {
 		r->res = "miss";
@@ -317,7 +310,7 @@ bin_get(struct bin_req *r)
 	body = 4 + (with_key ? r->keylen : 0) +
 	       (r->base == BIN_TOUCH ? 0 : it->nbytes);
 	bin_header(r, BIN_OK, 4, with_key ? r->keylen : 0, body,
-	    hooks.no_cas ? 0 : it->cas);
+	    proto_cfg.no_cas ? 0 : it->cas);
 	put32(flags, it->flags);
 	obuf_add(r->out, flags, sizeof flags);
 	if (with_key)
@@ -415,8 +408,8 @@ bin_store(struct bin_req *r, size_t avail)
 	if (!bin_store_value(r, avail))
 		return;
 	stat_add(&r->ctx->st->cmd_set, 1);
-	if (hooks.detail != NULL)
-		hooks.detail(PROTO_DETAIL_SET, r->key, r->keylen, true);
+	if (proto_cb.detail != NULL)
+		proto_cb.detail(PROTO_DETAIL_SET, r->key, r->keylen, true);
 	it = cache_alloc(r->key, r->keylen, flags,
 	    cache_exptime(exptime, cache_now()), r->vlen, &res, r->ctx->st);
 	if (it == NULL) {
@@ -429,9 +422,9 @@ bin_store(struct bin_req *r, size_t avail)
 		op = CACHE_CAS;
 	cls = item_class_id(it);
 	res = cache_store_cas(it, op,
-	    hooks.no_cas && r->cas ? UINT64_MAX : r->cas, &cas, &seen,
+	    proto_cfg.no_cas && r->cas ? UINT64_MAX : r->cas, &cas, &seen,
 	    r->ctx->st);
-	bin_store_reply(r, res, hooks.no_cas ? 0 : cas);
+	bin_store_reply(r, res, proto_cfg.no_cas ? 0 : cas);
 	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
 		proto_observe_store(r->ctx, op, r->key, r->keylen, res, cls,
 		    (long)exptime, r->vlen, &seen);
@@ -442,8 +435,8 @@ static void
 bin_delete(struct bin_req *r)
 {
 	r->nkeys = 1;
-	if (hooks.detail != NULL)
-		hooks.detail(PROTO_DETAIL_DEL, r->key, r->keylen, true);
+	if (proto_cb.detail != NULL)
+		proto_cb.detail(PROTO_DETAIL_DEL, r->key, r->keylen, true);
 	switch (cache_mdelete(r->key, r->keylen, r->cas != 0, r->cas, false,
 	    false, 0, r->ctx->st)) {
 	case CACHE_OK:
@@ -477,8 +470,8 @@ bin_arith(struct bin_req *r)
 	switch (cache_marith(r->key, r->keylen, &a, &info, r->ctx->st)) {
 	case CACHE_OK:
 		put64(value, info.value);
-		bin_ok(
-		    r, value, sizeof value, hooks.no_cas ? 0 : info.cas, "ok");
+		bin_ok(r, value, sizeof value, proto_cfg.no_cas ? 0 : info.cas,
+		    "ok");
 		break;
 	case CACHE_NOT_FOUND:
 		bin_error(r, BIN_ENOENT);
@@ -501,7 +494,7 @@ bin_flush(struct bin_req *r)
 {
 	uint32_t delay = r->extlen == 4 ? get32(r->ext) : 0;
 
-	if (hooks.no_flush) {
+	if (proto_cfg.no_flush) {
 		bin_error(r, BIN_AUTH_ERROR);
 		return;
 	}
@@ -559,30 +552,30 @@ bin_stat(struct bin_req *r)
 	int rc;
 
 	r->res = "ok";
-	if (hooks.stats == NULL) {
+	if (proto_cb.stats == NULL) {
 		bin_error(r, BIN_ENOENT);
 		return;
 	}
 	obuf_init(&tmp, NULL);
 	if (r->keylen == 0)
-		rc = hooks.stats("", 0, &tmp);
+		rc = proto_cb.stats("", 0, &tmp);
 	else if (bin_stat_is(r, "reset"))
-		rc = hooks.stats("reset", 5, &tmp), tmp.len = tmp.off;
+		rc = proto_cb.stats("reset", 5, &tmp), tmp.len = tmp.off;
 	else if (bin_stat_is(r, "settings"))
-		rc = hooks.stats("settings", 8, &tmp);
+		rc = proto_cb.stats("settings", 8, &tmp);
 	else if (bin_stat_is(r, "detail")) {
 		const char *sub = r->key + 6;
 		size_t ns = r->keylen - 6;
 
 		if (ns >= 5 && memcmp(sub, " dump", 5) == 0) {
-			rc = hooks.stats("detail dump", 11, &tmp);
+			rc = proto_cb.stats("detail dump", 11, &tmp);
 			bin_stat_packet(r, "detailed", 8, tmp.data + tmp.off,
 			    tmp.len - tmp.off);
 			tmp.len = tmp.off;
 		} else if ((ns >= 3 && memcmp(sub, " on", 3) == 0) ||
 		           (ns >= 4 && memcmp(sub, " off", 4) == 0)) {
 			n = sub[2] == 'n' ? 9 : 10;
-			rc = hooks.stats(
+			rc = proto_cb.stats(
 			    sub[2] == 'n' ? "detail on" : "detail off", n,
 			    &tmp);
 			tmp.len = tmp.off;
@@ -597,7 +590,7 @@ bin_stat(struct bin_req *r)
 		for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
 			if (r->keylen == strlen(groups[i]) &&
 			    memcmp(r->key, groups[i], r->keylen) == 0)
-				rc = hooks.stats(groups[i], r->keylen, &tmp);
+				rc = proto_cb.stats(groups[i], r->keylen, &tmp);
 	}
 	if (rc == -1) {
 		obuf_free(&tmp);
@@ -750,10 +743,9 @@ proto_bin_process(struct proto_ctx *ctx, const char *buf, size_t len,
 	*action = PROTO_CONTINUE;
 	ctx->cmds = 0;
 	ctx->need = 0;
-	while (
-	    pos < len && *action == PROTO_CONTINUE &&
-	    obuf_pending(out) < BIN_OUT_HIGH &&
-	    (hooks.reqs_per_event == 0 || ctx->cmds < hooks.reqs_per_event)) {
+	while (pos < len && *action == PROTO_CONTINUE &&
+	       obuf_pending(out) < BIN_OUT_HIGH &&
+	       (ctx->max_cmds == 0 || ctx->cmds < ctx->max_cmds)) {
 		const unsigned char *h = (const unsigned char *)buf + pos;
 		size_t avail = len - pos;
 		struct bin_req r = {.ctx = ctx, .out = out, .action = action};
@@ -808,8 +800,8 @@ proto_bin_serve(struct proto_ctx *ctx, const char *buf, size_t len,
     struct obuf *out, enum proto_action *action)
 {
 	if (!ctx->decided && len > 0) {
-		ctx->binary = hooks.binding == PROTO_BIND_BINARY ||
-		              (hooks.binding == PROTO_BIND_AUTO &&
+		ctx->binary = proto_cfg.binding == PROTO_BIND_BINARY ||
+		              (proto_cfg.binding == PROTO_BIND_AUTO &&
 		                  (unsigned char)buf[0] == PROTO_BIN_MAGIC);
 		ctx->decided = true;
 	}

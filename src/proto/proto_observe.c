@@ -10,6 +10,7 @@
 #include "log.h"
 #include "log_event.h"
 #include "proto_observe.h"
+#include "proto_req.h"
 #include "proto_text.h"
 #include "proto_tok.h"
 #include "ratelimit.h"
@@ -17,14 +18,6 @@
 /* At most this many slow-request lines a second per worker and
  * protocol. */
 #define PROTO_SLOW_PER_SEC 10
-
-static unsigned long long observe_slow_us;
-
-void
-proto_observe_init(unsigned long long slow_us)
-{
-	observe_slow_us = slow_us;
-}
 
 long long
 proto_observe_now(void)
@@ -145,7 +138,7 @@ proto_observe(const struct proto_ctx *c, enum proto_class cls, long long start,
 	 * that took time is over a threshold of 1. */
 	uint64_t us = now > start ? ((uint64_t)(now - start) + 999) / 1000 : 0;
 	bool access = log_access_enabled();
-	bool slow = observe_slow_us != 0 && us >= observe_slow_us;
+	bool slow = proto_cfg.slow_us != 0 && us >= proto_cfg.slow_us;
 	struct proto_seen s;
 
 	if (c->lat != NULL)

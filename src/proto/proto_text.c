@@ -99,7 +99,8 @@ static const struct command commands[] = {
     {"me", cmd_meta, 'e', CMD_META, PROTO_CLS_META},
 };
 
-static struct proto_hooks hooks;
+struct proto_config proto_cfg;
+struct proto_callbacks proto_cb;
 
 static const char reply_error[] = "ERROR\r\n";
 static const char reply_bad_format[] =
@@ -123,10 +124,10 @@ static const char reply_no_memory[] =
 	} while (0)
 
 void
-proto_text_init(const struct proto_hooks *h)
+proto_init(const struct proto_config *cfg, const struct proto_callbacks *cb)
 {
-	hooks = *h;
-	proto_observe_init(h->slow_us);
+	proto_cfg = *cfg;
+	proto_cb = *cb;
 }
 
 size_t
@@ -220,7 +221,7 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 	p = fmt_u64_at(p, it->nbytes);
 	if (cas) {
 		*p++ = ' ';
-		p = fmt_u64_at(p, hooks.no_cas ? 0 : it->cas);
+		p = fmt_u64_at(p, proto_cfg.no_cas ? 0 : it->cas);
 	}
 	*p++ = '\r';
 	*p++ = '\n';
@@ -269,8 +270,8 @@ cmd_get(struct request *r, int flavour)
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
 		if (log_event_wanted(LOG_EV_FETCH))
 			proto_observe_fetch(r->ctx, key.s, key.len, it);
-		if (hooks.detail != NULL)
-			hooks.detail(
+		if (proto_cb.detail != NULL)
+			proto_cb.detail(
 			    PROTO_DETAIL_GET, key.s, key.len, it != NULL);
 		r->nkeys++;
 		if (it != NULL) {
@@ -407,8 +408,8 @@ cmd_store(struct request *r, int op)
 
 	if (!cmd_store_args(r, op, &a) || !cmd_store_data(r, op, a.bytes))
 		return;
-	if (hooks.detail != NULL)
-		hooks.detail(
+	if (proto_cb.detail != NULL)
+		proto_cb.detail(
 		    PROTO_DETAIL_SET, r->tok[1].s, r->tok[1].len, true);
 	it = cache_alloc(r->tok[1].s, r->tok[1].len, a.flags,
 	    cache_exptime(a.exptime, cache_now()), a.bytes, &res, r->ctx->st);
@@ -421,7 +422,7 @@ cmd_store(struct request *r, int op)
 	memcpy(item_value(it), r->data, a.bytes);
 	/* Under -C no CAS matches, as memcached's cas answers EXISTS; the
 	 * store's CAS values start at 1. */
-	if (hooks.no_cas)
+	if (proto_cfg.no_cas)
 		a.cas = 0;
 	cls = item_class_id(it);
 	res = cache_store_cas(it, op, a.cas, NULL, &seen, r->ctx->st);
@@ -451,8 +452,8 @@ cmd_delete(struct request *r, int arg)
 	}
 	if (!cmd_key_arg(r, &r->tok[1]))
 		return;
-	if (hooks.detail != NULL)
-		hooks.detail(
+	if (proto_cb.detail != NULL)
+		proto_cb.detail(
 		    PROTO_DETAIL_DEL, r->tok[1].s, r->tok[1].len, true);
 	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) == CACHE_OK)
 		REPLY(r, "DELETED\r\n");
@@ -525,7 +526,7 @@ cmd_flush_all(struct request *r, int arg)
 	}
 	r->noreply = has_noreply(r);
 	stat_add(&r->ctx->st->cmd_flush, 1);
-	if (hooks.no_flush) {
+	if (proto_cfg.no_flush) {
 		REPLY(r, "CLIENT_ERROR flush_all not allowed\r\n");
 		return;
 	}
@@ -586,7 +587,7 @@ cmd_quit(struct request *r, int arg)
 static void
 cmd_shutdown(struct request *r, int arg)
 {
-	if (!hooks.shutdown) {
+	if (!proto_cfg.shutdown) {
 		REPLY(r, "ERROR: shutdown not enabled\r\n");
 		return;
 	}
@@ -686,7 +687,7 @@ cmd_watch(struct request *r, int arg)
 		REPLY(r, reply_error);
 		return;
 	}
-	if (hooks.no_watch) {
+	if (proto_cfg.no_watch) {
 		REPLY(r, "CLIENT_ERROR watch commands not allowed\r\n");
 		return;
 	}
@@ -784,9 +785,9 @@ proto_dump_stop(struct proto_ctx *ctx)
 static int
 proto_maint(enum proto_maint_op op, unsigned arg, const bool *want)
 {
-	if (hooks.maint == NULL)
+	if (proto_cb.maint == NULL)
 		return op == PROTO_CRAWLER_ENABLED;
-	return hooks.maint(op, arg, want);
+	return proto_cb.maint(op, arg, want);
 }
 
 static const char reply_crawler_off[] = "CLIENT_ERROR lru crawler disabled\r\n";
@@ -958,7 +959,7 @@ cmd_lru_crawler(struct request *r, int arg)
 		REPLY(r, reply_crawler_off);
 		return;
 	}
-	if (hooks.no_dump) {
+	if (proto_cfg.no_dump) {
 		REPLY(r, "ERROR metadump not allowed\r\n");
 		return;
 	}
@@ -1004,12 +1005,12 @@ cmd_stats(struct request *r, int arg)
 	const struct token *group = r->ntok > 1 ? &r->tok[1] : NULL;
 	const struct token *last = &r->tok[r->ntok - 1];
 
-	if (hooks.no_dump && group != NULL && tok_is(group, "cachedump")) {
+	if (proto_cfg.no_dump && group != NULL && tok_is(group, "cachedump")) {
 		REPLY(r, "CLIENT_ERROR stats cachedump not allowed\r\n");
 		return;
 	}
-	if (hooks.stats == NULL ||
-	    hooks.stats(group ? group->s : "",
+	if (proto_cb.stats == NULL ||
+	    proto_cb.stats(group ? group->s : "",
 	        group ? (size_t)(last->s + last->len - group->s) : 0,
 	        r->out) == -1)
 		REPLY(r, reply_error);
@@ -1291,10 +1292,9 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 	*action = PROTO_CONTINUE;
 	ctx->cmds = 0;
 	ctx->need = 0;
-	while (
-	    pos < len && *action == PROTO_CONTINUE && ctx->dump == NULL &&
-	    obuf_pending(out) < PROTO_OUT_HIGH &&
-	    (hooks.reqs_per_event == 0 || ctx->cmds < hooks.reqs_per_event)) {
+	while (pos < len && *action == PROTO_CONTINUE && ctx->dump == NULL &&
+	       obuf_pending(out) < PROTO_OUT_HIGH &&
+	       (ctx->max_cmds == 0 || ctx->cmds < ctx->max_cmds)) {
 		const char *line = buf + pos;
 		const char *nl;
 		size_t linelen;
