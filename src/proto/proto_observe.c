@@ -19,15 +19,6 @@
  * protocol. */
 #define PROTO_SLOW_PER_SEC 10
 
-long long
-proto_observe_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 const char *
 proto_class_name(int cls)
 {
@@ -129,28 +120,17 @@ observe_access(
 	log_access_raw(line, (size_t)(w - line));
 }
 
-long long
-proto_observe(const struct proto_ctx *c, enum proto_class cls, long long start,
-    proto_describe_fn *describe, const void *arg)
+void
+proto_observe_lines(const struct proto_ctx *c, bool access, bool slow,
+    long long now, uint64_t us, proto_describe_fn *describe, const void *arg)
 {
-	long long now = proto_observe_now();
-	/* Rounded up: a microsecond bucket reads "at most", and any request
-	 * that took time is over a threshold of 1. */
-	uint64_t us = now > start ? ((uint64_t)(now - start) + 999) / 1000 : 0;
-	bool access = log_access_enabled();
-	bool slow = proto_cfg.slow_us != 0 && us >= proto_cfg.slow_us;
 	struct proto_seen s;
 
-	if (c->lat != NULL)
-		lat_record(&c->lat->cls[cls], us);
-	if (!access && !slow)
-		return now;
 	describe(arg, &s);
 	if (access)
 		observe_access(c, &s, us);
 	if (slow)
 		observe_slow(c, &s, now, us);
-	return now;
 }
 
 void
