@@ -152,7 +152,7 @@ START_TEST(test_proto_classes)
 	ck_assert_int_eq(cache_init(&(struct cache_config){
 	                     .limit = 8 << 20, .item_max = 1024 * 1024}),
 	    0);
-	proto_text_init(&(struct proto_hooks){0});
+	proto_init(&(struct proto_config){0}, &(struct proto_callbacks){0});
 	obuf_init(&out, NULL);
 	memset(&cst, 0, sizeof cst);
 	memset(&ctx, 0, sizeof ctx);

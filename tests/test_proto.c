@@ -43,7 +43,8 @@ static void
 setup(void)
 {
 	memset(&asked, 0, sizeof asked);
-	proto_text_init(&(struct proto_hooks){.stats = stats_hook});
+	proto_init(&(struct proto_config){0},
+	    &(struct proto_callbacks){.stats = stats_hook});
 	obuf_init(&out, NULL);
 	log_set_level(LOG_LVL_WARN); /* keep stderr quiet */
 	ck_assert_int_eq(cache_init(&(struct cache_config){
@@ -292,7 +293,7 @@ START_TEST(test_stats_goes_to_the_hook)
 	    FEED("stats threads\r\n"), "STAT group threads\r\nEND\r\n");
 	ck_assert_str_eq(FEED("stats nonsense\r\n"), "ERROR\r\n");
 	ck_assert_int_eq(asked.stats, 3);
-	proto_text_init(&(struct proto_hooks){0});
+	proto_init(&(struct proto_config){0}, &(struct proto_callbacks){0});
 	ck_assert_str_eq(FEED("stats\r\n"), "ERROR\r\n");
 	ck_assert_int_eq(asked.stats, 3);
 }
@@ -368,7 +369,8 @@ START_TEST(test_metadump)
 	ck_assert_str_eq(FEED("set b 0 0 1\r\nx\r\n"), "STORED\r\n");
 	r = FEED("lru_crawler metadump all\r\n");
 	ck_assert_msg(strncmp(r, "key=b exp=-1 ", 13) == 0, "%s", r);
-	proto_text_init(&(struct proto_hooks){.no_dump = true});
+	proto_init(&(struct proto_config){.no_dump = true},
+	    &(struct proto_callbacks){0});
 	ck_assert_str_eq(FEED("lru_crawler metadump all\r\n"),
 	    "ERROR metadump not allowed\r\n");
 }
@@ -407,7 +409,8 @@ fake_maint(enum proto_maint_op op, unsigned arg, const bool *want)
  * they parsed; a disabled crawler refuses crawl and metadump. */
 START_TEST(test_maint_commands)
 {
-	proto_text_init(&(struct proto_hooks){.maint = fake_maint});
+	proto_init(&(struct proto_config){0},
+	    &(struct proto_callbacks){.maint = fake_maint});
 	ck_assert_str_eq(FEED("lru_crawler crawl 1,,3\r\n"), "OK\r\n");
 	ck_assert_uint_eq(fake_last_op, PROTO_CRAWL);
 	ck_assert(fake_want[1] && !fake_want[2] && fake_want[3]);
@@ -435,7 +438,7 @@ START_TEST(test_maint_commands)
 	    "SAME src and dst class are identical\r\n");
 	ck_assert_str_eq(FEED("slabs reassign x 1\r\n"),
 	    "CLIENT_ERROR bad command line format\r\n");
-	proto_text_init(&(struct proto_hooks){0});
+	proto_init(&(struct proto_config){0}, &(struct proto_callbacks){0});
 }
 END_TEST
 
@@ -466,7 +469,8 @@ START_TEST(test_actions)
 	ck_assert_ptr_nonnull(strstr(FEED("watch level=loud\r\n"),
 	    "CLIENT_ERROR bad watch filter 'level=loud'"));
 	ck_assert_int_eq(action, PROTO_CONTINUE);
-	proto_text_init(&(struct proto_hooks){.shutdown = true});
+	proto_init(&(struct proto_config){.shutdown = true},
+	    &(struct proto_callbacks){0});
 	ck_assert_str_eq(FEED("shutdown\r\nversion\r\n"), "");
 	ck_assert_int_eq(action, PROTO_SHUTDOWN);
 }
@@ -622,7 +626,8 @@ START_TEST(test_noreply_last_token)
 	ck_assert_str_eq(FEED("cache_memlimit noreply\r\n"), "");
 	ck_assert_str_eq(FEED("touch noreply\r\n"), "ERROR\r\n");
 	/* Under -F too, and a refused flush_all is counted, as there. */
-	proto_text_init(&(struct proto_hooks){.no_flush = true});
+	proto_init(&(struct proto_config){.no_flush = true},
+	    &(struct proto_callbacks){0});
 	ck_assert_str_eq(FEED("flush_all noreply\r\n"), "");
 	ck_assert_str_eq(
 	    FEED("flush_all\r\n"), "CLIENT_ERROR flush_all not allowed\r\n");

@@ -1,4 +1,5 @@
-/* The thread table and thread identity, on the base floor alone. */
+/* The base floor alone: the thread table and thread identity, the rate
+ * limit of log lines. */
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ratelimit.h"
 #include "thread.h"
 #include "unit.h"
 
@@ -90,11 +92,35 @@ START_TEST(test_thread_gets_its_name)
 }
 END_TEST
 
+/* ratelimit.h: a window opens at the first line past the period, burst
+ * lines go, the rest are counted for the next line to say. */
+START_TEST(test_ratelimit)
+{
+	struct ratelimit rl = {0};
+
+	/* The slow-request lines' windows: whole seconds, 2 a second. */
+	ck_assert(ratelimit_allow(&rl, 5, 1, 2));
+	ck_assert(ratelimit_allow(&rl, 5, 1, 2));
+	ck_assert(!ratelimit_allow(&rl, 5, 1, 2));
+	ck_assert(!ratelimit_allow(&rl, 5, 1, 2));
+	ck_assert(ratelimit_allow(&rl, 6, 1, 2));
+	ck_assert_uint_eq(ratelimit_take_suppressed(&rl), 2);
+	ck_assert_uint_eq(ratelimit_take_suppressed(&rl), 0);
+	/* A minute from the last line let through, one a minute. */
+	rl = (struct ratelimit){0};
+	ck_assert(ratelimit_allow(&rl, 100, 60, 1));
+	ck_assert(!ratelimit_allow(&rl, 159, 60, 1));
+	ck_assert(ratelimit_allow(&rl, 160, 60, 1));
+	ck_assert(!ratelimit_allow(&rl, 219, 60, 1));
+	ck_assert_uint_eq(ratelimit_take_suppressed(&rl), 2);
+}
+END_TEST
+
 int
 main(void)
 {
 	const TTest *tests[] = {
-	    test_table_names, test_thread_gets_its_name, NULL};
+	    test_table_names, test_thread_gets_its_name, test_ratelimit, NULL};
 
 	return unit_run(&(struct unit_suite){.name = "thread"}, tests);
 }

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "log_line.h"
 #include "thread.h"
 
 enum log_level {
@@ -30,27 +31,6 @@ enum log_category {
 	LOG_CAT_ACCESS,
 	/* This and after: memcached's watcher events (log_event.h). */
 	LOG_CAT_EVENTS,
-};
-
-/* Longest message kept; longer ones are cut and end in "...". */
-#define LOG_MSG_MAX 1000
-/* Room for any formatted line: in JSON every message byte may become six
- * and every field adds its quotes, so nothing is ever cut mid-escape. */
-#define LOG_LINE_MAX (LOG_MSG_MAX * 10 + 256)
-
-/* One record as sinks see it. */
-struct log_line {
-	struct timespec ts;
-	int level;
-	int category;
-	const char *thread;
-	int role; /* enum thread_role; -1 outside the thread table */
-	pid_t tid;
-	const char *file;
-	int line;
-	const char *func;
-	const char *msg;
-	size_t len;
 };
 
 /* The level of threads without one of their own, and the default. */

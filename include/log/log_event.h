@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "log.h"
 
@@ -38,6 +39,18 @@ void log_event_watchers(unsigned mask, int delta);
 /* Queue one event: "ts=SECONDS.MICROS gid=N " and then fmt. */
 void log_event(enum log_event, const char *, ...)
     __attribute__((format(printf, 2, 3)));
+/* The events of memcached's table (log_event.c), each with what its
+ * format takes; the key is URI-encoded here. An item_get (fetchers): a
+ * look-up that found an item of class cls and size bytes, or not. */
+void log_event_item_get(
+    const char *key, size_t, bool found, unsigned cls, int fd, uint32_t size);
+/* An item_store (mutations): status and cmd in memcached's words. */
+void log_event_item_store(const char *key, size_t, const char *status,
+    const char *cmd, long ttl, unsigned cls, int fd, unsigned long long size);
+/* A conn_new (reason NULL) or conn_close (connevents) of the connection
+ * on fd from peer ("host:port", "[v6]:port"); reason in memcached's
+ * words. */
+void log_event_conn(const char *peer, int fd, const char *reason);
 /* Room for a key of up to 250 bytes URI-encoded, and its NUL. */
 #define LOG_EVENT_KEY_MAX (250 * 3 + 1)
 /* The n bytes of key as memcached's events print it, URI-encoded (bytes

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "log.h"
+#include "log_line.h"
 
 /* Slots per thread; a full ring drops the line and counts it. Room for a
  * few busy ticks of the logger at 70,000 lines/s from one thread. */

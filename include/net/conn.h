@@ -31,6 +31,27 @@ enum conn_state {
 	CONN_STATE_MAX
 };
 
+/* Why a connection closes: conn.c's table gives each its log text and
+ * the word memcached's conn_close event says ("normal", "idle_timeout",
+ * "shutdown", "error"). */
+enum conn_why {
+	CONN_OPEN, /* not closing */
+	CONN_BY_CLIENT,
+	CONN_ON_QUIT,
+	CONN_BY_SHUTDOWN,
+	CONN_AT_DEADLINE,
+	CONN_IDLE,            /* conn_close's arg: the limit's seconds */
+	CONN_WRITE_STALLED,   /* arg: the limit's seconds */
+	CONN_REQUEST_STALLED, /* arg: the limit's seconds */
+	CONN_WRITE_ERROR,     /* arg: errno */
+	CONN_READ_ERROR,      /* arg: errno */
+	CONN_NO_RBUF,
+	CONN_HTTP,
+	CONN_TOO_LONG,
+	CONN_PROTO_ERROR,
+	CONN_WHY_MAX
+};
+
 /*
  * A worker's connection counters, written by the worker only, one row
  * each: X(field, COUNTER or GAUGE, its names in the reports obs renders:
@@ -119,8 +140,8 @@ struct conn {
 	_Atomic time_t last_cmd; /* CLOCK_MONOTONIC seconds */
 	time_t read_since;  /* the pending request's start, or last answer */
 	time_t write_since; /* replies blocked since, or last progress */
-	const char *close_reason; /* set when closing was decided */
-	bool linger_after;        /* drain input before closing */
+	enum conn_why close_why; /* CONN_OPEN until closing was decided */
+	bool linger_after;       /* drain input before closing */
 	TAILQ_ENTRY(conn) entry;
 };
 TAILQ_HEAD(conn_list, conn);
@@ -134,18 +155,19 @@ struct conn_timeouts {
 
 void conn_set_timeouts(const struct conn_timeouts *);
 /* memcached's -R: a connection that answered this many requests in one
- * turn lets the others go first; 0: no limit. The protocol is given the
- * same number (proto_hooks.reqs_per_event). */
+ * turn lets the others go first; 0: no limit. Its own setting alone: each
+ * connection hands it to the protocol as proto_ctx.max_cmds. */
 void conn_set_reqs_per_event(unsigned);
 /* Close c if it outstayed a limit; from the owner's once-a-second tick. */
 void conn_tick(struct conn *);
 struct conn *conn_new(const struct conn_owner *, int, const char *);
 /* Stop reading; close once pending output is written. */
-void conn_shutdown(struct conn *, const char *);
+void conn_shutdown(struct conn *, enum conn_why);
 /* Answer what is buffered and send what is due, as when input arrives. */
 void conn_kick(struct conn *);
-/* Close now, logging why. */
-void conn_close(struct conn *, const char *);
+/* Close now, logging why, with its arg (enum conn_why says which take
+ * one). */
+void conn_close(struct conn *, enum conn_why, int arg);
 const char *conn_state_name(int);
 /* "stats conns" lines; safe from any thread while the owner's list lock is
  * held. */

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proto_text.h"
+
 /* Read path; on success replace the table and return the users in it. A
  * file that cannot be read, a line without ':' (a blank one included) or
  * a file with no user leave the table as it was: -1 and one sentence in
@@ -20,5 +22,14 @@ bool proto_auth_check(
     const char *user, size_t ulen, const char *pass, size_t plen);
 /* Forget the table (tests, exit). */
 void proto_auth_free(void);
+
+/* For proto_text.c: a request before authentication, as memcached's -Y:
+ * only "set ANY FLAGS EXPTIME LEN" whose value is "user password" is
+ * read, anything else answered CLIENT_ERROR unauthenticated. Returns the
+ * bytes taken, 0 when more are needed. */
+size_t proto_auth_request(
+    struct proto_ctx *, const char *, size_t, enum proto_action *);
+/* Send the one reply memcached keeps before authentication. */
+void proto_auth_flush(struct proto_ctx *, struct obuf *);
 
 #endif

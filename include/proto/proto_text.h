@@ -1,7 +1,8 @@
 /* The memcached ASCII protocol: framing of request lines and data blocks,
  * and the commands. Plain functions over byte buffers: bytes in, replies
  * and an action out, no socket and no thread table. What only the server
- * knows (its stats, what a flush starts) comes in through proto_hooks. */
+ * knows (its stats, its maintenance) comes in through proto_callbacks,
+ * memcached's switches through proto_config. */
 #ifndef TL_PROTO_TEXT_H
 #define TL_PROTO_TEXT_H
 
@@ -82,26 +83,29 @@ enum proto_maint_op {
 	PROTO_AUTOMOVE, /* arg: 0, 1 or 2 */
 };
 
-/* What the server lends the protocol, set once before any request. */
-struct proto_hooks {
-	/* Answer "stats" (group of length 0) or "stats GROUP [ARGS]" (the
-	 * line from GROUP on); -1 for a group it does not know. */
-	int (*stats)(const char *group, size_t len, struct obuf *);
-	bool shutdown; /* whether "shutdown" may stop the server */
-	/* memcached's -C, -F, -X, -W. */
-	bool no_cas;   /* gets shows CAS 0, cas answers EXISTS */
-	bool no_flush; /* flush_all is refused */
-	bool no_dump;  /* stats cachedump is refused */
-	bool no_watch; /* watch is refused */
-	/* memcached's -R: requests answered per call at most; 0: no limit. */
-	unsigned reqs_per_event;
-	/* A key was read (hit: found), stored or deleted; NULL: none. */
-	void (*detail)(enum proto_detail, const char *, size_t, bool hit);
+/* memcached's switches the protocol obeys, set once before any request. */
+struct proto_config {
+	bool shutdown; /* -A: whether "shutdown" may stop the server */
+	bool no_cas;   /* -C: gets shows CAS 0, cas answers EXISTS */
+	bool no_flush; /* -F: flush_all is refused */
+	bool no_dump;  /* -X: stats cachedump and metadump are refused */
+	bool no_watch; /* -W: watch is refused */
 	/* A request that takes this many microseconds or more is logged
 	 * (warn, a few lines a second per worker at most); 0: none. */
 	unsigned long long slow_us;
-	/* memcached's -B: which protocol a connection speaks. */
+	/* -B: which protocol a connection speaks. */
 	enum proto_binding binding;
+};
+
+/* What only the server has, lent to the protocol: its calls into the
+ * floors above. Each may be NULL. */
+struct proto_callbacks {
+	/* Answer "stats" (group of length 0) or "stats GROUP [ARGS]" (the
+	 * line from GROUP on); -1 for a group it does not know. NULL: every
+	 * stats is ERROR. */
+	int (*stats)(const char *group, size_t len, struct obuf *);
+	/* A key was read (hit: found), stored or deleted; NULL: none. */
+	void (*detail)(enum proto_detail, const char *, size_t, bool hit);
 	/* Carry out a maintenance command (want: indexed by memcached's
 	 * class id, for PROTO_CRAWL); NULL: the crawler is on and every
 	 * command succeeds without effect. */
@@ -118,23 +122,28 @@ struct proto_ctx {
 	struct cache_stats *st;    /* the answering thread's counters */
 	struct proto_latency *lat; /* its latencies; NULL: not timed */
 	unsigned long cmds;        /* requests handled by the last call */
-	size_t need;               /* bytes the next request needs buffered */
-	unsigned long long skip;   /* data bytes still to discard */
-	bool binary;               /* speaks the binary protocol */
-	bool decided;              /* binary is known */
-	bool authed;               /* -Y: the client gave good credentials */
-	const char *auth_reply;    /* -Y: the reply not yet sent, or NULL */
-	struct proto_dump *dump;   /* a metadump under way, or NULL */
+	/* memcached's -R, the connection's to set: requests one call answers
+	 * at most; 0: no limit. */
+	unsigned long max_cmds;
+	size_t need;             /* bytes the next request needs buffered */
+	unsigned long long skip; /* data bytes still to discard */
+	bool binary;             /* speaks the binary protocol */
+	bool decided;            /* binary is known */
+	bool authed;             /* -Y: the client gave good credentials */
+	const char *auth_reply;  /* -Y: the reply not yet sent, or NULL */
+	struct proto_dump *dump; /* a metadump under way, or NULL */
 };
 
 /* Answer every complete request in buf; return the bytes consumed. When a
  * request waits for more input, ctx->need says how many bytes (from the
  * unconsumed part) it needs. Stops early when *action is no longer
  * PROTO_CONTINUE, when much output waits unsent in out, or after
- * reqs_per_event requests. */
+ * ctx->max_cmds requests. */
 size_t proto_text_process(struct proto_ctx *, const char *, size_t,
     struct obuf *, enum proto_action *);
-void proto_text_init(const struct proto_hooks *);
+/* The protocol's settings and the server's callbacks, for the text and
+ * binary protocols alike; before any request. */
+void proto_init(const struct proto_config *, const struct proto_callbacks *);
 /* lru_crawler metadump answers in chunks: the command gives the first;
  * while ctx->dump is set no other request is answered, and the
  * connection asks for each next chunk once its output has drained. True

@@ -18,7 +18,7 @@ void maint_main(struct thread *);
 /* What its passes did to the cache. */
 struct cache_stats *maint_cache_stats(void);
 void maint_stop(void);
-/* proto_hooks.maint: lru_crawler's and slabs automove's commands. */
+/* proto_callbacks.maint: lru_crawler's and slabs automove's commands. */
 int maint_command(enum proto_maint_op, unsigned arg, const bool *want);
 
 /* What stats prints of it, memcached's names. */

@@ -409,20 +409,17 @@ main_setup_service(const struct config *cfg)
 	        .no_cas = !cfg->cas,
 	        .temporary_ttl = cfg->temporary_ttl}) == -1)
 		fatalx("cannot set up the cache");
-	struct proto_hooks hooks = {.stats = stats_answer,
-	    .detail = stats_detail_record,
-	    .maint = maint_command,
-	    .shutdown = cfg->enable_shutdown,
+	struct proto_config proto = {.shutdown = cfg->enable_shutdown,
 	    .no_cas = !cfg->cas,
 	    .no_flush = !cfg->flush_enabled,
 	    .no_dump = !cfg->dump_enabled,
 	    .no_watch = !cfg->watch_enabled,
-	    .reqs_per_event = (unsigned)cfg->reqs_per_event,
 	    .slow_us = (unsigned long long)cfg->slow_us,
 	    .binding = (enum proto_binding)cfg->protocol};
 
-	proto_text_init(&hooks);
-	proto_bin_init(&hooks);
+	proto_init(&proto, &(struct proto_callbacks){.stats = stats_answer,
+	                       .detail = stats_detail_record,
+	                       .maint = maint_command});
 	if (cfg->no_crawler)
 		maint_command(PROTO_CRAWLER_DISABLE, 0, NULL);
 	conn_set_timeouts(

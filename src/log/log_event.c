@@ -1,4 +1,7 @@
+/* memcached's watcher events: who wants which kind, and the formats of
+ * the events, one table as memcached's logger.c default_entries[]. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,12 +72,12 @@ log_event_watchers(unsigned mask, int delta)
 	}
 }
 
-void
-log_event(enum log_event e, const char *fmt, ...)
+/* Queue one event: "ts=SECONDS.MICROS gid=N " and then fmt. */
+static void
+log_event_vemit(enum log_event e, const char *fmt, va_list ap)
 {
 	char msg[LOG_MSG_MAX + 1];
 	struct timespec ts;
-	va_list ap;
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -84,11 +87,98 @@ log_event(enum log_event e, const char *fmt, ...)
 	    (unsigned long long)atomic_fetch_add_explicit(
 	        &log_event_gid, 1, memory_order_relaxed) +
 	        1);
-	va_start(ap, fmt);
 	n += vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
-	va_end(ap);
 	if (n > LOG_MSG_MAX)
 		n = LOG_MSG_MAX;
 	log_emit_raw(
 	    LOG_LVL_INFO, (int)e, __FILE__, __LINE__, __func__, msg, (size_t)n);
+}
+
+void
+log_event(enum log_event e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_event_vemit(e, fmt, ap);
+	va_end(ap);
+}
+
+/* The events memcached's watchers are sent, as its logger.c entries. */
+enum log_event_type {
+	LOG_EVT_ITEM_GET,
+	LOG_EVT_ITEM_STORE,
+	LOG_EVT_CONN_NEW,
+	LOG_EVT_CONN_CLOSE,
+	LOG_EVT_COUNT
+};
+
+/* Each event's kind (what a watcher asks for) and its format after
+ * "ts= gid=": memcached's words, to the byte. */
+static const struct log_event_entry {
+	enum log_event kind;
+	const char *fmt;
+} log_event_entries[LOG_EVT_COUNT] = {
+    [LOG_EVT_ITEM_GET] = {LOG_EV_FETCH,
+        "type=item_get key=%s status=%s clsid=%u cfd=%d size=%u"},
+    [LOG_EVT_ITEM_STORE] = {LOG_EV_MUTATION,
+        "type=item_store key=%s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
+        "size=%llu"},
+    [LOG_EVT_CONN_NEW] = {LOG_EV_CONN,
+        "type=conn_new rip=%.*s rport=%s transport=tcp cfd=%d"},
+    [LOG_EVT_CONN_CLOSE] = {LOG_EV_CONN,
+        "type=conn_close rip=%.*s rport=%s transport=tcp reason=%s cfd=%d"},
+};
+
+/* Queue an event of type t with its entry's format; the typed functions
+ * below are its only callers, each passing what its format takes. */
+static void
+log_event_entry(enum log_event_type t, ...)
+{
+	va_list ap;
+
+	va_start(ap, t);
+	log_event_vemit(
+	    log_event_entries[t].kind, log_event_entries[t].fmt, ap);
+	va_end(ap);
+}
+
+void
+log_event_item_get(const char *key, size_t nkey, bool found, unsigned cls,
+    int fd, uint32_t size)
+{
+	char k[LOG_EVENT_KEY_MAX];
+
+	log_event_entry(LOG_EVT_ITEM_GET, log_event_key(k, key, nkey),
+	    found ? "found" : "not_found", cls, fd, size);
+}
+
+void
+log_event_item_store(const char *key, size_t nkey, const char *status,
+    const char *cmd, long ttl, unsigned cls, int fd, unsigned long long size)
+{
+	char k[LOG_EVENT_KEY_MAX];
+
+	log_event_entry(LOG_EVT_ITEM_STORE, log_event_key(k, key, nkey), status,
+	    cmd, ttl, cls, fd, size);
+}
+
+void
+log_event_conn(const char *peer, int fd, const char *reason)
+{
+	const char *colon = strrchr(peer, ':');
+	int hlen = colon ? (int)(colon - peer) : (int)strlen(peer);
+	const char *host = peer;
+
+	/* memcached's rip has no brackets round an IPv6 address. */
+	if (host[0] == '[' && hlen >= 2) {
+		host++;
+		hlen -= 2;
+	}
+	if (reason == NULL)
+		log_event_entry(
+		    LOG_EVT_CONN_NEW, hlen, host, colon ? colon + 1 : "0", fd);
+	else
+		log_event_entry(LOG_EVT_CONN_CLOSE, hlen, host,
+		    colon ? colon + 1 : "0", reason, fd);
 }

@@ -107,82 +107,85 @@ void
 conn_tick(struct conn *c)
 {
 	time_t now = conn_now();
-	char why[96];
 	int limit;
 
-	if (c->watch != NULL || c->close_reason != NULL)
+	if (c->watch != NULL || c->close_why != CONN_OPEN)
 		return;
 	switch (atomic_load_explicit(&c->state, memory_order_relaxed)) {
 	case CONN_WRITE:
 		limit = conn_limits.write;
-		if (limit > 0 && now - c->write_since >= limit) {
-			snprintf(why, sizeof why,
-			    "closed: its replies waited %d s for the client to "
-			    "read them",
-			    limit);
-			conn_close(c, why);
-		}
+		if (limit > 0 && now - c->write_since >= limit)
+			conn_close(c, CONN_WRITE_STALLED, limit);
 		break;
 	case CONN_READ:
 	case CONN_NREAD:
 		limit = conn_limits.request;
-		if (limit > 0 && now - c->read_since >= limit) {
-			snprintf(why, sizeof why,
-			    "closed: a request stayed incomplete for %d s",
-			    limit);
-			conn_close(c, why);
-		}
+		if (limit > 0 && now - c->read_since >= limit)
+			conn_close(c, CONN_REQUEST_STALLED, limit);
 		break;
 	case CONN_WAITING:
 		limit = conn_limits.idle;
 		if (limit > 0 && now - atomic_load_explicit(&c->last_cmd,
 		                           memory_order_relaxed) >=
 		                     limit) {
-			snprintf(
-			    why, sizeof why, "closed: idle for %d s", limit);
 			stat_add(&c->own->counters->idle_kicks, 1);
-			conn_close(c, why);
+			conn_close(c, CONN_IDLE, limit);
 		}
 		break;
 	}
 }
 
-/* memcached's "conn_new" / "conn_close" watcher event; reason NULL for a
- * new connection. */
-static void
-conn_event(const struct conn *c, const char *reason)
-{
-	const char *colon = strrchr(c->peer, ':');
-	int hlen = colon ? (int)(colon - c->peer) : (int)strlen(c->peer);
-	const char *host = c->peer;
+/* What a reason's text takes: nothing, the limit's seconds, an errno. */
+enum conn_why_arg {
+	CONN_ARG_NONE,
+	CONN_ARG_SECS,
+	CONN_ARG_ERRNO,
+};
 
-	if (host[0] == '[' && hlen >= 2) {
-		host++;
-		hlen -= 2;
-	}
-	if (reason == NULL)
-		log_event(LOG_EV_CONN,
-		    "type=conn_new rip=%.*s rport=%s transport=tcp cfd=%d",
-		    hlen, host, colon ? colon + 1 : "0", c->fd);
-	else
-		log_event(LOG_EV_CONN,
-		    "type=conn_close rip=%.*s rport=%s transport=tcp "
-		    "reason=%s cfd=%d",
-		    hlen, host, colon ? colon + 1 : "0", reason, c->fd);
-}
+/* Each reason's log text (a format of what it takes) and the word
+ * memcached's conn_close event says for it. */
+static const struct conn_why_row {
+	const char *text;
+	const char *word;
+	enum conn_why_arg arg;
+} conn_whys[CONN_WHY_MAX] = {
+    [CONN_BY_CLIENT] = {"closed by client", "normal", CONN_ARG_NONE},
+    [CONN_ON_QUIT] = {"closed on quit", "normal", CONN_ARG_NONE},
+    [CONN_BY_SHUTDOWN] = {"closed by server shutdown", "shutdown",
+        CONN_ARG_NONE},
+    [CONN_AT_DEADLINE] = {"closed at shutdown deadline", "error",
+        CONN_ARG_NONE},
+    [CONN_IDLE] = {"closed: idle for %d s", "idle_timeout", CONN_ARG_SECS},
+    [CONN_WRITE_STALLED] = {"closed: its replies waited %d s for the "
+                            "client to read them",
+        "error", CONN_ARG_SECS},
+    [CONN_REQUEST_STALLED] = {"closed: a request stayed incomplete for %d s",
+        "error", CONN_ARG_SECS},
+    [CONN_WRITE_ERROR] = {"closed on write error: %s", "error", CONN_ARG_ERRNO},
+    [CONN_READ_ERROR] = {"closed on read error: %s", "error", CONN_ARG_ERRNO},
+    [CONN_NO_RBUF] = {"closed: no read buffer left (read_buf_mem_limit)",
+        "error", CONN_ARG_NONE},
+    [CONN_HTTP] = {"closed after an HTTP request", "error", CONN_ARG_NONE},
+    [CONN_TOO_LONG] = {"closed after a request line too long", "error",
+        CONN_ARG_NONE},
+    [CONN_PROTO_ERROR] = {"closed after a protocol error", "error",
+        CONN_ARG_NONE},
+};
 
-/* What memcached's conn_close event calls why a connection closed. */
+/* The log text of reason why with its argument, into buf. */
 static const char *
-conn_close_word(const char *why)
+conn_why_text(enum conn_why why, int arg, char *buf, size_t cap)
 {
-	if (strcmp(why, "closed by client") == 0 ||
-	    strcmp(why, "closed on quit") == 0)
-		return "normal";
-	if (strncmp(why, "closed: idle", 12) == 0)
-		return "idle_timeout";
-	if (strcmp(why, "closed by server shutdown") == 0)
-		return "shutdown";
-	return "error";
+	const struct conn_why_row *w = &conn_whys[why];
+
+	/* The row's format takes what its arg says, and nothing else. */
+	if (w->arg == CONN_ARG_SECS)
+		snprintf(buf, cap, w->text, arg);
+	else if (w->arg == CONN_ARG_ERRNO)
+		snprintf(buf, cap, w->text, strerror(arg));
+	else
+		return w->text;
+	return buf;
 }
 
 struct conn *
@@ -198,6 +201,7 @@ conn_new(const struct conn_owner *own, int fd, const char *peer)
 	c->proto.peer = c->peer;
 	c->proto.st = own->cstats;
 	c->proto.lat = own->lat;
+	c->proto.max_cmds = conn_reqs_per_event;
 	atomic_store(&c->last_cmd, conn_now());
 	c->ev = event_new(own->base, fd, EV_READ | EV_PERSIST, conn_io_cb, c);
 	if (c->ev == NULL)
@@ -205,7 +209,7 @@ conn_new(const struct conn_owner *own, int fd, const char *peer)
 	c->ev_what = EV_READ;
 	event_add(c->ev, NULL);
 	if (log_event_wanted(LOG_EV_CONN))
-		conn_event(c, NULL);
+		log_event_conn(c->peer, c->fd, NULL);
 	return c;
 }
 
@@ -238,11 +242,14 @@ conn_rbuf_drop(struct conn *c)
 }
 
 void
-conn_close(struct conn *c, const char *why)
+conn_close(struct conn *c, enum conn_why why, int arg)
 {
-	log_info("conn=%d peer=%s %s", c->fd, c->peer, why);
+	char text[128];
+
+	log_info("conn=%d peer=%s %s", c->fd, c->peer,
+	    conn_why_text(why, arg, text, sizeof text));
 	if (log_event_wanted(LOG_EV_CONN))
-		conn_event(c, conn_close_word(why));
+		log_event_conn(c->peer, c->fd, conn_whys[why].word);
 	if (c->watch != NULL)
 		watch_stop(c->watch);
 	proto_dump_stop(&c->proto);
@@ -262,7 +269,7 @@ conn_linger_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	conn_close(c, c->close_reason);
+	conn_close(c, c->close_why, 0);
 }
 
 /* Replies are out: close, or after an error let the client's remaining
@@ -277,7 +284,7 @@ conn_finish(struct conn *c)
 		return;
 	conn_set_state(c, CONN_CLOSING);
 	if (shutdown(c->fd, SHUT_WR) == -1) {
-		conn_close(c, c->close_reason);
+		conn_close(c, c->close_why, 0);
 		return;
 	}
 	c->linger = evtimer_new(event_get_base(c->ev), conn_linger_cb, c);
@@ -313,10 +320,7 @@ conn_flush(struct conn *c)
 				conn_wait(c, EV_WRITE);
 				return 1;
 			}
-			char why[128];
-			snprintf(why, sizeof why, "closed on write error: %s",
-			    strerror(errno));
-			conn_close(c, why);
+			conn_close(c, CONN_WRITE_ERROR, errno);
 			return -1;
 		}
 		stat_add(&c->own->counters->bytes_written, (uint64_t)n);
@@ -346,23 +350,23 @@ conn_act(struct conn *c, enum proto_action action)
 		log_warnx("conn=%d peer=%s sent an HTTP request: closing, "
 		          "nothing of it runs",
 		    c->fd, c->peer);
-		c->close_reason = "closed after an HTTP request";
+		c->close_why = CONN_HTTP;
 		break;
 	case PROTO_SHUTDOWN:
 		c->own->shutdown();
-		c->close_reason = "closed on quit";
+		c->close_why = CONN_ON_QUIT;
 		break;
 	case PROTO_QUIT:
-		c->close_reason = "closed on quit";
+		c->close_why = CONN_ON_QUIT;
 		break;
 	case PROTO_TOO_LONG:
 		log_info("conn=%d peer=%s sent a request line past %d bytes "
 		         "with no line end: closing without a reply",
 		    c->fd, c->peer, PROTO_LINE_MAX);
-		c->close_reason = "closed after a request line too long";
+		c->close_why = CONN_TOO_LONG;
 		break;
 	case PROTO_CLOSE:
-		c->close_reason = "closed after a protocol error";
+		c->close_why = CONN_PROTO_ERROR;
 		c->linger_after = true;
 		break;
 	}
@@ -439,7 +443,7 @@ conn_drive(struct conn *c)
 			left = true;
 		}
 		used = 0;
-		if (c->close_reason == NULL && c->rlen > 0 &&
+		if (c->close_why == CONN_OPEN && c->rlen > 0 &&
 		    c->proto.dump == NULL) {
 			used = conn_answer(c);
 			answered += c->proto.cmds;
@@ -447,11 +451,11 @@ conn_drive(struct conn *c)
 		progressed |= used > 0;
 		if (conn_flush(c) != 0)
 			return; /* closed, or the write callback goes on */
-		if (c->close_reason != NULL) {
+		if (c->close_why != CONN_OPEN) {
 			if (c->linger_after)
 				conn_finish(c);
 			else
-				conn_close(c, c->close_reason);
+				conn_close(c, c->close_why, 0);
 			return;
 		}
 		/* Stopped with requests left: at the output limit, go on; at
@@ -514,7 +518,6 @@ conn_rbuf_reserve(struct conn *c)
 static void
 conn_read(struct conn *c, int fd)
 {
-	char why[128];
 	ssize_t n;
 
 	if (c->linger != NULL) {
@@ -523,21 +526,20 @@ conn_read(struct conn *c, int fd)
 
 		n = read(fd, sink, sizeof sink);
 		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
-			conn_close(c, c->close_reason);
+			conn_close(c, c->close_why, 0);
 		return;
 	}
 	if (!conn_rbuf_reserve(c)) {
 		/* As memcached: no read buffer, the connection goes. */
 		stat_add(&c->own->counters->read_buf_oom, 1);
-		conn_close(
-		    c, "closed: no read buffer left (read_buf_mem_limit)");
+		conn_close(c, CONN_NO_RBUF, 0);
 		return;
 	}
 	if (c->rlen == c->rcap)
 		return; /* full of requests waiting for the socket */
 	n = read(fd, c->rbuf + c->rlen, c->rcap - c->rlen);
 	if (n == 0) {
-		conn_close(c, "closed by client");
+		conn_close(c, CONN_BY_CLIENT, 0);
 		return;
 	}
 	if (n == -1) {
@@ -546,9 +548,7 @@ conn_read(struct conn *c, int fd)
 				conn_rbuf_drop(c);
 			return;
 		}
-		snprintf(why, sizeof why, "closed on read error: %s",
-		    strerror(errno));
-		conn_close(c, why);
+		conn_close(c, CONN_READ_ERROR, errno);
 		return;
 	}
 	stat_add(&c->own->counters->bytes_read, (uint64_t)n);
@@ -575,18 +575,18 @@ conn_kick(struct conn *c)
 	 * drains. */
 	if (atomic_load_explicit(&c->state, memory_order_relaxed) ==
 	        CONN_WRITE ||
-	    c->close_reason != NULL)
+	    c->close_why != CONN_OPEN)
 		return;
 	conn_drive(c);
 }
 
 void
-conn_shutdown(struct conn *c, const char *why)
+conn_shutdown(struct conn *c, enum conn_why why)
 {
-	if (c->close_reason == NULL)
-		c->close_reason = why;
+	if (c->close_why == CONN_OPEN)
+		c->close_why = why;
 	if (obuf_pending(&c->out) == 0) {
-		conn_close(c, c->close_reason);
+		conn_close(c, c->close_why, 0);
 		return;
 	}
 	if (c->ev_what == EV_READ)

@@ -212,7 +212,7 @@ worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	log_warnx("%d connections still sending after %d seconds, closing",
 	    (int)stat_get(&w->counters.curr_conns), WORKER_STOP_SECS);
 	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
-		conn_close(c, "closed at shutdown deadline");
+		conn_close(c, CONN_AT_DEADLINE, 0);
 }
 
 /* Close each connection once its replies are out; stop when none is left. */
@@ -226,7 +226,7 @@ worker_begin_stop(struct worker *w)
 	event_del(w->notify);
 	for (c = TAILQ_FIRST(&w->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		conn_shutdown(c, "closed by server shutdown");
+		conn_shutdown(c, CONN_BY_SHUTDOWN);
 	}
 	if (TAILQ_EMPTY(&w->conns)) {
 		event_base_loopbreak(w->base);

@@ -1,12 +1,22 @@
-/* The user:password table of -Y and the check of credentials against it. */
+/* memcached's ASCII authentication (-Y): the user:password table, the
+ * check of credentials against it, and the requests of a connection not
+ * yet authenticated. */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
+#include "counter.h"
+#include "obuf.h"
 #include "proto_auth.h"
+#include "proto_text.h"
+#include "proto_tok.h"
 #include "xmalloc.h"
 
 struct auth_user {
@@ -184,4 +194,117 @@ proto_auth_free(void)
 	auth_table = NULL;
 	pthread_mutex_unlock(&auth_lock);
 	atomic_store(&auth_on, false);
+}
+
+/* The length of an auth set, read as memcached's safe_strtoul: digits,
+ * then the token's end or a space character (its "\r"). */
+static int
+proto_auth_size(const struct token *t, uint32_t *size)
+{
+	unsigned long long v = 0;
+	size_t i = 0;
+	bool neg = false;
+
+	if (i < t->len && (t->s[i] == '+' || t->s[i] == '-'))
+		neg = t->s[i++] == '-';
+	if (i == t->len || !isdigit((unsigned char)t->s[i]))
+		return -1;
+	for (; i < t->len && isdigit((unsigned char)t->s[i]); i++) {
+		if (v > (ULLONG_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (unsigned)(t->s[i] - '0');
+	}
+	if (i < t->len && !isspace((unsigned char)t->s[i]))
+		return -1;
+	if (neg && v != 0)
+		return -1;
+	*size = (uint32_t)v; /* memcached keeps 32 bits of it */
+	return 0;
+}
+
+/* Before authentication memcached keeps one reply, which each request
+ * overwrites until it is sent: of a read's requests only the last is
+ * answered. */
+static void
+proto_auth_reply(struct proto_ctx *ctx, const char *reply)
+{
+	ctx->auth_reply = reply;
+}
+
+/* Send the reply proto_auth_reply kept. */
+void
+proto_auth_flush(struct proto_ctx *ctx, struct obuf *out)
+{
+	if (ctx->auth_reply != NULL)
+		obuf_adds(out, ctx->auth_reply);
+	ctx->auth_reply = NULL;
+}
+
+/* The credentials of an auth set: "user pass" and its "\r\n". */
+static void
+proto_auth_value(struct proto_ctx *ctx, const char *v, uint32_t size)
+{
+	struct token tok[2];
+	int n;
+
+	if (v[size] != '\r' || v[size + 1] != '\n') {
+		proto_auth_reply(
+		    ctx, "CLIENT_ERROR bad command line termination\r\n");
+		return;
+	}
+	/* memcached reads the value as a C string. */
+	n = tok_split(v, strnlen(v, size), tok, 2);
+	if (n != -1 && n < 2) {
+		proto_auth_reply(
+		    ctx, "CLIENT_ERROR bad authentication token format\r\n");
+		return;
+	}
+	stat_add(&ctx->st->auth_cmds, 1);
+	if (!proto_auth_check(tok[0].s, tok[0].len, tok[1].s, tok[1].len)) {
+		stat_add(&ctx->st->auth_errors, 1);
+		proto_auth_reply(
+		    ctx, "CLIENT_ERROR authentication failure\r\n");
+		return;
+	}
+	ctx->authed = true;
+	proto_auth_reply(ctx, "STORED\r\n");
+}
+
+/* A request before authentication, as memcached's -Y: only "set ANY
+ * FLAGS EXPTIME LEN" whose value is "user password" is read, anything
+ * else answered CLIENT_ERROR unauthenticated. Returns the bytes taken, 0
+ * when more are needed. */
+size_t
+proto_auth_request(struct proto_ctx *ctx, const char *buf, size_t len,
+    enum proto_action *action)
+{
+	const char *nl;
+	struct token tok[5];
+	size_t linelen;
+	uint32_t size;
+	int n;
+
+	if (len < 2)
+		return 0;
+	nl = memchr(buf, '\n', len);
+	if (nl == NULL) {
+		if (len > PROTO_LINE_MAX) {
+			*action = PROTO_TOO_LONG;
+			return len;
+		}
+		return 0;
+	}
+	linelen = (size_t)(nl - buf);
+	n = tok_split(buf, strnlen(buf, linelen), tok, 5);
+	if ((n != -1 && n < 5) || !tok_is(&tok[0], "set") ||
+	    proto_auth_size(&tok[4], &size) == -1) {
+		proto_auth_reply(ctx, "CLIENT_ERROR unauthenticated\r\n");
+		return linelen + 1;
+	}
+	if (len - linelen - 1 < (size_t)size + 2) {
+		ctx->need = linelen + 1 + (size_t)size + 2;
+		return 0;
+	}
+	proto_auth_value(ctx, nl + 1, size);
+	return linelen + 1 + (size_t)size + 2;
 }

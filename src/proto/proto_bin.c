@@ -12,7 +12,8 @@
 #include "log_event.h"
 #include "obuf.h"
 #include "proto_bin.h"
-#include "proto_meta.h"
+#include "proto_observe.h"
+#include "proto_req.h"
 #include "tl_build.h"
 
 /* Stop answering once this much output waits, as the text protocol. */
@@ -136,14 +137,6 @@ static const struct bin_command bin_commands[256] = {
     [BIN_GATK] = {"gatk", BIN_GATK, false, PROTO_CLS_GET},
     [BIN_GATKQ] = {"gatkq", BIN_GATK, true, PROTO_CLS_GET},
 };
-
-static struct proto_hooks hooks;
-
-void
-proto_bin_init(const struct proto_hooks *h)
-{
-	hooks = *h;
-}
 
 static void
 put16(unsigned char *p, uint16_t v)
@@ -294,9 +287,10 @@ bin_get(struct bin_req *r)
 		exptime = cache_exptime(get32(r->ext), cache_now());
 	it = cache_get(r->key, r->keylen, touch, exptime, r->ctx->st);
 	if (log_event_wanted(LOG_EV_FETCH))
-		proto_event_fetch(r->ctx, r->key, r->keylen, it);
-	if (hooks.detail != NULL)
-		hooks.detail(PROTO_DETAIL_GET, r->key, r->keylen, it != NULL);
+		proto_observe_fetch(r->ctx, r->key, r->keylen, it);
+	if (proto_cb.detail != NULL)
+		proto_cb.detail(
+		    PROTO_DETAIL_GET, r->key, r->keylen, it != NULL);
 	r->nkeys = 1;
 	if (it == NULL) {
 		r->res = "miss";
@@ -316,7 +310,7 @@ bin_get(struct bin_req *r)
 	body = 4 + (with_key ? r->keylen : 0) +
 	       (r->base == BIN_TOUCH ? 0 : it->nbytes);
 	bin_header(r, BIN_OK, 4, with_key ? r->keylen : 0, body,
-	    hooks.no_cas ? 0 : it->cas);
+	    proto_cfg.no_cas ? 0 : it->cas);
 	put32(flags, it->flags);
 	obuf_add(r->out, flags, sizeof flags);
 	if (with_key)
@@ -414,8 +408,8 @@ bin_store(struct bin_req *r, size_t avail)
 	if (!bin_store_value(r, avail))
 		return;
 	stat_add(&r->ctx->st->cmd_set, 1);
-	if (hooks.detail != NULL)
-		hooks.detail(PROTO_DETAIL_SET, r->key, r->keylen, true);
+	if (proto_cb.detail != NULL)
+		proto_cb.detail(PROTO_DETAIL_SET, r->key, r->keylen, true);
 	it = cache_alloc(r->key, r->keylen, flags,
 	    cache_exptime(exptime, cache_now()), r->vlen, &res, r->ctx->st);
 	if (it == NULL) {
@@ -428,11 +422,11 @@ bin_store(struct bin_req *r, size_t avail)
 		op = CACHE_CAS;
 	cls = item_class_id(it);
 	res = cache_store_cas(it, op,
-	    hooks.no_cas && r->cas ? UINT64_MAX : r->cas, &cas, &seen,
+	    proto_cfg.no_cas && r->cas ? UINT64_MAX : r->cas, &cas, &seen,
 	    r->ctx->st);
-	bin_store_reply(r, res, hooks.no_cas ? 0 : cas);
+	bin_store_reply(r, res, proto_cfg.no_cas ? 0 : cas);
 	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
-		proto_event_store(r->ctx, op, r->key, r->keylen, res, cls,
+		proto_observe_store(r->ctx, op, r->key, r->keylen, res, cls,
 		    (long)exptime, r->vlen, &seen);
 }
 
@@ -441,8 +435,8 @@ static void
 bin_delete(struct bin_req *r)
 {
 	r->nkeys = 1;
-	if (hooks.detail != NULL)
-		hooks.detail(PROTO_DETAIL_DEL, r->key, r->keylen, true);
+	if (proto_cb.detail != NULL)
+		proto_cb.detail(PROTO_DETAIL_DEL, r->key, r->keylen, true);
 	switch (cache_mdelete(r->key, r->keylen, r->cas != 0, r->cas, false,
 	    false, 0, r->ctx->st)) {
 	case CACHE_OK:
@@ -476,8 +470,8 @@ bin_arith(struct bin_req *r)
 	switch (cache_marith(r->key, r->keylen, &a, &info, r->ctx->st)) {
 	case CACHE_OK:
 		put64(value, info.value);
-		bin_ok(
-		    r, value, sizeof value, hooks.no_cas ? 0 : info.cas, "ok");
+		bin_ok(r, value, sizeof value, proto_cfg.no_cas ? 0 : info.cas,
+		    "ok");
 		break;
 	case CACHE_NOT_FOUND:
 		bin_error(r, BIN_ENOENT);
@@ -500,7 +494,7 @@ bin_flush(struct bin_req *r)
 {
 	uint32_t delay = r->extlen == 4 ? get32(r->ext) : 0;
 
-	if (hooks.no_flush) {
+	if (proto_cfg.no_flush) {
 		bin_error(r, BIN_AUTH_ERROR);
 		return;
 	}
@@ -558,30 +552,30 @@ bin_stat(struct bin_req *r)
 	int rc;
 
 	r->res = "ok";
-	if (hooks.stats == NULL) {
+	if (proto_cb.stats == NULL) {
 		bin_error(r, BIN_ENOENT);
 		return;
 	}
 	obuf_init(&tmp, NULL);
 	if (r->keylen == 0)
-		rc = hooks.stats("", 0, &tmp);
+		rc = proto_cb.stats("", 0, &tmp);
 	else if (bin_stat_is(r, "reset"))
-		rc = hooks.stats("reset", 5, &tmp), tmp.len = tmp.off;
+		rc = proto_cb.stats("reset", 5, &tmp), tmp.len = tmp.off;
 	else if (bin_stat_is(r, "settings"))
-		rc = hooks.stats("settings", 8, &tmp);
+		rc = proto_cb.stats("settings", 8, &tmp);
 	else if (bin_stat_is(r, "detail")) {
 		const char *sub = r->key + 6;
 		size_t ns = r->keylen - 6;
 
 		if (ns >= 5 && memcmp(sub, " dump", 5) == 0) {
-			rc = hooks.stats("detail dump", 11, &tmp);
+			rc = proto_cb.stats("detail dump", 11, &tmp);
 			bin_stat_packet(r, "detailed", 8, tmp.data + tmp.off,
 			    tmp.len - tmp.off);
 			tmp.len = tmp.off;
 		} else if ((ns >= 3 && memcmp(sub, " on", 3) == 0) ||
 		           (ns >= 4 && memcmp(sub, " off", 4) == 0)) {
 			n = sub[2] == 'n' ? 9 : 10;
-			rc = hooks.stats(
+			rc = proto_cb.stats(
 			    sub[2] == 'n' ? "detail on" : "detail off", n,
 			    &tmp);
 			tmp.len = tmp.off;
@@ -596,7 +590,7 @@ bin_stat(struct bin_req *r)
 		for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
 			if (r->keylen == strlen(groups[i]) &&
 			    memcmp(r->key, groups[i], r->keylen) == 0)
-				rc = hooks.stats(groups[i], r->keylen, &tmp);
+				rc = proto_cb.stats(groups[i], r->keylen, &tmp);
 	}
 	if (rc == -1) {
 		obuf_free(&tmp);
@@ -716,90 +710,27 @@ bin_dispatch(struct bin_req *r, size_t avail)
 	}
 }
 
-static long long
-bin_nsec(void)
+/* What the access and slow-request lines say of r (a struct bin_req):
+ * the opcode's name (its number for one memcached does not know), the
+ * key as far as its first NUL, as printf's "%.*s" wrote it. */
+static void
+bin_describe(const void *arg, struct proto_seen *s)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* "conn=FD peer=ADDR cmd=NAME keys=K key=K" of r into buf; its length. */
-static int
-bin_describe(const struct bin_req *r, char *buf, size_t cap)
-{
-	const struct proto_ctx *c = r->ctx;
+	const struct bin_req *r = arg;
 	const char *name = bin_commands[r->op].name;
-	int keyed = r->nkeys > 0 && r->keylen > 0;
-	int n;
-	char op[8];
+	size_t nkey = r->keylen < CACHE_KEY_MAX ? r->keylen : CACHE_KEY_MAX;
 
 	if (name == NULL) {
-		snprintf(op, sizeof op, "0x%02x", r->op);
-		name = op;
+		snprintf(s->buf, sizeof s->buf, "0x%02x", r->op);
+		name = s->buf;
 	}
-	n = snprintf(buf, cap, "conn=%d peer=%s cmd=%s keys=%u key=%.*s",
-	    c->peer ? c->fd : -1, c->peer ? c->peer : "-", name, r->nkeys,
-	    keyed ? (int)(r->keylen < CACHE_KEY_MAX ? r->keylen : CACHE_KEY_MAX)
-	          : 1,
-	    keyed ? r->key : "-");
-	return n < 0 ? 0 : n >= (int)cap ? (int)cap - 1 : n;
-}
-
-/* At most this many slow-request lines a second per worker. */
-#define BIN_SLOW_PER_SEC 10
-
-/* The slow-request line of the text protocol, rate-limited the same. */
-static void
-bin_slow_log(const struct bin_req *r, long long now, uint64_t us)
-{
-	static _Thread_local long long window;
-	static _Thread_local unsigned in_window;
-	static _Thread_local unsigned long suppressed;
-	char line[CACHE_KEY_MAX + 160];
-	int n;
-
-	if (now / 1000000000 != window) {
-		window = now / 1000000000;
-		in_window = 0;
-	}
-	if (in_window == BIN_SLOW_PER_SEC) {
-		suppressed++;
-		return;
-	}
-	in_window++;
-	n = bin_describe(r, line, sizeof line);
-	log_warnx("slow request: %.*s us=%llu suppressed=%lu", n, line,
-	    (unsigned long long)us, suppressed);
-	suppressed = 0;
-}
-
-/* Time the request that began at start, write its access line; returns
- * when it ended. */
-static long long
-bin_observe(struct bin_req *r, long long start)
-{
-	long long now = bin_nsec();
-	uint64_t us = now > start ? ((uint64_t)(now - start) + 999) / 1000 : 0;
-	const struct bin_command *c = &bin_commands[r->op];
-
-	if (r->ctx->lat != NULL)
-		lat_record(
-		    &r->ctx->lat->cls[c->name ? c->cls : PROTO_CLS_OTHER], us);
-	if (log_access_enabled()) {
-		char line[CACHE_KEY_MAX + 200];
-		int n = bin_describe(r, line, sizeof line);
-
-		n += snprintf(line + n, sizeof line - (size_t)n,
-		    " result=%s us=%llu", r->res ? r->res : "none",
-		    (unsigned long long)us);
-		log_access_raw(
-		    line, n < (int)sizeof line ? (size_t)n : sizeof line - 1);
-	}
-	if (hooks.slow_us != 0 && us >= hooks.slow_us)
-		bin_slow_log(r, now, us);
-	return now;
+	s->cmd = name;
+	s->ncmd = strlen(name);
+	s->key = r->nkeys > 0 && r->keylen > 0 ? r->key : NULL;
+	s->nkey = s->key != NULL ? strnlen(r->key, nkey) : 0;
+	s->nkeys = r->nkeys;
+	s->res = r->res ? r->res : "none";
+	s->nres = strlen(s->res);
 }
 
 size_t
@@ -812,10 +743,9 @@ proto_bin_process(struct proto_ctx *ctx, const char *buf, size_t len,
 	*action = PROTO_CONTINUE;
 	ctx->cmds = 0;
 	ctx->need = 0;
-	while (
-	    pos < len && *action == PROTO_CONTINUE &&
-	    obuf_pending(out) < BIN_OUT_HIGH &&
-	    (hooks.reqs_per_event == 0 || ctx->cmds < hooks.reqs_per_event)) {
+	while (pos < len && *action == PROTO_CONTINUE &&
+	       obuf_pending(out) < BIN_OUT_HIGH &&
+	       (ctx->max_cmds == 0 || ctx->cmds < ctx->max_cmds)) {
 		const unsigned char *h = (const unsigned char *)buf + pos;
 		size_t avail = len - pos;
 		struct bin_req r = {.ctx = ctx, .out = out, .action = action};
@@ -851,11 +781,14 @@ proto_bin_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		r.ext = h + BIN_HEADER_LEN;
 		r.key = (const char *)r.ext + r.extlen;
 		if (start == 0)
-			start = bin_nsec();
+			start = proto_observe_now();
 		bin_dispatch(&r, avail);
 		if (r.more)
 			break;
-		start = bin_observe(&r, start);
+		start = proto_observe(ctx,
+		    bin_commands[r.op].name ? bin_commands[r.op].cls
+		                            : PROTO_CLS_OTHER,
+		    start, bin_describe, &r);
 		pos += r.used;
 		ctx->cmds++;
 	}
@@ -867,8 +800,8 @@ proto_bin_serve(struct proto_ctx *ctx, const char *buf, size_t len,
     struct obuf *out, enum proto_action *action)
 {
 	if (!ctx->decided && len > 0) {
-		ctx->binary = hooks.binding == PROTO_BIND_BINARY ||
-		              (hooks.binding == PROTO_BIND_AUTO &&
+		ctx->binary = proto_cfg.binding == PROTO_BIND_BINARY ||
+		              (proto_cfg.binding == PROTO_BIND_AUTO &&
 		                  (unsigned char)buf[0] == PROTO_BIN_MAGIC);
 		ctx->decided = true;
 	}

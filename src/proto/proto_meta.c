@@ -12,12 +12,11 @@
 #include "counter.h"
 #include "log_event.h"
 #include "obuf.h"
-#include "proto_meta.h"
+#include "proto_observe.h"
+#include "proto_req.h"
 #include "proto_text.h"
+#include "proto_tok.h"
 
-/* memcached's MAX_TOKENS: the tokenizer keeps this many, which is more
- * than a request may have (META_NTOK_MAX). */
-#define META_TOKENS 24
 /* memcached's MFLAG_MAX_OPT_LENGTH, counted as it counts: the tokens plus
  * its terminal one. */
 #define META_NTOK_MAX 20
@@ -31,10 +30,11 @@ static const char meta_bad_format[] = "CLIENT_ERROR bad command line format";
 static const char meta_bad_token[] =
     "CLIENT_ERROR bad token in command line format";
 
-/* A request line split as memcached splits it, the key decoded when the
- * b flag asks. */
+/* The request's tokens (memcached's tokenizer keeps PROTO_MAX_TOKENS,
+ * more than a request may have: META_NTOK_MAX), and its key, decoded when
+ * the b flag asks. */
 struct meta_line {
-	struct token tok[META_TOKENS];
+	const struct token *tok;
 	int ntok;
 	const char *key;
 	size_t nkey;
@@ -134,17 +134,12 @@ meta_b64_encode(const char *s, size_t n, char *p)
 	return p;
 }
 
-/* Split the line: at most META_TOKENS tokens are kept, enough to tell
- * that there are too many. */
+/* The line as proto_text.c split it; the key as sent. */
 static void
-meta_split(const struct meta_req *m, struct meta_line *l)
+meta_split(const struct request *m, struct meta_line *l)
 {
-	const char *p = m->line, *end = m->line + m->linelen;
-	struct token t;
-
-	l->ntok = 0;
-	while (l->ntok < META_TOKENS && tok_next(&p, end, &t))
-		l->tok[l->ntok++] = t;
+	l->tok = m->tok;
+	l->ntok = m->ntok;
 	if (l->ntok > 1) {
 		l->key = l->tok[1].s;
 		l->nkey = l->tok[1].len;
@@ -153,7 +148,7 @@ meta_split(const struct meta_req *m, struct meta_line *l)
 
 /* An error line, shown even under q. */
 static void
-meta_error(struct meta_req *m, const char *msg)
+meta_error(struct request *m, const char *msg)
 {
 	m->noreply = false;
 	obuf_adds(m->out, msg);
@@ -374,7 +369,7 @@ meta_out_token(struct meta_out *o, const struct token *t)
 
 /* The line with its "\r\n", into the output. */
 static void
-meta_out_end(struct meta_req *m, struct meta_out *o)
+meta_out_end(struct request *m, struct meta_out *o)
 {
 	*o->p++ = '\r';
 	*o->p++ = '\n';
@@ -383,7 +378,7 @@ meta_out_end(struct meta_req *m, struct meta_out *o)
 
 /* A reply that echoes only the opaque and key flags (misses, failures). */
 static void
-meta_reply_plain(struct meta_req *m, const struct meta_line *l,
+meta_reply_plain(struct request *m, const struct meta_line *l,
     const struct meta_flags *f, const char *code)
 {
 	struct meta_out o;
@@ -411,7 +406,7 @@ meta_out_ttl(struct meta_out *o, uint32_t exptime)
  * a key (else ERROR), its length, the number of flags. False once an
  * error is answered. */
 static bool
-meta_line_ok(struct meta_req *m, const struct meta_line *l, const char *many)
+meta_line_ok(struct request *m, const struct meta_line *l, const char *many)
 {
 	if (l->ntok < 2) {
 		meta_error(m, "ERROR");
@@ -431,7 +426,7 @@ meta_line_ok(struct meta_req *m, const struct meta_line *l, const char *many)
 /* mg key flags: a hit answers VA (with v) or HD and the flags asked for;
  * a miss EN, silent under q. */
 static void
-meta_get(struct meta_req *m, struct meta_line *l)
+meta_get(struct request *m, struct meta_line *l)
 {
 	const char *err = meta_bad_format;
 	struct cache_mget_info info;
@@ -464,7 +459,7 @@ meta_get(struct meta_req *m, struct meta_line *l)
 	        .no_bump = f.no_bump},
 	    &info, m->ctx->st);
 	if (log_event_wanted(LOG_EV_FETCH))
-		proto_event_fetch(m->ctx, l->key, l->nkey, it);
+		proto_observe_fetch(m->ctx, l->key, l->nkey, it);
 	if (it == NULL) {
 		if (!f.quiet)
 			meta_reply_plain(m, l, &f, "EN");
@@ -572,7 +567,7 @@ meta_set_op(const struct meta_flags *f)
 
 /* ms's reply to what the store said, with the flags asked for. */
 static void
-meta_set_reply(struct meta_req *m, const struct meta_line *l,
+meta_set_reply(struct request *m, const struct meta_line *l,
     const struct meta_flags *f, enum cache_result res, uint64_t cas)
 {
 	static const char *const codes[] = {[CACHE_STORED] = "HD",
@@ -599,7 +594,7 @@ meta_set_reply(struct meta_req *m, const struct meta_line *l,
 /* The data block of an ms that failed is swallowed, not read as
  * commands; a set that failed drops the old value, as memcached does. */
 static void
-meta_set_failed(struct meta_req *m, const struct meta_line *l, int32_t vlen,
+meta_set_failed(struct request *m, const struct meta_line *l, int32_t vlen,
     const char *err, bool drop)
 {
 	meta_error(m, err);
@@ -610,7 +605,7 @@ meta_set_failed(struct meta_req *m, const struct meta_line *l, int32_t vlen,
 
 /* ms key datalen flags, then the data block. */
 static void
-meta_set(struct meta_req *m, struct meta_line *l)
+meta_set(struct request *m, struct meta_line *l)
 {
 	const char *err = meta_bad_format;
 	struct meta_flags f;
@@ -676,14 +671,14 @@ meta_set(struct meta_req *m, struct meta_line *l)
 	res = cache_store_cas(it, op, f.cas, &cas, &seen, m->ctx->st);
 	meta_set_reply(m, l, &f, res, cas);
 	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
-		proto_event_store(m->ctx, op, l->key, l->nkey, res, cls,
+		proto_observe_store(m->ctx, op, l->key, l->nkey, res, cls,
 		    f.exptime ? (long)f.exptime - (long)cache_now() : 0,
 		    (uint64_t)vlen, &seen);
 }
 
 /* md key flags: delete, or with I mark stale. */
 static void
-meta_delete(struct meta_req *m, struct meta_line *l)
+meta_delete(struct request *m, struct meta_line *l)
 {
 	const char *err = meta_bad_format;
 	enum cache_result res;
@@ -712,7 +707,7 @@ meta_delete(struct meta_req *m, struct meta_line *l)
 
 /* ma's reply on success: HD, or VA and the number with v. */
 static void
-meta_arith_reply(struct meta_req *m, const struct meta_line *l,
+meta_arith_reply(struct request *m, const struct meta_line *l,
     const struct meta_flags *f, const struct cache_marith_info *info)
 {
 	char num[24];
@@ -763,7 +758,7 @@ meta_arith_reply(struct meta_req *m, const struct meta_line *l,
 
 /* ma key flags: incr or decr, creating on a miss with N. */
 static void
-meta_arith(struct meta_req *m, struct meta_line *l)
+meta_arith(struct request *m, struct meta_line *l)
 {
 	const char *err = meta_bad_format;
 	struct cache_marith_info info;
@@ -832,7 +827,7 @@ meta_arith(struct meta_req *m, struct meta_line *l)
  * once its key is read, found or not: memcached 1.6.18 counts there and
  * only there (mg, ms, md, ma and mn are not in it). */
 static void
-meta_debug(struct meta_req *m, struct meta_line *l)
+meta_debug(struct request *m, struct meta_line *l)
 {
 	struct cache_debug d;
 	struct meta_out o;
@@ -871,13 +866,10 @@ meta_debug(struct meta_req *m, struct meta_line *l)
 }
 
 void
-meta_command(struct meta_req *m, int which)
+meta_command(struct request *m, int which)
 {
 	struct meta_line l = {.ntok = 0};
 
-	m->used = 0;
-	m->more = false;
-	m->noreply = false;
 	meta_split(m, &l);
 	switch (which) {
 	case 'g':

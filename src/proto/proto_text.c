@@ -1,48 +1,21 @@
-#include <ctype.h>
-#include <stdatomic.h>
-#include <errno.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
+/* The memcached ASCII protocol: request lines and data blocks framed,
+ * each line read once into a struct request and its command run; the
+ * commands are in proto_cmd.c, proto_admin.c and proto_meta.c. */
+#include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
-#include <time.h>
 
 #include "cache.h"
-#include "counter.h"
-#include "log.h"
-#include "log_event.h"
 #include "obuf.h"
 #include "proto_auth.h"
-#include "proto_meta.h"
+#include "proto_observe.h"
+#include "proto_req.h"
 #include "proto_text.h"
-#include "tl_build.h"
-#include "xmalloc.h"
+#include "proto_tok.h"
 
 /* Stop answering once this much output waits: a client that does not read
  * cannot make us buffer without bound. */
 #define PROTO_OUT_HIGH (256 * 1024)
-/* memcached's limit; the key lists of retrieval commands are walked
- * separately and are not bound by it. */
-#define PROTO_MAX_TOKENS 24
-/* Longer than any command's name. */
-#define PROTO_NAME_MAX 16
-
-struct request {
-	struct proto_ctx *ctx;
-	struct obuf *out;
-	struct token tok[PROTO_MAX_TOKENS];
-	int ntok;
-	const char *line; /* the request line, without its end */
-	size_t linelen;
-	const char *data; /* what follows the line in the buffer */
-	size_t avail;
-	size_t used;               /* bytes of data the command consumed */
-	bool more;                 /* the command needs more input */
-	bool noreply;              /* replies suppressed */
-	unsigned nkeys, hits;      /* of a retrieval, for the access log */
-	const struct command *cmd; /* what the line asked for; NULL unknown */
-	enum proto_action *action;
-};
 
 enum command_kind {
 	CMD_OTHER,
@@ -63,27 +36,7 @@ struct command {
 	enum proto_class cls; /* what its latency counts as */
 };
 
-static void cmd_access_log(struct request *, int);
-static void cmd_arith(struct request *, int);
-static void cmd_cache_memlimit(struct request *, int);
-static void cmd_delete(struct request *, int);
-static void cmd_flush_all(struct request *, int);
-static void cmd_get(struct request *, int);
 static void cmd_meta(struct request *, int);
-static void cmd_quit(struct request *, int);
-static void cmd_shutdown(struct request *, int);
-static void cmd_stats(struct request *, int);
-static void cmd_store(struct request *, int);
-static void cmd_touch(struct request *, int);
-static void cmd_verbosity(struct request *, int);
-static void cmd_version(struct request *, int);
-static void cmd_watch(struct request *, int);
-static void cmd_lru_crawler(struct request *, int);
-static void cmd_slabs(struct request *, int);
-
-/* get flavours */
-#define GET_CAS   1
-#define GET_TOUCH 2
 
 /* Most frequent first: the table is searched in order. */
 static const struct command commands[] = {
@@ -120,33 +73,16 @@ static const struct command commands[] = {
     {"me", cmd_meta, 'e', CMD_META, PROTO_CLS_META},
 };
 
-static struct proto_hooks hooks;
+struct proto_config proto_cfg;
+struct proto_callbacks proto_cb;
 
-static const char reply_error[] = "ERROR\r\n";
-static const char reply_bad_format[] =
-    "CLIENT_ERROR bad command line format\r\n";
 static const char reply_too_long[] = "CLIENT_ERROR line too long\r\n";
-static const char reply_too_large[] =
-    "SERVER_ERROR object too large for cache\r\n";
-static const char reply_no_memory[] =
-    "SERVER_ERROR out of memory storing object\r\n";
-
-#define REPLY(r, lit)                                                          \
-	do {                                                                   \
-		if (!(r)->noreply)                                             \
-			obuf_add((r)->out, lit, sizeof lit - 1);               \
-	} while (0)
-/* A reply chosen at run time. */
-#define REPLY_STR(r, str)                                                      \
-	do {                                                                   \
-		if (!(r)->noreply)                                             \
-			obuf_adds((r)->out, str);                              \
-	} while (0)
 
 void
-proto_text_init(const struct proto_hooks *h)
+proto_init(const struct proto_config *cfg, const struct proto_callbacks *cb)
 {
-	hooks = *h;
+	proto_cfg = *cfg;
+	proto_cb = *cb;
 }
 
 size_t
@@ -158,1080 +94,13 @@ proto_text_buffer_max(void)
 	return data > PROTO_KEYS_LINE_MAX + 2 ? data : PROTO_KEYS_LINE_MAX + 2;
 }
 
-/* Whether t is the word s. */
-static int
-tok_is(const struct token *t, const char *s)
-{
-	size_t n = strlen(s);
-
-	return t->len == n && memcmp(t->s, s, n) == 0;
-}
-
-/*
- * Numbers are read as memcached reads them, so that the same requests get
- * the same replies: strtoull/strtol in base 10 (a leading '+' or "-0" is
- * fine, trailing garbage is not), then narrowed to 32 bits where memcached
- * narrows, keeping the low bits.
- */
-
-/* t as a C string in buf, for strtoull/strtol; false when it is empty.
- * buf holds a whole request line: memcached reads any number of leading
- * zeros. */
-static bool
-tok_cstr(const struct token *t, char *buf, size_t cap)
-{
-	if (t->len == 0 || t->len >= cap)
-		return false;
-	memcpy(buf, t->s, t->len);
-	buf[t->len] = '\0';
-	return true;
-}
-
-/* Whether strtoull/strtol read a number from buf and stopped at its end
- * or at white space, as memcached's safe_strto* check. */
-static bool
-tok_end_ok(const char *buf, const char *end)
-{
-	return end != buf && (*end == '\0' || isspace((unsigned char)*end));
-}
-
-/* memcached's safe_strtoull: a '-' is refused unless the value is small. */
-int
-tok_u64(const struct token *t, uint64_t *out)
-{
-	char buf[PROTO_LINE_MAX + 1], *end;
-	unsigned long long n;
-
-	if (!tok_cstr(t, buf, sizeof buf))
-		return -1;
-	errno = 0;
-	n = strtoull(buf, &end, 10);
-	if (errno == ERANGE || !tok_end_ok(buf, end) ||
-	    ((long long)n < 0 && strchr(buf, '-') != NULL))
-		return -1;
-	*out = n;
-	return 0;
-}
-
-/* memcached's safe_strtoul into 32 bits (flags, memory limit, verbosity
- * level). */
-int
-tok_u32(const struct token *t, uint32_t *out)
-{
-	uint64_t n;
-
-	if (tok_u64(t, &n) == -1)
-		return -1;
-	*out = (uint32_t)n;
-	return 0;
-}
-
-/* memcached's safe_strtol into 32 bits (exptime, bytes, flush delay). */
-int
-tok_i32(const struct token *t, int32_t *out)
-{
-	char buf[PROTO_LINE_MAX + 1], *end;
-	long n;
-
-	if (!tok_cstr(t, buf, sizeof buf))
-		return -1;
-	errno = 0;
-	n = strtol(buf, &end, 10);
-	if (errno == ERANGE || !tok_end_ok(buf, end))
-		return -1;
-	*out = (int32_t)(uint32_t)(unsigned long)n;
-	return 0;
-}
-
-/* The next space-separated token from *p on, before end; false when only
- * spaces are left. */
-bool
-tok_next(const char **p, const char *end, struct token *t)
-{
-	const char *s = *p;
-
-	while (s < end && *s == ' ')
-		s++;
-	t->s = s;
-	while (s < end && *s != ' ')
-		s++;
-	t->len = (size_t)(s - t->s);
-	*p = s;
-	return t->len > 0;
-}
-
-/* Split on spaces as memcached does; -1 when there are too many tokens. */
-static int
-tokenize(struct request *r, const char *line, size_t len)
-{
-	const char *p = line;
-	struct token t;
-
-	r->ntok = 0;
-	while (tok_next(&p, line + len, &t)) {
-		if (r->ntok == PROTO_MAX_TOKENS)
-			return -1;
-		r->tok[r->ntok++] = t;
-	}
-	return 0;
-}
-
-/* "noreply" as the last token silences the reply, whatever the count of
- * tokens before it (memcached's set_noreply_maybe): "touch  0 noreply"
- * answers its bad exptime with nothing. */
-static bool
-has_noreply(const struct request *r)
-{
-	return r->ntok > 1 && tok_is(&r->tok[r->ntok - 1], "noreply");
-}
-
-/* Keys are 1..250 bytes. Any other byte is allowed, as memcached does:
- * spaces cannot occur (they split tokens), and real clients send control
- * bytes (memcaslap prefixes its keys with 0x10). */
-static bool
-key_ok(const struct token *t)
-{
-	return t->len > 0 && t->len <= CACHE_KEY_MAX;
-}
-
-/* A key of 1..250 bytes; else the bad format error is answered. */
-static bool
-cmd_key_arg(struct request *r, const struct token *key)
-{
-	if (!key_ok(key)) {
-		REPLY(r, reply_bad_format);
-		return false;
-	}
-	return true;
-}
-
-/* An exptime as memcached reads it; else its error is answered. */
-static bool
-cmd_exptime_arg(struct request *r, const struct token *t, int32_t *e)
-{
-	if (tok_i32(t, e) == -1) {
-		REPLY(r, "CLIENT_ERROR invalid exptime argument\r\n");
-		return false;
-	}
-	return true;
-}
-
-/* What the commands naming one key in tok[1] check first: ntok tokens or
- * one more (memcached ignores any extra word but noreply), else ERROR;
- * then noreply, as the last token; then the key. False once an error is
- * answered. */
-static bool
-cmd_keyed_args(struct request *r, int ntok)
-{
-	if (r->ntok != ntok && r->ntok != ntok + 1) {
-		REPLY(r, reply_error);
-		return false;
-	}
-	r->noreply = has_noreply(r);
-	return cmd_key_arg(r, &r->tok[1]);
-}
-
-/* Decimal digits of n at the end of buf; returns where they start. */
-static char *
-fmt_u64(char *end, uint64_t n)
-{
-	do {
-		*--end = (char)('0' + n % 10);
-		n /= 10;
-	} while (n != 0);
-	return end;
-}
-
-/* Decimal digits of n at p; returns where they end. */
-static char *
-fmt_u64_at(char *p, uint64_t n)
-{
-	char num[24], *d = fmt_u64(num + sizeof num, n);
-	size_t len = (size_t)(num + sizeof num - d);
-
-	memcpy(p, d, len);
-	return p + len;
-}
-
-/* "VALUE key flags bytes [cas]\r\n", then the value by reference. */
-static void
-reply_value(struct obuf *out, struct item *it, bool cas)
-{
-	char head[CACHE_KEY_MAX + 80], *p = head;
-
-	memcpy(p, "VALUE ", 6);
-	p += 6;
-	memcpy(p, item_key(it), it->nkey);
-	p += it->nkey;
-	*p++ = ' ';
-	p = fmt_u64_at(p, it->flags);
-	*p++ = ' ';
-	p = fmt_u64_at(p, it->nbytes);
-	if (cas) {
-		*p++ = ' ';
-		p = fmt_u64_at(p, hooks.no_cas ? 0 : it->cas);
-	}
-	*p++ = '\r';
-	*p++ = '\n';
-	obuf_add(out, head, (size_t)(p - head));
-	obuf_add_item(out, it, item_value(it), (size_t)it->nbytes + 2);
-}
-
-/* memcached's item_get event: a look-up that found an item of class cls
- * and nbytes, or not. */
-static void
-proto_event_get(const struct proto_ctx *ctx, const char *key, size_t nkey,
-    bool found, unsigned cls, uint32_t nbytes)
-{
-	char k[LOG_EVENT_KEY_MAX];
-
-	log_event(LOG_EV_FETCH,
-	    "type=item_get key=%s status=%s clsid=%u cfd=%d size=%u",
-	    log_event_key(k, key, nkey), found ? "found" : "not_found", cls,
-	    ctx->fd, nbytes);
-}
-
-void
-proto_event_fetch(const struct proto_ctx *ctx, const char *key, size_t nkey,
-    const struct item *it)
-{
-	proto_event_get(ctx, key, nkey, it != NULL, it ? item_class_id(it) : 0,
-	    it ? it->nbytes : 0);
-}
-
-void
-proto_event_store(const struct proto_ctx *ctx, int op, const char *key,
-    size_t nkey, int res, unsigned cls, long ttl, uint64_t size,
-    const struct cache_seen *seen)
-{
-	static const char *const ops[] = {[CACHE_SET] = "set",
-	    [CACHE_ADD] = "add",
-	    [CACHE_REPLACE] = "replace",
-	    [CACHE_APPEND] = "append",
-	    [CACHE_PREPEND] = "prepend",
-	    [CACHE_CAS] = "cas",
-	    [CACHE_CAS_STALE] = "cas"};
-	char k[LOG_EVENT_KEY_MAX];
-	const char *status = res == CACHE_STORED      ? "stored"
-	                     : res == CACHE_EXISTS    ? "exists"
-	                     : res == CACHE_NOT_FOUND ? "not_found"
-	                                              : "not_stored";
-
-	if (log_event_wanted(LOG_EV_FETCH))
-		proto_event_get(
-		    ctx, key, nkey, seen->found, seen->cls, seen->nbytes);
-	if (!log_event_wanted(LOG_EV_MUTATION))
-		return;
-	/* memcached's size is the stored item's: the joined value. */
-	if (res == CACHE_STORED && (op == CACHE_APPEND || op == CACHE_PREPEND))
-		size += seen->nbytes;
-	log_event(LOG_EV_MUTATION,
-	    "type=item_store key=%s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
-	    "size=%llu",
-	    log_event_key(k, key, nkey), status, ops[op], ttl, cls, ctx->fd,
-	    (unsigned long long)size);
-}
-
-/* get/gets key...; gat/gats exptime key... Keys are walked straight from
- * the line: their number is bounded by the line length, not by
- * PROTO_MAX_TOKENS. */
-static void
-cmd_get(struct request *r, int flavour)
-{
-	const char *p = r->tok[0].s + r->tok[0].len, *q;
-	const char *end = r->line + r->linelen;
-	bool touch = flavour & GET_TOUCH, cas = flavour & GET_CAS;
-	time_t exptime = 0;
-	struct token key;
-
-	if (r->ntok < 2) {
-		REPLY(r, reply_error);
-		return;
-	}
-	if (touch) {
-		int32_t e;
-
-		if (!cmd_exptime_arg(r, &r->tok[1], &e))
-			return;
-		exptime = cache_exptime(e, cache_now());
-		p = r->tok[1].s + r->tok[1].len;
-	}
-	/* A bad key anywhere fails the whole command, as in memcached: no
-	 * value goes out ahead of the error. */
-	for (q = p; tok_next(&q, end, &key);)
-		if (!cmd_key_arg(r, &key))
-			return;
-	/* read_buf_mem_limit: the reply would need a buffer none is left
-	 * of; memcached's words. */
-	if (obuf_pool_empty(r->out)) {
-		REPLY(r, "SERVER_ERROR out of memory writing get response\r\n");
-		return;
-	}
-	while (tok_next(&p, end, &key)) {
-		struct item *it;
-
-		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
-		if (log_event_wanted(LOG_EV_FETCH))
-			proto_event_fetch(r->ctx, key.s, key.len, it);
-		if (hooks.detail != NULL)
-			hooks.detail(
-			    PROTO_DETAIL_GET, key.s, key.len, it != NULL);
-		r->nkeys++;
-		if (it != NULL) {
-			r->hits++;
-			reply_value(r->out, it, cas);
-		}
-	}
-	REPLY(r, "END\r\n");
-}
-
-/* A storage command's numbers. */
-struct store_args {
-	uint32_t flags;
-	int32_t exptime;
-	uint64_t bytes; /* of the data block, without its "\r\n" */
-	uint64_t cas;
-};
-
-/* set/add/replace/append/prepend key flags exptime bytes [noreply];
- * cas key flags exptime bytes cas [noreply]: the line's arguments. False
- * once an error is answered. */
-static bool
-cmd_store_args(struct request *r, int op, struct store_args *a)
-{
-	int32_t len;
-
-	a->cas = 0;
-	if (!cmd_keyed_args(r, op == CACHE_CAS ? 6 : 5))
-		return false;
-	if (tok_u32(&r->tok[2], &a->flags) ||
-	    tok_i32(&r->tok[3], &a->exptime) || tok_i32(&r->tok[4], &len) ||
-	    len < 0 || len > INT32_MAX - 2 ||
-	    (op == CACHE_CAS && tok_u64(&r->tok[5], &a->cas))) {
-		REPLY(r, reply_bad_format);
-		return false;
-	}
-	a->bytes = (uint64_t)len;
-	return true;
-}
-
-/* A set that fails drops the old value, as memcached does, so a stale
- * value does not outlive a failed update. */
-static void
-cmd_store_failed(struct request *r, int op)
-{
-	if (op == CACHE_SET)
-		cache_drop(r->tok[1].s, r->tok[1].len, r->ctx->st);
-}
-
-/* A store refused for its size or for want of memory: counted, and
- * logged at most once a minute per worker and kind, with how many went
- * unlogged, so a client filling a full cache cannot flood the log. */
-static void
-cmd_store_refused(struct request *r, bool too_large, uint64_t bytes)
-{
-	static _Thread_local time_t logged_at[2];
-	static _Thread_local unsigned long unlogged[2];
-	time_t now = cache_now();
-
-	stat_add(too_large ? &r->ctx->st->store_too_large
-	                   : &r->ctx->st->store_no_memory,
-	    1);
-	if (logged_at[too_large] != 0 && now - logged_at[too_large] < 60) {
-		unlogged[too_large]++;
-		return;
-	}
-	log_warnx("not stored: a value of %llu bytes %s (%lu more in the "
-	          "minute before, at most one line a minute)",
-	    (unsigned long long)bytes,
-	    too_large ? "is larger than item_size_max"
-	              : "found no memory, the cache is full",
-	    unlogged[too_large]);
-	logged_at[too_large] = now;
-	unlogged[too_large] = 0;
-}
-
-/* Whether the data block of bytes after the line is here, whole and ended
- * by "\r\n"; if not, more input is asked for or the error is answered. */
-static bool
-cmd_store_data(struct request *r, int op, uint64_t bytes)
-{
-	if (r->tok[1].len + bytes > cache_item_max()) {
-		/* The data block is swallowed, not read as commands. */
-		cmd_store_refused(r, true, bytes);
-		REPLY(r, reply_too_large);
-		cmd_store_failed(r, op);
-		r->ctx->skip = bytes + 2;
-		return false;
-	}
-	if (r->avail < bytes + 2) {
-		r->ctx->need = bytes + 2;
-		r->more = true;
-		return false;
-	}
-	r->used = bytes + 2;
-	stat_add(&r->ctx->st->cmd_set, 1);
-	if (memcmp(r->data + bytes, "\r\n", 2) != 0) {
-		REPLY(r, "CLIENT_ERROR bad data chunk\r\n");
-		return false;
-	}
-	return true;
-}
-
-/* The reply to what cache_store said. */
-static void
-cmd_store_reply(struct request *r, enum cache_result res)
-{
-	switch (res) {
-	case CACHE_STORED:
-		REPLY(r, "STORED\r\n");
-		break;
-	case CACHE_NOT_STORED:
-		REPLY(r, "NOT_STORED\r\n");
-		break;
-	case CACHE_EXISTS:
-		REPLY(r, "EXISTS\r\n");
-		break;
-	case CACHE_NOT_FOUND:
-		REPLY(r, "NOT_FOUND\r\n");
-		break;
-	case CACHE_TOO_LARGE:
-		REPLY(r, reply_too_large);
-		break;
-	default:
-		REPLY(r, reply_no_memory);
-		break;
-	}
-}
-
-/* The storage commands: the line, the data block after it, the store. */
-static void
-cmd_store(struct request *r, int op)
-{
-	struct store_args a;
-	struct cache_seen seen;
-	enum cache_result res;
-	struct item *it;
-	unsigned cls;
-
-	if (!cmd_store_args(r, op, &a) || !cmd_store_data(r, op, a.bytes))
-		return;
-	if (hooks.detail != NULL)
-		hooks.detail(
-		    PROTO_DETAIL_SET, r->tok[1].s, r->tok[1].len, true);
-	it = cache_alloc(r->tok[1].s, r->tok[1].len, a.flags,
-	    cache_exptime(a.exptime, cache_now()), a.bytes, &res, r->ctx->st);
-	if (it == NULL) {
-		cmd_store_refused(r, res == CACHE_TOO_LARGE, a.bytes);
-		REPLY(r, reply_no_memory);
-		cmd_store_failed(r, op);
-		return;
-	}
-	memcpy(item_value(it), r->data, a.bytes);
-	/* Under -C no CAS matches, as memcached's cas answers EXISTS; the
-	 * store's CAS values start at 1. */
-	if (hooks.no_cas)
-		a.cas = 0;
-	cls = item_class_id(it);
-	res = cache_store_cas(it, op, a.cas, NULL, &seen, r->ctx->st);
-	cmd_store_reply(r, res);
-	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
-		proto_event_store(r->ctx, op, r->tok[1].s, r->tok[1].len, res,
-		    cls, a.exptime > 0 ? a.exptime : 0, a.bytes, &seen);
-}
-
-/* delete key [0] [noreply]: memcached still takes a zero hold time. */
-static void
-cmd_delete(struct request *r, int arg)
-{
-	/* As memcached, a count out of range is answered even with
-	 * noreply. */
-	if (r->ntok < 2 || r->ntok > 4) {
-		REPLY(r, reply_error);
-		return;
-	}
-	/* "delete noreply" is a delete of the key "noreply". */
-	r->noreply = r->ntok > 2 && has_noreply(r);
-	if (r->ntok > 3 + r->noreply ||
-	    (r->ntok == 3 + r->noreply && !tok_is(&r->tok[2], "0"))) {
-		REPLY(r, "CLIENT_ERROR bad command line format.  Usage: delete "
-		         "<key> [noreply]\r\n");
-		return;
-	}
-	if (!cmd_key_arg(r, &r->tok[1]))
-		return;
-	if (hooks.detail != NULL)
-		hooks.detail(
-		    PROTO_DETAIL_DEL, r->tok[1].s, r->tok[1].len, true);
-	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) == CACHE_OK)
-		REPLY(r, "DELETED\r\n");
-	else
-		REPLY(r, "NOT_FOUND\r\n");
-}
-
-/* incr/decr key delta [noreply] */
-static void
-cmd_arith(struct request *r, int incr)
-{
-	char num[24], *d;
-	uint64_t delta, value;
-
-	if (!cmd_keyed_args(r, 3))
-		return;
-	if (tok_u64(&r->tok[2], &delta) == -1) {
-		REPLY(r, "CLIENT_ERROR invalid numeric delta argument\r\n");
-		return;
-	}
-	switch (cache_arith(
-	    r->tok[1].s, r->tok[1].len, incr, delta, &value, r->ctx->st)) {
-	case CACHE_OK:
-		if (r->noreply)
-			break;
-		d = fmt_u64(num + sizeof num - 2, value);
-		memcpy(num + sizeof num - 2, "\r\n", 2);
-		obuf_add(r->out, d, (size_t)(num + sizeof num - d));
-		break;
-	case CACHE_NOT_FOUND:
-		REPLY(r, "NOT_FOUND\r\n");
-		break;
-	case CACHE_NON_NUMERIC:
-		REPLY(r, "CLIENT_ERROR cannot increment or decrement "
-		         "non-numeric value\r\n");
-		break;
-	default:
-		REPLY(r, "SERVER_ERROR out of memory\r\n");
-		break;
-	}
-}
-
-/* touch key exptime [noreply] */
-static void
-cmd_touch(struct request *r, int arg)
-{
-	int32_t e;
-
-	if (!cmd_keyed_args(r, 3) || !cmd_exptime_arg(r, &r->tok[2], &e))
-		return;
-	if (cache_touch(r->tok[1].s, r->tok[1].len,
-	        cache_exptime(e, cache_now()), r->ctx->st) == CACHE_OK)
-		REPLY(r, "TOUCHED\r\n");
-	else
-		REPLY(r, "NOT_FOUND\r\n");
-}
-
-/* flush_all [delay] [noreply] */
-static void
-cmd_flush_all(struct request *r, int arg)
-{
-	int32_t delay = 0;
-
-	/* As memcached: too many words is ERROR even with noreply; a word
-	 * after the delay other than noreply is ignored, and a delay in the
-	 * past (or negative) means now. Counted even when refused. */
-	if (r->ntok > 3) {
-		REPLY(r, reply_error);
-		return;
-	}
-	r->noreply = has_noreply(r);
-	stat_add(&r->ctx->st->cmd_flush, 1);
-	if (hooks.no_flush) {
-		REPLY(r, "CLIENT_ERROR flush_all not allowed\r\n");
-		return;
-	}
-	if (r->ntok != 1 + r->noreply &&
-	    !cmd_exptime_arg(r, &r->tok[1], &delay))
-		return;
-	cache_flush_all(delay);
-	if (delay > 0)
-		log_info("flush_all in %d", (int)delay);
-	else
-		log_info("flush_all");
-	REPLY(r, "OK\r\n");
-}
-
-/* cache_memlimit MB [noreply] */
-static void
-cmd_cache_memlimit(struct request *r, int arg)
-{
-	uint32_t mb;
-
-	/* memcached answers a bad number with a bare ERROR here, and a bad
-	 * count of words before it looks for noreply. */
-	if (r->ntok != 2 && r->ntok != 3) {
-		REPLY(r, reply_error);
-		return;
-	}
-	r->noreply = has_noreply(r);
-	if (tok_u32(&r->tok[1], &mb) == -1) {
-		REPLY(r, reply_error);
-		return;
-	}
-	if (mb < 8) {
-		REPLY(r, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than "
-		         "8m\r\n");
-		return;
-	}
-	cache_set_limit((size_t)mb << 20);
-	log_notice("memory limit set to %u MB", (unsigned)mb);
-	REPLY(r, "OK\r\n");
-}
-
-/* version: the memcached release whose protocol we speak, and ours. */
-static void
-cmd_version(struct request *r, int arg)
-{
-	REPLY(r, "VERSION " TL_WIRE_VERSION "\r\n");
-}
-
-/* quit: close once the replies before it are sent. */
-static void
-cmd_quit(struct request *r, int arg)
-{
-	*r->action = PROTO_QUIT;
-}
-
-/* shutdown [graceful] stops the server, when the config allows it. Ours
- * is always memcached's graceful one: replies already made are sent. */
-static void
-cmd_shutdown(struct request *r, int arg)
-{
-	if (!hooks.shutdown) {
-		REPLY(r, "ERROR: shutdown not enabled\r\n");
-		return;
-	}
-	if (r->ntok > 2 || (r->ntok == 2 && !tok_is(&r->tok[1], "graceful"))) {
-		REPLY(r, "CLIENT_ERROR invalid shutdown mode\r\n");
-		return;
-	}
-	log_notice("shutdown requested by a client");
-	*r->action = PROTO_SHUTDOWN;
-}
-
-/* verbosity LEVEL [THREAD]: LEVEL is memcached's number (as -v's:
- * log_level_of_verbosity) or a level name; THREAD, our extension, a
- * thread's name or a role, limits the change to those threads. A number
- * there is what memcached reads: a word it ignores ("verbosity 1 2" sets
- * every thread), as it does not name a thread. */
-static void
-cmd_verbosity(struct request *r, int arg)
-{
-	char name[32];
-	uint32_t n;
-	int level;
-	/* memcached takes 2 or 3 words; THREAD noreply make a 4th, ours. */
-	bool thread = r->ntok >= 3 && r->ntok <= 4 &&
-	              !tok_is(&r->tok[2], "noreply") &&
-	              tok_u32(&r->tok[2], &n) == -1;
-
-	if (r->ntok < 2 || r->ntok > 3 + thread) {
-		REPLY(r, reply_error);
-		return;
-	}
-	/* As memcached, "verbosity noreply" is a bad level, answered
-	 * silently. */
-	r->noreply = has_noreply(r);
-	if (r->ntok == 4 && !r->noreply) {
-		REPLY(r, reply_error);
-		return;
-	}
-	if (tok_u32(&r->tok[1], &n) == 0)
-		level = log_level_of_verbosity(n);
-	else if (r->tok[1].len < sizeof name) {
-		memcpy(name, r->tok[1].s, r->tok[1].len);
-		name[r->tok[1].len] = '\0';
-		level = log_level_parse(name);
-	} else
-		level = -1;
-	if (level == -1) {
-		REPLY(r, reply_bad_format);
-		return;
-	}
-	if (!thread) {
-		log_set_level(level);
-		log_notice("log level set to %s", log_level_name(level));
-		REPLY(r, "OK\r\n");
-		return;
-	}
-	snprintf(name, sizeof name, "%.*s",
-	    (int)(r->tok[2].len < 31 ? r->tok[2].len : 31), r->tok[2].s);
-	if (r->tok[2].len >= 16 || log_set_thread_level(name, level) == 0) {
-		REPLY(r, "CLIENT_ERROR no such thread or role\r\n");
-		return;
-	}
-	log_notice("log level of %s set to %s", name, log_level_name(level));
-	REPLY(r, "OK\r\n");
-}
-
-/* access_log on|off [noreply]: ours, memcached has none; turns the access
- * lines ([log] access) on or off in every worker from the next request. */
-static void
-cmd_access_log(struct request *r, int arg)
-{
-	bool on;
-
-	r->noreply = has_noreply(r);
-	if (r->ntok != 2 + r->noreply ||
-	    (!tok_is(&r->tok[1], "on") && !tok_is(&r->tok[1], "off"))) {
-		REPLY(r, "CLIENT_ERROR usage: access_log on|off\r\n");
-		return;
-	}
-	on = tok_is(&r->tok[1], "on");
-	atomic_store_explicit(&log_access_on, on, memory_order_relaxed);
-	log_notice("access log turned %s by a client", on ? "on" : "off");
-	REPLY(r, "OK\r\n");
-}
-
-/* watch [level=L] [thread=NAME|ROLE] [category=C]: from here on the
- * connection receives log lines; memcached's event words (fetchers...)
- * stream its events instead, and a bare "watch" is "watch fetchers" as
- * in memcached. */
-static void
-cmd_watch(struct request *r, int arg)
-{
-	const char *args = r->tok[0].s + r->tok[0].len;
-	char err[256];
-
-	if (r->ctx->peer == NULL) {
-		REPLY(r, reply_error);
-		return;
-	}
-	if (hooks.no_watch) {
-		REPLY(r, "CLIENT_ERROR watch commands not allowed\r\n");
-		return;
-	}
-	if (log_filter_parse(&r->ctx->watch, args,
-	        (size_t)(r->line + r->linelen - args), err, sizeof err) == -1) {
-		obuf_printf(r->out, "CLIENT_ERROR %s\r\n", err);
-		return;
-	}
-	if (r->ntok == 1)
-		r->ctx->watch.categories = 1u << LOG_EV_FETCH;
-	REPLY(r, "OK\r\n");
-	*r->action = PROTO_WATCH;
-}
-
 /* The meta commands, in proto_meta.c: the line, and the data block after
  * it for ms. */
 static void
 cmd_meta(struct request *r, int which)
 {
-	struct meta_req m = {.ctx = r->ctx,
-	    .out = r->out,
-	    .line = r->line,
-	    .linelen = r->linelen,
-	    .data = r->data,
-	    .avail = r->avail};
-
-	meta_command(&m, which);
-	r->used = m.used;
-	r->more = m.more;
-	r->noreply = m.noreply;
+	meta_command(r, which);
 	r->nkeys = which != 'n';
-}
-
-/* Items a metadump copies out of the store per chunk: its output, a few
- * KB (at most ~55 KB with the longest keys), mostly fits in one pooled
- * 16 KiB buffer, reused from chunk to chunk. */
-#define PROTO_DUMP_CHUNK 64
-
-/* A metadump under way: where the walk stands, the classes asked for and
- * room for one chunk's copies. One at a time, as in memcached. */
-struct proto_dump {
-	struct cache_dump_cursor cur;
-	bool want[256];
-	struct cache_debug items[PROTO_DUMP_CHUNK];
-};
-static atomic_bool proto_dumping;
-
-/* One "key=... exp=... la=... cas=... fetch=... cls=... size=..." line of
- * lru_crawler metadump, the key URI-encoded, as memcached writes it. */
-static void
-proto_metadump_item(struct obuf *out, const struct cache_debug *d)
-{
-	static const char hexdigits[] = "0123456789ABCDEF";
-	char key[CACHE_KEY_MAX * 3], *k = key;
-
-	for (size_t i = 0; i < d->nkey; i++) {
-		unsigned char c = (unsigned char)d->key[i];
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("-_.~", c) != NULL) {
-			*k++ = (char)c;
-			continue;
-		}
-		*k++ = '%';
-		*k++ = hexdigits[c >> 4];
-		*k++ = hexdigits[c & 15];
-	}
-	obuf_printf(out,
-	    "key=%.*s exp=%lld la=%u cas=%llu fetch=%s cls=%u size=%zu\n",
-	    (int)(k - key), key, d->exptime ? (long long)d->exptime : -1LL,
-	    d->atime, (unsigned long long)d->cas, d->fetched ? "yes" : "no",
-	    d->cls, d->size);
-}
-
-bool
-proto_dump_more(struct proto_ctx *ctx, struct obuf *out)
-{
-	struct proto_dump *dp = ctx->dump;
-	size_t n;
-
-	if (dp == NULL)
-		return false;
-	/* The shard locks are held while copying only, not here. */
-	n = cache_dump_next(&dp->cur, dp->want, dp->items, PROTO_DUMP_CHUNK);
-	for (size_t i = 0; i < n; i++)
-		proto_metadump_item(out, &dp->items[i]);
-	if (n == PROTO_DUMP_CHUNK)
-		return true;
-	obuf_add(out, "END\r\n", 5);
-	proto_dump_stop(ctx);
-	return false;
-}
-
-void
-proto_dump_stop(struct proto_ctx *ctx)
-{
-	if (ctx->dump == NULL)
-		return;
-	free(ctx->dump);
-	ctx->dump = NULL;
-	atomic_store_explicit(&proto_dumping, false, memory_order_release);
-}
-
-/* The server's maintenance hook, or what answers without one. */
-static int
-proto_maint(enum proto_maint_op op, unsigned arg, const bool *want)
-{
-	if (hooks.maint == NULL)
-		return op == PROTO_CRAWLER_ENABLED;
-	return hooks.maint(op, arg, want);
-}
-
-static const char reply_crawler_off[] = "CLIENT_ERROR lru crawler disabled\r\n";
-
-/* Memcached's crawlable class ids: 1 to 63, whatever the classes are. */
-#define PROTO_CRAWL_IDS 64
-
-/* lru_crawler crawl all|ID[,ID...]: a reclaim pass by maint over those
- * classes, which answers at once as memcached's crawler does. Empty items
- * of the list (",1", "1,") are passed over, as memcached's strtok. */
-static void
-lru_crawler_crawl(struct request *r)
-{
-	bool want[256] = {false};
-	const char *p = r->tok[2].s, *end = p + r->tok[2].len;
-
-	if (!proto_maint(PROTO_CRAWLER_ENABLED, 0, NULL)) {
-		REPLY(r, reply_crawler_off);
-		return;
-	}
-	if (tok_is(&r->tok[2], "all"))
-		memset(want, true, sizeof want);
-	else
-		while (p < end) {
-			const char *comma = memchr(p, ',', (size_t)(end - p));
-			struct token id = {
-			    p, (size_t)((comma ? comma : end) - p)};
-			uint32_t v;
-
-			p = comma ? comma + 1 : end;
-			if (id.len == 0)
-				continue;
-			if (tok_u32(&id, &v) == -1 || v == 0 ||
-			    v >= PROTO_CRAWL_IDS) {
-				REPLY(r, "BADCLASS invalid class id\r\n");
-				return;
-			}
-			want[v] = true;
-		}
-	if (proto_maint(PROTO_CRAWL, 0, want) == -1)
-		REPLY(r, "BUSY currently processing crawler request\r\n");
-	else
-		REPLY(r, "OK\r\n");
-}
-
-/* lru_crawler sleep US | tocrawl N: the crawl's pace and its bound. */
-static void
-lru_crawler_set(struct request *r, enum proto_maint_op op)
-{
-	uint32_t v;
-
-	if (tok_u32(&r->tok[2], &v) == -1) {
-		REPLY(r, reply_bad_format);
-		return;
-	}
-	if (op == PROTO_CRAWLER_SLEEP && v > 1000000) {
-		REPLY(r, "CLIENT_ERROR sleep must be one second or less\r\n");
-		return;
-	}
-	proto_maint(op, v, NULL);
-	REPLY(r, "OK\r\n");
-}
-
-/* lru_crawler's subcommands but metadump, as memcached parses them. */
-static void
-lru_crawler_tune(struct request *r)
-{
-	if (r->ntok == 3 && tok_is(&r->tok[1], "crawl"))
-		lru_crawler_crawl(r);
-	else if (r->ntok == 3 && tok_is(&r->tok[1], "tocrawl"))
-		lru_crawler_set(r, PROTO_CRAWLER_TOCRAWL);
-	else if (r->ntok == 3 && tok_is(&r->tok[1], "sleep"))
-		lru_crawler_set(r, PROTO_CRAWLER_SLEEP);
-	else if (r->ntok == 2 && tok_is(&r->tok[1], "enable"))
-		REPLY_STR(
-		    r, proto_maint(PROTO_CRAWLER_ENABLE, 0, NULL) == -1
-		           ? "ERROR failed to start lru crawler thread\r\n"
-		           : "OK\r\n");
-	else if (r->ntok == 2 && tok_is(&r->tok[1], "disable"))
-		REPLY_STR(r, proto_maint(PROTO_CRAWLER_DISABLE, 0, NULL) == -1
-		                 ? "ERROR failed to stop lru crawler thread\r\n"
-		                 : "OK\r\n");
-	else
-		REPLY(r, reply_error);
-}
-
-/* slabs reassign SRC DST: move a page between size classes now, its items
- * evicted. */
-static void
-slabs_reassign(struct request *r)
-{
-	static const char *const replies[] = {
-	    [CACHE_REASSIGN_OK] = "OK\r\n",
-	    [CACHE_REASSIGN_BUSY] =
-	        "BUSY currently processing reassign request\r\n",
-	    [CACHE_REASSIGN_BADCLASS] =
-	        "BADCLASS invalid src or dst class id\r\n",
-	    [CACHE_REASSIGN_NOSPARE] =
-	        "NOSPARE source class has no spare pages\r\n",
-	    [CACHE_REASSIGN_SAME] = "SAME src and dst class are identical\r\n",
-	};
-	int32_t src, dst;
-
-	if (tok_i32(&r->tok[2], &src) == -1 ||
-	    tok_i32(&r->tok[3], &dst) == -1) {
-		REPLY(r, reply_bad_format);
-		return;
-	}
-	REPLY_STR(r, replies[cache_reassign(src, dst, r->ctx->st)]);
-}
-
-/* slabs automove 0|1|2 [noreply]: maint's background rebalancing. */
-static void
-slabs_automove(struct request *r)
-{
-	uint32_t level;
-
-	r->noreply = has_noreply(r);
-	if (tok_is(&r->tok[2], "ratio")) {
-		/* memcached's window ratio: taken, nothing here uses it. */
-		REPLY_STR(r, r->ntok < 4 || tok_is(&r->tok[3], "noreply")
-		                 ? reply_error
-		                 : "OK\r\n");
-		return;
-	}
-	if (tok_u32(&r->tok[2], &level) == -1) {
-		REPLY(r, reply_bad_format);
-		return;
-	}
-	if (level > 2) {
-		REPLY(r, reply_error);
-		return;
-	}
-	proto_maint(PROTO_AUTOMOVE, level, NULL);
-	REPLY(r, "OK\r\n");
-}
-
-/* slabs reassign|automove ... */
-static void
-cmd_slabs(struct request *r, int arg)
-{
-	(void)arg;
-	if (r->ntok == 4 && tok_is(&r->tok[1], "reassign"))
-		slabs_reassign(r);
-	else if (r->ntok >= 3 && tok_is(&r->tok[1], "automove"))
-		slabs_automove(r);
-	else
-		REPLY(r, reply_error);
-}
-
-/* lru_crawler metadump all|hash|ID[,ID...]: every item's metadata, for
- * memcached-tool's dump and keys. As memcached's crawler, the store is
- * walked a chunk at a time while the client reads (proto_dump_more), one
- * dump at a time server-wide. Its other subcommands tune memcached's
- * crawler. */
-static void
-cmd_lru_crawler(struct request *r, int arg)
-{
-	bool want[256] = {false};
-	int n = cache_class_count();
-	const char *p, *end;
-	bool busy = false;
-
-	if (r->ntok != 3 || !tok_is(&r->tok[1], "metadump")) {
-		lru_crawler_tune(r);
-		return;
-	}
-	if (!proto_maint(PROTO_CRAWLER_ENABLED, 0, NULL)) {
-		REPLY(r, reply_crawler_off);
-		return;
-	}
-	if (hooks.no_dump) {
-		REPLY(r, "ERROR metadump not allowed\r\n");
-		return;
-	}
-	/* memcached refuses a dump behind replies not yet sent: any request
-	 * before it in the same read, even one that answers nothing. */
-	if (r->ctx->cmds > 0 || obuf_pending(r->out) > 0) {
-		REPLY(r, "ERROR cannot pipeline other commands before "
-		         "metadump\r\n");
-		return;
-	}
-	if (tok_is(&r->tok[2], "all") || tok_is(&r->tok[2], "hash"))
-		memset(want, true, sizeof want);
-	else
-		for (p = r->tok[2].s, end = p + r->tok[2].len; p < end;) {
-			const char *comma = memchr(p, ',', (size_t)(end - p));
-			struct token id = {
-			    p, (size_t)((comma ? comma : end) - p)};
-			uint32_t v;
-
-			/* memcached's classes count from 1; 0 holds our
-			 * items too large for a chunk. */
-			if (tok_u32(&id, &v) == -1 || v >= (uint32_t)n) {
-				REPLY(r, "BADCLASS invalid class id\r\n");
-				return;
-			}
-			want[v] = true;
-			p = comma ? comma + 1 : end;
-		}
-	if (!atomic_compare_exchange_strong(&proto_dumping, &busy, true)) {
-		REPLY(r, "BUSY currently processing crawler request\r\n");
-		return;
-	}
-	r->ctx->dump = xcalloc(1, sizeof *r->ctx->dump);
-	memcpy(r->ctx->dump->want, want, sizeof want);
-	proto_dump_more(r->ctx, r->out);
-}
-
-/* stats [GROUP [ARGS]]: the server's to answer, through its hook, which
- * gets the line from the group on. */
-static void
-cmd_stats(struct request *r, int arg)
-{
-	const struct token *group = r->ntok > 1 ? &r->tok[1] : NULL;
-	const struct token *last = &r->tok[r->ntok - 1];
-
-	if (hooks.no_dump && group != NULL && tok_is(group, "cachedump")) {
-		REPLY(r, "CLIENT_ERROR stats cachedump not allowed\r\n");
-		return;
-	}
-	if (hooks.stats == NULL ||
-	    hooks.stats(group ? group->s : "",
-	        group ? (size_t)(last->s + last->len - group->s) : 0,
-	        r->out) == -1)
-		REPLY(r, reply_error);
 }
 
 /* The command named by t, or NULL. */
@@ -1244,23 +113,54 @@ proto_command(const struct token *t)
 	return NULL;
 }
 
+/* Read the request line at line, len bytes before its "\n", once: its
+ * end, its tokens and its command. memcached reads a request line as a C
+ * string: a NUL ends it. */
+static void
+proto_read_line(struct request *r, const char *line, size_t len)
+{
+	const char *nul;
+
+	r->line = line;
+	r->linelen = len > 0 && line[len - 1] == '\r' ? len - 1 : len;
+	if ((nul = memchr(line, '\0', r->linelen)) != NULL)
+		r->linelen = (size_t)(nul - line);
+	r->ntok = tok_split(r->line, r->linelen, r->tok, PROTO_MAX_TOKENS);
+	r->too_many = r->ntok == -1;
+	if (r->too_many)
+		r->ntok = PROTO_MAX_TOKENS;
+	r->cmd = r->ntok > 0 ? proto_command(&r->tok[0]) : NULL;
+}
+
+/* Retrieval commands carry key lists far longer than other lines: a line
+ * that begins with one's name and a space may be that long. */
+static size_t
+proto_line_limit(const struct request *r)
+{
+	const struct token *name = &r->tok[0];
+
+	/* The byte after the name is in the buffer: at worst the "\n". */
+	return r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL &&
+	               name->s == r->line && r->line[name->len] == ' '
+	           ? PROTO_KEYS_LINE_MAX
+	           : PROTO_LINE_MAX;
+}
+
 /* Run the request line's command. */
 static void
 proto_dispatch(struct request *r)
 {
-	bool too_many = tokenize(r, r->line, r->linelen) == -1;
-
 	r->noreply = false;
 	r->used = 0;
 	r->more = false;
 	r->nkeys = r->hits = 0;
-	r->cmd = r->ntok > 0 ? proto_command(&r->tok[0]) : NULL;
 	/* Only retrieval commands may carry more than 24 tokens: they walk
 	 * their keys from the line itself. */
 	if (r->ntok == 0 ||
-	    (too_many && (r->cmd == NULL || (r->cmd->kind != CMD_RETRIEVAL &&
-	                                        r->cmd->kind != CMD_META)))) {
-		REPLY(r, reply_error);
+	    (r->too_many &&
+	        (r->cmd == NULL || (r->cmd->kind != CMD_RETRIEVAL &&
+	                               r->cmd->kind != CMD_META)))) {
+		REPLY(r, REPLY_ERROR);
 		return;
 	}
 	if (r->cmd != NULL) {
@@ -1275,24 +175,7 @@ proto_dispatch(struct request *r)
 		*r->action = PROTO_HTTP;
 		return;
 	}
-	REPLY(r, reply_error);
-}
-
-/* Retrieval commands carry key lists far longer than other lines: a line
- * that begins with one's name and a space may be that long. */
-static size_t
-proto_line_limit(const char *line, size_t len)
-{
-	/* Only the start is looked at: the line may be megabytes long. */
-	const char *sp =
-	    memchr(line, ' ', len < PROTO_NAME_MAX ? len : PROTO_NAME_MAX);
-	const struct command *cmd;
-
-	if (sp == NULL)
-		return PROTO_LINE_MAX;
-	cmd = proto_command(&(struct token){line, (size_t)(sp - line)});
-	return cmd != NULL && cmd->kind == CMD_RETRIEVAL ? PROTO_KEYS_LINE_MAX
-	                                                 : PROTO_LINE_MAX;
+	REPLY(r, REPLY_ERROR);
 }
 
 /* A line with no end yet may grow past PROTO_LINE_MAX only if it is a get
@@ -1315,162 +198,47 @@ proto_open_line_limit(const char *line, size_t len)
 	return PROTO_LINE_MAX;
 }
 
-/* Monotonic nanoseconds: requests are timed between these. */
-static long long
-proto_nsec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-const char *
-proto_class_name(int cls)
-{
-	static const char *const names[PROTO_CLS_COUNT] = {
-	    [PROTO_CLS_GET] = "get",
-	    [PROTO_CLS_SET] = "set",
-	    [PROTO_CLS_DELETE] = "delete",
-	    [PROTO_CLS_ARITH] = "arith",
-	    [PROTO_CLS_TOUCH] = "touch",
-	    [PROTO_CLS_META] = "meta",
-	    [PROTO_CLS_OTHER] = "other",
-	};
-
-	return cls >= 0 && cls < PROTO_CLS_COUNT ? names[cls] : "other";
-}
-
-/* Append s to the access line at *p, bounded by end. */
+/* What the access and slow-request lines say of request r (a struct
+ * request): its command and first key, "-" when it names none, and its
+ * result: the reply's first word, lower-cased ("stored", "not_found",
+ * "client_error"), ok for a number, none or noreply for no reply, and for
+ * retrievals hit, miss or partial. */
 static void
-acc_put(char **p, const char *end, const char *s, size_t n)
+proto_describe(const void *arg, struct proto_seen *s)
 {
-	if (n > (size_t)(end - *p))
-		n = (size_t)(end - *p);
-	memcpy(*p, s, n);
-	*p += n;
-}
-
-/* Append v, in decimal, to the access line at *p, bounded by end. */
-static void
-acc_num(char **p, const char *end, long long v)
-{
-	char num[24], *d;
-
-	if (v < 0) {
-		acc_put(p, end, "-", 1);
-		v = -v;
-	}
-	d = fmt_u64(num + sizeof num, (uint64_t)v);
-	acc_put(p, end, d, (size_t)(num + sizeof num - d));
-}
-
-/* "conn=FD peer=ADDR cmd=NAME keys=K" of request r, at *p, bounded by
- * end: what the access and slow-request lines begin with. */
-static void
-acc_request(const struct request *r, char **p, const char *end)
-{
-	const struct proto_ctx *c = r->ctx;
-	const struct token *cmd = &r->tok[0];
-
-	acc_put(p, end, "conn=", 5);
-	acc_num(p, end, c->peer ? c->fd : -1);
-	acc_put(p, end, " peer=", 6);
-	acc_put(p, end, c->peer ? c->peer : "-", c->peer ? strlen(c->peer) : 1);
-	acc_put(p, end, " cmd=", 5);
-	if (r->ntok > 0)
-		acc_put(p, end, cmd->s, cmd->len > 32 ? 32 : cmd->len);
-	else
-		acc_put(p, end, "-", 1);
-	acc_put(p, end, " keys=", 6);
-	acc_num(p, end, r->nkeys);
-}
-
-/* " key=K", the request's first key, "-" when the command names none.
- * Its bytes go as they are: the log's formats escape them (text: control
- * bytes as \xNN and "\" as "\\"; JSON: as a string), and a key holds no
- * space, so the field stays one word. */
-static void
-acc_key(const struct request *r, char **p, const char *end)
-{
+	const struct request *r = arg;
+	size_t avail = r->out->len - r->out->off - r->reply_at;
+	const char *p = avail ? r->out->data + r->out->off + r->reply_at : NULL;
 	int i = r->cmd == NULL || r->cmd->kind == CMD_OTHER ? 0
 	        : r->cmd->kind == CMD_RETRIEVAL && (r->cmd->arg & GET_TOUCH)
 	            ? 2
 	            : 1;
-	const struct token *k = &r->tok[i];
+	size_t n = 0;
 
-	acc_put(p, end, " key=", 5);
-	if (i == 0 || r->ntok <= i)
-		acc_put(p, end, "-", 1);
-	else
-		acc_put(p, end, k->s,
-		    k->len < CACHE_KEY_MAX ? k->len : CACHE_KEY_MAX);
-}
-
-/* At most this many slow-request lines a second per worker. */
-#define PROTO_SLOW_PER_SEC 10
-
-/* One warn line for a request slower than slow_us; rate-limited per
- * thread, the lines left out counted in the next one written. */
-static void
-proto_slow_log(const struct request *r, long long now, uint64_t us)
-{
-	static _Thread_local long long window; /* its second */
-	static _Thread_local unsigned in_window;
-	static _Thread_local unsigned long suppressed;
-	char line[CACHE_KEY_MAX + 160], *w = line;
-
-	if (now / 1000000000 != window) {
-		window = now / 1000000000;
-		in_window = 0;
-	}
-	if (in_window == PROTO_SLOW_PER_SEC) {
-		suppressed++;
+	s->cmd = r->ntok > 0 ? r->tok[0].s : "-";
+	s->ncmd = r->ntok > 0 ? r->tok[0].len : 1;
+	s->key = i == 0 || r->ntok <= i ? NULL : r->tok[i].s;
+	s->nkey = s->key != NULL ? r->tok[i].len : 0;
+	s->nkeys = r->nkeys;
+	s->res = NULL;
+	if (r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL && r->nkeys > 0)
+		s->res = r->hits == 0          ? "miss"
+		         : r->hits == r->nkeys ? "hit"
+		                               : "partial";
+	else if (avail == 0)
+		s->res = r->noreply ? "noreply" : "none";
+	else if (p[0] >= '0' && p[0] <= '9')
+		s->res = "ok";
+	if (s->res != NULL) {
+		s->nres = strlen(s->res);
 		return;
 	}
-	in_window++;
-	acc_request(r, &w, line + sizeof line);
-	acc_key(r, &w, line + sizeof line);
-	log_warnx("slow request: %.*s us=%llu suppressed=%lu", (int)(w - line),
-	    line, (unsigned long long)us, suppressed);
-	suppressed = 0;
-}
-
-/* One access line per command: who asked what, and how it went. The
- * result is the reply's first word, lower-cased ("stored", "not_found",
- * "client_error"), ok for a number, none or noreply for no reply, and for
- * retrievals hit, miss or partial. Formatted by hand: this runs once per
- * request. */
-static void
-proto_access_log(struct request *r, size_t reply_at, uint64_t us)
-{
-	size_t avail = r->out->len - r->out->off - reply_at;
-	const char *p = avail ? r->out->data + r->out->off + reply_at : NULL;
-	char line[CACHE_KEY_MAX + 200], *w = line, *end = line + sizeof line;
-	const char *res = NULL;
-
-	acc_request(r, &w, end);
-	acc_key(r, &w, end);
-	acc_put(&w, end, " result=", 8);
-	if (r->cmd != NULL && r->cmd->kind == CMD_RETRIEVAL && r->nkeys > 0)
-		res = r->hits == 0          ? "miss"
-		      : r->hits == r->nkeys ? "hit"
-		                            : "partial";
-	else if (avail == 0)
-		res = r->noreply ? "noreply" : "none";
-	else if (p[0] >= '0' && p[0] <= '9')
-		res = "ok";
-	if (res != NULL)
-		acc_put(&w, end, res, strlen(res));
-	else
-		for (size_t n = 0; n < avail && n < 24 && p[n] != ' ' &&
-		                   p[n] != '\r' && w < end;
-		     n++)
-			*w++ = (char)(p[n] >= 'A' && p[n] <= 'Z' ? p[n] + 32
-			                                         : p[n]);
-	acc_put(&w, end, " us=", 4);
-	acc_num(&w, end, (long long)us);
-	log_access_raw(line, (size_t)(w - line));
+	for (; n < avail && n < sizeof s->buf && p[n] != ' ' && p[n] != '\r';
+	     n++)
+		s->buf[n] =
+		    (char)(p[n] >= 'A' && p[n] <= 'Z' ? p[n] + 32 : p[n]);
+	s->res = s->buf;
+	s->nres = n;
 }
 
 /* Run the request begun at start (ns), count its latency and write its
@@ -1480,154 +248,13 @@ proto_access_log(struct request *r, size_t reply_at, uint64_t us)
 static long long
 proto_run(struct request *r, long long start)
 {
-	size_t reply_at = r->out->len - r->out->off;
-	long long now;
-	uint64_t us;
-
+	r->reply_at = r->out->len - r->out->off;
 	proto_dispatch(r);
 	if (r->more)
 		return start;
-	now = proto_nsec();
-	/* Rounded up: a microsecond bucket reads "at most", and any request
-	 * that took time is over a threshold of 1. */
-	us = now > start ? ((uint64_t)(now - start) + 999) / 1000 : 0;
-	if (r->ctx->lat != NULL)
-		lat_record(&r->ctx->lat->cls[r->cmd != NULL ? r->cmd->cls
-		                                            : PROTO_CLS_OTHER],
-		    us);
-	if (log_access_enabled())
-		proto_access_log(r, reply_at, us);
-	if (hooks.slow_us != 0 && us >= hooks.slow_us)
-		proto_slow_log(r, now, us);
-	return now;
-}
-
-/* Up to max tokens of s, split at spaces as memcached's tokenizer does. */
-static size_t
-proto_auth_split(const char *s, size_t len, struct token *tok, size_t max)
-{
-	size_t n = 0, i = 0;
-
-	while (i < len && n < max) {
-		size_t at;
-
-		while (i < len && s[i] == ' ')
-			i++;
-		if (i == len)
-			break;
-		at = i;
-		while (i < len && s[i] != ' ')
-			i++;
-		tok[n++] = (struct token){s + at, i - at};
-	}
-	return n;
-}
-
-/* The length of an auth set, read as memcached's safe_strtoul: digits,
- * then the token's end or a space character (its "\r"). */
-static int
-proto_auth_size(const struct token *t, uint32_t *size)
-{
-	unsigned long long v = 0;
-	size_t i = 0;
-	bool neg = false;
-
-	if (i < t->len && (t->s[i] == '+' || t->s[i] == '-'))
-		neg = t->s[i++] == '-';
-	if (i == t->len || !isdigit((unsigned char)t->s[i]))
-		return -1;
-	for (; i < t->len && isdigit((unsigned char)t->s[i]); i++) {
-		if (v > (ULLONG_MAX - 9) / 10)
-			return -1;
-		v = v * 10 + (unsigned)(t->s[i] - '0');
-	}
-	if (i < t->len && !isspace((unsigned char)t->s[i]))
-		return -1;
-	if (neg && v != 0)
-		return -1;
-	*size = (uint32_t)v; /* memcached keeps 32 bits of it */
-	return 0;
-}
-
-/* Before authentication memcached keeps one reply, which each request
- * overwrites until it is sent: of a read's requests only the last is
- * answered. */
-static void
-proto_auth_reply(struct request *r, const char *reply)
-{
-	r->ctx->auth_reply = reply;
-}
-
-/* Send the reply proto_auth_reply kept. */
-static void
-proto_auth_flush(struct proto_ctx *ctx, struct obuf *out)
-{
-	if (ctx->auth_reply != NULL)
-		obuf_adds(out, ctx->auth_reply);
-	ctx->auth_reply = NULL;
-}
-
-/* The credentials of an auth set: "user pass" and its "\r\n". */
-static void
-proto_auth_value(struct request *r, const char *v, uint32_t size)
-{
-	struct token tok[2];
-
-	if (v[size] != '\r' || v[size + 1] != '\n') {
-		proto_auth_reply(
-		    r, "CLIENT_ERROR bad command line termination\r\n");
-		return;
-	}
-	/* memcached reads the value as a C string. */
-	if (proto_auth_split(v, strnlen(v, size), tok, 2) < 2) {
-		proto_auth_reply(
-		    r, "CLIENT_ERROR bad authentication token format\r\n");
-		return;
-	}
-	stat_add(&r->ctx->st->auth_cmds, 1);
-	if (!proto_auth_check(tok[0].s, tok[0].len, tok[1].s, tok[1].len)) {
-		stat_add(&r->ctx->st->auth_errors, 1);
-		proto_auth_reply(r, "CLIENT_ERROR authentication failure\r\n");
-		return;
-	}
-	r->ctx->authed = true;
-	proto_auth_reply(r, "STORED\r\n");
-}
-
-/* A request before authentication, as memcached's -Y: only "set ANY
- * FLAGS EXPTIME LEN" whose value is "user password" is read, anything
- * else answered CLIENT_ERROR unauthenticated. Returns the bytes taken, 0
- * when more are needed. */
-static size_t
-proto_auth(struct request *r, const char *buf, size_t len)
-{
-	const char *nl;
-	struct token tok[5];
-	size_t linelen;
-	uint32_t size;
-
-	if (len < 2)
-		return 0;
-	nl = memchr(buf, '\n', len);
-	if (nl == NULL) {
-		if (len > PROTO_LINE_MAX) {
-			*r->action = PROTO_TOO_LONG;
-			return len;
-		}
-		return 0;
-	}
-	linelen = (size_t)(nl - buf);
-	if (proto_auth_split(buf, strnlen(buf, linelen), tok, 5) < 5 ||
-	    !tok_is(&tok[0], "set") || proto_auth_size(&tok[4], &size) == -1) {
-		proto_auth_reply(r, "CLIENT_ERROR unauthenticated\r\n");
-		return linelen + 1;
-	}
-	if (len - linelen - 1 < (size_t)size + 2) {
-		r->ctx->need = linelen + 1 + (size_t)size + 2;
-		return 0;
-	}
-	proto_auth_value(r, nl + 1, size);
-	return linelen + 1 + (size_t)size + 2;
+	return proto_observe(r->ctx,
+	    r->cmd != NULL ? r->cmd->cls : PROTO_CLS_OTHER, start,
+	    proto_describe, r);
 }
 
 size_t
@@ -1641,14 +268,12 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 	*action = PROTO_CONTINUE;
 	ctx->cmds = 0;
 	ctx->need = 0;
-	while (
-	    pos < len && *action == PROTO_CONTINUE && ctx->dump == NULL &&
-	    obuf_pending(out) < PROTO_OUT_HIGH &&
-	    (hooks.reqs_per_event == 0 || ctx->cmds < hooks.reqs_per_event)) {
+	while (pos < len && *action == PROTO_CONTINUE && ctx->dump == NULL &&
+	       obuf_pending(out) < PROTO_OUT_HIGH &&
+	       (ctx->max_cmds == 0 || ctx->cmds < ctx->max_cmds)) {
 		const char *line = buf + pos;
 		const char *nl;
 		size_t linelen;
-		const char *nul;
 
 		if (ctx->skip > 0) {
 			size_t n =
@@ -1659,7 +284,8 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 			continue;
 		}
 		if (!ctx->authed && proto_auth_enabled()) {
-			size_t n = proto_auth(&r, line, len - pos);
+			size_t n =
+			    proto_auth_request(ctx, line, len - pos, action);
 
 			if (ctx->authed)
 				proto_auth_flush(ctx, out);
@@ -1671,34 +297,27 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		}
 		nl = memchr(line, '\n', len - pos);
 		linelen = nl ? (size_t)(nl - line) : len - pos;
-		if (nl == NULL &&
-		    linelen > proto_open_line_limit(line, linelen)) {
-			*action = PROTO_TOO_LONG;
-			return len;
+		if (nl == NULL) {
+			if (linelen > proto_open_line_limit(line, linelen)) {
+				*action = PROTO_TOO_LONG;
+				return len;
+			}
+			break;
 		}
-		if (nl != NULL && linelen > proto_line_limit(line, linelen)) {
+		/* One clock read per request: each ends where the next
+		 * begins. */
+		if (start == 0)
+			start = proto_observe_now();
+		proto_read_line(&r, line, linelen);
+		if (linelen > proto_line_limit(&r)) {
 			r.noreply =
 			    false; /* the last request's, not this one's */
 			REPLY(&r, reply_too_long);
 			*action = PROTO_CLOSE;
 			return len;
 		}
-		if (nl == NULL)
-			break;
-		r.line = line;
-		r.linelen = linelen > 0 && line[linelen - 1] == '\r'
-		                ? linelen - 1
-		                : linelen;
-		/* memcached reads a request line as a C string: a NUL ends
-		 * it. */
-		if ((nul = memchr(line, '\0', r.linelen)) != NULL)
-			r.linelen = (size_t)(nul - line);
 		r.data = nl + 1;
 		r.avail = len - pos - linelen - 1;
-		/* One clock read per request: each ends where the next
-		 * begins. */
-		if (start == 0)
-			start = proto_nsec();
 		start = proto_run(&r, start);
 		if (r.more) {
 			ctx->need += linelen + 1;

@@ -24,9 +24,10 @@ stats_hook(const char *group, size_t len, struct obuf *out)
 }
 
 static void
-init_once(fuzz_init_fn *init)
+init_once(void)
 {
-	init(&(struct proto_hooks){.stats = stats_hook});
+	proto_init(&(struct proto_config){0},
+	    &(struct proto_callbacks){.stats = stats_hook});
 	log_set_level(LOG_LVL_FATAL);
 	/* A small store, so eviction and the memory limit are reached. */
 	if (cache_init(&(struct cache_config){
@@ -62,8 +63,7 @@ drain(struct obuf *out)
 
 /* Feed one input to process, cut into reads. */
 int
-fuzz_feed(const uint8_t *data, size_t size, fuzz_init_fn *init,
-    fuzz_process_fn *process)
+fuzz_feed(const uint8_t *data, size_t size, fuzz_process_fn *process)
 {
 	static struct cache_stats st;
 	struct proto_ctx ctx = {.st = &st};
@@ -73,7 +73,7 @@ fuzz_feed(const uint8_t *data, size_t size, fuzz_init_fn *init,
 	uint32_t seed;
 
 	if (rbuf == NULL)
-		init_once(init);
+		init_once();
 	/* An earlier input's "verbosity" must not fill the output with log
 	 * lines for every input after it. */
 	log_set_level(LOG_LVL_FATAL);

@@ -14,5 +14,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	return fuzz_feed(data, size, proto_text_init, proto_text_process);
+	return fuzz_feed(data, size, proto_text_process);
 }
