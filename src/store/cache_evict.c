@@ -127,47 +127,50 @@ make_room(size_t need, unsigned except, bool keep_first, time_t now,
 	return true;
 }
 
-/* A mapping of its own for an item of total bytes: a kept one of the same
- * length, else a new one once the limit has room (made unless -M). */
+/* A victim of class ci's own CLOCK: its chunk, for the caller. */
+static struct item *
+slab_evict(unsigned ci, time_t now, struct cache_stats *st)
+{
+	struct slab_class *c = &cache.classes[ci];
+	struct item *it;
+
+	pthread_mutex_lock(&c->lock);
+	it = clock_evict(c, now, st);
+	pthread_mutex_unlock(&c->lock);
+	return it;
+}
+
+/* A mapping of its own for an item of total bytes, as memory gives one;
+ * while the limit has no room for it, room is made (unless -M) and
+ * memory asked again. */
 static struct item *
 large_alloc(size_t total, time_t now, struct cache_stats *st)
 {
 	size_t len = large_len(total);
-	struct large *l;
+	struct item *it;
+	bool full;
 
-	if ((l = large_unpark(len)) != NULL)
-		goto found;
-	for (;;) {
-		if (budget_take(len))
-			break;
-		/* Every class keeps a page while there is anything else to
-		 * take; a store fails only when nothing at all could go. */
-		if (cache.no_evict ||
-		    (!make_room(len, SLAB_CLASS_MAX, true, now, st) &&
-		        !make_room(len, SLAB_CLASS_MAX, false, now, st)))
-			return NULL;
-	}
-	if ((l = map_alloc(len, true)) == NULL) {
-		budget_give(len);
-		return NULL;
-	}
-	l->maplen = len;
-found:
-	large_item(l)->cls = CACHE_CLASS_LARGE;
-	return large_item(l);
+	/* Every class keeps a page while there is anything else to take; a
+	 * store fails only when nothing at all could go. */
+	while ((it = large_try(len, &full)) == NULL && full &&
+	       !cache.no_evict &&
+	       (make_room(len, SLAB_CLASS_MAX, true, now, st) ||
+	           make_room(len, SLAB_CLASS_MAX, false, now, st)))
+		;
+	return it;
 }
 
 /*
- * A chunk of class ci: a free one, or a new one while the limit allows.
- * Past the limit a class below its share makes room at the others'
- * expense (large items first); one at or above it evicts its own.
+ * A chunk of class ci, as memory gives one: a free one, or a new one
+ * while the limit allows. Past the limit a class below its share makes
+ * room at the others' expense (large items first); one at or above it
+ * evicts its own. Then memory is asked again.
  */
 static struct item *
 slab_alloc(unsigned ci, time_t now, struct cache_stats *st)
 {
-	struct slab_class *c = &cache.classes[ci];
 	/* What carving one more chunk may charge. */
-	size_t need = align_up(c->size, SLAB_BLOCK);
+	size_t need = align_up(cache.classes[ci].size, SLAB_BLOCK);
 	struct item *it = NULL;
 
 	/* Room made can be taken by another thread before this one gets
@@ -175,34 +178,21 @@ slab_alloc(unsigned ci, time_t now, struct cache_stats *st)
 	for (int tries = 0; tries < 64; tries++) {
 		bool below;
 
-		pthread_mutex_lock(&c->lock);
-		it = chunk_get(c);
-		below = c->charged < atomic_load_explicit(
-		                         &cache.share, memory_order_relaxed);
-		pthread_mutex_unlock(&c->lock);
+		it = chunk_try(ci, &below);
 		/* At its share, memory other sizes do not use comes before
 		 * its own items: at once, not at automove's next pass. */
 		if (it == NULL && !below && class_rebalance(ci, now, st))
 			continue;
-		if (it == NULL && !cache.no_evict && !below) {
-			pthread_mutex_lock(&c->lock);
-			it = clock_evict(c, now, st);
-			pthread_mutex_unlock(&c->lock);
-		}
+		if (it == NULL && !cache.no_evict && !below)
+			it = slab_evict(ci, now, st);
 		if (it != NULL || cache.no_evict)
 			return it;
 		/* Every class keeps a page while there is anything else to
 		 * take; in a small limit shared by many sizes, taking one's
 		 * last page is better than refusing the store. */
 		if (!make_room(need, ci, true, now, st) &&
-		    !make_room(need, ci, false, now, st)) {
-			if (!below)
-				return NULL;
-			pthread_mutex_lock(&c->lock);
-			it = clock_evict(c, now, st);
-			pthread_mutex_unlock(&c->lock);
-			return it;
-		}
+		    !make_room(need, ci, false, now, st))
+			return below ? slab_evict(ci, now, st) : NULL;
 	}
 	return NULL;
 }

@@ -14,6 +14,9 @@
  *   cache.c         start and end, and the operations: get, store,
  *                   arith, touch, delete, the meta commands, flush
  *   cache_report.c  reports: totals, class stats, dumps, the crawl
+ * Memory gives one try at a chunk or a mapping (chunk_try, large_try);
+ * the loop that makes room when there is none and tries again is
+ * cache_alloc's, so memory never calls eviction, which frees through it.
  */
 #ifndef TL_CACHE_INT_H
 #define TL_CACHE_INT_H
@@ -321,16 +324,13 @@ item_dead(const struct item *it, time_t now)
 void classes_init(void);
 unsigned class_for(size_t total);
 void cache_share_set(size_t limit);
-bool budget_take(size_t n);
 void budget_give(size_t n);
-void *map_alloc(size_t len, bool populate);
 void map_free(void *p, size_t len);
 void item_free(struct item *it);
 void large_push(struct large *l);
 void large_unlink(struct large *l);
 struct item *clock_next(struct slab_class *c);
 bool class_grow(struct slab_class *c);
-struct item *chunk_get(struct slab_class *c);
 char *page_used_end(const struct slab_class *c, unsigned i);
 void page_unfree(struct slab_class *c, const char *page, const char *end);
 void page_refree(struct slab_class *c, char *page, const char *end);
@@ -338,6 +338,8 @@ struct item *chunk_spare(struct slab_class *c, unsigned skip);
 uint64_t mono_ms(void);
 struct large *large_unpark(size_t len);
 size_t large_len(size_t total);
+struct item *chunk_try(unsigned ci, bool *below);
+struct item *large_try(size_t len, bool *full);
 
 /* cache_table.c */
 struct item **shard_slot_of(struct shard *s, struct item *it);

@@ -91,7 +91,7 @@ cache_share_set(size_t limit)
 }
 
 /* Take n bytes of the limit; false when they are not there. */
-bool
+static bool
 budget_take(size_t n)
 {
 	size_t used = atomic_load_explicit(&cache.mapped, memory_order_relaxed);
@@ -114,7 +114,7 @@ budget_give(size_t n)
 /* Fresh zeroed memory from the system; NULL when it has none. populate:
  * all of it at once, cheaper than a fault a page for memory about to be
  * filled. */
-void *
+static void *
 map_alloc(size_t len, bool populate)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0);
@@ -293,7 +293,7 @@ class_grow(struct slab_class *c)
  * one when that is used up) while the limit allows; marked taken before
  * the class lock goes, or a page drop would see it free. Class lock
  * held. */
-struct item *
+static struct item *
 chunk_get(struct slab_class *c)
 {
 	struct item *it = c->free;
@@ -410,4 +410,45 @@ large_len(size_t total)
 	while (step * 8 < len)
 		step *= 2;
 	return align_up(len, step);
+}
+
+/* One try at a chunk of class ci, nothing evicted: a free one, else one
+ * carved while the limit allows. *below: whether the class holds less
+ * than its share. */
+struct item *
+chunk_try(unsigned ci, bool *below)
+{
+	struct slab_class *c = &cache.classes[ci];
+	struct item *it;
+
+	pthread_mutex_lock(&c->lock);
+	it = chunk_get(c);
+	*below = c->charged <
+	         atomic_load_explicit(&cache.share, memory_order_relaxed);
+	pthread_mutex_unlock(&c->lock);
+	return it;
+}
+
+/* One try at a mapping of len bytes for a large item, nothing evicted: a
+ * kept one of that length, else a new one while the limit allows. *full:
+ * the limit had no room (a refused mapping is not that). */
+struct item *
+large_try(size_t len, bool *full)
+{
+	struct large *l = large_unpark(len);
+
+	*full = false;
+	if (l == NULL) {
+		if (!budget_take(len)) {
+			*full = true;
+			return NULL;
+		}
+		if ((l = map_alloc(len, true)) == NULL) {
+			budget_give(len);
+			return NULL;
+		}
+		l->maplen = len;
+	}
+	large_item(l)->cls = CACHE_CLASS_LARGE;
+	return large_item(l);
 }
