@@ -23,28 +23,20 @@ item_temporary(const struct item *it, time_t now)
 static bool
 try_take(struct item *it, time_t now, struct cache_stats *st, bool large)
 {
-	struct shard *s;
-	bool taken = false;
+	bool held;
+	struct shard *s = shard_try_sole(it, &held);
 
-	if (!(atomic_load_explicit(&it->state, memory_order_acquire) &
-	        ITEM_LINKED))
-		return false;
-	s = shard_of(cache_hash(item_key(it), it->nkey));
-	if (pthread_mutex_trylock(&s->lock) != 0)
-		return false;
-	if ((atomic_load_explicit(&it->state, memory_order_relaxed) &
-	        ITEM_LINKED) &&
-	    atomic_load_explicit(&it->refs, memory_order_acquire) == 1) {
-		count_victim(it, now, st);
-		shard_detach(s, shard_slot_of(s, it), it, large);
-		atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
-		taken = true;
-	} else if (atomic_load_explicit(&it->state, memory_order_relaxed) &
-	           ITEM_LINKED)
+	if (s == NULL) {
 		/* memcached's lrutail_reflocked: a victim someone reads. */
-		class_count(&class_counts_of(it)->lrutail_reflocked);
+		if (held)
+			class_count(&class_counts_of(it)->lrutail_reflocked);
+		return false;
+	}
+	count_victim(it, now, st);
+	shard_detach(s, shard_slot_of(s, it), it, large);
+	atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&s->lock);
-	return taken;
+	return true;
 }
 
 /*

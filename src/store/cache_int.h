@@ -352,6 +352,9 @@ void shard_replace(struct shard *s, struct item **pp, struct item *old,
 struct item **shard_lock_find(const char *key, size_t nkey, time_t now,
     struct shard **sp, enum gone *gone, struct cache_stats *st);
 void count_victim(struct item *it, time_t now, struct cache_stats *st);
+struct shard *shard_try_sole(struct item *it, bool *held);
+size_t shard_reap(struct shard *s, struct item **pp, time_t now, bool flushed,
+    unsigned *left, size_t *seen, struct cache_stats *st);
 void item_debug(const struct item *it, struct cache_debug *d);
 
 /* cache_page.c */

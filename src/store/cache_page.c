@@ -41,22 +41,12 @@ static bool
 page_clear_item(struct slab_class *c, unsigned i, struct item *it, time_t now,
     struct cache_stats *st, enum drop how)
 {
-	struct shard *s;
+	bool ok = false, dead, held;
+	struct shard *s = shard_try_sole(it, &held);
 	struct item *to;
-	bool ok = false, dead;
 
-	if (!(atomic_load_explicit(&it->state, memory_order_acquire) &
-	        ITEM_LINKED))
+	if (s == NULL)
 		return false;
-	s = shard_of(cache_hash(item_key(it), it->nkey));
-	if (pthread_mutex_trylock(&s->lock) != 0)
-		return false;
-	if (!(atomic_load_explicit(&it->state, memory_order_relaxed) &
-	        ITEM_LINKED) ||
-	    atomic_load_explicit(&it->refs, memory_order_acquire) != 1) {
-		pthread_mutex_unlock(&s->lock);
-		return false;
-	}
 	dead = item_dead(it, now);
 	if (!dead && how != DROP_EVICT && (to = chunk_spare(c, i)) != NULL) {
 		item_move(s, it, to);

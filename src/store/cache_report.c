@@ -229,38 +229,8 @@ cache_crawl(unsigned *left, unsigned from, unsigned to, size_t *checked,
 
 		pthread_mutex_lock(&s->lock);
 		for (size_t b = 0; b <= s->mask; b++)
-			for (struct item **pp = &s->buckets[b]; *pp != NULL;) {
-				struct item *it = *pp;
-				unsigned *n_left =
-				    left != NULL ? &left[item_class_id(it)]
-				                 : NULL;
-
-				if (n_left != NULL && *n_left == 0) {
-					pp = &it->hnext;
-					continue;
-				}
-				if (n_left != NULL)
-					(*n_left)--;
-				seen++;
-				class_count(&class_counts_of(it)
-				                 ->crawler_items_checked);
-				if (!item_dead(it, now)) {
-					pp = &it->hnext;
-					continue;
-				}
-				if (!(atomic_load_explicit(
-				          &it->state, memory_order_relaxed) &
-				        ITEM_FETCHED) &&
-				    item_expired(it, now)) {
-					stat_add(&st->expired_unfetched, 1);
-					class_count(&class_counts_of(it)
-					                 ->expired_unfetched);
-				}
-				class_count(
-				    &class_counts_of(it)->crawler_reclaimed);
-				shard_unlink(s, pp, it);
-				n++;
-			}
+			n += shard_reap(
+			    s, &s->buckets[b], now, true, left, &seen, st);
 		pthread_mutex_unlock(&s->lock);
 	}
 	if (checked)

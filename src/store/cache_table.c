@@ -249,6 +249,32 @@ count_victim(struct item *it, time_t now, struct cache_stats *st)
 	}
 }
 
+/* The shard of it, locked, when it is linked and nobody but the table
+ * holds it; NULL when not. The caller holds the lock of the chunk's
+ * owner (its class or the large list), which orders before the shard's:
+ * that lock is only tried. *held: it was linked, but read or written. */
+struct shard *
+shard_try_sole(struct item *it, bool *held)
+{
+	struct shard *s;
+	uint8_t state;
+
+	*held = false;
+	if (!(atomic_load_explicit(&it->state, memory_order_acquire) &
+	        ITEM_LINKED))
+		return NULL;
+	s = shard_of(cache_hash(item_key(it), it->nkey));
+	if (pthread_mutex_trylock(&s->lock) != 0)
+		return NULL;
+	state = atomic_load_explicit(&it->state, memory_order_relaxed);
+	if ((state & ITEM_LINKED) &&
+	    atomic_load_explicit(&it->refs, memory_order_acquire) == 1)
+		return s;
+	*held = state & ITEM_LINKED;
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
 /* What me and the dumps show of it; its shard's lock is held. */
 void
 item_debug(const struct item *it, struct cache_debug *d)
@@ -267,45 +293,63 @@ item_debug(const struct item *it, struct cache_debug *d)
 	d->nkey = it->nkey;
 }
 
+/* Take the dead items out of the chain at *pp, as maint's passes do:
+ * the expired ones, and the flushed ones when flushed. Each item looked
+ * at counts in its class's crawler_items_checked and in *seen; with left,
+ * one whose class has no looks left there is passed over, and the others
+ * take one. Shard lock held; returns how many went. */
+size_t
+shard_reap(struct shard *s, struct item **pp, time_t now, bool flushed,
+    unsigned *left, size_t *seen, struct cache_stats *st)
+{
+	size_t n = 0;
+
+	while (*pp != NULL) {
+		struct item *it = *pp;
+		unsigned *n_left =
+		    left != NULL ? &left[item_class_id(it)] : NULL;
+
+		if (n_left != NULL && *n_left == 0) {
+			pp = &it->hnext;
+			continue;
+		}
+		if (n_left != NULL)
+			(*n_left)--;
+		(*seen)++;
+		class_count(&class_counts_of(it)->crawler_items_checked);
+		if (!item_expired(it, now) &&
+		    !(flushed && item_flushed(it, now))) {
+			pp = &it->hnext;
+			continue;
+		}
+		if (!(atomic_load_explicit(&it->state, memory_order_relaxed) &
+		        ITEM_FETCHED) &&
+		    item_expired(it, now)) {
+			stat_add(&st->expired_unfetched, 1);
+			class_count(&class_counts_of(it)->expired_unfetched);
+		}
+		class_count(&class_counts_of(it)->crawler_reclaimed);
+		shard_unlink(s, pp, it);
+		n++;
+	}
+	return n;
+}
+
 size_t
 cache_reclaim(unsigned budget, struct cache_stats *st)
 {
 	time_t now = cache_now();
 	bool flushed = !flush_recent(now);
-	size_t n = 0;
+	size_t n = 0, seen = 0;
 
 	for (unsigned i = 0; i < cache.nshards; i++) {
 		struct shard *s = &cache.shards[i];
 
 		pthread_mutex_lock(&s->lock);
-		for (unsigned b = 0; b < budget && b <= s->mask; b++) {
-			struct item **pp =
-			    &s->buckets[s->reclaim_next++ & s->mask];
-
-			while (*pp != NULL) {
-				struct item *it = *pp;
-
-				class_count(&class_counts_of(it)
-				                 ->crawler_items_checked);
-				if (!item_expired(it, now) &&
-				    !(flushed && item_flushed(it, now))) {
-					pp = &it->hnext;
-					continue;
-				}
-				if (!(atomic_load_explicit(
-				          &it->state, memory_order_relaxed) &
-				        ITEM_FETCHED) &&
-				    item_expired(it, now)) {
-					stat_add(&st->expired_unfetched, 1);
-					class_count(&class_counts_of(it)
-					                 ->expired_unfetched);
-				}
-				class_count(
-				    &class_counts_of(it)->crawler_reclaimed);
-				shard_unlink(s, pp, it);
-				n++;
-			}
-		}
+		for (unsigned b = 0; b < budget && b <= s->mask; b++)
+			n += shard_reap(s,
+			    &s->buckets[s->reclaim_next++ & s->mask], now,
+			    flushed, NULL, &seen, st);
 		pthread_mutex_unlock(&s->lock);
 	}
 	return n;
