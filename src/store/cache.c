@@ -214,7 +214,7 @@ cache_store_cas(struct item *it, enum cache_store_op op, uint64_t cas,
 		if (st)
 			stat_add(&st->total_items, 1);
 	}
-	pthread_mutex_unlock(&s->lock);
+	shard_unlock(s);
 	if (res != CACHE_STORED)
 		cache_release(it);
 	return res;
@@ -252,7 +252,7 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 		if (it->cls == CACHE_CLASS_LARGE)
 			large_bump(it, now);
 	}
-	pthread_mutex_unlock(&s->lock);
+	shard_unlock(s);
 	if (st == NULL)
 		return it;
 	if (touch) {
@@ -275,7 +275,7 @@ cache_delete(const char *key, size_t nkey, struct cache_stats *st)
 
 	if (hit)
 		shard_unlink(s, pp, *pp);
-	pthread_mutex_unlock(&s->lock);
+	shard_unlock(s);
 	if (st)
 		stat_add(hit ? &st->delete_hits : &st->delete_misses, 1);
 	return hit ? CACHE_OK : CACHE_NOT_FOUND;
@@ -290,7 +290,7 @@ cache_drop(const char *key, size_t nkey, struct cache_stats *st)
 
 	if (*pp != NULL)
 		shard_unlink(s, pp, *pp);
-	pthread_mutex_unlock(&s->lock);
+	shard_unlock(s);
 }
 
 enum cache_result
@@ -306,7 +306,7 @@ cache_touch(
 		(*pp)->exptime = (uint32_t)exptime;
 		item_used(*pp, now, true);
 	}
-	pthread_mutex_unlock(&s->lock);
+	shard_unlock(s);
 	if (st) {
 		stat_add(&st->cmd_touch, 1);
 		stat_add(hit ? &st->touch_hits : &st->touch_misses, 1);
@@ -412,7 +412,7 @@ cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
 		res = arith_write(s, pp, v, now, st);
 		*value = v;
 	}
-	pthread_mutex_unlock(&s->lock);
+	shard_unlock(s);
 	if (st && res != CACHE_NON_NUMERIC) {
 		bool hit = res != CACHE_NOT_FOUND;
 
@@ -481,7 +481,7 @@ cache_mget(const char *key, size_t nkey, const struct cache_mget *q,
 		}
 		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
 	}
-	pthread_mutex_unlock(&s->lock);
+	shard_unlock(s);
 	if (st == NULL)
 		return it;
 	/* As memcached's mg: a hit with T is a touch, anything else a get
@@ -528,7 +528,7 @@ cache_mdelete(const char *key, size_t nkey, bool has_cas, uint64_t cas,
 		it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
 	} else
 		shard_unlink(s, pp, it);
-	pthread_mutex_unlock(&s->lock);
+	shard_unlock(s);
 	/* memcached counts a CAS mismatch as a miss, marking stale as
 	 * nothing. */
 	if (st && !(res == CACHE_OK && stale))
@@ -600,7 +600,7 @@ cache_marith(const char *key, size_t nkey, const struct cache_marith *q,
 		info->value = v;
 		info->cas = (*pp)->cas;
 	}
-	pthread_mutex_unlock(&s->lock);
+	shard_unlock(s);
 	if (st && !info->created &&
 	    (res == CACHE_OK || res == CACHE_NOT_FOUND)) {
 		bool hit = res == CACHE_OK;
@@ -622,7 +622,7 @@ cache_debug(
 
 	if (it != NULL)
 		item_debug(it, d);
-	pthread_mutex_unlock(&s->lock);
+	shard_unlock(s);
 	return it != NULL;
 }
 
@@ -675,9 +675,11 @@ cache_free(void)
 	for (unsigned i = 0; i < cache.nshards; i++) {
 		struct shard *s = &cache.shards[i];
 
+		pthread_mutex_lock(&s->lock);
 		for (size_t b = 0; b <= s->mask; b++)
 			while (s->buckets[b] != NULL)
 				shard_unlink(s, &s->buckets[b], s->buckets[b]);
+		shard_unlock(s);
 		free(s->buckets);
 		pthread_mutex_destroy(&s->lock);
 	}

@@ -42,6 +42,8 @@
  * reassign lock, letting their own class's lock go first; an item moved
  * (rescued) is copied under its tried shard lock, one item at a time.
  * maint's crawl takes one shard lock at a time and sleeps with none held.
+ * Nothing is unmapped under a shard lock: a large item the table lets go
+ * of is released once the lock is (shard_unlock).
  *
  * An item's life: a chunk is taken (ITEM_USED), filled, linked into its
  * shard (ITEM_LINKED, the table's reference), found by readers who take
@@ -318,6 +320,23 @@ static inline bool
 item_dead(const struct item *it, time_t now)
 {
 	return item_expired(it, now) || item_flushed(it, now);
+}
+
+/* Large items the table let go of under a shard lock, through hnext,
+ * released once it is let go (shard_unlock): the last reference of one
+ * may unmap it, and the shard's readers of other keys are not to wait on
+ * that. The calling thread's: it holds one shard lock at a time. */
+extern _Thread_local struct item *shard_dropped;
+
+void shard_release_dropped(void);
+
+/* Let s's lock go, then the large items shard_unlink kept meanwhile. */
+static inline void
+shard_unlock(struct shard *s)
+{
+	pthread_mutex_unlock(&s->lock);
+	if (shard_dropped != NULL)
+		shard_release_dropped();
 }
 
 /* cache_mem.c */

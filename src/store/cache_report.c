@@ -231,7 +231,7 @@ cache_crawl(unsigned *left, unsigned from, unsigned to, size_t *checked,
 		for (size_t b = 0; b <= s->mask; b++)
 			n += shard_reap(
 			    s, &s->buckets[b], now, true, left, &seen, st);
-		pthread_mutex_unlock(&s->lock);
+		shard_unlock(s);
 	}
 	if (checked)
 		*checked = seen;

@@ -133,13 +133,33 @@ shard_detach(
 	shard_account(s, it, false);
 }
 
+_Thread_local struct item *shard_dropped;
+
 /* Take it out of the table and drop the table's reference: readers
- * holding their own keep the memory alive. */
+ * holding their own keep the memory alive. A large item's goes when the
+ * shard's lock does. */
 void
 shard_unlink(struct shard *s, struct item **pp, struct item *it)
 {
 	shard_detach(s, pp, it, false);
-	cache_release(it);
+	if (it->cls == CACHE_CLASS_LARGE) {
+		it->hnext = shard_dropped;
+		shard_dropped = it;
+	} else
+		cache_release(it);
+}
+
+/* Release the large items shard_unlink kept while a lock was held. */
+void
+shard_release_dropped(void)
+{
+	struct item *it;
+
+	while ((it = shard_dropped) != NULL) {
+		shard_dropped = it->hnext;
+		it->hnext = NULL;
+		cache_release(it);
+	}
 }
 
 /* Replace old (at *pp) by it, keeping the chain intact. */
@@ -350,7 +370,7 @@ cache_reclaim(unsigned budget, struct cache_stats *st)
 			n += shard_reap(s,
 			    &s->buckets[s->reclaim_next++ & s->mask], now,
 			    flushed, NULL, &seen, st);
-		pthread_mutex_unlock(&s->lock);
+		shard_unlock(s);
 	}
 	return n;
 }
