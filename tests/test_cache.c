@@ -1049,6 +1049,60 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/* In a full cache of one shard, an append, an incr that must copy the
+ * value, mg's vivify and ma's make what they store with the shard's lock
+ * let go, so eviction may take the shard's other items (never the one
+ * they work on): under the lock, with every victim in the shard, they
+ * found no memory. */
+START_TEST(test_grow_in_full_shard)
+{
+	char key[32], value[1001], more[2001];
+	struct cache_mget_info mi;
+	struct cache_marith_info ai;
+	struct item *it, *held;
+	uint64_t v;
+	int n;
+
+	teardown();
+	memset(&st, 0, sizeof st);
+	ck_assert_int_eq(
+	    cache_init(&(struct cache_config){
+	        .limit = 4 << 20, .item_max = 1024 * 1024, .nshards = 1}),
+	    0);
+	memset(value, 'v', sizeof value - 1);
+	value[sizeof value - 1] = '\0';
+	memset(more, 'm', sizeof more - 1);
+	more[sizeof more - 1] = '\0';
+	for (n = 0; stat_get(&st.evictions) == 0; n++) {
+		snprintf(key, sizeof key, "key:%d", n);
+		ck_assert_int_eq(put(key, value, CACHE_SET, 0), CACHE_STORED);
+	}
+	/* Held, so that the pages dropped for the others keep it. */
+	held = cache_get(key, strlen(key), false, 0, &st);
+	it = cache_mget(
+	    "viv", 3, &(struct cache_mget){.vivify = true}, &mi, &st);
+	ck_assert_ptr_nonnull(it);
+	ck_assert(mi.created);
+	cache_release(it);
+	ck_assert_int_eq(put(key, more, CACHE_APPEND, 0), CACHE_STORED);
+	ck_assert_uint_eq(strlen(value_of(key)), 3000);
+	cache_release(held);
+	memset(value, ' ', sizeof value - 1);
+	value[0] = '5';
+	ck_assert_int_eq(put("ctr", value, CACHE_SET, 0), CACHE_STORED);
+	/* A reader holds it: the new value goes to a copy. */
+	held = cache_get("ctr", 3, false, 0, &st);
+	ck_assert_int_eq(cache_arith("ctr", 3, true, 1, &v, &st), CACHE_OK);
+	ck_assert_uint_eq(v, 6);
+	cache_release(held);
+	ck_assert_int_eq(
+	    cache_marith("ctr", 3,
+	        &(struct cache_marith){.incr = true, .delta = 1}, &ai, &st),
+	    CACHE_OK);
+	ck_assert_uint_eq(ai.value, 7);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1064,7 +1118,8 @@ main(void)
 	    test_checked_and_reflocked, test_no_evict, test_too_large,
 	    test_large_flood_keeps_small, test_small_limit_every_size,
 	    test_expired_in_chain, test_overwrite_reuses_chunk,
-	    test_replace_keeps_chain, test_concurrent, NULL};
+	    test_replace_keeps_chain, test_concurrent, test_grow_in_full_shard,
+	    NULL};
 
 	return unit_run(&(struct unit_suite){.name = "cache",
 	                    .setup = setup,

@@ -46,13 +46,99 @@ cache_init(const struct cache_config *cfg)
 	return 0;
 }
 
-/* A copy of old's key, flags and expiry with room for nbytes of value. */
+/* The times an operation lets its shard's lock go for memory before it
+ * evicts under the lock: a bound on lost races, never reached alone. */
+#define SPARE_ROUNDS 4
+
+/*
+ * An item an operation needs while it holds its key's shard lock. Under
+ * the lock it takes memory's one try (cache_alloc_held), never eviction,
+ * which every reader of the shard would wait on; when memory has no room
+ * it says what it wants (want), lets the lock go while cache_alloc makes
+ * one, evicting for it (spare_make), then looks the key up again and does
+ * it all again with the item in hand.
+ */
+struct spare {
+	struct item *it; /* made by cache_alloc, not used yet */
+	size_t nbytes;
+	uint32_t flags;
+	time_t exptime;
+	enum cache_result res; /* what cache_alloc said */
+	bool want;             /* memory had no room under the lock */
+	bool failed;           /* nor had cache_alloc for nbytes */
+	int rounds;
+};
+
+/* An item of key with room for nbytes of value, for a caller holding
+ * the key's shard lock: the spare when it is of that size, else memory's
+ * one try. NULL, with sp->want set when memory had no room. */
 static struct item *
-item_dup(const struct item *old, size_t nbytes, enum cache_result *res,
+spare_alloc(struct spare *sp, const char *key, size_t nkey, uint32_t flags,
+    time_t exptime, size_t nbytes, enum cache_result *res,
     struct cache_stats *st)
 {
-	return cache_alloc(item_key(old), old->nkey, old->flags, old->exptime,
-	    nbytes, res, st);
+	struct item *it = sp->it;
+
+	if (it != NULL && it->nbytes == nbytes) {
+		sp->it = NULL;
+		it->flags = flags;
+		it->exptime = (uint32_t)exptime;
+		*res = CACHE_OK;
+		return it;
+	}
+	if (sp->failed && sp->nbytes == nbytes) {
+		*res = sp->res;
+		return NULL;
+	}
+	if (sp->rounds >= SPARE_ROUNDS)
+		return cache_alloc(key, nkey, flags, exptime, nbytes, res, st);
+	it = cache_alloc_held(key, nkey, flags, exptime, nbytes, res);
+	if (it == NULL && *res == CACHE_NO_MEMORY) {
+		sp->want = true;
+		sp->nbytes = nbytes;
+		sp->flags = flags;
+		sp->exptime = exptime;
+	}
+	return it;
+}
+
+/* Let s's lock go and make the item sp wants, evicting if need be; hold
+ * (the item the operation works on, or NULL) keeps a reference meanwhile
+ * so that it is not what goes. The caller looks its key up again. */
+static void
+spare_make(struct shard *s, struct spare *sp, struct item *hold,
+    const char *key, size_t nkey, struct cache_stats *st)
+{
+	if (hold != NULL)
+		atomic_fetch_add_explicit(&hold->refs, 1, memory_order_relaxed);
+	shard_unlock(s);
+	if (sp->it != NULL)
+		cache_release(sp->it);
+	sp->it = cache_alloc(
+	    key, nkey, sp->flags, sp->exptime, sp->nbytes, &sp->res, st);
+	sp->failed = sp->it == NULL;
+	sp->want = false;
+	sp->rounds++;
+	if (hold != NULL)
+		cache_release(hold);
+}
+
+/* The spare the operation made and did not use goes back. */
+static void
+spare_drop(struct spare *sp)
+{
+	if (sp->it != NULL)
+		cache_release(sp->it);
+}
+
+/* A copy of old's key, flags and expiry with room for nbytes of value;
+ * old's shard lock held. */
+static struct item *
+item_dup(const struct item *old, size_t nbytes, struct spare *sp,
+    enum cache_result *res, struct cache_stats *st)
+{
+	return spare_alloc(sp, item_key(old), old->nkey, old->flags,
+	    old->exptime, nbytes, res, st);
 }
 
 /* A use for CLOCK, without a write once the count is full; also the
@@ -131,16 +217,16 @@ store_allowed(enum cache_store_op op, struct item *old, uint64_t cas,
 
 /* An item with old's value followed by part's (append) or preceded by it
  * (prepend), taking part's place and reference; NULL, part kept, when the
- * joined value is too large or finds no memory. Evicting for it never
- * takes old: its shard is locked here. */
+ * joined value is too large or finds no memory (or sp wants it). Old's
+ * shard lock held. */
 static struct item *
-store_join(
-    struct item *old, struct item *part, bool append, struct cache_stats *st)
+store_join(struct item *old, struct item *part, bool append, struct spare *sp,
+    struct cache_stats *st)
 {
 	struct item *head = append ? old : part, *tail = append ? part : old;
 	enum cache_result res;
 	struct item *nw =
-	    item_dup(old, (size_t)old->nbytes + part->nbytes, &res, st);
+	    item_dup(old, (size_t)old->nbytes + part->nbytes, sp, &res, st);
 
 	if (nw == NULL)
 		return NULL;
@@ -162,13 +248,17 @@ cache_store_cas(struct item *it, enum cache_store_op op, uint64_t cas,
     uint64_t *cas_out, struct cache_seen *seen, struct cache_stats *st)
 {
 	time_t now = cache_now();
+	struct spare sp = {0};
 	struct shard *s;
 	enum gone gone;
-	struct item **pp =
-	    shard_lock_find(item_key(it), it->nkey, now, &s, &gone, st);
-	struct item *old = *pp, *joined;
+	struct item **pp, *old, *joined;
 	bool stale;
-	enum cache_result res = store_allowed(op, old, cas, &stale, st);
+	enum cache_result res;
+
+again:
+	pp = shard_lock_find(item_key(it), it->nkey, now, &s, &gone, st);
+	old = *pp;
+	res = store_allowed(op, old, cas, &stale, st);
 
 	/* The key's dead item made way for this store: memcached counts
 	 * that memory as reclaimed (t/issue_183.t, with its crawler off). */
@@ -186,7 +276,11 @@ cache_store_cas(struct item *it, enum cache_store_op op, uint64_t cas,
 	    (op == CACHE_APPEND || op == CACHE_PREPEND)) {
 		/* Too large or no memory for the joined value: memcached
 		 * answers NOT_STORED. */
-		joined = store_join(old, it, op == CACHE_APPEND, st);
+		joined = store_join(old, it, op == CACHE_APPEND, &sp, st);
+		if (joined == NULL && sp.want) {
+			spare_make(s, &sp, old, item_key(it), it->nkey, st);
+			goto again;
+		}
 		if (joined != NULL)
 			it = joined;
 		else
@@ -215,6 +309,7 @@ cache_store_cas(struct item *it, enum cache_store_op op, uint64_t cas,
 			stat_add(&st->total_items, 1);
 	}
 	shard_unlock(s);
+	spare_drop(&sp);
 	if (res != CACHE_STORED)
 		cache_release(it);
 	return res;
@@ -368,7 +463,7 @@ value_to_u64(const struct item *it, uint64_t *out)
  * sending the old one. Shard lock held. */
 static enum cache_result
 arith_write(struct shard *s, struct item **pp, uint64_t v, time_t now,
-    struct cache_stats *st)
+    struct spare *sp, struct cache_stats *st)
 {
 	struct item *it = *pp, *nw;
 	enum cache_result res = CACHE_OK;
@@ -382,7 +477,7 @@ arith_write(struct shard *s, struct item **pp, uint64_t v, time_t now,
 		memcpy(item_value(it), num, len);
 		memset(item_value(it) + len, ' ', keep - len);
 		it->cas = atomic_fetch_add(&cache.next_cas, 1) + 1;
-	} else if ((nw = item_dup(it, keep, &res, st)) != NULL) {
+	} else if ((nw = item_dup(it, keep, sp, &res, st)) != NULL) {
 		memcpy(item_value(nw), num, len);
 		memset(item_value(nw) + len, ' ', keep - len);
 		shard_replace(s, pp, it, nw, now);
@@ -395,11 +490,14 @@ cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
     uint64_t *value, struct cache_stats *st)
 {
 	time_t now = cache_now();
+	struct spare sp = {0};
 	struct shard *s;
-	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	struct item **pp;
 	enum cache_result res;
 	uint64_t v;
 
+again:
+	pp = shard_lock_find(key, nkey, now, &s, NULL, st);
 	if (*pp == NULL)
 		res = CACHE_NOT_FOUND;
 	else if (!value_to_u64(*pp, &v))
@@ -409,10 +507,15 @@ cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
 			v += delta; /* wraps at 2^64, as memcached */
 		else
 			v = delta > v ? 0 : v - delta;
-		res = arith_write(s, pp, v, now, st);
+		res = arith_write(s, pp, v, now, &sp, st);
+		if (sp.want) {
+			spare_make(s, &sp, *pp, key, nkey, st);
+			goto again;
+		}
 		*value = v;
 	}
 	shard_unlock(s);
+	spare_drop(&sp);
 	if (st && res != CACHE_NON_NUMERIC) {
 		bool hit = res != CACHE_NOT_FOUND;
 
@@ -428,17 +531,23 @@ cache_mget(const char *key, size_t nkey, const struct cache_mget *q,
     struct cache_mget_info *info, struct cache_stats *st)
 {
 	time_t now = cache_now();
+	struct spare sp = {0};
 	struct shard *s;
-	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
-	struct item *it = *pp;
+	struct item **pp, *it;
 	enum cache_result res;
 	uint8_t state;
 
+again:
+	pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	it = *pp;
 	*info = (struct cache_mget_info){0};
 	if (it == NULL && q->vivify) {
-		/* Evicting for it never takes an item of this shard: it is
-		 * locked here. */
-		it = cache_alloc(key, nkey, 0, q->vivify_exptime, 0, &res, st);
+		it = spare_alloc(
+		    &sp, key, nkey, 0, q->vivify_exptime, 0, &res, st);
+		if (sp.want) {
+			spare_make(s, &sp, NULL, key, nkey, st);
+			goto again;
+		}
 		if (it != NULL) {
 			shard_link(s, pp, it, now);
 			info->created = true;
@@ -482,6 +591,7 @@ cache_mget(const char *key, size_t nkey, const struct cache_mget *q,
 		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
 	}
 	shard_unlock(s);
+	spare_drop(&sp);
 	if (st == NULL)
 		return it;
 	/* As memcached's mg: a hit with T is a touch, anything else a get
@@ -541,14 +651,15 @@ cache_mdelete(const char *key, size_t nkey, bool has_cas, uint64_t cas,
  * key's empty slot. */
 static enum cache_result
 marith_create(struct shard *s, struct item **pp, const char *key, size_t nkey,
-    const struct cache_marith *q, time_t now, struct cache_stats *st)
+    const struct cache_marith *q, time_t now, struct spare *sp,
+    struct cache_stats *st)
 {
 	char num[24];
 	size_t len = (size_t)snprintf(
 	    num, sizeof num, "%llu", (unsigned long long)q->initial);
 	enum cache_result res;
 	struct item *it =
-	    cache_alloc(key, nkey, 0, q->vivify_exptime, len, &res, st);
+	    spare_alloc(sp, key, nkey, 0, q->vivify_exptime, len, &res, st);
 
 	if (it == NULL)
 		return res;
@@ -564,15 +675,18 @@ cache_marith(const char *key, size_t nkey, const struct cache_marith *q,
     struct cache_marith_info *info, struct cache_stats *st)
 {
 	time_t now = cache_now();
+	struct spare sp = {0};
 	struct shard *s;
-	struct item **pp = shard_lock_find(key, nkey, now, &s, NULL, st);
+	struct item **pp;
 	enum cache_result res = CACHE_OK;
 	uint64_t v;
 
+again:
+	pp = shard_lock_find(key, nkey, now, &s, NULL, st);
 	*info = (struct cache_marith_info){0};
 	info->missed = *pp == NULL;
 	if (*pp == NULL && q->vivify) {
-		res = marith_create(s, pp, key, nkey, q, now, st);
+		res = marith_create(s, pp, key, nkey, q, now, &sp, st);
 		info->created = res == CACHE_OK;
 		v = q->initial;
 	} else if (*pp == NULL)
@@ -591,7 +705,11 @@ cache_marith(const char *key, size_t nkey, const struct cache_marith *q,
 			v += q->delta;
 		else
 			v = q->delta > v ? 0 : v - q->delta;
-		res = arith_write(s, pp, v, now, st);
+		res = arith_write(s, pp, v, now, &sp, st);
+	}
+	if (sp.want) {
+		spare_make(s, &sp, *pp, key, nkey, st);
+		goto again;
 	}
 	if (res == CACHE_OK) {
 		/* arith_write may have replaced the item: *pp is the new. */
@@ -601,6 +719,7 @@ cache_marith(const char *key, size_t nkey, const struct cache_marith *q,
 		info->cas = (*pp)->cas;
 	}
 	shard_unlock(s);
+	spare_drop(&sp);
 	if (st && !info->created &&
 	    (res == CACHE_OK || res == CACHE_NOT_FOUND)) {
 		bool hit = res == CACHE_OK;

@@ -189,35 +189,19 @@ slab_alloc(unsigned ci, time_t now, struct cache_stats *st)
 	return NULL;
 }
 
-struct item *
-cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
-    size_t nbytes, enum cache_result *res, struct cache_stats *st)
+/* A chunk or mapping fresh from memory made an item of key with room for
+ * nbytes of value; also when its class last stored. */
+static struct item *
+item_ready(struct item *it, const char *key, size_t nkey, uint32_t flags,
+    time_t exptime, size_t nbytes)
 {
-	size_t total = item_total(nkey, nbytes);
-	time_t now = cache_now();
-	struct item *it;
-
-	if (nkey > CACHE_KEY_MAX || nkey + nbytes > cache.item_max) {
-		*res = CACHE_TOO_LARGE;
-		return NULL;
-	}
-	it = total > cache.chunk_max ? large_alloc(total, now, st)
-	                             : slab_alloc(class_for(total), now, st);
-	if (it != NULL && it->cls != CACHE_CLASS_LARGE) {
+	if (it->cls != CACHE_CLASS_LARGE) {
 		_Atomic uint64_t *at = &cache.classes[it->cls].stored_ms;
 		uint64_t ms = mono_ms();
 
 		/* Written once a tick of the coarse clock at most. */
 		if (atomic_load_explicit(at, memory_order_relaxed) != ms)
 			atomic_store_explicit(at, ms, memory_order_relaxed);
-	}
-	if (it == NULL) {
-		class_count(
-		    total > cache.chunk_max
-		        ? &cache.large_counts.outofmemory
-		        : &cache.classes[class_for(total)].counts.outofmemory);
-		*res = CACHE_NO_MEMORY;
-		return NULL;
 	}
 	it->hnext = NULL;
 	it->cas = 0;
@@ -233,8 +217,66 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 	it->exptime = (uint32_t)exptime;
 	memcpy(it->data, key, nkey);
 	memcpy(item_value(it) + nbytes, "\r\n", 2);
-	*res = CACHE_OK;
 	return it;
+}
+
+/* Whether a key and value of these lengths may be stored. */
+static bool
+item_fits(size_t nkey, size_t nbytes)
+{
+	return nkey <= CACHE_KEY_MAX && nkey + nbytes <= cache.item_max;
+}
+
+struct item *
+cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
+    size_t nbytes, enum cache_result *res, struct cache_stats *st)
+{
+	size_t total = item_total(nkey, nbytes);
+	time_t now = cache_now();
+	struct item *it;
+
+	if (!item_fits(nkey, nbytes)) {
+		*res = CACHE_TOO_LARGE;
+		return NULL;
+	}
+	it = total > cache.chunk_max ? large_alloc(total, now, st)
+	                             : slab_alloc(class_for(total), now, st);
+	if (it == NULL) {
+		class_count(
+		    total > cache.chunk_max
+		        ? &cache.large_counts.outofmemory
+		        : &cache.classes[class_for(total)].counts.outofmemory);
+		*res = CACHE_NO_MEMORY;
+		return NULL;
+	}
+	*res = CACHE_OK;
+	return item_ready(it, key, nkey, flags, exptime, nbytes);
+}
+
+/* cache_alloc for a caller holding a shard lock: memory's one try, no
+ * eviction or page move, which the shard's readers would wait on. NULL
+ * and CACHE_NO_MEMORY, not counted, when memory has no room: the caller
+ * lets its lock go and calls cache_alloc. */
+struct item *
+cache_alloc_held(const char *key, size_t nkey, uint32_t flags, time_t exptime,
+    size_t nbytes, enum cache_result *res)
+{
+	size_t total = item_total(nkey, nbytes);
+	struct item *it;
+	bool unused;
+
+	if (!item_fits(nkey, nbytes)) {
+		*res = CACHE_TOO_LARGE;
+		return NULL;
+	}
+	it = total > cache.chunk_max ? large_try(large_len(total), &unused)
+	                             : chunk_try(class_for(total), &unused);
+	if (it == NULL) {
+		*res = CACHE_NO_MEMORY;
+		return NULL;
+	}
+	*res = CACHE_OK;
+	return item_ready(it, key, nkey, flags, exptime, nbytes);
 }
 
 void

@@ -43,7 +43,10 @@
  * (rescued) is copied under its tried shard lock, one item at a time.
  * maint's crawl takes one shard lock at a time and sleeps with none held.
  * Nothing is unmapped under a shard lock: a large item the table lets go
- * of is released once the lock is (shard_unlock).
+ * of is released once the lock is (shard_unlock). Nothing is evicted
+ * under one either: an operation that needs memory while it holds one
+ * (append, incr, a vivify) takes memory's one try, and when that finds
+ * no room lets the lock go to evict (struct spare, cache.c).
  *
  * An item's life: a chunk is taken (ITEM_USED), filled, linked into its
  * shard (ITEM_LINKED, the table's reference), found by readers who take
@@ -382,5 +385,9 @@ bool steal_page(
 bool class_compact(unsigned except, time_t now, struct cache_stats *st);
 bool class_idle(struct slab_class *c, uint64_t ms);
 bool class_rebalance(unsigned ci, time_t now, struct cache_stats *st);
+
+/* cache_evict.c */
+struct item *cache_alloc_held(const char *key, size_t nkey, uint32_t flags,
+    time_t exptime, size_t nbytes, enum cache_result *res);
 
 #endif
