@@ -1103,6 +1103,52 @@ START_TEST(test_grow_in_full_shard)
 }
 END_TEST
 
+/* A dump's function, which reads the item it is handed back from the
+ * cache: it is called with no lock held. */
+static void
+dump_reads(void *arg, const struct cache_debug *d)
+{
+	struct item *it = cache_get(d->key, d->nkey, false, 0, &st);
+
+	ck_assert_ptr_nonnull(it);
+	ck_assert_uint_eq(it->nbytes, d->nbytes);
+	cache_release(it);
+	(*(unsigned *)arg)++;
+}
+
+/* cache_class_dump hands every item of a class over, in batches, up to
+ * its limit, large items too, and with no lock held. */
+START_TEST(test_class_dump)
+{
+	static char big[600 * 1024];
+	char key[32];
+	struct item *it;
+	unsigned seen = 0;
+	int cls, n;
+
+	for (n = 0; n < 200; n++) {
+		snprintf(key, sizeof key, "key:%03d", n);
+		ck_assert_int_eq(put(key, "vvvv", CACHE_SET, 0), CACHE_STORED);
+	}
+	it = cache_get("key:000", 7, false, 0, &st);
+	cls = (int)item_class_id(it) - 1;
+	cache_release(it);
+	ck_assert_uint_eq(cache_class_dump(cls, 0, dump_reads, &seen), 200);
+	ck_assert_uint_eq(seen, 200);
+	ck_assert_uint_eq(cache_class_dump(cls, 150, dump_reads, &seen), 150);
+	ck_assert_uint_eq(seen, 350);
+	memset(big, 'b', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	ck_assert_int_eq(put("big1", big, CACHE_SET, 0), CACHE_STORED);
+	ck_assert_int_eq(put("big2", big, CACHE_SET, 0), CACHE_STORED);
+	ck_assert_uint_eq(
+	    cache_class_dump(cache_class_count() - 1, 0, dump_reads, &seen), 2);
+	ck_assert_uint_eq(
+	    cache_class_dump(cache_class_count() - 1, 1, dump_reads, &seen), 1);
+	ck_assert_uint_eq(seen, 353);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1119,7 +1165,7 @@ main(void)
 	    test_large_flood_keeps_small, test_small_limit_every_size,
 	    test_expired_in_chain, test_overwrite_reuses_chunk,
 	    test_replace_keeps_chain, test_concurrent, test_grow_in_full_shard,
-	    NULL};
+	    test_class_dump, NULL};
 
 	return unit_run(&(struct unit_suite){.name = "cache",
 	                    .setup = setup,

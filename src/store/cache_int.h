@@ -46,7 +46,9 @@
  * of is released once the lock is (shard_unlock). Nothing is evicted
  * under one either: an operation that needs memory while it holds one
  * (append, incr, a vivify) takes memory's one try, and when that finds
- * no room lets the lock go to evict (struct spare, cache.c).
+ * no room lets the lock go to evict (struct spare, cache.c). A dump
+ * copies items under the locks and has them formatted once they are let
+ * go (cache_class_dump, cache_dump_next).
  *
  * An item's life: a chunk is taken (ITEM_USED), filled, linked into its
  * shard (ITEM_LINKED, the table's reference), found by readers who take

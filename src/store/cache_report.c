@@ -1,8 +1,10 @@
 /* The store's reports: totals, class stats, dumps, the crawl. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cache_int.h"
 #include "counter.h"
+#include "xmalloc.h"
 
 void
 cache_totals(struct cache_totals *t)
@@ -94,11 +96,15 @@ cache_alloc_fails(void)
 	return atomic_load_explicit(&cache.alloc_fails, memory_order_relaxed);
 }
 
-/* Pass the linked item it to fn, read under its shard lock; false when
- * that lock is taken (the caller holds a class or the large lock, and
- * only tries it). */
+/* The items a dump copies under a class's lock before it lets it go and
+ * hands them to the caller's function, which formats them. */
+#define DUMP_BATCH 64
+
+/* Copy the linked item it into *d, read under its shard lock; false when
+ * it is not linked or that lock is taken (the caller holds a class or the
+ * large lock, and only tries it). */
 static bool
-class_dump_item(struct item *it, cache_dump_fn fn, void *arg)
+class_dump_copy(struct item *it, struct cache_debug *d)
 {
 	struct shard *s;
 	bool linked;
@@ -111,43 +117,88 @@ class_dump_item(struct item *it, cache_dump_fn fn, void *arg)
 		return false;
 	linked = atomic_load_explicit(&it->state, memory_order_relaxed) &
 	         ITEM_LINKED;
-	if (linked) {
-		struct cache_debug d;
-
-		item_debug(it, &d);
-		fn(arg, &d);
-	}
+	if (linked)
+		item_debug(it, d);
 	pthread_mutex_unlock(&s->lock);
 	return linked;
+}
+
+/* Up to want linked items of c into d, from its chunk *at on (its pages
+ * one after the other), under its lock, which keeps every chunk where it
+ * is meanwhile; *at moves past what was looked at, *end says none is
+ * left. */
+static unsigned
+class_dump_batch(struct slab_class *c, size_t *at, struct cache_debug *d,
+    unsigned want, bool *end)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (; n < want && *at < (size_t)c->npages * c->per_page; (*at)++)
+		n += class_dump_copy(
+		    (struct item *)(c->pages[*at / c->per_page].base +
+		                    *at % c->per_page * c->size),
+		    &d[n]);
+	*end = *at >= (size_t)c->npages * c->per_page;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+/* The large items, up to limit (0: all), copied under the large lock and
+ * handed to fn once it is let go. */
+static unsigned
+large_dump(unsigned limit, cache_dump_fn fn, void *arg)
+{
+	size_t cap =
+	    atomic_load_explicit(&cache.large_count, memory_order_relaxed);
+	struct cache_debug *d;
+	unsigned n = 0;
+
+	if (limit != 0 && limit < cap)
+		cap = limit;
+	if (cap == 0)
+		return 0;
+	/* A large item is half a page at least: a copy of each costs less
+	 * than a thousandth of what they hold. */
+	d = xreallocarray(NULL, cap, sizeof *d);
+	pthread_mutex_lock(&cache.large_lock);
+	for (struct large *l = cache.large_head; l != NULL && n < cap;
+	     l = l->next)
+		n += class_dump_copy(large_item(l), &d[n]);
+	pthread_mutex_unlock(&cache.large_lock);
+	for (unsigned i = 0; i < n; i++)
+		fn(arg, &d[i]);
+	free(d);
+	return n;
 }
 
 unsigned
 cache_class_dump(int cls, unsigned limit, cache_dump_fn fn, void *arg)
 {
-	struct slab_class *c;
+	struct cache_debug *d;
+	size_t at = 0;
 	unsigned n = 0;
+	bool end = false;
 
 	if (cls < 0 || cls > (int)cache.nclasses)
 		return 0;
-	if (cls == (int)cache.nclasses) {
-		pthread_mutex_lock(&cache.large_lock);
-		for (struct large *l = cache.large_head;
-		     l != NULL && (limit == 0 || n < limit); l = l->next)
-			n += class_dump_item(large_item(l), fn, arg);
-		pthread_mutex_unlock(&cache.large_lock);
-		return n;
+	if (cls == (int)cache.nclasses)
+		return large_dump(limit, fn, arg);
+	/* fn formats with no lock held: a class's stores do not wait on a
+	 * dump of it. */
+	d = xreallocarray(NULL, DUMP_BATCH, sizeof *d);
+	while (!end && (limit == 0 || n < limit)) {
+		unsigned want = limit == 0 || limit - n > DUMP_BATCH
+		                    ? DUMP_BATCH
+		                    : limit - n;
+		unsigned got =
+		    class_dump_batch(&cache.classes[cls], &at, d, want, &end);
+
+		for (unsigned i = 0; i < got; i++)
+			fn(arg, &d[i]);
+		n += got;
 	}
-	/* The class lock keeps every chunk where it is meanwhile. */
-	c = &cache.classes[cls];
-	pthread_mutex_lock(&c->lock);
-	for (unsigned p = 0; p < c->npages; p++)
-		for (unsigned i = 0;
-		     i < c->per_page && (limit == 0 || n < limit); i++)
-			n += class_dump_item(
-			    (struct item *)(c->pages[p].base +
-			                    (size_t)i * c->size),
-			    fn, arg);
-	pthread_mutex_unlock(&c->lock);
+	free(d);
 	return n;
 }
 
