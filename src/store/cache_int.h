@@ -327,6 +327,23 @@ item_dead(const struct item *it, time_t now)
 	return item_expired(it, now) || item_flushed(it, now);
 }
 
+/* The smallest class whose chunks hold total bytes; binary search. */
+static inline unsigned
+class_for(size_t total)
+{
+	unsigned lo = 0, hi = cache.nclasses - 1;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (cache.classes[mid].size >= total)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
 /* Large items the table let go of under a shard lock, through hnext,
  * released once it is let go (shard_unlock): the last reference of one
  * may unmap it, and the shard's readers of other keys are not to wait on
@@ -346,7 +363,6 @@ shard_unlock(struct shard *s)
 
 /* cache_mem.c */
 void classes_init(void);
-unsigned class_for(size_t total);
 void cache_share_set(size_t limit);
 void budget_give(size_t n);
 void map_free(void *p, size_t len);

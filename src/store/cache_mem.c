@@ -60,23 +60,6 @@ classes_init(void)
 	cache.chunk_max = cache.classes[n - 1].size;
 }
 
-/* The smallest class whose chunks hold total bytes; binary search. */
-unsigned
-class_for(size_t total)
-{
-	unsigned lo = 0, hi = cache.nclasses - 1;
-
-	while (lo < hi) {
-		unsigned mid = (lo + hi) / 2;
-
-		if (cache.classes[mid].size >= total)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo;
-}
-
 /* The limit shared out evenly among the classes, from a block to a page
  * each: what a class may take back from the others. */
 void
