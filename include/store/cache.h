@@ -38,7 +38,7 @@ struct item {
 	_Atomic uint32_t refs;
 	uint8_t nkey;
 	uint8_t cls;           /* size class, or CACHE_CLASS_LARGE */
-	_Atomic uint8_t state; /* ITEM_* bits in cache.c */
+	_Atomic uint8_t state; /* ITEM_* bits in cache_int.h */
 	char data[];           /* key, then value, then "\r\n" */
 };
 

@@ -46,7 +46,8 @@
  * of is released once the lock is (shard_unlock). Nothing is evicted
  * under one either: an operation that needs memory while it holds one
  * (append, incr, a vivify) takes memory's one try, and when that finds
- * no room lets the lock go to evict (struct spare, cache.c). A dump
+ * no room lets the lock go to evict (struct spare, cache.c; only after
+ * four such rounds lost to other threads does it evict under it). A dump
  * copies items under the locks and has them formatted once they are let
  * go (cache_class_dump, cache_dump_next).
  *
