@@ -1049,6 +1049,106 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/* In a full cache of one shard, an append, an incr that must copy the
+ * value, mg's vivify and ma's make what they store with the shard's lock
+ * let go, so eviction may take the shard's other items (never the one
+ * they work on): under the lock, with every victim in the shard, they
+ * found no memory. */
+START_TEST(test_grow_in_full_shard)
+{
+	char key[32], value[1001], more[2001];
+	struct cache_mget_info mi;
+	struct cache_marith_info ai;
+	struct item *it, *held;
+	uint64_t v;
+	int n;
+
+	teardown();
+	memset(&st, 0, sizeof st);
+	ck_assert_int_eq(
+	    cache_init(&(struct cache_config){
+	        .limit = 4 << 20, .item_max = 1024 * 1024, .nshards = 1}),
+	    0);
+	memset(value, 'v', sizeof value - 1);
+	value[sizeof value - 1] = '\0';
+	memset(more, 'm', sizeof more - 1);
+	more[sizeof more - 1] = '\0';
+	for (n = 0; stat_get(&st.evictions) == 0; n++) {
+		snprintf(key, sizeof key, "key:%d", n);
+		ck_assert_int_eq(put(key, value, CACHE_SET, 0), CACHE_STORED);
+	}
+	/* Held, so that the pages dropped for the others keep it. */
+	held = cache_get(key, strlen(key), false, 0, &st);
+	it = cache_mget(
+	    "viv", 3, &(struct cache_mget){.vivify = true}, &mi, &st);
+	ck_assert_ptr_nonnull(it);
+	ck_assert(mi.created);
+	cache_release(it);
+	ck_assert_int_eq(put(key, more, CACHE_APPEND, 0), CACHE_STORED);
+	ck_assert_uint_eq(strlen(value_of(key)), 3000);
+	cache_release(held);
+	memset(value, ' ', sizeof value - 1);
+	value[0] = '5';
+	ck_assert_int_eq(put("ctr", value, CACHE_SET, 0), CACHE_STORED);
+	/* A reader holds it: the new value goes to a copy. */
+	held = cache_get("ctr", 3, false, 0, &st);
+	ck_assert_int_eq(cache_arith("ctr", 3, true, 1, &v, &st), CACHE_OK);
+	ck_assert_uint_eq(v, 6);
+	cache_release(held);
+	ck_assert_int_eq(
+	    cache_marith("ctr", 3,
+	        &(struct cache_marith){.incr = true, .delta = 1}, &ai, &st),
+	    CACHE_OK);
+	ck_assert_uint_eq(ai.value, 7);
+}
+END_TEST
+
+/* A dump's function, which reads the item it is handed back from the
+ * cache: it is called with no lock held. */
+static void
+dump_reads(void *arg, const struct cache_debug *d)
+{
+	struct item *it = cache_get(d->key, d->nkey, false, 0, &st);
+
+	ck_assert_ptr_nonnull(it);
+	ck_assert_uint_eq(it->nbytes, d->nbytes);
+	cache_release(it);
+	(*(unsigned *)arg)++;
+}
+
+/* cache_class_dump hands every item of a class over, in batches, up to
+ * its limit, large items too, and with no lock held. */
+START_TEST(test_class_dump)
+{
+	static char big[600 * 1024];
+	char key[32];
+	struct item *it;
+	unsigned seen = 0;
+	int cls, n;
+
+	for (n = 0; n < 200; n++) {
+		snprintf(key, sizeof key, "key:%03d", n);
+		ck_assert_int_eq(put(key, "vvvv", CACHE_SET, 0), CACHE_STORED);
+	}
+	it = cache_get("key:000", 7, false, 0, &st);
+	cls = (int)item_class_id(it) - 1;
+	cache_release(it);
+	ck_assert_uint_eq(cache_class_dump(cls, 0, dump_reads, &seen), 200);
+	ck_assert_uint_eq(seen, 200);
+	ck_assert_uint_eq(cache_class_dump(cls, 150, dump_reads, &seen), 150);
+	ck_assert_uint_eq(seen, 350);
+	memset(big, 'b', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	ck_assert_int_eq(put("big1", big, CACHE_SET, 0), CACHE_STORED);
+	ck_assert_int_eq(put("big2", big, CACHE_SET, 0), CACHE_STORED);
+	ck_assert_uint_eq(
+	    cache_class_dump(cache_class_count() - 1, 0, dump_reads, &seen), 2);
+	ck_assert_uint_eq(
+	    cache_class_dump(cache_class_count() - 1, 1, dump_reads, &seen), 1);
+	ck_assert_uint_eq(seen, 353);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1064,7 +1164,8 @@ main(void)
 	    test_checked_and_reflocked, test_no_evict, test_too_large,
 	    test_large_flood_keeps_small, test_small_limit_every_size,
 	    test_expired_in_chain, test_overwrite_reuses_chunk,
-	    test_replace_keeps_chain, test_concurrent, NULL};
+	    test_replace_keeps_chain, test_concurrent, test_grow_in_full_shard,
+	    test_class_dump, NULL};
 
 	return unit_run(&(struct unit_suite){.name = "cache",
 	                    .setup = setup,

@@ -38,7 +38,7 @@ struct item {
 	_Atomic uint32_t refs;
 	uint8_t nkey;
 	uint8_t cls;           /* size class, or CACHE_CLASS_LARGE */
-	_Atomic uint8_t state; /* ITEM_* bits in cache.c */
+	_Atomic uint8_t state; /* ITEM_* bits in cache_int.h */
 	char data[];           /* key, then value, then "\r\n" */
 };
 
@@ -402,8 +402,9 @@ int cache_class_stats(int, struct cache_class_stats *);
 /* Mappings the system refused (stores that then found no memory). */
 uint64_t cache_alloc_fails(void);
 /* Up to limit (0: all) linked items of class cls, to fn in no particular
- * order, with locks held: fn must not call the cache. Items whose shard
- * is busy are passed over. Returns how many fn saw. */
+ * order: copies, taken under the locks and handed over once they are let
+ * go. Items whose shard is busy are passed over. Returns how many fn
+ * saw. */
 typedef void (*cache_dump_fn)(void *, const struct cache_debug *);
 unsigned cache_class_dump(int, unsigned, cache_dump_fn, void *);
 
