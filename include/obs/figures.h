@@ -4,8 +4,8 @@
  * name in "stats", its name in "stats threads" and /threads, its
  * Prometheus family summed and per thread) and the help Prometheus
  * prints. A block's rows stand beside the block where it has a header
- * of its own (CONN_COUNTERS_ROWS in conn.h...); the cache's are here,
- * against the store's CACHE_STATS_FIELDS, until the store declares them.
+ * of its own (CONN_COUNTERS_ROWS in conn.h, CACHE_STATS_ROWS in
+ * cache.h...).
  * One reader copies every block once per reply, since start or since
  * "stats reset", whose baseline is a copy of each block under one lock.
  */
@@ -23,94 +23,6 @@
 #include "logger.h"
 #include "proto_text.h"
 #include "thread.h"
-
-/* memcached_exporter's one family of every command's outcome. */
-#define OBS_HELP_COMMANDS                                                      \
-	"Total number of all requests broken down by command (get, set, "      \
-	"etc.) and status."
-#define OBS_CMD(c, s)                                                          \
-	.prom = "memcached_commands_total",                                    \
-	.labels = "command=\"" c "\",status=\"" s "\"",                        \
-	.help = OBS_HELP_COMMANDS
-
-/* struct cache_stats, in its order: "stats" and a worker's "stats
- * threads" lines go by it. */
-#define OBS_CACHE_ROWS(X)                                                      \
-	X(cmd_get, COUNTER, .stat = "cmd_get", .thread = "cmd_get",            \
-	    .help = "Get requests: each key of a get counts.")                 \
-	X(cmd_set, COUNTER, .stat = "cmd_set", .thread = "cmd_set",            \
-	    OBS_CMD("set", "hit"))                                             \
-	X(cmd_flush, COUNTER, .stat = "cmd_flush", .thread = "cmd_flush",      \
-	    OBS_CMD("flush", "hit"))                                           \
-	X(cmd_touch, COUNTER, .stat = "cmd_touch", .thread = "cmd_touch",      \
-	    .help = "Touch requests.")                                         \
-	X(cmd_meta, COUNTER, .stat = "cmd_meta", .thread = "cmd_meta",         \
-	    .help = "Meta requests.")                                          \
-	X(get_hits, COUNTER, .stat = "get_hits", .thread = "get_hits",         \
-	    OBS_CMD("get", "hit"))                                             \
-	X(get_misses, COUNTER, .stat = "get_misses", .thread = "get_misses",   \
-	    OBS_CMD("get", "miss"))                                            \
-	X(get_expired, COUNTER, .stat = "get_expired",                         \
-	    .thread = "get_expired",                                           \
-	    .help = "Gets that found the item expired.")                       \
-	X(get_flushed, COUNTER, .stat = "get_flushed",                         \
-	    .thread = "get_flushed",                                           \
-	    .help = "Gets that found the item flushed.")                       \
-	X(delete_misses, COUNTER, .stat = "delete_misses",                     \
-	    .thread = "delete_misses", OBS_CMD("delete", "miss"))              \
-	X(delete_hits, COUNTER, .stat = "delete_hits",                         \
-	    .thread = "delete_hits", OBS_CMD("delete", "hit"))                 \
-	X(incr_misses, COUNTER, .stat = "incr_misses",                         \
-	    .thread = "incr_misses", OBS_CMD("incr", "miss"))                  \
-	X(incr_hits, COUNTER, .stat = "incr_hits", .thread = "incr_hits",      \
-	    OBS_CMD("incr", "hit"))                                            \
-	X(decr_misses, COUNTER, .stat = "decr_misses",                         \
-	    .thread = "decr_misses", OBS_CMD("decr", "miss"))                  \
-	X(decr_hits, COUNTER, .stat = "decr_hits", .thread = "decr_hits",      \
-	    OBS_CMD("decr", "hit"))                                            \
-	X(cas_misses, COUNTER, .stat = "cas_misses", .thread = "cas_misses",   \
-	    OBS_CMD("cas", "miss"))                                            \
-	X(cas_hits, COUNTER, .stat = "cas_hits", .thread = "cas_hits",         \
-	    OBS_CMD("cas", "hit"))                                             \
-	X(cas_badval, COUNTER, .stat = "cas_badval", .thread = "cas_badval",   \
-	    OBS_CMD("cas", "badval"))                                          \
-	X(touch_hits, COUNTER, .stat = "touch_hits", .thread = "touch_hits",   \
-	    OBS_CMD("touch", "hit"))                                           \
-	X(touch_misses, COUNTER, .stat = "touch_misses",                       \
-	    .thread = "touch_misses", OBS_CMD("touch", "miss"))                \
-	X(store_too_large, COUNTER, .stat = "store_too_large",                 \
-	    .thread = "store_too_large",                                       \
-	    .help = "Stores refused: larger than the item size limit.")        \
-	X(store_no_memory, COUNTER, .stat = "store_no_memory",                 \
-	    .thread = "store_no_memory",                                       \
-	    .help = "Stores refused: no memory, nothing to evict.")            \
-	X(auth_cmds, COUNTER, .stat = "auth_cmds", .thread = "auth_cmds",      \
-	    .help = "Authentication requests.")                                \
-	X(auth_errors, COUNTER, .stat = "auth_errors",                         \
-	    .thread = "auth_errors", .help = "Authentications refused.")       \
-	X(total_items, COUNTER, .stat = "total_items",                         \
-	    .thread = "total_items", .prom = "memcached_items_total",          \
-	    .help = "Total number of items stored during the life of this "    \
-	            "instance.")                                               \
-	X(expired_unfetched, COUNTER, .stat = "expired_unfetched",             \
-	    .thread = "expired_unfetched",                                     \
-	    .help = "Items that expired never read.")                          \
-	X(evicted_unfetched, COUNTER, .stat = "evicted_unfetched",             \
-	    .thread = "evicted_unfetched",                                     \
-	    .help = "Items evicted never read.")                               \
-	X(evictions, COUNTER, .stat = "evictions", .thread = "evictions",      \
-	    .prom = "memcached_items_evicted_total",                           \
-	    .help = "Total number of valid items removed from cache to free "  \
-	            "memory for new items.")                                   \
-	X(reclaimed, COUNTER, .stat = "reclaimed", .thread = "reclaimed",      \
-	    .prom = "memcached_items_reclaimed_total",                         \
-	    .help = "Total number of times an entry was stored using memory "  \
-	            "from an expired entry.")                                  \
-	X(crawler_reclaimed, COUNTER, .stat = "crawler_reclaimed",             \
-	    .thread = "crawler_reclaimed",                                     \
-	    .help = "Expired items the crawler removed.")                      \
-	X(slabs_moved, COUNTER, .stat = "slabs_moved",                         \
-	    .thread = "slabs_moved", .help = "Pages moved between classes.")
 
 /* What maint's own "stats threads" lines show of its cache counters. */
 #define OBS_MAINT_ROWS(X)                                                      \
@@ -169,6 +81,16 @@ struct obs_row {
 	const char *thread_help;
 };
 
+/* The counters of a class (struct cache_class_stats) that "stats items"
+ * prints after outofmemory and tailrepairs, in memcached's order. */
+#define OBS_CLASS_TAIL(X)                                                      \
+	X(reclaimed)                                                           \
+	X(expired_unfetched)                                                   \
+	X(evicted_unfetched)                                                   \
+	X(crawler_reclaimed)                                                   \
+	X(crawler_items_checked)                                               \
+	X(lrutail_reflocked)
+
 /* Each row's id: OBS_<block>_<field>. */
 #define OBS_ID_CONN(f, ...)   OBS_CONN_##f,
 #define OBS_ID_CACHE(f, ...)  OBS_CACHE_##f,
@@ -178,7 +100,7 @@ struct obs_row {
 #define OBS_ID_ADMIN(f, ...)  OBS_ADMIN_##f,
 #define OBS_ID_MAINT(f, ...)  OBS_MAINT_##f,
 enum obs_row_id {
-	CONN_COUNTERS_ROWS(OBS_ID_CONN) OBS_CACHE_ROWS(OBS_ID_CACHE)
+	CONN_COUNTERS_ROWS(OBS_ID_CONN) CACHE_STATS_ROWS(OBS_ID_CACHE)
 	    ACCEPT_COUNTERS_ROWS(OBS_ID_ACCEPT)
 	        LOGGER_COUNTERS_ROWS(OBS_ID_LOGGER) OBS_LOG_ROWS(OBS_ID_LOG)
 	            ADMIN_GUARD_COUNTERS_ROWS(OBS_ID_ADMIN)

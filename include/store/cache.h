@@ -62,44 +62,102 @@ item_class_id(const struct item *it)
 	return it->cls == 0xff ? 0 : it->cls + 1u;
 }
 
-/* Per-thread counters, memcached's names and order. Written by one thread
- * (the caller's), summed by stats. */
-#define CACHE_STATS_FIELDS(X)                                                  \
-	X(cmd_get)                                                             \
-	X(cmd_set)                                                             \
-	X(cmd_flush)                                                           \
-	X(cmd_touch)                                                           \
-	X(cmd_meta)                                                            \
-	X(get_hits)                                                            \
-	X(get_misses)                                                          \
-	X(get_expired)                                                         \
-	X(get_flushed)                                                         \
-	X(delete_misses)                                                       \
-	X(delete_hits)                                                         \
-	X(incr_misses)                                                         \
-	X(incr_hits)                                                           \
-	X(decr_misses)                                                         \
-	X(decr_hits)                                                           \
-	X(cas_misses)                                                          \
-	X(cas_hits)                                                            \
-	X(cas_badval)                                                          \
-	X(touch_hits)                                                          \
-	X(touch_misses)                                                        \
-	X(store_too_large)                                                     \
-	X(store_no_memory)                                                     \
-	X(auth_cmds)                                                           \
-	X(auth_errors)                                                         \
-	X(total_items)                                                         \
-	X(expired_unfetched)                                                   \
-	X(evicted_unfetched)                                                   \
-	X(evictions)                                                           \
-	X(reclaimed)                                                           \
-	X(crawler_reclaimed)                                                   \
-	X(slabs_moved)
+/* memcached_exporter's one family of every command's outcome. */
+#define CACHE_HELP_COMMANDS                                                    \
+	"Total number of all requests broken down by command (get, set, "      \
+	"etc.) and status."
+#define CACHE_PROM_CMD(c, s)                                                   \
+	.prom = "memcached_commands_total",                                    \
+	.labels = "command=\"" c "\",status=\"" s "\"",                        \
+	.help = CACHE_HELP_COMMANDS
+
+/* Per-thread counters, memcached's names and order, written by one
+ * thread (the caller's), summed by stats. One row each, as
+ * CONN_COUNTERS_ROWS in conn.h: X(field, COUNTER or GAUGE, its names in
+ * the reports obs renders: .stat in "stats", .thread in "stats threads",
+ * .prom and .labels in /metrics, with .help). "stats" and a worker's
+ * "stats threads" lines go by their order. A row is all it takes to add
+ * one. */
+#define CACHE_STATS_ROWS(X)                                                    \
+	X(cmd_get, COUNTER, .stat = "cmd_get", .thread = "cmd_get",            \
+	    .help = "Get requests: each key of a get counts.")                 \
+	X(cmd_set, COUNTER, .stat = "cmd_set", .thread = "cmd_set",            \
+	    CACHE_PROM_CMD("set", "hit"))                                      \
+	X(cmd_flush, COUNTER, .stat = "cmd_flush", .thread = "cmd_flush",      \
+	    CACHE_PROM_CMD("flush", "hit"))                                    \
+	X(cmd_touch, COUNTER, .stat = "cmd_touch", .thread = "cmd_touch",      \
+	    .help = "Touch requests.")                                         \
+	X(cmd_meta, COUNTER, .stat = "cmd_meta", .thread = "cmd_meta",         \
+	    .help = "Meta requests.")                                          \
+	X(get_hits, COUNTER, .stat = "get_hits", .thread = "get_hits",         \
+	    CACHE_PROM_CMD("get", "hit"))                                      \
+	X(get_misses, COUNTER, .stat = "get_misses", .thread = "get_misses",   \
+	    CACHE_PROM_CMD("get", "miss"))                                     \
+	X(get_expired, COUNTER, .stat = "get_expired",                         \
+	    .thread = "get_expired",                                           \
+	    .help = "Gets that found the item expired.")                       \
+	X(get_flushed, COUNTER, .stat = "get_flushed",                         \
+	    .thread = "get_flushed",                                           \
+	    .help = "Gets that found the item flushed.")                       \
+	X(delete_misses, COUNTER, .stat = "delete_misses",                     \
+	    .thread = "delete_misses", CACHE_PROM_CMD("delete", "miss"))       \
+	X(delete_hits, COUNTER, .stat = "delete_hits",                         \
+	    .thread = "delete_hits", CACHE_PROM_CMD("delete", "hit"))          \
+	X(incr_misses, COUNTER, .stat = "incr_misses",                         \
+	    .thread = "incr_misses", CACHE_PROM_CMD("incr", "miss"))           \
+	X(incr_hits, COUNTER, .stat = "incr_hits", .thread = "incr_hits",      \
+	    CACHE_PROM_CMD("incr", "hit"))                                     \
+	X(decr_misses, COUNTER, .stat = "decr_misses",                         \
+	    .thread = "decr_misses", CACHE_PROM_CMD("decr", "miss"))           \
+	X(decr_hits, COUNTER, .stat = "decr_hits", .thread = "decr_hits",      \
+	    CACHE_PROM_CMD("decr", "hit"))                                     \
+	X(cas_misses, COUNTER, .stat = "cas_misses", .thread = "cas_misses",   \
+	    CACHE_PROM_CMD("cas", "miss"))                                     \
+	X(cas_hits, COUNTER, .stat = "cas_hits", .thread = "cas_hits",         \
+	    CACHE_PROM_CMD("cas", "hit"))                                      \
+	X(cas_badval, COUNTER, .stat = "cas_badval", .thread = "cas_badval",   \
+	    CACHE_PROM_CMD("cas", "badval"))                                   \
+	X(touch_hits, COUNTER, .stat = "touch_hits", .thread = "touch_hits",   \
+	    CACHE_PROM_CMD("touch", "hit"))                                    \
+	X(touch_misses, COUNTER, .stat = "touch_misses",                       \
+	    .thread = "touch_misses", CACHE_PROM_CMD("touch", "miss"))         \
+	X(store_too_large, COUNTER, .stat = "store_too_large",                 \
+	    .thread = "store_too_large",                                       \
+	    .help = "Stores refused: larger than the item size limit.")        \
+	X(store_no_memory, COUNTER, .stat = "store_no_memory",                 \
+	    .thread = "store_no_memory",                                       \
+	    .help = "Stores refused: no memory, nothing to evict.")            \
+	X(auth_cmds, COUNTER, .stat = "auth_cmds", .thread = "auth_cmds",      \
+	    .help = "Authentication requests.")                                \
+	X(auth_errors, COUNTER, .stat = "auth_errors",                         \
+	    .thread = "auth_errors", .help = "Authentications refused.")       \
+	X(total_items, COUNTER, .stat = "total_items",                         \
+	    .thread = "total_items", .prom = "memcached_items_total",          \
+	    .help = "Total number of items stored during the life of this "    \
+	            "instance.")                                               \
+	X(expired_unfetched, COUNTER, .stat = "expired_unfetched",             \
+	    .thread = "expired_unfetched",                                     \
+	    .help = "Items that expired never read.")                          \
+	X(evicted_unfetched, COUNTER, .stat = "evicted_unfetched",             \
+	    .thread = "evicted_unfetched",                                     \
+	    .help = "Items evicted never read.")                               \
+	X(evictions, COUNTER, .stat = "evictions", .thread = "evictions",      \
+	    .prom = "memcached_items_evicted_total",                           \
+	    .help = "Total number of valid items removed from cache to free "  \
+	            "memory for new items.")                                   \
+	X(reclaimed, COUNTER, .stat = "reclaimed", .thread = "reclaimed",      \
+	    .prom = "memcached_items_reclaimed_total",                         \
+	    .help = "Total number of times an entry was stored using memory "  \
+	            "from an expired entry.")                                  \
+	X(crawler_reclaimed, COUNTER, .stat = "crawler_reclaimed",             \
+	    .thread = "crawler_reclaimed",                                     \
+	    .help = "Expired items the crawler removed.")                      \
+	X(slabs_moved, COUNTER, .stat = "slabs_moved",                         \
+	    .thread = "slabs_moved", .help = "Pages moved between classes.")
 
 struct cache_stats {
-#define CACHE_STATS_FIELD(f) _Atomic uint64_t f;
-	CACHE_STATS_FIELDS(CACHE_STATS_FIELD)
+#define CACHE_STATS_FIELD(f, ...) _Atomic uint64_t f;
+	CACHE_STATS_ROWS(CACHE_STATS_FIELD)
 #undef CACHE_STATS_FIELD
 };
 

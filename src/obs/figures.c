@@ -4,13 +4,6 @@
 
 #include "figures.h"
 
-/* Every counter of a block has a row: the reader copies blocks whole. */
-#define OBS_NFIELDS(rows)  (0 rows(OBS_COUNT_ONE))
-#define OBS_COUNT_ONE(...) +1
-_Static_assert(sizeof(struct cache_stats) ==
-                   OBS_NFIELDS(OBS_CACHE_ROWS) * sizeof(uint64_t),
-    "a cache counter without a row in OBS_CACHE_ROWS");
-
 #define OBS_ROW(b, type, f, k, ...)                                            \
 	{.block = b,                                                           \
 	    .field = offsetof(type, f) / sizeof(uint64_t),                     \
@@ -32,7 +25,7 @@ _Static_assert(sizeof(struct cache_stats) ==
 	OBS_ROW(OBS_MAINT, struct cache_stats, f, k, __VA_ARGS__)
 
 const struct obs_row obs_rows[OBS_NROWS] = {CONN_COUNTERS_ROWS(OBS_ROW_CONN)
-        OBS_CACHE_ROWS(OBS_ROW_CACHE) ACCEPT_COUNTERS_ROWS(OBS_ROW_ACCEPT)
+        CACHE_STATS_ROWS(OBS_ROW_CACHE) ACCEPT_COUNTERS_ROWS(OBS_ROW_ACCEPT)
             LOGGER_COUNTERS_ROWS(OBS_ROW_LOGGER) OBS_LOG_ROWS(OBS_ROW_LOG)
                 ADMIN_GUARD_COUNTERS_ROWS(OBS_ROW_ADMIN)
                     OBS_MAINT_ROWS(OBS_ROW_MAINT)};

@@ -238,15 +238,7 @@ obs_lat_worker(const struct obs_lat *l, int w, struct lat_snap *all)
 
 /* The class figures that count; the others are levels. */
 #define OBS_CLASS_COUNTERS(X)                                                  \
-	X(evicted)                                                             \
-	X(evicted_nonzero)                                                     \
-	X(outofmemory)                                                         \
-	X(reclaimed)                                                           \
-	X(expired_unfetched)                                                   \
-	X(evicted_unfetched)                                                   \
-	X(crawler_reclaimed)                                                   \
-	X(crawler_items_checked)                                               \
-	X(lrutail_reflocked)
+	X(evicted) X(evicted_nonzero) X(outofmemory) OBS_CLASS_TAIL(X)
 
 struct cache_class_stats *
 obs_classes(enum obs_view view)

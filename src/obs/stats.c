@@ -445,16 +445,6 @@ stats_slabs(struct obuf *out)
 	obuf_adds(out, "END\r\n");
 }
 
-/* The counters of "stats items" after outofmemory and tailrepairs,
- * memcached's names in memcached's order. */
-#define STATS_ITEMS_FIELDS(X)                                                  \
-	X(reclaimed)                                                           \
-	X(expired_unfetched)                                                   \
-	X(evicted_unfetched)                                                   \
-	X(crawler_reclaimed)                                                   \
-	X(crawler_items_checked)                                               \
-	X(lrutail_reflocked)
-
 /* A counter of class i, "STAT items:I:name N". */
 #define STATS_ITEMS_LINE(f)                                                    \
 	obuf_printf(out, "STAT items:%d:" #f " %llu\r\n", i + 1,               \
@@ -476,7 +466,7 @@ stats_items_class(struct obuf *out, int i, const struct cache_class_stats *cs)
 	    (unsigned long long)cs->evicted_time);
 	STATS_ITEMS_LINE(outofmemory)
 	obuf_printf(out, "STAT items:%d:tailrepairs 0\r\n", i + 1);
-	STATS_ITEMS_FIELDS(STATS_ITEMS_LINE)
+	OBS_CLASS_TAIL(STATS_ITEMS_LINE)
 }
 #undef STATS_ITEMS_LINE
 
