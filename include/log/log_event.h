@@ -36,9 +36,6 @@ log_event_wanted(enum log_event e)
 /* A watcher of the kinds in mask (bits 1 << kind) came (delta 1) or went
  * (delta -1). */
 void log_event_watchers(unsigned mask, int delta);
-/* Queue one event: "ts=SECONDS.MICROS gid=N " and then fmt. */
-void log_event(enum log_event, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
 /* The events of memcached's table (log_event.c), each with what its
  * format takes; the key is URI-encoded here. An item_get (fetchers): a
  * look-up that found an item of class cls and size bytes, or not. */
@@ -47,6 +44,10 @@ void log_event_item_get(
 /* An item_store (mutations): status and cmd in memcached's words. */
 void log_event_item_store(const char *key, size_t, const char *status,
     const char *cmd, long ttl, unsigned cls, int fd, unsigned long long size);
+/* An eviction (evictions): a live item that left to make room; ttl is
+ * the seconds it had left (-1: none), idle those since its last use. */
+void log_event_eviction(const char *key, size_t, bool fetched, long long ttl,
+    long long idle, unsigned cls);
 /* A conn_new (reason NULL) or conn_close (connevents) of the connection
  * on fd from peer ("host:port", "[v6]:port"); reason in memcached's
  * words. */

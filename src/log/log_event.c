@@ -94,20 +94,11 @@ log_event_vemit(enum log_event e, const char *fmt, va_list ap)
 	    LOG_LVL_INFO, (int)e, __FILE__, __LINE__, __func__, msg, (size_t)n);
 }
 
-void
-log_event(enum log_event e, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_event_vemit(e, fmt, ap);
-	va_end(ap);
-}
-
 /* The events memcached's watchers are sent, as its logger.c entries. */
 enum log_event_type {
 	LOG_EVT_ITEM_GET,
 	LOG_EVT_ITEM_STORE,
+	LOG_EVT_EVICTION,
 	LOG_EVT_CONN_NEW,
 	LOG_EVT_CONN_CLOSE,
 	LOG_EVT_COUNT
@@ -124,6 +115,8 @@ static const struct log_event_entry {
     [LOG_EVT_ITEM_STORE] = {LOG_EV_MUTATION,
         "type=item_store key=%s status=%s cmd=%s ttl=%ld clsid=%u cfd=%d "
         "size=%llu"},
+    [LOG_EVT_EVICTION] = {LOG_EV_EVICTION,
+        "type=eviction key=%s fetch=%s ttl=%lld la=%lld clsid=%u"},
     [LOG_EVT_CONN_NEW] = {LOG_EV_CONN,
         "type=conn_new rip=%.*s rport=%s transport=tcp cfd=%d"},
     [LOG_EVT_CONN_CLOSE] = {LOG_EV_CONN,
@@ -161,6 +154,16 @@ log_event_item_store(const char *key, size_t nkey, const char *status,
 
 	log_event_entry(LOG_EVT_ITEM_STORE, log_event_key(k, key, nkey), status,
 	    cmd, ttl, cls, fd, size);
+}
+
+void
+log_event_eviction(const char *key, size_t nkey, bool fetched, long long ttl,
+    long long idle, unsigned cls)
+{
+	char k[LOG_EVENT_KEY_MAX];
+
+	log_event_entry(LOG_EVT_EVICTION, log_event_key(k, key, nkey),
+	    fetched ? "yes" : "no", ttl, idle, cls);
 }
 
 void

@@ -255,17 +255,10 @@ count_victim(struct item *it, time_t now, struct cache_stats *st)
 		stat_add(&st->evictions, 1);
 		if (!fetched)
 			stat_add(&st->evicted_unfetched, 1);
-		if (log_event_wanted(LOG_EV_EVICTION)) {
-			char k[LOG_EVENT_KEY_MAX];
-
-			log_event(LOG_EV_EVICTION,
-			    "type=eviction key=%s fetch=%s ttl=%lld la=%lld "
-			    "clsid=%u",
-			    log_event_key(k, item_key(it), it->nkey),
-			    fetched ? "yes" : "no",
+		if (log_event_wanted(LOG_EV_EVICTION))
+			log_event_eviction(item_key(it), it->nkey, fetched,
 			    it->exptime ? (long long)it->exptime - now : -1LL,
 			    (long long)now - it->atime, item_class_id(it));
-		}
 	}
 }
 
