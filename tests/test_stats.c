@@ -11,6 +11,7 @@
 #include "log.h"
 #include "obs.h"
 #include "obuf.h"
+#include "proto_text.h"
 #include "settings.h"
 #include "stats.h"
 #include "stats_detail.h"
@@ -43,6 +44,9 @@ setup(void)
 	workers_init(&(struct worker_hooks){.conn_closed = conn_closed});
 	settings_obs_config(&cfg, &ocfg);
 	obs_init(&ocfg);
+	/* "stats detail on" takes effect once proto has the callback. */
+	proto_init(&(struct proto_config){0},
+	    &(struct proto_callbacks){.detail = stats_detail_record});
 	ck_assert_int_eq(cache_init(&(struct cache_config){
 	                     .limit = 8 << 20, .item_max = 1024 * 1024}),
 	    0);

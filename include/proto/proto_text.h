@@ -6,6 +6,7 @@
 #ifndef TL_PROTO_TEXT_H
 #define TL_PROTO_TEXT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -104,13 +105,26 @@ struct proto_callbacks {
 	 * line from GROUP on); -1 for a group it does not know. NULL: every
 	 * stats is ERROR. */
 	int (*stats)(const char *group, size_t len, struct obuf *);
-	/* A key was read (hit: found), stored or deleted; NULL: none. */
+	/* A key was read (hit: found), stored or deleted, while
+	 * proto_detail_wanted(); NULL: none. */
 	void (*detail)(enum proto_detail, const char *, size_t, bool hit);
 	/* Carry out a maintenance command (want: indexed by memcached's
 	 * class id, for PROTO_CRAWL); NULL: the crawler is on and every
 	 * command succeeds without effect. */
 	int (*maint)(enum proto_maint_op, unsigned arg, const bool *want);
 };
+
+/* "stats detail on": whether the detail callback is called, read at each
+ * call site so that a request pays one load while detail is off. */
+extern _Atomic bool proto_detail_on;
+
+static inline bool
+proto_detail_wanted(void)
+{
+	return atomic_load_explicit(&proto_detail_on, memory_order_relaxed);
+}
+/* Turn it on (once proto_init() has a detail callback) or off. */
+void proto_detail_set(bool);
 
 /* One connection's protocol state; lives as long as the connection. */
 struct proto_ctx {

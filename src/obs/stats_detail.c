@@ -8,22 +8,22 @@
 
 #include "obs.h"
 #include "obuf.h"
+#include "proto_text.h"
 #include "stats_detail.h"
 #include "xmalloc.h"
 
-/* Whether "stats detail on" counts per key prefix now. */
-static _Atomic bool stats_detail_on;
-
+/* Whether "stats detail on" counts per key prefix now: proto's flag,
+ * which its call sites read before they call stats_detail_record. */
 bool
 stats_detail_enabled(void)
 {
-	return atomic_load_explicit(&stats_detail_on, memory_order_relaxed);
+	return proto_detail_wanted();
 }
 
 void
 stats_detail_set(bool on)
 {
-	atomic_store(&stats_detail_on, on);
+	proto_detail_set(on);
 }
 
 const char *

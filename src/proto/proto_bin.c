@@ -288,7 +288,7 @@ bin_get(struct bin_req *r)
 	it = cache_get(r->key, r->keylen, touch, exptime, r->ctx->st);
 	if (log_event_wanted(LOG_EV_FETCH))
 		proto_observe_fetch(r->ctx, r->key, r->keylen, it);
-	if (proto_cb.detail != NULL)
+	if (proto_detail_wanted())
 		proto_cb.detail(
 		    PROTO_DETAIL_GET, r->key, r->keylen, it != NULL);
 	r->nkeys = 1;
@@ -408,7 +408,7 @@ bin_store(struct bin_req *r, size_t avail)
 	if (!bin_store_value(r, avail))
 		return;
 	stat_add(&r->ctx->st->cmd_set, 1);
-	if (proto_cb.detail != NULL)
+	if (proto_detail_wanted())
 		proto_cb.detail(PROTO_DETAIL_SET, r->key, r->keylen, true);
 	it = cache_alloc(r->key, r->keylen, flags,
 	    cache_exptime(exptime, cache_now()), r->vlen, &res, r->ctx->st);
@@ -435,7 +435,7 @@ static void
 bin_delete(struct bin_req *r)
 {
 	r->nkeys = 1;
-	if (proto_cb.detail != NULL)
+	if (proto_detail_wanted())
 		proto_cb.detail(PROTO_DETAIL_DEL, r->key, r->keylen, true);
 	switch (cache_mdelete(r->key, r->keylen, r->cas != 0, r->cas, false,
 	    false, 0, r->ctx->st)) {

@@ -153,7 +153,7 @@ cmd_get(struct request *r, int flavour)
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
 		if (log_event_wanted(LOG_EV_FETCH))
 			proto_observe_fetch(r->ctx, key.s, key.len, it);
-		if (proto_cb.detail != NULL)
+		if (proto_detail_wanted())
 			proto_cb.detail(
 			    PROTO_DETAIL_GET, key.s, key.len, it != NULL);
 		r->nkeys++;
@@ -291,7 +291,7 @@ cmd_store(struct request *r, int op)
 
 	if (!cmd_store_args(r, op, &a) || !cmd_store_data(r, op, a.bytes))
 		return;
-	if (proto_cb.detail != NULL)
+	if (proto_detail_wanted())
 		proto_cb.detail(
 		    PROTO_DETAIL_SET, r->tok[1].s, r->tok[1].len, true);
 	it = cache_alloc(r->tok[1].s, r->tok[1].len, a.flags,
@@ -335,7 +335,7 @@ cmd_delete(struct request *r, int arg)
 	}
 	if (!cmd_key_arg(r, &r->tok[1]))
 		return;
-	if (proto_cb.detail != NULL)
+	if (proto_detail_wanted())
 		proto_cb.detail(
 		    PROTO_DETAIL_DEL, r->tok[1].s, r->tok[1].len, true);
 	if (cache_delete(r->tok[1].s, r->tok[1].len, r->ctx->st) == CACHE_OK)

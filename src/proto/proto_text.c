@@ -75,6 +75,7 @@ static const struct command commands[] = {
 
 struct proto_config proto_cfg;
 struct proto_callbacks proto_cb;
+_Atomic bool proto_detail_on;
 
 static const char reply_too_long[] = "CLIENT_ERROR line too long\r\n";
 
@@ -83,6 +84,12 @@ proto_init(const struct proto_config *cfg, const struct proto_callbacks *cb)
 {
 	proto_cfg = *cfg;
 	proto_cb = *cb;
+}
+
+void
+proto_detail_set(bool on)
+{
+	atomic_store(&proto_detail_on, on && proto_cb.detail != NULL);
 }
 
 size_t
