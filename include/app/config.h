@@ -1,5 +1,7 @@
 /* Settings from built-in defaults, then the config file, then the command
- * line. Modules receive what they need at init; nothing reads a global. */
+ * line. struct config is app's alone: each floor below is handed its own
+ * copy of what it needs at init (proto_config, obs_config...), which it
+ * may keep in a file-scope variable of its own. */
 #ifndef TL_CONFIG_H
 #define TL_CONFIG_H
 

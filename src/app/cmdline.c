@@ -238,11 +238,11 @@ static const struct config_ext {
     {"no_slab_", CONFIG_EXT_IGNORE,
         "threadline's store sizes its classes itself"},
     {"lru_", CONFIG_EXT_IGNORE,
-        "threadline's store keeps one LRU per shard, reclaimed by its maint "
-        "thread"},
+        "threadline's store evicts by CLOCK over each size class, and its "
+        "maint thread reclaims what expired"},
     {"no_lru_", CONFIG_EXT_IGNORE,
-        "threadline's store keeps one LRU per shard, reclaimed by its maint "
-        "thread"},
+        "threadline's store evicts by CLOCK over each size class, and its "
+        "maint thread reclaims what expired"},
     {"hot_", CONFIG_EXT_IGNORE,
         "threadline's store has no hot, warm and cold LRUs"},
     {"warm_", CONFIG_EXT_IGNORE,

@@ -1,3 +1,4 @@
+/* Levels, the log_* calls and fatal: every line names its thread. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

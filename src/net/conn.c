@@ -1,3 +1,4 @@
+/* One connection: reads, writes, its states and timeouts, its close. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

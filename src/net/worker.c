@@ -1,3 +1,4 @@
+/* Worker threads: a libevent base each, their queues and counters. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>

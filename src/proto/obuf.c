@@ -1,3 +1,4 @@
+/* Output buffers: reply text, and item values sent by reference. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
