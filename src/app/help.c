@@ -122,7 +122,7 @@ static const char config_markdown_intro[] =
     "\n"
     "<!-- The output of `threadlined --help-config`, made from the table "
     "in\n"
-    "     src/app/settings.c; tests/test_config.c fails when they differ. "
+    "     src/app/settings.c; tests/unit/test_config.c fails when they differ. "
     "-->\n"
     "\n"
     "threadlined takes its settings from built-in defaults, then from the "

@@ -1,7 +1,7 @@
 /* The bad-input catalogue: what a hostile or broken client may send, each
  * with the exact reply it gets, and after each a second client on another
  * connection that must still be served correctly. Replies that memcached
- * also gives are in tests/test_replies.c, checked against memcached too
+ * also gives are in tests/server/test_replies.c, checked against memcached too
  * (an item past -I with its data block swallowed is there); these are the
  * cases about limits, timeouts and resources. */
 #include <check.h>

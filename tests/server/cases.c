@@ -1,5 +1,5 @@
-/* The reply catalogues' runner: the strict reader of tests/cases/ files and
- * the loop that sends each case to each peer and compares its reply. */
+/* The reply catalogues' runner: the strict reader of tests/server/cases/ files
+ * and the loop that sends each case to each peer and compares its reply. */
 #include <check.h>
 #include <errno.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* The reply catalogues' runner: reads a file of cases (tests/cases/:
+/* The reply catalogues' runner: reads a file of cases (tests/server/cases/:
  * text.cases, meta.cases, binary.cases, each opening with its format and
  * rules), strictly, failing the running Check test with file:line at the
  * first line it cannot take, and runs each case on a connection of its

@@ -1,6 +1,6 @@
 /* The meta commands (mg, ms, md, ma, mn, me) against memcached 1.6.18 and
- * threadlined: the catalogue of tests/cases/meta.cases, run by
- * tests/cases.c, and what a catalogue case cannot hold (two clients at
+ * threadlined: the catalogue of tests/server/cases/meta.cases, run by
+ * tests/server/cases.c, and what a catalogue case cannot hold (two clients at
  * once, the stats counters). Each request is followed by "mn", whose MN
  * says every reply is in; replies are normalised (cases_normalise, as
  * meta.cases says) the same way on both servers before they are

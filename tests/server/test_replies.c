@@ -1,8 +1,8 @@
 /* The reply catalogue's test and the classic protocol's replies a
  * catalogue case cannot hold (sizes, a CAS read back, authentication).
- * The catalogue is tests/cases/text.cases: requests and the exact replies
- * memcached 1.6 gives them, byte for byte, run by tests/cases.c against
- * the real threadlined and, where Debian's memcached is installed
+ * The catalogue is tests/server/cases/text.cases: requests and the exact
+ * replies memcached 1.6 gives them, byte for byte, run by tests/server/cases.c
+ * against the real threadlined and, where Debian's memcached is installed
  * (tools/dev installs it), against memcached too, so the catalogue itself
  * is checked against the reference on every run. The tests here compare
  * both servers' replies the same way, one request a connection, a

@@ -1,6 +1,6 @@
-/* The binary protocol: its reply catalogue, tests/cases/binary.cases (the
- * packets, and how the replies of threadlined and memcached 1.6.18 are
- * compared, are there), run by tests/cases.c; and what a catalogue case
+/* The binary protocol: its reply catalogue, tests/server/cases/binary.cases
+ * (the packets, and how the replies of threadlined and memcached 1.6.18 are
+ * compared, are there), run by tests/server/cases.c; and what a catalogue case
  * cannot hold: -B, a value past item_size_max, the access log. */
 #include <check.h>
 #include <stdint.h>

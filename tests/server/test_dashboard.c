@@ -204,7 +204,7 @@ START_TEST(test_page)
 END_TEST
 
 /* The page in a real browser: headless Chromium, driven over its DevTools
- * protocol by tests/clients/dashboard_check.py while traffic flows, sees
+ * protocol by tests/server/clients/dashboard_check.py while traffic flows, sees
  * every worker listed, the numbers refresh, a worker's ops/s above 0 and a
  * log tail of the one thread the page's filter names; its screenshot is
  * saved. */
