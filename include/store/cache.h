@@ -153,7 +153,11 @@ item_class_id(const struct item *it)
 	    .thread = "crawler_reclaimed",                                     \
 	    .help = "Expired items the crawler removed.")                      \
 	X(slabs_moved, COUNTER, .stat = "slabs_moved",                         \
-	    .thread = "slabs_moved", .help = "Pages moved between classes.")
+	    .thread = "slabs_moved", .help = "Pages moved between classes.")   \
+	X(response_obj_oom, COUNTER, .stat = "response_obj_oom",               \
+	    .thread = "response_obj_oom",                                      \
+	    .help =                                                            \
+	        "Gets refused: no reply buffer left (read_buf_mem_limit).")
 
 struct cache_stats {
 #define CACHE_STATS_FIELD(f, ...) _Atomic uint64_t f;

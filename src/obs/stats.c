@@ -186,6 +186,7 @@ static const struct stats_line stats_lines[] = {
     STATS_ROW(OBS_CONN_total_conns),
     STATS_ROW(OBS_ACCEPT_rejected),
     STATS_FN(stats_structures),
+    STATS_ROW(OBS_CACHE_response_obj_oom),
     STATS_ROW(OBS_CONN_read_buf_oom),
     STATS_FN(stats_reserved_fds),
     STATS_ROW(OBS_CONN_http_refused),

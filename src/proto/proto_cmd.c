@@ -144,6 +144,7 @@ cmd_get(struct request *r, int flavour)
 	/* read_buf_mem_limit: the reply would need a buffer none is left
 	 * of; memcached's words. */
 	if (obuf_pool_empty(r->out)) {
+		stat_add(&r->ctx->st->response_obj_oom, 1);
 		REPLY(r, "SERVER_ERROR out of memory writing get response\r\n");
 		return;
 	}

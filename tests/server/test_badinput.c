@@ -388,8 +388,8 @@ rbuf_holders(int observer, int n)
  * connections holding half a request each and a 64th reading a get leave
  * none for its reply: memcached's "SERVER_ERROR out of memory writing get
  * response". With 64 holders, a further connection finds no read buffer
- * and is closed, counted in stats read_buf_oom; stats settings says the
- * limit in bytes. */
+ * and is closed, counted in stats read_buf_oom (the refused get in
+ * response_obj_oom); stats settings says the limit in bytes. */
 START_TEST(test_read_buf_limit)
 {
 	const char *args[] = {"-o", "read_buf_mem_limit=1", NULL};
@@ -417,6 +417,9 @@ START_TEST(test_read_buf_limit)
 	harness_cmd(fd, "get a\r\n", "\r\n", buf, sizeof buf);
 	ck_assert_str_eq(
 	    buf, "SERVER_ERROR out of memory writing get response\r\n");
+	harness_cmd(fd, "stats\r\n", "END\r\n", buf, sizeof buf);
+	ck_assert(harness_stat(buf, "response_obj_oom", val, sizeof val));
+	ck_assert_str_eq(val, "1");
 	/* Answered, its read buffer went back: one more holder takes it. */
 	hold[BUFS - 1] = harness_connect(srv.port);
 	harness_sends(hold[BUFS - 1], "version");
