@@ -28,6 +28,15 @@ struct config {
 	int log_level;
 	bool daemonize;
 	bool check_only;
+	/* --help, --help-config, --help-man: what to print instead of
+	 * serving (config_print), and --help-man's argument. */
+	enum config_print {
+		CONFIG_PRINT_NONE,
+		CONFIG_PRINT_HELP,
+		CONFIG_PRINT_HELP_CONFIG,
+		CONFIG_PRINT_HELP_MAN
+	} print;
+	const char *print_arg;
 	char *pidfile;
 	char *auth_file; /* -Y: memcached's user:password file */
 	char *user;      /* to run as after binding, when started as root */
@@ -122,5 +131,8 @@ bool config_find_check_arg(int, char **);
 void config_usage(FILE *);
 /* --help-config: every setting in Markdown, as docs/configuration.md. */
 void config_markdown(FILE *);
+/* Print what c->print asks for on f (help.c); cmdline.c checked
+ * --help-man's argument. */
+void config_print(const struct config *, FILE *);
 
 #endif

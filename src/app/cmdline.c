@@ -9,7 +9,6 @@
 
 #include "config.h"
 #include "log.h"
-#include "manpage.h"
 #include "proto_text.h"
 #include "settings.h"
 #include "tl_build.h"
@@ -30,20 +29,20 @@ config_cmd_check(struct config *c, const char *arg, char *err, size_t errlen)
 	return 0;
 }
 
-/* --help */
+/* --help, --help-config and --help-man print instead of serving: the
+ * caller hands the config to config_print. */
 static int
 config_cmd_help(struct config *c, const char *arg, char *err, size_t errlen)
 {
-	config_usage(stdout);
+	c->print = CONFIG_PRINT_HELP;
 	return 1;
 }
 
-/* --help-config */
 static int
 config_cmd_help_config(
     struct config *c, const char *arg, char *err, size_t errlen)
 {
-	config_markdown(stdout);
+	c->print = CONFIG_PRINT_HELP_CONFIG;
 	return 1;
 }
 
@@ -51,11 +50,16 @@ config_cmd_help_config(
 static int
 config_cmd_help_man(struct config *c, const char *arg, char *err, size_t errlen)
 {
-	if (manpage_print(stdout, arg) == 0)
-		return 1;
-	snprintf(err, errlen,
-	    "bad value '%s' for --help-man: expected options or settings", arg);
-	return -1;
+	if (strcmp(arg, "options") != 0 && strcmp(arg, "settings") != 0) {
+		snprintf(err, errlen,
+		    "bad value '%s' for --help-man: expected options or "
+		    "settings",
+		    arg);
+		return -1;
+	}
+	c->print = CONFIG_PRINT_HELP_MAN;
+	c->print_arg = arg;
+	return 1;
 }
 
 /* --version */

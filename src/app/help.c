@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "manpage.h"
 #include "settings.h"
 #include "tl_build.h"
 #include "xmalloc.h"
@@ -204,5 +205,23 @@ config_markdown(FILE *f)
 
 		config_option_name(o, false, name, sizeof name);
 		fprintf(f, "| `%s` | %s |\n", name, o.help);
+	}
+}
+
+void
+config_print(const struct config *c, FILE *f)
+{
+	switch (c->print) {
+	case CONFIG_PRINT_HELP:
+		config_usage(f);
+		break;
+	case CONFIG_PRINT_HELP_CONFIG:
+		config_markdown(f);
+		break;
+	case CONFIG_PRINT_HELP_MAN:
+		manpage_print(f, c->print_arg);
+		break;
+	case CONFIG_PRINT_NONE:
+		break;
 	}
 }

@@ -184,8 +184,10 @@ main_configure(struct config *cfg, int argc, char **argv)
 		}
 		config_problem(cfg, "%s", err);
 	}
-	if ((r = config_parse_args(cfg, argc, argv, err, sizeof err)) == 1)
+	if ((r = config_parse_args(cfg, argc, argv, err, sizeof err)) == 1) {
+		config_print(cfg, stdout);
 		exit(0);
+	}
 	if (r == -1) {
 		fprintf(stderr, "threadlined: %s (see --help)\n", err);
 		exit(2);
