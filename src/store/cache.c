@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cache_int.h"
+#include "cache_table.h"
 #include "counter.h"
 #include "xmalloc.h"
 

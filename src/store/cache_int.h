@@ -345,23 +345,6 @@ class_for(size_t total)
 	return lo;
 }
 
-/* Large items the table let go of under a shard lock, through hnext,
- * released once it is let go (shard_unlock): the last reference of one
- * may unmap it, and the shard's readers of other keys are not to wait on
- * that. The calling thread's: it holds one shard lock at a time. */
-extern _Thread_local struct item *shard_dropped;
-
-void shard_release_dropped(void);
-
-/* Let s's lock go, then the large items shard_unlink kept meanwhile. */
-static inline void
-shard_unlock(struct shard *s)
-{
-	pthread_mutex_unlock(&s->lock);
-	if (shard_dropped != NULL)
-		shard_release_dropped();
-}
-
 /* cache_mem.c */
 void classes_init(void);
 void cache_share_set(size_t limit);

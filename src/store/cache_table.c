@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cache_int.h"
+#include "cache_table.h"
 #include "counter.h"
 #include "log_event.h"
 
