@@ -1,10 +1,10 @@
-/*
- * The admin thread: libevent's evhttp on an address of its own, answering
- * GET /status and /threads in JSON and /metrics for Prometheus, from the
- * thread table, the settings and the counters each module owns, /logs,
- * the log lines of a watch filter as Server-Sent Events, and /, a
- * dashboard of them all. It lives in obs, above svc, because it reports
- * every floor's figures.
+/* The admin thread: HTTP for operators (/status, /threads, /metrics...).
+ *
+ * libevent's evhttp on an address of its own, answering GET /status and
+ * /threads in JSON and /metrics for Prometheus, from the thread table, the
+ * settings and the counters each module owns, /logs, the log lines of a watch
+ * filter as Server-Sent Events, and /, a dashboard of them all. It lives in
+ * obs, above svc, because it reports every floor's figures.
  */
 #include <stdbool.h>
 #include <stdio.h>

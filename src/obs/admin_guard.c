@@ -1,17 +1,17 @@
-/*
- * The admin port's connection policing. evhttp gives each connection a
- * bufferevent made here (evhttp_set_bevcb) that owns the descriptor: freed,
- * it removes the descriptor's events before it closes it, where evhttp's
- * own closes first and leaves the removal to a descriptor number that
- * another thread may have been given meanwhile. Once evhttp has made the
- * connection around it, its close callback says when it goes. That is
- * where the connections are counted, the listener turned off at the limit
- * and on again, and each connection's deadline for its request's headers
- * kept. (A filter bufferevent would say when it is freed, but it reports
- * a reply written once it reaches the socket bufferevent below, and evhttp
- * then closes before the bytes are out.) The listener's accept errors pause it
- * while the process is out of descriptors. Requests whose Host is not a name of
- * this server are refused, against DNS rebinding.
+/* The admin port's policing: Host names, a connection limit, deadlines.
+ *
+ * evhttp gives each connection a bufferevent made here (evhttp_set_bevcb) that
+ * owns the descriptor: freed, it removes the descriptor's events before it
+ * closes it, where evhttp's own closes first and leaves the removal to a
+ * descriptor number that another thread may have been given meanwhile. Once
+ * evhttp has made the connection around it, its close callback says when it
+ * goes. That is where the connections are counted, the listener turned off at
+ * the limit and on again, and each connection's deadline for its request's
+ * headers kept. (A filter bufferevent would say when it is freed, but it
+ * reports a reply written once it reaches the socket bufferevent below, and
+ * evhttp then closes before the bytes are out.) The listener's accept errors
+ * pause it while the process is out of descriptors. Requests whose Host is not
+ * a name of this server are refused, against DNS rebinding.
  */
 #include <arpa/inet.h>
 #include <errno.h>
