@@ -107,6 +107,7 @@ static struct {
     .seed = 1,
 };
 
+/* Start-up failures and a broken stream end the run: no figure is better. */
 static void
 openloop_fatal(const char *fmt, ...)
 {
@@ -120,6 +121,7 @@ openloop_fatal(const char *fmt, ...)
 	exit(1);
 }
 
+/* Nanoseconds on the monotonic clock, not libevent's cached time. */
 static uint64_t
 openloop_now(void)
 {
@@ -146,6 +148,7 @@ openloop_unit(uint64_t *s)
 	return ((openloop_rand(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
 }
 
+/* The bucket of v: exact below 64, then 32 per power of two. */
 static int
 hist_index(uint64_t v)
 {
@@ -173,8 +176,9 @@ hist_top(int i)
 	return ((m + 1) << shift) - 1;
 }
 
+/* A bucket's top, but never above the largest value recorded. */
 static uint64_t
-hist_percentile(const uint64_t *h, uint64_t total, double p)
+hist_percentile(const uint64_t *h, uint64_t total, double p, uint64_t max)
 {
 	uint64_t want, seen = 0;
 	int i;
@@ -187,11 +191,12 @@ hist_percentile(const uint64_t *h, uint64_t total, double p)
 	for (i = 0; i < HIST_BUCKETS; i++) {
 		seen += h[i];
 		if (seen >= want)
-			return hist_top(i);
+			return hist_top(i) < max ? hist_top(i) : max;
 	}
-	return hist_top(HIST_BUCKETS - 1);
+	return max;
 }
 
+/* A slot at the tail of the queue of unanswered requests, grown by doubling. */
 static struct openloop_req *
 conn_push(struct openloop_conn *c)
 {
@@ -295,6 +300,7 @@ conn_parse(struct openloop_conn *c)
 	return evbuffer_get_length(c->in) > 0 ? -1 : 0;
 }
 
+/* Writes what the socket takes; the rest waits for it to be writable. */
 static void
 conn_flush(struct openloop_conn *c)
 {
@@ -307,6 +313,7 @@ conn_flush(struct openloop_conn *c)
 		event_add(c->wev, NULL);
 }
 
+/* Replies arrived: read them and match them to their requests. */
 static void
 conn_readcb(evutil_socket_t fd, short what, void *arg)
 {
@@ -326,6 +333,7 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 		openloop_fatal("a reply that is not memcached's text protocol");
 }
 
+/* The socket drained: send what was left over. */
 static void
 conn_writecb(evutil_socket_t fd, short what, void *arg)
 {
@@ -347,6 +355,7 @@ conn_gap(struct openloop_conn *c)
 	return (uint64_t)(-log(openloop_unit(&c->rng)) * NS_PER_S / per);
 }
 
+/* Queues the request scheduled at c->next: a set or a get of -g keys. */
 static void
 conn_request(struct openloop_conn *c, uint64_t now)
 {
@@ -437,6 +446,7 @@ thread_checkcb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(th->base);
 }
 
+/* A client thread: its connections' first timers, then its loop. */
 static void *
 thread_main(void *arg)
 {
@@ -459,6 +469,7 @@ thread_main(void *arg)
 	return NULL;
 }
 
+/* One blocking connect to -s, then non-blocking for the loop. */
 static int
 openloop_connect(void)
 {
@@ -510,6 +521,7 @@ openloop_connect(void)
 	return fd;
 }
 
+/* The options, on a bad command line. */
 static void
 openloop_usage(void)
 {
@@ -521,6 +533,7 @@ openloop_usage(void)
 	exit(2);
 }
 
+/* An option's number, at least min, or the usage. */
 static double
 openloop_number(const char *s, double min)
 {
@@ -533,6 +546,7 @@ openloop_number(const char *s, double min)
 	return v;
 }
 
+/* Connects, runs the schedule on every thread, prints the one line. */
 int
 main(int argc, char **argv)
 {
@@ -689,10 +703,10 @@ main(int argc, char **argv)
 	       "sendlag_p99_us=%.1f sent=%llu\n",
 	    openloop.rate, (double)in_window / window,
 	    (unsigned long long)total, (unsigned long long)errors,
-	    hist_percentile(hist, total, 0.50) / 1e3,
-	    hist_percentile(hist, total, 0.99) / 1e3,
-	    hist_percentile(hist, total, 0.999) / 1e3, max / 1e3,
-	    hist_percentile(lag, lagtotal, 0.99) / 1e3,
+	    hist_percentile(hist, total, 0.50, max) / 1e3,
+	    hist_percentile(hist, total, 0.99, max) / 1e3,
+	    hist_percentile(hist, total, 0.999, max) / 1e3, max / 1e3,
+	    hist_percentile(lag, lagtotal, 0.99, UINT64_MAX) / 1e3,
 	    (unsigned long long)sent);
 	return 0;
 }
