@@ -88,6 +88,18 @@ fmt_u64_at(char *p, uint64_t n)
 	return p + len;
 }
 
+void
+cmd_value_block(struct obuf *out, struct item *it)
+{
+	size_t n = item_nbytes(it);
+
+	if (n > 0)
+		obuf_add_item(out, it, item_value(it), n);
+	else
+		cache_release(it);
+	obuf_add(out, "\r\n", 2);
+}
+
 /* "VALUE key flags bytes [cas]\r\n", then the value by reference. */
 static void
 reply_value(struct obuf *out, struct item *it, bool cas)
@@ -99,9 +111,9 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 	memcpy(p, item_key(it), it->nkey);
 	p += it->nkey;
 	*p++ = ' ';
-	p = fmt_u64_at(p, it->flags);
+	p = fmt_u64_at(p, item_flags(it));
 	*p++ = ' ';
-	p = fmt_u64_at(p, it->nbytes);
+	p = fmt_u64_at(p, item_nbytes(it));
 	if (cas) {
 		*p++ = ' ';
 		p = fmt_u64_at(p, proto_cfg.no_cas ? 0 : it->cas);
@@ -109,7 +121,7 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 	*p++ = '\r';
 	*p++ = '\n';
 	obuf_add(out, head, (size_t)(p - head));
-	obuf_add_item(out, it, item_value(it), (size_t)it->nbytes + 2);
+	cmd_value_block(out, it);
 }
 
 /* get/gets key...; gat/gats exptime key... Keys are walked straight from
