@@ -67,9 +67,6 @@ bool cmd_exptime_arg(struct request *, const struct token *, int32_t *);
 /* The commands naming one key in tok[1]: ntok tokens or one more, then
  * noreply, then the key. False once an error is answered. */
 bool cmd_keyed_args(struct request *, int ntok);
-/* A text reply's data block: the value by reference (the obuf takes the
- * caller's reference on it), then the "\r\n" the item does not store. */
-void cmd_value_block(struct obuf *, struct item *);
 
 /* get flavours: cmd_get's arg. */
 #define GET_CAS   1

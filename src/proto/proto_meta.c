@@ -524,10 +524,13 @@ meta_get(struct request *m, struct meta_line *l)
 	if (info.won)
 		meta_out_flag(&o, 'W');
 	meta_out_end(m, &o);
-	if (f.value)
-		cmd_value_block(m->out, it);
+	/* The value by reference, then the "\r\n" the item does not store. */
+	if (f.value && item_nbytes(it) > 0)
+		obuf_add_item(m->out, it, item_value(it), item_nbytes(it));
 	else
 		cache_release(it);
+	if (f.value)
+		obuf_add(m->out, "\r\n", 2);
 }
 
 /* ms's mode flag as a store operation; -1 for an unknown mode. */

@@ -396,7 +396,7 @@ class_for(size_t total)
 
 /* cache_mem.c */
 void classes_init(void);
-struct item *item_hold(struct item *it);
+struct item *item_copy(const struct item *it);
 void cache_share_set(size_t limit);
 void budget_give(size_t n);
 void map_free(void *p, size_t len);
@@ -441,5 +441,13 @@ bool class_rebalance(unsigned ci, time_t now, struct cache_stats *st);
 /* cache_evict.c */
 struct item *cache_alloc_held(const char *key, size_t nkey, uint32_t flags,
     time_t exptime, size_t nbytes, enum cache_result *res);
+
+/* A reference for a reader, under its shard lock: it, or when its count
+ * is full a copy of it of the reader's own (item_copy). */
+static inline struct item *
+item_hold(struct item *it)
+{
+	return item_ref(it) ? it : item_copy(it);
+}
 
 #endif

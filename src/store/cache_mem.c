@@ -176,20 +176,17 @@ cache_item_far_nbytes(const struct item *it)
 }
 
 /*
- * A reference for a reader, under its shard lock: it, or when its count
- * is full (65,535 references: replies pending on it at once, which only
- * a client that never reads would pile up) a copy of it that the reader
- * owns, freed by its cache_release. The copy is outside the limit, as the
- * output buffer that holds it is, and is never linked.
+ * A reader's copy of it, whose count is full (65,535 references: replies
+ * pending on it at once, which only a client that never reads piles up),
+ * freed by the reader's cache_release. It is outside the limit, as the
+ * output buffer that holds it is, and never linked. Shard lock held.
  */
 struct item *
-item_hold(struct item *it)
+item_copy(const struct item *it)
 {
 	struct large *l;
 	struct item *cp;
 
-	if (item_ref(it))
-		return it;
 	l = xmalloc(sizeof *l + item_size(it));
 	*l = (struct large){.nbytes = (uint32_t)item_nbytes(it)};
 	cp = large_item(l);
