@@ -473,7 +473,7 @@ unsigned cache_class_evictions(uint64_t *, unsigned n);
 
 struct cache_totals {
 	uint64_t curr_items;
-	uint64_t bytes; /* what the items hold: headers, keys, values */
+	uint64_t bytes; /* what the items hold: headers, keys, values, flags */
 	uint64_t limit;
 	uint64_t mapped; /* pages and large items: what counts against limit */
 	uint64_t pages;
@@ -494,8 +494,9 @@ struct cache_class_stats {
 	uint64_t free_chunks_end; /* never used yet, at the last page's end */
 	uint64_t malloced;        /* bytes counted against the limit */
 	uint64_t items;           /* linked */
-	uint64_t mem_requested; /* what the items hold: headers, keys, values */
-	uint64_t evicted;       /* live items that left to make room */
+	uint64_t mem_requested;   /* what the items hold: headers, keys, values,
+	                             flags */
+	uint64_t evicted;         /* live items that left to make room */
 	uint64_t evicted_nonzero; /* of which had an expiry */
 	uint64_t evicted_unfetched;
 	uint64_t reclaimed; /* dead items whose memory a store took */
