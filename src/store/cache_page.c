@@ -125,6 +125,7 @@ class_drop_page(struct slab_class *c, unsigned i, time_t now,
 		c->hand_page = 0;
 	c->hand_chunk = 0;
 	c->charged -= charged;
+	probe_forget(c, page);
 	map_free(page, SLAB_PAGE);
 	budget_give(charged);
 	if (st)
