@@ -1,49 +1,8 @@
-/* The store's eviction: CLOCK, taking a victim, making room, allocation. */
+/* The store's eviction: the small queue and CLOCK, making room,
+ * allocation. */
 #include <string.h>
 
 #include "cache_int.h"
-
-/* memcached's temporary LRU: an item that expires within temporary_ttl
- * is left to expire, never evicted. memcached sorts by the TTL an item was
- * stored with; we keep no store time, and take what is left of it. */
-static bool
-item_temporary(const struct item *it, time_t now)
-{
-	return cache.temporary_ttl > 0 && it->exptime != 0 &&
-	       (time_t)it->exptime - now <= cache.temporary_ttl &&
-	       !item_dead(it, now);
-}
-
-/*
- * Unlink it if it is linked, nobody but the table holds it, and its shard
- * is free: the caller holds the lock of the chunk's owner (its class or
- * the large list) and only tries the shard's. With young, an item its
- * class's small queue has yet to judge stays too. True when it is out and
- * the caller owns its memory.
- */
-static bool
-try_take(struct item *it, time_t now, struct cache_stats *st, bool large,
-    const struct slab_class *young)
-{
-	bool held;
-	struct shard *s = shard_try_sole(it, &held);
-
-	if (s == NULL) {
-		/* memcached's lrutail_reflocked: a victim someone reads. */
-		if (held)
-			class_count(&class_counts_of(it)->lrutail_reflocked);
-		return false;
-	}
-	if (young != NULL && probe_young(young, it)) {
-		pthread_mutex_unlock(&s->lock);
-		return false;
-	}
-	count_victim(it, now, st);
-	shard_detach(s, shard_slot_of(s, it), it, large);
-	atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&s->lock);
-	return true;
-}
 
 /* The key of an item evicted unused goes to the ghost: it came, was not
  * read, and left; should it come back soon, it was wanted after all. */
@@ -81,7 +40,7 @@ hand_evict(struct slab_class *c, time_t now, struct cache_stats *st, bool debt)
 		}
 		if (item_temporary(it, now))
 			continue;
-		if (try_take(
+		if (item_take(
 		        it, now, st, false, state & ITEM_FETCHED ? NULL : c)) {
 			if (!item_dead(it, now)) {
 				class_count(&c->counts.evicted_own);
@@ -90,43 +49,6 @@ hand_evict(struct slab_class *c, time_t now, struct cache_stats *st, bool debt)
 			}
 			return it;
 		}
-	}
-	return NULL;
-}
-
-/*
- * The small queue's oldest item nobody used since it came, its key into
- * the ghost; the used ones it passes leave the queue for CLOCK, and so do
- * those being read. Entries whose chunk holds another item now (the hash
- * of its key tells) or none are dropped. Unless all, it stops once the
- * queue is below its share: its young items are not evicted because the
- * older ones were read. Class lock held: the key of a linked item in a
- * chunk of the class cannot change under it.
- */
-static struct item *
-probe_evict(struct slab_class *c, time_t now, struct cache_stats *st, bool all)
-{
-	struct probe p;
-
-	while ((all || c->probe_len >= probe_target(c)) && probe_pop(c, &p)) {
-		struct item *it = p.it;
-		uint8_t state;
-		uint64_t hash;
-
-		if (it == NULL)
-			continue;
-		state = atomic_load_explicit(&it->state, memory_order_acquire);
-		if (!(state & ITEM_LINKED) || (state & ITEM_USES))
-			continue;
-		hash = cache_hash(item_key(it), it->nkey);
-		if ((uint32_t)hash != p.fp || item_temporary(it, now) ||
-		    !try_take(it, now, st, false, NULL))
-			continue;
-		if (!item_dead(it, now)) {
-			class_count(&c->counts.evicted_own);
-			ghost_add(hash);
-		}
-		return it;
 	}
 	return NULL;
 }
@@ -149,11 +71,11 @@ clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
 		c->probe_debt = it != NULL ? c->probe_debt - 1 : 0;
 	}
 	if (it == NULL)
-		it = probe_evict(c, now, st, false);
+		it = probe_evict(c, now, st, false, NULL);
 	if (it == NULL)
 		it = hand_evict(c, now, st, false);
 	if (it == NULL && c->probe_len > 0 &&
-	    (it = probe_evict(c, now, st, true)) == NULL)
+	    (it = probe_evict(c, now, st, true, NULL)) == NULL)
 		it = hand_evict(c, now, st, false);
 	return it;
 }
@@ -169,7 +91,7 @@ large_evict(time_t now, struct cache_stats *st)
 	for (l = cache.large_tail; l != NULL && scanned < LARGE_SCAN_MAX;
 	     l = l->prev, scanned++)
 		if (!item_temporary(large_item(l), now) &&
-		    try_take(large_item(l), now, st, true, NULL))
+		    item_take(large_item(l), now, st, true, NULL))
 			break;
 	pthread_mutex_unlock(&cache.large_lock);
 	if (l == NULL || scanned == LARGE_SCAN_MAX)

@@ -1,5 +1,6 @@
 /* The store's admission: S3-FIFO's small queue and ghost (Yang et al.,
- * SOSP'23) over the CLOCK of each class's chunks. */
+ * SOSP'23) over the CLOCK of each class's chunks; taking a victim, for
+ * eviction and for page moves alike. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,4 +192,78 @@ probe_forget(struct slab_class *c, const char *page)
 		if (at >= page && at < page + SLAB_PAGE)
 			p->it = NULL;
 	}
+}
+
+/*
+ * Unlink it if it is linked, nobody but the table holds it, and its shard
+ * is free: the caller holds the lock of the chunk's owner (its class or
+ * the large list) and only tries the shard's. With young, an item its
+ * class's small queue has yet to judge stays too. True when it is out and
+ * the caller owns its memory.
+ */
+bool
+item_take(struct item *it, time_t now, struct cache_stats *st, bool large,
+    const struct slab_class *young)
+{
+	bool held;
+	struct shard *s = shard_try_sole(it, &held);
+
+	if (s == NULL) {
+		/* memcached's lrutail_reflocked: a victim someone reads. */
+		if (held)
+			class_count(&class_counts_of(it)->lrutail_reflocked);
+		return false;
+	}
+	if (young != NULL && probe_young(young, it)) {
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
+	count_victim(it, now, st);
+	shard_detach(s, shard_slot_of(s, it), it, large);
+	atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&s->lock);
+	return true;
+}
+
+/*
+ * The small queue's oldest item nobody used since it came, its key into
+ * the ghost; the used ones it passes leave the queue for CLOCK, and so do
+ * those being read and those skip names. Entries whose chunk holds
+ * another item now (the hash of its key tells) or none are dropped.
+ * Unless all, it stops once the queue is below its share: its young items
+ * are not evicted because the older ones were read. Class lock held: the
+ * key of a linked item in a chunk of the class cannot change under it.
+ */
+struct item *
+probe_evict(struct slab_class *c, time_t now, struct cache_stats *st, bool all,
+    const struct probe_skip *skip)
+{
+	struct probe p;
+
+	while ((all || c->probe_len >= probe_target(c)) && probe_pop(c, &p)) {
+		struct item *it = p.it;
+		uint8_t state;
+		uint64_t hash;
+
+		if (it == NULL ||
+		    (skip != NULL && (const char *)it >= skip->page &&
+		        (const char *)it < skip->page + SLAB_PAGE))
+			continue;
+		state = atomic_load_explicit(&it->state, memory_order_acquire);
+		if (!(state & ITEM_LINKED) || (state & ITEM_USES))
+			continue;
+		hash = cache_hash(item_key(it), it->nkey);
+		if ((uint32_t)hash != p.fp || item_temporary(it, now) ||
+		    (skip != NULL && shard_of(hash) == skip->shard) ||
+		    !item_take(it, now, st, false, NULL))
+			continue;
+		if (!item_dead(it, now)) {
+			/* A page move's victim is not the class's own. */
+			if (skip == NULL)
+				class_count(&c->counts.evicted_own);
+			ghost_add(hash);
+		}
+		return it;
+	}
+	return NULL;
 }

@@ -8,12 +8,12 @@
  *   cache_table.c   the hash table: shards, chains, find, link, unlink,
  *                   reclaim
  *   cache_ghost.c   S3-FIFO's small queue of each class (the items
- *                   stored last, oldest first) and the ghost (the hashes
- *                   of keys it evicted unread)
+ *                   stored last, oldest first), the ghost (the hashes of
+ *                   keys evicted unread), taking a victim
  *   cache_page.c    page moves: emptying a page (rescue or evict),
  *                   compaction, cold steals, reassign, rebalance
  *   cache_evict.c   eviction: the small queue's oldest unused item or
- *                   CLOCK's, taking a victim, making room; and
+ *                   CLOCK's, making room; and
  *                   cache_alloc, which asks it when memory has no room
  *   cache.c         start and end, and the operations: get, store,
  *                   arith, touch, delete, the meta commands, flush
@@ -365,6 +365,17 @@ item_dead(const struct item *it, time_t now)
 	return item_expired(it, now) || item_flushed(it, now);
 }
 
+/* memcached's temporary LRU: an item that expires within temporary_ttl
+ * is left to expire, never evicted. memcached sorts by the TTL an item was
+ * stored with; we keep no store time, and take what is left of it. */
+static inline bool
+item_temporary(const struct item *it, time_t now)
+{
+	return cache.temporary_ttl > 0 && it->exptime != 0 &&
+	       (time_t)it->exptime - now <= cache.temporary_ttl &&
+	       !item_dead(it, now);
+}
+
 /* The smallest class whose chunks hold total bytes; binary search. */
 static inline unsigned
 class_for(size_t total)
@@ -427,6 +438,16 @@ size_t probe_target(const struct slab_class *c);
 void probe_push(struct slab_class *c, struct item *it, uint64_t hash);
 bool probe_pop(struct slab_class *c, struct probe *p);
 bool probe_young(const struct slab_class *c, const struct item *it);
+bool item_take(struct item *it, time_t now, struct cache_stats *st, bool large,
+    const struct slab_class *young);
+/* What a victim for a page being emptied may not be: on that page, or in
+ * the shard whose lock the caller holds. */
+struct probe_skip {
+	const char *page;
+	const struct shard *shard;
+};
+struct item *probe_evict(struct slab_class *c, time_t now,
+    struct cache_stats *st, bool all, const struct probe_skip *skip);
 void probe_forget(struct slab_class *c, const char *page);
 
 /* cache_page.c */
