@@ -528,16 +528,16 @@ START_TEST(test_checked_and_reflocked)
 }
 END_TEST
 
-/* A cache of value items of 1000 bytes in 256 KiB, filled with key:N
+/* A cache of value items of 1000 bytes in limit bytes, filled with key:N
  * until the first eviction; returns how many were stored. */
 static int
-fill_to_eviction(char *value, size_t len)
+fill_limit(size_t limit, char *value, size_t len)
 {
 	char key[32];
 	int n;
 
 	teardown();
-	setup_sized(256 * 1024, false);
+	setup_sized(limit, false);
 	memset(value, 'v', len - 1);
 	value[len - 1] = '\0';
 	for (n = 0; stat_get(&st.evictions) == 0; n++) {
@@ -545,6 +545,13 @@ fill_to_eviction(char *value, size_t len)
 		ck_assert_int_eq(put(key, value, CACHE_SET, 0), CACHE_STORED);
 	}
 	return n;
+}
+
+/* The same in 256 KiB. */
+static int
+fill_to_eviction(char *value, size_t len)
+{
+	return fill_limit(256 * 1024, value, len);
 }
 
 /* Store prefix:0 to prefix:n-1, none read. */
@@ -588,6 +595,23 @@ START_TEST(test_read_after_write)
 	ck_assert_int_eq(put("fresh", value, CACHE_SET, 0), CACHE_STORED);
 	put_once("new", 5, value);
 	ck_assert_uint_eq(stat_get(&st.evictions), evicted + 5);
+	ck_assert_ptr_nonnull(value_of("fresh"));
+}
+END_TEST
+
+/* The same when the memory goes to another size: the page taken for it
+ * is the one at CLOCK's hand, where the newest item was just stored; that
+ * item moves instead of being evicted with the page. */
+START_TEST(test_read_after_write_page_taken)
+{
+	char value[1000];
+	uint64_t moved;
+
+	fill_limit(4 << 20, value, sizeof value);
+	ck_assert_int_eq(put("fresh", value, CACHE_SET, 0), CACHE_STORED);
+	moved = stat_get(&st.slabs_moved);
+	ck_assert_int_eq(put("small", "v", CACHE_SET, 0), CACHE_STORED);
+	ck_assert_uint_gt(stat_get(&st.slabs_moved), moved);
 	ck_assert_ptr_nonnull(value_of("fresh"));
 }
 END_TEST
@@ -1268,11 +1292,12 @@ main(void)
 	    test_reclaim_after_flush_waits, test_flush_takes_a_cas,
 	    test_flush_before_start, test_flush_second, test_lru_eviction,
 	    test_checked_and_reflocked, test_read_after_write,
-	    test_scan_keeps_read, test_ghost_readmits, test_no_evict,
-	    test_too_large, test_large_flood_keeps_small,
-	    test_small_limit_every_size, test_expired_in_chain,
-	    test_overwrite_reuses_chunk, test_replace_keeps_chain,
-	    test_concurrent, test_grow_in_full_shard, test_class_dump, NULL};
+	    test_read_after_write_page_taken, test_scan_keeps_read,
+	    test_ghost_readmits, test_no_evict, test_too_large,
+	    test_large_flood_keeps_small, test_small_limit_every_size,
+	    test_expired_in_chain, test_overwrite_reuses_chunk,
+	    test_replace_keeps_chain, test_concurrent, test_grow_in_full_shard,
+	    test_class_dump, NULL};
 
 	return unit_run(&(struct unit_suite){.name = "cache",
 	                    .setup = setup,
