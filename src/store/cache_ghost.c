@@ -28,6 +28,7 @@
 #define GHOST_RECOUNT 1024
 #define PROBE_MIN_CAP 64
 
+/* Sized once, from the limit at start: cache_memlimit leaves it. */
 void
 ghost_init(size_t limit)
 {
