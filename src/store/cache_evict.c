@@ -271,7 +271,7 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 		return NULL;
 	}
 	/* A new item starts unused: the small queue keeps it from CLOCK
-	 * until it has had a tenth of its class's stores to be read in. One
+	 * until it has had a fifth of its class's stores to be read in. One
 	 * the ghost sends to CLOCK starts with a use, which the debt's turn
 	 * of the hand leaves alone, as S3-FIFO's main queue is left while its
 	 * small one evicts. */
