@@ -38,6 +38,7 @@ cache_init(const struct cache_config *cfg)
 	pthread_mutex_init(&cache.reassign_lock, NULL);
 	pthread_mutex_init(&cache.flush_lock, NULL);
 	cache_share_set(cfg->limit);
+	ghost_init(cfg->limit);
 	cache.item_max = cfg->item_max;
 	cache.no_evict = cfg->no_evict;
 	cache.no_cas = cfg->no_cas;
@@ -825,6 +826,7 @@ cache_free(void)
 		cache.parked = l->next;
 		map_free(l, l->maplen);
 	}
+	ghost_free();
 	pthread_mutex_destroy(&cache.large_lock);
 	pthread_mutex_destroy(&cache.reassign_lock);
 	memset(&cache, 0, sizeof cache);

@@ -1,62 +1,37 @@
-/* The store's eviction: CLOCK, taking a victim, making room, allocation. */
+/* The store's eviction: the small queue and CLOCK, making room,
+ * allocation. */
 #include <string.h>
 
 #include "cache_int.h"
 
-/* memcached's temporary LRU: an item that expires within temporary_ttl
- * is left to expire, never evicted. memcached sorts by the TTL an item was
- * stored with; we keep no store time, and take what is left of it. */
-static bool
-item_temporary(const struct item *it, time_t now)
+/* The key of an item evicted unused goes to the ghost: it came, was not
+ * read, and left; should it come back soon, it was wanted after all. */
+static void
+evicted_unused(struct item *it)
 {
-	return cache.temporary_ttl > 0 && it->exptime != 0 &&
-	       (time_t)it->exptime - now <= cache.temporary_ttl &&
-	       !item_dead(it, now);
+	ghost_add(cache_hash(item_key(it), it->nkey));
 }
 
 /*
- * Unlink it if it is linked, nobody but the table holds it, and its shard
- * is free: the caller holds the lock of the chunk's owner (its class or
- * the large list) and only tries the shard's. True when it is out and the
- * caller owns its memory.
- */
-static bool
-try_take(struct item *it, time_t now, struct cache_stats *st, bool large)
-{
-	bool held;
-	struct shard *s = shard_try_sole(it, &held);
-
-	if (s == NULL) {
-		/* memcached's lrutail_reflocked: a victim someone reads. */
-		if (held)
-			class_count(&class_counts_of(it)->lrutail_reflocked);
-		return false;
-	}
-	count_victim(it, now, st);
-	shard_detach(s, shard_slot_of(s, it), it, large);
-	atomic_store_explicit(&it->refs, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&s->lock);
-	return true;
-}
-
-/*
- * CLOCK over the class's chunks: an item read since the hand last passed
+ * CLOCK over the class's chunks: an item used since the hand last passed
  * loses one use and stays; one with none left goes, unless someone is
- * reading it. Dead items go at once. Four turns of the hand bound the
- * search: three wear the largest use count down, the fourth takes the
- * item. Class lock held.
+ * reading it or, unread, it is younger than the small queue's oldest.
+ * Dead items go at once. Four turns of the hand bound the search: three
+ * wear the largest use count down, the fourth takes the item. For the
+ * small queue's debt, one turn takes the first unused item old enough and
+ * leaves the others' uses alone. Class lock held.
  */
 static struct item *
-clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
+hand_evict(struct slab_class *c, time_t now, struct cache_stats *st, bool debt)
 {
-	size_t budget = (size_t)c->npages * c->per_page * 4;
+	size_t budget = (size_t)c->npages * c->per_page * (debt ? 1 : 4);
 
 	while (c->npages > 0 && budget-- > 0) {
 		struct item *it = clock_next(c);
 		uint8_t state =
 		    atomic_load_explicit(&it->state, memory_order_acquire);
 
-		if (!(state & ITEM_LINKED))
+		if (!(state & ITEM_LINKED) || (debt && (state & ITEM_USES)))
 			continue;
 		if (state & ITEM_FREQ) {
 			atomic_fetch_sub_explicit(
@@ -65,13 +40,44 @@ clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
 		}
 		if (item_temporary(it, now))
 			continue;
-		if (try_take(it, now, st, false)) {
-			if (!item_dead(it, now))
+		if (item_take(
+		        it, now, st, false, state & ITEM_FETCHED ? NULL : c)) {
+			if (!item_dead(it, now)) {
 				class_count(&c->counts.evicted_own);
+				if (!(state & ITEM_FETCHED))
+					evicted_unused(it);
+			}
 			return it;
 		}
 	}
 	return NULL;
+}
+
+/*
+ * A victim of the class. While the small queue owes evictions for the
+ * unused items it let go, CLOCK takes such an item (S3-FIFO's small queue
+ * above its share, evicting its oldest). Then the queue's oldest unused
+ * item while it holds its share, else CLOCK's. When none of them finds
+ * one, the queue's young items come before failing the store. Class lock
+ * held.
+ */
+static struct item *
+clock_evict(struct slab_class *c, time_t now, struct cache_stats *st)
+{
+	struct item *it = NULL;
+
+	if (c->probe_debt > 0) {
+		it = hand_evict(c, now, st, true);
+		c->probe_debt = it != NULL ? c->probe_debt - 1 : 0;
+	}
+	if (it == NULL)
+		it = probe_evict(c, now, st, false, NULL);
+	if (it == NULL)
+		it = hand_evict(c, now, st, false);
+	if (it == NULL && c->probe_len > 0 &&
+	    (it = probe_evict(c, now, st, true, NULL)) == NULL)
+		it = hand_evict(c, now, st, false);
+	return it;
 }
 
 /* The oldest large item nobody is reading leaves; false if none could. */
@@ -85,7 +91,7 @@ large_evict(time_t now, struct cache_stats *st)
 	for (l = cache.large_tail; l != NULL && scanned < LARGE_SCAN_MAX;
 	     l = l->prev, scanned++)
 		if (!item_temporary(large_item(l), now) &&
-		    try_take(large_item(l), now, st, true))
+		    item_take(large_item(l), now, st, true, NULL))
 			break;
 	pthread_mutex_unlock(&cache.large_lock);
 	if (l == NULL || scanned == LARGE_SCAN_MAX)
@@ -119,16 +125,41 @@ make_room(size_t need, unsigned except, bool keep_first, time_t now,
 	return true;
 }
 
-/* A victim of class ci's own CLOCK: its chunk, for the caller. */
+/* Where a new item goes: into its class's small queue (queue), or, for
+ * a key the ghost remembers or a copy of one there, straight to CLOCK. */
+struct admit {
+	uint64_t hash;
+	bool queue;
+};
+
+/* A victim of class ci's own eviction: its chunk, for the caller's new
+ * item, queued as a says. */
 static struct item *
-slab_evict(unsigned ci, time_t now, struct cache_stats *st)
+slab_evict(
+    unsigned ci, time_t now, struct cache_stats *st, const struct admit *a)
 {
 	struct slab_class *c = &cache.classes[ci];
 	struct item *it;
 
 	pthread_mutex_lock(&c->lock);
 	it = clock_evict(c, now, st);
+	if (it != NULL && a->queue)
+		probe_push(c, it, a->hash);
 	pthread_mutex_unlock(&c->lock);
+	return it;
+}
+
+/* A chunk memory gave: into the small queue, as a says. */
+static struct item *
+slab_admit(unsigned ci, struct item *it, const struct admit *a)
+{
+	struct slab_class *c = &cache.classes[ci];
+
+	if (it != NULL && a->queue) {
+		pthread_mutex_lock(&c->lock);
+		probe_push(c, it, a->hash);
+		pthread_mutex_unlock(&c->lock);
+	}
 	return it;
 }
 
@@ -159,7 +190,8 @@ large_alloc(size_t total, time_t now, struct cache_stats *st)
  * evicts its own. Then memory is asked again.
  */
 static struct item *
-slab_alloc(unsigned ci, time_t now, struct cache_stats *st)
+slab_alloc(
+    unsigned ci, time_t now, struct cache_stats *st, const struct admit *a)
 {
 	/* What carving one more chunk may charge. */
 	size_t need = align_up(cache.classes[ci].size, SLAB_BLOCK);
@@ -175,25 +207,26 @@ slab_alloc(unsigned ci, time_t now, struct cache_stats *st)
 		 * its own items: at once, not at automove's next pass. */
 		if (it == NULL && !below && class_rebalance(ci, now, st))
 			continue;
-		if (it == NULL && !cache.no_evict && !below)
-			it = slab_evict(ci, now, st);
 		if (it != NULL || cache.no_evict)
+			return slab_admit(ci, it, a);
+		if (!below && (it = slab_evict(ci, now, st, a)) != NULL)
 			return it;
 		/* Every class keeps a page while there is anything else to
 		 * take; in a small limit shared by many sizes, taking one's
 		 * last page is better than refusing the store. */
 		if (!make_room(need, ci, true, now, st) &&
 		    !make_room(need, ci, false, now, st))
-			return below ? slab_evict(ci, now, st) : NULL;
+			return below ? slab_evict(ci, now, st, a) : NULL;
 	}
 	return NULL;
 }
 
 /* A chunk or mapping fresh from memory made an item of key with room for
- * nbytes of value; also when its class last stored. */
+ * nbytes of value, with uses to start with; also when its class last
+ * stored. */
 static struct item *
 item_ready(struct item *it, const char *key, size_t nkey, uint32_t flags,
-    time_t exptime, size_t nbytes)
+    time_t exptime, size_t nbytes, uint8_t uses)
 {
 	if (it->cls != CACHE_CLASS_LARGE) {
 		_Atomic uint64_t *at = &cache.classes[it->cls].stored_ms;
@@ -206,11 +239,8 @@ item_ready(struct item *it, const char *key, size_t nkey, uint32_t flags,
 	it->hnext = NULL;
 	it->cas = 0;
 	atomic_init(&it->refs, 1);
-	/* One use to start with: a new item outlives a turn of the hand, so
-	 * one written to be read soon is there when it is (without it,
-	 * memcaslap's reads after writes missed 0.6% as the cache filled). */
 	atomic_store_explicit(
-	    &it->state, ITEM_USED | ITEM_FREQ1, memory_order_relaxed);
+	    &it->state, ITEM_USED | uses, memory_order_relaxed);
 	it->nkey = (uint8_t)nkey;
 	item_set_len(it, nbytes);
 	it->flagged = flags != 0;
@@ -233,14 +263,26 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 {
 	size_t total = item_total(nkey, nbytes, flags);
 	time_t now = cache_now();
+	struct admit a;
 	struct item *it;
 
 	if (!item_fits(nkey, nbytes)) {
 		*res = CACHE_TOO_LARGE;
 		return NULL;
 	}
-	it = total > cache.chunk_max ? large_alloc(total, now, st)
-	                             : slab_alloc(class_for(total), now, st);
+	/* A new item starts unused: the small queue keeps it from CLOCK
+	 * until it has had a fifth of its class's stores to be read in. One
+	 * the ghost sends to CLOCK starts with a use, which the debt's turn
+	 * of the hand leaves alone, as S3-FIFO's main queue is left while its
+	 * small one evicts. */
+	a.queue = false;
+	if (total > cache.chunk_max)
+		it = large_alloc(total, now, st);
+	else {
+		a.hash = cache_hash(key, nkey);
+		a.queue = !cache.no_evict && !ghost_take(a.hash);
+		it = slab_alloc(class_for(total), now, st, &a);
+	}
 	if (it == NULL) {
 		class_count(
 		    total > cache.chunk_max
@@ -250,13 +292,15 @@ cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 		return NULL;
 	}
 	*res = CACHE_OK;
-	return item_ready(it, key, nkey, flags, exptime, nbytes);
+	return item_ready(
+	    it, key, nkey, flags, exptime, nbytes, a.queue ? 0 : ITEM_FREQ1);
 }
 
 /* cache_alloc for a caller holding a shard lock: memory's one try, no
  * eviction or page move, which the shard's readers would wait on. NULL
  * and CACHE_NO_MEMORY, not counted, when memory has no room: the caller
- * lets its lock go and calls cache_alloc. */
+ * lets its lock go and calls cache_alloc. Its item is a new copy of one
+ * that was there (append, incr), so CLOCK has it with a use, unqueued. */
 struct item *
 cache_alloc_held(const char *key, size_t nkey, uint32_t flags, time_t exptime,
     size_t nbytes, enum cache_result *res)
@@ -276,7 +320,7 @@ cache_alloc_held(const char *key, size_t nkey, uint32_t flags, time_t exptime,
 		return NULL;
 	}
 	*res = CACHE_OK;
-	return item_ready(it, key, nkey, flags, exptime, nbytes);
+	return item_ready(it, key, nkey, flags, exptime, nbytes, ITEM_FREQ1);
 }
 
 void

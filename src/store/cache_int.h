@@ -7,9 +7,13 @@
  *                   the budget
  *   cache_table.c   the hash table: shards, chains, find, link, unlink,
  *                   reclaim
+ *   cache_ghost.c   S3-FIFO's small queue of each class (the items
+ *                   stored last, oldest first), the ghost (the hashes of
+ *                   keys evicted unread), taking a victim
  *   cache_page.c    page moves: emptying a page (rescue or evict),
  *                   compaction, cold steals, reassign, rebalance
- *   cache_evict.c   eviction: CLOCK, taking a victim, making room; and
+ *   cache_evict.c   eviction: the small queue's oldest unused item or
+ *                   CLOCK's, making room; and
  *                   cache_alloc, which asks it when memory has no room
  *   cache.c         start and end, and the operations: get, store,
  *                   arith, touch, delete, the meta commands, flush
@@ -56,6 +60,10 @@
  * references of their own, unlinked, and its chunk given back when the
  * last reference goes. The CLOCK hand reads ITEM_LINKED without the shard
  * lock to pick a candidate, then checks again under it.
+ *
+ * A class's small queue is under its class lock, which is also what keeps
+ * a queued chunk from being taken again while the queue reads its key;
+ * the ghost takes no lock (a lost write costs one miss).
  */
 
 #define CACHE_SHARDS_DEFAULT  256
@@ -159,6 +167,21 @@ struct slab_page {
 	size_t charged; /* bytes of it counted against the limit */
 };
 
+/* An entry of a class's small queue: a chunk and the item it held when
+ * it came. The chunk may have been freed and taken again since: the key's
+ * hash tells (fp). stamp: next_cas's low half then, so an item with a CAS
+ * at or above the oldest entry's came after it (-C or not, every link
+ * stamps one). */
+struct probe {
+	struct item *it; /* NULL once its page has gone */
+	uint32_t fp;
+	uint32_t stamp;
+};
+
+/* A use since it was stored: a read, a touch, or CLOCK's start for a
+ * copy of an item that was there. */
+#define ITEM_USES (ITEM_FETCHED | ITEM_FREQ)
+
 /* One chunk size. Chunks never carved yet are all zero (fresh mappings),
  * which reads as free: the hand skips them. */
 struct slab_class {
@@ -186,6 +209,12 @@ struct slab_class {
 	 * every item since the start of the hand's page was unread. */
 	unsigned sweep_page, sweep_chunk;
 	bool sweep_clean;
+	/* The small queue (cache_ghost.c), a ring: probe_len entries from
+	 * probe_head. probe_debt: unused items it let go to stay within its
+	 * share while the class had room, CLOCK's to evict first. */
+	struct probe *probe;
+	size_t probe_cap, probe_head, probe_len;
+	size_t probe_debt;
 	struct class_counts counts;
 } __attribute__((aligned(64)));
 
@@ -244,6 +273,14 @@ struct cache_root {
 	_Atomic uint64_t reassign_rescued;
 	/* Pages move on demand (slabs automove above 0). */
 	_Atomic bool rebalance;
+	/* The ghost (cache_ghost.c): ghost_mask + 1 slots of a key's
+	 * fingerprint and when it left, written without a lock (a lost
+	 * entry costs a miss at most); remembered for ghost_window stores,
+	 * the items held, counted again every GHOST_RECOUNT entries. */
+	_Atomic uint64_t *ghost;
+	size_t ghost_mask;
+	_Atomic uint32_t ghost_window;
+	_Atomic uint32_t ghost_adds;
 };
 
 extern struct cache_root cache;
@@ -377,6 +414,17 @@ item_dead(const struct item *it, time_t now)
 	return item_expired(it, now) || item_flushed(it, now);
 }
 
+/* memcached's temporary LRU: an item that expires within temporary_ttl
+ * is left to expire, never evicted. memcached sorts by the TTL an item was
+ * stored with; we keep no store time, and take what is left of it. */
+static inline bool
+item_temporary(const struct item *it, time_t now)
+{
+	return cache.temporary_ttl > 0 && it->exptime != 0 &&
+	       (time_t)it->exptime - now <= cache.temporary_ttl &&
+	       !item_dead(it, now);
+}
+
 /* The smallest class whose chunks hold total bytes; binary search. */
 static inline unsigned
 class_for(size_t total)
@@ -430,6 +478,27 @@ struct shard *shard_try_sole(struct item *it, bool *held);
 size_t shard_reap(struct shard *s, struct item **pp, time_t now, bool flushed,
     unsigned *left, size_t *seen, struct cache_stats *st);
 void item_debug(const struct item *it, struct cache_debug *d);
+
+/* cache_ghost.c */
+void ghost_init(size_t limit);
+void ghost_free(void);
+void ghost_add(uint64_t hash);
+bool ghost_take(uint64_t hash);
+size_t probe_target(const struct slab_class *c);
+void probe_push(struct slab_class *c, struct item *it, uint64_t hash);
+bool probe_pop(struct slab_class *c, struct probe *p);
+bool probe_young(const struct slab_class *c, const struct item *it);
+bool item_take(struct item *it, time_t now, struct cache_stats *st, bool large,
+    const struct slab_class *young);
+/* What a victim for a page being emptied may not be: on that page, or in
+ * the shard whose lock the caller holds. */
+struct probe_skip {
+	const char *page;
+	const struct shard *shard;
+};
+struct item *probe_evict(struct slab_class *c, time_t now,
+    struct cache_stats *st, bool all, const struct probe_skip *skip);
+void probe_forget(struct slab_class *c, const char *page);
 
 /* cache_page.c */
 bool steal_page(

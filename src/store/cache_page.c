@@ -29,6 +29,17 @@ item_move(struct shard *s, struct item *it, struct item *to)
 	atomic_store_explicit(&it->state, 0, memory_order_relaxed);
 }
 
+/* Whether it, on a page evicted for its cold items, is a new one nobody
+ * has read yet: it moves instead, for a read soon after its write. Class
+ * and shard locks held. */
+static bool
+page_young(const struct slab_class *c, const struct item *it)
+{
+	return !(atomic_load_explicit(&it->state, memory_order_relaxed) &
+	           ITEM_USES) &&
+	       probe_young(c, it);
+}
+
 /*
  * Clear one item off page i of c, which is being emptied: a dead one goes
  * (reclaimed), a live one, as how says, moves to a free chunk elsewhere in
@@ -48,10 +59,22 @@ page_clear_item(struct slab_class *c, unsigned i, struct item *it, time_t now,
 	if (s == NULL)
 		return false;
 	dead = item_dead(it, now);
-	if (!dead && how != DROP_EVICT && (to = chunk_spare(c, i)) != NULL) {
+	if (!dead && (how != DROP_EVICT || page_young(c, it)) &&
+	    (to = chunk_spare(c, i)) != NULL) {
 		item_move(s, it, to);
 		atomic_fetch_add_explicit(
 		    &cache.reassign_rescued, 1, memory_order_relaxed);
+		ok = true;
+	} else if (!dead && how == DROP_EVICT && page_young(c, it) &&
+	           (to = probe_evict(c, now, st, true,
+	                &(struct probe_skip){c->pages[i].base, s})) != NULL) {
+		/* The small queue's oldest unused item, older than it, goes
+		 * in its place, as S3-FIFO would have it. */
+		item_move(s, it, to);
+		atomic_fetch_add_explicit(
+		    &cache.reassign_rescued, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &cache.reassign_evicted, 1, memory_order_relaxed);
 		ok = true;
 	} else if (dead || how != DROP_MOVE) {
 		count_victim(it, now, st);
@@ -125,6 +148,7 @@ class_drop_page(struct slab_class *c, unsigned i, time_t now,
 		c->hand_page = 0;
 	c->hand_chunk = 0;
 	c->charged -= charged;
+	probe_forget(c, page);
 	map_free(page, SLAB_PAGE);
 	budget_give(charged);
 	if (st)

@@ -491,7 +491,8 @@ classes_sum(size_t offset)
 
 /* memcached's crawler_items_checked: each item maint's pass looks at;
  * lrutail_reflocked: each victim the eviction passes over because it is
- * being read, which then stays. */
+ * being read, which then stays. Each item is read once, as "held" was, so
+ * that CLOCK, not the small queue, picks the victims. */
 START_TEST(test_checked_and_reflocked)
 {
 	char key[32], value[1000];
@@ -517,12 +518,141 @@ START_TEST(test_checked_and_reflocked)
 	for (int n = 0; n < 1000; n++) {
 		snprintf(key, sizeof key, "key:%d", n);
 		ck_assert_int_eq(put(key, value, CACHE_SET, 0), CACHE_STORED);
+		ck_assert_ptr_nonnull(value_of(key));
 	}
 	ck_assert_uint_gt(
 	    classes_sum(offsetof(struct cache_class_stats, lrutail_reflocked)),
 	    0);
 	cache_release(held);
 	ck_assert_ptr_nonnull(value_of("held"));
+}
+END_TEST
+
+/* A cache of value items of 1000 bytes in limit bytes, filled with key:N
+ * until the first eviction; returns how many were stored. */
+static int
+fill_limit(size_t limit, char *value, size_t len)
+{
+	char key[32];
+	int n;
+
+	teardown();
+	setup_sized(limit, false);
+	memset(value, 'v', len - 1);
+	value[len - 1] = '\0';
+	for (n = 0; stat_get(&st.evictions) == 0; n++) {
+		snprintf(key, sizeof key, "key:%d", n);
+		ck_assert_int_eq(put(key, value, CACHE_SET, 0), CACHE_STORED);
+	}
+	return n;
+}
+
+/* The same in 256 KiB. */
+static int
+fill_to_eviction(char *value, size_t len)
+{
+	return fill_limit(256 * 1024, value, len);
+}
+
+/* Store prefix:0 to prefix:n-1, none read. */
+static void
+put_once(const char *prefix, int n, const char *value)
+{
+	char key[32];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof key, "%s:%d", prefix, i);
+		ck_assert_int_eq(put(key, value, CACHE_SET, 0), CACHE_STORED);
+	}
+}
+
+/* Whether key is there, without using it. */
+static bool
+held(const char *key)
+{
+	struct cache_debug d;
+
+	return cache_debug(key, strlen(key), &d, &st);
+}
+
+/* A read soon after a write finds the item, whichever chunk it took: here
+ * the one a delete freed right ahead of CLOCK's hand, in a full cache
+ * whose items are all read often. CLOCK alone wore its one use down at
+ * the next store and evicted it at once. */
+START_TEST(test_read_after_write)
+{
+	char key[32], value[1000];
+	uint64_t evicted;
+	int n = fill_to_eviction(value, sizeof value);
+
+	for (int r = 0; r < 3; r++)
+		for (int i = 1; i < n; i++) {
+			snprintf(key, sizeof key, "key:%d", i);
+			ck_assert_ptr_nonnull(value_of(key));
+		}
+	ck_assert_int_eq(cache_delete("key:1", 5, &st), CACHE_OK);
+	evicted = stat_get(&st.evictions);
+	ck_assert_int_eq(put("fresh", value, CACHE_SET, 0), CACHE_STORED);
+	put_once("new", 5, value);
+	ck_assert_uint_eq(stat_get(&st.evictions), evicted + 5);
+	ck_assert_ptr_nonnull(value_of("fresh"));
+}
+END_TEST
+
+/* The same when the memory goes to another size: the page taken for it
+ * is the one at CLOCK's hand, where the newest item was just stored; that
+ * item moves instead of being evicted with the page. */
+START_TEST(test_read_after_write_page_taken)
+{
+	char value[1000];
+	uint64_t moved;
+
+	fill_limit(4 << 20, value, sizeof value);
+	ck_assert_int_eq(put("fresh", value, CACHE_SET, 0), CACHE_STORED);
+	moved = stat_get(&st.slabs_moved);
+	ck_assert_int_eq(put("small", "v", CACHE_SET, 0), CACHE_STORED);
+	ck_assert_uint_gt(stat_get(&st.slabs_moved), moved);
+	ck_assert_ptr_nonnull(value_of("fresh"));
+}
+END_TEST
+
+/* A scan of one-hit wonders five times the cache's size: the items read
+ * once stay (CLOCK alone kept them two turns of its hand). */
+START_TEST(test_scan_keeps_read)
+{
+	char key[32], value[1000];
+	int n = fill_to_eviction(value, sizeof value);
+
+	put_once("hot", n / 4, value);
+	for (int i = 0; i < n / 4; i++) {
+		snprintf(key, sizeof key, "hot:%d", i);
+		ck_assert_ptr_nonnull(value_of(key));
+	}
+	put_once("scan", n * 5, value);
+	for (int i = 0; i < n / 4; i++) {
+		snprintf(key, sizeof key, "hot:%d", i);
+		ck_assert_msg(held(key), "%s evicted by the scan", key);
+	}
+}
+END_TEST
+
+/* A key stored again right after it was evicted unread: the ghost sends
+ * it past the small queue, and a scan of one-hit wonders five times the
+ * cache's size leaves it (CLOCK alone evicted it within a turn). */
+START_TEST(test_ghost_readmits)
+{
+	char key[32], value[1000];
+	int n = fill_to_eviction(value, sizeof value);
+
+	ck_assert_int_eq(put("back", value, CACHE_SET, 0), CACHE_STORED);
+	for (int i = 0; held("back"); i++) {
+		ck_assert_int_lt(i, n * 2);
+		snprintf(key, sizeof key, "one:%d", i);
+		ck_assert_int_eq(put(key, value, CACHE_SET, 0), CACHE_STORED);
+	}
+	ck_assert_int_eq(put("back", value, CACHE_SET, 0), CACHE_STORED);
+	put_once("scan", n * 5, value);
+	ck_assert_msg(held("back"), "back evicted by the scan");
 }
 END_TEST
 
@@ -1307,7 +1437,9 @@ main(void)
 	    test_flushed_counted_everywhere, test_expired_counted_everywhere,
 	    test_reclaim_after_flush_waits, test_flush_takes_a_cas,
 	    test_flush_before_start, test_flush_second, test_lru_eviction,
-	    test_checked_and_reflocked, test_no_evict, test_too_large,
+	    test_checked_and_reflocked, test_read_after_write,
+	    test_read_after_write_page_taken, test_scan_keeps_read,
+	    test_ghost_readmits, test_no_evict, test_too_large,
 	    test_large_flood_keeps_small, test_small_limit_every_size,
 	    test_expired_in_chain, test_overwrite_reuses_chunk,
 	    test_replace_keeps_chain, test_concurrent, test_grow_in_full_shard,
