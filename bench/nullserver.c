@@ -51,6 +51,10 @@ static struct {
 	int threads;
 	long vsize;
 	char *value;
+	char get_tail[32]; /* " 0 BYTES\r\n" after a VALUE's key */
+	char gets_tail[32];
+	size_t nget_tail;
+	size_t ngets_tail;
 	struct null_worker *workers;
 } nullsrv = {
     .threads = 2,
@@ -107,13 +111,12 @@ conn_close(struct null_conn *c)
 	free(c);
 }
 
-/* The replies to a get or gets of the keys after the command word. */
+/* The replies to a get or gets of the keys after the command word,
+ * without printf: a real server would not format either. */
 static void
 reply_get(struct null_conn *c, const char *p, const char *end, int cas)
 {
-	char hdr[320];
 	const char *k;
-	int n;
 
 	for (;;) {
 		while (p < end && *p == ' ')
@@ -124,10 +127,12 @@ reply_get(struct null_conn *c, const char *p, const char *end, int cas)
 			;
 		if (p - k > 250)
 			break;
-		n = snprintf(hdr, sizeof hdr,
-		    cas ? "VALUE %.*s 0 %ld 1\r\n" : "VALUE %.*s 0 %ld\r\n",
-		    (int)(p - k), k, nullsrv.vsize);
-		buf_add(&c->out, hdr, (size_t)n);
+		BUF_LIT(&c->out, "VALUE ");
+		buf_add(&c->out, k, (size_t)(p - k));
+		if (cas)
+			buf_add(&c->out, nullsrv.gets_tail, nullsrv.ngets_tail);
+		else
+			buf_add(&c->out, nullsrv.get_tail, nullsrv.nget_tail);
 		buf_add(&c->out, nullsrv.value, (size_t)nullsrv.vsize + 2);
 	}
 	BUF_LIT(&c->out, "END\r\n");
@@ -344,6 +349,10 @@ main(int argc, char **argv)
 		null_fatal("out of memory");
 	memset(nullsrv.value, 'v', (size_t)nullsrv.vsize);
 	memcpy(nullsrv.value + nullsrv.vsize, "\r\n", 2);
+	nullsrv.nget_tail = (size_t)snprintf(nullsrv.get_tail,
+	    sizeof nullsrv.get_tail, " 0 %ld\r\n", nullsrv.vsize);
+	nullsrv.ngets_tail = (size_t)snprintf(nullsrv.gets_tail,
+	    sizeof nullsrv.gets_tail, " 0 %ld 1\r\n", nullsrv.vsize);
 
 	nullsrv.workers =
 	    calloc((size_t)nullsrv.threads, sizeof *nullsrv.workers);

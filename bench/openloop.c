@@ -71,6 +71,7 @@ struct openloop_thread {
 	uint64_t errors;
 	uint64_t in_window;
 	uint64_t sent;
+	uint64_t skipped;
 };
 
 /* The settings, read-only once the threads start. */
@@ -87,6 +88,7 @@ static struct {
 	long vsize;
 	int multi;
 	int pipeline;
+	int window;
 	int binary;
 	double zipf;
 	int uniform;
@@ -504,8 +506,12 @@ conn_timercb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	now = openloop_now();
 	while (c->next <= now && c->next < openloop.end) {
-		for (i = 0; i < openloop.pipeline; i++)
-			conn_request(c, now);
+		/* -O: a closed loop of that many, to find the saturation. */
+		if (openloop.window > 0 && c->qlen >= (size_t)openloop.window)
+			c->th->skipped += (uint64_t)openloop.pipeline;
+		else
+			for (i = 0; i < openloop.pipeline; i++)
+				conn_request(c, now);
 		c->next += conn_gap(c);
 	}
 	conn_flush(c);
@@ -652,7 +658,7 @@ openloop_usage(void)
 	    "threads]\n"
 	    "\t[-d seconds] [-w warmup] [-D drain] [-x set-ratio] [-k keys]\n"
 	    "\t[-v value-bytes] [-g keys-per-get] [-P pipeline] [-z zipf]\n"
-	    "\t[-b] [-u] [-S seed]\n");
+	    "\t[-O outstanding] [-b] [-u] [-S seed]\n");
 	exit(2);
 }
 
@@ -676,12 +682,12 @@ main(int argc, char **argv)
 	struct openloop_thread *ths;
 	struct event_config *cfg;
 	uint64_t *hist, *lag, total = 0, lagtotal = 0, max = 0, errors = 0;
-	uint64_t in_window = 0, sent = 0;
+	uint64_t in_window = 0, sent = 0, skipped = 0;
 	double window;
 	int ch, i, t;
 
-	while (
-	    (ch = getopt(argc, argv, "s:r:c:T:d:w:D:x:k:v:g:P:z:buS:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:r:c:T:d:w:D:x:k:v:g:P:O:z:buS:")) !=
+	       -1) {
 		switch (ch) {
 		case 's':
 			openloop.server = optarg;
@@ -718,6 +724,9 @@ main(int argc, char **argv)
 			break;
 		case 'P':
 			openloop.pipeline = (int)openloop_number(optarg, 1);
+			break;
+		case 'O':
+			openloop.window = (int)openloop_number(optarg, 1);
 			break;
 		case 'z':
 			openloop.zipf = openloop_number(optarg, 0);
@@ -830,19 +839,20 @@ main(int argc, char **argv)
 		errors += ths[t].errors;
 		in_window += ths[t].in_window;
 		sent += ths[t].sent;
+		skipped += ths[t].skipped;
 		if (ths[t].max > max)
 			max = ths[t].max;
 	}
 	window = openloop.duration;
 	printf("offered=%.0f achieved=%.0f requests=%llu errors=%llu "
 	       "p50_us=%.1f p99_us=%.1f p99.9_us=%.1f max_us=%.1f "
-	       "sendlag_p99_us=%.1f sent=%llu\n",
+	       "sendlag_p99_us=%.1f sent=%llu skipped=%llu\n",
 	    openloop.rate, (double)in_window / window,
 	    (unsigned long long)total, (unsigned long long)errors,
 	    hist_percentile(hist, total, 0.50, max) / 1e3,
 	    hist_percentile(hist, total, 0.99, max) / 1e3,
 	    hist_percentile(hist, total, 0.999, max) / 1e3, max / 1e3,
 	    hist_percentile(lag, lagtotal, 0.99, UINT64_MAX) / 1e3,
-	    (unsigned long long)sent);
+	    (unsigned long long)sent, (unsigned long long)skipped);
 	return 0;
 }
