@@ -437,7 +437,7 @@ conn_key(struct openloop_conn *c)
 static void
 conn_binary(struct openloop_conn *c, int kind, long k)
 {
-	unsigned char h[24] = {0x80};
+	unsigned char h[32] = {0x80}; /* the header, then the extras: 0, 0 */
 	char key[32];
 	size_t nkey, extras = kind == OPENLOOP_SET ? 8 : 0;
 	size_t value = kind == OPENLOOP_SET ? (size_t)openloop.vsize : 0;
@@ -452,7 +452,7 @@ conn_binary(struct openloop_conn *c, int kind, long k)
 	h[9] = (unsigned char)(body >> 16);
 	h[10] = (unsigned char)(body >> 8);
 	h[11] = (unsigned char)body;
-	evbuffer_add(c->out, h, sizeof h + extras);
+	evbuffer_add(c->out, h, 24 + extras);
 	evbuffer_add(c->out, key, nkey);
 	evbuffer_add(c->out, openloop.value, value);
 }
