@@ -86,8 +86,14 @@ static struct {
 	long keys;
 	long vsize;
 	int multi;
+	int pipeline;
+	int outstanding;
+	int binary;
+	double zipf;
 	int uniform;
 	uint64_t seed;
+
+	double *cdf; /* -z: the popularity of keys 0..k-1, cumulated */
 
 	uint64_t start;
 	uint64_t measure;
@@ -104,6 +110,7 @@ static struct {
     .keys = 10000,
     .vsize = 100,
     .multi = 1,
+    .pipeline = 1,
     .seed = 1,
 };
 
@@ -243,6 +250,50 @@ conn_done(struct openloop_conn *c, int error)
 	th->requests++;
 }
 
+/* A 16-bit and a 32-bit number in network order. */
+static unsigned
+be16(const unsigned char *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+static uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* -b: as many whole binary replies as the input holds. A get's must be
+ * its value of the size asked, a set's a success; -1 on a broken stream. */
+static int
+conn_parse_binary(struct openloop_conn *c)
+{
+	unsigned char h[24];
+	struct openloop_req *r;
+	size_t body, value;
+	int bad;
+
+	while (c->qlen > 0) {
+		r = &c->q[c->qhead];
+		if (evbuffer_copyout(c->in, h, sizeof h) < (ev_ssize_t)sizeof h)
+			return 0;
+		if (h[0] != 0x81)
+			return -1;
+		body = be32(h + 8);
+		if (evbuffer_get_length(c->in) < sizeof h + body)
+			return 0;
+		evbuffer_drain(c->in, sizeof h + body);
+		value = body - h[4] - be16(h + 2);
+		bad = be16(h + 6) != 0 ||
+		      h[1] != (r->kind == OPENLOOP_SET ? 0x01 : 0x00) ||
+		      (r->kind == OPENLOOP_GET &&
+		          value != (size_t)openloop.vsize);
+		conn_done(c, bad);
+	}
+	return evbuffer_get_length(c->in) > 0 ? -1 : 0;
+}
+
 /* Parses as many whole replies as the input holds; -1 on a broken stream. */
 static int
 conn_parse(struct openloop_conn *c)
@@ -313,6 +364,8 @@ conn_flush(struct openloop_conn *c)
 		event_add(c->wev, NULL);
 }
 
+static void conn_topup(struct openloop_conn *, uint64_t);
+
 /* Replies arrived: read them and match them to their requests. */
 static void
 conn_readcb(evutil_socket_t fd, short what, void *arg)
@@ -329,8 +382,11 @@ conn_readcb(evutil_socket_t fd, short what, void *arg)
 			return;
 		openloop_fatal("read: %s", strerror(errno));
 	}
-	if (conn_parse(c) == -1)
-		openloop_fatal("a reply that is not memcached's text protocol");
+	if ((openloop.binary ? conn_parse_binary(c) : conn_parse(c)) == -1)
+		openloop_fatal("a reply that is not memcached's %s protocol",
+		    openloop.binary ? "binary" : "text");
+	if (openloop.outstanding > 0 && c->sending)
+		conn_topup(c, openloop_now());
 }
 
 /* The socket drained: send what was left over. */
@@ -344,15 +400,61 @@ conn_writecb(evutil_socket_t fd, short what, void *arg)
 	conn_flush(c);
 }
 
-/* The gap to the next send: exponential (Poisson arrivals) or fixed. */
+/* The gap to the next send (of -P requests): exponential (Poisson
+ * arrivals) or fixed. */
 static uint64_t
 conn_gap(struct openloop_conn *c)
 {
-	double per = openloop.rate / openloop.conns;
+	double per = openloop.rate / openloop.conns / openloop.pipeline;
 
 	if (openloop.uniform)
 		return (uint64_t)(NS_PER_S / per);
 	return (uint64_t)(-log(openloop_unit(&c->rng)) * NS_PER_S / per);
+}
+
+/* The next key: uniform, or of Zipf popularity by bisecting the CDF. */
+static long
+conn_key(struct openloop_conn *c)
+{
+	double u;
+	long lo = 0, hi = openloop.keys - 1, mid;
+
+	if (openloop.cdf == NULL)
+		return (long)(openloop_rand(&c->rng) % (uint64_t)openloop.keys);
+	u = openloop_unit(&c->rng);
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (openloop.cdf[mid] < u)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* A binary get or set of key:k, as memcached's binary protocol frames
+ * it: no extras for a get, flags and expiry (0 and 0) for a set. */
+static void
+conn_binary(struct openloop_conn *c, int kind, long k)
+{
+	unsigned char h[32] = {0x80}; /* the header, then the extras: 0, 0 */
+	char key[32];
+	size_t nkey, extras = kind == OPENLOOP_SET ? 8 : 0;
+	size_t value = kind == OPENLOOP_SET ? (size_t)openloop.vsize : 0;
+	uint32_t body;
+
+	nkey = (size_t)snprintf(key, sizeof key, "key:%08ld", k);
+	body = (uint32_t)(extras + nkey + value);
+	h[1] = kind == OPENLOOP_SET ? 0x01 : 0x00;
+	h[3] = (unsigned char)nkey;
+	h[4] = (unsigned char)extras;
+	h[8] = (unsigned char)(body >> 24);
+	h[9] = (unsigned char)(body >> 16);
+	h[10] = (unsigned char)(body >> 8);
+	h[11] = (unsigned char)body;
+	evbuffer_add(c->out, h, 24 + extras);
+	evbuffer_add(c->out, key, nkey);
+	evbuffer_add(c->out, openloop.value, value);
 }
 
 /* Queues the request scheduled at c->next: a set or a get of -g keys. */
@@ -372,22 +474,47 @@ conn_request(struct openloop_conn *c, uint64_t now)
 		th->lag[hist_index(now - c->next)]++;
 	else if (c->next >= openloop.measure)
 		th->lag[0]++;
-	k = (long)(openloop_rand(&c->rng) % (uint64_t)openloop.keys);
-	if (openloop_unit(&c->rng) <= openloop.set_ratio) {
-		r->kind = OPENLOOP_SET;
+	k = conn_key(c);
+	r->kind = openloop_unit(&c->rng) <= openloop.set_ratio ? OPENLOOP_SET
+	                                                       : OPENLOOP_GET;
+	if (openloop.binary) {
+		conn_binary(c, r->kind, k);
+		return;
+	}
+	if (r->kind == OPENLOOP_SET) {
 		evbuffer_add_printf(
 		    c->out, "set key:%08ld 0 0 %ld\r\n", k, openloop.vsize);
 		evbuffer_add(
 		    c->out, openloop.value, (size_t)openloop.vsize + 2);
 		return;
 	}
-	r->kind = OPENLOOP_GET;
 	evbuffer_add_printf(c->out, "get key:%08ld", k);
 	for (i = 1; i < openloop.multi; i++) {
-		k = (long)(openloop_rand(&c->rng) % (uint64_t)openloop.keys);
+		k = conn_key(c);
 		evbuffer_add_printf(c->out, " key:%08ld", k);
 	}
 	evbuffer_add(c->out, "\r\n", 2);
+}
+
+/* -O: a closed loop, to find the saturation. Keeps the connection's
+ * outstanding requests at most -O, topped up as replies come in, with
+ * no schedule: a timer per send would make the client the bottleneck. */
+static void
+conn_topup(struct openloop_conn *c, uint64_t now)
+{
+	int i;
+
+	if (now >= openloop.end) {
+		c->sending = 0;
+		return;
+	}
+	while (c->qlen + (size_t)openloop.pipeline <=
+	       (size_t)openloop.outstanding) {
+		c->next = now;
+		for (i = 0; i < openloop.pipeline; i++)
+			conn_request(c, now);
+	}
+	conn_flush(c);
 }
 
 /* Sends every request whose time has come, then sleeps until the next. */
@@ -397,12 +524,18 @@ conn_timercb(evutil_socket_t fd, short what, void *arg)
 	struct openloop_conn *c = arg;
 	struct timeval tv;
 	uint64_t now, wait;
+	int i;
 
 	(void)fd;
 	(void)what;
 	now = openloop_now();
+	if (openloop.outstanding > 0) {
+		conn_topup(c, now);
+		return;
+	}
 	while (c->next <= now && c->next < openloop.end) {
-		conn_request(c, now);
+		for (i = 0; i < openloop.pipeline; i++)
+			conn_request(c, now);
 		c->next += conn_gap(c);
 	}
 	conn_flush(c);
@@ -521,6 +654,25 @@ openloop_connect(void)
 	return fd;
 }
 
+/* -z: key k's weight is 1/(k+1)^s, so key 0 is the most popular. */
+static void
+openloop_zipf(void)
+{
+	double sum = 0;
+	long k;
+
+	openloop.cdf = calloc((size_t)openloop.keys, sizeof *openloop.cdf);
+	if (openloop.cdf == NULL)
+		openloop_fatal("out of memory");
+	for (k = 0; k < openloop.keys; k++) {
+		sum += pow((double)(k + 1), -openloop.zipf);
+		openloop.cdf[k] = sum;
+	}
+	for (k = 0; k < openloop.keys; k++)
+		openloop.cdf[k] /= sum;
+	openloop.cdf[openloop.keys - 1] = 1.0;
+}
+
 /* The options, on a bad command line. */
 static void
 openloop_usage(void)
@@ -529,7 +681,8 @@ openloop_usage(void)
 	    "usage: openloop -s HOST:PORT|PATH -r RATE [-c conns] [-T "
 	    "threads]\n"
 	    "\t[-d seconds] [-w warmup] [-D drain] [-x set-ratio] [-k keys]\n"
-	    "\t[-v value-bytes] [-g keys-per-get] [-u] [-S seed]\n");
+	    "\t[-v value-bytes] [-g keys-per-get] [-P pipeline] [-z zipf]\n"
+	    "\t[-O outstanding] [-b] [-u] [-S seed]\n");
 	exit(2);
 }
 
@@ -557,7 +710,8 @@ main(int argc, char **argv)
 	double window;
 	int ch, i, t;
 
-	while ((ch = getopt(argc, argv, "s:r:c:T:d:w:D:x:k:v:g:uS:")) != -1) {
+	while ((ch = getopt(argc, argv, "s:r:c:T:d:w:D:x:k:v:g:P:O:z:buS:")) !=
+	       -1) {
 		switch (ch) {
 		case 's':
 			openloop.server = optarg;
@@ -592,6 +746,18 @@ main(int argc, char **argv)
 		case 'g':
 			openloop.multi = (int)openloop_number(optarg, 1);
 			break;
+		case 'P':
+			openloop.pipeline = (int)openloop_number(optarg, 1);
+			break;
+		case 'O':
+			openloop.outstanding = (int)openloop_number(optarg, 1);
+			break;
+		case 'z':
+			openloop.zipf = openloop_number(optarg, 0);
+			break;
+		case 'b':
+			openloop.binary = 1;
+			break;
 		case 'u':
 			openloop.uniform = 1;
 			break;
@@ -603,8 +769,13 @@ main(int argc, char **argv)
 		}
 	}
 	if (openloop.server == NULL || openloop.rate == 0 || optind != argc ||
-	    openloop.set_ratio > 1 || openloop.multi > 100)
+	    openloop.set_ratio > 1 || openloop.multi > 100 ||
+	    (openloop.binary && openloop.multi > 1) ||
+	    (openloop.outstanding > 0 &&
+	        openloop.outstanding < openloop.pipeline))
 		openloop_usage();
+	if (openloop.zipf > 0)
+		openloop_zipf();
 	if (openloop.threads > openloop.conns)
 		openloop.threads = openloop.conns;
 
