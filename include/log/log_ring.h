@@ -13,14 +13,15 @@
 /* The bytes a ring may use: a push that finds the ring half full doubles
  * them, up to LOG_RING_MAX, and wakes the drain (lines come faster than
  * its tick takes them: the access log, debug, a burst of connections).
- * Each LOG_RING_QUIET_MS without growing, the drain shrinks the ring to the
- * least of its sizes from LOG_RING_MIN up that holds four times the most one
- * drain took meanwhile, and gives the pages past that back to the system.
+ * The drain shrinks it to the least of its sizes (LOG_RING_MIN and its
+ * doublings) of which no drain took a quarter in the last
+ * LOG_RING_QUIET_MS, and gives the pages past that back to the system.
  * LOG_RING_MAX of address space is reserved per ring; only the pages in
  * use are resident. */
 #define LOG_RING_MIN      (16 * 1024)
 #define LOG_RING_MAX      (1024 * 1024)
 #define LOG_RING_QUIET_MS 250
+#define LOG_RING_SIZES    7 /* LOG_RING_MIN << 6 == LOG_RING_MAX */
 /* What an idle ring keeps resident at most: its least size, the pages a
  * push may be writing while the drain trims, and this struct. */
 #define LOG_RING_IDLE_MAX (128 * 1024)
@@ -72,11 +73,11 @@ struct log_ring {
 	uint32_t snap;       /* head as last read */
 	uint32_t taken;      /* where the next record is, not yet published */
 	uint32_t drained;    /* bytes taken since the last log_ring_tune */
-	uint32_t peak;       /* most taken by one drain since quiet_ms */
 	uint32_t grown;      /* limit as the last tune saw it */
 	uint32_t dirty;      /* pages before this may be resident */
 	uint32_t trimmed_at; /* head at the last trim that left pages */
-	long long quiet_ms;  /* since when no drain made the ring grow */
+	/* When each size was last too small (log_ring_tune). */
+	long long busy_ms[LOG_RING_SIZES];
 };
 
 /* An empty ring, or NULL when out of memory. */

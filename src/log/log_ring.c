@@ -9,6 +9,9 @@
 
 /* No room for the record. */
 #define LOG_RING_NONE UINT32_MAX
+_Static_assert(
+    LOG_RING_MIN << (LOG_RING_SIZES - 1) == LOG_RING_MAX, "a busy_ms per size");
+
 /* In limit (a multiple of pages): the drain is trimming, do not grow. */
 #define LOG_RING_FROZEN 1u
 
@@ -228,24 +231,22 @@ log_ring_tune(struct log_ring *r, long long now_ms)
 {
 	/* Only the consumer freezes it. */
 	uint32_t limit = atomic_load_explicit(&r->limit, memory_order_relaxed);
-	uint32_t want = limit;
+	uint32_t want = limit, size;
+	int k;
 
-	if (r->drained > r->peak)
-		r->peak = r->drained;
+	/* A size is too small while drains took a quarter of it, or while
+	 * the producer grows past it. */
+	for (k = 0, size = LOG_RING_MIN; size <= LOG_RING_MAX; k++, size *= 2)
+		if (r->drained >= size / 4 ||
+		    (limit > r->grown && size <= limit))
+			r->busy_ms[k] = now_ms;
+	r->grown = limit;
 	r->drained = 0;
-	if (limit > r->grown) {
-		/* The producer grew it: a burst, not quiet. */
-		r->grown = limit;
-		r->quiet_ms = now_ms;
-	} else if (now_ms - r->quiet_ms >= LOG_RING_QUIET_MS) {
-		/* Room for four of the largest drains. */
-		want = LOG_RING_MIN;
-		while (want < limit && want / 4 < r->peak)
-			want *= 2;
-		r->grown = want;
-		r->peak = 0;
-		r->quiet_ms = now_ms;
-	}
+	for (k = 0, size = LOG_RING_MIN; size < limit; k++, size *= 2)
+		if (now_ms - r->busy_ms[k] >= LOG_RING_QUIET_MS) {
+			want = size;
+			break;
+		}
 	if (want < limit ||
 	    (r->dirty > limit && atomic_load_explicit(&r->head,
 	                             memory_order_relaxed) != r->trimmed_at))
