@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,7 +67,10 @@ static struct {
 	struct logger_sink file, sys, journal, err;
 	int file_cut;     /* the file ends mid-line and cannot be truncated */
 	bool file_reopen; /* a reopen failed: the fd is the old file's */
-	char batch[LOGGER_BATCH];
+	/* Whole pages, given back once the log is quiet. */
+	char batch[LOGGER_BATCH] __attribute__((aligned(4096)));
+	bool batch_used;   /* since it was last given back */
+	long long busy_ms; /* when the last drain wrote lines */
 	size_t batch_len;
 	unsigned batch_lines;
 	/* Lines of the batch a system sink lost. */
@@ -548,6 +552,22 @@ logger_reopen_due(void)
 	return lg.file_reopen && logger_sink_due(&lg.file);
 }
 
+/* After a drain that wrote n lines: once quiet as long as a ring takes
+ * to shrink, the batch's pages go back to the system too. */
+static void
+logger_batch_idle(unsigned n)
+{
+	long long now = logger_now_ms();
+
+	if (n > 0) {
+		lg.batch_used = true;
+		lg.busy_ms = now;
+	} else if (lg.batch_used && now - lg.busy_ms >= LOG_RING_QUIET_MS) {
+		(void)madvise(lg.batch, sizeof lg.batch, MADV_DONTNEED);
+		lg.batch_used = false;
+	}
+}
+
 static void logger_flush_exit(int) __attribute__((noreturn));
 
 static const struct log_drain logger_drain_hooks = {
@@ -579,6 +599,7 @@ logger_main(struct thread *self)
 	for (;;) {
 		unsigned n = logger_drain();
 
+		logger_batch_idle(n);
 		/* fatal() queued its line before it set the status, maybe
 		 * after the drain above began: drain once more. */
 		if ((status = atomic_load(&lg.exit_status)) != 0) {
