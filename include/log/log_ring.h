@@ -10,14 +10,15 @@
 
 #include "log_line.h"
 
-/* The bytes a ring may use: a push that finds the ring half full doubles
- * them, up to LOG_RING_MAX, and wakes the drain (lines come faster than
- * its tick takes them: the access log, debug, a burst of connections).
- * The drain shrinks it to the least of its sizes (LOG_RING_MIN and its
- * doublings) of which no drain took a quarter in the last
- * LOG_RING_QUIET_MS, and gives the pages past that back to the system.
- * LOG_RING_MAX of address space is reserved per ring; only the pages in
- * use are resident. */
+/* The bytes a ring may use: a push that finds the ring a quarter full, or
+ * that would wrap with the consumer an eighth behind, doubles them, up to
+ * LOG_RING_MAX (lines come faster than the drain's tick takes them: the
+ * access log, debug, a burst of connections); one that finds it half full
+ * all the same wakes the drain. The drain shrinks it to the least of its
+ * sizes (LOG_RING_MIN and its doublings) of which no drain took an eighth
+ * in the last LOG_RING_QUIET_MS, and gives the pages past that back to
+ * the system. LOG_RING_MAX of address space is reserved per ring; only
+ * the pages in use are resident. */
 #define LOG_RING_MIN      (16 * 1024)
 #define LOG_RING_MAX      (1024 * 1024)
 #define LOG_RING_QUIET_MS 250

@@ -1,4 +1,5 @@
 /* Each thread's queue of log lines, in bytes, drained by the logger. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -70,6 +71,30 @@ log_ring_place(uint32_t h, uint32_t t, uint32_t n, uint32_t limit)
 	return n < t ? 0 : LOG_RING_NONE;
 }
 
+/* How full the ring must seem before the producer reads tail: enough to
+ * grow it, or at its most, to wake the consumer. */
+static uint32_t
+log_ring_watch(uint32_t limit)
+{
+	return limit < LOG_RING_MAX ? limit / 4 : limit / 2;
+}
+
+/* Whether a push should double the ring: it is a quarter full, or it
+ * would wrap with the consumer an eighth behind. Room now rather than
+ * drops while the drain wakes up: once a lap ahead of the consumer, the
+ * producer has only the room up to it, however large the ring. */
+static bool
+log_ring_grows(const struct log_ring *r, uint32_t h, uint32_t t, uint32_t n,
+    uint32_t at, uint32_t limit)
+{
+	uint32_t used = log_ring_used(r, h, t);
+
+	if (limit >= LOG_RING_MAX)
+		return false;
+	return used + n >= limit / 4 ||
+	       (at != h && h >= t && used >= limit / 8);
+}
+
 enum log_ring_pushed
 log_ring_push(struct log_ring *r, const struct log_line *l)
 {
@@ -77,24 +102,23 @@ log_ring_push(struct log_ring *r, const struct log_line *l)
 	 * is the only one that may write past the new one. */
 	uint32_t lv = atomic_load(&r->limit), limit = lv & ~LOG_RING_FROZEN;
 	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint32_t t = r->tail_seen, at, half = limit / 2;
+	uint32_t t = r->tail_seen, at;
 	size_t len = l->len < LOG_MSG_MAX ? l->len : LOG_MSG_MAX;
 	uint32_t n = (uint32_t)LOG_REC_SIZE(len);
 	struct log_rec *rec;
 
 	/* Look at the consumer's progress only when it matters: the ring
-	 * seems full, or full enough to wake it. */
+	 * seems full, or full enough to grow or to wake the consumer, or
+	 * the producer wraps. */
 	at = log_ring_place(h, t, n, limit);
-	if (at == LOG_RING_NONE || log_ring_used(r, h, t) + n >= half) {
+	if (at != h || log_ring_used(r, h, t) + n >= log_ring_watch(limit)) {
 		t = r->tail_seen =
 		    atomic_load_explicit(&r->tail, memory_order_acquire);
 		at = log_ring_place(h, t, n, limit);
 	}
-	/* Half full: double the room now rather than drop lines while the
-	 * drain wakes up; not while it trims, nor if it just changed the
-	 * limit (then take its). */
-	if (log_ring_used(r, h, t) + n >= half && limit < LOG_RING_MAX &&
-	    !(lv & LOG_RING_FROZEN)) {
+	/* Not while the drain trims; if it just changed the limit, take
+	 * its. */
+	if (log_ring_grows(r, h, t, n, at, limit) && !(lv & LOG_RING_FROZEN)) {
 		if (atomic_compare_exchange_strong(&r->limit, &lv, limit * 2))
 			limit *= 2;
 		else
@@ -121,9 +145,9 @@ log_ring_push(struct log_ring *r, const struct log_line *l)
 	/* seq_cst, as the logger's store to sleeping: a kick after this
 	 * push sees the logger asleep if it announced it first. */
 	atomic_store(&r->head, at + n);
-	/* Half of what the ring held before it grew: the drain is late. */
-	return log_ring_used(r, at + n, t) >= half ? LOG_RING_HALF
-	                                           : LOG_RING_QUEUED;
+	/* Half full though it grows: the drain is late. */
+	return log_ring_used(r, at + n, t) >= limit / 2 ? LOG_RING_HALF
+	                                                : LOG_RING_QUEUED;
 }
 
 uint64_t
@@ -208,7 +232,9 @@ log_ring_trim(struct log_ring *r, uint32_t limit, uint32_t want)
 	if (limit > r->dirty)
 		r->dirty = limit;
 	h = atomic_load(&r->head);
-	if (h == r->taken && h != r->trimmed_at) {
+	/* The pages around the head stay resident until it moves, unless
+	 * the limit went lower. */
+	if (h == r->taken && (want < limit || h != r->trimmed_at)) {
 		lo = log_ring_page_down(h);
 		hi =
 		    log_ring_page_up(h + (uint32_t)LOG_REC_MAX + LOG_REC_ALIGN);
@@ -234,10 +260,11 @@ log_ring_tune(struct log_ring *r, long long now_ms)
 	uint32_t want = limit, size;
 	int k;
 
-	/* A size is too small while drains took a quarter of it, or while
-	 * the producer grows past it. */
+	/* A size is too small while drains took an eighth of it (a push
+	 * grows the ring at a quarter), or while the producer grows past
+	 * it. */
 	for (k = 0, size = LOG_RING_MIN; size <= LOG_RING_MAX; k++, size *= 2)
-		if (r->drained >= size / 4 ||
+		if (r->drained >= size / 8 ||
 		    (limit > r->grown && size <= limit))
 			r->busy_ms[k] = now_ms;
 	r->grown = limit;

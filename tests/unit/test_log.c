@@ -239,8 +239,8 @@ START_TEST(test_ring_idle_footprint)
 
 	/* A thread that logs a little each tick wraps its ring many
 	 * times and keeps no more than its least size. */
-	for (int tick = 0; tick < 2000; tick++) {
-		for (int i = 0; i < 10; i++)
+	for (int tick = 0; tick < 4000; tick++) {
+		for (int i = 0; i < 5; i++)
 			ck_assert_int_eq(push_seq(r, seq++), LOG_RING_QUEUED);
 		drain_all(r, &next, now += 100);
 	}
@@ -287,6 +287,59 @@ START_TEST(test_ring_grows_and_gives_back)
 	drain_all(r, &next, now += LOG_RING_QUIET_MS);
 	ck_assert_uint_eq(next, seq);
 	ck_assert_uint_le(resident(r), LOG_RING_IDLE_MAX - sizeof *r);
+	log_ring_free(r);
+}
+END_TEST
+
+START_TEST(test_ring_grows_before_it_wraps)
+{
+	struct log_ring *r = log_ring_new();
+	unsigned seq = 0, next = 0;
+	uint32_t last = 0;
+
+	/* The consumer stays 3,000 bytes behind (past an eighth of the
+	 * least size, short of a quarter): at the end of the lap the ring
+	 * grows instead of wrapping, which would leave the producer only
+	 * the room up to the consumer if the drain then stalled. */
+	while (atomic_load(&r->head) < LOG_RING_MIN + 4096) {
+		ck_assert_int_ne(push_seq(r, seq++), LOG_RING_DROPPED);
+		ck_assert_uint_ge(atomic_load(&r->head), last);
+		last = atomic_load(&r->head);
+		while (atomic_load(&r->head) - atomic_load(&r->tail) > 3000) {
+			log_ring_snap(r);
+			ck_assert_uint_eq(take_checked(r, &next, 1), 1);
+			log_ring_publish(r);
+		}
+	}
+	ck_assert_uint_eq(atomic_load(&r->limit), 2 * LOG_RING_MIN);
+	log_ring_free(r);
+}
+END_TEST
+
+START_TEST(test_ring_shrinks_in_steps)
+{
+	struct log_ring *r = log_ring_new();
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned seq = 0, next = 0;
+	long long now = 0;
+
+	for (int i = 0; i < 10000; i++)
+		if (push_seq(r, seq++) == LOG_RING_HALF)
+			drain_all(r, &next, now += 20);
+	ck_assert_uint_eq(atomic_load(&r->limit), LOG_RING_MAX);
+	drain_all(r, &next, now += 20);
+	/* Quiet but for one drain of 5,000 bytes: down to 64 KiB, the
+	 * pages around the head kept; then, the head where it was, down
+	 * to the least, and the pages up to 64 KiB go back too. */
+	while (atomic_load(&r->head) - atomic_load(&r->tail) < 5000 &&
+	       atomic_load(&r->head) >= atomic_load(&r->tail))
+		ck_assert_int_ne(push_seq(r, seq++), LOG_RING_DROPPED);
+	drain_all(r, &next, now += LOG_RING_QUIET_MS);
+	ck_assert_uint_eq(atomic_load(&r->limit), 4 * LOG_RING_MIN);
+	drain_all(r, &next, now += LOG_RING_QUIET_MS);
+	ck_assert_uint_eq(atomic_load(&r->limit), LOG_RING_MIN);
+	ck_assert_uint_eq(next, seq);
+	ck_assert_uint_le(resident(r), LOG_RING_MIN + 2 * page);
 	log_ring_free(r);
 }
 END_TEST
@@ -558,6 +611,7 @@ main(void)
 	    test_format_truncates, test_format_json,
 	    test_format_json_worst_case_fits, test_levels,
 	    test_ring_idle_footprint, test_ring_grows_and_gives_back,
+	    test_ring_grows_before_it_wraps, test_ring_shrinks_in_steps,
 	    test_ring_wraps_intact, test_ring_drops_exactly, test_ring_threads,
 	    test_logger_writes_lines_of_the_caller, test_logger_reports_drops,
 	    NULL};
