@@ -13,8 +13,8 @@
 /* The bytes a ring may use: a push that finds the ring a quarter full, or
  * that would wrap with the consumer an eighth behind, doubles them, up to
  * LOG_RING_MAX (lines come faster than the drain's tick takes them: the
- * access log, debug, a burst of connections); one that finds it half full
- * all the same wakes the drain. The drain shrinks it to the least of its
+ * access log, debug, a burst of connections) and wakes the drain, as one
+ * that finds it half full does. The drain shrinks it to the least of its
  * sizes (LOG_RING_MIN and its doublings) of which no drain took an eighth
  * in the last LOG_RING_QUIET_MS, and gives the pages past that back to
  * the system. LOG_RING_MAX of address space is reserved per ring; only
@@ -52,7 +52,9 @@ struct log_rec {
 enum log_ring_pushed {
 	LOG_RING_DROPPED = -1, /* full: the line is counted dropped */
 	LOG_RING_QUEUED,
-	LOG_RING_HALF, /* queued, and half the ring waits: wake the drain */
+	/* Queued, and the drain should come now: the ring had to grow,
+	 * or half of it waits. */
+	LOG_RING_WAKE,
 };
 
 /* head and tail are byte offsets on separate cache lines; each side keeps

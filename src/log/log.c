@@ -135,7 +135,7 @@ log_submit(int level, int category, const char *file, int line,
 		return;
 	}
 	queued = log_ring_push(self->ring, &l);
-	if (queued == LOG_RING_HALF ||
+	if (queued == LOG_RING_WAKE ||
 	    (queued == LOG_RING_QUEUED && level <= LOG_LVL_NOTICE))
 		d->wake();
 }

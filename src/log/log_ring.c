@@ -79,20 +79,20 @@ log_ring_watch(uint32_t limit)
 	return limit < LOG_RING_MAX ? limit / 4 : limit / 2;
 }
 
-/* Whether a push should double the ring: it is a quarter full, or it
- * would wrap with the consumer an eighth behind. Room now rather than
- * drops while the drain wakes up: once a lap ahead of the consumer, the
- * producer has only the room up to it, however large the ring. */
+/* Whether a push should double the ring: on the consumer's lap, it is a
+ * quarter full, or the producer would wrap with the consumer an eighth
+ * behind. Room now rather than drops while the drain wakes up; a lap
+ * ahead of the consumer, the producer has only the room up to it,
+ * however large the ring. */
 static bool
 log_ring_grows(const struct log_ring *r, uint32_t h, uint32_t t, uint32_t n,
     uint32_t at, uint32_t limit)
 {
 	uint32_t used = log_ring_used(r, h, t);
 
-	if (limit >= LOG_RING_MAX)
+	if (limit >= LOG_RING_MAX || h < t)
 		return false;
-	return used + n >= limit / 4 ||
-	       (at != h && h >= t && used >= limit / 8);
+	return used + n >= limit / 4 || (at != h && used >= limit / 8);
 }
 
 enum log_ring_pushed
@@ -103,6 +103,7 @@ log_ring_push(struct log_ring *r, const struct log_line *l)
 	uint32_t lv = atomic_load(&r->limit), limit = lv & ~LOG_RING_FROZEN;
 	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 	uint32_t t = r->tail_seen, at;
+	bool grew = false;
 	size_t len = l->len < LOG_MSG_MAX ? l->len : LOG_MSG_MAX;
 	uint32_t n = (uint32_t)LOG_REC_SIZE(len);
 	struct log_rec *rec;
@@ -119,9 +120,10 @@ log_ring_push(struct log_ring *r, const struct log_line *l)
 	/* Not while the drain trims; if it just changed the limit, take
 	 * its. */
 	if (log_ring_grows(r, h, t, n, at, limit) && !(lv & LOG_RING_FROZEN)) {
-		if (atomic_compare_exchange_strong(&r->limit, &lv, limit * 2))
+		if (atomic_compare_exchange_strong(&r->limit, &lv, limit * 2)) {
 			limit *= 2;
-		else
+			grew = true;
+		} else
 			limit = lv & ~LOG_RING_FROZEN;
 		at = log_ring_place(h, t, n, limit);
 	}
@@ -145,9 +147,10 @@ log_ring_push(struct log_ring *r, const struct log_line *l)
 	/* seq_cst, as the logger's store to sleeping: a kick after this
 	 * push sees the logger asleep if it announced it first. */
 	atomic_store(&r->head, at + n);
-	/* Half full though it grows: the drain is late. */
-	return log_ring_used(r, at + n, t) >= limit / 2 ? LOG_RING_HALF
-	                                                : LOG_RING_QUEUED;
+	/* Lines come faster than the drain's tick, or it is late. */
+	return grew || log_ring_used(r, at + n, t) >= limit / 2
+	           ? LOG_RING_WAKE
+	           : LOG_RING_QUEUED;
 }
 
 uint64_t

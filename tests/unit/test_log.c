@@ -265,7 +265,7 @@ START_TEST(test_ring_grows_and_gives_back)
 		enum log_ring_pushed p = push_seq(r, seq++);
 
 		ck_assert_int_ne(p, LOG_RING_DROPPED);
-		if (p == LOG_RING_HALF)
+		if (p == LOG_RING_WAKE)
 			drain_all(r, &next, now += 20);
 	}
 	ck_assert_uint_eq(atomic_load(&r->limit), LOG_RING_MAX);
@@ -324,7 +324,7 @@ START_TEST(test_ring_shrinks_in_steps)
 	long long now = 0;
 
 	for (int i = 0; i < 10000; i++)
-		if (push_seq(r, seq++) == LOG_RING_HALF)
+		if (push_seq(r, seq++) == LOG_RING_WAKE)
 			drain_all(r, &next, now += 20);
 	ck_assert_uint_eq(atomic_load(&r->limit), LOG_RING_MAX);
 	drain_all(r, &next, now += 20);
@@ -410,8 +410,8 @@ START_TEST(test_ring_drops_exactly)
 		log_ring_take(r);
 	}
 	log_ring_publish(r);
-	ck_assert_int_eq(log_ring_push(r, &l), LOG_RING_HALF);
-	ck_assert_int_eq(log_ring_push(r, &l), LOG_RING_HALF);
+	ck_assert_int_eq(log_ring_push(r, &l), LOG_RING_WAKE);
+	ck_assert_int_eq(log_ring_push(r, &l), LOG_RING_WAKE);
 	ck_assert_int_eq(log_ring_push(r, &l), LOG_RING_DROPPED);
 	ck_assert_uint_eq(log_ring_dropped(r), 6);
 	/* Every record kept comes out, then the ring is empty. */
