@@ -6,6 +6,7 @@
 #define TL_LOG_RING_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "log_line.h"
@@ -14,7 +15,8 @@
  * that would wrap with the consumer an eighth behind, doubles them, up to
  * LOG_RING_MAX (lines come faster than the drain's tick takes them: the
  * access log, debug, a burst of connections) and wakes the drain, as one
- * that finds it half full does. The drain shrinks it to the least of its
+ * that finds it half full does; an access line finds it at least
+ * LOG_RING_ACCESS_MIN. The drain shrinks it to the least of its
  * sizes (LOG_RING_MIN and its doublings) of which no drain took an eighth
  * in the last LOG_RING_QUIET_MS, and gives the pages past that back to
  * the system. LOG_RING_MAX of address space is reserved per ring; only
@@ -22,7 +24,10 @@
 #define LOG_RING_MIN      (16 * 1024)
 #define LOG_RING_MAX      (1024 * 1024)
 #define LOG_RING_QUIET_MS 250
-#define LOG_RING_SIZES    7 /* LOG_RING_MIN << 6 == LOG_RING_MAX */
+/* While access lines come (in bursts, at the request rate), a ring holds
+ * at least this: room for a stalled drain before the first wrap. */
+#define LOG_RING_ACCESS_MIN (256 * 1024)
+#define LOG_RING_SIZES      7 /* LOG_RING_MIN << 6 == LOG_RING_MAX */
 /* What an idle ring keeps resident at most: its least size, the pages a
  * push may be writing while the drain trims, and this struct. */
 #define LOG_RING_IDLE_MAX (128 * 1024)
@@ -77,6 +82,7 @@ struct log_ring {
 	uint32_t taken;      /* where the next record is, not yet published */
 	uint32_t drained;    /* bytes taken since the last log_ring_tune */
 	uint32_t grown;      /* limit as the last tune saw it */
+	bool access;         /* took an access line since the last tune */
 	uint32_t dirty;      /* pages before this may be resident */
 	uint32_t trimmed_at; /* head at the last trim that left pages */
 	/* When each size was last too small (log_ring_tune). */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "counter.h"
+#include "log.h"
 #include "log_ring.h"
 
 /* No room for the record. */
@@ -79,20 +80,25 @@ log_ring_watch(uint32_t limit)
 	return limit < LOG_RING_MAX ? limit / 4 : limit / 2;
 }
 
-/* Whether a push should double the ring: on the consumer's lap, it is a
- * quarter full, or the producer would wrap with the consumer an eighth
- * behind. Room now rather than drops while the drain wakes up; a lap
- * ahead of the consumer, the producer has only the room up to it,
- * however large the ring. */
-static bool
-log_ring_grows(const struct log_ring *r, uint32_t h, uint32_t t, uint32_t n,
-    uint32_t at, uint32_t limit)
+/* The limit a push should grow the ring to, or 0. On the consumer's lap:
+ * double when it is a quarter full, or when the producer would wrap with
+ * the consumer an eighth behind; for an access line, at least
+ * LOG_RING_ACCESS_MIN. Room now rather than drops while the drain wakes
+ * up: a lap ahead of the consumer, the producer has only the room up to
+ * it, however large the ring. */
+static uint32_t
+log_ring_grow_to(const struct log_ring *r, uint32_t h, uint32_t t, uint32_t n,
+    uint32_t at, uint32_t limit, int category)
 {
 	uint32_t used = log_ring_used(r, h, t);
 
 	if (limit >= LOG_RING_MAX || h < t)
-		return false;
-	return used + n >= limit / 4 || (at != h && used >= limit / 8);
+		return 0;
+	if (category == LOG_CAT_ACCESS && limit < LOG_RING_ACCESS_MIN)
+		return LOG_RING_ACCESS_MIN;
+	if (used + n >= limit / 4 || (at != h && used >= limit / 8))
+		return limit * 2;
+	return 0;
 }
 
 enum log_ring_pushed
@@ -102,7 +108,7 @@ log_ring_push(struct log_ring *r, const struct log_line *l)
 	 * is the only one that may write past the new one. */
 	uint32_t lv = atomic_load(&r->limit), limit = lv & ~LOG_RING_FROZEN;
 	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint32_t t = r->tail_seen, at;
+	uint32_t t = r->tail_seen, at, grow;
 	bool grew = false;
 	size_t len = l->len < LOG_MSG_MAX ? l->len : LOG_MSG_MAX;
 	uint32_t n = (uint32_t)LOG_REC_SIZE(len);
@@ -110,18 +116,20 @@ log_ring_push(struct log_ring *r, const struct log_line *l)
 
 	/* Look at the consumer's progress only when it matters: the ring
 	 * seems full, or full enough to grow or to wake the consumer, or
-	 * the producer wraps. */
+	 * the producer wraps, or an access line finds the ring small. */
 	at = log_ring_place(h, t, n, limit);
-	if (at != h || log_ring_used(r, h, t) + n >= log_ring_watch(limit)) {
+	if (at != h || log_ring_used(r, h, t) + n >= log_ring_watch(limit) ||
+	    (l->category == LOG_CAT_ACCESS && limit < LOG_RING_ACCESS_MIN)) {
 		t = r->tail_seen =
 		    atomic_load_explicit(&r->tail, memory_order_acquire);
 		at = log_ring_place(h, t, n, limit);
 	}
 	/* Not while the drain trims; if it just changed the limit, take
 	 * its. */
-	if (log_ring_grows(r, h, t, n, at, limit) && !(lv & LOG_RING_FROZEN)) {
-		if (atomic_compare_exchange_strong(&r->limit, &lv, limit * 2)) {
-			limit *= 2;
+	grow = log_ring_grow_to(r, h, t, n, at, limit, l->category);
+	if (grow != 0 && !(lv & LOG_RING_FROZEN)) {
+		if (atomic_compare_exchange_strong(&r->limit, &lv, grow)) {
+			limit = grow;
 			grew = true;
 		} else
 			limit = lv & ~LOG_RING_FROZEN;
@@ -188,6 +196,9 @@ log_ring_take(struct log_ring *r)
 
 	r->taken += n;
 	r->drained += n;
+	if (((const struct log_rec *)(r->buf + r->taken - n))->category ==
+	    LOG_CAT_ACCESS)
+		r->access = true;
 }
 
 void
@@ -268,10 +279,12 @@ log_ring_tune(struct log_ring *r, long long now_ms)
 	 * it. */
 	for (k = 0, size = LOG_RING_MIN; size <= LOG_RING_MAX; k++, size *= 2)
 		if (r->drained >= size / 8 ||
+		    (r->access && size <= LOG_RING_ACCESS_MIN) ||
 		    (limit > r->grown && size <= limit))
 			r->busy_ms[k] = now_ms;
 	r->grown = limit;
 	r->drained = 0;
+	r->access = false;
 	for (k = 0, size = LOG_RING_MIN; size < limit; k++, size *= 2)
 		if (now_ms - r->busy_ms[k] >= LOG_RING_QUIET_MS) {
 			want = size;

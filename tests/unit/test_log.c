@@ -344,6 +344,33 @@ START_TEST(test_ring_shrinks_in_steps)
 }
 END_TEST
 
+START_TEST(test_ring_access_floor)
+{
+	struct log_ring *r = log_ring_new();
+	struct log_line l = line_of(0, 0, "t", LOG_LVL_INFO, "cmd=get", 7);
+	unsigned next = 0;
+	long long now = 0;
+
+	/* The first access line makes room for a burst at once; the room
+	 * stays while access lines come, and goes once they stop. */
+	l.category = LOG_CAT_ACCESS;
+	ck_assert_int_eq(log_ring_push(r, &l), LOG_RING_WAKE);
+	ck_assert_uint_eq(atomic_load(&r->limit), LOG_RING_ACCESS_MIN);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(log_ring_push(r, &l), LOG_RING_QUEUED);
+		log_ring_snap(r);
+		while (log_ring_peek(r) != NULL)
+			log_ring_take(r);
+		log_ring_publish(r);
+		log_ring_tune(r, now += LOG_RING_QUIET_MS);
+		ck_assert_uint_eq(atomic_load(&r->limit), LOG_RING_ACCESS_MIN);
+	}
+	drain_all(r, &next, now += LOG_RING_QUIET_MS);
+	ck_assert_uint_eq(atomic_load(&r->limit), LOG_RING_MIN);
+	log_ring_free(r);
+}
+END_TEST
+
 START_TEST(test_ring_wraps_intact)
 {
 	struct log_ring *r = log_ring_new();
@@ -612,7 +639,8 @@ main(void)
 	    test_format_json_worst_case_fits, test_levels,
 	    test_ring_idle_footprint, test_ring_grows_and_gives_back,
 	    test_ring_grows_before_it_wraps, test_ring_shrinks_in_steps,
-	    test_ring_wraps_intact, test_ring_drops_exactly, test_ring_threads,
+	    test_ring_access_floor, test_ring_wraps_intact,
+	    test_ring_drops_exactly, test_ring_threads,
 	    test_logger_writes_lines_of_the_caller, test_logger_reports_drops,
 	    NULL};
 
