@@ -115,7 +115,7 @@ log_submit(int level, int category, const char *file, int line,
 	struct thread *self = thread_self();
 	const struct log_drain *d =
 	    atomic_load_explicit(&log_drain, memory_order_acquire);
-	int queued;
+	enum log_ring_pushed queued;
 	struct log_line l = {.level = level,
 	    .category = category,
 	    .thread = self ? self->name : "-",
@@ -135,7 +135,8 @@ log_submit(int level, int category, const char *file, int line,
 		return;
 	}
 	queued = log_ring_push(self->ring, &l);
-	if (queued > 0 && (level <= LOG_LVL_NOTICE || queued >= LOG_KICK_LINES))
+	if (queued == LOG_RING_WAKE ||
+	    (queued == LOG_RING_QUEUED && level <= LOG_LVL_NOTICE))
 		d->wake();
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,11 +22,11 @@
 #define LOGGER_BATCH (64 * 1024)
 /* Lines below notice do not wake the logger one by one (a wake-up is a
  * syscall in the worker and a context switch): it collects them on this
- * tick, or when a ring holds LOG_KICK_LINES. */
+ * tick, or when a ring is half full (log_ring_push). */
 #define LOGGER_TICK_MS 100
 /* While lines flow, wake this often, so a wake-up writes a big batch. */
 #define LOGGER_TICK_BUSY_MS 20
-/* A long drain frees slots this often. */
+/* A long drain frees room this often. */
 #define LOGGER_PUBLISH_LINES 256
 
 /* A sink that fails is tried again after this, doubling up to the max. */
@@ -66,7 +67,10 @@ static struct {
 	struct logger_sink file, sys, journal, err;
 	int file_cut;     /* the file ends mid-line and cannot be truncated */
 	bool file_reopen; /* a reopen failed: the fd is the old file's */
-	char batch[LOGGER_BATCH];
+	/* Whole pages, given back once the log is quiet. */
+	char batch[LOGGER_BATCH] __attribute__((aligned(4096)));
+	bool batch_used;   /* since it was last given back */
+	long long busy_ms; /* when the last drain wrote lines */
 	size_t batch_len;
 	unsigned batch_lines;
 	/* Lines of the batch a system sink lost. */
@@ -410,7 +414,8 @@ logger_check_journal(void)
 static void
 logger_add(const struct thread *from, const struct log_rec *rec)
 {
-	struct log_line l = {.ts = rec->ts,
+	struct log_line l = {.ts = {(time_t)(rec->ns / 1000000000),
+	                         (long)(rec->ns % 1000000000)},
 	    .level = rec->level,
 	    .category = rec->category,
 	    .thread = from->name,
@@ -446,23 +451,12 @@ logger_add(const struct thread *from, const struct log_rec *rec)
 	lg.batch_lines++;
 }
 
-/* Whether a was stamped before b. */
-static int
-ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec ||
-	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
-/* The slots of lines in the batch are free again. */
+/* The room of lines in the batch is free again. */
 static void
 logger_publish(int nthreads)
 {
-	for (int i = 0; i < nthreads; i++) {
-		struct log_ring *r = thread_at(i)->ring;
-
-		atomic_store_explicit(&r->tail, r->taken, memory_order_release);
-	}
+	for (int i = 0; i < nthreads; i++)
+		log_ring_publish(thread_at(i)->ring);
 }
 
 /* Lines dropped from full rings since the last drain get a line of the
@@ -491,30 +485,22 @@ logger_drain(void)
 {
 	int nthreads = thread_count();
 	unsigned total = 0;
+	long long now;
 
 	logger_check_journal();
 
-	for (int i = 0; i < nthreads; i++) {
-		struct log_ring *r = thread_at(i)->ring;
-
-		r->snap = atomic_load(&r->head);
-		r->taken = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	}
+	for (int i = 0; i < nthreads; i++)
+		log_ring_snap(thread_at(i)->ring);
 	for (;;) {
 		struct thread *next = NULL;
 		const struct log_rec *oldest = NULL;
 
 		for (int i = 0; i < nthreads; i++) {
 			struct thread *s = thread_at(i);
-			struct log_ring *r = s->ring;
-			uint32_t t = r->taken;
-			const struct log_rec *rec;
+			const struct log_rec *rec = log_ring_peek(s->ring);
 
-			if (t == r->snap)
-				continue;
-			rec = &r->recs[t % LOG_RING_SLOTS];
-			if (oldest == NULL ||
-			    ts_before(&rec->ts, &oldest->ts)) {
+			if (rec != NULL &&
+			    (oldest == NULL || rec->ns < oldest->ns)) {
 				oldest = rec;
 				next = s;
 			}
@@ -522,11 +508,14 @@ logger_drain(void)
 		if (next == NULL)
 			break;
 		logger_add(next, oldest);
-		next->ring->taken++;
+		log_ring_take(next->ring);
 		if (++total % LOGGER_PUBLISH_LINES == 0)
 			logger_publish(nthreads);
 	}
 	logger_publish(nthreads);
+	now = logger_now_ms();
+	for (int i = 0; i < nthreads; i++)
+		log_ring_tune(thread_at(i)->ring, now);
 	logger_report_drops(nthreads);
 	logger_flush_batch();
 	watch_wake();
@@ -563,6 +552,22 @@ logger_reopen_due(void)
 	return lg.file_reopen && logger_sink_due(&lg.file);
 }
 
+/* After a drain that wrote n lines: once quiet as long as a ring takes
+ * to shrink, the batch's pages go back to the system too. */
+static void
+logger_batch_idle(unsigned n)
+{
+	long long now = logger_now_ms();
+
+	if (n > 0) {
+		lg.batch_used = true;
+		lg.busy_ms = now;
+	} else if (lg.batch_used && now - lg.busy_ms >= LOG_RING_QUIET_MS) {
+		(void)madvise(lg.batch, sizeof lg.batch, MADV_DONTNEED);
+		lg.batch_used = false;
+	}
+}
+
 static void logger_flush_exit(int) __attribute__((noreturn));
 
 static const struct log_drain logger_drain_hooks = {
@@ -594,6 +599,7 @@ logger_main(struct thread *self)
 	for (;;) {
 		unsigned n = logger_drain();
 
+		logger_batch_idle(n);
 		/* fatal() queued its line before it set the status, maybe
 		 * after the drain above began: drain once more. */
 		if ((status = atomic_load(&lg.exit_status)) != 0) {
