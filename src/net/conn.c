@@ -1,6 +1,7 @@
 /* One connection: reads, writes, its states and timeouts, its close. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,9 @@
 #include "watch.h"
 #include "xmalloc.h"
 
-/* iovecs per writev: plenty for one flush, small on the stack. */
-#define CONN_IOV 64
+/* iovecs per writev: as many as the kernel takes, so that a turn's
+ * replies (a multi-get of large values, a pipeline) go in one call. */
+#define CONN_IOV IOV_MAX
 /* How long a closing connection may keep sending before we hang up. */
 #define CONN_LINGER_SECS 2
 
