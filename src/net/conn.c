@@ -307,7 +307,11 @@ conn_flush(struct conn *c)
 
 	while (obuf_pending(&c->out) > 0) {
 		int n_iov = obuf_iov(&c->out, iov, CONN_IOV);
-		ssize_t n = writev(c->fd, iov, n_iov);
+		/* One piece, the usual reply now that small values are
+		 * copied: write spares the kernel the iovec's import. */
+		ssize_t n = n_iov == 1
+		                ? write(c->fd, iov[0].iov_base, iov[0].iov_len)
+		                : writev(c->fd, iov, n_iov);
 
 		if (n == -1) {
 			if (errno == EINTR)
