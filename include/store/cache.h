@@ -17,30 +17,59 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #define CACHE_KEY_MAX 250
 /* exptime values up to this many seconds are relative, as memcached. */
 #define CACHE_REL_MAX (60 * 60 * 24 * 30)
 
-/* An item's value is stored followed by "\r\n" so a reply can send it in
- * one piece. Readers hold a reference (cache_get) and drop it with
- * cache_release once the bytes are written; the memory stays valid until
- * then even if the item is replaced or evicted meanwhile. The header is
- * offsetof(struct item, data), 39 bytes: memcached's is 56 with its CAS. */
+/* An item's value is stored alone: the replies add its "\r\n". Readers
+ * hold a reference (cache_get) and drop it with cache_release once the
+ * bytes are written; the memory stays valid until then even if the item
+ * is replaced or evicted meanwhile.
+ *
+ * The header is offsetof(struct item, data), 32 bytes (memcached's is 56
+ * with its CAS): a 100-byte value under a 12-byte key fills a 144-byte
+ * chunk, not 160 as with the 39 bytes it was. What it costs:
+ * - client flags are stored only when not 0, after the value (flagged),
+ *   4 bytes more: they never change once an item is made, so an item's
+ *   size is known when it is allocated;
+ * - the value's length is 24 bits, room for any chunk; an item with a
+ *   mapping of its own (or a reader's copy) keeps its length in the
+ *   header ahead of it, hence item_nbytes();
+ * - refs is 16 bits, as memcached's refcount: a reader who finds it full
+ *   gets a copy of the item of its own (cache_get and cache_mget do this;
+ *   it takes 65,535 replies pending at once on one item);
+ * - the "\r\n" is not stored: the replies append it from a constant.
+ * exptime and atime stay in every item: touch and gat change exptime in
+ * place, and atime is every item's (flush, mg's l, me's la). */
 struct item {
 	struct item *hnext; /* hash chain; the free list while free */
 	uint64_t cas;
-	uint32_t exptime; /* unix seconds; 0 never */
-	uint32_t flags;
-	uint32_t nbytes; /* value length without the "\r\n" */
-	uint32_t atime;  /* last access, unix seconds (mg's l, me's la) */
-	_Atomic uint32_t refs;
-	uint8_t nkey;
-	uint8_t cls;           /* size class, or CACHE_CLASS_LARGE */
+	uint32_t exptime;      /* unix seconds; 0 never */
+	uint32_t atime;        /* last access, unix seconds (mg's l, me's la) */
+	_Atomic uint16_t refs; /* the table's and the readers' */
 	_Atomic uint8_t state; /* ITEM_* bits in cache_int.h */
-	char data[];           /* key, then value, then "\r\n" */
+	uint8_t nkey;
+	/* Written when the chunk is taken and the item made, read only
+	 * while it is held or linked. */
+	uint32_t cls : 7;     /* size class, or CACHE_CLASS_COPY or _LARGE */
+	uint32_t flagged : 1; /* flags (not 0) follow the value */
+	/* The value's length, in a chunk; in a reader's copy the class id
+	 * of the item it copies. */
+	uint32_t len : 24;
+	char data[]; /* key, then value, then flags if flagged */
 };
+
+/* Not a chunk of a class: a reader's copy (malloc'd) and an item with a
+ * mapping of its own. Both have a header ahead of them (cache_int.h's
+ * struct large) that holds their length. */
+#define CACHE_CLASS_COPY  0x7e
+#define CACHE_CLASS_LARGE 0x7f
+
+/* The length of an item that is not in a chunk. */
+size_t cache_item_far_nbytes(const struct item *);
 
 static inline const char *
 item_key(const struct item *it)
@@ -54,12 +83,32 @@ item_value(struct item *it)
 	return it->data + it->nkey;
 }
 
+/* The value's length. */
+static inline size_t
+item_nbytes(const struct item *it)
+{
+	return it->cls < CACHE_CLASS_COPY ? it->len : cache_item_far_nbytes(it);
+}
+
+/* The client flags, stored only when not 0 (unaligned after the value). */
+static inline uint32_t
+item_flags(const struct item *it)
+{
+	uint32_t f = 0;
+
+	if (it->flagged)
+		memcpy(&f, it->data + it->nkey + item_nbytes(it), sizeof f);
+	return f;
+}
+
 /* The item's size class as memcached numbers them, from 1; items with a
- * mapping of their own (0xff) are 0, as memcached's huge items are. */
+ * mapping of their own are 0, as memcached's huge items are. */
 static inline unsigned
 item_class_id(const struct item *it)
 {
-	return it->cls == 0xff ? 0 : it->cls + 1u;
+	if (it->cls == CACHE_CLASS_COPY)
+		return it->len;
+	return it->cls == CACHE_CLASS_LARGE ? 0 : it->cls + 1u;
 }
 
 /* memcached_exporter's one family of every command's outcome. */
@@ -335,7 +384,7 @@ struct cache_debug {
 	uint64_t cas;
 	bool fetched, binary_key;
 	unsigned cls; /* size class, from 1 as memcached's slab ids */
-	size_t size;  /* header, key, value and its "\r\n" */
+	size_t size;  /* header, key, value and flags */
 	char key[CACHE_KEY_MAX];
 	size_t nkey;
 };
@@ -424,7 +473,7 @@ unsigned cache_class_evictions(uint64_t *, unsigned n);
 
 struct cache_totals {
 	uint64_t curr_items;
-	uint64_t bytes; /* what the items hold: headers, keys, values */
+	uint64_t bytes; /* what the items hold: headers, keys, values, flags */
 	uint64_t limit;
 	uint64_t mapped; /* pages and large items: what counts against limit */
 	uint64_t pages;
@@ -445,8 +494,9 @@ struct cache_class_stats {
 	uint64_t free_chunks_end; /* never used yet, at the last page's end */
 	uint64_t malloced;        /* bytes counted against the limit */
 	uint64_t items;           /* linked */
-	uint64_t mem_requested; /* what the items hold: headers, keys, values */
-	uint64_t evicted;       /* live items that left to make room */
+	uint64_t mem_requested;   /* what the items hold: headers, keys, values,
+	                             flags */
+	uint64_t evicted;         /* live items that left to make room */
 	uint64_t evicted_nonzero; /* of which had an expiry */
 	uint64_t evicted_unfetched;
 	uint64_t reclaimed; /* dead items whose memory a store took */

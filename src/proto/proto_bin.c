@@ -308,15 +308,15 @@ bin_get(struct bin_req *r)
 	r->hits = 1;
 	r->res = "hit";
 	body = 4 + (with_key ? r->keylen : 0) +
-	       (r->base == BIN_TOUCH ? 0 : it->nbytes);
+	       (r->base == BIN_TOUCH ? 0 : item_nbytes(it));
 	bin_header(r, BIN_OK, 4, with_key ? r->keylen : 0, body,
 	    proto_cfg.no_cas ? 0 : it->cas);
-	put32(flags, it->flags);
+	put32(flags, item_flags(it));
 	obuf_add(r->out, flags, sizeof flags);
 	if (with_key)
 		obuf_add(r->out, r->key, r->keylen);
-	if (r->base != BIN_TOUCH && it->nbytes > 0)
-		obuf_add_item(r->out, it, item_value(it), it->nbytes);
+	if (r->base != BIN_TOUCH && item_nbytes(it) > 0)
+		obuf_add_item(r->out, it, item_value(it), item_nbytes(it));
 	else
 		cache_release(it);
 }

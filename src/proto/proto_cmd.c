@@ -88,20 +88,28 @@ fmt_u64_at(char *p, uint64_t n)
 	return p + len;
 }
 
-/* "VALUE key flags bytes [cas]\r\n", then the value by reference. */
+/* "VALUE key flags bytes [cas]\r\n", then the value by reference (the
+ * obuf takes the reference on it). The item does not store the value's
+ * "\r\n": it goes ahead of what follows, a VALUE line (after is true:
+ * one came before) or END; no call more per value. */
 static void
-reply_value(struct obuf *out, struct item *it, bool cas)
+reply_value(struct obuf *out, struct item *it, bool cas, bool after)
 {
-	char head[CACHE_KEY_MAX + 80], *p = head;
+	char head[2 + CACHE_KEY_MAX + 80], *p = head;
+	size_t n = item_nbytes(it);
 
+	if (after) {
+		*p++ = '\r';
+		*p++ = '\n';
+	}
 	memcpy(p, "VALUE ", 6);
 	p += 6;
 	memcpy(p, item_key(it), it->nkey);
 	p += it->nkey;
 	*p++ = ' ';
-	p = fmt_u64_at(p, it->flags);
+	p = fmt_u64_at(p, item_flags(it));
 	*p++ = ' ';
-	p = fmt_u64_at(p, it->nbytes);
+	p = fmt_u64_at(p, n);
 	if (cas) {
 		*p++ = ' ';
 		p = fmt_u64_at(p, proto_cfg.no_cas ? 0 : it->cas);
@@ -109,7 +117,10 @@ reply_value(struct obuf *out, struct item *it, bool cas)
 	*p++ = '\r';
 	*p++ = '\n';
 	obuf_add(out, head, (size_t)(p - head));
-	obuf_add_item(out, it, item_value(it), (size_t)it->nbytes + 2);
+	if (n > 0)
+		obuf_add_item(out, it, item_value(it), n);
+	else
+		cache_release(it);
 }
 
 /* get/gets key...; gat/gats exptime key... Keys are walked straight from
@@ -158,12 +169,13 @@ cmd_get(struct request *r, int flavour)
 			proto_cb.detail(
 			    PROTO_DETAIL_GET, key.s, key.len, it != NULL);
 		r->nkeys++;
-		if (it != NULL) {
-			r->hits++;
-			reply_value(r->out, it, cas);
-		}
+		if (it != NULL)
+			reply_value(r->out, it, cas, r->hits++ > 0);
 	}
-	REPLY(r, "END\r\n");
+	if (r->hits > 0)
+		REPLY(r, "\r\nEND\r\n");
+	else
+		REPLY(r, "END\r\n");
 }
 
 /* A storage command's numbers. */

@@ -467,7 +467,7 @@ meta_get(struct request *m, struct meta_line *l)
 	}
 	if (f.value) {
 		meta_out_start(&o, "VA ");
-		meta_out_u64(&o, it->nbytes);
+		meta_out_u64(&o, item_nbytes(it));
 	} else
 		meta_out_start(&o, "HD");
 	/* The TTL as it stands where t is among the flags: T and N before
@@ -486,7 +486,7 @@ meta_get(struct request *m, struct meta_line *l)
 			break;
 		case 's':
 			meta_out_flag(&o, 's');
-			meta_out_u64(&o, it->nbytes);
+			meta_out_u64(&o, item_nbytes(it));
 			break;
 		case 't':
 			meta_out_flag(&o, 't');
@@ -498,7 +498,7 @@ meta_get(struct request *m, struct meta_line *l)
 			break;
 		case 'f':
 			meta_out_flag(&o, 'f');
-			meta_out_u64(&o, it->flags);
+			meta_out_u64(&o, item_flags(it));
 			break;
 		case 'l':
 			meta_out_flag(&o, 'l');
@@ -524,11 +524,13 @@ meta_get(struct request *m, struct meta_line *l)
 	if (info.won)
 		meta_out_flag(&o, 'W');
 	meta_out_end(m, &o);
-	if (f.value)
-		obuf_add_item(
-		    m->out, it, item_value(it), (size_t)it->nbytes + 2);
+	/* The value by reference, then the "\r\n" the item does not store. */
+	if (f.value && item_nbytes(it) > 0)
+		obuf_add_item(m->out, it, item_value(it), item_nbytes(it));
 	else
 		cache_release(it);
+	if (f.value)
+		obuf_add(m->out, "\r\n", 2);
 }
 
 /* ms's mode flag as a store operation; -1 for an unknown mode. */

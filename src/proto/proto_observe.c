@@ -138,7 +138,7 @@ proto_observe_fetch(const struct proto_ctx *ctx, const char *key, size_t nkey,
     const struct item *it)
 {
 	log_event_item_get(key, nkey, it != NULL, it ? item_class_id(it) : 0,
-	    ctx->fd, it ? it->nbytes : 0);
+	    ctx->fd, it ? item_nbytes(it) : 0);
 }
 
 void

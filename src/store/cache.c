@@ -80,14 +80,17 @@ spare_alloc(struct spare *sp, const char *key, size_t nkey, uint32_t flags,
 {
 	struct item *it = sp->it;
 
-	if (it != NULL && it->nbytes == nbytes) {
+	/* Of that size: flags (not 0) take 4 bytes. */
+	if (it != NULL && item_nbytes(it) == nbytes &&
+	    it->flagged == (flags != 0)) {
 		sp->it = NULL;
-		it->flags = flags;
+		item_put_flags(it, flags);
 		it->exptime = (uint32_t)exptime;
 		*res = CACHE_OK;
 		return it;
 	}
-	if (sp->failed && sp->nbytes == nbytes) {
+	if (sp->failed && sp->nbytes == nbytes &&
+	    (sp->flags != 0) == (flags != 0)) {
 		*res = sp->res;
 		return NULL;
 	}
@@ -110,8 +113,9 @@ static void
 spare_make(struct shard *s, struct spare *sp, struct item *hold,
     const char *key, size_t nkey, struct cache_stats *st)
 {
-	if (hold != NULL)
-		atomic_fetch_add_explicit(&hold->refs, 1, memory_order_relaxed);
+	/* A full count holds it as well: no reference is needed then. */
+	if (hold != NULL && !item_ref(hold))
+		hold = NULL;
 	shard_unlock(s);
 	if (sp->it != NULL)
 		cache_release(sp->it);
@@ -138,7 +142,7 @@ static struct item *
 item_dup(const struct item *old, size_t nbytes, struct spare *sp,
     enum cache_result *res, struct cache_stats *st)
 {
-	return spare_alloc(sp, item_key(old), old->nkey, old->flags,
+	return spare_alloc(sp, item_key(old), old->nkey, item_flags(old),
 	    old->exptime, nbytes, res, st);
 }
 
@@ -227,12 +231,13 @@ store_join(struct item *old, struct item *part, bool append, struct spare *sp,
 	struct item *head = append ? old : part, *tail = append ? part : old;
 	enum cache_result res;
 	struct item *nw =
-	    item_dup(old, (size_t)old->nbytes + part->nbytes, sp, &res, st);
+	    item_dup(old, item_nbytes(old) + item_nbytes(part), sp, &res, st);
 
 	if (nw == NULL)
 		return NULL;
-	memcpy(item_value(nw), item_value(head), head->nbytes);
-	memcpy(item_value(nw) + head->nbytes, item_value(tail), tail->nbytes);
+	memcpy(item_value(nw), item_value(head), item_nbytes(head));
+	memcpy(item_value(nw) + item_nbytes(head), item_value(tail),
+	    item_nbytes(tail));
 	cache_release(part);
 	return nw;
 }
@@ -272,7 +277,7 @@ again:
 	if (seen != NULL)
 		*seen = (struct cache_seen){.found = old != NULL,
 		    .cls = old ? item_class_id(old) : 0,
-		    .nbytes = old ? old->nbytes : 0};
+		    .nbytes = old ? (uint32_t)item_nbytes(old) : 0};
 	if (res == CACHE_STORED &&
 	    (op == CACHE_APPEND || op == CACHE_PREPEND)) {
 		/* Too large or no memory for the joined value: memcached
@@ -341,12 +346,12 @@ cache_get(const char *key, size_t nkey, bool touch, time_t exptime,
 	struct item *it = *shard_lock_find(key, nkey, now, &s, NULL, st);
 
 	if (it != NULL) {
-		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
 		item_used(it, now, true);
 		if (touch)
 			it->exptime = (uint32_t)exptime;
 		if (it->cls == CACHE_CLASS_LARGE)
 			large_bump(it, now);
+		it = item_hold(it);
 	}
 	shard_unlock(s);
 	if (st == NULL)
@@ -419,20 +424,22 @@ value_space(char c)
 
 /*
  * The value as memcached reads it: strtoull in base 10 over the value and
- * the "\r\n" after it, which may stop at white space or a NUL only
- * (leading white space, a sign and leading zeros are fine: " 12", "+5",
- * "-0", "12 abc", "1\t2"), refused on overflow, and, as safe_strtoull, when
- * the number is negative as a signed one and the string holds a '-'.
+ * the "\r\n" memcached stores after it, which may stop at white space or
+ * a NUL only (leading white space, a sign and leading zeros are fine:
+ * " 12", "+5", "-0", "12 abc", "1\t2"), refused on overflow, and, as
+ * safe_strtoull, when the number is negative as a signed one and the
+ * string holds a '-'.
  * Scanned in place: a value may be a megabyte long.
  */
 static bool
 value_to_u64(const struct item *it, uint64_t *out)
 {
-	const char *p = it->data + it->nkey, *end = p + it->nbytes, *digits;
+	const char *p = it->data + it->nkey, *end = p + item_nbytes(it),
+	           *digits;
 	bool neg = false;
 	uint64_t n = 0;
 
-	if (it->nbytes == 0)
+	if (p == end)
 		return false;
 	while (p < end && value_space(*p))
 		p++;
@@ -445,8 +452,8 @@ value_to_u64(const struct item *it, uint64_t *out)
 			return false; /* ERANGE */
 		n = n * 10 + d;
 	}
-	/* Past the value come "\r\n": white space, so a number ending the
-	 * value ends well. */
+	/* Past memcached's value come "\r\n": white space, so a number
+	 * ending the value ends well. */
 	if (p == digits || (p < end && *p != '\0' && !value_space(*p)))
 		return false;
 	if (neg)
@@ -471,9 +478,9 @@ arith_write(struct shard *s, struct item **pp, uint64_t v, time_t now,
 	char num[24];
 	size_t len =
 	    (size_t)snprintf(num, sizeof num, "%llu", (unsigned long long)v);
-	size_t keep = len <= it->nbytes ? it->nbytes : len;
+	size_t keep = len <= item_nbytes(it) ? item_nbytes(it) : len;
 
-	if (keep == it->nbytes &&
+	if (keep == item_nbytes(it) &&
 	    atomic_load_explicit(&it->refs, memory_order_acquire) == 1) {
 		memcpy(item_value(it), num, len);
 		memset(item_value(it) + len, ' ', keep - len);
@@ -589,7 +596,7 @@ again:
 			if (it->cls == CACHE_CLASS_LARGE)
 				large_bump(it, now);
 		}
-		atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
+		it = item_hold(it);
 	}
 	shard_unlock(s);
 	spare_drop(&sp);
@@ -694,7 +701,7 @@ again:
 		res = CACHE_NOT_FOUND;
 	/* memcached refuses an empty value before it compares the CAS, a
 	 * value that is not a number after. */
-	else if ((*pp)->nbytes == 0)
+	else if (item_nbytes(*pp) == 0)
 		res = CACHE_NON_NUMERIC;
 	else if (q->cas != 0 && (*pp)->cas != q->cas)
 		res = CACHE_EXISTS;

@@ -212,11 +212,11 @@ item_ready(struct item *it, const char *key, size_t nkey, uint32_t flags,
 	atomic_store_explicit(
 	    &it->state, ITEM_USED | ITEM_FREQ1, memory_order_relaxed);
 	it->nkey = (uint8_t)nkey;
-	it->nbytes = (uint32_t)nbytes;
-	it->flags = flags;
+	item_set_len(it, nbytes);
+	it->flagged = flags != 0;
 	it->exptime = (uint32_t)exptime;
 	memcpy(it->data, key, nkey);
-	memcpy(item_value(it) + nbytes, "\r\n", 2);
+	item_put_flags(it, flags);
 	return it;
 }
 
@@ -231,7 +231,7 @@ struct item *
 cache_alloc(const char *key, size_t nkey, uint32_t flags, time_t exptime,
     size_t nbytes, enum cache_result *res, struct cache_stats *st)
 {
-	size_t total = item_total(nkey, nbytes);
+	size_t total = item_total(nkey, nbytes, flags);
 	time_t now = cache_now();
 	struct item *it;
 
@@ -261,7 +261,7 @@ struct item *
 cache_alloc_held(const char *key, size_t nkey, uint32_t flags, time_t exptime,
     size_t nbytes, enum cache_result *res)
 {
-	size_t total = item_total(nkey, nbytes);
+	size_t total = item_total(nkey, nbytes, flags);
 	struct item *it;
 	bool unused;
 

@@ -117,7 +117,13 @@
 #define ITEM_TOKEN      0x40 /* a win (W) was handed out: mg answers Z */
 #define ITEM_BINARY_KEY 0x80 /* stored with a base64 key (ms b) */
 
-#define CACHE_CLASS_LARGE 0xff
+/* The classes' ids fit in struct item's 7 bits, below the two that are
+ * not classes. */
+_Static_assert(SLAB_CLASS_MAX <= CACHE_CLASS_COPY, "class ids");
+_Static_assert(ITEM_HDR == 32, "struct item is 32 bytes ahead of its data");
+/* Any chunk's value fits in struct item's 24-bit length. */
+_Static_assert(SLAB_CHUNK_MAX < (1u << 24), "chunk lengths");
+#define ITEM_REFS_MAX UINT16_MAX
 
 struct shard {
 	pthread_mutex_t lock;
@@ -183,12 +189,13 @@ struct slab_class {
 	struct class_counts counts;
 } __attribute__((aligned(64)));
 
-/* Ahead of a large item in its mapping; the list is oldest last. */
+/* Ahead of a large item in its mapping; the list is oldest last. Ahead
+ * of a reader's copy too, for its length alone. */
 struct large {
 	struct large *prev, *next;
 	size_t maplen;
 	uint32_t atime;
-	uint32_t pad;
+	uint32_t nbytes;
 };
 
 /* The store's state, one for the process. */
@@ -256,11 +263,32 @@ align_up(size_t n, size_t a)
 	return (n + a - 1) / a * a;
 }
 
-/* Bytes an item of this key and value needs, header and "\r\n" included. */
+/* Bytes an item of this key, value and flags needs, header included. */
 static inline size_t
-item_total(size_t nkey, size_t nbytes)
+item_total(size_t nkey, size_t nbytes, uint32_t flags)
 {
-	return ITEM_HDR + nkey + nbytes + 2;
+	return ITEM_HDR + nkey + nbytes + (flags != 0 ? sizeof flags : 0);
+}
+
+/* Bytes it takes. */
+static inline size_t
+item_size(const struct item *it)
+{
+	return ITEM_HDR + it->nkey + item_nbytes(it) +
+	       (it->flagged ? sizeof(uint32_t) : 0);
+}
+
+/* A reader's reference, taken under its shard lock: counts go up only
+ * there, so one seen below the max stays below it until the add. false
+ * when it is full (ITEM_REFS_MAX): see item_hold. */
+static inline bool
+item_ref(struct item *it)
+{
+	if (atomic_load_explicit(&it->refs, memory_order_relaxed) ==
+	    ITEM_REFS_MAX)
+		return false;
+	atomic_fetch_add_explicit(&it->refs, 1, memory_order_relaxed);
+	return true;
 }
 
 static inline uint64_t
@@ -285,6 +313,27 @@ static inline struct item *
 large_item(struct large *l)
 {
 	return (struct item *)(l + 1);
+}
+
+/* The value's length into a new item: a chunk's in the item, a large
+ * one's in the header ahead of it. */
+static inline void
+item_set_len(struct item *it, size_t nbytes)
+{
+	if (it->cls == CACHE_CLASS_LARGE) {
+		large_of(it)->nbytes = (uint32_t)nbytes;
+		it->len = 0;
+	} else
+		it->len = (uint32_t)nbytes;
+}
+
+/* Flags into an item made for them: flagged when they are not 0. */
+static inline void
+item_put_flags(struct item *it, uint32_t flags)
+{
+	if (it->flagged)
+		memcpy(it->data + it->nkey + item_nbytes(it), &flags,
+		    sizeof flags);
 }
 
 /* The "stats items" counters of the class it belongs to. */
@@ -347,6 +396,7 @@ class_for(size_t total)
 
 /* cache_mem.c */
 void classes_init(void);
+struct item *item_copy(const struct item *it);
 void cache_share_set(size_t limit);
 void budget_give(size_t n);
 void map_free(void *p, size_t len);
@@ -391,5 +441,13 @@ bool class_rebalance(unsigned ci, time_t now, struct cache_stats *st);
 /* cache_evict.c */
 struct item *cache_alloc_held(const char *key, size_t nkey, uint32_t flags,
     time_t exptime, size_t nbytes, enum cache_result *res);
+
+/* A reference for a reader, under its shard lock: it, or when its count
+ * is full a copy of it of the reader's own (item_copy). */
+static inline struct item *
+item_hold(struct item *it)
+{
+	return item_ref(it) ? it : item_copy(it);
+}
 
 #endif

@@ -1,6 +1,9 @@
 /* The store's memory: size classes, pages, large mappings, the budget. */
 #include <sys/mman.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "cache_int.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -38,7 +41,7 @@ cache_exptime(long long e, time_t now)
 void
 classes_init(void)
 {
-	size_t size = align_up(item_total(1, 0), SLAB_ALIGN);
+	size_t size = align_up(item_total(1, 0, 0), SLAB_ALIGN);
 	unsigned n = 0;
 
 	while (n < SLAB_CLASS_MAX) {
@@ -138,6 +141,10 @@ item_free(struct item *it)
 {
 	struct slab_class *c;
 
+	if (it->cls == CACHE_CLASS_COPY) {
+		free(large_of(it));
+		return;
+	}
 	if (it->cls == CACHE_CLASS_LARGE) {
 		struct large *l = large_of(it);
 		size_t len = l->maplen;
@@ -160,6 +167,41 @@ item_free(struct item *it)
 	pthread_mutex_lock(&c->lock);
 	chunk_put(c, it);
 	pthread_mutex_unlock(&c->lock);
+}
+
+size_t
+cache_item_far_nbytes(const struct item *it)
+{
+	return ((const struct large *)it - 1)->nbytes;
+}
+
+/*
+ * A reader's copy of it, whose count is full (65,535 references: replies
+ * pending on it at once, which only a client that never reads piles up),
+ * freed by the reader's cache_release. It is outside the limit, as the
+ * output buffer that holds it is, and never linked. Shard lock held.
+ */
+struct item *
+item_copy(const struct item *it)
+{
+	struct large *l;
+	struct item *cp;
+
+	l = xmalloc(sizeof *l + item_size(it));
+	*l = (struct large){.nbytes = (uint32_t)item_nbytes(it)};
+	cp = large_item(l);
+	cp->hnext = NULL;
+	cp->cas = it->cas;
+	cp->exptime = it->exptime;
+	cp->atime = it->atime;
+	atomic_init(&cp->refs, 1);
+	atomic_init(&cp->state, ITEM_USED);
+	cp->nkey = it->nkey;
+	cp->cls = CACHE_CLASS_COPY;
+	cp->flagged = it->flagged;
+	cp->len = item_class_id(it);
+	memcpy(cp->data, it->data, item_size(it) - ITEM_HDR);
+	return cp;
 }
 
 void

@@ -16,12 +16,12 @@ item_move(struct shard *s, struct item *it, struct item *to)
 	to->hnext = it->hnext;
 	to->cas = it->cas;
 	to->exptime = it->exptime;
-	to->flags = it->flags;
-	to->nbytes = it->nbytes;
 	to->atime = it->atime;
 	to->nkey = it->nkey;
 	to->cls = it->cls;
-	memcpy(to->data, it->data, (size_t)it->nkey + it->nbytes + 2);
+	to->flagged = it->flagged;
+	to->len = it->len;
+	memcpy(to->data, it->data, item_size(it) - ITEM_HDR);
 	atomic_store_explicit(&to->refs, 1, memory_order_relaxed);
 	atomic_store_explicit(&to->state, state, memory_order_release);
 	*pp = to;

@@ -78,7 +78,7 @@ shard_account(struct shard *s, const struct item *it, bool in)
 {
 	/* Unsigned: adding the negation subtracts. */
 	size_t one = in ? 1 : (size_t)-1;
-	size_t bytes = one * item_total(it->nkey, it->nbytes);
+	size_t bytes = one * item_size(it);
 	bool large = it->cls == CACHE_CLASS_LARGE;
 
 	atomic_fetch_add_explicit(
@@ -297,12 +297,12 @@ item_debug(const struct item *it, struct cache_debug *d)
 
 	d->exptime = it->exptime;
 	d->atime = it->atime;
-	d->nbytes = it->nbytes;
+	d->nbytes = (uint32_t)item_nbytes(it);
 	d->cas = it->cas;
 	d->fetched = state & ITEM_FETCHED;
 	d->binary_key = state & ITEM_BINARY_KEY;
 	d->cls = item_class_id(it);
-	d->size = item_total(it->nkey, it->nbytes);
+	d->size = item_size(it);
 	memcpy(d->key, item_key(it), it->nkey);
 	d->nkey = it->nkey;
 }

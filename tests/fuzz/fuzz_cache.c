@@ -151,18 +151,18 @@ check_value(const struct model *m, unsigned k, struct item *it)
 
 	if (it->nkey != key_len[k] ||
 	    memcmp(item_key(it), key_name[k], key_len[k]) != 0 ||
-	    it->flags != m->flags)
+	    item_flags(it) != m->flags)
 		abort();
 	if (m->shape == SHAPE_BYTES &&
-	    (it->nbytes != m->len || memcmp(v, m->val, m->len) != 0))
+	    (item_nbytes(it) != m->len || memcmp(v, m->val, m->len) != 0))
 		abort();
 	if (m->shape != SHAPE_NUMBER)
 		return;
 	n = (size_t)snprintf(
 	    num, sizeof num, "%llu", (unsigned long long)m->num);
-	if (it->nbytes < n || memcmp(v, num, n) != 0)
+	if (item_nbytes(it) < n || memcmp(v, num, n) != 0)
 		abort();
-	for (size_t i = n; i < it->nbytes; i++)
+	for (size_t i = n; i < item_nbytes(it); i++)
 		if (v[i] != ' ')
 			abort();
 }

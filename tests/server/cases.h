@@ -86,6 +86,13 @@ void cases_free(struct cases_file *f);
  * that does not match (binary: that differs between the two peers). */
 void cases_run(
     const struct cases_file *f, const struct harness_peer *peers, int npeers);
+/* Load the file at path, run it on the peers, free it: a catalogue's test. */
+void cases_run_file(
+    const char *path, const struct harness_peer *peers, int npeers);
+/* cases_run of a binary file: the two servers' normalised replies compared
+ * case by case (cases_bin.c). */
+void cases_run_binary(
+    const struct cases_file *f, const struct harness_peer *peers, int npeers);
 /* Send req and the sentinel's request on fd; read until the reply of every
  * such request req holds and of the trailing one are in. The reply's length
  * without the trailing one; who names the exchange in a failure. */

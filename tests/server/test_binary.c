@@ -1,7 +1,7 @@
 /* The binary protocol: its reply catalogue, tests/server/cases/binary.cases
  * (the packets, and how the replies of threadlined and memcached 1.6.18 are
- * compared, are there), run by tests/server/cases.c; and what a catalogue case
- * cannot hold: -B, a value past item_size_max, the access log. */
+ * compared, are there), run by tests/server/cases_text.c; and what a catalogue
+ * case cannot hold: -B, a value past item_size_max, the access log. */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,12 +26,9 @@ START_TEST(test_catalogue)
 {
 	struct harness_peer peers[2];
 	struct harness_memcached mc;
-	struct cases_file f;
 	int npeers = harness_peers(peers, &tl, &mc);
 
-	cases_load(&f, getenv("TL_CASES"));
-	cases_run(&f, peers, npeers);
-	cases_free(&f);
+	cases_run_file(getenv("TL_CASES"), peers, npeers);
 }
 END_TEST
 

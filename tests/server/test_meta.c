@@ -1,8 +1,8 @@
 /* The meta commands (mg, ms, md, ma, mn, me) against memcached 1.6.18 and
  * threadlined: the catalogue of tests/server/cases/meta.cases, run by
- * tests/server/cases.c, and what a catalogue case cannot hold (two clients at
- * once, the stats counters). Each request is followed by "mn", whose MN
- * says every reply is in; replies are normalised (cases_normalise, as
+ * tests/server/cases_text.c, and what a catalogue case cannot hold (two
+ * clients at once, the stats counters). Each request is followed by "mn", whose
+ * MN says every reply is in; replies are normalised (cases_normalise, as
  * meta.cases says) the same way on both servers before they are
  * compared. */
 #include <check.h>
@@ -32,11 +32,7 @@ setup(void)
  * equals the expected reply. */
 START_TEST(test_catalogue)
 {
-	struct cases_file f;
-
-	cases_load(&f, getenv("TL_CASES"));
-	cases_run(&f, peers, npeers);
-	cases_free(&f);
+	cases_run_file(getenv("TL_CASES"), peers, npeers);
 }
 END_TEST
 

@@ -1,11 +1,11 @@
 /* The reply catalogue's test and the classic protocol's replies a
  * catalogue case cannot hold (sizes, a CAS read back, authentication).
  * The catalogue is tests/server/cases/text.cases: requests and the exact
- * replies memcached 1.6 gives them, byte for byte, run by tests/server/cases.c
- * against the real threadlined and, where Debian's memcached is installed
- * (tools/dev installs it), against memcached too, so the catalogue itself
- * is checked against the reference on every run. The tests here compare
- * both servers' replies the same way, one request a connection, a
+ * replies memcached 1.6 gives them, byte for byte, run by
+ * tests/server/cases_text.c against the real threadlined and, where Debian's
+ * memcached is installed (tools/dev installs it), against memcached too, so the
+ * catalogue itself is checked against the reference on every run. The tests
+ * here compare both servers' replies the same way, one request a connection, a
  * "version" after it proving the connection still works. */
 #include <check.h>
 #include <poll.h>
@@ -37,11 +37,7 @@ setup(void)
 /* Every case of text.cases ($TL_CASES) on each server. */
 START_TEST(test_catalogue)
 {
-	struct cases_file f;
-
-	cases_load(&f, getenv("TL_CASES"));
-	cases_run(&f, peers, npeers);
-	cases_free(&f);
+	cases_run_file(getenv("TL_CASES"), peers, npeers);
 }
 END_TEST
 

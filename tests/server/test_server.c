@@ -422,7 +422,7 @@ END_TEST
 static size_t
 test_big_value(int i, char *buf)
 {
-	size_t n = 1020 + (size_t)(i % 7);
+	size_t n = 1022 + (size_t)(i % 7);
 
 	for (size_t j = 0; j < n; j++)
 		buf[j] = (char)('a' + (i + (int)j) % 26);
@@ -476,9 +476,9 @@ START_TEST(test_big_multiget)
 	}
 	memcpy(line + n, "\r\nget k0001\r\n", 14);
 	wlen += (size_t)sprintf(want + wlen, "END\r\n");
-	wlen += (size_t)sprintf(want + wlen, "VALUE k0001 0 1021\r\n");
+	wlen += (size_t)sprintf(want + wlen, "VALUE k0001 0 1023\r\n");
 	test_big_value(1, want + wlen);
-	wlen += 1021;
+	wlen += 1023;
 	wlen += (size_t)sprintf(want + wlen, "\r\nEND\r\n");
 	slow = harness_connect_rcvbuf(srv.port, 4096);
 	harness_sends(slow, line);

@@ -846,33 +846,33 @@ pending_iovs(void)
 	return obuf_iov(&out, iov, 64);
 }
 
-/* A value of OBUF_COPY_MAX bytes with its line end is copied into the
- * reply text, one more byte is referenced; both come out the same. */
+/* A value of OBUF_COPY_MAX bytes is copied into the reply text, one of
+ * a byte more is referenced; both come out the same. */
 START_TEST(test_small_values_copied)
 {
 	char want[4 * OBUF_COPY_MAX];
 	size_t len = 0;
 
-	set_value("a", OBUF_COPY_MAX - 2, 'a');
-	set_value("b", OBUF_COPY_MAX - 1, 'b');
+	set_value("a", OBUF_COPY_MAX, 'a');
+	set_value("b", OBUF_COPY_MAX + 1, 'b');
 	run("get a\r\n", 7);
 	ck_assert_int_eq(pending_iovs(), 1);
-	want_value(want, &len, "a", OBUF_COPY_MAX - 2, 'a');
+	want_value(want, &len, "a", OBUF_COPY_MAX, 'a');
 	memcpy(want + len, "END\r\n", 6);
 	ck_assert_str_eq(drain(), want);
 	run("get b\r\n", 7);
 	ck_assert_int_eq(pending_iovs(), 3);
 	len = 0;
-	want_value(want, &len, "b", OBUF_COPY_MAX - 1, 'b');
+	want_value(want, &len, "b", OBUF_COPY_MAX + 1, 'b');
 	memcpy(want + len, "END\r\n", 6);
 	ck_assert_str_eq(drain(), want);
 	/* Referenced between copied ones, in order. */
 	run("get a b a\r\n", 11);
 	ck_assert_int_eq(pending_iovs(), 3);
 	len = 0;
-	want_value(want, &len, "a", OBUF_COPY_MAX - 2, 'a');
-	want_value(want, &len, "b", OBUF_COPY_MAX - 1, 'b');
-	want_value(want, &len, "a", OBUF_COPY_MAX - 2, 'a');
+	want_value(want, &len, "a", OBUF_COPY_MAX, 'a');
+	want_value(want, &len, "b", OBUF_COPY_MAX + 1, 'b');
+	want_value(want, &len, "a", OBUF_COPY_MAX, 'a');
 	memcpy(want + len, "END\r\n", 6);
 	ck_assert_str_eq(drain(), want);
 }

@@ -209,20 +209,21 @@ value_check(struct worker *w, int k, const struct stress_value *v,
 	const char *got = item_value(it);
 	size_t len = value_render(w, k, v, w->expect);
 
-	if (it->flags != v->flags) {
+	if (item_flags(it) != v->flags) {
 		model_fail(w, k, "%s: flags %" PRIu32 ", want %" PRIu32, what,
-		    it->flags, v->flags);
+		    item_flags(it), v->flags);
 		return false;
 	}
-	if (stress_value_is(v, w->expect, len, got, it->nbytes))
+	if (stress_value_is(v, w->expect, len, got, item_nbytes(it)))
 		return true;
 	if (v->numeric)
 		model_fail(w, k, "%s: value '%.*s', want the number %s", what,
-		    (int)(it->nbytes < 40 ? it->nbytes : 40), got, w->expect);
+		    (int)(item_nbytes(it) < 40 ? item_nbytes(it) : 40), got,
+		    w->expect);
 	else
-		model_fail(w, k,
-		    "%s: %" PRIu32 " bytes '%.*s', want %zu bytes '%.*s'", what,
-		    it->nbytes, (int)(it->nbytes < 40 ? it->nbytes : 40), got,
+		model_fail(w, k, "%s: %zu bytes '%.*s', want %zu bytes '%.*s'",
+		    what, item_nbytes(it),
+		    (int)(item_nbytes(it) < 40 ? item_nbytes(it) : 40), got,
 		    len, (int)(len < 40 ? len : 40), w->expect);
 	return false;
 }
@@ -580,7 +581,7 @@ do_read(struct worker *w, int k, enum op op, time_t now)
 	note(w, k, op, CACHE_OK, now);
 	/* Keep a small one referenced for a while: its bytes must survive
 	 * whatever happens to the key meanwhile. */
-	if (w->held == NULL && it->nbytes <= HELD_MAX &&
+	if (w->held == NULL && item_nbytes(it) <= HELD_MAX &&
 	    stress_rnd(&w->rng) % 4 == 0) {
 		w->held = it;
 		w->held_v = m->v;
@@ -990,7 +991,7 @@ move_worker(void *arg)
 				cache_store(it, CACHE_SET, 0, NULL);
 			}
 		} else if ((it = cache_get(key, (size_t)n, false, 0, NULL))) {
-			bad += it->nbytes != len ||
+			bad += item_nbytes(it) != len ||
 			       memcmp(item_value(it), want, len) != 0;
 			cache_release(it);
 		}
@@ -1107,7 +1108,7 @@ shift_worker(void *arg)
 		} else if (shifted && op == 7)
 			cache_delete(key, (size_t)n, NULL);
 		else if ((it = cache_get(key, (size_t)n, false, 0, NULL))) {
-			bad += it->nbytes != len ||
+			bad += item_nbytes(it) != len ||
 			       memcmp(item_value(it), want, len) != 0;
 			cache_release(it);
 		}
