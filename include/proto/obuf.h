@@ -1,7 +1,7 @@
 /* A connection's pending output: reply text is appended to one buffer,
  * small item values are copied into it, larger ones referenced in place
- * (the item held until its bytes are sent), and the whole is written with
- * as few writev calls as IOV_MAX allows. */
+ * (the item held until its bytes are sent); the connection writes the
+ * whole in as few calls as IOV_MAX allows. */
 #ifndef TL_OBUF_H
 #define TL_OBUF_H
 
