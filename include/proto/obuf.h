@@ -1,6 +1,7 @@
 /* A connection's pending output: reply text is appended to one buffer,
- * item values are referenced in place (the item held until its bytes are
- * sent), and the whole is written with one writev per flush. */
+ * small item values are copied into it, larger ones referenced in place
+ * (the item held until its bytes are sent); the connection writes the
+ * whole in as few calls as IOV_MAX allows. */
 #ifndef TL_OBUF_H
 #define TL_OBUF_H
 
@@ -46,9 +47,14 @@ void obuf_add(struct obuf *, const void *, size_t);
 void obuf_adds(struct obuf *, const char *);
 void obuf_printf(struct obuf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
+/* Values up to this many bytes are copied when the text buffer has room
+ * for them (bench/iovec-copy.c measures where copying stops paying). */
+#define OBUF_COPY_MAX 1024
+
 /* Queue len (> 0) bytes at p, which stay valid while the caller's reference on
  * it is held; the obuf takes that reference over and releases it once the
- * bytes are sent (or the obuf is freed). */
+ * bytes are sent (or the obuf is freed), or copies them and releases it at
+ * once (OBUF_COPY_MAX). */
 void obuf_add_item(struct obuf *, struct item *, const char *, size_t);
 static inline size_t
 obuf_pending(const struct obuf *b)

@@ -1,6 +1,7 @@
 /* One connection: reads, writes, its states and timeouts, its close. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,9 @@
 #include "watch.h"
 #include "xmalloc.h"
 
-/* iovecs per writev: plenty for one flush, small on the stack. */
-#define CONN_IOV 64
+/* iovecs per writev: as many as the kernel takes, so that a turn's
+ * replies (a multi-get of large values, a pipeline) go in one call. */
+#define CONN_IOV IOV_MAX
 /* How long a closing connection may keep sending before we hang up. */
 #define CONN_LINGER_SECS 2
 
@@ -305,7 +307,11 @@ conn_flush(struct conn *c)
 
 	while (obuf_pending(&c->out) > 0) {
 		int n_iov = obuf_iov(&c->out, iov, CONN_IOV);
-		ssize_t n = writev(c->fd, iov, n_iov);
+		/* One piece, the usual reply now that small values are
+		 * copied: write spares the kernel the iovec's import. */
+		ssize_t n = n_iov == 1
+		                ? write(c->fd, iov[0].iov_base, iov[0].iov_len)
+		                : writev(c->fd, iov, n_iov);
 
 		if (n == -1) {
 			if (errno == EINTR)

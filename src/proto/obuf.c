@@ -116,6 +116,15 @@ obuf_printf(struct obuf *b, const char *fmt, ...)
 void
 obuf_add_item(struct obuf *b, struct item *it, const char *p, size_t len)
 {
+	/* A small value is copied: the kernel pays more for an iovec than
+	 * the copy costs, and the item goes back at once. Only into room
+	 * the text has: growing it would copy the text again. */
+	if (len <= OBUF_COPY_MAX && b->cap - b->len >= len) {
+		memcpy(b->data + b->len, p, len);
+		b->len += len;
+		cache_release(it);
+		return;
+	}
 	if (b->nrefs == b->refcap) {
 		if (b->ref0 > 0) {
 			memmove(b->refs, b->refs + b->ref0,

@@ -417,6 +417,94 @@ START_TEST(test_long_get_line)
 }
 END_TEST
 
+/* The value of test_big_multiget's key i: its size around 1 KiB, its
+ * bytes telling keys and offsets apart. */
+static size_t
+test_big_value(int i, char *buf)
+{
+	size_t n = 1022 + (size_t)(i % 7);
+
+	for (size_t j = 0; j < n; j++)
+		buf[j] = (char)('a' + (i + (int)j) % 26);
+	return n;
+}
+
+/* A multi-get of more pieces than one writev takes (IOV_MAX), values
+ * on both sides of the size past which they are sent by reference
+ * rather than copied, read by a client slower than the socket buffers
+ * hold: every byte in order. Then a short one on the same connection. */
+START_TEST(test_big_multiget)
+{
+	enum { KEYS = 1200 };
+	static char line[KEYS * 8 + 8], want[KEYS * 1100], got[KEYS * 1100];
+	static char sets[100 * 1100];
+	struct harness_server srv;
+	size_t n = 3, wlen = 0, glen = 0;
+	char buf[BUFSZ], val[1100];
+	bool eof = false;
+	int fd, slow, reads = 0;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	fd = harness_connect(srv.port);
+	for (int lo = 0; lo < KEYS; lo += 100) {
+		size_t slen = 0;
+
+		for (int i = lo; i < lo + 100; i++) {
+			size_t v = test_big_value(i, val);
+
+			slen += (size_t)sprintf(
+			    sets + slen, "set k%04d 0 0 %zu\r\n", i, v);
+			memcpy(sets + slen, val, v);
+			memcpy(sets + slen + v, "\r\n", 2);
+			slen += v + 2;
+		}
+		harness_send(fd, sets, slen);
+		harness_recv(fd, buf, sizeof buf, NULL, 100 * 8,
+		    HARNESS_DEADLINE_MS, &eof);
+		ck_assert_uint_eq(harness_count(buf, "STORED\r\n"), 100);
+	}
+	memcpy(line, "get", 3);
+	for (int i = 0; i < KEYS; i++) {
+		size_t v = test_big_value(i, val);
+
+		n += (size_t)sprintf(line + n, " k%04d", i);
+		wlen +=
+		    (size_t)sprintf(want + wlen, "VALUE k%04d 0 %zu\r\n", i, v);
+		memcpy(want + wlen, val, v);
+		memcpy(want + wlen + v, "\r\n", 2);
+		wlen += v + 2;
+	}
+	memcpy(line + n, "\r\nget k0001\r\n", 14);
+	wlen += (size_t)sprintf(want + wlen, "END\r\n");
+	wlen += (size_t)sprintf(want + wlen, "VALUE k0001 0 1023\r\n");
+	test_big_value(1, want + wlen);
+	wlen += 1023;
+	wlen += (size_t)sprintf(want + wlen, "\r\nEND\r\n");
+	slow = harness_connect_rcvbuf(srv.port, 4096);
+	harness_sends(slow, line);
+	/* 512 bytes a read, a pause every 64 reads: the server's writes
+	 * stop on a full socket again and again. */
+	while (glen < wlen && !eof) {
+		size_t k = harness_recv(slow, got + glen, 513, NULL,
+		    wlen - glen < 512 ? wlen - glen : 512, HARNESS_DEADLINE_MS,
+		    &eof);
+
+		ck_assert_msg(
+		    k > 0, "reply stopped at %zu of %zu bytes", glen, wlen);
+		glen += k;
+		if (++reads % 64 == 0)
+			harness_nap();
+	}
+	ck_assert_uint_eq(glen, wlen);
+	for (n = 0; n < wlen && got[n] == want[n]; n++)
+		;
+	ck_assert_msg(
+	    n == wlen, "the reply differs from byte %zu of %zu", n, wlen);
+	test_version(slow);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 /* Beyond -c, clients get an error and EOF; the others go on. */
 START_TEST(test_max_connections)
 {
@@ -1164,10 +1252,11 @@ main(void)
 	const TTest *tests[] = {test_thread_names, test_stats_round_robin,
 	    test_stats_conns_last_line, test_stats_threads,
 	    test_log_thread_names, test_pipelined, test_line_too_long,
-	    test_open_line_too_long, test_long_get_line, test_max_connections,
-	    test_daemon, test_daemon_failed_start_removes_pidfile,
-	    test_sighup_reopen, test_sighup_auth_file, test_sigterm,
-	    test_sigterm_last_line, test_root_needs_user, test_drops_privileges,
+	    test_open_line_too_long, test_long_get_line, test_big_multiget,
+	    test_max_connections, test_daemon,
+	    test_daemon_failed_start_removes_pidfile, test_sighup_reopen,
+	    test_sighup_auth_file, test_sigterm, test_sigterm_last_line,
+	    test_root_needs_user, test_drops_privileges,
 	    test_config_unknown_key, test_config_bad_value,
 	    test_config_check_shipped, test_config_file_applies,
 	    test_maint_reclaims, test_get_flushed_counted, NULL};

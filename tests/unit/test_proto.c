@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bufpool.h"
 #include "cache.h"
 #include "counter.h"
 #include "log.h"
@@ -64,17 +65,24 @@ teardown(void)
 	cache_free();
 }
 
-/* Feed len bytes of in to one connection's protocol state; return the
- * reply, text and referenced values in order, as a string. */
+/* Run len bytes of in through one connection's protocol state, the
+ * reply left in out. */
+static void
+run(const char *in, size_t len)
+{
+	obuf_free(&out);
+	used = proto_text_process(&ctx, in, len, &out, &action);
+}
+
+/* The reply in out, text and referenced values in order, as a string;
+ * out is left empty. */
 static const char *
-feed(const char *in, size_t len)
+drain(void)
 {
 	struct iovec iov[64];
 	size_t n = 0;
 	int k;
 
-	obuf_free(&out);
-	used = proto_text_process(&ctx, in, len, &out, &action);
 	free(flat);
 	flat = malloc(obuf_pending(&out) + 1);
 	while (obuf_pending(&out) > 0) {
@@ -90,6 +98,14 @@ feed(const char *in, size_t len)
 	}
 	flat[n] = '\0';
 	return flat;
+}
+
+/* Feed len bytes of in; return the reply as a string. */
+static const char *
+feed(const char *in, size_t len)
+{
+	run(in, len);
+	return drain();
 }
 #define FEED(s) feed(s, strlen(s))
 
@@ -798,6 +814,124 @@ START_TEST(test_meta_win_and_arith)
 }
 END_TEST
 
+/* Store under key a value of n bytes of c. */
+static void
+set_value(const char *key, size_t n, char c)
+{
+	char *req = malloc(n + 64);
+	int h = snprintf(req, 64, "set %s 0 0 %zu\r\n", key, n);
+
+	memset(req + h, c, n);
+	memcpy(req + h + n, "\r\n", 2);
+	ck_assert_str_eq(feed(req, (size_t)h + n + 2), "STORED\r\n");
+	free(req);
+}
+
+/* The reply "VALUE key 0 n" and n bytes of c appended to buf at *len. */
+static void
+want_value(char *buf, size_t *len, const char *key, size_t n, char c)
+{
+	*len += (size_t)sprintf(buf + *len, "VALUE %s 0 %zu\r\n", key, n);
+	memset(buf + *len, c, n);
+	*len += n;
+	*len += (size_t)sprintf(buf + *len, "\r\n");
+}
+
+/* The iovecs of out's pending reply. */
+static int
+pending_iovs(void)
+{
+	struct iovec iov[64];
+
+	return obuf_iov(&out, iov, 64);
+}
+
+/* A value of OBUF_COPY_MAX bytes is copied into the reply text, one of
+ * a byte more is referenced; both come out the same. */
+START_TEST(test_small_values_copied)
+{
+	char want[4 * OBUF_COPY_MAX];
+	size_t len = 0;
+
+	set_value("a", OBUF_COPY_MAX, 'a');
+	set_value("b", OBUF_COPY_MAX + 1, 'b');
+	run("get a\r\n", 7);
+	ck_assert_int_eq(pending_iovs(), 1);
+	want_value(want, &len, "a", OBUF_COPY_MAX, 'a');
+	memcpy(want + len, "END\r\n", 6);
+	ck_assert_str_eq(drain(), want);
+	run("get b\r\n", 7);
+	ck_assert_int_eq(pending_iovs(), 3);
+	len = 0;
+	want_value(want, &len, "b", OBUF_COPY_MAX + 1, 'b');
+	memcpy(want + len, "END\r\n", 6);
+	ck_assert_str_eq(drain(), want);
+	/* Referenced between copied ones, in order. */
+	run("get a b a\r\n", 11);
+	ck_assert_int_eq(pending_iovs(), 3);
+	len = 0;
+	want_value(want, &len, "a", OBUF_COPY_MAX, 'a');
+	want_value(want, &len, "b", OBUF_COPY_MAX + 1, 'b');
+	want_value(want, &len, "a", OBUF_COPY_MAX, 'a');
+	memcpy(want + len, "END\r\n", 6);
+	ck_assert_str_eq(drain(), want);
+}
+END_TEST
+
+/* With a worker's pool buffer, a multi-get of 100 small values is one
+ * piece of text: one iovec. */
+START_TEST(test_multiget_one_iovec)
+{
+	static char line[2048], want[100 * 160];
+	struct bufpool pool;
+	size_t n = 3, len = 0;
+	char key[16];
+
+	bufpool_init(&pool, 16384, 4);
+	obuf_free(&out);
+	obuf_init(&out, &pool);
+	memcpy(line, "get", 3);
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof key, "k%03d", i);
+		set_value(key, 100, (char)('A' + i % 26));
+		n += (size_t)sprintf(line + n, " %s", key);
+		want_value(want, &len, key, 100, (char)('A' + i % 26));
+	}
+	memcpy(line + n, "\r\n", 3);
+	memcpy(want + len, "END\r\n", 6);
+	run(line, n + 2);
+	ck_assert_int_eq(pending_iovs(), 1);
+	ck_assert_str_eq(drain(), want);
+	obuf_free(&out);
+	ck_assert_uint_eq(pool.out, 0);
+	bufpool_free(&pool);
+}
+END_TEST
+
+/* A small value is copied only into the room the text buffer has (4 KiB
+ * at first without a pool), else referenced; the text grows for the
+ * next header and copying goes on. The bytes come out in order. */
+START_TEST(test_copy_only_into_room)
+{
+	char want[8 * 1100];
+	size_t len = 0;
+
+	for (int i = 0; i < 8; i++) {
+		char key[8];
+
+		snprintf(key, sizeof key, "r%d", i);
+		set_value(key, 1000, (char)('a' + i));
+		want_value(want, &len, key, 1000, (char)('a' + i));
+	}
+	memcpy(want + len, "END\r\n", 6);
+	run("get r0 r1 r2 r3 r4 r5 r6 r7\r\n", 30);
+	/* 4 values and the 5th header in 4093 bytes; the 5th value by
+	 * reference; the rest in the grown text. */
+	ck_assert_int_eq(pending_iovs(), 3);
+	ck_assert_str_eq(drain(), want);
+}
+END_TEST
+
 START_TEST(test_shutdown_disabled)
 {
 	ck_assert_str_eq(
@@ -819,7 +953,9 @@ main(void)
 	    test_noreply_last_token, test_data_block_framing, test_keys,
 	    test_expiry_touch_flush, test_shutdown_disabled, test_meta_basic,
 	    test_meta_flag_errors, test_meta_set_framing, test_meta_base64,
-	    test_meta_win_and_arith, test_access_log_switch, NULL};
+	    test_meta_win_and_arith, test_access_log_switch,
+	    test_small_values_copied, test_multiget_one_iovec,
+	    test_copy_only_into_room, NULL};
 
 	return unit_run(
 	    &(struct unit_suite){
