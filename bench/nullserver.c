@@ -1,7 +1,10 @@
 /* A null responder: frames memcached text requests and answers them
  * validly, storing nothing. One read and one write per ready event, no
  * store, no log, no stats: the floor a server of that design cannot
- * beat, for bench/openloop-vs. */
+ * beat, for bench/openloop-vs. Built with -DNULL_URING (and -luring) its
+ * workers run on io_uring instead of libevent: each loop turn submits
+ * every connection's receive and send and waits in one io_uring_enter,
+ * which says what a server would gain by leaving epoll. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <sys/socket.h>
@@ -21,6 +24,9 @@
 
 #include <arpa/inet.h>
 #include <event2/event.h>
+#ifdef NULL_URING
+#include <liburing.h>
+#endif
 
 #define NULL_READ_MIN (16 * 1024)
 #define BUF_LIT(b, s) buf_add((b), (s), sizeof(s) - 1)
@@ -30,6 +36,10 @@ struct null_worker {
 	struct event_base *base;
 	struct event *notify;
 	int pipe[2];
+#ifdef NULL_URING
+	struct io_uring ring;
+	int newfd; /* the pipe's read lands here */
+#endif
 };
 
 struct null_buf {
@@ -103,8 +113,10 @@ buf_add(struct null_buf *b, const void *d, size_t n)
 static void
 conn_close(struct null_conn *c)
 {
-	event_free(c->rev);
-	event_free(c->wev);
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
 	close(c->fd);
 	free(c->in.p);
 	free(c->out.p);
@@ -216,6 +228,7 @@ conn_process(struct null_conn *c)
 	return 0;
 }
 
+#ifndef NULL_URING
 /* One write of what is pending; the rest when the socket drains, and
  * no reading meanwhile. */
 static void
@@ -305,6 +318,124 @@ worker_main(void *arg)
 	event_base_dispatch(w->base);
 	return NULL;
 }
+#else
+/* What a completion is for: the low bits of its user data. */
+enum { URING_NEWFD, URING_RECV, URING_SEND };
+#define URING_DEPTH 4096
+
+static struct io_uring_sqe *
+uring_sqe(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (sqe == NULL) {
+		io_uring_submit(ring);
+		if ((sqe = io_uring_get_sqe(ring)) == NULL)
+			null_fatal("io_uring: no submission entry");
+	}
+	return sqe;
+}
+
+static void
+uring_recv(struct io_uring *ring, struct null_conn *c)
+{
+	struct io_uring_sqe *sqe = uring_sqe(ring);
+
+	buf_reserve(&c->in, NULL_READ_MIN);
+	io_uring_prep_recv(
+	    sqe, c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+	io_uring_sqe_set_data64(sqe, (uintptr_t)c | URING_RECV);
+}
+
+/* As the libevent loop: no reading while replies wait for the socket, so
+ * the output does not move under a send in flight. */
+static void
+uring_send(struct io_uring *ring, struct null_conn *c)
+{
+	struct io_uring_sqe *sqe = uring_sqe(ring);
+
+	io_uring_prep_send(sqe, c->fd, c->out.p + c->out.off, c->out.len, 0);
+	io_uring_sqe_set_data64(sqe, (uintptr_t)c | URING_SEND);
+}
+
+static void
+uring_newfd(struct null_worker *w)
+{
+	struct io_uring_sqe *sqe = uring_sqe(&w->ring);
+
+	io_uring_prep_read(sqe, w->pipe[0], &w->newfd, sizeof w->newfd, 0);
+	io_uring_sqe_set_data64(sqe, URING_NEWFD);
+}
+
+static void
+uring_done(struct null_worker *w, uint64_t data, int res)
+{
+	struct null_conn *c = (struct null_conn *)(uintptr_t)(data & ~3ull);
+
+	switch (data & 3) {
+	case URING_NEWFD:
+		if (res == sizeof w->newfd) {
+			if ((c = calloc(1, sizeof *c)) == NULL)
+				null_fatal("out of memory");
+			c->fd = w->newfd;
+			uring_recv(&w->ring, c);
+		}
+		uring_newfd(w);
+		break;
+	case URING_RECV:
+		if (res <= 0) {
+			conn_close(c);
+			break;
+		}
+		c->in.len += (size_t)res;
+		if (conn_process(c) == -1) {
+			conn_close(c);
+			break;
+		}
+		if (c->out.len > 0)
+			uring_send(&w->ring, c);
+		else
+			uring_recv(&w->ring, c);
+		break;
+	case URING_SEND:
+		if (res < 0) {
+			conn_close(c);
+			break;
+		}
+		c->out.off += (size_t)res;
+		c->out.len -= (size_t)res;
+		if (c->out.len > 0) {
+			uring_send(&w->ring, c);
+			break;
+		}
+		c->out.off = 0;
+		uring_recv(&w->ring, c);
+		break;
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct null_worker *w = arg;
+	struct io_uring_cqe *cqe;
+	unsigned head, n;
+
+	uring_newfd(w);
+	for (;;) {
+		if (io_uring_submit_and_wait(&w->ring, 1) < 0)
+			continue;
+		n = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe)
+		{
+			uring_done(w, io_uring_cqe_get_data64(cqe), cqe->res);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+	}
+	return NULL;
+}
+#endif
 
 static void
 null_usage(void)
@@ -361,11 +492,19 @@ main(int argc, char **argv)
 	for (i = 0; i < nullsrv.threads; i++) {
 		struct null_worker *w = &nullsrv.workers[i];
 
-		if (pipe(w->pipe) == -1 || (w->base = event_base_new()) == NULL)
+		if (pipe(w->pipe) == -1)
+			null_fatal("worker set-up failed");
+#ifdef NULL_URING
+		if ((errno = -io_uring_queue_init(URING_DEPTH, &w->ring, 0)) !=
+		    0)
+			null_fatal("io_uring_queue_init: %s", strerror(errno));
+#else
+		if ((w->base = event_base_new()) == NULL)
 			null_fatal("worker set-up failed");
 		w->notify = event_new(w->base, w->pipe[0], EV_READ | EV_PERSIST,
 		    worker_notifycb, w);
 		event_add(w->notify, NULL);
+#endif
 		if (pthread_create(&w->tid, NULL, worker_main, w) != 0)
 			null_fatal("pthread_create failed");
 	}
