@@ -49,10 +49,12 @@ struct config {
 	int slow_us;                /* log requests this slow; 0: none */
 	int role_level[ROLE_COUNT]; /* per role; -1: the global level */
 	bool enable_shutdown;
-	size_t memory_mb;  /* cache memory limit */
-	size_t item_max;   /* largest key + value, bytes */
-	bool evict;        /* false: out of memory errors instead (-M) */
-	int temporary_ttl; /* items expiring this soon are not evicted */
+	int stall_ms;        /* a worker this long in one callback is stalled */
+	bool debug_commands; /* "debug sleep" for tests */
+	size_t memory_mb;    /* cache memory limit */
+	size_t item_max;     /* largest key + value, bytes */
+	bool evict;          /* false: out of memory errors instead (-M) */
+	int temporary_ttl;   /* items expiring this soon are not evicted */
 	/* memcached's options that mean something here. */
 	char *unix_socket; /* -s: listen there instead of on TCP */
 	int unix_mask;     /* -a: its mode */

@@ -53,11 +53,12 @@ enum conn_why {
 };
 
 /*
- * A worker's connection counters, written by the worker only, one row
- * each: X(field, COUNTER or GAUGE, its names in the reports obs renders:
- * .stat in "stats", .thread in "stats threads", .json in /threads, .prom
- * in /metrics summed and .prom_thread per worker, with their .help and
- * .thread_help). A row is all it takes to add one.
+ * A worker's connection counters, written by the worker only (stalls
+ * and stalled by the stall watchdog alone), one row each: X(field, COUNTER or
+ * GAUGE, its names in the reports obs renders: .stat in "stats", .thread in
+ * "stats threads", .json in /threads, .prom in /metrics summed and .prom_thread
+ * per worker, with their .help and .thread_help). A row is all it takes to add
+ * one.
  */
 #define CONN_COUNTERS_ROWS(X)                                                  \
 	X(curr_conns, GAUGE, .stat = "curr_connections",                       \
@@ -95,13 +96,50 @@ enum conn_why {
 	    .thread = "conn_yields",                                           \
 	    .help = "-R: turns given up with requests left.")                  \
 	X(idle_kicks, COUNTER, .stat = "idle_kicks", .thread = "idle_kicks",   \
-	    .help = "Connections closed for idling past the limit.")
+	    .help = "Connections closed for idling past the limit.")           \
+	X(stalls, COUNTER, .thread = "stalls", .json = "stalls",               \
+	    .help = "Callbacks that ran past stall_ms.",                       \
+	    .prom_thread = "threadline_thread_stalls_total",                   \
+	    .thread_help = "Times each worker stayed in one callback past "    \
+	                   "stall_ms.")                                        \
+	X(stalled, GAUGE, .thread = "stalled", .json = "stalled",              \
+	    .help = "Workers in one callback past stall_ms now.",              \
+	    .prom_thread = "threadline_thread_stalled",                        \
+	    .thread_help = "1 while the worker is in one callback past "       \
+	                   "stall_ms.")
 
 struct conn_counters {
 #define CONN_COUNTERS_FIELD(f, ...) _Atomic uint64_t f;
 	CONN_COUNTERS_ROWS(CONN_COUNTERS_FIELD)
 #undef CONN_COUNTERS_FIELD
 };
+
+/* A worker's heartbeat, written by the worker alone: turn is odd while
+ * one of its callbacks runs (the stall watchdog sees it not change), cur
+ * the connection it serves then, for the worker's own signal handler. */
+struct worker_beat {
+	_Atomic unsigned long turn;
+	struct conn *_Atomic cur;
+};
+
+/* Into a callback, serving c (or none), and out of it: two plain stores
+ * on the request path. */
+static inline void
+worker_beat_enter(struct worker_beat *b, struct conn *c)
+{
+	atomic_store_explicit(&b->cur, c, memory_order_relaxed);
+	atomic_store_explicit(&b->turn,
+	    atomic_load_explicit(&b->turn, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+}
+
+static inline void
+worker_beat_leave(struct worker_beat *b)
+{
+	atomic_store_explicit(&b->turn,
+	    atomic_load_explicit(&b->turn, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+}
 
 /* What a connection has from the worker that owns it. */
 struct conn_owner {
@@ -111,6 +149,7 @@ struct conn_owner {
 	struct conn_counters *counters;
 	struct cache_stats *cstats;
 	struct proto_latency *lat; /* its requests' latencies */
+	struct worker_beat *beat;  /* its heartbeat */
 	void *arg;                 /* passed to the hooks */
 	/* c is closed and about to be freed. */
 	void (*closed)(struct conn *, void *);

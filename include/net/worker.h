@@ -36,6 +36,14 @@ void workers_stop(void);
  * has answered the last ask. */
 void worker_ping(int idx);
 bool worker_answered(int idx);
+/* The stall watchdog, a timer on base (main's): a worker in one callback
+ * for ms or more is logged, with its request and stack, and counted; 0:
+ * off. Its stop, before the base is freed. */
+struct event_base;
+void workers_watchdog(struct event_base *, unsigned ms);
+void workers_watchdog_stop(void);
+/* Whether the watchdog holds worker idx stalled now. */
+bool worker_stalled(int idx);
 /* Worker idx's counters, for stats. */
 struct conn_counters *worker_counters(int);
 struct cache_stats *worker_cache_stats(int);

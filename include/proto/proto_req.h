@@ -86,6 +86,9 @@ void cmd_version(struct request *, int);
 void cmd_quit(struct request *, int);
 void cmd_shutdown(struct request *, int);
 void cmd_verbosity(struct request *, int);
+void cmd_debug(struct request *, int);
+/* memcached's answer to a command it does not know, in proto_text.c. */
+void cmd_unknown(struct request *);
 void cmd_access_log(struct request *, int);
 void cmd_watch(struct request *, int);
 void cmd_slabs(struct request *, int);

@@ -96,6 +96,8 @@ struct proto_config {
 	unsigned long long slow_us;
 	/* -B: which protocol a connection speaks. */
 	enum proto_binding binding;
+	/* Tests' commands (debug sleep); otherwise they are unknown. */
+	bool debug;
 };
 
 /* What only the server has, lent to the protocol: its calls into the
@@ -146,6 +148,10 @@ struct proto_ctx {
 	bool authed;             /* -Y: the client gave good credentials */
 	const char *auth_reply;  /* -Y: the reply not yet sent, or NULL */
 	struct proto_dump *dump; /* a metadump under way, or NULL */
+	/* The text request being answered, for the stall watchdog's signal
+	 * handler on this thread; NULL between calls (the buffer moves). */
+	const char *line;
+	size_t linelen;
 };
 
 /* Answer every complete request in buf; return the bytes consumed. When a

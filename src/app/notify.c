@@ -101,7 +101,9 @@ notify_check_worker(int i, long long now)
 {
 	const char *name = thread_get(ROLE_WORKER, i)->name;
 
-	if (!worker_answered(i)) {
+	/* A stall the stall watchdog holds counts as well as a ping lost:
+	 * stall_ms may be shorter than the interval. */
+	if (!worker_answered(i) || worker_stalled(i)) {
 		if (!nt.stuck[i])
 			log_warnx("watchdog: %s has not run its event loop for "
 			          "%lld ms; not notifying the watchdog",

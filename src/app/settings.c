@@ -608,6 +608,34 @@ const struct setting settings[] = {
                 "microseconds or more, 10 a second per worker at most; 0: "
                 "off",
     },
+    {
+        .section = "server",
+        .key = "stall_ms",
+        .longopt = "stall-ms",
+        .argname = "MS",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 3600000,
+        .offset = offsetof(struct config, stall_ms),
+        .def = "1000",
+        .expect = "milliseconds, 0 (off) to 3600000",
+        .stat = "stall_ms",
+        .help = "a worker in one callback this long is stalled: one warn "
+                "line names it, its request and its stack, and the "
+                "systemd watchdog is not notified until it is back; 0: off",
+    },
+    {
+        .section = "server",
+        .key = "debug_commands",
+        .longopt = "enable-debug-commands",
+        .optval = "yes",
+        .type = SETTING_BOOL,
+        .offset = offsetof(struct config, debug_commands),
+        .def = "no",
+        .stat = "debug_commands",
+        .help = "accept \"debug sleep MS\", which stalls a worker, for "
+                "tests; otherwise it is an unknown command",
+    },
 };
 _Static_assert(sizeof settings / sizeof settings[0] == SETTINGS_COUNT,
     "SETTINGS_COUNT is not the number of settings");

@@ -417,7 +417,8 @@ main_setup_service(const struct config *cfg)
 	    .no_dump = !cfg->dump_enabled,
 	    .no_watch = !cfg->watch_enabled,
 	    .slow_us = (unsigned long long)cfg->slow_us,
-	    .binding = (enum proto_binding)cfg->protocol};
+	    .binding = (enum proto_binding)cfg->protocol,
+	    .debug = cfg->debug_commands};
 
 	proto_init(&proto, &(struct proto_callbacks){.stats = stats_answer,
 	                       .detail = stats_detail_record,
@@ -478,6 +479,8 @@ main(int argc, char **argv)
 		main_start(&procs[i]);
 	log_notice(
 	    "ready: %d threads, %d workers", thread_count(), cfg.threads);
+	/* In main's loop: maint's crawls would blind it. */
+	workers_watchdog(main_base, (unsigned)cfg.stall_ms);
 	notify_ready(main_base, cfg.daemonize);
 	daemon_ready();
 	logger_stderr_level(cfg.daemonize              ? -1
@@ -493,6 +496,7 @@ main(int argc, char **argv)
 	for (i = 0; i < sizeof signals / sizeof signals[0]; i++)
 		event_free(main_sigev[i]);
 	notify_free();
+	workers_watchdog_stop();
 	admin_free();
 	accept_free();
 	workers_free();

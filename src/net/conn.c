@@ -567,12 +567,15 @@ static void
 conn_io_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	struct worker_beat *beat = c->own->beat;
 
+	worker_beat_enter(beat, c);
 	/* EV_TIMEOUT: the turn conn_yield gave up comes back. */
 	if (what & (EV_WRITE | EV_TIMEOUT))
 		conn_drive(c);
 	else
 		conn_read(c, fd); /* may free c */
+	worker_beat_leave(beat);
 }
 
 void

@@ -1,12 +1,14 @@
 /* The text protocol's commands on the server rather than on items:
  * stats, flush_all, cache_memlimit, version, quit, shutdown, verbosity,
  * access_log, watch, slabs, and lru_crawler with its metadump. */
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "counter.h"
@@ -82,6 +84,32 @@ void
 cmd_version(struct request *r, int arg)
 {
 	REPLY(r, "VERSION " TL_WIRE_VERSION "\r\n");
+}
+
+/* debug sleep MS: the worker sleeps, for the stall watchdog's tests;
+ * unknown unless the server was started with debug commands. */
+void
+cmd_debug(struct request *r, int arg)
+{
+	struct timespec ts;
+	uint32_t ms;
+
+	if (!proto_cfg.debug) {
+		cmd_unknown(r);
+		return;
+	}
+	if (r->ntok != 3 || !tok_is(&r->tok[1], "sleep") ||
+	    tok_u32(&r->tok[2], &ms) == -1 || ms > 600000) {
+		REPLY(r, REPLY_BAD_FORMAT);
+		return;
+	}
+	log_notice("debug sleep %u ms", (unsigned)ms);
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	/* The watchdog's signal interrupts it: sleep what is left. */
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	REPLY(r, "OK\r\n");
 }
 
 /* quit: close once the replies before it are sent. */

@@ -58,6 +58,7 @@ static const struct command commands[] = {
     {"flush_all", cmd_flush_all, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"version", cmd_version, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"verbosity", cmd_verbosity, 0, CMD_OTHER, PROTO_CLS_OTHER},
+    {"debug", cmd_debug, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"cache_memlimit", cmd_cache_memlimit, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"quit", cmd_quit, 0, CMD_OTHER, PROTO_CLS_OTHER},
     {"shutdown", cmd_shutdown, 0, CMD_OTHER, PROTO_CLS_OTHER},
@@ -175,6 +176,13 @@ proto_dispatch(struct request *r)
 		r->cmd->fn(r, r->cmd->arg);
 		return;
 	}
+	cmd_unknown(r);
+}
+
+/* What memcached does with a command it does not know. */
+void
+cmd_unknown(struct request *r)
+{
 	/* A browser can be made to POST to any local port: its headers and
 	 * body must never run as commands (memcached closes here too). */
 	if (r->tok[r->ntok - 1].len >= 5 &&
@@ -316,6 +324,8 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		if (start == 0)
 			start = proto_observe_now();
 		proto_read_line(&r, line, linelen);
+		ctx->line = line;
+		ctx->linelen = linelen;
 		if (linelen > proto_line_limit(&r)) {
 			r.noreply =
 			    false; /* the last request's, not this one's */
@@ -333,6 +343,8 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		pos += linelen + 1 + r.used;
 		ctx->cmds++;
 	}
+	/* The buffer may move once we return. */
+	ctx->line = NULL;
 	proto_auth_flush(ctx, out);
 	return pos;
 }

@@ -3,7 +3,8 @@
  * server says: READY=1 with its STATUS=, RELOADING=1 and READY=1 around
  * SIGHUP, WATCHDOG=1 at the interval, STOPPING=1, MAINPID= when detached.
  * A worker whose loop is stopped (ptrace of that one thread) stops the
- * watchdog pings, and the log names it. */
+ * watchdog pings, and the log names it; so does a worker the stall
+ * watchdog holds stalled ("debug sleep"). */
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
@@ -278,6 +279,41 @@ START_TEST(test_watchdog_stuck_worker)
 }
 END_TEST
 
+/* A worker in one callback past stall_ms ("debug sleep") stops WATCHDOG=1
+ * until the stall watchdog sees it back. */
+START_TEST(test_watchdog_stalled_worker)
+{
+	const char *const args[] = {
+	    "--stall-ms", "100", "--enable-debug-commands", NULL};
+	char buf[512];
+	long long deadline;
+	int fd;
+
+	mgr_open(WATCHDOG_US);
+	harness_server_start(&srv, "srv", 2, args);
+	mgr_expect(READY_RE, NULL, buf, sizeof buf);
+	mgr_expect("^WATCHDOG=1$", SKIP_STATUS, buf, sizeof buf);
+	fd = harness_connect(srv.port);
+	harness_sends(fd, "debug sleep 4000\r\n");
+	ck_assert(harness_file_wait(
+	    srv.log, " warn stall: worker-", HARNESS_DEADLINE_MS));
+	/* Those sent before the stall was held are queued by now; then none
+	 * until it is over. */
+	while (mgr_recv(buf, sizeof buf, 0))
+		ck_assert_msg(mgr_match(buf, SKIP_PINGS), "%s", buf);
+	deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	while (harness_count_in(srv.log, " is back in its event loop") == 0) {
+		ck_assert_msg(harness_now_ms() < deadline, "no stall's end");
+		if (mgr_recv(buf, sizeof buf, 100))
+			ck_assert_msg(mgr_match(buf, SKIP_STATUS),
+			    "%s while a worker is stalled", buf);
+	}
+	harness_cmd(fd, "", "OK\r\n", buf, sizeof buf);
+	harness_close(fd);
+	mgr_expect("^WATCHDOG=1$", SKIP_STATUS, buf, sizeof buf);
+}
+END_TEST
+
 /* -d: the daemon's READY=1 names its own pid (MAINPID=), the one in the
  * pidfile, before the parent exits. */
 START_TEST(test_daemon_mainpid)
@@ -341,8 +377,8 @@ main(void)
 	return 77;
 #endif
 	const TTest *tests[] = {test_ready_reload_stop, test_watchdog_interval,
-	    test_watchdog_stuck_worker, test_daemon_mainpid, test_no_manager,
-	    NULL};
+	    test_watchdog_stuck_worker, test_watchdog_stalled_worker,
+	    test_daemon_mainpid, test_no_manager, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){
