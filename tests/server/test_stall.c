@@ -55,6 +55,8 @@ START_TEST(test_stall_named)
 	    "--stall-ms", "100", "--enable-debug-commands", NULL};
 	const char *metrics = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n"
 	                      "Connection: close\r\n\r\n";
+	const char *threads = "GET /threads HTTP/1.1\r\nHost: localhost\r\n"
+	                      "Connection: close\r\n\r\n";
 	static char reply[1 << 18];
 	char line[2048], want[256], peer[64], name[16];
 	int sleeper, other, aport;
@@ -115,6 +117,14 @@ START_TEST(test_stall_named)
 	    "\nthreadline_thread_stalled{thread=\"%s\",role=\"worker\"} 0\n",
 	    name);
 	ck_assert_msg(strstr(reply, want) != NULL, "no %s", want);
+	/* /threads: the stalled worker's object alone counts one. */
+	ck_assert_int_eq(
+	    harness_http(aport, threads, strlen(threads), reply, sizeof reply),
+	    200);
+	ck_assert_msg(harness_count(reply, "\"stalls\":1,\"stalled\":0") == 1,
+	    "%s", reply);
+	ck_assert_msg(harness_count(reply, "\"stalls\":0,\"stalled\":0") == 1,
+	    "%s", reply);
 	harness_close(sleeper);
 	harness_close(other);
 }
