@@ -149,7 +149,8 @@ struct proto_ctx {
 	const char *auth_reply;  /* -Y: the reply not yet sent, or NULL */
 	struct proto_dump *dump; /* a metadump under way, or NULL */
 	/* The text request being answered, for the stall watchdog's signal
-	 * handler on this thread; NULL between calls (the buffer moves). */
+	 * handler on this thread; the caller sets it NULL after each call,
+	 * when the buffer may move. */
 	const char *line;
 	size_t linelen;
 };

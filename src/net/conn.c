@@ -389,6 +389,8 @@ conn_answer(struct conn *c)
 
 	conn_set_state(c, CONN_PARSE_CMD);
 	used = proto_bin_serve(ctx, c->rbuf, c->rlen, &c->out, &action);
+	/* The buffer moves now: the stall handler must not read it. */
+	ctx->line = NULL;
 	if (ctx->cmds > 0) {
 		stat_add(&c->own->counters->cmds, ctx->cmds);
 		atomic_store_explicit(

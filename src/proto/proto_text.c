@@ -343,8 +343,6 @@ proto_text_process(struct proto_ctx *ctx, const char *buf, size_t len,
 		pos += linelen + 1 + r.used;
 		ctx->cmds++;
 	}
-	/* The buffer may move once we return. */
-	ctx->line = NULL;
 	proto_auth_flush(ctx, out);
 	return pos;
 }
