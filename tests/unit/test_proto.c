@@ -939,10 +939,26 @@ START_TEST(test_shutdown_disabled)
 }
 END_TEST
 
+/* debug sleep: unknown (and HTTP's close) unless the config allows it;
+ * then it sleeps and answers OK, a bad form the format error. */
+START_TEST(test_debug_sleep)
+{
+	ck_assert_str_eq(FEED("debug sleep 1\r\n"), "ERROR\r\n");
+	FEED("debug / HTTP/1.1\r\n");
+	ck_assert_int_eq(action, PROTO_HTTP);
+	proto_init(&(struct proto_config){.debug = true},
+	    &(struct proto_callbacks){0});
+	ck_assert_str_eq(FEED("debug sleep 1\r\n"), "OK\r\n");
+	ck_assert_str_eq(FEED("debug sleep x\r\ndebug nap 1\r\n"),
+	    "CLIENT_ERROR bad command line format\r\n"
+	    "CLIENT_ERROR bad command line format\r\n");
+}
+END_TEST
+
 int
 main(void)
 {
-	const TTest *tests[] = {test_version_and_unknown,
+	const TTest *tests[] = {test_version_and_unknown, test_debug_sleep,
 	    test_pipelined_in_order, test_partial_line_waits, test_verbosity,
 	    test_quit_stops_processing, test_http_request_line,
 	    test_line_too_long, test_key_lists_may_be_long,
