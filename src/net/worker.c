@@ -564,11 +564,19 @@ worker_stall_stack(const struct worker_snap *s, char *buf, size_t cap)
 		           *close = open ? strchr(open, ')') : NULL;
 		int len;
 
-		/* "file(fn+0x1a) [addr]": the function; none: the address. */
-		if (open != NULL && close != NULL && close > open + 1)
-			len = snprintf(buf + o, cap - o, "%s%.*s",
-			    o ? " <- " : "", (int)(close - open - 1), open + 1);
-		else
+		/* "file(fn+0x1a) [addr]": the function; "file(+0x1a)", one
+		 * not exported: the file's name and the offset, for
+		 * addr2line; neither: the address. */
+		if (open != NULL && close != NULL && close > open + 1) {
+			const char *base = memrchr(n, '/', (size_t)(open - n));
+			int blen;
+
+			base = base != NULL ? base + 1 : n;
+			blen = open[1] == '+' ? (int)(open - base) : 0;
+			len = snprintf(buf + o, cap - o, "%s%.*s%.*s",
+			    o ? " <- " : "", blen, base,
+			    (int)(close - open - 1), open + 1);
+		} else
 			len = snprintf(buf + o, cap - o, "%s%p",
 			    o ? " <- " : "", s->frames[i]);
 		if (len < 0)
@@ -585,7 +593,7 @@ worker_stall_report(struct worker *w, long long ms)
 	struct worker_snap *s = &w->snap;
 	unsigned want =
 	    atomic_load_explicit(&s->want, memory_order_relaxed) + 1;
-	char req[WORKER_LINE_MAX * 5 + ADDR_MAX + 128], stack[800];
+	char req[WORKER_LINE_MAX * 5 + ADDR_MAX + 128], stack[900];
 	struct timespec tick = {0, 1000000};
 	int waited = 0;
 
