@@ -179,14 +179,23 @@ START_TEST(test_prometheus_scrapes)
 {
 	struct harness_server srv;
 	char prom[HARNESS_PATH_MAX], conf[HARNESS_PATH_MAX],
-	    data[HARNESS_PATH_MAX], text[512], flag[3][HARNESS_PATH_MAX + 32];
+	    data[HARNESS_PATH_MAX], text[1024], flag[3][HARNESS_PATH_MAX + 32];
+	char rules[HARNESS_PATH_MAX], dash[HARNESS_PATH_MAX],
+	    script[HARNESS_PATH_MAX], *err;
+	const char *cdir = getenv("TL_CONFIG_DIR"),
+	           *tdir = getenv("TL_CLIENTS_DIR");
 	long long deadline;
-	int aport, pport, fd;
+	int aport, pport, fd, status;
 
 	if (!harness_which("prometheus", prom, sizeof prom)) {
 		harness_skip("prometheus is not installed");
 		return;
 	}
+	ck_assert(cdir != NULL && tdir != NULL);
+	snprintf(
+	    rules, sizeof rules, "%s/prometheus/threadline-rules.yml", cdir);
+	snprintf(dash, sizeof dash, "%s/grafana/threadline.json", cdir);
+	snprintf(script, sizeof script, "%s/grafana_queries.py", tdir);
 	harness_server_start(&srv, "srv", 2, NULL);
 	aport = harness_admin_port(&srv);
 	/* Commands, so the worker series has something to count. */
@@ -196,10 +205,11 @@ START_TEST(test_prometheus_scrapes)
 
 	harness_path(conf, sizeof conf, "prometheus.yml");
 	snprintf(text, sizeof text,
-	    "global:\n  scrape_interval: 1s\n"
+	    "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+	    "rule_files:\n  - %s\n"
 	    "scrape_configs:\n  - job_name: threadline\n"
 	    "    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
-	    aport);
+	    rules, aport);
 	harness_file_write(conf, text);
 	harness_path(data, sizeof data, "prom-data");
 	pport = free_port();
@@ -232,6 +242,16 @@ START_TEST(test_prometheus_scrapes)
 	    http_get(pport, "/api/v1/query?query=memcached_up"), 200);
 	ck_assert_msg(strstr(resp, "\"value\":[") && strstr(resp, ",\"1\"]"),
 	    "memcached_up is not 1: %s", resp);
+	/* The shipped dashboard's every query draws a series there, and the
+	 * shipped rules are evaluated without error. */
+	snprintf(text, sizeof text, "%d", pport);
+	status =
+	    harness_wait(harness_spawn_prog("/usr/bin/python3", "grafana",
+	                     (const char *const[]){script, dash, text, NULL}),
+	        3 * HARNESS_DEADLINE_MS);
+	err = harness_output("grafana", "err");
+	ck_assert_msg(status == 0, "grafana_queries.py: %d: %s", status, err);
+	free(err);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
