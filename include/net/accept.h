@@ -34,8 +34,8 @@ struct accept_config {
 	            "memcached's -c limit in maxconns_fast mode.")             \
 	X(pauses, COUNTER, .stat = "listen_disabled_num",                      \
 	    .prom = "memcached_connections_listener_disabled_total",           \
-	    .help = "Number of times that memcached has hit its connections "  \
-	            "limit and disabled its listener.")                        \
+	    .help = "Number of times that the server ran out of file "         \
+	            "descriptors and disabled its listener.")                  \
 	X(paused_us, COUNTER, .stat = "time_in_listen_disabled_us",            \
 	    .help = "Time spent paused, counted when a pause ended.")
 
