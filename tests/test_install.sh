@@ -6,7 +6,7 @@
 # it needs must be there: a missing one fails the test.
 set -eu
 for v in TL_BUILD_DIR TL_SOURCE_DIR TL_SBINDIR TL_BINDIR TL_SYSCONFDIR \
-    TL_MANDIR TL_UNITDIR TL_VERSION; do
+    TL_DATADIR TL_MANDIR TL_UNITDIR TL_VERSION; do
 	eval "[ -n \"\${$v:-}\" ]" || { echo "FAIL: $v is not set"; exit 1; }
 done
 for tool in meson mandoc systemd-analyze readelf cmp; do
@@ -32,6 +32,8 @@ cat >"$tmp/want" <<TREE
 755 $TL_SBINDIR/threadlined
 644 $TL_SYSCONFDIR/logrotate.d/threadlined
 644 $TL_SYSCONFDIR/threadlined.conf
+644 $TL_DATADIR/threadline/grafana/threadline.json
+644 $TL_DATADIR/threadline/prometheus/threadline-rules.yml
 644 $TL_UNITDIR/threadlined.service
 644 $TL_UNITDIR/threadlined@.service
 644 $TL_MANDIR/man1/threadline.1

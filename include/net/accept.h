@@ -33,7 +33,9 @@ struct accept_config {
 	    .help = "Total number of connections rejected due to hitting the " \
 	            "memcached's -c limit in maxconns_fast mode.")             \
 	X(pauses, COUNTER, .stat = "listen_disabled_num",                      \
-	    .help = "Pauses of accept for lack of file descriptors.")          \
+	    .prom = "memcached_connections_listener_disabled_total",           \
+	    .help = "Number of times that the server ran out of file "         \
+	            "descriptors and disabled its listener.")                  \
 	X(paused_us, COUNTER, .stat = "time_in_listen_disabled_us",            \
 	    .help = "Time spent paused, counted when a pause ended.")
 

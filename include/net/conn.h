@@ -94,7 +94,9 @@ enum conn_why {
 	    .help = "Connections closed: no read buffer left.")                \
 	X(conn_yields, COUNTER, .stat = "conn_yields",                         \
 	    .thread = "conn_yields",                                           \
-	    .help = "-R: turns given up with requests left.")                  \
+	    .prom = "memcached_connections_yielded_total",                     \
+	    .help = "Total number of connections yielded running due to "      \
+	            "hitting the memcached's -R limit.")                       \
 	X(idle_kicks, COUNTER, .stat = "idle_kicks", .thread = "idle_kicks",   \
 	    .help = "Connections closed for idling past the limit.")           \
 	X(stalls, COUNTER, .thread = "stalls", .json = "stalls",               \

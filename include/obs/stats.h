@@ -17,7 +17,9 @@ void stats_items(struct obuf *);
 /* The protocol's stats hook: "stats" (len 0) or "stats GROUP [ARGS]";
  * -1 for a group there is none of. */
 int stats_answer(const char *, size_t, struct obuf *);
-/* Seconds of user and system CPU the kernel charged to thread tid. */
+/* Seconds of user and system CPU the kernel charged to thread tid: its
+ * run time from schedstat (ns), split into the modes as stat's ticks
+ * split, each part never going back. */
 int stats_thread_cpu(int, double *, double *);
 
 #endif

@@ -1,6 +1,7 @@
 /* GET /metrics: the Prometheus text format, memcached_exporter's names
  * where memcached has the figure, threadline_ ones per thread; a family
  * per row of the table of figures, in the order of prom_lines[]. */
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "figures.h"
 #include "log_ring.h"
@@ -112,6 +115,118 @@ prom_process(struct evbuffer *b, const struct obs_reading *r)
 	prom_metric(b, "memcached_max_connections", "gauge",
 	    "Maximum number of clients allowed.",
 	    (uint64_t)obs_config()->max_conns);
+}
+
+/* Field n (from 1) of /proc/self/stat as a number; 0 when unreadable. */
+static unsigned long long
+prom_self_stat(int n)
+{
+	char buf[1024], *p;
+	unsigned long long v = 0;
+	FILE *f;
+	size_t len;
+
+	if ((f = fopen("/proc/self/stat", "re")) == NULL)
+		return 0;
+	len = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	/* Fields after the name's last ')' start at the third. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	p++;
+	for (int i = 3; i < n && p != NULL; i++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		sscanf(p, " %llu", &v);
+	return v;
+}
+
+/* The boot time in seconds since the epoch, /proc/stat's btime. */
+static unsigned long long
+prom_boot_time(void)
+{
+	char line[256];
+	unsigned long long v = 0;
+	FILE *f;
+
+	if ((f = fopen("/proc/stat", "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "btime %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* Descriptors open now: /proc/self/fd's entries but the one reading it. */
+static uint64_t
+prom_open_fds(void)
+{
+	struct dirent *e;
+	uint64_t n = 0;
+	DIR *d;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0;
+}
+
+/* The process_ metrics every Prometheus client library exports, by
+ * their names and meanings, for dashboards made for any process. */
+static void
+prom_client_process(struct evbuffer *b, const struct obs_reading *r)
+{
+	long page = sysconf(_SC_PAGESIZE), hz = sysconf(_SC_CLK_TCK);
+	unsigned long long vsize, rss, start;
+	struct rlimit rl;
+	struct rusage ru;
+
+	(void)r;
+	getrusage(RUSAGE_SELF, &ru);
+	prom_family(b, "process_cpu_seconds_total", "counter",
+	    "Total user and system CPU time spent in seconds.");
+	evbuffer_add_printf(b, "process_cpu_seconds_total %.6f\n",
+	    (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	        (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+	prom_metric(b, "process_open_fds", "gauge",
+	    "Number of open file descriptors.", prom_open_fds());
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		prom_metric(b, "process_max_fds", "gauge",
+		    "Maximum number of open file descriptors.",
+		    (uint64_t)rl.rlim_cur);
+	/* stat's fields 22 to 24: start time in ticks after boot, vsize in
+	 * bytes, rss in pages. */
+	start = prom_self_stat(22);
+	vsize = prom_self_stat(23);
+	rss = prom_self_stat(24);
+	prom_metric(b, "process_virtual_memory_bytes", "gauge",
+	    "Virtual memory size in bytes.", vsize);
+	prom_metric(b, "process_resident_memory_bytes", "gauge",
+	    "Resident memory size in bytes.", rss * (uint64_t)page);
+	prom_family(b, "process_start_time_seconds", "gauge",
+	    "Start time of the process since unix epoch in seconds.");
+	evbuffer_add_printf(b, "process_start_time_seconds %.2f\n",
+	    (double)prom_boot_time() + (double)start / (double)hz);
+}
+
+/* Which build answers, as a constant 1 with labels (the convention of
+ * Prometheus' own *_build_info). */
+static void
+prom_build_info(struct evbuffer *b, const struct obs_reading *r)
+{
+	(void)r;
+	prom_family(b, "threadline_build_info", "gauge",
+	    "A metric with a constant '1' value labelled by the version of "
+	    "threadline, of the memcached protocol it speaks and of libevent.");
+	evbuffer_add_printf(b,
+	    "threadline_build_info{version=\"%s\",memcached_version=\"%s\","
+	    "libevent=\"%s\"} 1\n",
+	    TL_VERSION, TL_WIRE_VERSION, event_get_version());
 }
 
 /* The cache's levels: its limit, bytes and items. */
@@ -241,9 +356,13 @@ struct prom_line {
  * that is not here follows them. */
 static const struct prom_line prom_lines[] = {
     PROM_FN(prom_process),
+    PROM_FN(prom_client_process),
+    PROM_FN(prom_build_info),
     PROM_ROW(OBS_CONN_curr_conns),
     PROM_ROW(OBS_CONN_total_conns),
     PROM_ROW(OBS_ACCEPT_rejected),
+    PROM_ROW(OBS_CONN_conn_yields),
+    PROM_ROW(OBS_ACCEPT_pauses),
     PROM_ROW(OBS_CONN_bytes_read),
     PROM_ROW(OBS_CONN_bytes_written),
     PROM_FN(prom_memory),

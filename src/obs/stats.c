@@ -1,8 +1,10 @@
 /* The replies of "stats" and its groups, rendered from the table of
  * figures (figures.h) read since "stats reset". */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,12 +260,11 @@ stats_general(struct obuf *out)
 	obuf_adds(out, "END\r\n");
 }
 
-int
-stats_thread_cpu(int tid, double *user, double *sys)
+/* Thread tid's utime and stime in clock ticks, from its stat. */
+static int
+stats_thread_ticks(int tid, unsigned long long *ut, unsigned long long *st)
 {
 	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	long hz = sysconf(_SC_CLK_TCK);
 	FILE *f;
 	size_t n;
 
@@ -277,11 +278,110 @@ stats_thread_cpu(int tid, double *user, double *sys)
 	 * ')'. utime and stime are fields 14 and 15, 11 and 12 after it. */
 	if ((p = strrchr(buf, ')')) == NULL ||
 	    sscanf(p + 2,
-	        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-	        &st) != 2)
+	        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", ut,
+	        st) != 2)
 		return -1;
-	*user = (double)ut / (double)hz;
-	*sys = (double)st / (double)hz;
+	return 0;
+}
+
+/* Nanoseconds thread tid has run, the first field of its schedstat;
+ * -1 on a kernel without it (no CONFIG_SCHED_INFO). */
+static int
+stats_thread_runtime(int tid, uint64_t *ns)
+{
+	char path[64];
+	unsigned long long v;
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	ok = fscanf(f, "%llu", &v) == 1;
+	fclose(f);
+	if (!ok)
+		return -1;
+	*ns = v;
+	return 0;
+}
+
+/*
+ * Each thread's last split of its run time into user and system. The
+ * ticks of stat have 10 ms steps, schedstat's run time nanoseconds but no
+ * modes: the run time is split as the ticks split, and neither part may
+ * go back (as the kernel's cputime_adjust keeps them), or a Prometheus
+ * rate() of a mode would see a counter reset. Readers are the workers
+ * ("stats threads") and admin, hence the lock.
+ */
+struct stats_cpu_split {
+	int tid;
+	uint64_t user_ns, sys_ns;
+};
+static pthread_mutex_t stats_cpu_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stats_cpu_split *stats_cpu_splits;
+static size_t stats_cpu_nsplits;
+
+/* tid's split, a new one at 0 the first time; under stats_cpu_lock. */
+static struct stats_cpu_split *
+stats_cpu_split_of(int tid)
+{
+	struct stats_cpu_split *s;
+
+	for (size_t i = 0; i < stats_cpu_nsplits; i++)
+		if (stats_cpu_splits[i].tid == tid)
+			return &stats_cpu_splits[i];
+	stats_cpu_splits = xreallocarray(
+	    stats_cpu_splits, stats_cpu_nsplits + 1, sizeof *stats_cpu_splits);
+	s = &stats_cpu_splits[stats_cpu_nsplits++];
+	*s = (struct stats_cpu_split){.tid = tid};
+	return s;
+}
+
+/* Split run time rt (ns) as the ticks ut:st split, neither part below
+ * its last value; until the first tick it is all user time. */
+static void
+stats_cpu_advance(struct stats_cpu_split *s, uint64_t rt, unsigned long long ut,
+    unsigned long long st)
+{
+	uint64_t us, sy = 0;
+
+	if (rt <= s->user_ns + s->sys_ns)
+		return;
+	if (ut + st > 0)
+		sy = (uint64_t)((long double)rt * st / (ut + st));
+	if (sy < s->sys_ns)
+		sy = s->sys_ns;
+	us = rt - sy;
+	if (us < s->user_ns) {
+		us = s->user_ns;
+		sy = rt - us;
+	}
+	s->user_ns = us;
+	s->sys_ns = sy;
+}
+
+int
+stats_thread_cpu(int tid, double *user, double *sys)
+{
+	unsigned long long ut, st;
+	struct stats_cpu_split *s;
+	uint64_t rt;
+
+	if (stats_thread_ticks(tid, &ut, &st) == -1)
+		return -1;
+	if (stats_thread_runtime(tid, &rt) == -1) {
+		long hz = sysconf(_SC_CLK_TCK);
+
+		*user = (double)ut / (double)hz;
+		*sys = (double)st / (double)hz;
+		return 0;
+	}
+	pthread_mutex_lock(&stats_cpu_lock);
+	s = stats_cpu_split_of(tid);
+	stats_cpu_advance(s, rt, ut, st);
+	*user = (double)s->user_ns / 1e9;
+	*sys = (double)s->sys_ns / 1e9;
+	pthread_mutex_unlock(&stats_cpu_lock);
 	return 0;
 }
 
