@@ -596,6 +596,14 @@ START_TEST(test_journald)
 	    journal_field(text, "THREADLINE_CATEGORY", val, sizeof val),
 	    "no THREADLINE_CATEGORY in: %s", text);
 	ck_assert_str_eq(val, "general");
+	/* The line's leading words are fields of their own. */
+	ck_assert_msg(journal_field(text, "THREADLINE_CONN", val, sizeof val) &&
+	                  atoi(val) > 0,
+	    "no THREADLINE_CONN in: %s", text);
+	snprintf(msg, sizeof msg, "127.0.0.1:%d", local);
+	ck_assert_msg(journal_field(text, "THREADLINE_PEER", val, sizeof val),
+	    "no THREADLINE_PEER in: %s", text);
+	ck_assert_str_eq(val, msg);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 	dgram_close(&sink);
 	test_cleanup_run();
