@@ -28,7 +28,11 @@ struct proto_slow {
 	char key[CACHE_KEY_MAX]; /* nkey bytes as the client sent them */
 };
 
-void proto_slowlog_add(const struct proto_slow *);
+/* The next entry, zeroed but for its id, to fill in place (no copy on
+ * the worker's path) under the slow log's lock until
+ * proto_slowlog_commit(). */
+struct proto_slow *proto_slowlog_next(void);
+void proto_slowlog_commit(void);
 /* Copy up to n entries, newest first, into out; returns how many. */
 size_t proto_slowlog_read(struct proto_slow *out, size_t n);
 /* An entry's key as one word, into buf (PROTO_SLOWLOG_KEY_TEXT bytes):

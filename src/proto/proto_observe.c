@@ -94,29 +94,32 @@ observe_slowlog(
     const struct proto_ctx *c, const struct proto_seen *s, uint64_t us)
 {
 	const struct thread *self = thread_self();
-	struct proto_slow e = {
-	    .us = us, .conn = c->peer ? c->fd : -1, .nkeys = s->nkeys};
+	struct timespec ts;
+	struct proto_slow *e;
 	size_t n;
 
-	clock_gettime(CLOCK_REALTIME, &e.ts);
-	if (self != NULL)
-		memcpy(e.thread, self->name, sizeof e.thread);
-	else
-		e.thread[0] = '-';
+	clock_gettime(CLOCK_REALTIME, &ts);
+	e = proto_slowlog_next();
+	e->ts = ts;
+	e->us = us;
+	e->conn = c->peer ? c->fd : -1;
+	e->nkeys = s->nkeys;
+	memcpy(e->thread, self != NULL ? self->name : "-",
+	    self != NULL ? sizeof e->thread : 2);
 	n = c->peer ? strlen(c->peer) : 0;
-	memcpy(e.peer, c->peer ? c->peer : "-",
-	    n == 0              ? 1
-	    : n < sizeof e.peer ? n
-	                        : sizeof e.peer - 1);
-	n = s->ncmd < sizeof e.cmd ? s->ncmd : sizeof e.cmd - 1;
-	memcpy(e.cmd, s->cmd, n);
+	n = n < sizeof e->peer ? n : sizeof e->peer - 1;
+	memcpy(e->peer, c->peer ? c->peer : "-", n ? n : 1);
+	e->peer[n ? n : 1] = '\0';
+	n = s->ncmd < sizeof e->cmd ? s->ncmd : sizeof e->cmd - 1;
+	memcpy(e->cmd, s->cmd, n);
+	e->cmd[n] = '\0';
 	if (s->key != NULL) {
-		e.nkey =
+		e->nkey =
 		    (unsigned char)(s->nkey < CACHE_KEY_MAX ? s->nkey
 		                                            : CACHE_KEY_MAX);
-		memcpy(e.key, s->key, e.nkey);
+		memcpy(e->key, s->key, e->nkey);
 	}
-	proto_slowlog_add(&e);
+	proto_slowlog_commit();
 }
 
 /* One warn line, category slow, for a request slower than slow_us: all

@@ -10,15 +10,22 @@ static struct proto_slow slowlog[PROTO_SLOWLOG_MAX];
 static uint64_t slowlog_next = 1; /* the next entry's id */
 static size_t slowlog_count;
 
-void
-proto_slowlog_add(const struct proto_slow *e)
+struct proto_slow *
+proto_slowlog_next(void)
 {
-	struct proto_slow *to;
+	struct proto_slow *e;
 
 	pthread_mutex_lock(&slowlog_lock);
-	to = &slowlog[slowlog_next % PROTO_SLOWLOG_MAX];
-	*to = *e;
-	to->id = slowlog_next++;
+	e = &slowlog[slowlog_next % PROTO_SLOWLOG_MAX];
+	e->id = slowlog_next;
+	e->nkey = 0;
+	return e;
+}
+
+void
+proto_slowlog_commit(void)
+{
+	slowlog_next++;
 	if (slowlog_count < PROTO_SLOWLOG_MAX)
 		slowlog_count++;
 	pthread_mutex_unlock(&slowlog_lock);
