@@ -238,8 +238,9 @@ json_raw(char *buf, size_t n, size_t cap, const char *s)
 	return n + len;
 }
 
-size_t
-log_field(const char *m, size_t len, size_t *klen, size_t *vlen)
+/* Inlined in log_format_json, which calls it for every word. */
+static inline size_t
+field_at(const char *m, size_t len, size_t *klen, size_t *vlen)
 {
 	size_t i = 0, v;
 
@@ -255,22 +256,27 @@ log_field(const char *m, size_t len, size_t *klen, size_t *vlen)
 	return i < len ? i + 1 : i;
 }
 
+size_t
+log_field(const char *m, size_t len, size_t *klen, size_t *vlen)
+{
+	return field_at(m, len, klen, vlen);
+}
+
 /* A field value that is a plain decimal number is written as a JSON
  * number, but for the fields that name what a client chose: a key "123"
  * is a string. */
 static int
 is_number(const char *k, size_t klen, const char *s, size_t len)
 {
-	if ((klen == 3 &&
-	        (memcmp(k, "key", 3) == 0 || memcmp(k, "cmd", 3) == 0)) ||
-	    (klen == 4 && memcmp(k, "peer", 4) == 0))
-		return 0;
 	if (len == 0 || len > 15 || (len > 1 && s[0] == '0'))
 		return 0;
 	for (size_t i = 0; i < len; i++)
 		if (s[i] < '0' || s[i] > '9')
 			return 0;
-	return 1;
+	/* Asked last: few values are numbers. */
+	return !((klen == 3 &&
+	             (memcmp(k, "key", 3) == 0 || memcmp(k, "cmd", 3) == 0)) ||
+	         (klen == 4 && memcmp(k, "peer", 4) == 0));
 }
 
 size_t
@@ -294,7 +300,7 @@ log_format_json(char *buf, size_t cap, const struct log_line *l)
 	n = json_raw(buf, n, cap, log_category_name(l->category));
 	n = json_raw(buf, n, cap, "\"");
 	/* Leading key=value tokens become fields of their own. */
-	while ((adv = log_field(m, len, &klen, &vlen)) > 0) {
+	while ((adv = field_at(m, len, &klen, &vlen)) > 0) {
 		/* Never shadow the fixed fields. */
 		if (!(klen == 3 && memcmp(m, "msg", 3) == 0) &&
 		    !(klen == 2 && memcmp(m, "ts", 2) == 0) &&
