@@ -25,10 +25,13 @@ enum log_level {
 	LOG_LVL_DEBUG,
 };
 
-/* Access lines (one per command) are switched on and off on their own. */
+/* Access lines (one per command) are switched on and off on their own;
+ * they and slow-request lines are all fields (key=value words), which the
+ * JSON format writes as members. */
 enum log_category {
 	LOG_CAT_GENERAL,
 	LOG_CAT_ACCESS,
+	LOG_CAT_SLOW,
 	/* This and after: memcached's watcher events (log_event.h). */
 	LOG_CAT_EVENTS,
 };
@@ -71,6 +74,8 @@ int log_level_parse(const char *);
 int log_level_of_verbosity(unsigned long);
 int log_verbosity_of_level(int);
 const char *log_category_name(int);
+/* A category from its name; -1 for none of general, access, slow. */
+int log_category_parse(const char *);
 /* The global level; each thread has its own (log_level_self()). */
 int log_level_global(void);
 /* Set every thread's level. */
@@ -114,6 +119,10 @@ void log_emit_errno_at(int, const char *, int, const char *, const char *, ...)
 	log_emit_raw(LOG_LVL_INFO, LOG_CAT_ACCESS, __FILE__, __LINE__,         \
 	    __func__, msg, len)
 
+/* One leading "key=value " token of a message (key of [a-z_], value
+ * without spaces): its length with its space, 0 if there is none. */
+size_t log_field(const char *, size_t, size_t *klen, size_t *vlen);
+
 /* Log, flush every queued line, exit 1. For start-up failures and broken
  * invariants only. fatal() appends strerror(errno). */
 void log_fatal_at(int, const char *, int, const char *, const char *, ...)
@@ -125,9 +134,11 @@ void log_on_fatal(void (*)(void));
 
 /* Format one line into buf, which holds LOG_LINE_MAX bytes; returns its
  * length, "\n" included. Text: "<RFC 3339 UTC, us> <thread> <level>
- * [access ]<msg>", control bytes escaped as \xNN. JSON: one object with
- * ts, level, thread, tid, category, the message's leading key=value tokens
- * as fields, and msg; valid JSON for any message bytes. */
+ * [access |slow request: ]<msg>", control bytes escaped as \xNN. JSON:
+ * one object with ts, level, thread, tid, category, the message's leading
+ * key=value tokens as members (decimal numbers as numbers, but key, cmd
+ * and peer always strings), and msg unless nothing is left of it; valid
+ * JSON for any message bytes. */
 size_t log_format_text(char *, size_t, const struct log_line *);
 size_t log_format_json(char *, size_t, const struct log_line *);
 

@@ -1,5 +1,5 @@
 /* Which log lines a reader wants: "level=L thread=NAME|ROLE
- * category=general|access", as "watch" takes them, and memcached's
+ * category=general|access|slow", as "watch" takes them, and memcached's
  * watcher words (fetchers, mutations, evictions, connevents, rawcmds),
  * which ask for its events (log_event.h) instead. */
 #ifndef TL_LOG_FILTER_H
@@ -18,7 +18,7 @@ struct log_filter {
 	int level;           /* lines up to this level */
 	int role;            /* -1: any, or match by name */
 	char thread[16];     /* empty: any */
-	unsigned categories; /* bits 1 << category; 0: general and access */
+	unsigned categories; /* bits 1 << category; 0: general, access, slow */
 };
 
 /* Parse space-separated filters (len bytes at args) into f; -1 with a

@@ -1,5 +1,5 @@
 /* Live logs over TCP: after "watch [level=L] [thread=NAME|ROLE]
- * [category=general|access]" a connection is a stream of log lines. The
+ * [category=general|access|slow]" a connection is a stream of log lines. The
  * logger copies matching lines into each watcher's bounded buffer and
  * calls its wake hook; the owner then pulls them into its output. A
  * watcher that does not read loses lines, never the logger's time or

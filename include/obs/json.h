@@ -9,5 +9,7 @@ void json_status(struct evbuffer *);
 /* GET /threads: every thread, its CPU time, level and counters, counted
  * since start ("stats reset" changes only what stats shows). */
 void json_threads(struct evbuffer *);
+/* GET /slowlog: the last n slow requests, newest first. */
+void json_slowlog(struct evbuffer *, size_t n);
 
 #endif

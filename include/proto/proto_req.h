@@ -40,6 +40,12 @@ struct request {
 	enum proto_action *action;
 };
 
+/* Who asked, at the head of an audit line (a change to the server, a
+ * refusal): fields of their own in the JSON format. */
+#define AUDIT_FMT    "conn=%d peer=%s "
+#define AUDIT_CTX(c) (c)->peer ? (c)->fd : -1, (c)->peer ? (c)->peer : "-"
+#define AUDIT(r)     AUDIT_CTX((r)->ctx)
+
 /* Replies many commands give. */
 #define REPLY_ERROR      "ERROR\r\n"
 #define REPLY_BAD_FORMAT "CLIENT_ERROR bad command line format\r\n"

@@ -29,7 +29,7 @@ usage(FILE *f)
 	    "                         connections, commands, dropped lines\n"
 	    "  watch [filters]        follow the log; filters: level=LEVEL\n"
 	    "                         thread=NAME|ROLE "
-	    "category=general|access\n"
+	    "category=general|access|slow\n"
 	    "  top [-d S] [-n N] [-s KEY]\n"
 	    "                         the threads live: cpu %%, ops/s, conns,\n"
 	    "                         p99, drops; keys c o n p d t sort, q "

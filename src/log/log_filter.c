@@ -37,12 +37,11 @@ log_filter_one(struct log_filter *f, const char *tok, size_t len)
 	if (klen == 5 && memcmp(tok, "level", 5) == 0)
 		return (f->level = log_level_parse(val)) == -1 ? -1 : 0;
 	if (klen == 8 && memcmp(tok, "category", 8) == 0) {
-		if (strcmp(val, "access") == 0)
-			f->categories |= 1u << LOG_CAT_ACCESS;
-		else if (strcmp(val, "general") == 0)
-			f->categories |= 1u << LOG_CAT_GENERAL;
-		else
+		int c = log_category_parse(val);
+
+		if (c == -1)
 			return -1;
+		f->categories |= 1u << c;
 		return 0;
 	}
 	if (klen == 6 && memcmp(tok, "thread", 6) == 0) {
@@ -76,7 +75,7 @@ log_filter_parse(struct log_filter *f, const char *args, size_t len, char *err,
 		if (log_filter_one(f, tok, (size_t)(p - tok)) == -1) {
 			snprintf(err, errlen,
 			    "bad watch filter '%.*s': expected level=LEVEL, "
-			    "thread=NAME|ROLE or category=general|access",
+			    "thread=NAME|ROLE or category=general|access|slow",
 			    (int)(p - tok > 64 ? 64 : p - tok), tok);
 			return -1;
 		}
@@ -89,7 +88,8 @@ log_filter_match(const struct log_filter *f, const struct log_line *l)
 {
 	unsigned want = f->categories
 	                    ? f->categories
-	                    : 1u << LOG_CAT_GENERAL | 1u << LOG_CAT_ACCESS;
+	                    : 1u << LOG_CAT_GENERAL | 1u << LOG_CAT_ACCESS |
+	                          1u << LOG_CAT_SLOW;
 
 	if (l->level > f->level)
 		return false;

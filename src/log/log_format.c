@@ -58,10 +58,27 @@ log_verbosity_of_level(int level)
 	return level <= LOG_LVL_NOTICE ? 0 : level == LOG_LVL_INFO ? 1 : 3;
 }
 
+static const char *const log_category_names[] = {
+    [LOG_CAT_GENERAL] = "general",
+    [LOG_CAT_ACCESS] = "access",
+    [LOG_CAT_SLOW] = "slow",
+};
+
 const char *
 log_category_name(int category)
 {
-	return category == LOG_CAT_ACCESS ? "access" : "general";
+	if (category < LOG_CAT_GENERAL || category > LOG_CAT_SLOW)
+		return "general";
+	return log_category_names[category];
+}
+
+int
+log_category_parse(const char *s)
+{
+	for (int i = LOG_CAT_GENERAL; i <= LOG_CAT_SLOW; i++)
+		if (strcmp(s, log_category_names[i]) == 0)
+			return i;
+	return -1;
 }
 
 /* "2026-11-28T08:53:16.123456Z" into buf (LOG_TIME_LEN + 1 bytes). The
@@ -118,6 +135,8 @@ log_format_text(char *buf, size_t cap, const struct log_line *l)
 	n = put(buf, n, cap, " ", 1);
 	if (l->category == LOG_CAT_ACCESS)
 		n = put(buf, n, cap, "access ", 7);
+	else if (l->category == LOG_CAT_SLOW)
+		n = put(buf, n, cap, "slow request: ", 14);
 	/* Messages may quote client bytes: keep one record per line. */
 	for (i = 0; i < l->len && n + 5 < cap; i++) {
 		unsigned char c = (unsigned char)l->msg[i];
@@ -219,10 +238,9 @@ json_raw(char *buf, size_t n, size_t cap, const char *s)
 	return n + len;
 }
 
-/* A leading "key=value " token of a message: key of [a-z_], value without
- * spaces. Returns the token's length with its space, 0 if there is none. */
-static size_t
-log_field(const char *m, size_t len, size_t *klen, size_t *vlen)
+/* Inlined in log_format_json, which calls it for every word. */
+static inline size_t
+field_at(const char *m, size_t len, size_t *klen, size_t *vlen)
 {
 	size_t i = 0, v;
 
@@ -238,17 +256,27 @@ log_field(const char *m, size_t len, size_t *klen, size_t *vlen)
 	return i < len ? i + 1 : i;
 }
 
+size_t
+log_field(const char *m, size_t len, size_t *klen, size_t *vlen)
+{
+	return field_at(m, len, klen, vlen);
+}
+
 /* A field value that is a plain decimal number is written as a JSON
- * number. */
+ * number, but for the fields that name what a client chose: a key "123"
+ * is a string. */
 static int
-is_number(const char *s, size_t len)
+is_number(const char *k, size_t klen, const char *s, size_t len)
 {
 	if (len == 0 || len > 15 || (len > 1 && s[0] == '0'))
 		return 0;
 	for (size_t i = 0; i < len; i++)
 		if (s[i] < '0' || s[i] > '9')
 			return 0;
-	return 1;
+	/* Asked last: few values are numbers. */
+	return !((klen == 3 &&
+	             (memcmp(k, "key", 3) == 0 || memcmp(k, "cmd", 3) == 0)) ||
+	         (klen == 4 && memcmp(k, "peer", 4) == 0));
 }
 
 size_t
@@ -272,7 +300,7 @@ log_format_json(char *buf, size_t cap, const struct log_line *l)
 	n = json_raw(buf, n, cap, log_category_name(l->category));
 	n = json_raw(buf, n, cap, "\"");
 	/* Leading key=value tokens become fields of their own. */
-	while ((adv = log_field(m, len, &klen, &vlen)) > 0) {
+	while ((adv = field_at(m, len, &klen, &vlen)) > 0) {
 		/* Never shadow the fixed fields. */
 		if (!(klen == 3 && memcmp(m, "msg", 3) == 0) &&
 		    !(klen == 2 && memcmp(m, "ts", 2) == 0) &&
@@ -283,7 +311,7 @@ log_format_json(char *buf, size_t cap, const struct log_line *l)
 			n = json_raw(buf, n, cap, ",\"");
 			n = json_string(buf, n, cap, m, klen);
 			n = json_raw(buf, n, cap, "\":");
-			if (is_number(m + klen + 1, vlen))
+			if (is_number(m, klen, m + klen + 1, vlen))
 				n = json_string(
 				    buf, n, cap, m + klen + 1, vlen);
 			else {
@@ -296,9 +324,13 @@ log_format_json(char *buf, size_t cap, const struct log_line *l)
 		m += adv;
 		len -= adv;
 	}
-	n = json_raw(buf, n, cap, ",\"msg\":\"");
-	n = json_string(buf, n, cap, m, len);
+	/* A line of fields alone has no message to say. */
+	if (len > 0) {
+		n = json_raw(buf, n, cap, ",\"msg\":\"");
+		n = json_string(buf, n, cap, m, len);
+		n = json_raw(buf, n, cap, "\"");
+	}
 	/* Room for the closing bytes is always kept by the helpers. */
-	memcpy(buf + n, "\"}\n", 3);
-	return n + 3;
+	memcpy(buf + n, "}\n", 2);
+	return n + 2;
 }

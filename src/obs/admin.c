@@ -28,6 +28,7 @@
 #include "json.h"
 #include "obuf.h"
 #include "prom.h"
+#include "proto_slowlog.h"
 #include "thread.h"
 #include "watch.h"
 
@@ -246,7 +247,7 @@ admin_stream_keepalive(evutil_socket_t unused, short what, void *arg)
 	evbuffer_free(chunk);
 }
 
-/* GET /logs?level=L&thread=NAME|ROLE&category=general|access: the log
+/* GET /logs?level=L&thread=NAME|ROLE&category=general|access|slow: the log
  * lines the filter lets through, live, as Server-Sent Events. */
 static void
 admin_logs(struct evhttp_request *req, struct evkeyvalq *query)
@@ -307,6 +308,34 @@ admin_logs(struct evhttp_request *req, struct evkeyvalq *query)
 	log_debug("admin: /logs stream '%s' opened", text);
 }
 
+/* GET /slowlog?n=N: the last N slow requests (10 unless said) as JSON. */
+static void
+admin_slowlog(struct evhttp_request *req, struct evkeyvalq *query)
+{
+	const char *v = evhttp_find_header(query, "n");
+	struct evbuffer *b;
+	unsigned long n = 10;
+	char *end;
+
+	if (v != NULL) {
+		n = strtoul(v, &end, 10);
+		if (*v < '0' || *v > '9' || *end != '\0' ||
+		    n > PROTO_SLOWLOG_MAX) {
+			admin_reply_text(req, HTTP_BADREQUEST, "Bad Request",
+			    "n must be a number from 0 to 128");
+			admin_guard_replied(req);
+			return;
+		}
+	}
+	b = evbuffer_new();
+	json_slowlog(b, n);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(req, HTTP_OK, "OK", b);
+	evbuffer_free(b);
+	admin_guard_replied(req);
+}
+
 /* At stop: end every stream, in the admin thread, before evhttp goes. */
 static void
 admin_streams_end(void)
@@ -337,6 +366,7 @@ static const struct admin_page admin_pages[] = {
     {"/metrics", "text/plain; version=0.0.4; charset=utf-8", prom_metrics, NULL,
         true, false},
     {"/logs", "text/event-stream", NULL, admin_logs, false, true},
+    {"/slowlog", "application/json", NULL, admin_slowlog, false, false},
     {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false, true},
 };
 

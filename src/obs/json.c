@@ -14,6 +14,7 @@
 #include "log.h"
 #include "log_ring.h"
 #include "obs.h"
+#include "proto_slowlog.h"
 #include "stats.h"
 #include "thread.h"
 #include "tl_build.h"
@@ -140,4 +141,39 @@ json_threads(struct evbuffer *b)
 	evbuffer_add_printf(b, "]}\n");
 	obs_reading_free(&r);
 	free(lat);
+}
+
+void
+json_slowlog(struct evbuffer *b, size_t n)
+{
+	struct proto_slow *e = calloc(PROTO_SLOWLOG_MAX, sizeof *e);
+	char *key = malloc(PROTO_SLOWLOG_KEY_TEXT);
+
+	if (e == NULL || key == NULL)
+		n = 0;
+	else
+		n = proto_slowlog_read(e, n);
+	evbuffer_add_printf(b, "{\"max\":%d,\"slowlog\":[", PROTO_SLOWLOG_MAX);
+	for (size_t i = 0; i < n; i++) {
+		proto_slowlog_key_text(&e[i], key);
+		evbuffer_add_printf(b,
+		    "%s{\"id\":%llu,\"time\":%lld.%06ld,\"thread\":",
+		    i > 0 ? "," : "", (unsigned long long)e[i].id,
+		    (long long)e[i].ts.tv_sec, e[i].ts.tv_nsec / 1000);
+		json_str(b, e[i].thread);
+		evbuffer_add_printf(b, ",\"conn\":%d,\"peer\":", e[i].conn);
+		json_str(b, e[i].peer);
+		evbuffer_add(b, ",\"cmd\":", 7);
+		json_str(b, e[i].cmd);
+		evbuffer_add_printf(b, ",\"keys\":%u,\"key\":", e[i].nkeys);
+		if (e[i].nkey == 0)
+			evbuffer_add(b, "null", 4);
+		else
+			json_str(b, key);
+		evbuffer_add_printf(
+		    b, ",\"us\":%llu}", (unsigned long long)e[i].us);
+	}
+	evbuffer_add(b, "]}\n", 3);
+	free(key);
+	free(e);
 }

@@ -17,6 +17,7 @@
 #include "log_filter.h"
 #include "obuf.h"
 #include "proto_req.h"
+#include "proto_slowlog.h"
 #include "proto_text.h"
 #include "proto_tok.h"
 #include "tl_build.h"
@@ -46,9 +47,9 @@ cmd_flush_all(struct request *r, int arg)
 		return;
 	cache_flush_all(delay);
 	if (delay > 0)
-		log_info("flush_all in %d", (int)delay);
+		log_notice(AUDIT_FMT "flush_all in %d", AUDIT(r), (int)delay);
 	else
-		log_info("flush_all");
+		log_notice(AUDIT_FMT "flush_all", AUDIT(r));
 	REPLY(r, "OK\r\n");
 }
 
@@ -75,7 +76,8 @@ cmd_cache_memlimit(struct request *r, int arg)
 		return;
 	}
 	cache_set_limit((size_t)mb << 20);
-	log_notice("memory limit set to %u MB", (unsigned)mb);
+	log_notice(
+	    AUDIT_FMT "memory limit set to %u MB", AUDIT(r), (unsigned)mb);
 	REPLY(r, "OK\r\n");
 }
 
@@ -132,7 +134,7 @@ cmd_shutdown(struct request *r, int arg)
 		REPLY(r, "CLIENT_ERROR invalid shutdown mode\r\n");
 		return;
 	}
-	log_notice("shutdown requested by a client");
+	log_notice(AUDIT_FMT "shutdown requested by a client", AUDIT(r));
 	*r->action = PROTO_SHUTDOWN;
 }
 
@@ -177,7 +179,8 @@ cmd_verbosity(struct request *r, int arg)
 	}
 	if (!thread) {
 		log_set_level(level);
-		log_notice("log level set to %s", log_level_name(level));
+		log_notice(AUDIT_FMT "log level set to %s", AUDIT(r),
+		    log_level_name(level));
 		REPLY(r, "OK\r\n");
 		return;
 	}
@@ -187,7 +190,8 @@ cmd_verbosity(struct request *r, int arg)
 		REPLY(r, "CLIENT_ERROR no such thread or role\r\n");
 		return;
 	}
-	log_notice("log level of %s set to %s", name, log_level_name(level));
+	log_notice(AUDIT_FMT "log level of %s set to %s", AUDIT(r), name,
+	    log_level_name(level));
 	REPLY(r, "OK\r\n");
 }
 
@@ -206,7 +210,8 @@ cmd_access_log(struct request *r, int arg)
 	}
 	on = tok_is(&r->tok[1], "on");
 	atomic_store_explicit(&log_access_on, on, memory_order_relaxed);
-	log_notice("access log turned %s by a client", on ? "on" : "off");
+	log_notice(AUDIT_FMT "access log turned %s by a client", AUDIT(r),
+	    on ? "on" : "off");
 	REPLY(r, "OK\r\n");
 }
 
@@ -525,6 +530,45 @@ cmd_lru_crawler(struct request *r, int arg)
 	proto_dump_more(r->ctx, r->out);
 }
 
+/* stats slowlog [N|reset]: the last N slow requests (10 unless said),
+ * newest first, one line each. */
+static void
+stats_slowlog(struct request *r)
+{
+	static const char usage[] = "CLIENT_ERROR usage: stats slowlog "
+	                            "[N|reset], N from 0 to 128\r\n";
+	struct proto_slow *e;
+	char *key;
+	uint32_t want = 10;
+	size_t n;
+
+	if (r->ntok == 3 && tok_is(&r->tok[2], "reset")) {
+		proto_slowlog_reset();
+		REPLY(r, "RESET\r\n");
+		return;
+	}
+	if (r->ntok > 3 || (r->ntok == 3 && (tok_u32(&r->tok[2], &want) == -1 ||
+	                                        want > PROTO_SLOWLOG_MAX))) {
+		REPLY(r, usage);
+		return;
+	}
+	e = xcalloc(PROTO_SLOWLOG_MAX, sizeof *e);
+	key = xmalloc(PROTO_SLOWLOG_KEY_TEXT);
+	n = proto_slowlog_read(e, want);
+	for (size_t i = 0; i < n; i++) {
+		proto_slowlog_key_text(&e[i], key);
+		obuf_printf(r->out,
+		    "STAT %llu time=%lld.%06ld thread=%s conn=%d peer=%s "
+		    "cmd=%s keys=%u key=%s us=%llu\r\n",
+		    (unsigned long long)e[i].id, (long long)e[i].ts.tv_sec,
+		    e[i].ts.tv_nsec / 1000, e[i].thread, e[i].conn, e[i].peer,
+		    e[i].cmd, e[i].nkeys, key, (unsigned long long)e[i].us);
+	}
+	obuf_adds(r->out, "END\r\n");
+	free(key);
+	free(e);
+}
+
 /* stats [GROUP [ARGS]]: the server's to answer, through its hook, which
  * gets the line from the group on. */
 void
@@ -535,6 +579,10 @@ cmd_stats(struct request *r, int arg)
 
 	if (proto_cfg.no_dump && group != NULL && tok_is(group, "cachedump")) {
 		REPLY(r, "CLIENT_ERROR stats cachedump not allowed\r\n");
+		return;
+	}
+	if (group != NULL && tok_is(group, "slowlog")) {
+		stats_slowlog(r);
 		return;
 	}
 	if (proto_cb.stats == NULL ||

@@ -500,7 +500,8 @@ bin_flush(struct bin_req *r)
 	}
 	stat_add(&r->ctx->st->cmd_flush, 1);
 	cache_flush_all(delay);
-	log_info("flush_all%s", delay > 0 ? " (delayed)" : "");
+	log_notice(AUDIT_FMT "flush_all%s", AUDIT_CTX(r->ctx),
+	    delay > 0 ? " (delayed)" : "");
 	bin_ok(r, NULL, 0, 0, "ok");
 }
 

@@ -231,8 +231,10 @@ cmd_store_refused(struct request *r, bool too_large, uint64_t bytes)
 	    1);
 	if (!ratelimit_allow(rl, cache_now(), 60, 1))
 		return;
-	log_warnx("not stored: a value of %llu bytes %s (%lu more in the "
-	          "minute before, at most one line a minute)",
+	log_warnx(AUDIT_FMT "key=%.*s not stored: a value of %llu bytes %s "
+	                    "(%lu more in the minute before, at most one line "
+	                    "a minute)",
+	    AUDIT(r), (int)r->tok[1].len, r->tok[1].s,
 	    (unsigned long long)bytes,
 	    too_large ? "is larger than item_size_max"
 	              : "found no memory, the cache is full",

@@ -11,9 +11,11 @@
 #include "log_event.h"
 #include "proto_observe.h"
 #include "proto_req.h"
+#include "proto_slowlog.h"
 #include "proto_text.h"
 #include "proto_tok.h"
 #include "ratelimit.h"
+#include "thread.h"
 
 /* At most this many slow-request lines a second per worker and
  * protocol. */
@@ -59,7 +61,7 @@ observe_num(char **p, const char *end, long long v)
 	observe_put(p, end, d, (size_t)(num + sizeof num - d));
 }
 
-/* "conn=FD peer=ADDR cmd=NAME keys=K key=K" at *p, bounded by end: what
+/* "conn=FD peer=ADDR cmd=NAME keys=K[ key=K]" at *p, bounded by end: what
  * the access and slow-request lines begin with. The key's bytes go as
  * they are: the log's formats escape them (text: control bytes as \xNN
  * and "\" as "\\"; JSON: as a string), and a key holds no space, so the
@@ -77,31 +79,73 @@ observe_request(const struct proto_ctx *c, const struct proto_seen *s, char **p,
 	observe_put(p, end, s->cmd, s->ncmd > 32 ? 32 : s->ncmd);
 	observe_put(p, end, " keys=", 6);
 	observe_num(p, end, s->nkeys);
-	observe_put(p, end, " key=", 5);
+	/* A command without a key has no key field: "-" could be one. */
 	if (s->key == NULL)
-		observe_put(p, end, "-", 1);
-	else
-		observe_put(p, end, s->key,
-		    s->nkey < CACHE_KEY_MAX ? s->nkey : CACHE_KEY_MAX);
+		return;
+	observe_put(p, end, " key=", 5);
+	observe_put(
+	    p, end, s->key, s->nkey < CACHE_KEY_MAX ? s->nkey : CACHE_KEY_MAX);
 }
 
-/* One warn line for a request slower than slow_us; rate-limited per
- * thread and protocol, the lines left out counted in the next one
+/* A slow request into the slow log, whether or not its line is
  * written. */
+static void
+observe_slowlog(
+    const struct proto_ctx *c, const struct proto_seen *s, uint64_t us)
+{
+	const struct thread *self = thread_self();
+	struct timespec ts;
+	struct proto_slow *e;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	e = proto_slowlog_next();
+	e->ts = ts;
+	e->us = us;
+	e->conn = c->peer ? c->fd : -1;
+	e->nkeys = s->nkeys;
+	memcpy(e->thread, self != NULL ? self->name : "-",
+	    self != NULL ? sizeof e->thread : 2);
+	n = c->peer ? strlen(c->peer) : 0;
+	n = n < sizeof e->peer ? n : sizeof e->peer - 1;
+	memcpy(e->peer, c->peer ? c->peer : "-", n ? n : 1);
+	e->peer[n ? n : 1] = '\0';
+	n = s->ncmd < sizeof e->cmd ? s->ncmd : sizeof e->cmd - 1;
+	memcpy(e->cmd, s->cmd, n);
+	e->cmd[n] = '\0';
+	if (s->key != NULL) {
+		e->nkey =
+		    (unsigned char)(s->nkey < CACHE_KEY_MAX ? s->nkey
+		                                            : CACHE_KEY_MAX);
+		memcpy(e->key, s->key, e->nkey);
+	}
+	proto_slowlog_commit();
+}
+
+/* One warn line, category slow, for a request slower than slow_us: all
+ * fields, formatted once, by hand; rate-limited per thread and protocol,
+ * the lines left out counted in the next one written. */
 static void
 observe_slow(const struct proto_ctx *c, const struct proto_seen *s,
     long long now, uint64_t us)
 {
 	static _Thread_local struct ratelimit limit[2];
 	struct ratelimit *rl = &limit[c->binary];
-	char line[CACHE_KEY_MAX + 160], *w = line;
+	char line[CACHE_KEY_MAX + 200], *w = line, *end = line + sizeof line;
 
+	observe_slowlog(c, s, us);
+	if (!log_enabled(LOG_LVL_WARN))
+		return;
 	/* Windows of whole seconds, as the clock reads them. */
 	if (!ratelimit_allow(rl, now / 1000000000, 1, PROTO_SLOW_PER_SEC))
 		return;
-	observe_request(c, s, &w, line + sizeof line);
-	log_warnx("slow request: %.*s us=%llu suppressed=%lu", (int)(w - line),
-	    line, (unsigned long long)us, ratelimit_take_suppressed(rl));
+	observe_request(c, s, &w, end);
+	observe_put(&w, end, " us=", 4);
+	observe_num(&w, end, (long long)us);
+	observe_put(&w, end, " suppressed=", 12);
+	observe_num(&w, end, (long long)ratelimit_take_suppressed(rl));
+	log_emit_raw(LOG_LVL_WARN, LOG_CAT_SLOW, __FILE__, __LINE__, __func__,
+	    line, (size_t)(w - line));
 }
 
 /* One access line per command: who asked what, how it went, how long it

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
@@ -119,15 +120,68 @@ log_sink_journald_available(void)
 	return true;
 }
 
+/* At most this many of a line's leading key=value words become journal
+ * fields of their own. */
+#define JOURNAL_WORDS_MAX 16
+
+/* Append one "NAME=value" field at *n in buf (cap bytes) and its iovec;
+ * prefix and name (upper-cased) make NAME. */
+static void
+journal_field(char *buf, size_t *n, size_t cap, struct iovec *iov, int *niov,
+    const char *name, size_t nname, const char *v, size_t nv)
+{
+	size_t at = *n, i;
+
+	if (at + 11 + nname + 1 + nv > cap)
+		return;
+	memcpy(buf + at, "THREADLINE_", 11);
+	for (i = 0; i < nname; i++)
+		buf[at + 11 + i] = (char)(name[i] - (name[i] == '_' ? 0 : 32));
+	buf[at + 11 + nname] = '=';
+	memcpy(buf + at + 12 + nname, v, nv);
+	iov[*niov].iov_base = buf + at;
+	iov[(*niov)++].iov_len = 12 + nname + nv;
+	*n = at + 12 + nname + nv;
+}
+
 int
 log_sink_journald(const struct log_line *l)
 {
-	int r = sd_journal_send("MESSAGE=%.*s", (int)l->len, l->msg,
-	    "PRIORITY=%d", syslog_prio[l->level], "THREAD_NAME=%s", l->thread,
-	    "TID=%d", (int)l->tid, "CODE_FILE=%s", l->file, "CODE_LINE=%d",
-	    l->line, "CODE_FUNC=%s", l->func, "SYSLOG_IDENTIFIER=threadlined",
-	    "THREADLINE_CATEGORY=%s", log_category_name(l->category), NULL);
+	char buf[2 * LOG_MSG_MAX + 1024];
+	struct iovec iov[9 + JOURNAL_WORDS_MAX];
+	const char *m = l->msg;
+	size_t len = l->len, n = 0, adv, klen, vlen;
+	int niov = 0, r;
 
+	/* The fixed fields, each its own iovec in buf. */
+#define FIXED(...)                                                             \
+	do {                                                                   \
+		int w = snprintf(buf + n, sizeof buf - n, __VA_ARGS__);        \
+		iov[niov].iov_base = buf + n;                                  \
+		iov[niov++].iov_len = (size_t)w;                               \
+		n += (size_t)w;                                                \
+	} while (0)
+	FIXED("MESSAGE=%.*s", (int)l->len, l->msg);
+	FIXED("PRIORITY=%d", syslog_prio[l->level]);
+	FIXED("THREAD_NAME=%s", l->thread);
+	FIXED("TID=%d", (int)l->tid);
+	FIXED("CODE_FILE=%s", l->file);
+	FIXED("CODE_LINE=%d", l->line);
+	FIXED("CODE_FUNC=%s", l->func);
+	FIXED("SYSLOG_IDENTIFIER=threadlined");
+	FIXED("THREADLINE_CATEGORY=%s", log_category_name(l->category));
+#undef FIXED
+	/* conn=27 peer=... key=k: THREADLINE_CONN=27, THREADLINE_PEER=... */
+	for (int i = 0; i < JOURNAL_WORDS_MAX &&
+	                (adv = log_field(m, len, &klen, &vlen)) > 0;
+	     i++) {
+		if (!(klen == 8 && memcmp(m, "category", 8) == 0))
+			journal_field(buf, &n, sizeof buf, iov, &niov, m, klen,
+			    m + klen + 1, vlen);
+		m += adv;
+		len -= adv;
+	}
+	r = sd_journal_sendv(iov, niov);
 	return r < 0 ? r : 0;
 }
 #else

@@ -76,8 +76,7 @@ START_TEST(test_shutdown_command)
 	ck_assert_msg(code == 0, "exit %d after the shutdown command", code);
 	srv.pid = 0;
 	ck_assert_uint_eq(
-	    harness_count_in(srv.log, " notice shutdown requested by a client"),
-	    1);
+	    harness_count_in(srv.log, " shutdown requested by a client"), 1);
 	ck_assert_uint_eq(
 	    harness_count_in(srv.log, "received SIGTERM, shutting down"), 1);
 	ck_assert_uint_eq(

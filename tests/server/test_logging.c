@@ -373,8 +373,10 @@ START_TEST(test_json_valid)
 	    "for l in open(sys.argv[1],encoding='utf-8',errors='strict'):\n"
 	    "  assert l.endswith('\\n'),l\n"
 	    "  o=json.loads(l)\n"
-	    "  for k in ('ts','level','thread','tid','category','msg'):\n"
+	    "  for k in ('ts','level','thread','tid','category'):\n"
 	    "    assert k in o,(k,l)\n"
+	    "  assert ('msg' in o)==(o['category'] not in "
+	    "('access','slow')),l\n"
 	    "  if o['category']!='access': continue\n"
 	    "  acc+=1\n"
 	    "  assert re.fullmatch(r'worker-[0-9]+',o['thread']),l\n"
@@ -594,6 +596,14 @@ START_TEST(test_journald)
 	    journal_field(text, "THREADLINE_CATEGORY", val, sizeof val),
 	    "no THREADLINE_CATEGORY in: %s", text);
 	ck_assert_str_eq(val, "general");
+	/* The line's leading words are fields of their own. */
+	ck_assert_msg(journal_field(text, "THREADLINE_CONN", val, sizeof val) &&
+	                  atoi(val) > 0,
+	    "no THREADLINE_CONN in: %s", text);
+	snprintf(msg, sizeof msg, "127.0.0.1:%d", local);
+	ck_assert_msg(journal_field(text, "THREADLINE_PEER", val, sizeof val),
+	    "no THREADLINE_PEER in: %s", text);
+	ck_assert_str_eq(val, msg);
 	ck_assert_int_eq(harness_server_stop(&srv), 0);
 	dgram_close(&sink);
 	test_cleanup_run();
@@ -906,7 +916,7 @@ START_TEST(test_per_thread_verbosity)
 	harness_cmd(
 	    ctl, "verbosity debug worker-1\r\n", "\r\n", buf, sizeof buf);
 	ck_assert_str_eq(buf, "OK\r\n");
-	test_wait_log(srv.log, " notice log level of worker-1 set to debug");
+	test_wait_log(srv.log, " log level of worker-1 set to debug");
 	for (int i = 0; i < 2; i++) {
 		conn[i] = harness_connect(srv.port);
 		test_worker_of(conn[i], w[i], sizeof w[i]);
@@ -960,7 +970,7 @@ START_TEST(test_per_thread_verbosity)
 	/* A notice at info marks the end of the quiet stretch. */
 	harness_cmd(ctl, "verbosity info\r\n", "\r\n", buf, sizeof buf);
 	ck_assert_str_eq(buf, "OK\r\n");
-	test_wait_log(srv.log, " notice log level set to info");
+	test_wait_log(srv.log, " log level set to info");
 	log = harness_file_read(srv.log);
 	ck_assert_msg(harness_count(log, " debug ") == debug_lines,
 	    "debug lines went on after 'verbosity warn': %zu, then %zu",

@@ -962,8 +962,7 @@ START_TEST(test_sigterm_last_line)
 	ck_assert_int_eq(harness_wait(pid, HARNESS_DEADLINE_MS), 0);
 
 	log = harness_file_read(copy);
-	ck_assert_int_eq(
-	    harness_count(log, " notice log level set to info\n"), LINES);
+	ck_assert_int_eq(harness_count(log, " log level set to info\n"), LINES);
 	ck_assert(harness_last_line(log, line, sizeof line));
 	free(log);
 	ck_assert_msg(strstr(line, " threadlined notice shutdown: complete, "

@@ -97,6 +97,50 @@ START_TEST(test_format_json)
 }
 END_TEST
 
+/* Access and slow-request lines are all fields: members of their own,
+ * typed, no empty msg; what a client named (key, cmd) stays a string
+ * even when it reads as a number. The text keeps its words. */
+START_TEST(test_format_fields)
+{
+	static const char acc[] = "conn=9 peer=127.0.0.1:7 cmd=get keys=1 "
+	                          "key=123 result=hit us=42";
+	static const char slow[] = "conn=9 peer=127.0.0.1:7 cmd=007 keys=0 "
+	                           "us=1500 suppressed=3";
+	struct log_line l =
+	    line_of(0, 0, "worker-0", LOG_LVL_INFO, acc, sizeof acc - 1);
+	char buf[LOG_LINE_MAX];
+	size_t n;
+
+	l.category = LOG_CAT_ACCESS;
+	n = log_format_json(buf, sizeof buf, &l);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf,
+	    "{\"ts\":\"1970-01-01T00:00:00.000000Z\",\"level\":\"info\","
+	    "\"thread\":\"worker-0\",\"tid\":4242,\"category\":\"access\","
+	    "\"conn\":9,\"peer\":\"127.0.0.1:7\",\"cmd\":\"get\","
+	    "\"keys\":1,\"key\":\"123\",\"result\":\"hit\",\"us\":42}\n");
+	l = line_of(0, 0, "worker-1", LOG_LVL_WARN, slow, sizeof slow - 1);
+	l.category = LOG_CAT_SLOW;
+	n = log_format_json(buf, sizeof buf, &l);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf,
+	    "{\"ts\":\"1970-01-01T00:00:00.000000Z\",\"level\":\"warn\","
+	    "\"thread\":\"worker-1\",\"tid\":4242,\"category\":\"slow\","
+	    "\"conn\":9,\"peer\":\"127.0.0.1:7\",\"cmd\":\"007\","
+	    "\"keys\":0,\"us\":1500,\"suppressed\":3}\n");
+	n = log_format_text(buf, sizeof buf, &l);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf,
+	    "1970-01-01T00:00:00.000000Z worker-1 warn slow request: conn=9 "
+	    "peer=127.0.0.1:7 cmd=007 keys=0 us=1500 suppressed=3\n");
+	ck_assert_int_eq(log_category_parse("slow"), LOG_CAT_SLOW);
+	ck_assert_int_eq(log_category_parse("access"), LOG_CAT_ACCESS);
+	ck_assert_int_eq(log_category_parse("general"), LOG_CAT_GENERAL);
+	ck_assert_int_eq(log_category_parse("fetchers"), -1);
+	ck_assert_str_eq(log_category_name(LOG_CAT_SLOW), "slow");
+}
+END_TEST
+
 START_TEST(test_format_json_worst_case_fits)
 {
 	char msg[LOG_MSG_MAX], buf[LOG_LINE_MAX];
@@ -635,7 +679,7 @@ int
 main(void)
 {
 	const TTest *tests[] = {test_format_text, test_format_escapes,
-	    test_format_truncates, test_format_json,
+	    test_format_truncates, test_format_json, test_format_fields,
 	    test_format_json_worst_case_fits, test_levels,
 	    test_ring_idle_footprint, test_ring_grows_and_gives_back,
 	    test_ring_grows_before_it_wraps, test_ring_shrinks_in_steps,

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "log_event.h"
 #include "obuf.h"
+#include "proto_slowlog.h"
 #include "proto_text.h"
 #include "tl_build.h"
 #include "unit.h"
@@ -955,12 +956,47 @@ START_TEST(test_debug_sleep)
 }
 END_TEST
 
+/* The slow log keeps the last PROTO_SLOWLOG_MAX, newest first; a reset
+ * empties it and ids go on. */
+START_TEST(test_slowlog_ring)
+{
+	static struct proto_slow got[PROTO_SLOWLOG_MAX + 1];
+	uint64_t first;
+	size_t n;
+
+	proto_slowlog_reset();
+	for (unsigned i = 0; i < PROTO_SLOWLOG_MAX + 5; i++) {
+		struct proto_slow *e = proto_slowlog_next();
+
+		e->us = i;
+		proto_slowlog_commit();
+	}
+	n = proto_slowlog_read(got, PROTO_SLOWLOG_MAX + 1);
+	ck_assert_uint_eq(n, PROTO_SLOWLOG_MAX);
+	first = got[0].id;
+	ck_assert_uint_eq(got[0].us, PROTO_SLOWLOG_MAX + 4);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(got[i].id, first - i);
+		ck_assert_uint_eq(got[i].us, PROTO_SLOWLOG_MAX + 4 - i);
+	}
+	ck_assert_uint_eq(proto_slowlog_read(got, 3), 3);
+	ck_assert_uint_eq(got[2].id, first - 2);
+	proto_slowlog_reset();
+	ck_assert_uint_eq(proto_slowlog_read(got, 10), 0);
+	proto_slowlog_next()->us = 7;
+	proto_slowlog_commit();
+	ck_assert_uint_eq(proto_slowlog_read(got, 10), 1);
+	ck_assert_uint_eq(got[0].id, first + 1);
+	ck_assert_uint_eq(got[0].us, 7);
+}
+END_TEST
+
 int
 main(void)
 {
-	const TTest *tests[] = {test_version_and_unknown, test_debug_sleep,
-	    test_pipelined_in_order, test_partial_line_waits, test_verbosity,
-	    test_quit_stops_processing, test_http_request_line,
+	const TTest *tests[] = {test_slowlog_ring, test_version_and_unknown,
+	    test_debug_sleep, test_pipelined_in_order, test_partial_line_waits,
+	    test_verbosity, test_quit_stops_processing, test_http_request_line,
 	    test_line_too_long, test_key_lists_may_be_long,
 	    test_retrieval_commands, test_stats_goes_to_the_hook, test_actions,
 	    test_metadump, test_maint_commands, test_failed_add_unfetched,
