@@ -1,0 +1,51 @@
+/* The heaviest keys of a stream in fixed memory: Space-Saving (Metwally,
+ * Agrawal, El Abbadi, 2005), weighted. A table counts at most
+ * HOTKEYS_CAP keys; a key not counted takes the place of the smallest,
+ * inheriting its count as its error, so each count c with error e holds
+ * the key's true weight w within c - e <= w <= c, and every key whose
+ * weight is over total / HOTKEYS_CAP is in the table. One thread adds
+ * (its worker); any thread may read: both take the table's lock, held by
+ * an add for a few hundred instructions at most. */
+#ifndef TL_HOTKEYS_H
+#define TL_HOTKEYS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HOTKEYS_CAP     64
+#define HOTKEYS_KEY_MAX 250 /* memcached's longest key */
+#define HOTKEYS_BUCKETS 128 /* a power of two, twice HOTKEYS_CAP */
+
+/* A key as counted; a reader's copy is sorted heaviest first. */
+struct hotkeys_entry {
+	uint64_t count;
+	uint64_t error; /* count - error is a lower bound of its weight */
+	uint32_t hash;
+	uint16_t heap; /* its place in the min-heap */
+	int16_t next;  /* in its bucket's chain, -1: the end */
+	uint8_t nkey;
+	char key[HOTKEYS_KEY_MAX];
+};
+
+struct hotkeys {
+	pthread_mutex_t lock;
+	uint64_t total; /* weight of every key added */
+	unsigned n;     /* entries in use */
+	int16_t bucket[HOTKEYS_BUCKETS];
+	uint8_t heap[HOTKEYS_CAP]; /* entries by count, smallest first */
+	struct hotkeys_entry e[HOTKEYS_CAP];
+};
+
+void hotkeys_init(struct hotkeys *);
+void hotkeys_destroy(struct hotkeys *);
+/* Count w more for the key (its first HOTKEYS_KEY_MAX bytes). */
+void hotkeys_add(struct hotkeys *, const char *, size_t, uint64_t w);
+/* Copy the heaviest n at most into out, heaviest first (equal counts by
+ * key); returns how many; *total (if not NULL) gets the table's total. */
+unsigned hotkeys_top(
+    struct hotkeys *, struct hotkeys_entry *out, unsigned n, uint64_t *total);
+/* Forget every key. */
+void hotkeys_clear(struct hotkeys *);
+
+#endif

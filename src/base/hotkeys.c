@@ -1,0 +1,191 @@
+/* Space-Saving counting of the heaviest keys: a chained hash table to
+ * find a key, a min-heap over the counts to find the one to replace. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotkeys.h"
+
+_Static_assert(HOTKEYS_CAP <= 255, "heap indices are bytes");
+_Static_assert(HOTKEYS_KEY_MAX <= 255, "key lengths are bytes");
+
+/* FNV-1a over 8-byte words: keys are short, this runs per request. */
+static uint32_t
+hotkeys_hash(const char *k, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL, w;
+
+	for (; n >= 8; k += 8, n -= 8) {
+		memcpy(&w, k, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, k, n);
+	h = (h ^ w ^ n) * 0x100000001b3ULL;
+	h ^= h >> 32;
+	return (uint32_t)h;
+}
+
+void
+hotkeys_init(struct hotkeys *t)
+{
+	pthread_mutex_init(&t->lock, NULL);
+	hotkeys_clear(t);
+}
+
+void
+hotkeys_destroy(struct hotkeys *t)
+{
+	pthread_mutex_destroy(&t->lock);
+}
+
+void
+hotkeys_clear(struct hotkeys *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->total = 0;
+	t->n = 0;
+	memset(t->bucket, 0xff, sizeof t->bucket);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Swap heap places i and j. */
+static void
+hotkeys_swap(struct hotkeys *t, unsigned i, unsigned j)
+{
+	uint8_t a = t->heap[i], b = t->heap[j];
+
+	t->heap[i] = b;
+	t->heap[j] = a;
+	t->e[b].heap = (uint16_t)i;
+	t->e[a].heap = (uint16_t)j;
+}
+
+/* The count at heap place i grew: move it down past smaller children. */
+static void
+hotkeys_sink(struct hotkeys *t, unsigned i)
+{
+	for (;;) {
+		unsigned l = 2 * i + 1, m = i;
+
+		if (l < t->n && t->e[t->heap[l]].count < t->e[t->heap[m]].count)
+			m = l;
+		if (l + 1 < t->n &&
+		    t->e[t->heap[l + 1]].count < t->e[t->heap[m]].count)
+			m = l + 1;
+		if (m == i)
+			return;
+		hotkeys_swap(t, i, m);
+		i = m;
+	}
+}
+
+/* A new count at heap place i: move it up past larger parents. */
+static void
+hotkeys_rise(struct hotkeys *t, unsigned i)
+{
+	while (i > 0) {
+		unsigned up = (i - 1) / 2;
+
+		/* i < t->n <= HOTKEYS_CAP, which cppcheck cannot see. */
+		/* cppcheck-suppress arrayIndexOutOfBoundsCond */
+		if (t->e[t->heap[up]].count <= t->e[t->heap[i]].count)
+			return;
+		hotkeys_swap(t, i, up);
+		i = up;
+	}
+}
+
+/* Take entry x out of its bucket's chain. */
+static void
+hotkeys_unlink(struct hotkeys *t, unsigned x)
+{
+	int16_t *p = &t->bucket[t->e[x].hash & (HOTKEYS_BUCKETS - 1)];
+
+	while (*p != (int16_t)x)
+		p = &t->e[*p].next;
+	*p = t->e[x].next;
+}
+
+void
+hotkeys_add(struct hotkeys *t, const char *key, size_t nkey, uint64_t w)
+{
+	uint32_t h;
+	int16_t *b, i;
+	struct hotkeys_entry *e;
+	unsigned x;
+
+	if (nkey > HOTKEYS_KEY_MAX)
+		nkey = HOTKEYS_KEY_MAX;
+	h = hotkeys_hash(key, nkey);
+	pthread_mutex_lock(&t->lock);
+	t->total += w;
+	b = &t->bucket[h & (HOTKEYS_BUCKETS - 1)];
+	for (i = *b; i != -1; i = t->e[i].next) {
+		e = &t->e[i];
+		if (e->hash == h && e->nkey == nkey &&
+		    memcmp(e->key, key, nkey) == 0) {
+			e->count += w;
+			hotkeys_sink(t, e->heap);
+			pthread_mutex_unlock(&t->lock);
+			return;
+		}
+	}
+	if (t->n < HOTKEYS_CAP) {
+		x = t->n;
+		t->heap[x] = (uint8_t)x;
+		t->e[x] = (struct hotkeys_entry){.heap = (uint16_t)x};
+		t->n++;
+	} else {
+		/* The smallest goes; the newcomer may have had its count. */
+		x = t->heap[0];
+		hotkeys_unlink(t, x);
+		t->e[x].error = t->e[x].count;
+	}
+	e = &t->e[x];
+	e->count += w;
+	e->hash = h;
+	e->nkey = (uint8_t)nkey;
+	memcpy(e->key, key, nkey);
+	e->next = *b;
+	*b = (int16_t)x;
+	/* A new place is a leaf; a replaced one is the root. */
+	hotkeys_rise(t, e->heap);
+	hotkeys_sink(t, e->heap);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Heaviest first, then by key, for qsort. */
+static int
+hotkeys_cmp(const void *a, const void *b)
+{
+	const struct hotkeys_entry *x = a, *y = b;
+	size_t n = x->nkey < y->nkey ? x->nkey : y->nkey;
+	int c;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	if ((c = memcmp(x->key, y->key, n)) != 0)
+		return c;
+	return (int)x->nkey - (int)y->nkey;
+}
+
+unsigned
+hotkeys_top(
+    struct hotkeys *t, struct hotkeys_entry *out, unsigned n, uint64_t *total)
+{
+	struct hotkeys_entry all[HOTKEYS_CAP];
+	unsigned k;
+
+	pthread_mutex_lock(&t->lock);
+	k = t->n;
+	memcpy(all, t->e, k * sizeof all[0]);
+	if (total != NULL)
+		*total = t->total;
+	pthread_mutex_unlock(&t->lock);
+	qsort(all, k, sizeof all[0], hotkeys_cmp);
+	if (n > k)
+		n = k;
+	memcpy(out, all, n * sizeof all[0]);
+	return n;
+}

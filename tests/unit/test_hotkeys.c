@@ -1,0 +1,167 @@
+/* Space-Saving's guarantees against an exact count of a seeded Zipf
+ * stream: every key over total / capacity is present, and each count c
+ * with error e brackets the true weight, c - e <= w <= c. */
+#include <check.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotkeys.h"
+#include "unit.h"
+
+#define NKEYS  5000
+#define NDRAWS 200000
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+/* xorshift64*: the same stream on every run. */
+static double
+uniform(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return (double)((rng * 0x2545f4914f6cdd1dULL) >> 11) /
+	       9007199254740992.0;
+}
+
+/* Key ranks drawn by Zipf with exponent s over NKEYS keys, by inverting
+ * the cumulative sums. */
+static unsigned
+zipf_draw(const double *cdf)
+{
+	double u = uniform();
+	unsigned lo = 0, hi = NKEYS - 1;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (cdf[mid] < u)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void
+check_against(struct hotkeys *t, const uint64_t *exact, uint64_t total)
+{
+	struct hotkeys_entry top[HOTKEYS_CAP];
+	unsigned n = hotkeys_top(t, top, HOTKEYS_CAP, NULL), hits = 0;
+	char key[32];
+
+	ck_assert_uint_eq(n, HOTKEYS_CAP);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned r;
+
+		ck_assert(i == 0 || top[i - 1].count >= top[i].count);
+		memcpy(key, top[i].key, top[i].nkey);
+		key[top[i].nkey] = '\0';
+		ck_assert_int_eq(sscanf(key, "key:%u", &r), 1);
+		ck_assert_uint_le(top[i].count - top[i].error, exact[r]);
+		ck_assert_uint_ge(top[i].count, exact[r]);
+	}
+	/* Every key over total / capacity is counted. */
+	for (unsigned r = 0; r < NKEYS; r++) {
+		bool found = false;
+
+		if (exact[r] * HOTKEYS_CAP <= total)
+			continue;
+		hits++;
+		snprintf(key, sizeof key, "key:%u", r);
+		for (unsigned i = 0; i < n && !found; i++)
+			found = top[i].nkey == strlen(key) &&
+			        memcmp(top[i].key, key, top[i].nkey) == 0;
+		ck_assert_msg(found, "%s (%llu of %llu) missing", key,
+		    (unsigned long long)exact[r], (unsigned long long)total);
+	}
+	/* The stream is skewed enough for the test to mean something. */
+	ck_assert_uint_ge(hits, 5);
+}
+
+/* A Zipf(0.99) stream of keys, weighted by 1 (requests) and by a size
+ * per key (bytes). */
+START_TEST(test_zipf)
+{
+	static double cdf[NKEYS];
+	static uint64_t count[NKEYS], bytes[NKEYS];
+	struct hotkeys *req = malloc(sizeof *req), *by = malloc(sizeof *by);
+	uint64_t total = 0, tbytes = 0;
+	double sum = 0;
+	char key[32];
+
+	for (unsigned r = 0; r < NKEYS; r++)
+		sum += 1 / pow(r + 1, 0.99);
+	for (unsigned r = 0; r < NKEYS; r++)
+		cdf[r] = (r ? cdf[r - 1] : 0) + 1 / pow(r + 1, 0.99) / sum;
+	cdf[NKEYS - 1] = 1;
+	hotkeys_init(req);
+	hotkeys_init(by);
+	for (unsigned d = 0; d < NDRAWS; d++) {
+		unsigned r = zipf_draw(cdf);
+		uint64_t size = 10 + (r * 7919) % 3000;
+		int n = snprintf(key, sizeof key, "key:%u", r);
+
+		count[r]++;
+		bytes[r] += size;
+		total++;
+		tbytes += size;
+		hotkeys_add(req, key, (size_t)n, 1);
+		hotkeys_add(by, key, (size_t)n, size);
+	}
+	check_against(req, count, total);
+	check_against(by, bytes, tbytes);
+	hotkeys_destroy(req);
+	hotkeys_destroy(by);
+	free(req);
+	free(by);
+}
+END_TEST
+
+/* Below capacity every count is exact, keys of any byte and longer than
+ * the limit alike; top orders by count, then by key; clear forgets. */
+START_TEST(test_exact)
+{
+	struct hotkeys *t = malloc(sizeof *t);
+	struct hotkeys_entry top[4];
+	char lng[300];
+	uint64_t total;
+
+	memset(lng, 'x', sizeof lng);
+	hotkeys_init(t);
+	hotkeys_add(t, "a\0b", 3, 5);
+	hotkeys_add(t, "b", 1, 2);
+	hotkeys_add(t, "a", 1, 2);
+	hotkeys_add(t, lng, sizeof lng, 1);
+	hotkeys_add(t, lng, HOTKEYS_KEY_MAX, 1);
+	ck_assert_uint_eq(hotkeys_top(t, top, 4, &total), 4);
+	ck_assert_uint_eq(total, 11);
+	ck_assert_uint_eq(top[0].count, 5);
+	ck_assert_uint_eq(top[0].nkey, 3);
+	ck_assert(memcmp(top[0].key, "a\0b", 3) == 0);
+	ck_assert_uint_eq(top[1].count, 2);
+	ck_assert(top[1].nkey == 1 && top[1].key[0] == 'a');
+	ck_assert(top[2].nkey == 1 && top[2].key[0] == 'b');
+	ck_assert_uint_eq(top[3].nkey, HOTKEYS_KEY_MAX);
+	ck_assert_uint_eq(top[3].count, 2);
+	for (unsigned i = 0; i < 4; i++)
+		ck_assert_uint_eq(top[i].error, 0);
+	ck_assert_uint_eq(hotkeys_top(t, top, 1, NULL), 1);
+	hotkeys_clear(t);
+	ck_assert_uint_eq(hotkeys_top(t, top, 4, &total), 0);
+	ck_assert_uint_eq(total, 0);
+	hotkeys_destroy(t);
+	free(t);
+}
+END_TEST
+
+int
+main(void)
+{
+	const TTest *tests[] = {test_exact, test_zipf, NULL};
+
+	return unit_run(&(struct unit_suite){.name = "hotkeys"}, tests);
+}
