@@ -1,11 +1,11 @@
 /* The heaviest keys of a stream in fixed memory: Space-Saving (Metwally,
- * Agrawal, El Abbadi, 2005), weighted. A table counts at most
- * HOTKEYS_CAP keys; a key not counted takes the place of the smallest,
- * inheriting its count as its error, so each count c with error e holds
- * the key's true weight w within c - e <= w <= c, and every key whose
- * weight is over total / HOTKEYS_CAP is in the table. One thread adds
- * (its worker); any thread may read: both take the table's lock, held by
- * an add for a few hundred instructions at most. */
+ * Agrawal, El Abbadi, 2005), weighted, by requests and by bytes. A table
+ * counts at most HOTKEYS_CAP keys; a key not counted takes the place of
+ * the smallest, inheriting its count as its error, so each count c with
+ * error e holds the key's true weight w within c - e <= w <= c, and every
+ * key whose weight is over total / HOTKEYS_CAP is in the table. One
+ * thread adds (its worker); any thread may read: both take the lock,
+ * held by an add for a few hundred instructions at most. */
 #ifndef TL_HOTKEYS_H
 #define TL_HOTKEYS_H
 
@@ -16,6 +16,13 @@
 #define HOTKEYS_CAP     64
 #define HOTKEYS_KEY_MAX 250 /* memcached's longest key */
 #define HOTKEYS_BUCKETS 128 /* a power of two, twice HOTKEYS_CAP */
+
+/* What a table weighs keys by. */
+enum hotkeys_by {
+	HOTKEYS_REQUESTS, /* 1 a request */
+	HOTKEYS_BYTES,    /* the bytes its reply sent */
+	HOTKEYS_BY
+};
 
 /* A key as counted; a reader's copy is sorted heaviest first. */
 struct hotkeys_entry {
@@ -28,8 +35,7 @@ struct hotkeys_entry {
 	char key[HOTKEYS_KEY_MAX];
 };
 
-struct hotkeys {
-	pthread_mutex_t lock;
+struct hotkeys_table {
 	uint64_t total; /* weight of every key added */
 	unsigned n;     /* entries in use */
 	int16_t bucket[HOTKEYS_BUCKETS];
@@ -37,14 +43,21 @@ struct hotkeys {
 	struct hotkeys_entry e[HOTKEYS_CAP];
 };
 
+struct hotkeys {
+	pthread_mutex_t lock;
+	struct hotkeys_table by[HOTKEYS_BY];
+};
+
 void hotkeys_init(struct hotkeys *);
 void hotkeys_destroy(struct hotkeys *);
-/* Count w more for the key (its first HOTKEYS_KEY_MAX bytes). */
-void hotkeys_add(struct hotkeys *, const char *, size_t, uint64_t w);
-/* Copy the heaviest n at most into out, heaviest first (equal counts by
- * key); returns how many; *total (if not NULL) gets the table's total. */
-unsigned hotkeys_top(
-    struct hotkeys *, struct hotkeys_entry *out, unsigned n, uint64_t *total);
+/* A request for the key (its first HOTKEYS_KEY_MAX bytes) whose reply
+ * sent bytes; 0 bytes leave the bytes table as it is. */
+void hotkeys_add(struct hotkeys *, const char *, size_t, uint64_t bytes);
+/* Copy the heaviest n at most by the measure into out, heaviest first
+ * (equal counts by key); returns how many; *total (if not NULL) gets
+ * the table's total. */
+unsigned hotkeys_top(struct hotkeys *, enum hotkeys_by,
+    struct hotkeys_entry *out, unsigned n, uint64_t *total);
 /* Forget every key. */
 void hotkeys_clear(struct hotkeys *);
 

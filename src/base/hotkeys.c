@@ -27,31 +27,33 @@ hotkeys_hash(const char *k, size_t n)
 }
 
 void
-hotkeys_init(struct hotkeys *t)
+hotkeys_init(struct hotkeys *hk)
 {
-	pthread_mutex_init(&t->lock, NULL);
-	hotkeys_clear(t);
+	pthread_mutex_init(&hk->lock, NULL);
+	hotkeys_clear(hk);
 }
 
 void
-hotkeys_destroy(struct hotkeys *t)
+hotkeys_destroy(struct hotkeys *hk)
 {
-	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&hk->lock);
 }
 
 void
-hotkeys_clear(struct hotkeys *t)
+hotkeys_clear(struct hotkeys *hk)
 {
-	pthread_mutex_lock(&t->lock);
-	t->total = 0;
-	t->n = 0;
-	memset(t->bucket, 0xff, sizeof t->bucket);
-	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&hk->lock);
+	for (unsigned b = 0; b < HOTKEYS_BY; b++) {
+		hk->by[b].total = 0;
+		hk->by[b].n = 0;
+		memset(hk->by[b].bucket, 0xff, sizeof hk->by[b].bucket);
+	}
+	pthread_mutex_unlock(&hk->lock);
 }
 
 /* Swap heap places i and j. */
 static void
-hotkeys_swap(struct hotkeys *t, unsigned i, unsigned j)
+hotkeys_swap(struct hotkeys_table *t, unsigned i, unsigned j)
 {
 	uint8_t a = t->heap[i], b = t->heap[j];
 
@@ -63,7 +65,7 @@ hotkeys_swap(struct hotkeys *t, unsigned i, unsigned j)
 
 /* The count at heap place i grew: move it down past smaller children. */
 static void
-hotkeys_sink(struct hotkeys *t, unsigned i)
+hotkeys_sink(struct hotkeys_table *t, unsigned i)
 {
 	for (;;) {
 		unsigned l = 2 * i + 1, m = i;
@@ -82,7 +84,7 @@ hotkeys_sink(struct hotkeys *t, unsigned i)
 
 /* A new count at heap place i: move it up past larger parents. */
 static void
-hotkeys_rise(struct hotkeys *t, unsigned i)
+hotkeys_rise(struct hotkeys_table *t, unsigned i)
 {
 	while (i > 0) {
 		unsigned up = (i - 1) / 2;
@@ -98,7 +100,7 @@ hotkeys_rise(struct hotkeys *t, unsigned i)
 
 /* Take entry x out of its bucket's chain. */
 static void
-hotkeys_unlink(struct hotkeys *t, unsigned x)
+hotkeys_unlink(struct hotkeys_table *t, unsigned x)
 {
 	int16_t *p = &t->bucket[t->e[x].hash & (HOTKEYS_BUCKETS - 1)];
 
@@ -107,18 +109,15 @@ hotkeys_unlink(struct hotkeys *t, unsigned x)
 	*p = t->e[x].next;
 }
 
-void
-hotkeys_add(struct hotkeys *t, const char *key, size_t nkey, uint64_t w)
+/* Count w more for the key of hash h in t. */
+static void
+hotkeys_count(struct hotkeys_table *t, uint32_t h, const char *key, size_t nkey,
+    uint64_t w)
 {
-	uint32_t h;
 	int16_t *b, i;
 	struct hotkeys_entry *e;
 	unsigned x;
 
-	if (nkey > HOTKEYS_KEY_MAX)
-		nkey = HOTKEYS_KEY_MAX;
-	h = hotkeys_hash(key, nkey);
-	pthread_mutex_lock(&t->lock);
 	t->total += w;
 	b = &t->bucket[h & (HOTKEYS_BUCKETS - 1)];
 	for (i = *b; i != -1; i = t->e[i].next) {
@@ -127,7 +126,6 @@ hotkeys_add(struct hotkeys *t, const char *key, size_t nkey, uint64_t w)
 		    memcmp(e->key, key, nkey) == 0) {
 			e->count += w;
 			hotkeys_sink(t, e->heap);
-			pthread_mutex_unlock(&t->lock);
 			return;
 		}
 	}
@@ -152,7 +150,21 @@ hotkeys_add(struct hotkeys *t, const char *key, size_t nkey, uint64_t w)
 	/* A new place is a leaf; a replaced one is the root. */
 	hotkeys_rise(t, e->heap);
 	hotkeys_sink(t, e->heap);
-	pthread_mutex_unlock(&t->lock);
+}
+
+void
+hotkeys_add(struct hotkeys *hk, const char *key, size_t nkey, uint64_t bytes)
+{
+	uint32_t h;
+
+	if (nkey > HOTKEYS_KEY_MAX)
+		nkey = HOTKEYS_KEY_MAX;
+	h = hotkeys_hash(key, nkey);
+	pthread_mutex_lock(&hk->lock);
+	hotkeys_count(&hk->by[HOTKEYS_REQUESTS], h, key, nkey, 1);
+	if (bytes > 0)
+		hotkeys_count(&hk->by[HOTKEYS_BYTES], h, key, nkey, bytes);
+	pthread_mutex_unlock(&hk->lock);
 }
 
 /* Heaviest first, then by key, for qsort. */
@@ -171,18 +183,19 @@ hotkeys_cmp(const void *a, const void *b)
 }
 
 unsigned
-hotkeys_top(
-    struct hotkeys *t, struct hotkeys_entry *out, unsigned n, uint64_t *total)
+hotkeys_top(struct hotkeys *hk, enum hotkeys_by by, struct hotkeys_entry *out,
+    unsigned n, uint64_t *total)
 {
+	struct hotkeys_table *t = &hk->by[by];
 	struct hotkeys_entry all[HOTKEYS_CAP];
 	unsigned k;
 
-	pthread_mutex_lock(&t->lock);
+	pthread_mutex_lock(&hk->lock);
 	k = t->n;
 	memcpy(all, t->e, k * sizeof all[0]);
 	if (total != NULL)
 		*total = t->total;
-	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_unlock(&hk->lock);
 	qsort(all, k, sizeof all[0], hotkeys_cmp);
 	if (n > k)
 		n = k;

@@ -47,11 +47,15 @@ zipf_draw(const double *cdf)
 }
 
 static void
-check_against(struct hotkeys *t, const uint64_t *exact, uint64_t total)
+check_against(struct hotkeys *t, enum hotkeys_by by, const uint64_t *exact,
+    uint64_t total)
 {
 	struct hotkeys_entry top[HOTKEYS_CAP];
-	unsigned n = hotkeys_top(t, top, HOTKEYS_CAP, NULL), hits = 0;
+	uint64_t sum;
+	unsigned n = hotkeys_top(t, by, top, HOTKEYS_CAP, &sum), hits = 0;
 	char key[32];
+
+	ck_assert_uint_eq(sum, total);
 
 	ck_assert_uint_eq(n, HOTKEYS_CAP);
 	for (unsigned i = 0; i < n; i++) {
@@ -82,13 +86,13 @@ check_against(struct hotkeys *t, const uint64_t *exact, uint64_t total)
 	ck_assert_uint_ge(hits, 5);
 }
 
-/* A Zipf(0.99) stream of keys, weighted by 1 (requests) and by a size
- * per key (bytes). */
+/* A Zipf(0.99) stream of keys, each request sending a size of its key's
+ * (bytes): both tables checked. */
 START_TEST(test_zipf)
 {
 	static double cdf[NKEYS];
 	static uint64_t count[NKEYS], bytes[NKEYS];
-	struct hotkeys *req = malloc(sizeof *req), *by = malloc(sizeof *by);
+	struct hotkeys *hk = malloc(sizeof *hk);
 	uint64_t total = 0, tbytes = 0;
 	double sum = 0;
 	char key[32];
@@ -98,8 +102,7 @@ START_TEST(test_zipf)
 	for (unsigned r = 0; r < NKEYS; r++)
 		cdf[r] = (r ? cdf[r - 1] : 0) + 1 / pow(r + 1, 0.99) / sum;
 	cdf[NKEYS - 1] = 1;
-	hotkeys_init(req);
-	hotkeys_init(by);
+	hotkeys_init(hk);
 	for (unsigned d = 0; d < NDRAWS; d++) {
 		unsigned r = zipf_draw(cdf);
 		uint64_t size = 10 + (r * 7919) % 3000;
@@ -109,37 +112,38 @@ START_TEST(test_zipf)
 		bytes[r] += size;
 		total++;
 		tbytes += size;
-		hotkeys_add(req, key, (size_t)n, 1);
-		hotkeys_add(by, key, (size_t)n, size);
+		hotkeys_add(hk, key, (size_t)n, size);
 	}
-	check_against(req, count, total);
-	check_against(by, bytes, tbytes);
-	hotkeys_destroy(req);
-	hotkeys_destroy(by);
-	free(req);
-	free(by);
+	check_against(hk, HOTKEYS_REQUESTS, count, total);
+	check_against(hk, HOTKEYS_BYTES, bytes, tbytes);
+	hotkeys_destroy(hk);
+	free(hk);
 }
 END_TEST
 
 /* Below capacity every count is exact, keys of any byte and longer than
- * the limit alike; top orders by count, then by key; clear forgets. */
+ * the limit alike; a request that sent nothing weighs nothing in bytes;
+ * top orders by count, then by key; clear forgets. */
 START_TEST(test_exact)
 {
-	struct hotkeys *t = malloc(sizeof *t);
+	struct hotkeys *hk = malloc(sizeof *hk);
 	struct hotkeys_entry top[4];
 	char lng[300];
 	uint64_t total;
 
 	memset(lng, 'x', sizeof lng);
-	hotkeys_init(t);
-	hotkeys_add(t, "a\0b", 3, 5);
-	hotkeys_add(t, "b", 1, 2);
-	hotkeys_add(t, "a", 1, 2);
-	hotkeys_add(t, lng, sizeof lng, 1);
-	hotkeys_add(t, lng, HOTKEYS_KEY_MAX, 1);
-	ck_assert_uint_eq(hotkeys_top(t, top, 4, &total), 4);
-	ck_assert_uint_eq(total, 11);
-	ck_assert_uint_eq(top[0].count, 5);
+	hotkeys_init(hk);
+	for (int i = 0; i < 3; i++)
+		hotkeys_add(hk, "a\0b", 3, 5);
+	hotkeys_add(hk, "b", 1, 0);
+	hotkeys_add(hk, "b", 1, 9);
+	hotkeys_add(hk, "a", 1, 0);
+	hotkeys_add(hk, "a", 1, 0);
+	hotkeys_add(hk, lng, sizeof lng, 1);
+	hotkeys_add(hk, lng, HOTKEYS_KEY_MAX, 1);
+	ck_assert_uint_eq(hotkeys_top(hk, HOTKEYS_REQUESTS, top, 4, &total), 4);
+	ck_assert_uint_eq(total, 9);
+	ck_assert_uint_eq(top[0].count, 3);
 	ck_assert_uint_eq(top[0].nkey, 3);
 	ck_assert(memcmp(top[0].key, "a\0b", 3) == 0);
 	ck_assert_uint_eq(top[1].count, 2);
@@ -149,12 +153,17 @@ START_TEST(test_exact)
 	ck_assert_uint_eq(top[3].count, 2);
 	for (unsigned i = 0; i < 4; i++)
 		ck_assert_uint_eq(top[i].error, 0);
-	ck_assert_uint_eq(hotkeys_top(t, top, 1, NULL), 1);
-	hotkeys_clear(t);
-	ck_assert_uint_eq(hotkeys_top(t, top, 4, &total), 0);
+	ck_assert_uint_eq(hotkeys_top(hk, HOTKEYS_BYTES, top, 4, &total), 3);
+	ck_assert_uint_eq(total, 26);
+	ck_assert(top[0].count == 15 && top[0].nkey == 3);
+	ck_assert(top[1].count == 9 && top[1].key[0] == 'b');
+	ck_assert(top[2].count == 2 && top[2].nkey == HOTKEYS_KEY_MAX);
+	ck_assert_uint_eq(hotkeys_top(hk, HOTKEYS_REQUESTS, top, 1, NULL), 1);
+	hotkeys_clear(hk);
+	ck_assert_uint_eq(hotkeys_top(hk, HOTKEYS_BYTES, top, 4, &total), 0);
 	ck_assert_uint_eq(total, 0);
-	hotkeys_destroy(t);
-	free(t);
+	hotkeys_destroy(hk);
+	free(hk);
 }
 END_TEST
 
