@@ -111,6 +111,7 @@ struct conn_owner {
 	struct conn_counters *counters;
 	struct cache_stats *cstats;
 	struct proto_latency *lat; /* its requests' latencies */
+	struct hotkeys *hot;       /* its requests' hot keys */
 	void *arg;                 /* passed to the hooks */
 	/* c is closed and about to be freed. */
 	void (*closed)(struct conn *, void *);

@@ -9,6 +9,7 @@
 struct cache_stats;
 struct conn_counters;
 struct obuf;
+struct hotkeys;
 struct proto_latency;
 struct thread;
 
@@ -40,6 +41,8 @@ bool worker_answered(int idx);
 struct conn_counters *worker_counters(int);
 struct cache_stats *worker_cache_stats(int);
 struct proto_latency *worker_latency(int);
+/* Worker i's hot keys, read under their lock. */
+struct hotkeys *worker_hotkeys(int);
 /* "stats conns" lines for every connection of every worker. */
 void workers_stats_conns(struct obuf *);
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "hotkeys.h"
 #include "latency.h"
 #include "log.h"
 #include "proto_req.h"
@@ -70,6 +71,17 @@ proto_observe(const struct proto_ctx *c, enum proto_class cls, long long start,
 	if (access || slow)
 		proto_observe_lines(c, access, slow, now, us, describe, arg);
 	return now;
+}
+
+/* A key was fetched, its reply sending bytes of value (0: a miss), or
+ * stored (0 bytes sent): counted among the thread's hot keys. Inline:
+ * every key of every get passes here. */
+static inline void
+proto_observe_key(
+    const struct proto_ctx *c, const char *key, size_t nkey, uint64_t bytes)
+{
+	if (c->hot != NULL)
+		hotkeys_add(c->hot, key, nkey, bytes);
 }
 
 /* memcached's item_get event; the caller checks log_event_wanted()
