@@ -3,9 +3,13 @@
  * counts at most HOTKEYS_CAP keys; a key not counted takes the place of
  * the smallest, inheriting its count as its error, so each count c with
  * error e holds the key's true weight w within c - e <= w <= c, and every
- * key whose weight is over total / HOTKEYS_CAP is in the table. One
- * thread adds (its worker); any thread may read: both take the lock,
- * held by an add for a few hundred instructions at most. */
+ * key whose weight is over total / HOTKEYS_CAP is in the table. Those
+ * bounds are of what is counted: with sampling (every > 1) one request
+ * in every, at random, is counted with every times its weight, and the
+ * counts are estimates of the stream's. One thread adds (its worker);
+ * any thread may read: both take the lock, held by a counted add for a
+ * few hundred instructions at most; an add skipped by the sampling takes
+ * none. */
 #ifndef TL_HOTKEYS_H
 #define TL_HOTKEYS_H
 
@@ -44,15 +48,34 @@ struct hotkeys_table {
 };
 
 struct hotkeys {
+	/* The adding thread's alone, read by no other. */
+	unsigned every; /* one request in every counted; 0: none */
+	unsigned skip;  /* requests to pass before the next counted */
+	uint64_t rng;
 	pthread_mutex_t lock;
 	struct hotkeys_table by[HOTKEYS_BY];
 };
 
-void hotkeys_init(struct hotkeys *);
+/* every: count one request in every on average (1: each, 0: none). */
+void hotkeys_init(struct hotkeys *, unsigned every);
 void hotkeys_destroy(struct hotkeys *);
+/* Count a request sampled by hotkeys_add. */
+void hotkeys_count_request(
+    struct hotkeys *, const char *, size_t, uint64_t bytes);
+
 /* A request for the key (its first HOTKEYS_KEY_MAX bytes) whose reply
- * sent bytes; 0 bytes leave the bytes table as it is. */
-void hotkeys_add(struct hotkeys *, const char *, size_t, uint64_t bytes);
+ * sent bytes; 0 bytes leave the bytes table as it is. Inline: every key
+ * of every request passes here, most of them only to be skipped. */
+static inline void
+hotkeys_add(struct hotkeys *hk, const char *key, size_t nkey, uint64_t bytes)
+{
+	if (hk->skip > 1) {
+		hk->skip--;
+		return;
+	}
+	if (hk->every != 0)
+		hotkeys_count_request(hk, key, nkey, bytes);
+}
 /* Copy the heaviest n at most by the measure into out, heaviest first
  * (equal counts by key); returns how many; *total (if not NULL) gets
  * the table's total. */

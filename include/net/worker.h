@@ -22,6 +22,8 @@ struct worker_hooks {
 	/* memcached's read_buf_mem_limit: bytes of read buffers all workers
 	 * may have out at once, split evenly; 0: no limit. */
 	size_t read_buf_limit;
+	/* Hot keys: one request in this many counted; 0: none. */
+	unsigned hotkeys_sample;
 };
 
 /* One worker per thread of role worker in the table. */

@@ -27,8 +27,11 @@ hotkeys_hash(const char *k, size_t n)
 }
 
 void
-hotkeys_init(struct hotkeys *hk)
+hotkeys_init(struct hotkeys *hk, unsigned every)
 {
+	hk->every = every;
+	hk->skip = 1;
+	hk->rng = 0x9e3779b97f4a7c15ULL;
 	pthread_mutex_init(&hk->lock, NULL);
 	hotkeys_clear(hk);
 }
@@ -152,18 +155,39 @@ hotkeys_count(struct hotkeys_table *t, uint32_t h, const char *key, size_t nkey,
 	hotkeys_sink(t, e->heap);
 }
 
-void
-hotkeys_add(struct hotkeys *hk, const char *key, size_t nkey, uint64_t bytes)
+/* The gap to the next request counted: uniform in 1 .. 2 * every - 1,
+ * so every on average, at random so that no pattern in the requests
+ * lines up with it. */
+static unsigned
+hotkeys_gap(struct hotkeys *hk)
 {
+	uint64_t x = hk->rng;
+
+	if (hk->every <= 1)
+		return 1;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	hk->rng = x;
+	return 1 + (unsigned)((x * 0x2545f4914f6cdd1dULL >> 33) %
+	                      (2 * (uint64_t)hk->every - 1));
+}
+
+void
+hotkeys_count_request(
+    struct hotkeys *hk, const char *key, size_t nkey, uint64_t bytes)
+{
+	uint64_t w = hk->every;
 	uint32_t h;
 
+	hk->skip = hotkeys_gap(hk);
 	if (nkey > HOTKEYS_KEY_MAX)
 		nkey = HOTKEYS_KEY_MAX;
 	h = hotkeys_hash(key, nkey);
 	pthread_mutex_lock(&hk->lock);
-	hotkeys_count(&hk->by[HOTKEYS_REQUESTS], h, key, nkey, 1);
+	hotkeys_count(&hk->by[HOTKEYS_REQUESTS], h, key, nkey, w);
 	if (bytes > 0)
-		hotkeys_count(&hk->by[HOTKEYS_BYTES], h, key, nkey, bytes);
+		hotkeys_count(&hk->by[HOTKEYS_BYTES], h, key, nkey, bytes * w);
 	pthread_mutex_unlock(&hk->lock);
 }
 

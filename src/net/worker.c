@@ -111,7 +111,7 @@ workers_init(const struct worker_hooks *h)
 		STAILQ_INIT(&w->queue);
 		TAILQ_INIT(&w->conns);
 		bufpool_init(&w->pool, WORKER_BUF_SIZE, WORKER_BUFS_KEPT);
-		hotkeys_init(&w->hot);
+		hotkeys_init(&w->hot, h->hotkeys_sample);
 		/* As memcached: limit / threads in buffers, at least one. */
 		if (h->read_buf_limit > 0) {
 			size_t k =

@@ -102,7 +102,7 @@ START_TEST(test_zipf)
 	for (unsigned r = 0; r < NKEYS; r++)
 		cdf[r] = (r ? cdf[r - 1] : 0) + 1 / pow(r + 1, 0.99) / sum;
 	cdf[NKEYS - 1] = 1;
-	hotkeys_init(hk);
+	hotkeys_init(hk, 1);
 	for (unsigned d = 0; d < NDRAWS; d++) {
 		unsigned r = zipf_draw(cdf);
 		uint64_t size = 10 + (r * 7919) % 3000;
@@ -132,7 +132,7 @@ START_TEST(test_exact)
 	uint64_t total;
 
 	memset(lng, 'x', sizeof lng);
-	hotkeys_init(hk);
+	hotkeys_init(hk, 1);
 	for (int i = 0; i < 3; i++)
 		hotkeys_add(hk, "a\0b", 3, 5);
 	hotkeys_add(hk, "b", 1, 0);
@@ -167,10 +167,66 @@ START_TEST(test_exact)
 }
 END_TEST
 
+/* One request in 16 counted, 16 times over: the stream's three heaviest
+ * keys come first, each estimated within a fifth of its true count (the
+ * seeded stream and the table's own seed make it the same every run);
+ * 0 counts nothing. */
+START_TEST(test_sampled)
+{
+	static double cdf[NKEYS];
+	static uint64_t count[NKEYS];
+	struct hotkeys *hk = malloc(sizeof *hk), *off = malloc(sizeof *off);
+	struct hotkeys_entry top[3];
+	uint64_t total;
+	double sum = 0;
+	char key[32];
+
+	for (unsigned r = 0; r < NKEYS; r++)
+		sum += 1 / pow(r + 1, 0.99);
+	for (unsigned r = 0; r < NKEYS; r++)
+		cdf[r] = (r ? cdf[r - 1] : 0) + 1 / pow(r + 1, 0.99) / sum;
+	cdf[NKEYS - 1] = 1;
+	hotkeys_init(hk, 16);
+	hotkeys_init(off, 0);
+	for (unsigned d = 0; d < NDRAWS; d++) {
+		unsigned r = zipf_draw(cdf);
+		int n = snprintf(key, sizeof key, "key:%u", r);
+
+		count[r]++;
+		hotkeys_add(hk, key, (size_t)n, 100);
+		hotkeys_add(off, key, (size_t)n, 100);
+	}
+	ck_assert_uint_eq(hotkeys_top(hk, HOTKEYS_REQUESTS, top, 3, &total), 3);
+	ck_assert_msg(total > NDRAWS * 0.95 && total < NDRAWS * 1.05,
+	    "total %llu", (unsigned long long)total);
+	for (unsigned i = 0; i < 3; i++) {
+		unsigned r;
+		double want;
+
+		memcpy(key, top[i].key, top[i].nkey);
+		key[top[i].nkey] = '\0';
+		ck_assert_int_eq(sscanf(key, "key:%u", &r), 1);
+		ck_assert_uint_lt(r, 3);
+		want = (double)count[r];
+		ck_assert_msg(
+		    top[i].count > want * 0.8 && top[i].count < want * 1.2,
+		    "%s: %llu, true %.0f", key,
+		    (unsigned long long)top[i].count, want);
+	}
+	ck_assert_uint_eq(
+	    hotkeys_top(off, HOTKEYS_REQUESTS, top, 3, &total), 0);
+	ck_assert_uint_eq(total, 0);
+	hotkeys_destroy(hk);
+	hotkeys_destroy(off);
+	free(hk);
+	free(off);
+}
+END_TEST
+
 int
 main(void)
 {
-	const TTest *tests[] = {test_exact, test_zipf, NULL};
+	const TTest *tests[] = {test_exact, test_zipf, test_sampled, NULL};
 
 	return unit_run(&(struct unit_suite){.name = "hotkeys"}, tests);
 }
