@@ -14,6 +14,7 @@
 #define TL_HOTKEYS_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,21 +60,30 @@ struct hotkeys {
 /* every: count one request in every on average (1: each, 0: none). */
 void hotkeys_init(struct hotkeys *, unsigned every);
 void hotkeys_destroy(struct hotkeys *);
-/* Count a request sampled by hotkeys_add. */
-void hotkeys_count_request(
-    struct hotkeys *, const char *, size_t, uint64_t bytes);
+/* Count a request sampled by hotkeys_add. Cold: the call stays out of
+ * the caller's loop (a multi-get's keys). */
+void hotkeys_count_request(struct hotkeys *, const char *, size_t,
+    uint64_t bytes) __attribute__((cold));
+
+/* Whether the next request is one to count (hotkeys_count_request);
+ * the adding thread's. Inline: every key of every request asks, most
+ * only to be passed. */
+static inline bool
+hotkeys_due(struct hotkeys *hk)
+{
+	if (__builtin_expect(hk->skip > 1, 1)) {
+		hk->skip--;
+		return false;
+	}
+	return hk->every != 0;
+}
 
 /* A request for the key (its first HOTKEYS_KEY_MAX bytes) whose reply
- * sent bytes; 0 bytes leave the bytes table as it is. Inline: every key
- * of every request passes here, most of them only to be skipped. */
+ * sent bytes; 0 bytes leave the bytes table as it is. */
 static inline void
 hotkeys_add(struct hotkeys *hk, const char *key, size_t nkey, uint64_t bytes)
 {
-	if (hk->skip > 1) {
-		hk->skip--;
-		return;
-	}
-	if (hk->every != 0)
+	if (hotkeys_due(hk))
 		hotkeys_count_request(hk, key, nkey, bytes);
 }
 /* Copy the heaviest n at most by the measure into out, heaviest first
