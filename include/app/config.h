@@ -61,6 +61,7 @@ struct config {
 	int udp_port;      /* -U: only 0, we have no UDP */
 	int backlog;       /* -b */
 	int reqs_per_event;
+	int hotkeys_sample;  /* one request in this many among the hot keys */
 	size_t read_buf_mb;  /* memcached's read_buf_mem_limit; 0: none */
 	int protocol;        /* -B: enum proto_binding (ascii, auto, binary) */
 	bool protocol_given; /* -B or protocol= was set, not the default */

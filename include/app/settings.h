@@ -44,7 +44,7 @@ struct setting {
 };
 
 /* The entries of settings[]; settings.c does not build with another. */
-#define SETTINGS_COUNT 50
+#define SETTINGS_COUNT 51
 extern const struct setting settings[];
 
 /* The setting under [section] key, or NULL. */

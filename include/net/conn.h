@@ -152,6 +152,7 @@ struct conn_owner {
 	struct cache_stats *cstats;
 	struct proto_latency *lat; /* its requests' latencies */
 	struct worker_beat *beat;  /* its heartbeat */
+	struct hotkeys *hot;       /* its requests' hot keys */
 	void *arg;                 /* passed to the hooks */
 	/* c is closed and about to be freed. */
 	void (*closed)(struct conn *, void *);

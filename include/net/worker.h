@@ -9,6 +9,7 @@
 struct cache_stats;
 struct conn_counters;
 struct obuf;
+struct hotkeys;
 struct proto_latency;
 struct thread;
 
@@ -21,6 +22,8 @@ struct worker_hooks {
 	/* memcached's read_buf_mem_limit: bytes of read buffers all workers
 	 * may have out at once, split evenly; 0: no limit. */
 	size_t read_buf_limit;
+	/* Hot keys: one request in this many counted; 0: none. */
+	unsigned hotkeys_sample;
 };
 
 /* One worker per thread of role worker in the table. */
@@ -48,6 +51,8 @@ bool worker_stalled(int idx);
 struct conn_counters *worker_counters(int);
 struct cache_stats *worker_cache_stats(int);
 struct proto_latency *worker_latency(int);
+/* Worker i's hot keys, read under their lock. */
+struct hotkeys *worker_hotkeys(int);
 /* "stats conns" lines for every connection of every worker. */
 void workers_stats_conns(struct obuf *);
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "hotkeys.h"
 #include "latency.h"
 #include "log.h"
 #include "proto_req.h"
@@ -70,6 +71,23 @@ proto_observe(const struct proto_ctx *c, enum proto_class cls, long long start,
 	if (access || slow)
 		proto_observe_lines(c, access, slow, now, us, describe, arg);
 	return now;
+}
+
+/* Count a key among the thread's hot keys, sent's value as the bytes
+ * sent (NULL: none). */
+void proto_observe_hot(
+    const struct proto_ctx *, const char *, size_t, const struct item *sent);
+
+/* A key was fetched, its reply sending sent's value (NULL: a miss, or
+ * no value asked for), or stored (NULL): one of the thread's requests
+ * for hot keys. Inline: every key of every get passes here, and most
+ * pass on at once. */
+static inline void
+proto_observe_key(const struct proto_ctx *c, const char *key, size_t nkey,
+    const struct item *sent)
+{
+	if (c->hot != NULL && hotkeys_due(c->hot))
+		proto_observe_hot(c, key, nkey, sent);
 }
 
 /* memcached's item_get event; the caller checks log_event_wanted()

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hotkeys.h"
 #include "latency.h"
 #include "log_filter.h"
 
@@ -137,6 +138,7 @@ struct proto_ctx {
 	struct log_filter watch;   /* what PROTO_WATCH asks for */
 	struct cache_stats *st;    /* the answering thread's counters */
 	struct proto_latency *lat; /* its latencies; NULL: not timed */
+	struct hotkeys *hot;       /* its hot keys; NULL: not counted */
 	unsigned long cmds;        /* requests handled by the last call */
 	/* memcached's -R, the connection's to set: requests one call answers
 	 * at most; 0: no limit. */

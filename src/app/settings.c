@@ -295,6 +295,22 @@ const struct setting settings[] = {
     },
     {
         .section = "server",
+        .key = "hotkeys_sample",
+        .longopt = "hotkeys-sample",
+        .argname = "N",
+        .type = SETTING_INT,
+        .min = 0,
+        .max = 1000000,
+        .offset = offsetof(struct config, hotkeys_sample),
+        .def = "32",
+        .expect = "0 (off) to 1000000",
+        .stat = "hotkeys_sample",
+        .help = "stats hotkeys counts one request in N at random, N "
+                "times over; 1: every one, counts within their error "
+                "bounds; 0: off",
+    },
+    {
+        .section = "server",
         .key = "protocol",
         .shortopt = 'B',
         .longopt = "protocol",

@@ -432,7 +432,8 @@ main_setup_service(const struct config *cfg)
 	conn_set_reqs_per_event((unsigned)cfg->reqs_per_event);
 	workers_init(&(struct worker_hooks){.conn_closed = accept_conn_closed,
 	    .shutdown = main_shutdown_request,
-	    .read_buf_limit = cfg->read_buf_mb << 20});
+	    .read_buf_limit = cfg->read_buf_mb << 20,
+	    .hotkeys_sample = (unsigned)cfg->hotkeys_sample});
 	if (accept_init(
 	        &(struct accept_config){
 	            .listen = (const char *const *)cfg->listen,

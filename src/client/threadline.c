@@ -15,6 +15,7 @@
 
 #include "addr.h"
 #include "client.h"
+#include "cmd_hotkeys.h"
 #include "tl_build.h"
 #include "top.h"
 
@@ -35,6 +36,8 @@ usage(FILE *f)
 	    "                         p99, drops; keys c o n p d t sort, q "
 	    "quits\n"
 	    "  ping                   check the server answers, and how fast\n"
+	    "  hotkeys [N]            each worker's top N keys (10):\n"
+	    "                         requests, error bound, bytes sent\n"
 	    "  get KEY                print KEY's value\n"
 	    "  set KEY VALUE          store VALUE under KEY\n"
 	    "  verbosity LEVEL [THREAD]\n"
@@ -285,6 +288,7 @@ main(int argc, char **argv)
 	        (strcmp(cmd, "threads") == 0 && argc == 1) ||
 	        (strcmp(cmd, "ping") == 0 && argc == 1) ||
 	        strcmp(cmd, "top") == 0 || strcmp(cmd, "watch") == 0 ||
+	        strcmp(cmd, "hotkeys") == 0 ||
 	        (strcmp(cmd, "get") == 0 && argc == 2) ||
 	        (strcmp(cmd, "set") == 0 && argc == 3) ||
 	        (strcmp(cmd, "verbosity") == 0 && (argc == 2 || argc == 3)))) {
@@ -303,6 +307,8 @@ main(int argc, char **argv)
 		return cmd_top(&c, argc, argv);
 	if (strcmp(cmd, "ping") == 0)
 		return cmd_ping(&c);
+	if (strcmp(cmd, "hotkeys") == 0)
+		return cmd_hotkeys(&c, argc, argv);
 	if (strcmp(cmd, "get") == 0)
 		return cmd_get(&c, argv[1]);
 	if (strcmp(cmd, "set") == 0)

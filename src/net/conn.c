@@ -204,6 +204,7 @@ conn_new(const struct conn_owner *own, int fd, const char *peer)
 	c->proto.peer = c->peer;
 	c->proto.st = own->cstats;
 	c->proto.lat = own->lat;
+	c->proto.hot = own->hot;
 	c->proto.max_cmds = conn_reqs_per_event;
 	atomic_store(&c->last_cmd, conn_now());
 	c->ev = event_new(own->base, fd, EV_READ | EV_PERSIST, conn_io_cb, c);

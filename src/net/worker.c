@@ -71,6 +71,7 @@ struct worker {
 	struct conn_counters counters;
 	struct cache_stats cstats; /* what its requests did to the cache */
 	struct proto_latency lat;  /* how long its requests took */
+	struct hotkeys hot;        /* the keys its requests asked most */
 	int efd;
 	/* Set by the logger's wake of a watcher here. */
 	_Atomic bool watch_due;
@@ -148,6 +149,7 @@ workers_init(const struct worker_hooks *h)
 		STAILQ_INIT(&w->queue);
 		TAILQ_INIT(&w->conns);
 		bufpool_init(&w->pool, WORKER_BUF_SIZE, WORKER_BUFS_KEPT);
+		hotkeys_init(&w->hot, h->hotkeys_sample);
 		/* As memcached: limit / threads in buffers, at least one. */
 		if (h->read_buf_limit > 0) {
 			size_t k =
@@ -162,6 +164,7 @@ workers_init(const struct worker_hooks *h)
 		    .cstats = &w->cstats,
 		    .lat = &w->lat,
 		    .beat = &w->beat,
+		    .hot = &w->hot,
 		    .arg = w,
 		    .closed = worker_conn_closed,
 		    .watch_wake = worker_watch_wake,
@@ -191,6 +194,7 @@ workers_free(void)
 		close(w->efd);
 		pthread_mutex_destroy(&w->qlock);
 		pthread_mutex_destroy(&w->conns_lock);
+		hotkeys_destroy(&w->hot);
 		bufpool_free(&w->pool);
 	}
 	free(workers);
@@ -417,6 +421,12 @@ struct proto_latency *
 worker_latency(int i)
 {
 	return &workers[i].lat;
+}
+
+struct hotkeys *
+worker_hotkeys(int i)
+{
+	return &workers[i].hot;
 }
 
 /* Two connections in descriptor order, for qsort. */

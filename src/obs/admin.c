@@ -29,6 +29,7 @@
 #include "obuf.h"
 #include "prom.h"
 #include "proto_slowlog.h"
+#include "stats_hotkeys.h"
 #include "thread.h"
 #include "watch.h"
 
@@ -352,6 +353,31 @@ admin_streams_end(void)
 	}
 }
 
+/* GET /hotkeys?n=N: each worker's hot keys, N of each measure (10 when
+ * not told). Answered at once, as a page's fn, but it reads the query:
+ * the connection's next deadline is armed here. */
+static void
+admin_hotkeys(struct evhttp_request *req, struct evkeyvalq *query)
+{
+	const char *v = evhttp_find_header(query, "n");
+	unsigned n = STATS_HOTKEYS_DEFAULT;
+	struct evbuffer *b;
+
+	if (v != NULL && !stats_hotkeys_arg(v, strlen(v), &n)) {
+		admin_reply_text(req, HTTP_BADREQUEST, "Bad Request",
+		    "n must be a number from 1");
+		admin_guard_replied(req);
+		return;
+	}
+	b = evbuffer_new();
+	stats_hotkeys_json(b, n);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(req, HTTP_OK, "OK", b);
+	evbuffer_free(b);
+	admin_guard_replied(req);
+}
+
 /* GET /: the dashboard, one page with all it needs inline. */
 static void
 admin_dashboard(struct evbuffer *b)
@@ -367,6 +393,7 @@ static const struct admin_page admin_pages[] = {
         true, false},
     {"/logs", "text/event-stream", NULL, admin_logs, false, true},
     {"/slowlog", "application/json", NULL, admin_slowlog, false, false},
+    {"/hotkeys", "application/json", NULL, admin_hotkeys, false, false},
     {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false, true},
 };
 

@@ -25,6 +25,7 @@
 #include "proto_text.h"
 #include "stats.h"
 #include "stats_detail.h"
+#include "stats_hotkeys.h"
 #include "thread.h"
 #include "tl_build.h"
 #include "watch.h"
@@ -757,6 +758,10 @@ stats_answer(const char *line, size_t len, struct obuf *out)
 	}
 	if (glen == 9 && memcmp(g, "cachedump", 9) == 0) {
 		stats_cachedump(p, end, out);
+		return 0;
+	}
+	if (glen == 7 && memcmp(g, "hotkeys", 7) == 0) {
+		stats_hotkeys(p, end, out);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)

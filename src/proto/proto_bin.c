@@ -286,6 +286,7 @@ bin_get(struct bin_req *r)
 	if (touch)
 		exptime = cache_exptime(get32(r->ext), cache_now());
 	it = cache_get(r->key, r->keylen, touch, exptime, r->ctx->st);
+	proto_observe_key(r->ctx, r->key, r->keylen, it);
 	if (log_event_wanted(LOG_EV_FETCH))
 		proto_observe_fetch(r->ctx, r->key, r->keylen, it);
 	if (proto_detail_wanted())
@@ -425,6 +426,7 @@ bin_store(struct bin_req *r, size_t avail)
 	    proto_cfg.no_cas && r->cas ? UINT64_MAX : r->cas, &cas, &seen,
 	    r->ctx->st);
 	bin_store_reply(r, res, proto_cfg.no_cas ? 0 : cas);
+	proto_observe_key(r->ctx, r->key, r->keylen, NULL);
 	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
 		proto_observe_store(r->ctx, op, r->key, r->keylen, res, cls,
 		    (long)exptime, r->vlen, &seen);

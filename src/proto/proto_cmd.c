@@ -163,6 +163,7 @@ cmd_get(struct request *r, int flavour)
 		struct item *it;
 
 		it = cache_get(key.s, key.len, touch, exptime, r->ctx->st);
+		proto_observe_key(r->ctx, key.s, key.len, it);
 		if (log_event_wanted(LOG_EV_FETCH))
 			proto_observe_fetch(r->ctx, key.s, key.len, it);
 		if (proto_detail_wanted())
@@ -325,6 +326,7 @@ cmd_store(struct request *r, int op)
 	cls = item_class_id(it);
 	res = cache_store_cas(it, op, a.cas, NULL, &seen, r->ctx->st);
 	cmd_store_reply(r, res);
+	proto_observe_key(r->ctx, r->tok[1].s, r->tok[1].len, NULL);
 	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
 		proto_observe_store(r->ctx, op, r->tok[1].s, r->tok[1].len, res,
 		    cls, a.exptime > 0 ? a.exptime : 0, a.bytes, &seen);

@@ -458,6 +458,7 @@ meta_get(struct request *m, struct meta_line *l)
 	        .recache_after_touch = f.recache_after_touch,
 	        .no_bump = f.no_bump},
 	    &info, m->ctx->st);
+	proto_observe_key(m->ctx, l->key, l->nkey, f.value ? it : NULL);
 	if (log_event_wanted(LOG_EV_FETCH))
 		proto_observe_fetch(m->ctx, l->key, l->nkey, it);
 	if (it == NULL) {
@@ -672,6 +673,7 @@ meta_set(struct request *m, struct meta_line *l)
 	cls = item_class_id(it);
 	res = cache_store_cas(it, op, f.cas, &cas, &seen, m->ctx->st);
 	meta_set_reply(m, l, &f, res, cas);
+	proto_observe_key(m->ctx, l->key, l->nkey, NULL);
 	if (log_event_wanted(LOG_EV_MUTATION) || log_event_wanted(LOG_EV_FETCH))
 		proto_observe_store(m->ctx, op, l->key, l->nkey, res, cls,
 		    f.exptime ? (long)f.exptime - (long)cache_now() : 0,

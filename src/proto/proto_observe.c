@@ -178,6 +178,14 @@ proto_observe_lines(const struct proto_ctx *c, bool access, bool slow,
 }
 
 void
+proto_observe_hot(const struct proto_ctx *c, const char *key, size_t nkey,
+    const struct item *sent)
+{
+	hotkeys_count_request(
+	    c->hot, key, nkey, sent != NULL ? item_nbytes(sent) : 0);
+}
+
+void
 proto_observe_fetch(const struct proto_ctx *ctx, const char *key, size_t nkey,
     const struct item *it)
 {
