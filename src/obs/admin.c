@@ -2,8 +2,9 @@
  *
  * libevent's evhttp on an address of its own, answering GET /status and
  * /threads in JSON and /metrics for Prometheus, from the thread table, the
- * settings and the counters each module owns, /logs, the log lines of a watch
- * filter as Server-Sent Events, and /, a dashboard of them all. It lives in
+ * settings and the counters each module owns, /history, the last 16 minutes
+ * of them (history.c), /logs, the log lines of a watch filter as Server-Sent
+ * Events, and /, a dashboard of them all. It lives in
  * obs, above svc, because it reports every floor's figures.
  */
 #include <stdbool.h>
@@ -335,17 +336,13 @@ admin_dashboard(struct evbuffer *b)
 }
 
 static const struct admin_page admin_pages[] = {
-    {"/status", "application/json", json_status, NULL, false, false,
-        NULL},
-    {"/threads", "application/json", json_threads, NULL, false, false,
-        NULL},
+    {"/status", "application/json", json_status, NULL, false, false, NULL},
+    {"/threads", "application/json", json_threads, NULL, false, false, NULL},
     {"/metrics", "text/plain; version=0.0.4; charset=utf-8", prom_metrics, NULL,
         true, false, NULL},
-    {"/logs", "text/event-stream", NULL, admin_logs, false, true,
-        NULL},
+    {"/logs", "text/event-stream", NULL, admin_logs, false, true, NULL},
     {"/history", "application/json", NULL, NULL, false, false, history_json},
-    {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false,
-        true, NULL},
+    {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false, true, NULL},
 };
 
 /* Find the page, check the method and the token, answer; true when the

@@ -24,8 +24,8 @@
  * end. The per-thread figures are in the ring's arrays, at the same
  * index. */
 struct history_sample {
-	int64_t mono_ms; /* CLOCK_MONOTONIC, since the ring started */
-	int64_t wall_ms; /* CLOCK_REALTIME, for the time axis */
+	int64_t mono_ms;  /* CLOCK_MONOTONIC, since the ring started */
+	int64_t wall_ms;  /* CLOCK_REALTIME, for the time axis */
 	uint32_t span_ms; /* since the sample before: the rates' divisor */
 	uint32_t hits, misses, evictions;
 	uint64_t bytes, limit, items, conns;
@@ -132,7 +132,7 @@ history_read(bool record)
 			hist.cpu[at * (size_t)hist.nthreads + (size_t)i] =
 			    cpu > hist.last_cpu[i]
 			        ? (float)(100000.0 * (cpu - hist.last_cpu[i]) /
-			              (double)s->span_ms)
+			                  (double)s->span_ms)
 			        : 0.0f;
 		hist.last_cpu[i] = cpu;
 	}
@@ -215,8 +215,9 @@ history_bytes(void)
 	size_t nt = (size_t)hist.nthreads, nw = (size_t)hist.nworkers;
 
 	return sizeof hist +
-	       HISTORY_SAMPLES * (sizeof *hist.s + nt * sizeof *hist.cpu +
-	                             nw * (sizeof *hist.ops + sizeof *hist.p99)) +
+	       HISTORY_SAMPLES *
+	           (sizeof *hist.s + nt * sizeof *hist.cpu +
+	               nw * (sizeof *hist.ops + sizeof *hist.p99)) +
 	       nt * sizeof *hist.last_cpu + nw * sizeof *hist.last_cmds +
 	       nw * PROTO_CLS_COUNT * sizeof *hist.last_lat;
 }
@@ -252,7 +253,8 @@ history_sample_json(struct evbuffer *b, size_t at)
 	    (unsigned long long)s->items, (unsigned long long)s->conns);
 	for (int w = 0; w < hist.nworkers; w++)
 		evbuffer_add_printf(b, "%s%.1f", w ? "," : "",
-		    history_rate(hist.ops[at * (size_t)hist.nworkers + (size_t)w],
+		    history_rate(
+		        hist.ops[at * (size_t)hist.nworkers + (size_t)w],
 		        s->span_ms));
 	evbuffer_add_printf(b, "],\"p99_us\":[");
 	for (int w = 0; w < hist.nworkers; w++)
@@ -275,12 +277,17 @@ history_json(struct evbuffer *b, struct evkeyvalq *query)
 
 	/* The instance as the header names it: the first listener. */
 	evbuffer_add_printf(b,
-	    "{\"instance\":\"%s\",\"version\":\"%s\",\"uptime\":%lld,"
+	    "{\"instance\":\"%s\",\"version\":\"%s\","
+	    "\"wire_version\":\"%s\",\"uptime\":%lld,"
 	    "\"interval_ms\":1000,\"capacity\":%d,\"bytes\":%zu,"
-	    "\"now\":%lld,\"threads\":[",
-	    listen != NULL ? listen : "", TL_VERSION, obs_uptime(),
-	    HISTORY_SAMPLES, history_bytes(),
-	    (long long)history_ms(CLOCK_MONOTONIC));
+	    "\"now\":%lld,\"total_hits\":%llu,\"total_misses\":%llu,"
+	    "\"total_evictions\":%llu,\"threads\":[",
+	    listen != NULL ? listen : "", TL_VERSION, TL_WIRE_VERSION,
+	    obs_uptime(), HISTORY_SAMPLES, history_bytes(),
+	    (long long)history_ms(CLOCK_MONOTONIC),
+	    (unsigned long long)hist.last_hits,
+	    (unsigned long long)hist.last_misses,
+	    (unsigned long long)hist.last_evictions);
 	for (int i = 0; i < hist.nthreads; i++)
 		evbuffer_add_printf(b, "%s{\"name\":\"%s\",\"role\":\"%s\"}",
 		    i ? "," : "", thread_at(i)->name,
