@@ -23,6 +23,11 @@ drives traffic, and checks, each step polled with a generous deadline:
 5. with the server's 16 log streams held by this script, the page says so.
 
 Exit 0 when all of that held, 1 with the reason otherwise.
+
+dashboard_check.py --shots CHROMIUM URL DIR takes the screenshots of docs/
+instead (bench/dashboard-shots drives the traffic): DIR/dashboard.png at
+1280 px, DIR/dashboard-reload.png at the first paint after a reload, and
+DIR/dashboard-480.png.
 """
 
 import base64
@@ -42,6 +47,7 @@ import websocket
 
 DEADLINE = 30.0
 STREAMS = 16
+chromium_path = None
 
 
 def devtools_port(profile, proc):
@@ -83,9 +89,16 @@ class Page:
                       returnByValue=True)
         return r["result"].get("value")
 
-    def shot(self, png):
+    def shot(self, png, whole=False):
+        """Save the viewport, or with whole the page's full height."""
         if png:
-            s = self.call("Page.captureScreenshot", format="png")
+            extra = {}
+            if whole:
+                size = self.call("Page.getLayoutMetrics")["cssContentSize"]
+                extra = {"captureBeyondViewport": True,
+                         "clip": {"x": 0, "y": 0, "width": size["width"],
+                                  "height": size["height"], "scale": 1}}
+            s = self.call("Page.captureScreenshot", format="png", **extra)
             with open(png, "wb") as f:
                 f.write(base64.b64decode(s["data"]))
 
@@ -249,21 +262,57 @@ def check_narrow(s):
     return None
 
 
+def browser():
+    profile = tempfile.mkdtemp(prefix="tl-chromium-")
+    proc = subprocess.Popen(
+        [chromium_path, "--headless=new", "--no-sandbox", "--disable-gpu",
+         "--remote-debugging-port=0", "--remote-allow-origins=*",
+         "--user-data-dir=" + profile, "--window-size=1280,1100",
+         "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return profile, proc
+
+
+def shots(url, out):
+    """The screenshots of docs/, of whatever traffic the server has."""
+    profile, proc = browser()
+    try:
+        page = Page(devtools_port(profile, proc))
+        page.call("Page.enable")
+        page.call("Page.navigate", url=url)
+        page.until("load", lambda s: None if s.get("refreshes", 0) >= 3
+                   else "refreshed %s" % s.get("refreshes"))
+        page.shot(os.path.join(out, "dashboard.png"), True)
+        page.eval("window.tlBeforeReload = true")
+        page.call("Page.reload")
+        page.until("reload", lambda s: None if not s.get("old", True) and
+                   s.get("refreshes", 0) >= 1 else "not painted")
+        page.shot(os.path.join(out, "dashboard-reload.png"), True)
+        page.call("Emulation.setDeviceMetricsOverride", width=480,
+                  height=1500, deviceScaleFactor=1, mobile=False)
+        page.until("480 px", check_narrow)
+        page.shot(os.path.join(out, "dashboard-480.png"), True)
+        return 0
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 def main():
+    global chromium_path
+    if sys.argv[1] == "--shots":
+        chromium_path = sys.argv[2]
+        return shots(sys.argv[3], sys.argv[4])
     chromium, url, png, workers, thread, cache_port = sys.argv[1:7]
+    chromium_path = chromium
     png_reload = sys.argv[7] if len(sys.argv) > 7 else None
     png_480 = sys.argv[8] if len(sys.argv) > 8 else None
     workers = workers.split(",")
     cache_port = int(cache_port)
     u = urllib.parse.urlsplit(url)
     admin = (u.hostname, u.port)
-    profile = tempfile.mkdtemp(prefix="tl-chromium-")
-    proc = subprocess.Popen(
-        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
-         "--remote-debugging-port=0", "--remote-allow-origins=*",
-         "--user-data-dir=" + profile, "--window-size=1280,1100",
-         "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    profile, proc = browser()
     held = []
     try:
         page = Page(devtools_port(profile, proc))
