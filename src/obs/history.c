@@ -267,6 +267,22 @@ history_sample_json(struct evbuffer *b, size_t at)
 	evbuffer_add_printf(b, "]}");
 }
 
+/* s as a JSON string's contents: a unix socket's path may hold any byte. */
+static void
+history_str(struct evbuffer *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			evbuffer_add_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			evbuffer_add_printf(b, "\\u%04x", c);
+		else
+			evbuffer_add(b, s, 1);
+	}
+}
+
 void
 history_json(struct evbuffer *b, struct evkeyvalq *query)
 {
@@ -276,15 +292,16 @@ history_json(struct evbuffer *b, struct evkeyvalq *query)
 	bool first = true;
 
 	/* The instance as the header names it: the first listener. */
+	evbuffer_add(b, "{\"instance\":\"", 13);
+	history_str(b, listen != NULL ? listen : "");
 	evbuffer_add_printf(b,
-	    "{\"instance\":\"%s\",\"version\":\"%s\","
+	    "\",\"version\":\"%s\","
 	    "\"wire_version\":\"%s\",\"uptime\":%lld,"
 	    "\"interval_ms\":1000,\"capacity\":%d,\"bytes\":%zu,"
 	    "\"now\":%lld,\"total_hits\":%llu,\"total_misses\":%llu,"
 	    "\"total_evictions\":%llu,\"threads\":[",
-	    listen != NULL ? listen : "", TL_VERSION, TL_WIRE_VERSION,
-	    obs_uptime(), HISTORY_SAMPLES, history_bytes(),
-	    (long long)history_ms(CLOCK_MONOTONIC),
+	    TL_VERSION, TL_WIRE_VERSION, obs_uptime(), HISTORY_SAMPLES,
+	    history_bytes(), (long long)history_ms(CLOCK_MONOTONIC),
 	    (unsigned long long)hist.last_hits,
 	    (unsigned long long)hist.last_misses,
 	    (unsigned long long)hist.last_evictions);
