@@ -53,6 +53,9 @@ void accept_stop(void);
 /* A worker closed a connection: frees a slot, may resume accepting. */
 void accept_conn_closed(void);
 int accept_paused(void);
+/* Listener i's address as text ("host:port", "unix:PATH"); NULL past the
+ * last. Set before the threads start, read-only after. */
+const char *accept_listener(int);
 struct accept_counters *accept_counters(void);
 void accept_stats_conns(struct obuf *);
 

@@ -333,6 +333,12 @@ accept_paused(void)
 	return atomic_load(&acc.paused);
 }
 
+const char *
+accept_listener(int i)
+{
+	return i >= 0 && i < acc.nlisteners ? acc.names[i] : NULL;
+}
+
 struct accept_counters *
 accept_counters(void)
 {

@@ -2,8 +2,9 @@
  *
  * libevent's evhttp on an address of its own, answering GET /status and
  * /threads in JSON and /metrics for Prometheus, from the thread table, the
- * settings and the counters each module owns, /logs, the log lines of a watch
- * filter as Server-Sent Events, and /, a dashboard of them all. It lives in
+ * settings and the counters each module owns, /history, the last 16 minutes
+ * of them (history.c), /logs, the log lines of a watch filter as Server-Sent
+ * Events, and /, a dashboard of them all. It lives in
  * obs, above svc, because it reports every floor's figures.
  */
 #include <stdbool.h>
@@ -22,6 +23,7 @@
 #include "addr.h"
 #include "admin.h"
 #include "admin_guard.h"
+#include "history.h"
 #include "log.h"
 #include "log_filter.h"
 #include "obs.h"
@@ -73,6 +75,8 @@ struct admin_page {
 	/* Also takes the token as ?token=: EventSource and a browser's
 	 * address bar cannot send headers. */
 	bool query_token;
+	/* Instead of fn: a page that reads the query. */
+	void (*qfn)(struct evbuffer *, struct evkeyvalq *);
 };
 
 /* A short plain-text reply: errors. */
@@ -387,14 +391,15 @@ admin_dashboard(struct evbuffer *b)
 }
 
 static const struct admin_page admin_pages[] = {
-    {"/status", "application/json", json_status, NULL, false, false},
-    {"/threads", "application/json", json_threads, NULL, false, false},
+    {"/status", "application/json", json_status, NULL, false, false, NULL},
+    {"/threads", "application/json", json_threads, NULL, false, false, NULL},
     {"/metrics", "text/plain; version=0.0.4; charset=utf-8", prom_metrics, NULL,
-        true, false},
-    {"/logs", "text/event-stream", NULL, admin_logs, false, true},
-    {"/slowlog", "application/json", NULL, admin_slowlog, false, false},
-    {"/hotkeys", "application/json", NULL, admin_hotkeys, false, false},
-    {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false, true},
+        true, false, NULL},
+    {"/logs", "text/event-stream", NULL, admin_logs, false, true, NULL},
+    {"/history", "application/json", NULL, NULL, false, false, history_json},
+    {"/slowlog", "application/json", NULL, admin_slowlog, false, false, NULL},
+    {"/hotkeys", "application/json", NULL, admin_hotkeys, false, false, NULL},
+    {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false, true, NULL},
 };
 
 /* Find the page, check the method and the token, answer; true when the
@@ -439,9 +444,12 @@ admin_serve(struct evhttp_request *req)
 		evhttp_clear_headers(&query);
 		return true;
 	}
-	evhttp_clear_headers(&query);
 	b = evbuffer_new();
-	page->fn(b);
+	if (page->qfn != NULL)
+		page->qfn(b, &query);
+	else
+		page->fn(b);
+	evhttp_clear_headers(&query);
 	evhttp_add_header(out, "Content-Type", page->type);
 	evhttp_send_reply(req, HTTP_OK, "OK", b);
 	evbuffer_free(b);
@@ -504,6 +512,7 @@ admin_init(char *err, size_t errlen)
 	getsockname(
 	    evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sslen);
 	addr_format((struct sockaddr *)&ss, sslen, adm.name, sizeof adm.name);
+	history_init(adm.base);
 	return admin_guard_init(
 	    adm.base, adm.http, bound, cfg, host, err, errlen);
 }
@@ -512,6 +521,7 @@ void
 admin_free(void)
 {
 	admin_guard_free();
+	history_free();
 	if (adm.http != NULL)
 		evhttp_free(adm.http);
 	adm.http = NULL;

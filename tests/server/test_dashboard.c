@@ -1,7 +1,8 @@
-/* The admin thread's /logs and / against the real server, over plain
- * sockets: the Server-Sent Events headers, lines of the thread asked for
- * while traffic runs, a bad filter refused, the bound on streams, the
- * token taken from the query, and the dashboard page itself. */
+/* The admin thread's /logs, /history and / against the real server, over
+ * plain sockets: the Server-Sent Events headers, lines of the thread asked
+ * for while traffic runs, a bad filter refused, the bound on streams, the
+ * token taken from the query, the server's history of its samples, and the
+ * dashboard page itself, also in headless Chromium. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,10 +197,93 @@ START_TEST(test_page)
 	ck_assert_ptr_nonnull(strstr(resp, "id=\"threads\" data-refreshes="));
 	ck_assert_ptr_nonnull(strstr(resp, "id=\"logs\""));
 	ck_assert_ptr_nonnull(strstr(resp, "<canvas id=\"chart\""));
-	ck_assert_ptr_nonnull(strstr(resp, "new EventSource(\"/logs?"));
+	ck_assert_ptr_nonnull(strstr(resp, "new EventSource(url)"));
+	ck_assert_ptr_nonnull(strstr(resp, "<div id=\"summary\">"));
+	ck_assert_ptr_nonnull(strstr(resp, "get(\"/history?since=\""));
 	ck_assert_ptr_null(strstr(resp, "src=\"http"));
 	ck_assert_ptr_null(strstr(resp, "href=\"http"));
 	ck_assert_int_eq(get_all(port, "/nothing"), 404);
+}
+END_TEST
+
+/* The members "key":N of every sample in resp, in order; how many. */
+static int
+samples_of(const char *key, long long *v, int max)
+{
+	char pat[32];
+	const char *p = strstr(resp, "\"samples\":[");
+	int n = 0;
+
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	for (; p != NULL && n < max && (p = strstr(p, pat)) != NULL;
+	     p += strlen(pat))
+		v[n++] = strtoll(p + strlen(pat), NULL, 10);
+	return n;
+}
+
+/* GET /history: the ring's shape, samples a second apart by the server's
+ * clocks that count the traffic sent meanwhile, and ?since= giving only
+ * what came after. */
+START_TEST(test_history)
+{
+	long long t[64], wall[64], hits[64], misses[64], span[64], after[64];
+	long long deadline;
+	char want[128], reply[256], path[64];
+	int port, n = 0, sum_hits, sum_misses;
+
+	harness_server_start(&srv, "srv", 2, NULL);
+	port = harness_admin_port(&srv);
+	for (int i = 0; i < 5; i++) {
+		int fd = harness_connect(srv.port);
+
+		harness_cmd(fd, "set h 0 0 1\r\nx\r\nget h\r\nget none\r\n",
+		    "x\r\nEND\r\nEND\r\n", reply, sizeof reply);
+		harness_close(fd);
+	}
+	/* The traffic is in once the samples' hits add up to it. */
+	deadline = harness_now_ms() + HARNESS_DEADLINE_MS;
+	do {
+		harness_nap();
+		ck_assert_int_eq(get_all(port, "/history"), 200);
+		n = samples_of("t", t, 64);
+		sum_hits = sum_misses = 0;
+		for (int i = 0; i < samples_of("hits", hits, 64); i++)
+			sum_hits += (int)hits[i];
+		for (int i = 0; i < samples_of("misses", misses, 64); i++)
+			sum_misses += (int)misses[i];
+	} while ((n < 3 || sum_hits < 5) && harness_now_ms() < deadline);
+	ck_assert_msg(n >= 3 && sum_hits == 5 && sum_misses == 5,
+	    "%d samples, %d hits, %d misses: %s", n, sum_hits, sum_misses,
+	    resp);
+	ck_assert_ptr_nonnull(
+	    strstr(resp, "\r\nContent-Type: application/json\r\n"));
+	snprintf(want, sizeof want, "{\"instance\":\"127.0.0.1:%d\"", srv.port);
+	ck_assert_msg(strstr(resp, want) != NULL, "%s", resp);
+	ck_assert_ptr_nonnull(strstr(resp, "\"capacity\":960,"));
+	ck_assert_ptr_nonnull(strstr(resp, "\"interval_ms\":1000,"));
+	ck_assert_ptr_nonnull(
+	    strstr(resp, "\"workers\":[\"worker-0\",\"worker-1\"]"));
+	ck_assert_ptr_nonnull(strstr(resp, "\"limit\":67108864,\"items\":1,"));
+	ck_assert_ptr_nonnull(
+	    strstr(resp, "\"total_hits\":5,\"total_misses\":5,"));
+	/* The traffic took a second or two of the three: no gets, no ratio. */
+	ck_assert_ptr_nonnull(strstr(resp, "\"hit_ratio\":null,"));
+	ck_assert_ptr_nonnull(strstr(resp, "\"ops\":["));
+	ck_assert_ptr_nonnull(strstr(resp, "\"p99_us\":["));
+	ck_assert_ptr_nonnull(strstr(resp, "\"cpu\":["));
+	ck_assert_ptr_null(strstr(resp, "-0.0"));
+	ck_assert_int_eq(samples_of("wall", wall, 64), n);
+	ck_assert_int_eq(samples_of("span_ms", span, 64), n);
+	for (int i = 1; i < n; i++) {
+		ck_assert_int_gt(t[i], t[i - 1]);
+		ck_assert_int_gt(wall[i], wall[i - 1]);
+		/* The span is the server's own time between the two. */
+		ck_assert_int_eq(span[i], t[i] - t[i - 1]);
+	}
+	snprintf(path, sizeof path, "/history?since=%lld", t[n - 2]);
+	ck_assert_int_eq(get_all(port, path), 200);
+	ck_assert_int_ge(samples_of("t", after, 64), 1);
+	ck_assert_int_eq(after[0], t[n - 1]);
 }
 END_TEST
 
@@ -212,7 +296,8 @@ START_TEST(test_in_chromium)
 {
 	const char *dir = getenv("TL_CLIENTS_DIR");
 	char chromium[HARNESS_PATH_MAX], script[HARNESS_PATH_MAX], url[128],
-	    png[HARNESS_PATH_MAX], reply[256];
+	    png[HARNESS_PATH_MAX], png_reload[HARNESS_PATH_MAX],
+	    png_480[HARNESS_PATH_MAX], cache_port[16], reply[256];
 	long long deadline;
 	struct stat st;
 	pid_t pid;
@@ -230,16 +315,21 @@ START_TEST(test_in_chromium)
 	snprintf(url, sizeof url,
 	    "http://127.0.0.1:%d/?thread=worker-0&level=info", port);
 	harness_path(png, sizeof png, "dashboard.png");
+	harness_path(png_reload, sizeof png_reload, "dashboard-reload.png");
+	harness_path(png_480, sizeof png_480, "dashboard-480.png");
+	snprintf(cache_port, sizeof cache_port, "%d", srv.port);
 	pid = harness_spawn_prog("/usr/bin/python3", "chromium",
 	    (const char *const[]){script, chromium, url, png,
-	        "worker-0,worker-1", "worker-0", NULL});
-	/* Connections come and go, so both workers answer and log. */
-	deadline = harness_now_ms() + 6 * HARNESS_DEADLINE_MS;
+	        "worker-0,worker-1", "worker-0", cache_port, png_reload,
+	        png_480, NULL});
+	/* Connections come and go, so both workers answer and log; a hit
+	 * and a miss each time: the header's hit ratio is 50.0%. */
+	deadline = harness_now_ms() + 12 * HARNESS_DEADLINE_MS;
 	for (;;) {
 		int fd = harness_connect(srv.port);
 
-		harness_cmd(fd, "set a 0 0 1\r\nx\r\nget a\r\n", "END\r\n",
-		    reply, sizeof reply);
+		harness_cmd(fd, "set a 0 0 1\r\nx\r\nget nosuch\r\nget a\r\n",
+		    "x\r\nEND\r\n", reply, sizeof reply);
 		harness_close(fd);
 		if ((code = harness_wait(pid, 20)) != -1)
 			break;
@@ -261,11 +351,11 @@ int
 main(void)
 {
 	const TTest *tests[] = {test_logs_stream, test_logs_bad_filter,
-	    test_logs_bound, test_query_token, test_page, test_in_chromium,
-	    NULL};
+	    test_logs_bound, test_query_token, test_page, test_history,
+	    test_in_chromium, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){
-	        .name = "dashboard", .server = &srv, .timeout = 120},
+	        .name = "dashboard", .server = &srv, .timeout = 240},
 	    tests);
 }
