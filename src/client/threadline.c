@@ -45,6 +45,8 @@ usage(FILE *f)
 	    "  ping                   check the server answers, and how fast\n"
 	    "  get KEY...             print the values; of several keys, each\n"
 	    "                         after a line \"==> KEY <==\"\n"
+	    "  gets KEY...            each value after \"==> KEY flags=F cas=C "
+	    "<==\"\n"
 	    "  set [--flags N] [--ttl S] KEY [VALUE]\n"
 	    "                         store VALUE, or stdin, under KEY\n"
 	    "  delete KEY             remove KEY\n"
@@ -274,21 +276,24 @@ check_key(const char *key)
 
 /* get KEY...: one key's value as its bytes; of several, each found one
  * after a line "==> KEY <==" and before a newline, as head(1) shows
- * files. A miss is said on stderr, and the exit is 1 if any missed. */
+ * files. gets KEY...: each after "==> KEY flags=F cas=C <==", one key as
+ * several. A miss is said on stderr, and the exit is 1 if any missed. */
 static int
 cmd_get(struct client *c, int argc, char **argv)
 {
 	char req[2048], *line, key[256];
-	size_t n, len = 3;
+	size_t n, len;
 	unsigned flags;
 	unsigned long bytes;
-	int multi = argc > 2, tty = isatty(STDOUT_FILENO), found = 0, code = 0;
+	unsigned long long cas = 0;
+	int gets = strcmp(argv[0], "gets") == 0;
+	int multi = argc > 2 || gets, tty = isatty(STDOUT_FILENO), found = 0;
+	int code = 0;
 	char *hit = calloc((size_t)argc, 1);
 
 	if (hit == NULL)
 		die(EXIT_ANSWER, "out of memory");
-
-	memcpy(req, "get", 3);
+	len = (size_t)sprintf(req, "%s", argv[0]);
 	for (int i = 1; i < argc; i++) {
 		check_key(argv[i]);
 		if (len + strlen(argv[i]) + 4 > sizeof req)
@@ -299,10 +304,13 @@ cmd_get(struct client *c, int argc, char **argv)
 	client_send(c, req, len + 2);
 	while (strcmp(line = client_line(c, &n), "END") != 0) {
 		client_check(line);
-		if (sscanf(line, "VALUE %255s %u %lu", key, &flags, &bytes) !=
-		    3)
+		if (sscanf(line, "VALUE %255s %u %lu %llu", key, &flags, &bytes,
+		        &cas) != 3 + gets)
 			die(EXIT_ANSWER, "unexpected reply: %s", line);
-		if (multi)
+		if (gets)
+			printf("%s==> %s flags=%u cas=%llu <==\n",
+			    found ? "\n" : "", key, flags, cas);
+		else if (multi)
 			printf("%s==> %s <==\n", found ? "\n" : "", key);
 		client_value(c, bytes, stdout);
 		if (multi || tty)
@@ -544,6 +552,7 @@ static const struct command {
     {"top", 0, -1, cmd_top, NULL},
     {"ping", 0, 0, cmd_ping, NULL},
     {"get", 1, -1, cmd_get, NULL},
+    {"gets", 1, -1, cmd_get, NULL},
     {"set", 1, 2, cmd_set, set_options},
     {"delete", 1, 1, cmd_delete, NULL},
     {"incr", 1, 2, cmd_arith, NULL},

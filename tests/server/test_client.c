@@ -318,7 +318,7 @@ test_mg(int fd, const char *key, char *reply, size_t len)
 START_TEST(test_item_commands)
 {
 	struct harness_server srv;
-	char reply[512];
+	char reply[512], want[128];
 	int fd, ttl = 0;
 
 	harness_server_start(&srv, "srv", 1, NULL);
@@ -372,6 +372,13 @@ START_TEST(test_item_commands)
 	test_client_out("multihit", srv.port,
 	    (const char *const[]){"get", "n", "k", NULL}, 0, "",
 	    "==> n <==\n14\n\n==> k <==\nhello\n");
+	/* gets: flags and cas in each header, even of one key. */
+	harness_cmd(fd, "gets k\r\n", "END\r\n", reply, sizeof reply);
+	ck_assert_msg(sscanf(reply, "VALUE k 7 5 %d", &ttl) == 1, "%s", reply);
+	snprintf(want, sizeof want, "==> k flags=7 cas=%d <==\nhello\n", ttl);
+	test_client_out("gets", srv.port,
+	    (const char *const[]){"gets", "k", "nope", NULL}, 1,
+	    "nope: not found", want);
 	test_client_expect("delete", srv.port,
 	    (const char *const[]){"delete", "k", NULL}, 0, "");
 	test_client_expect("deleteagain", srv.port,
