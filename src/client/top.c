@@ -170,18 +170,28 @@ static void __attribute__((format(printf, 1, 2))) top_line(const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	if (top_cols > 0 && (size_t)top_cols < strlen(buf))
-		buf[top_cols] = '\0';
+	/* Cut, and the spaces the cut leaves at the end with it. */
+	if (top_cols > 0 && (size_t)top_cols < strlen(buf)) {
+		int end = top_cols;
+
+		while (end > 0 && buf[end - 1] == ' ')
+			end--;
+		buf[end] = '\0';
+	}
 	puts(buf);
 }
 
-/* A size in bytes, as top shows memory: 512K, 1.5M, 64.0G. */
+/* A size in bytes, as top shows memory: 60B, 512K, 1.5M, 64G. */
 static void
 top_bytes(char *buf, size_t len, double b)
 {
 	static const char units[] = "KMGT";
 	int u = 0;
 
+	if (b < 1024) {
+		snprintf(buf, len, "%.0fB", b);
+		return;
+	}
 	b /= 1024;
 	while (b >= 1024 && u < 3) {
 		b /= 1024;
@@ -244,10 +254,10 @@ top_draw(const struct client *c, struct top_row *rows, int n, double period,
 	    c->path != NULL ? "" : c->port, period, top_keys[top_sort].name);
 	top_draw_summary(sum, total);
 	top_line("%s", "");
-	top_line("%-15s %-7s %1s %8s %6s %9s %9s %6s %9s %7s", "THREAD", "ROLE",
+	top_line("%-15s %-6s %1s %7s %6s %9s %9s %6s %9s %7s", "THREAD", "ROLE",
 	    "S", "TID", "CPU%", "TIME+", "OPS/S", "CONNS", "P99(us)", "DROPS");
-	/* Six lines besides the rows: the rows that do not fit are left out,
-	 * the last sorted first. */
+	/* Seven lines besides the rows: the rows that do not fit are left
+	 * out, the last sorted first. The columns up to OPS/S fit in 60. */
 	room = top_lines > 0 ? top_lines - 7 : n;
 	for (int i = 0; i < n && i < room; i++) {
 		char ops[16], conns[16], p99[16], drops[16], time[32];
@@ -257,7 +267,7 @@ top_draw(const struct client *c, struct top_row *rows, int n, double period,
 		top_cell(p99, sizeof p99, rows[i].p99, "%.0f");
 		top_cell(drops, sizeof drops, rows[i].drops, "%.0f");
 		top_time(time, sizeof time, rows[i].t.cpu);
-		top_line("%-15s %-7s %c %8s %6.1f %9s %9s %6s %9s %7s",
+		top_line("%-15s %-6s %c %7s %6.1f %9s %9s %6s %9s %7s",
 		    rows[i].t.name, rows[i].t.role, rows[i].t.state,
 		    rows[i].t.tid, rows[i].cpu_pct, time, ops, conns, p99,
 		    drops);

@@ -209,10 +209,9 @@ START_TEST(test_top_narrow)
 	                  strstr(s, "  up 00:00:") != NULL &&
 	                  strstr(s, "  version ") != NULL,
 	    "no summary:\n%s", s);
-	ck_assert_msg(
-	    strstr(s, "\nTHREAD          ROLE    S      TID   CPU%     "
-	              "TIME+") != NULL,
-	    "no header with S and TIME+:\n%s", s);
+	ck_assert_msg(strstr(s, "\nTHREAD          ROLE   S     TID   CPU%     "
+	                        "TIME+     OPS/S\n") != NULL,
+	    "no header with S, TIME+ and OPS/S in 60 columns:\n%s", s);
 	/* Each row starts with a thread's name, state and TIME+. */
 	for (const char *t = "\nworker-1 "; t != NULL;
 	     t = strcmp(t, "\nworker-1 ") == 0 ? "\nlogger " : NULL) {
