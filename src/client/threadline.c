@@ -47,7 +47,7 @@ usage(FILE *f)
 	    "                         after a line \"==> KEY <==\"\n"
 	    "  gets KEY...            each value after \"==> KEY flags=F cas=C "
 	    "<==\"\n"
-	    "  set [--flags N] [--ttl S] KEY [VALUE]\n"
+	    "  set [--flags N] [--ttl S] [--] KEY [VALUE]\n"
 	    "                         store VALUE, or stdin, under KEY\n"
 	    "  delete KEY             remove KEY\n"
 	    "  incr KEY [N]           add N (default 1), print the result\n"
@@ -335,13 +335,11 @@ cmd_get(struct client *c, int argc, char **argv)
 static unsigned long set_flags;
 static long set_ttl;
 
-/* "--flags N" and "--ttl S" (or "--flags=N") among args, removed; the
- * number of args left. */
+/* "--flags N" and "--ttl S" (or "--flags=N") among args, removed; "--"
+ * ends them, so a value may start with "--". The number of args left. */
 static int
 set_options(int argc, char **argv)
 {
-	unsigned long *flags = &set_flags;
-	long *ttl = &set_ttl;
 	int left = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -349,7 +347,12 @@ set_options(int argc, char **argv)
 		char *end;
 		size_t nlen;
 
-		if (strncmp(name, "--", 2) != 0 || name[2] == '\0') {
+		if (strcmp(name, "--") == 0) {
+			while (++i < argc)
+				argv[left++] = argv[i];
+			break;
+		}
+		if (strncmp(name, "--", 2) != 0) {
 			argv[left++] = argv[i];
 			continue;
 		}
@@ -363,15 +366,15 @@ set_options(int argc, char **argv)
 			die(EXIT_USAGE, "set: %s needs a value", name);
 		errno = 0;
 		if (nlen == 7 && strncmp(name, "--flags", 7) == 0) {
-			*flags = strtoul(val, &end, 10);
+			set_flags = strtoul(val, &end, 10);
 			if (*val == '\0' || *val == '-' || *end != '\0' ||
-			    errno != 0 || *flags > 0xffffffffUL)
+			    errno != 0 || set_flags > 0xffffffffUL)
 				die(EXIT_USAGE,
 				    "set: --flags takes 0 to 4294967295");
 		} else if (nlen == 5 && strncmp(name, "--ttl", 5) == 0) {
-			*ttl = strtol(val, &end, 10);
+			set_ttl = strtol(val, &end, 10);
 			if (*val == '\0' || *end != '\0' || errno != 0 ||
-			    *ttl < -1 || *ttl > 0x7fffffffL)
+			    set_ttl < -1 || set_ttl > 0x7fffffffL)
 				die(EXIT_USAGE, "set: --ttl takes -1 to "
 				                "2147483647 seconds");
 		} else

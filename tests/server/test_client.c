@@ -331,6 +331,11 @@ START_TEST(test_item_commands)
 	ck_assert_msg(
 	    sscanf(reply, "VA 5 f7 t%d", &ttl) == 1 && ttl > 900 && ttl <= 1000,
 	    "after set --flags 7 --ttl 1000: %s", reply);
+	/* After "--", a value may look like an option. */
+	test_client_expect("dashdash", srv.port,
+	    (const char *const[]){"set", "--", "d", "--ttl", NULL}, 0, "");
+	test_client_out("getdash", srv.port,
+	    (const char *const[]){"get", "d", NULL}, 0, "", "--ttl");
 	test_client_expect("badflags", srv.port,
 	    (const char *const[]){"set", "--flags", "-1", "k", "v", NULL}, 2,
 	    "set: --flags takes 0 to 4294967295");
