@@ -8,7 +8,8 @@
 #include <stdio.h>
 
 /* Exit statuses, as the usage says. */
-#define EXIT_ANSWER 1 /* the server answered with an error or a miss */
+/* 1: the server answered an error or a miss, or stdout failed. */
+#define EXIT_ANSWER 1
 #define EXIT_USAGE  2
 #define EXIT_CONN   3 /* no connection, or it broke */
 
@@ -18,6 +19,7 @@ struct client {
 	int fd;
 	const char *host;
 	const char *port;
+	const char *path; /* a Unix socket instead, or NULL */
 	char buf[CLIENT_LINE_MAX];
 	size_t len;
 };
@@ -26,6 +28,10 @@ void die(int, const char *, ...)
     __attribute__((noreturn, format(printf, 2, 3)));
 void client_connect(struct client *);
 void client_send(struct client *, const char *, size_t);
+/* All of it, or -1 with errno when the server stopped taking it. */
+int client_try_send(struct client *, const char *, size_t);
+/* The server as the user named it: the socket's path or the host. */
+const char *client_name(const struct client *);
 /* The next line without its "\r\n", in a buffer valid until the next
  * call; exits if the server closes first. */
 char *client_line(struct client *, size_t *);
@@ -45,6 +51,7 @@ struct thread_row {
 	char cmds[24];
 	char dropped[24];
 	char p99[24]; /* request latency, microseconds, of workers */
+	char state;   /* the kernel's R, S, D...; '-' if not told */
 };
 
 #define CLIENT_THREADS_MAX 256

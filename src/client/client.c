@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -23,12 +24,31 @@ die(int status, const char *fmt, ...)
 	exit(status);
 }
 
+/* A Unix socket at c->path. */
+static void
+client_connect_unix(struct client *c)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+
+	if (strlen(c->path) >= sizeof sun.sun_path)
+		die(EXIT_USAGE, "socket path too long: %s", c->path);
+	strcpy(sun.sun_path, c->path);
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(c->fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+		die(EXIT_CONN, "cannot connect to %s: %s", c->path,
+		    strerror(errno));
+}
+
 void
 client_connect(struct client *c)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
 	int error, saved = 0;
 
+	if (c->path != NULL) {
+		client_connect_unix(c);
+		return;
+	}
 	if ((error = getaddrinfo(c->host, c->port, &hints, &res)) != 0)
 		die(EXIT_CONN, "cannot resolve %s: %s", c->host,
 		    gai_strerror(error));
@@ -50,8 +70,9 @@ client_connect(struct client *c)
 		    c->port, strerror(saved));
 }
 
-void
-client_send(struct client *c, const char *s, size_t n)
+/* All of s, or -1 with errno when the server stopped taking it. */
+int
+client_try_send(struct client *c, const char *s, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(c->fd, s, n);
@@ -59,11 +80,26 @@ client_send(struct client *c, const char *s, size_t n)
 		if (w == -1 && errno == EINTR)
 			continue;
 		if (w == -1)
-			die(EXIT_CONN, "sending to %s: %s", c->host,
-			    strerror(errno));
+			return -1;
 		s += w;
 		n -= (size_t)w;
 	}
+	return 0;
+}
+
+void
+client_send(struct client *c, const char *s, size_t n)
+{
+	if (client_try_send(c, s, n) == -1)
+		die(EXIT_CONN, "sending to %s: %s", client_name(c),
+		    strerror(errno));
+}
+
+/* The server as the user named it: the socket's path or the host. */
+const char *
+client_name(const struct client *c)
+{
+	return c->path != NULL ? c->path : c->host;
 }
 
 /* The next line without its "\r\n", in a buffer valid until the next
@@ -82,8 +118,9 @@ client_line(struct client *c, size_t *lenp)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			die(EXIT_CONN, "connection to %s closed%s%s", c->host,
-			    n ? ": " : "", n ? strerror(errno) : "");
+			die(EXIT_CONN, "connection to %s closed%s%s",
+			    client_name(c), n ? ": " : "",
+			    n ? strerror(errno) : "");
 		c->len += (size_t)n;
 	}
 	*lenp = (size_t)(nl - c->buf);
@@ -112,7 +149,7 @@ client_value(struct client *c, size_t n, FILE *f)
 				continue;
 			if (r <= 0)
 				die(EXIT_CONN, "connection to %s closed",
-				    c->host);
+				    client_name(c));
 			c->len = (size_t)r;
 		}
 		take = c->len < want ? c->len : want;
@@ -153,6 +190,7 @@ thread_row(struct thread_row *rows, int *n, const char *name, size_t len)
 	strcpy(rows[*n].cmds, "-");
 	strcpy(rows[*n].dropped, "-");
 	strcpy(rows[*n].p99, "-");
+	rows[*n].state = '-';
 	return &rows[(*n)++];
 }
 
@@ -197,6 +235,8 @@ client_threads(
 			snprintf(r->cmds, sizeof r->cmds, "%s", sp);
 		else if (strcmp(colon, "log_dropped") == 0)
 			snprintf(r->dropped, sizeof r->dropped, "%s", sp);
+		else if (strcmp(colon, "state") == 0)
+			r->state = sp[0] != '\0' ? sp[0] : '-';
 		else if (strcmp(colon, "latency_p99_us") == 0)
 			snprintf(r->p99, sizeof r->p99, "%s", sp);
 	}

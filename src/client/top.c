@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,7 +35,14 @@ static const struct top_key {
 };
 #define TOP_NKEYS (sizeof top_keys / sizeof top_keys[0])
 
+/* The server's own figures, from "stats", for the summary. */
+struct top_summary {
+	double uptime, conns, items, bytes, limit, hits, misses;
+	char version[32];
+};
+
 static struct termios top_saved;
+static int top_cols, top_lines; /* the terminal's size; 0: not one */
 static int top_raw;
 static int top_sort;
 
@@ -134,31 +143,169 @@ top_cell(char *buf, size_t len, double v, const char *fmt)
 		snprintf(buf, len, fmt, v);
 }
 
+/* The terminal's size now, as it may have been resized. */
+static void
+top_size(void)
+{
+	struct winsize ws;
+
+	top_cols = top_lines = 0;
+	if (isatty(STDOUT_FILENO) &&
+	    ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
+		top_cols = ws.ws_col;
+		top_lines = ws.ws_row;
+	}
+}
+
+/* One line, cut to the terminal's width: a line that wrapped would push
+ * the screen's rows down into garbage. */
+static void __attribute__((format(printf, 1, 2))) top_line(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	/* Cut, and the spaces the cut leaves at the end with it. */
+	if (top_cols > 0 && (size_t)top_cols < strlen(buf)) {
+		int end = top_cols;
+
+		while (end > 0 && buf[end - 1] == ' ')
+			end--;
+		buf[end] = '\0';
+	}
+	puts(buf);
+}
+
+/* A size in bytes, as top shows memory: 60B, 512K, 1.5M, 64G. */
+static void
+top_bytes(char *buf, size_t len, double b)
+{
+	static const char units[] = "KMGT";
+	int u = 0;
+
+	if (b < 1024) {
+		snprintf(buf, len, "%.0fB", b);
+		return;
+	}
+	b /= 1024;
+	while (b >= 1024 && u < 3) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, len, b < 10 ? "%.1f%c" : "%.0f%c", b, units[u]);
+}
+
+/* CPU seconds as top's TIME+: minutes:seconds.hundredths. */
+static void
+top_time(char *buf, size_t len, double s)
+{
+	long cs = (long)(s * 100 + 0.5);
+
+	snprintf(
+	    buf, len, "%ld:%02ld.%02ld", cs / 6000, cs / 100 % 60, cs % 100);
+}
+
+/* The summary: the server's rate, hit ratio, memory, items, connections
+ * and uptime. */
+static void
+top_draw_summary(const struct top_summary *sum, double ops)
+{
+	char used[16], limit[16], up[32], hit[16] = "-";
+	double gets = sum->hits + sum->misses;
+	long u = (long)sum->uptime;
+
+	top_bytes(used, sizeof used, sum->bytes);
+	top_bytes(limit, sizeof limit, sum->limit);
+	if (u >= 86400)
+		snprintf(up, sizeof up, "%ldd %02ld:%02ld", u / 86400,
+		    u / 3600 % 24, u / 60 % 60);
+	else
+		snprintf(up, sizeof up, "%02ld:%02ld:%02ld", u / 3600,
+		    u / 60 % 60, u % 60);
+	if (gets > 0)
+		snprintf(hit, sizeof hit, "%.1f%%", sum->hits / gets * 100);
+	top_line("ops/s %.0f  hit %s  mem %s/%s  items %.0f", ops, hit, used,
+	    limit, sum->items);
+	top_line("conns %.0f  up %s  version %s", sum->conns, up, sum->version);
+}
+
 static void
 top_draw(const struct client *c, struct top_row *rows, int n, double period,
-    const char *answered)
+    const char *answered, const struct top_summary *sum)
 {
+	double total = 0;
+	int room;
+
+	top_size();
 	qsort(rows, (size_t)n, sizeof *rows, top_compare);
+	for (int i = 0; i < n; i++)
+		if (rows[i].ops > 0)
+			total += rows[i].ops;
 	if (isatty(STDOUT_FILENO))
 		fputs("\033[H\033[2J", stdout);
-	printf("threadline top  %s:%s  every %gs  sort: %s  "
-	       "(c cpu, o ops, n conns, p p99, d drops, t thread; q quits)\n\n",
-	    c->host, c->port, period, top_keys[top_sort].name);
-	printf("%-15s %-7s %8s %6s %9s %6s %9s %7s\n", "THREAD", "ROLE", "TID",
-	    "CPU%", "OPS/S", "CONNS", "P99(us)", "DROPS");
-	for (int i = 0; i < n; i++) {
-		char ops[16], conns[16], p99[16], drops[16];
+	top_line("threadline top  %s%s%s  every %gs  sort: %s  "
+	         "(c cpu, o ops, n conns, p p99, d drops, t thread; q quits)",
+	    c->path != NULL ? c->path : c->host, c->path != NULL ? "" : ":",
+	    c->path != NULL ? "" : c->port, period, top_keys[top_sort].name);
+	top_draw_summary(sum, total);
+	top_line("%s", "");
+	top_line("%-15s %-6s %1s %7s %6s %9s %9s %6s %9s %7s", "THREAD", "ROLE",
+	    "S", "TID", "CPU%", "TIME+", "OPS/S", "CONNS", "P99(us)", "DROPS");
+	/* Seven lines besides the rows: the rows that do not fit are left
+	 * out, the last sorted first. The columns up to OPS/S fit in 60. */
+	room = top_lines > 0 ? top_lines - 7 : n;
+	for (int i = 0; i < n && i < room; i++) {
+		char ops[16], conns[16], p99[16], drops[16], time[32];
 
 		top_cell(ops, sizeof ops, rows[i].ops, "%.0f");
 		top_cell(conns, sizeof conns, rows[i].conns, "%.0f");
 		top_cell(p99, sizeof p99, rows[i].p99, "%.0f");
 		top_cell(drops, sizeof drops, rows[i].drops, "%.0f");
-		printf("%-15s %-7s %8s %6.1f %9s %6s %9s %7s\n", rows[i].t.name,
-		    rows[i].t.role, rows[i].t.tid, rows[i].cpu_pct, ops, conns,
-		    p99, drops);
+		top_time(time, sizeof time, rows[i].t.cpu);
+		top_line("%-15s %-6s %c %7s %6.1f %9s %9s %6s %9s %7s",
+		    rows[i].t.name, rows[i].t.role, rows[i].t.state,
+		    rows[i].t.tid, rows[i].cpu_pct, time, ops, conns, p99,
+		    drops);
 	}
-	printf("\n(answered by %s)\n", answered);
+	top_line("%s", "");
+	top_line("(answered by %s)", answered);
 	fflush(stdout);
+}
+
+/* The summary's figures from one "stats". */
+static void
+top_read_summary(struct client *c, struct top_summary *sum)
+{
+	static const char *const names[] = {"uptime", "curr_connections",
+	    "curr_items", "bytes", "limit_maxbytes", "get_hits", "get_misses"};
+	double *const slots[] = {&sum->uptime, &sum->conns, &sum->items,
+	    &sum->bytes, &sum->limit, &sum->hits, &sum->misses};
+	char *line, *sp;
+	size_t n;
+
+	memset(sum, 0, sizeof *sum);
+	strcpy(sum->version, "-");
+	client_send(c, "stats\r\n", 7);
+	while (strcmp(line = client_line(c, &n), "END") != 0) {
+		client_check(line);
+		if (strncmp(line, "STAT ", 5) != 0 ||
+		    (sp = strchr(line + 5, ' ')) == NULL)
+			continue;
+		*sp++ = '\0';
+		/* Ours, or memcached's where there is none. */
+		if (strcmp(line + 5, "threadline_version") == 0 ||
+		    (strcmp(line + 5, "version") == 0 &&
+		        strcmp(sum->version, "-") == 0))
+			snprintf(sum->version, sizeof sum->version, "%s", sp);
+		for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+			if (strcmp(line + 5, names[i]) == 0)
+				*slots[i] = strtod(sp, NULL);
+	}
 }
 
 /* This period's rates against the last sample, by thread name. */
@@ -189,7 +336,7 @@ top_rates(struct top_row *rows, int n, const struct thread_row *prev, int nprev,
  * may change meanwhile (then the screen is drawn again at once). */
 static int
 top_wait(const struct client *c, struct top_row *rows, int n, double period,
-    const char *answered, double deadline)
+    const char *answered, const struct top_summary *sum, double deadline)
 {
 	double left;
 
@@ -212,7 +359,7 @@ top_wait(const struct client *c, struct top_row *rows, int n, double period,
 		for (size_t k = 0; k < TOP_NKEYS; k++)
 			if (top_keys[k].letter == ch) {
 				top_sort = (int)k;
-				top_draw(c, rows, n, period, answered);
+				top_draw(c, rows, n, period, answered, sum);
 			}
 	}
 	return 0;
@@ -224,6 +371,7 @@ cmd_top(struct client *c, int argc, char **argv)
 	static struct thread_row prev[CLIENT_THREADS_MAX],
 	    now[CLIENT_THREADS_MAX];
 	static struct top_row rows[CLIENT_THREADS_MAX];
+	struct top_summary sum;
 	double period = 1, when, last = 0;
 	long count = 0;
 	int nprev = 0;
@@ -258,16 +406,17 @@ cmd_top(struct client *c, int argc, char **argv)
 	for (long iter = 0; count == 0 || iter < count; iter++) {
 		int n = client_threads(c, now, answered, sizeof answered);
 
+		top_read_summary(c, &sum);
 		when = top_seconds();
 		for (int i = 0; i < n; i++)
 			rows[i].t = now[i];
 		top_rates(rows, n, prev, nprev, last > 0 ? when - last : 0);
-		top_draw(c, rows, n, period, answered);
+		top_draw(c, rows, n, period, answered, &sum);
 		memcpy(prev, now, sizeof now[0] * (size_t)n);
 		nprev = n;
 		last = when;
 		if ((count == 0 || iter + 1 < count) &&
-		    top_wait(c, rows, n, period, answered, when + period))
+		    top_wait(c, rows, n, period, answered, &sum, when + period))
 			break;
 	}
 	top_restore();

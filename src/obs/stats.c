@@ -450,6 +450,27 @@ stats_latency(struct obuf *out)
 	obuf_adds(out, "END\r\n");
 }
 
+/* The kernel's one-letter state of a thread of ours (R, S, D...), '?' if
+ * it cannot be read. */
+static char
+stats_thread_state(int tid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return '?';
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After the last ')' of the name, a space, then the state. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0')
+		return '?';
+	return p[2];
+}
+
 /* One thread's lines: who it is, its CPU time and log drops, then the
  * rows of its blocks that name a "stats threads" line; a worker's
  * latency last. */
@@ -468,6 +489,7 @@ stats_thread(struct obuf *out, const struct thread *t,
 	    "STAT %s:cpu_user %.6f\r\n"
 	    "STAT %s:cpu_system %.6f\r\n",
 	    n, thread_role_name(t->role), n, (int)t->tid, n, user, n, sys);
+	obuf_printf(out, "STAT %s:state %c\r\n", n, stats_thread_state(t->tid));
 	stats_thread_line(out, t, "log_dropped", log_ring_dropped(t->ring));
 	for (int id = 0; id < OBS_NROWS; id++) {
 		int i = obs_block_instance(obs_rows[id].block, t);

@@ -1,6 +1,9 @@
-/* The threadline CLI ($THREADLINE): its usage, what it refuses before
- * sending anything, values larger than its buffer, watch until the server
- * goes, colours on a terminal, and its answers to a server that misbehaves
+/* The threadline CLI ($THREADLINE): its usage, --help and --version, an
+ * unknown command named, THREADLINE_HOST/PORT and -s, what it refuses
+ * before sending anything, every command on items and stats groups, values
+ * larger than its buffer or read from stdin, write errors, watch until the
+ * server goes, control bytes escaped, colours on a terminal, and its
+ * answers to a server that misbehaves
  * (a scripted one in this process: cut replies, unexpected replies, a line
  * longer than it takes). Exit statuses: 0 done, 1 the server answered an
  * error or a miss, 2 usage, 3 no connection or it broke. Every wait polls
@@ -87,10 +90,11 @@ test_dead_port(int *sock)
 	return harness_local_port(*sock);
 }
 
-/* -h and -V exit 0 with the usage or the version on stdout; a bad option,
- * no command, an unknown one or one with the wrong number of arguments
- * exit 2 with the usage on stderr, before connecting (the port is dead,
- * so a connection attempt would exit 3). */
+/* -h, --help, -V and --version exit 0 with the usage or the version on
+ * stdout; a bad option, no command or one with the wrong number of
+ * arguments exit 2 with the usage on stderr, an unknown command with its
+ * name, before connecting (the port is dead, so a connection attempt would
+ * exit 3). */
 START_TEST(test_usage)
 {
 	static const struct {
@@ -98,31 +102,44 @@ START_TEST(test_usage)
 	} bad[] = {
 	    {{"-x", "ping"}},
 	    {{NULL}},
-	    {{"bogus"}},
-	    {{"stats", "extra"}},
 	    {{"threads", "extra"}},
 	    {{"ping", "extra"}},
 	    {{"get"}},
-	    {{"set", "k"}},
+	    {{"set", "k", "v", "extra"}},
+	    {{"delete"}},
+	    {{"delete", "a", "b"}},
+	    {{"incr"}},
+	    {{"decr", "k", "1", "2"}},
+	    {{"touch", "k"}},
+	    {{"flush", "1", "2"}},
 	    {{"verbosity"}},
 	    {{"verbosity", "info", "worker-0", "extra"}},
 	};
-	const char *help[] = {"-h", NULL}, *version[] = {"-V", NULL};
+	static const char *const helps[] = {"-h", "--help"};
+	static const char *const versions[] = {"-V", "--version"};
 	char tag[32], *out, *err;
 	int sock, port = test_dead_port(&sock);
 
-	test_client_expect("help", port, help, 0, "");
-	out = harness_output("help", "out");
-	ck_assert_msg(strncmp(out,
-	                  "usage: threadline [-H host] [-p port] "
-	                  "command [args]\n",
-	                  52) == 0,
-	    "-h: %s", out);
-	free(out);
-	test_client_expect("version", port, version, 0, "");
-	out = harness_output("version", "out");
-	ck_assert_str_eq(out, "threadline " TL_VERSION "\n");
-	free(out);
+	for (size_t i = 0; i < 2; i++) {
+		const char *help[] = {helps[i], NULL};
+		const char *version[] = {versions[i], NULL};
+
+		test_client_expect("help", port, help, 0, "");
+		out = harness_output("help", "out");
+		ck_assert_msg(strncmp(out,
+		                  "usage: threadline [-H host] [-p port] "
+		                  "[-s socket] command [args]\n",
+		                  64) == 0,
+		    "%s: %s", helps[i], out);
+		ck_assert_msg(strstr(out, "THREADLINE_PORT") != NULL &&
+		                  strstr(out, "exit status: 0 done") != NULL,
+		    "%s: %s", helps[i], out);
+		free(out);
+		test_client_expect("version", port, version, 0, "");
+		out = harness_output("version", "out");
+		ck_assert_str_eq(out, "threadline " TL_VERSION "\n");
+		free(out);
+	}
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		snprintf(tag, sizeof tag, "bad%zu", i);
 		test_client_expect(tag, port, bad[i].args, 2, NULL);
@@ -134,6 +151,12 @@ START_TEST(test_usage)
 		ck_assert_msg(out[0] == '\0', "%s: stdout '%s'", tag, out);
 		free(err);
 		free(out);
+	}
+	{
+		const char *bogus[] = {"bogus", NULL};
+
+		test_client_expect("bogus", port, bogus, 2,
+		    "unknown command 'bogus' (see --help)");
 	}
 	/* A port that is no port is a usage error, not a failed connection. */
 	{
@@ -161,6 +184,332 @@ START_TEST(test_no_server)
 	test_client_expect("nohost", port, nohost, 3,
 	    "cannot resolve " UNRESOLVABLE ": Name or service not known");
 	close(sock);
+}
+END_TEST
+
+/* Run threadline -p PORT args under sh, redir (say "> /dev/full") applied
+ * to it; its exit code, stderr checked as test_client_expect does. */
+static void
+test_client_sh(const char *tag, int port, const char *redir,
+    const char *const args[], int code, const char *err)
+{
+	const char *argv[20] = {"-c", NULL, harness_client_bin(), "-p"};
+	char script[HARNESS_PATH_MAX + 64], p[16], want[1024], *text;
+	int n = 5, got;
+
+	snprintf(script, sizeof script, "exec \"$0\" \"$@\" %s", redir);
+	snprintf(p, sizeof p, "%d", port);
+	argv[1] = script;
+	argv[4] = p;
+	for (int i = 0; args[i] != NULL; i++) {
+		ck_assert_int_lt(n, 19);
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	got = harness_wait_exit(
+	    harness_spawn_prog("/bin/sh", tag, argv), "threadline", tag);
+	text = harness_output(tag, "err");
+	ck_assert_msg(got == code,
+	    "threadline %s: exit %d, want %d; stderr: %s", tag, got, code,
+	    text);
+	snprintf(want, sizeof want, "%s%s%s", err[0] ? "threadline: " : "", err,
+	    err[0] ? "\n" : "");
+	ck_assert_msg(strcmp(text, want) == 0,
+	    "threadline %s: stderr '%s', want '%s'", tag, text, want);
+	free(text);
+}
+
+/* Run threadline args against port: exit code, stderr as
+ * test_client_expect, and stdout exactly out. */
+static void
+test_client_out(const char *tag, int port, const char *const args[], int code,
+    const char *err, const char *out)
+{
+	char *text;
+
+	test_client_expect(tag, port, args, code, err);
+	text = harness_output(tag, "out");
+	ck_assert_msg(strcmp(text, out) == 0,
+	    "threadline %s: stdout '%s', want '%s'", tag, text, out);
+	free(text);
+}
+
+/* THREADLINE_PORT and THREADLINE_HOST are the defaults, -p and -H win
+ * over them, a bad port in them is a usage error; -s talks over a Unix
+ * socket. */
+START_TEST(test_env_and_socket)
+{
+	const char *ping[] = {"ping", NULL};
+	const char *nohost[] = {"-H", UNRESOLVABLE, "ping", NULL};
+	struct harness_server srv;
+	char port[16], want[HARNESS_PATH_MAX + 64], sock[HARNESS_PATH_MAX],
+	    log[HARNESS_PATH_MAX];
+	char *out;
+	int dead, deadport = test_dead_port(&dead), fd;
+	pid_t pid;
+
+	harness_server_start(&srv, "srv", 1, NULL);
+	snprintf(port, sizeof port, "%d", srv.port);
+	ck_assert_int_eq(setenv("THREADLINE_PORT", port, 1), 0);
+	test_client_expect("envport", 0, ping, 0, "");
+	out = harness_output("envport", "out");
+	snprintf(
+	    want, sizeof want, "127.0.0.1:%d answered \"VERSION ", srv.port);
+	ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "ping: %s", out);
+	free(out);
+	ck_assert_int_eq(setenv("THREADLINE_HOST", UNRESOLVABLE, 1), 0);
+	test_client_expect("envhost", 0, ping, 3,
+	    "cannot resolve " UNRESOLVABLE ": Name or service not known");
+	ck_assert_int_eq(setenv("THREADLINE_HOST", "127.0.0.1", 1), 0);
+	/* -p wins: the dead port refuses. */
+	snprintf(want, sizeof want,
+	    "cannot connect to 127.0.0.1 port %d: Connection refused",
+	    deadport);
+	test_client_expect("pwins", deadport, ping, 3, want);
+	ck_assert_int_eq(setenv("THREADLINE_HOST", UNRESOLVABLE, 1), 0);
+	test_client_expect("Hwins", 0,
+	    (const char *const[]){"-H", "127.0.0.1", "ping", NULL}, 0, "");
+	ck_assert_int_eq(setenv("THREADLINE_PORT", "abc", 1), 0);
+	test_client_expect("envbad", 0, nohost, 2,
+	    "bad port 'abc' in THREADLINE_PORT: 0 to 65535");
+	unsetenv("THREADLINE_PORT");
+	unsetenv("THREADLINE_HOST");
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	close(dead);
+
+	/* A server on a Unix socket alone. */
+	harness_path(sock, sizeof sock, "tl.sock");
+	harness_path(log, sizeof log, "unix.log");
+	pid = harness_spawn("unix", (const char *const[]){"-s", sock, "-t", "1",
+	                                "--log-file", log, NULL});
+	ck_assert(
+	    harness_file_wait(log, " notice ready: ", HARNESS_DEADLINE_MS));
+	ck_assert_int_ne(fd = harness_connect_unix(sock), -1);
+	harness_close(fd);
+	test_client_expect("unixset", 0,
+	    (const char *const[]){"-s", sock, "set", "k", "over unix", NULL}, 0,
+	    "");
+	test_client_out("unixget", 0,
+	    (const char *const[]){"-s", sock, "get", "k", NULL}, 0, "",
+	    "over unix");
+	harness_path(log, sizeof log, "nosuch.sock");
+	snprintf(want, sizeof want,
+	    "cannot connect to %s: No such file or directory", log);
+	test_client_expect("unixnone", 0,
+	    (const char *const[]){"-s", log, "ping", NULL}, 3, want);
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(harness_wait(pid, HARNESS_DEADLINE_MS), 0);
+}
+END_TEST
+
+/* The value of key and its ttl as mg reports it (t-1: none). */
+static void
+test_mg(int fd, const char *key, char *reply, size_t len)
+{
+	char req[300];
+
+	snprintf(req, sizeof req, "mg %s f t v\r\n", key);
+	harness_cmd(fd, req, "\r\n", reply, len);
+}
+
+/* delete, incr, decr, touch, flush and get of several keys, as the server
+ * answers them: misses and errors on stderr with exit 1, results on
+ * stdout. */
+START_TEST(test_item_commands)
+{
+	struct harness_server srv;
+	char reply[512], want[128];
+	int fd, ttl = 0;
+
+	harness_server_start(&srv, "srv", 1, NULL);
+	fd = harness_connect(srv.port);
+	test_client_expect("set", srv.port,
+	    (const char *const[]){
+	        "set", "--flags", "7", "--ttl=1000", "k", "hello", NULL},
+	    0, "");
+	test_mg(fd, "k", reply, sizeof reply);
+	ck_assert_msg(
+	    sscanf(reply, "VA 5 f7 t%d", &ttl) == 1 && ttl > 900 && ttl <= 1000,
+	    "after set --flags 7 --ttl 1000: %s", reply);
+	/* After "--", a value may look like an option. */
+	test_client_expect("dashdash", srv.port,
+	    (const char *const[]){"set", "--", "d", "--ttl", NULL}, 0, "");
+	test_client_out("getdash", srv.port,
+	    (const char *const[]){"get", "d", NULL}, 0, "", "--ttl");
+	test_client_expect("badflags", srv.port,
+	    (const char *const[]){"set", "--flags", "-1", "k", "v", NULL}, 2,
+	    "set: --flags takes 0 to 4294967295");
+	test_client_expect("badopt", srv.port,
+	    (const char *const[]){"set", "--cas", "1", "k", "v", NULL}, 2,
+	    "set: unknown option --cas");
+	test_client_expect("touch", srv.port,
+	    (const char *const[]){"touch", "k", "5000", NULL}, 0, "");
+	test_mg(fd, "k", reply, sizeof reply);
+	ck_assert_msg(sscanf(reply, "VA 5 f7 t%d", &ttl) == 1 && ttl > 4000,
+	    "after touch k 5000: %s", reply);
+	test_client_expect("touchmiss", srv.port,
+	    (const char *const[]){"touch", "nope", "10", NULL}, 1,
+	    "nope: not found");
+	test_client_expect("touchbad", srv.port,
+	    (const char *const[]){"touch", "k", "soon", NULL}, 2,
+	    "bad ttl 'soon': a number");
+	harness_cmd(fd, "set n 0 0 1\r\n5\r\n", "\r\n", reply, sizeof reply);
+	test_client_out("incr", srv.port,
+	    (const char *const[]){"incr", "n", "10", NULL}, 0, "", "15\n");
+	test_client_out("decr", srv.port,
+	    (const char *const[]){"decr", "n", NULL}, 0, "", "14\n");
+	test_client_out("incrmiss", srv.port,
+	    (const char *const[]){"incr", "nope", NULL}, 1, "nope: not found",
+	    "");
+	test_client_out("incrtext", srv.port,
+	    (const char *const[]){"incr", "k", NULL}, 1,
+	    "server says: CLIENT_ERROR cannot increment or decrement "
+	    "non-numeric value",
+	    "");
+	test_client_expect("incrbad", srv.port,
+	    (const char *const[]){"incr", "n", "-3", NULL}, 2,
+	    "bad amount '-3': a number");
+	/* Several keys: each hit after a "==> KEY <==" line, misses on
+	 * stderr, exit 1 if any missed. */
+	test_client_out("multi", srv.port,
+	    (const char *const[]){"get", "k", "nope", "n", NULL}, 1,
+	    "nope: not found", "==> k <==\nhello\n\n==> n <==\n14\n");
+	test_client_out("multihit", srv.port,
+	    (const char *const[]){"get", "n", "k", NULL}, 0, "",
+	    "==> n <==\n14\n\n==> k <==\nhello\n");
+	/* gets: flags and cas in each header, even of one key. */
+	harness_cmd(fd, "gets k\r\n", "END\r\n", reply, sizeof reply);
+	ck_assert_msg(sscanf(reply, "VALUE k 7 5 %d", &ttl) == 1, "%s", reply);
+	snprintf(want, sizeof want, "==> k flags=7 cas=%d <==\nhello\n", ttl);
+	test_client_out("gets", srv.port,
+	    (const char *const[]){"gets", "k", "nope", NULL}, 1,
+	    "nope: not found", want);
+	test_client_expect("delete", srv.port,
+	    (const char *const[]){"delete", "k", NULL}, 0, "");
+	test_client_expect("deleteagain", srv.port,
+	    (const char *const[]){"delete", "k", NULL}, 1, "k: not found");
+	test_client_expect("flushlater", srv.port,
+	    (const char *const[]){"flush", "3600", NULL}, 0, "");
+	test_client_out("stillthere", srv.port,
+	    (const char *const[]){"get", "n", NULL}, 0, "", "14");
+	test_client_expect(
+	    "flush", srv.port, (const char *const[]){"flush", NULL}, 0, "");
+	test_client_out("flushed", srv.port,
+	    (const char *const[]){"get", "n", NULL}, 1, "n: not found", "");
+	test_client_expect("flushbad", srv.port,
+	    (const char *const[]){"flush", "later", NULL}, 2,
+	    "bad delay 'later': a number");
+	harness_close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
+/* set KEY with no value reads stdin, bytes exactly (line ends, NULs); a
+ * 1.1 MB value is refused by a server at -I 1m with its SERVER_ERROR and
+ * exit 1, and stored by one at -I 2m. A value that cannot be written out
+ * (stdout is /dev/full) exits 1 and says so. */
+START_TEST(test_set_stdin_and_write_errors)
+{
+	enum { BIG = 1100000 };
+	static char big[BIG + 1];
+	struct harness_server srv, large;
+	char path[HARNESS_PATH_MAX], redir[HARNESS_PATH_MAX + 8], *out;
+	FILE *f;
+
+	harness_path(path, sizeof path, "value.in");
+	ck_assert_ptr_nonnull(f = fopen(path, "wb"));
+	fwrite("two\r\nlines\0\n", 1, 13, f);
+	fclose(f);
+	snprintf(redir, sizeof redir, "< %s", path);
+	harness_server_start(&srv, "srv", 1, NULL);
+	test_client_sh("stdin", srv.port, redir,
+	    (const char *const[]){"set", "k", NULL}, 0, "");
+	test_client_expect("getstdin", srv.port,
+	    (const char *const[]){"get", "k", NULL}, 0, "");
+	harness_path(path, sizeof path, "getstdin.out");
+	ck_assert_ptr_nonnull(f = fopen(path, "rb"));
+	ck_assert_uint_eq(fread(big, 1, sizeof big, f), 13);
+	fclose(f);
+	ck_assert(memcmp(big, "two\r\nlines\0\n", 13) == 0);
+
+	test_client_sh("full", srv.port, "> /dev/full",
+	    (const char *const[]){"get", "k", NULL}, 1,
+	    "writing to stdout: No space left on device");
+	test_client_sh("fullstats", srv.port, "> /dev/full",
+	    (const char *const[]){"stats", NULL}, 1,
+	    "writing to stdout: No space left on device");
+	test_client_sh("fullhelp", srv.port, "> /dev/full",
+	    (const char *const[]){"--help", NULL}, 1,
+	    "writing to stdout: No space left on device");
+
+	memset(big, 'v', BIG);
+	harness_path(path, sizeof path, "big.in");
+	harness_file_write(path, big);
+	snprintf(redir, sizeof redir, "< %s", path);
+	test_client_sh("big", srv.port, redir,
+	    (const char *const[]){"set", "big", NULL}, 1,
+	    "server says: SERVER_ERROR object too large for cache");
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+	harness_server_start(
+	    &large, "large", 1, (const char *const[]){"-I", "2m", NULL});
+	test_client_sh("big2m", large.port, redir,
+	    (const char *const[]){"set", "big", NULL}, 0, "");
+	test_client_expect("getbig", large.port,
+	    (const char *const[]){"get", "big", NULL}, 0, "");
+	out = harness_output("getbig", "out");
+	ck_assert_uint_eq(strlen(out), BIG);
+	ck_assert(strcmp(out, big) == 0);
+	free(out);
+	ck_assert_int_eq(harness_server_stop(&large), 0);
+}
+END_TEST
+
+/* Every stats group goes to the server as asked: the rows without
+ * "STAT ", a group's one-word answer printed, the server's error on
+ * stderr with exit 1. */
+START_TEST(test_stats_groups)
+{
+	static const struct {
+		const char *args[4];
+		int code;
+		const char *err, *has; /* has: in stdout */
+	} cases[] = {
+	    {{"stats", "settings"}, 0, "", "\nitem_size_max 1048576\n"},
+	    {{"stats", "latency"}, 0, "", ":p99_us "},
+	    {{"stats", "slabs"}, 0, "", "active_slabs "},
+	    {{"stats", "items"}, 0, "", "items:"},
+	    {{"stats", "sizes"}, 0, "", ""},
+	    {{"stats", "conns"}, 0, "", ":state conn_"},
+	    {{"stats", "threads"}, 0, "", "worker-0:state "},
+	    {{"stats", "detail", "on"}, 0, "", "OK\n"},
+	    {{"stats", "detail", "dump"}, 0, "", "PREFIX k "},
+	    {{"stats", "reset"}, 0, "", "RESET\n"},
+	    {{"stats", "bogus"}, 1, "server says: ERROR", ""},
+	    {{"stats", "a b"}, 2, "bad stats arguments", ""},
+	};
+	struct harness_server srv;
+	char tag[32], reply[64], *out;
+	int fd;
+
+	harness_server_start(&srv, "srv", 1, NULL);
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "set k:1 0 0 1\r\nx\r\n", "\r\n", reply, sizeof reply);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		snprintf(tag, sizeof tag, "stats%zu", i);
+		if (i == 8) /* detail is on: count a get of prefix k */
+			harness_cmd(
+			    fd, "get k:1\r\n", "END\r\n", reply, sizeof reply);
+		test_client_expect(
+		    tag, srv.port, cases[i].args, cases[i].code, cases[i].err);
+		out = harness_output(tag, "out");
+		ck_assert_msg(strstr(out, cases[i].has) != NULL &&
+		                  strstr(out, "STAT ") == NULL,
+		    "%s %s: stdout '%s'", cases[i].args[1], cases[i].args[2],
+		    out);
+		free(out);
+	}
+	harness_close(fd);
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
 }
 END_TEST
 
@@ -548,7 +897,12 @@ START_TEST(test_misbehaving_server)
 	    {"cut", {"get", "k"}, "get k\r\n", "VALUE k 0 10\r\nabc", true, 3,
 	        "connection to 127.0.0.1 closed", NULL},
 	    {"trailer", {"get", "k"}, "get k\r\n",
-	        "VALUE k 0 3\r\nabc\r\nJUNK\r\n", false, 1, "", "abc"},
+	        "VALUE k 0 3\r\nabc\r\nJUNK\r\n", false, 1,
+	        "unexpected reply: JUNK", "abc"},
+	    {"deleteodd", {"delete", "k"}, "delete k\r\n", "EXISTS\r\n", false,
+	        1, "unexpected reply: EXISTS", ""},
+	    {"incrodd", {"incr", "k"}, "incr k 1\r\n", "12x\r\n", false, 1,
+	        "unexpected reply: 12x", ""},
 	    {"notstored", {"set", "k", "v"}, "set k 0 0 1\r\nv\r\n",
 	        "NOT_STORED\r\n", false, 1, "not stored: NOT_STORED", ""},
 	    {"watchbusy", {"watch"}, "watch level=debug\r\n", "BUSY\r\n", false,
@@ -567,6 +921,7 @@ START_TEST(test_misbehaving_server)
 	        "STAT averyverylongthreadname:role worker\r\n"
 	        "STAT w:role worker\r\n"
 	        "STAT w:tid 7\r\n"
+	        "STAT w:state D\r\n"
 	        "STAT w:cpu_user 1.5\r\n"
 	        "STAT w:cpu_system 0.25\r\n"
 	        "STAT w:curr_connections 3\r\n"
@@ -575,12 +930,11 @@ START_TEST(test_misbehaving_server)
 	        "STAT w:other 1\r\n"
 	        "END\r\n",
 	        false, 0, "",
-	        "THREAD          ROLE         TID    CPU(s)  CONNS         "
-	        "CMDS  "
-	        "DROPPED\n"
-	        "w               worker         7      1.75      3            "
-	        "9  "
-	        "      2\n"
+	        "THREAD          ROLE    S      TID    CPU(s)  CONNS         "
+	        "CMDS  DROPPED\n"
+	        "w               worker  D        7      1.75      3           "
+	        " "
+	        "9        2\n"
 	        "(answered by worker-0)\n"},
 	};
 	char req[256], tag[64], want[256], *text;
@@ -702,14 +1056,63 @@ START_TEST(test_tty_colours)
 }
 END_TEST
 
+/* Control bytes in streamed lines come out escaped, on a terminal and
+ * off it, so a key holding ESC cannot drive the terminal: \xHH, \t and \r.
+ * Against a scripted server, so the bytes are known. */
+START_TEST(test_watch_escapes)
+{
+	static const char stream[] =
+	    "OK\r\n"
+	    "T worker-0 info key=\033[2J\033]0;owned\007 tab\there\rcr\x7f\n";
+	static const char want[] =
+	    "T worker-0 info key=\\x1b[2J\\x1b]0;owned\\x07 tab\\there\\rcr"
+	    "\\x7f\n";
+	const char *watch[] = {"watch", NULL};
+	static char buf[BUFSZ];
+	char req[64], *out;
+	int lfd, fd, port, master;
+	size_t len = 0;
+	pid_t pid;
+	bool eof;
+
+	lfd = test_fake_listen(&port);
+	pid = test_client_start("plain", port, watch);
+	fd = test_fake_accept(lfd);
+	harness_recv(fd, req, sizeof req, "\r\n", 0, HARNESS_DEADLINE_MS, &eof);
+	test_fake_write(fd, stream, sizeof stream - 1);
+	close(fd);
+	ck_assert_int_eq(harness_wait_exit(pid, "threadline", "plain"), 3);
+	out = harness_output("plain", "out");
+	ck_assert_str_eq(out, want);
+	free(out);
+	pid = test_client_on_tty(port, watch, &master);
+	fd = test_fake_accept(lfd);
+	harness_recv(fd, req, sizeof req, "\r\n", 0, HARNESS_DEADLINE_MS, &eof);
+	test_fake_write(fd, stream, sizeof stream - 1);
+	buf[0] = '\0';
+	ck_assert_msg(test_tty_wait(master, buf, sizeof buf, &len, "x7f\r\n"),
+	    "the terminal shows: %s", buf);
+	close(fd);
+	ck_assert_msg(
+	    strstr(buf, "\033") == NULL && strstr(buf, "\007") == NULL,
+	    "control bytes reached the terminal: %s", buf);
+	kill(pid, SIGKILL);
+	harness_wait(pid, HARNESS_DEADLINE_MS);
+	close(master);
+	close(lfd);
+}
+END_TEST
+
 /* Run every test; exit status 1 if any failed. */
 int
 main(void)
 {
-	const TTest *tests[] = {test_usage, test_no_server,
-	    test_refused_arguments, test_get_large_value,
+	const TTest *tests[] = {test_usage, test_no_server, test_env_and_socket,
+	    test_item_commands, test_set_stdin_and_write_errors,
+	    test_stats_groups, test_refused_arguments, test_get_large_value,
 	    test_watch_until_shutdown, test_watch_bad_filters, test_tty,
-	    test_misbehaving_server, test_tty_colours, NULL};
+	    test_misbehaving_server, test_tty_colours, test_watch_escapes,
+	    NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){.name = "client", .timeout = 60}, tests);

@@ -1,7 +1,8 @@
 /* threadline top in a real terminal: tmux runs it against a server with
  * traffic; the test reads the screen (capture-pane) and types keys
- * (send-keys). */
+ * (send-keys), at 132 columns and at 60, where no line may wrap. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,12 +70,12 @@ static int
 worker0_ops(const char *s)
 {
 	const char *row = strstr(s, "\nworker-0 ");
-	char name[16], role[16], tid[16];
+	char name[16], role[16], state[4], tid[16], time[16];
 	double cpu;
 	int ops;
 
-	if (row == NULL || sscanf(row + 1, "%15s %15s %15s %lf %d", name, role,
-	                       tid, &cpu, &ops) != 5)
+	if (row == NULL || sscanf(row + 1, "%15s %15s %3s %15s %lf %15s %d",
+	                       name, role, state, tid, &cpu, time, &ops) != 7)
 		return -1;
 	return ops;
 }
@@ -154,6 +155,89 @@ START_TEST(test_top_under_tmux)
 }
 END_TEST
 
+/* Whether a line of s (capture-pane -J: wrapped rows joined) is wider
+ * than cols; the first such line in line. */
+static bool
+wider_than(const char *s, size_t cols, char *line, size_t len)
+{
+	for (const char *p = s, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		if ((size_t)(nl - p) > cols) {
+			snprintf(line, len, "%.*s", (int)(nl - p), p);
+			return true;
+		}
+	return false;
+}
+
+/* In a 60-column terminal every line is cut to 60 (none wraps into the
+ * next row); the summary is there with the server's figures (a set and a
+ * get that hit, a miss: 50.0% of gets hit; one item); each thread row
+ * has its state and cumulative CPU time. */
+START_TEST(test_top_narrow)
+{
+	const char *join[] = {"capture-pane", "-p", "-J", "-t", "top", NULL};
+	struct harness_server srv;
+	char cmd[HARNESS_PATH_MAX + 64], reply[256], wide[256], *s;
+	int fd;
+
+	if (!harness_which("tmux", tmux, sizeof tmux)) {
+		harness_skip("tmux is not installed");
+		return;
+	}
+	harness_path(sock, sizeof sock, "tmux.sock");
+	harness_server_start(&srv, "srv", 2, NULL);
+	fd = harness_connect(srv.port);
+	harness_cmd(fd, "set k 0 0 1\r\nx\r\nget k\r\nget nope\r\n",
+	    "END\r\nEND\r\n", reply, sizeof reply);
+	harness_close(fd);
+	snprintf(cmd, sizeof cmd, "%s -p %d top -d 0.3", harness_client_bin(),
+	    srv.port);
+	{
+		const char *args[] = {"new-session", "-d", "-s", "top", "-x",
+		    "60", "-y", "30", cmd, NULL};
+
+		ck_assert_int_eq(tmux_run("new", args), 0);
+	}
+	free(screen_wait("(answered by", -1));
+	ck_assert_int_eq(tmux_run("capture", join), 0);
+	s = harness_output("capture", "out");
+	ck_assert_msg(!wider_than(s, 60, wide, sizeof wide),
+	    "a line wider than 60 columns: '%s' in:\n%s", wide, s);
+	ck_assert_msg(strstr(s, "\nops/s ") != NULL &&
+	                  strstr(s, "  hit 50.0%  mem ") != NULL &&
+	                  strstr(s, "/64M  items 1") != NULL &&
+	                  strstr(s, "\nconns ") != NULL &&
+	                  strstr(s, "  up 00:00:") != NULL &&
+	                  strstr(s, "  version ") != NULL,
+	    "no summary:\n%s", s);
+	ck_assert_msg(strstr(s, "\nTHREAD          ROLE   S     TID   CPU%     "
+	                        "TIME+     OPS/S\n") != NULL,
+	    "no header with S, TIME+ and OPS/S in 60 columns:\n%s", s);
+	/* Each row starts with a thread's name, state and TIME+. */
+	for (const char *t = "\nworker-1 "; t != NULL;
+	     t = strcmp(t, "\nworker-1 ") == 0 ? "\nlogger " : NULL) {
+		const char *row = strstr(s, t);
+		char name[16], role[16], state[4], tid[16], time[16];
+		double cpu;
+
+		ck_assert_msg(row != NULL, "no row %s:\n%s", t + 1, s);
+		ck_assert_msg(sscanf(row + 1, "%15s %15s %3s %15s %lf %15s",
+		                  name, role, state, tid, &cpu, time) == 6 &&
+		                  strlen(state) == 1 &&
+		                  strchr("RSDI", state[0]) != NULL &&
+		                  strchr(time, ':') != NULL &&
+		                  strchr(time, '.') != NULL,
+		    "row %s: state '%s', time '%s'", t + 1, state, time);
+	}
+	free(s);
+	{
+		const char *keys[] = {"send-keys", "-t", "top", "q", NULL};
+
+		ck_assert_int_eq(tmux_run("key-q", keys), 0);
+	}
+	ck_assert_int_eq(harness_server_stop(&srv), 0);
+}
+END_TEST
+
 /* The tmux server outlives the test if the test fails. */
 static void
 teardown(void)
@@ -167,7 +251,7 @@ teardown(void)
 int
 main(void)
 {
-	const TTest *tests[] = {test_top_under_tmux, NULL};
+	const TTest *tests[] = {test_top_under_tmux, test_top_narrow, NULL};
 
 	return harness_run_suite(
 	    &(struct harness_suite){
