@@ -8,7 +8,6 @@
 #include "client.h"
 #include "cmd_hotkeys.h"
 
-#define HOT_ROWS_MAX (64 * 256) /* a table's 64 keys, of 256 workers */
 #define HOT_NAME_MAX 16
 #define HOT_KEY_MAX  (250 * 3 + 1) /* URI-encoded, as the server sends */
 
@@ -52,10 +51,10 @@ hot_bytes(const struct hot_row *rows, int n, const struct hot_row *r)
 int
 cmd_hotkeys(struct client *c, int argc, char **argv)
 {
-	static struct hot_row rows[HOT_ROWS_MAX];
+	struct hot_row *rows = NULL;
 	unsigned long want = 10;
 	char *end, *line;
-	int n = 0;
+	int n = 0, cap = 0;
 	size_t len;
 
 	if (argc > 2)
@@ -70,7 +69,15 @@ cmd_hotkeys(struct client *c, int argc, char **argv)
 	client_send(c, "stats hotkeys 64\r\n", 18);
 	while (strcmp(line = client_line(c, &len), "END") != 0) {
 		client_check(line);
-		if (n < HOT_ROWS_MAX && hot_parse(line, &rows[n]))
+		if (n == cap) {
+			struct hot_row *more;
+
+			cap = cap == 0 ? 256 : cap * 2;
+			if ((more = realloc(rows, cap * sizeof *rows)) == NULL)
+				die(EXIT_ANSWER, "out of memory");
+			rows = more;
+		}
+		if (hot_parse(line, &rows[n]))
 			n++;
 	}
 	printf("%-10s %4s %-32s %12s %10s %14s\n", "WORKER", "RANK", "KEY",
@@ -89,7 +96,6 @@ cmd_hotkeys(struct client *c, int argc, char **argv)
 		printf("%-10s %4u %-32s %12llu %10llu %14s\n", r->worker,
 		    r->rank, r->key, r->count, r->error, bytes);
 	}
-	if (fflush(stdout) == EOF || ferror(stdout))
-		die(EXIT_ANSWER, "cannot write: stdout");
+	free(rows);
 	return 0;
 }
