@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <elfutils/libdwfl.h>
 
 #include <event2/event.h>
 
@@ -109,45 +112,92 @@ worker_stall_request(const struct worker_snap *s, char *buf, size_t cap)
 	    cmd[0] ? cmd : "-", key[0] ? key : "-");
 }
 
-/* The stack as "fn+0x1a <- fn2+0x40 ...", innermost first, without the
- * handler's own frame and the kernel's trampoline. */
+/* The process's modules, read at the first stall: their symbol tables
+ * name static functions too, and their DWARF gives source lines. */
+static Dwfl *stall_dwfl;
+
+static Dwfl *
+stall_modules(void)
+{
+	static const Dwfl_Callbacks cb = {
+	    .find_elf = dwfl_linux_proc_find_elf,
+	    .find_debuginfo = dwfl_standard_find_debuginfo,
+	};
+
+	if (stall_dwfl != NULL || (stall_dwfl = dwfl_begin(&cb)) == NULL)
+		return stall_dwfl;
+	if (dwfl_linux_proc_report(stall_dwfl, getpid()) != 0 ||
+	    dwfl_report_end(stall_dwfl, NULL, NULL) != 0) {
+		dwfl_end(stall_dwfl);
+		stall_dwfl = NULL;
+	}
+	return stall_dwfl;
+}
+
+/* One frame: "fn (file.c:123)" with a source line, "fn+0x1a" without,
+ * "module+0x1a" with no symbol, else the address. */
+static int
+stall_frame(Dwfl *d, void *frame, char *buf, size_t cap)
+{
+	/* A return address: the call is the byte before it. */
+	Dwarf_Addr pc = (Dwarf_Addr)(uintptr_t)frame - 1, start;
+	Dwfl_Module *m = d != NULL ? dwfl_addrmodule(d, pc) : NULL;
+	const char *fn, *file, *mod, *slash;
+	GElf_Off off;
+	GElf_Sym sym;
+	Dwfl_Line *l;
+	int line, fnlen;
+
+	if (m == NULL)
+		return snprintf(buf, cap, "%p", frame);
+	fn = dwfl_module_addrinfo(m, pc, &off, &sym, NULL, NULL, NULL);
+	if (fn == NULL) {
+		mod = dwfl_module_info(
+		    m, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+		slash = mod != NULL ? strrchr(mod, '/') : NULL;
+		return snprintf(buf, cap, "%s+0x%llx",
+		    slash != NULL ? slash + 1
+		    : mod != NULL ? mod
+		                  : "?",
+		    (unsigned long long)(pc + 1 - start));
+	}
+	/* "clock_nanosleep@GLIBC_2.2.5": the version is noise here. */
+	fnlen = (int)strcspn(fn, "@");
+	if ((l = dwfl_module_getsrc(m, pc)) != NULL &&
+	    (file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL)) != NULL) {
+		slash = strrchr(file, '/');
+		return snprintf(buf, cap, "%.*s (%s:%d)", fnlen, fn,
+		    slash != NULL ? slash + 1 : file, line);
+	}
+	return snprintf(
+	    buf, cap, "%.*s+0x%llx", fnlen, fn, (unsigned long long)off + 1);
+}
+
+/* The stack as "fn (file.c:12) <- fn2+0x40 ...", innermost first,
+ * without the handler's own frame and the kernel's trampoline. */
 static void
 worker_stall_stack(const struct worker_snap *s, char *buf, size_t cap)
 {
-	char **names;
+	Dwfl *d = stall_modules();
 	size_t o = 0;
 
-	buf[0] = '\0';
-	if (s->nframes <= 2 ||
-	    (names = backtrace_symbols(s->frames, s->nframes)) == NULL) {
+	if (s->nframes <= 2) {
 		snprintf(buf, cap, "unknown");
 		return;
 	}
-	for (int i = 2; i < s->nframes && o + 1 < cap; i++) {
-		const char *n = names[i], *open = strchr(n, '('),
-		           *close = open ? strchr(open, ')') : NULL;
+	buf[0] = '\0';
+	for (int i = 2; i < s->nframes && o + 5 < cap; i++) {
 		int len;
 
-		/* "file(fn+0x1a) [addr]": the function; "file(+0x1a)", one
-		 * not exported: the file's name and the offset, for
-		 * addr2line; neither: the address. */
-		if (open != NULL && close != NULL && close > open + 1) {
-			const char *base = memrchr(n, '/', (size_t)(open - n));
-			int blen;
-
-			base = base != NULL ? base + 1 : n;
-			blen = open[1] == '+' ? (int)(open - base) : 0;
-			len = snprintf(buf + o, cap - o, "%s%.*s%.*s",
-			    o ? " <- " : "", blen, base,
-			    (int)(close - open - 1), open + 1);
-		} else
-			len = snprintf(buf + o, cap - o, "%s%p",
-			    o ? " <- " : "", s->frames[i]);
+		if (o > 0) {
+			memcpy(buf + o, " <- ", 5);
+			o += 4;
+		}
+		len = stall_frame(d, s->frames[i], buf + o, cap - o);
 		if (len < 0)
 			break;
-		o += (size_t)len;
+		o += (size_t)len < cap - o ? (size_t)len : cap - o - 1;
 	}
-	free(names);
 }
 
 /* Ask the stalled w for its stack and request and log them. */
@@ -259,6 +309,9 @@ workers_watchdog_stop(void)
 	if (stall_timer != NULL)
 		event_free(stall_timer);
 	stall_timer = NULL;
+	if (stall_dwfl != NULL)
+		dwfl_end(stall_dwfl);
+	stall_dwfl = NULL;
 }
 
 /* Main's thread: whether the watchdog holds worker idx stalled now. */
