@@ -75,8 +75,9 @@ struct admin_page {
 	/* Also takes the token as ?token=: EventSource and a browser's
 	 * address bar cannot send headers. */
 	bool query_token;
-	/* Instead of fn: a page that reads the query. */
-	void (*qfn)(struct evbuffer *, struct evkeyvalq *);
+	/* Instead of fn: a page that reads the query; NULL, or why the
+	 * query is refused (400). */
+	const char *(*qfn)(struct evbuffer *, struct evkeyvalq *);
 };
 
 /* A short plain-text reply: errors. */
@@ -313,32 +314,23 @@ admin_logs(struct evhttp_request *req, struct evkeyvalq *query)
 	log_debug("admin: /logs stream '%s' opened", text);
 }
 
-/* GET /slowlog?n=N: the last N slow requests (10 unless said) as JSON. */
-static void
-admin_slowlog(struct evhttp_request *req, struct evkeyvalq *query)
+/* GET /slowlog?n=N: the last N slow requests (10 unless said), newest
+ * first. */
+static const char *
+admin_slowlog(struct evbuffer *b, struct evkeyvalq *query)
 {
 	const char *v = evhttp_find_header(query, "n");
-	struct evbuffer *b;
 	unsigned long n = 10;
 	char *end;
 
 	if (v != NULL) {
 		n = strtoul(v, &end, 10);
 		if (*v < '0' || *v > '9' || *end != '\0' ||
-		    n > PROTO_SLOWLOG_MAX) {
-			admin_reply_text(req, HTTP_BADREQUEST, "Bad Request",
-			    "n must be a number from 0 to 128");
-			admin_guard_replied(req);
-			return;
-		}
+		    n > PROTO_SLOWLOG_MAX)
+			return "n must be a number from 0 to 128";
 	}
-	b = evbuffer_new();
 	json_slowlog(b, n);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "application/json");
-	evhttp_send_reply(req, HTTP_OK, "OK", b);
-	evbuffer_free(b);
-	admin_guard_replied(req);
+	return NULL;
 }
 
 /* At stop: end every stream, in the admin thread, before evhttp goes. */
@@ -358,28 +350,25 @@ admin_streams_end(void)
 }
 
 /* GET /hotkeys?n=N: each worker's hot keys, N of each measure (10 when
- * not told). Answered at once, as a page's fn, but it reads the query:
- * the connection's next deadline is armed here. */
-static void
-admin_hotkeys(struct evhttp_request *req, struct evkeyvalq *query)
+ * not told). */
+static const char *
+admin_hotkeys(struct evbuffer *b, struct evkeyvalq *query)
 {
 	const char *v = evhttp_find_header(query, "n");
 	unsigned n = STATS_HOTKEYS_DEFAULT;
-	struct evbuffer *b;
 
-	if (v != NULL && !stats_hotkeys_arg(v, strlen(v), &n)) {
-		admin_reply_text(req, HTTP_BADREQUEST, "Bad Request",
-		    "n must be a number from 1");
-		admin_guard_replied(req);
-		return;
-	}
-	b = evbuffer_new();
+	if (v != NULL && !stats_hotkeys_arg(v, strlen(v), &n))
+		return "n must be a number from 1";
 	stats_hotkeys_json(b, n);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "application/json");
-	evhttp_send_reply(req, HTTP_OK, "OK", b);
-	evbuffer_free(b);
-	admin_guard_replied(req);
+	return NULL;
+}
+
+/* GET /history?since=T: the samples after T. */
+static const char *
+admin_history(struct evbuffer *b, struct evkeyvalq *query)
+{
+	history_json(b, query);
+	return NULL;
 }
 
 /* GET /: the dashboard, one page with all it needs inline. */
@@ -396,9 +385,9 @@ static const struct admin_page admin_pages[] = {
     {"/metrics", "text/plain; version=0.0.4; charset=utf-8", prom_metrics, NULL,
         true, false, NULL},
     {"/logs", "text/event-stream", NULL, admin_logs, false, true, NULL},
-    {"/history", "application/json", NULL, NULL, false, false, history_json},
-    {"/slowlog", "application/json", NULL, admin_slowlog, false, false, NULL},
-    {"/hotkeys", "application/json", NULL, admin_hotkeys, false, false, NULL},
+    {"/history", "application/json", NULL, NULL, false, false, admin_history},
+    {"/slowlog", "application/json", NULL, NULL, false, false, admin_slowlog},
+    {"/hotkeys", "application/json", NULL, NULL, false, false, admin_hotkeys},
     {"/", "text/html; charset=utf-8", admin_dashboard, NULL, false, true, NULL},
 };
 
@@ -413,6 +402,7 @@ admin_serve(struct evhttp_request *req)
 	const struct admin_page *page = NULL;
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 	struct evkeyvalq query;
+	const char *why = NULL;
 	struct evbuffer *b;
 
 	evhttp_add_header(out, "X-Served-By", thread_self_name());
@@ -446,10 +436,16 @@ admin_serve(struct evhttp_request *req)
 	}
 	b = evbuffer_new();
 	if (page->qfn != NULL)
-		page->qfn(b, &query);
+		why = page->qfn(b, &query);
 	else
 		page->fn(b);
 	evhttp_clear_headers(&query);
+	if (why != NULL) {
+		evbuffer_free(b);
+		admin_reply_text(req, HTTP_BADREQUEST, "Bad Request", why);
+		log_debug("admin: %s refused: %s", page->path, why);
+		return false;
+	}
 	evhttp_add_header(out, "Content-Type", page->type);
 	evhttp_send_reply(req, HTTP_OK, "OK", b);
 	evbuffer_free(b);
