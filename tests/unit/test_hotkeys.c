@@ -228,5 +228,6 @@ main(void)
 {
 	const TTest *tests[] = {test_exact, test_zipf, test_sampled, NULL};
 
-	return unit_run(&(struct unit_suite){.name = "hotkeys"}, tests);
+	return unit_run(
+	    &(struct unit_suite){.name = "hotkeys", .timeout = 60}, tests);
 }
